@@ -1,0 +1,14 @@
+//! # slotcache-core
+//!
+//! The sans-IO heart of slotcache: everything a Valkey Cluster client decides, and nothing that
+//! touches the world. It never opens a socket, never reads a clock, never sleeps and never
+//! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
+#![forbid(unsafe_code)]
+
+pub mod node;
+pub mod resp;
+pub mod slot;
+
+pub use node::NodeAddr;
+pub use resp::{Protocol, Value};
+pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
