@@ -7,8 +7,10 @@
 
 pub mod node;
 pub mod resp;
+pub mod rng;
 pub mod slot;
 
 pub use node::NodeAddr;
 pub use resp::{Protocol, Value};
+pub use rng::Rng;
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
