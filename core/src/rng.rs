@@ -53,8 +53,11 @@ mod tests {
         let mut b = Rng::new(7);
         for _ in 0..1000 {
             assert_eq!(a.next_u64(), b.next_u64());
-            assert!(a.below(10) < 10);
+            let (x, y) = (a.below(10), b.below(10));
+            assert_eq!(x, y);
+            assert!(x < 10);
             assert!(a.duration_up_to(Duration::from_millis(5)) <= Duration::from_millis(5));
+            let _ = b.duration_up_to(Duration::from_millis(5));
         }
         assert_eq!(a.below(0), 0);
     }
