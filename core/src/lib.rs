@@ -5,11 +5,13 @@
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
 
+pub mod keys;
 pub mod node;
 pub mod resp;
 pub mod rng;
 pub mod slot;
 
+pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
 pub use node::NodeAddr;
 pub use resp::{Protocol, Value};
 pub use rng::Rng;
