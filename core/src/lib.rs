@@ -5,12 +5,14 @@
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod keys;
 pub mod node;
 pub mod resp;
 pub mod rng;
 pub mod slot;
 
+pub use error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
 pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
 pub use node::NodeAddr;
 pub use resp::{Protocol, Value};
