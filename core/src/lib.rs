@@ -9,6 +9,7 @@ pub mod error;
 pub mod keys;
 pub mod node;
 pub mod resp;
+pub mod retry;
 pub mod rng;
 pub mod slot;
 
@@ -16,5 +17,6 @@ pub use error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
 pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
 pub use node::NodeAddr;
 pub use resp::{Protocol, Value};
+pub use retry::{Budget, Idempotency, RetryConfig, RetryDecision};
 pub use rng::Rng;
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
