@@ -5,6 +5,7 @@
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
 
+pub mod command;
 pub mod error;
 pub mod keys;
 pub mod node;
@@ -13,6 +14,7 @@ pub mod retry;
 pub mod rng;
 pub mod slot;
 
+pub use command::{CommandInfo, ResponsePolicy, Routing};
 pub use error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
 pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
 pub use node::NodeAddr;
