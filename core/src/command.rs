@@ -7,6 +7,18 @@
 //! [`CommandInfo::keys`] validates arity and the key layout, then yields `(arg index, key)`;
 //! a malformed command is a [`CommandError`], never a panic.
 //!
+//! ```
+//! use bytes::Bytes;
+//! use slotcache_core::command::{self, Access};
+//!
+//! let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"].map(Bytes::from).to_vec();
+//! let info = command::lookup(&args)?;
+//! assert_eq!(info.access(), Access::Write);
+//! let keys: Vec<(usize, &[u8])> = info.keys(&args)?.collect();
+//! assert_eq!(keys, [(1, &b"a"[..]), (3, &b"b"[..])]);
+//! # Ok::<(), command::CommandError>(())
+//! ```
+//!
 //! # Unknown commands
 //!
 //! A command missing from the table (a module command, a typo, a newer server command) gets a

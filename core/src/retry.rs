@@ -225,7 +225,7 @@ impl Budget {
         target: &NodeAddr,
         cfg: &RetryConfig,
     ) -> Result<(), FailReason> {
-        self.redirects += 1;
+        self.redirects = self.redirects.saturating_add(1);
         if self.redirects > cfg.max_redirects {
             return Err(FailReason::TooManyRedirects { redirects: self.redirects });
         }
@@ -233,7 +233,7 @@ impl Budget {
             self.seen.push((slot, origin.clone()));
         }
         if self.has_seen(slot, target) {
-            self.revisits += 1;
+            self.revisits = self.revisits.saturating_add(1);
             if self.revisits > cfg.max_moved_revisits {
                 return Err(FailReason::RedirectLoop { slot });
             }

@@ -30,6 +30,16 @@
 //! so a failover is likely under way. `LOADING` does not: the node is fine, just restarting.
 //! Valkey 8's standalone `-REDIRECT host:port` (after `CLIENT CAPA redirect`) is not a cluster
 //! reply and classifies as `Other`.
+//!
+//! ```
+//! use slotcache_core::{ErrorAction, NodeAddr, ServerError};
+//!
+//! let err = ServerError::new("MOVED 3999 :6381");
+//! let ErrorAction::Redirect { slot, endpoint } = err.action() else { unreachable!() };
+//! assert_eq!(slot.get(), 3999);
+//! let origin = NodeAddr::new("10.0.0.5", 7000);
+//! assert_eq!(endpoint.resolve(&origin), NodeAddr::new("10.0.0.5", 6381));
+//! ```
 
 use core::fmt;
 use std::sync::Arc;

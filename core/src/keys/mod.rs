@@ -22,6 +22,18 @@
 //! Every builder returns an [`EncodedKey`]: the bytes plus the [`Slot`] computed once, here, so
 //! routing later is a table lookup.
 //!
+//! ```
+//! use slotcache_core::keys::{Namespace, StringKeys};
+//!
+//! let ns = Namespace::new("users")?;
+//! let data = ns.encode_key(&StringKeys, &"alice".to_owned())?;
+//! assert_eq!(&data.bytes()[..], b"users:alice");
+//! assert_eq!(&ns.tag_key(b"admin")?.bytes()[..], b"tag:{users:admin}");
+//! assert_eq!(&ns.reverse_key(b"alice").bytes()[..], b"keytags:users:alice");
+//! assert_eq!(ns.decode_key(&StringKeys, data.bytes())?, "alice");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Validation
 //!
 //! Namespace names and the global prefix are checked by [`Namespace::new`] /
