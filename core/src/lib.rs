@@ -9,8 +9,13 @@ pub mod node;
 pub mod resp;
 pub mod rng;
 pub mod slot;
+pub mod topology;
 
 pub use node::NodeAddr;
 pub use resp::{Protocol, Value};
 pub use rng::Rng;
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
+pub use topology::{
+    Health, Node, RefreshConfig, RefreshPolicy, RefreshReason, Role, Shard, SlotRange, Topology,
+    TopologyDiff, TopologyError,
+};
