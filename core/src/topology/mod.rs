@@ -27,7 +27,7 @@ mod diff;
 mod error;
 mod node;
 mod range;
-mod refresh;
+pub mod refresh;
 mod shards;
 mod slot_map;
 mod slots;

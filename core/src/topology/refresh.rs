@@ -188,7 +188,7 @@ struct Last {
     finish: Option<Instant>,
 }
 
-/// Decides when the client refreshes its topology. See the [module docs](self).
+/// Decides when the client refreshes its topology. See the [module docs](crate::topology::refresh) for how it prevents refresh storms.
 #[derive(Clone, Debug)]
 pub struct RefreshPolicy {
     config: RefreshConfig,
