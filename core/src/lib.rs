@@ -16,6 +16,5 @@ pub use resp::{Protocol, Value};
 pub use rng::Rng;
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
 pub use topology::{
-    Health, Node, RefreshConfig, RefreshPolicy, RefreshReason, Role, Shard, SlotRange, Topology,
-    TopologyDiff, TopologyError,
+    RefreshConfig, RefreshPolicy, RefreshReason, SlotRange, Topology, TopologyDiff, TopologyError,
 };

@@ -28,6 +28,7 @@ mod error;
 mod node;
 mod range;
 pub mod refresh;
+mod render;
 mod shards;
 mod slot_map;
 mod slots;

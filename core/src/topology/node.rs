@@ -79,7 +79,9 @@ pub struct Node {
     pub replication_offset: Option<i64>,
     /// Availability zone (Valkey 9.1 and later), for AZ-affine reads.
     pub availability_zone: Option<Arc<str>>,
-    /// The announced hostname, when it is not already the endpoint (useful as a TLS name).
+    /// The announced hostname, if any (`hostname` in `CLUSTER SHARDS`, or in the `CLUSTER SLOTS`
+    /// metadata when the endpoint is not the hostname); a TLS server name when the endpoint is an
+    /// IP address.
     pub hostname: Option<Arc<str>>,
 }
 

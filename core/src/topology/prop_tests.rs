@@ -9,7 +9,7 @@ use super::tests::{
     NodeSpec, Shape, ShardSpec, bulk, map, origin, parse_shards, parse_slots, shards_reply, slots_reply,
 };
 use super::*;
-use crate::{NodeAddr, Rng, SLOT_COUNT, Slot, Value};
+use crate::{NodeAddr, Protocol, Rng, SLOT_COUNT, Slot, Value};
 
 /// A generated cluster: shards, and the owner (shard index) of every slot.
 #[derive(Clone, Debug)]
@@ -266,6 +266,30 @@ proptest! {
             .collect();
         let got: BTreeSet<u16> = original.diff(&t).moved_slots().map(Slot::get).collect();
         prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn rendered_replies_round_trip(l in layout(), patches in prop::collection::vec(any::<u16>(), 0..8)) {
+        let mut t = parse_shards(&l.shards, Shape::Resp3);
+        for (i, s) in patches.iter().enumerate() {
+            let to = NodeAddr::new("10.250.0.1", 8000 + u16::try_from(i % 3).unwrap_or(0));
+            let _ = Slot::new(s % SLOT_COUNT).map(|s| t.patch_slot(s, to));
+        }
+        let offsets = |t: &Topology| {
+            let mut v: Vec<(NodeAddr, Option<i64>)> = t.nodes().map(|n| (n.addr.clone(), n.replication_offset)).collect();
+            v.sort();
+            v
+        };
+        for protocol in [Protocol::Resp3, Protocol::Resp2] {
+            for tls in [false, true] {
+                let back = Topology::from_shards_reply(&t.to_shards_reply(protocol, tls), &origin(), tls);
+                prop_assert_eq!(back.as_ref().ok(), Some(&t));
+                prop_assert_eq!(back.map(|b| offsets(&b)).ok(), Some(offsets(&t)));
+            }
+        }
+        let rebuilt = Topology::from_shards(t.shards().to_vec());
+        prop_assert_eq!(rebuilt.as_ref().ok(), Some(&t));
+        prop_assert!(rebuilt.is_ok_and(|r| r.check_invariants().is_ok()));
     }
 
     #[test]

@@ -82,6 +82,13 @@ impl PartialEq for Topology {
 impl Eq for Topology {}
 
 impl Topology {
+    /// A topology from shards built by hand (tests, simulations, static configurations). The
+    /// shards are put in canonical form; overlapping slots, more than [`MAX_SHARDS`] shards, or
+    /// no owned slot at all are errors, as for a reply.
+    pub fn from_shards(shards: Vec<Shard>) -> Result<Self, TopologyError> {
+        Self::build(shards, Vec::new())
+    }
+
     /// Builds the canonical topology from parsed shards. Fails on overlapping slots, too many
     /// shards, or when no slot is owned.
     pub(crate) fn build(mut shards: Vec<Shard>, skipped: Vec<SkippedNode>) -> Result<Self, TopologyError> {

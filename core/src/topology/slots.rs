@@ -23,8 +23,11 @@ impl Topology {
     /// Parses a `CLUSTER SLOTS` reply (RESP2 or RESP3).
     ///
     /// `origin` is the node that answered: a NULL or empty endpoint means its host with the port
-    /// from the reply. Endpoint `"?"` or port 0 makes a node unusable; when that node is an
-    /// entry's primary, the entry's slots stay unowned and its replicas are skipped.
+    /// from the reply. The server reports the port for the transport of the asking connection
+    /// (the TLS port to a TLS client), so there is no `tls` choice to make here. Endpoint `"?"`
+    /// or port 0 makes a node unusable; when that node is an entry's primary, the entry's slots
+    /// stay unowned and its replicas are skipped. Replicas a server lists are online (it omits
+    /// failed and unsynced ones); nodes carry no health or offset beyond that.
     pub fn from_slots_reply(reply: &Value, origin: &NodeAddr) -> Result<Self, TopologyError> {
         if let Some(e) = node::server_error(reply) {
             return Err(e);

@@ -750,3 +750,32 @@ fn diff_to_and_from_unowned() {
     assert_eq!(back.moved[0].from, None);
     assert_eq!(back.moved_slot_count(), 384);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hand-built topologies
+
+#[test]
+fn from_shards_canonicalises_and_validates() {
+    let node = |n: u32, role| Node { role, ..Node::from_addr(NodeSpec::new(n, true).addr()) };
+    let shard = |ranges: Vec<SlotRange>, n: u32| Shard {
+        slots: ranges,
+        primary: node(n, Role::Primary),
+        replicas: vec![node(n + 20, Role::Replica), node(n + 10, Role::Replica)],
+    };
+    let t = Topology::from_shards(vec![
+        shard(vec![range(slot(200), slot(16383)), range(slot(100), slot(199))], 1),
+        shard(vec![range(slot(0), slot(99))], 0),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.shards()[0].primary.addr, NodeSpec::new(0, true).addr(), "sorted by first slot");
+    assert_eq!(t.shards()[1].slots, vec![range(slot(100), slot(16383))], "ranges merged");
+    assert_eq!(t.replicas(slot(5))[0].addr, NodeSpec::new(10, true).addr(), "replicas sorted");
+    assert!(t.is_fully_covered());
+    assert!(t.check_invariants().is_ok());
+    let overlap = Topology::from_shards(vec![
+        shard(vec![range(slot(0), slot(10))], 0),
+        shard(vec![range(slot(10), slot(20))], 1),
+    ]);
+    assert_eq!(overlap.err(), Some(TopologyError::OverlappingSlots { slot: 10 }));
+    assert_eq!(Topology::from_shards(vec![shard(vec![], 0)]).err(), Some(TopologyError::Empty));
+}
