@@ -346,3 +346,20 @@ fn config_validation() {
     );
     assert_eq!(bad(RefreshConfig { periodic: None, ..d() }), None);
 }
+
+#[test]
+fn later_triggers_do_not_move_a_pending_deadline() {
+    let t0 = base();
+    let mut rng = Rng::new(8);
+    let mut p = policy(no_periodic());
+    p.request(t0, RefreshReason::Startup, 6, &mut rng);
+    run_once(&mut p, t0, true, &mut rng);
+    p.request(t0 + ms(1), RefreshReason::ClusterDown, 1000, &mut rng);
+    let due = p.next_deadline();
+    assert!(due.is_some_and(|d| d >= t0 + ms(100)));
+    for i in 2..1000 {
+        p.request(t0 + ms(i / 20), RefreshReason::Moved, 1000, &mut rng);
+        assert_eq!(p.next_deadline(), due, "the jitter is drawn once per pending refresh");
+    }
+    assert_eq!(p.pending_reason(), Some(RefreshReason::ClusterDown));
+}
