@@ -56,8 +56,8 @@ impl Shard {
 /// Built by [`Topology::from_shards_reply`] or [`Topology::from_slots_reply`] in canonical form:
 /// ranges sorted and merged, replicas sorted by address, shards sorted by their first slot (then
 /// by primary address), so replies that list the same cluster in another order compare equal.
-/// Equality ignores [`Node::replication_offset`] (it changes with every write) and the
-/// [`epoch`](Self::epoch).
+/// Equality ignores [`Node::replication_offset`] (it changes with every write), the
+/// [`epoch`](Self::epoch) and the [`skipped`](Self::skipped) list.
 ///
 /// Coverage may be partial: a slot no shard owns has no [`primary`](Self::primary); requests for
 /// it wait for a refresh or fail, and the other slots keep working.
@@ -242,7 +242,9 @@ impl Topology {
     /// `MOVED` with an empty host means the host of the node that answered).
     ///
     /// A primary marked [`Health::Failed`] that a `MOVED` points at is marked online again: the
-    /// redirect is fresher evidence than the last reply.
+    /// redirect is fresher evidence than the last reply. A `MOVED` to a node known only as a
+    /// replica (a failover) also gets a new single-node shard: nothing is promoted or demoted
+    /// on a guess, and later `MOVED`s to the same node land in that shard.
     ///
     /// Returns whether the slot's owner changed. Costs a hash lookup plus the target shards'
     /// range lists. Fails only when a new shard would pass [`MAX_SHARDS`].
