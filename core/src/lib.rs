@@ -13,6 +13,7 @@ pub mod resp;
 pub mod retry;
 pub mod rng;
 pub mod slot;
+pub mod topology;
 
 pub use command::{CommandInfo, ResponsePolicy, Routing};
 pub use error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
@@ -22,3 +23,6 @@ pub use resp::{Protocol, Value};
 pub use retry::{Budget, Idempotency, RetryConfig, RetryDecision};
 pub use rng::Rng;
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
+pub use topology::{
+    RefreshConfig, RefreshPolicy, RefreshReason, SlotRange, Topology, TopologyDiff, TopologyError,
+};
