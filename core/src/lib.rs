@@ -5,8 +5,12 @@
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod command;
 pub mod error;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod node;
 pub mod resp;

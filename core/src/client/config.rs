@@ -1,0 +1,163 @@
+//! The client's configuration.
+
+use core::fmt;
+use core::time::Duration;
+use std::sync::Arc;
+
+use crate::node::NodeAddr;
+use crate::resp::{Limits, Protocol};
+use crate::retry::RetryConfig;
+use crate::topology::RefreshConfig;
+
+use super::error::ConfigError;
+
+/// Where read-only commands go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadFrom {
+    /// Every command goes to the slot's primary (read-your-writes).
+    #[default]
+    Primary,
+    /// Read-only commands go to a random online replica of the slot's shard, the primary when it
+    /// has none. Reads may be stale by the replication lag.
+    PreferReplica,
+    /// Read-only commands go to an online replica in this availability zone, else the primary.
+    AzAffinity(Arc<str>),
+}
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Arc<str>);
+
+impl Password {
+    /// Wraps a password.
+    #[must_use]
+    pub fn new(p: impl Into<Arc<str>>) -> Self {
+        Self(p.into())
+    }
+
+    /// The password itself, for the `AUTH`/`HELLO` command only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Everything the client state machine needs to know, validated by [`ClientConfig::validate`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Seed nodes; the first topology comes from whichever answers.
+    pub seeds: Vec<NodeAddr>,
+    /// ACL user name; `None` for the default user.
+    pub username: Option<String>,
+    /// Password; `None` for no authentication.
+    pub password: Option<Password>,
+    /// `CLIENT SETNAME` for every connection.
+    pub client_name: Option<String>,
+    /// The protocol to ask for. RESP3 falls back to RESP2 on servers without `HELLO`.
+    pub protocol: Protocol,
+    /// Whether connections use TLS (then `tls-port` from `CLUSTER SHARDS` is used).
+    pub tls: bool,
+    /// Where read-only commands go.
+    pub read_from: ReadFrom,
+    /// Connections per node; requests are pipelined over them.
+    pub connections_per_node: usize,
+    /// A request's default whole budget, retries included.
+    pub request_timeout: Duration,
+    /// How long a connection may take to open and finish its handshake.
+    pub connect_timeout: Duration,
+    /// Bound on requests queued or in flight per node; beyond it requests fail fast with
+    /// `QueueFull`, so memory stays flat while a node is slow or down.
+    pub max_queued_per_node: usize,
+    /// Bound on outstanding requests for the whole client.
+    pub max_outstanding: usize,
+    /// Retry budget and backoff.
+    pub retry: RetryConfig,
+    /// When topology refreshes happen.
+    pub refresh: RefreshConfig,
+    /// RESP decoding limits.
+    pub limits: Limits,
+    /// Seed of the pseudo-random generator (jitter, replica choice).
+    pub rng_seed: u64,
+}
+
+impl ClientConfig {
+    /// A configuration with these seeds and defaults for everything else.
+    #[must_use]
+    pub fn new(seeds: Vec<NodeAddr>) -> Self {
+        Self {
+            seeds,
+            username: None,
+            password: None,
+            client_name: None,
+            protocol: Protocol::Resp3,
+            tls: false,
+            read_from: ReadFrom::Primary,
+            connections_per_node: 1,
+            request_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            max_queued_per_node: 65_536,
+            max_outstanding: 1 << 20,
+            retry: RetryConfig::default(),
+            refresh: RefreshConfig::default(),
+            limits: Limits::default(),
+            rng_seed: 0x5107_cac4e,
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(ConfigError::Invalid { field, reason: reason.to_owned() })
+        };
+        if self.seeds.is_empty() {
+            return Err(ConfigError::NoSeeds);
+        }
+        if let Some(seed) = self.seeds.iter().find(|s| s.host().is_empty() || s.port() == 0) {
+            return Err(ConfigError::Invalid {
+                field: "seeds",
+                reason: format!("{seed} has no host or port"),
+            });
+        }
+        if self.connections_per_node == 0 || self.connections_per_node > 64 {
+            return invalid("connections_per_node", "must be 1..=64");
+        }
+        if self.request_timeout.is_zero() {
+            return invalid("request_timeout", "must be positive");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("connect_timeout", "must be positive");
+        }
+        if self.max_queued_per_node == 0 {
+            return invalid("max_queued_per_node", "must be positive");
+        }
+        if self.max_outstanding == 0 {
+            return invalid("max_outstanding", "must be positive");
+        }
+        if self.password.is_none() && self.username.is_some() {
+            return invalid("username", "a user name needs a password");
+        }
+        if let Some(name) = &self.client_name {
+            if name.bytes().any(|b| b == b' ' || b == b'\n' || b == b'\r') {
+                return invalid("client_name", "CLIENT SETNAME refuses spaces and newlines");
+            }
+        }
+        if let ReadFrom::AzAffinity(az) = &self.read_from {
+            if az.is_empty() {
+                return invalid("read_from", "an availability zone name is required");
+            }
+        }
+        self.retry.validate().map_err(|e| ConfigError::Invalid { field: "retry", reason: e.to_string() })?;
+        self.refresh.validate().map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+        Ok(())
+    }
+}

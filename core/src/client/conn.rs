@@ -1,0 +1,155 @@
+//! One connection's state: handshake, the in-flight FIFO and its buffers.
+//!
+//! Replies come back in the order commands were written, so every written command leaves an
+//! [`Expect`] in the FIFO that says what its reply is for. Handshake commands go first; caller
+//! commands wait in `queued` until the handshake is done, then are written in one batch.
+
+use bytes::BytesMut;
+use std::collections::VecDeque;
+
+use crate::node::NodeAddr;
+use crate::resp::{Protocol, encode_command};
+
+use super::arena::Id;
+use super::config::{ClientConfig, ReadFrom};
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// The adapter is dialling (and doing TLS).
+    Connecting,
+    /// Handshake commands are written and their replies awaited.
+    Handshaking,
+    /// Serving requests.
+    Ready,
+}
+
+/// What the next reply on a connection answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// `HELLO 3 ...`.
+    Hello,
+    /// RESP2 fallback `AUTH`.
+    Auth,
+    /// `CLIENT SETNAME`.
+    SetName,
+    /// `READONLY` (replica reads).
+    ReadOnly,
+    /// `ASKING` before a redirected command; its `+OK` is dropped.
+    Asking,
+    /// A caller's sub-request.
+    Sub(Id),
+    /// A topology query (`CLUSTER SHARDS` or, as fallback, `CLUSTER SLOTS`).
+    Topology(TopologyQuery),
+}
+
+/// Which topology command was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TopologyQuery {
+    /// `CLUSTER SHARDS`.
+    Shards,
+    /// `CLUSTER SLOTS`.
+    Slots,
+}
+
+impl TopologyQuery {
+    /// The command's arguments.
+    pub(crate) const fn command(self) -> &'static [&'static str] {
+        match self {
+            Self::Shards => &["CLUSTER", "SHARDS"],
+            Self::Slots => &["CLUSTER", "SLOTS"],
+        }
+    }
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) addr: NodeAddr,
+    pub(crate) state: ConnState,
+    pub(crate) protocol: Protocol,
+    pub(crate) read_buf: BytesMut,
+    pub(crate) write_buf: BytesMut,
+    pub(crate) inflight: VecDeque<Expect>,
+    /// Sub-requests waiting for the handshake to finish.
+    pub(crate) queued: VecDeque<Id>,
+    /// A topology query to write as soon as the connection is open.
+    pub(crate) queued_topology: Option<TopologyQuery>,
+    /// Whether the connection is listed for the next `Transmit` (kept by the client).
+    pub(crate) dirty: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(addr: NodeAddr) -> Self {
+        Self {
+            addr,
+            state: ConnState::Connecting,
+            protocol: Protocol::Resp2,
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            inflight: VecDeque::new(),
+            queued: VecDeque::new(),
+            queued_topology: None,
+            dirty: false,
+        }
+    }
+
+    /// Requests waiting on or written to this connection.
+    pub(crate) fn load(&self) -> usize {
+        self.inflight.len() + self.queued.len()
+    }
+
+    /// Writes one command and remembers what its reply is for.
+    pub(crate) fn write<A: AsRef<[u8]>>(&mut self, args: &[A], expect: Expect) {
+        encode_command(&mut self.write_buf, args);
+        self.inflight.push_back(expect);
+    }
+
+    /// The connection is open: writes the handshake. `HELLO 3` carries the credentials and the
+    /// name in one round trip; RESP2 servers get `AUTH` and `CLIENT SETNAME` instead.
+    pub(crate) fn start_handshake(&mut self, cfg: &ClientConfig) {
+        self.state = ConnState::Handshaking;
+        match cfg.protocol {
+            Protocol::Resp3 => {
+                self.protocol = Protocol::Resp3;
+                let mut args: Vec<&str> = vec!["HELLO", "3"];
+                if let Some(p) = &cfg.password {
+                    args.extend(["AUTH", cfg.username.as_deref().unwrap_or("default"), p.expose()]);
+                }
+                if let Some(name) = &cfg.client_name {
+                    args.extend(["SETNAME", name]);
+                }
+                self.write(&args, Expect::Hello);
+            }
+            Protocol::Resp2 => self.write_resp2_handshake(cfg),
+        }
+    }
+
+    /// After authentication: `READONLY` when reads may go to replicas. It is sent on every
+    /// connection (harmless on a primary), so a node that changes role needs no reconnect.
+    pub(crate) fn write_readonly_if_needed(&mut self, cfg: &ClientConfig) {
+        if cfg.read_from != ReadFrom::Primary {
+            self.write(&["READONLY"], Expect::ReadOnly);
+        }
+    }
+
+    /// The RESP2 handshake: `AUTH` and `CLIENT SETNAME`, each only when configured.
+    pub(crate) fn write_resp2_handshake(&mut self, cfg: &ClientConfig) {
+        self.protocol = Protocol::Resp2;
+        if let Some(p) = &cfg.password {
+            match &cfg.username {
+                Some(u) => self.write(&["AUTH", u, p.expose()], Expect::Auth),
+                None => self.write(&["AUTH", p.expose()], Expect::Auth),
+            }
+        }
+        if let Some(name) = &cfg.client_name {
+            self.write(&["CLIENT", "SETNAME", name], Expect::SetName);
+        }
+        self.write_readonly_if_needed(cfg);
+    }
+
+    /// Whether a handshake reply is still awaited.
+    pub(crate) fn handshake_pending(&self) -> bool {
+        self.inflight.iter().any(|e| matches!(e, Expect::Hello | Expect::Auth | Expect::SetName | Expect::ReadOnly))
+    }
+}

@@ -1,0 +1,208 @@
+//! The client's typed errors.
+
+use crate::error::ServerError;
+use crate::node::NodeAddr;
+use crate::resp::DecodeError;
+use crate::slot::Slot;
+
+/// Why a connection failed or closed, as the adapter reports it (the core holds no `io::Error`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ConnError {
+    /// The broad kind.
+    pub kind: ConnErrorKind,
+    /// The adapter's description (an I/O or TLS error's text).
+    pub message: String,
+}
+
+impl ConnError {
+    /// A connection error of this kind with this description.
+    #[must_use]
+    pub fn new(kind: ConnErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+/// The broad kind of a [`ConnError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnErrorKind {
+    /// The peer refused or the address did not resolve.
+    Refused,
+    /// Connecting took longer than the connect timeout.
+    ConnectTimeout,
+    /// The peer closed the connection.
+    Closed,
+    /// An I/O error on an established connection.
+    Io,
+    /// The TLS handshake or a TLS record failed (for example a certificate the roots do not
+    /// trust).
+    Tls,
+    /// The peer sent bytes that are not RESP, or exceeded a decoding limit.
+    Protocol,
+}
+
+/// Why a request failed. Cloneable so that one failure can be reported to several waiters.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The server answered with an error that retrying does not fix (or retries ran out and
+    /// this was the last answer).
+    #[error("server error: {0}")]
+    Server(ServerError),
+    /// Authentication failed while connecting (`WRONGPASS`, `NOAUTH`, `NOPERM` on `HELLO`/`AUTH`).
+    #[error("authentication to {addr} failed: {error}")]
+    Auth {
+        /// The node that refused.
+        addr: NodeAddr,
+        /// Its answer.
+        error: ServerError,
+    },
+    /// The request's time budget ran out.
+    #[error("timed out after {attempts} attempt(s) while {stage}")]
+    Timeout {
+        /// What the request was waiting for when the time ran out.
+        stage: TimeoutStage,
+        /// How many times it had been sent.
+        attempts: u32,
+    },
+    /// The connection was lost after the command was written; it may or may not have executed,
+    /// and it is not idempotent, so it was not sent again.
+    #[error("connection to {addr} lost after the command was sent; it may have executed")]
+    ConnectionLost {
+        /// The node.
+        addr: NodeAddr,
+    },
+    /// A node could not be reached and the retry budget ran out.
+    #[error("cannot reach {addr}: {error}")]
+    Unreachable {
+        /// The node.
+        addr: NodeAddr,
+        /// The last connection error.
+        error: ConnError,
+    },
+    /// A node sent a malformed reply; the connection was closed.
+    #[error("protocol error from {addr}: {error}")]
+    Protocol {
+        /// The node.
+        addr: NodeAddr,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// Redirections for this slot went round in a loop.
+    #[error("redirect loop for slot {slot}")]
+    RedirectLoop {
+        /// The slot.
+        slot: Slot,
+    },
+    /// Too many requests are queued for this node (it is slow or down); failing fast keeps memory
+    /// bounded.
+    #[error("too many requests queued for {addr}")]
+    QueueFull {
+        /// The node.
+        addr: NodeAddr,
+    },
+    /// No seed has answered with a topology yet.
+    #[error("no cluster topology from the seeds {seeds:?}: {detail}")]
+    NoTopology {
+        /// The configured seeds.
+        seeds: Vec<NodeAddr>,
+        /// What the last attempt met.
+        detail: String,
+    },
+    /// No node serves this slot and no topology refresh has found one.
+    #[error("no node serves slot {slot}: {detail}")]
+    NoRoute {
+        /// The slot.
+        slot: Slot,
+        /// What the last topology refresh said.
+        detail: String,
+    },
+    /// A reply did not have the shape its command promises (for example one part of a split
+    /// `MGET` answering with the wrong number of values).
+    #[error("unexpected reply: expected {expected}, got {got}")]
+    UnexpectedReply {
+        /// What was expected.
+        expected: &'static str,
+        /// What came, abbreviated.
+        got: String,
+    },
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// What a request was waiting for when its time ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutStage {
+    /// The first topology (no seed has answered yet).
+    Topology,
+    /// A connection to the node.
+    Connect,
+    /// The node's reply.
+    Reply,
+    /// A retry after a backoff.
+    Retry,
+}
+
+impl core::fmt::Display for TimeoutStage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Topology => "waiting for the cluster topology",
+            Self::Connect => "connecting",
+            Self::Reply => "waiting for the reply",
+            Self::Retry => "waiting to retry",
+        })
+    }
+}
+
+/// Why [`Client::submit`](super::Client::submit) refused a request before sending anything.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// A command with no name, or a pipeline with no commands.
+    #[error("empty command")]
+    Empty,
+    /// The command's arguments do not fit its key layout.
+    #[error("malformed command {name}: {reason}")]
+    Malformed {
+        /// The command name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A command that cannot be split has keys in different slots (use hash tags to put them
+    /// in one slot, or send the commands separately).
+    #[error("the keys of {name} hash to different slots")]
+    CrossSlot {
+        /// The command name.
+        name: String,
+    },
+    /// Too many requests are outstanding.
+    #[error("too many outstanding requests ({limit})")]
+    Overloaded {
+        /// The configured bound.
+        limit: usize,
+    },
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// An invalid [`ClientConfig`](super::ClientConfig).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No seed address.
+    #[error("at least one seed address is required")]
+    NoSeeds,
+    /// A value out of its range.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}

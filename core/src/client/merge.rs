@@ -1,0 +1,165 @@
+//! Planning a request into sub-requests, and merging their replies back.
+//!
+//! The command table ([`crate::command`]) says where a command goes. A command whose keys
+//! span slots is split per slot (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH, JSON.MGET) and its
+//! parts' replies are put back in the caller's order; fan-out commands go to every primary and
+//! their replies are merged per the command's policy.
+
+use crate::command::{self, CommandError, MergeError, ResponsePolicy, Routing, SlotGroup};
+use crate::node::NodeAddr;
+use crate::resp::Value;
+use crate::retry::Idempotency;
+
+use super::Route;
+use super::error::{RequestError, SubmitError};
+use super::request::{Cmd, Reply, RequestKind};
+
+/// How a request's sub-replies become its reply.
+#[derive(Debug)]
+pub(crate) enum Shape {
+    /// One sub-request; its reply is the reply.
+    Single,
+    /// A multi-key command split per slot.
+    Split { policy: ResponsePolicy, groups: Vec<SlotGroup> },
+    /// A pipeline: one result per command.
+    Pipeline,
+    /// Every primary (or node), one result each; the addresses are filled in on expansion.
+    PerNode(Vec<NodeAddr>),
+    /// Every primary (or node), merged into one value per the command's policy.
+    Fanout(ResponsePolicy, Vec<NodeAddr>),
+}
+
+/// One planned sub-request.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) cmd: Cmd,
+    pub(crate) route: Route,
+    pub(crate) read_only: bool,
+    pub(crate) idempotency: Idempotency,
+}
+
+/// A request's plan.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) shape: Shape,
+    pub(crate) subs: Vec<Planned>,
+}
+
+fn malformed(cmd: &Cmd, e: &CommandError) -> SubmitError {
+    let name = cmd.args().first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+    match e {
+        CommandError::Empty => SubmitError::Empty,
+        CommandError::CrossSlot { .. } => SubmitError::CrossSlot { name },
+        e => SubmitError::Malformed { name, reason: e.to_string() },
+    }
+}
+
+/// The command table's entry for `cmd`, plus the caller's overrides.
+fn describe(cmd: &Cmd) -> Result<(&'static command::CommandInfo, bool, Idempotency), SubmitError> {
+    let info = command::lookup(cmd.args()).map_err(|e| malformed(cmd, &e))?;
+    if info.routing() == Routing::Connection {
+        let name = String::from_utf8_lossy(&cmd.args()[0]).into_owned();
+        return Err(SubmitError::Malformed {
+            name,
+            reason: "changes connection state, which a shared, pipelined connection cannot offer".into(),
+        });
+    }
+    let read_only = cmd.read_only_override().unwrap_or_else(|| info.is_read_only());
+    let idempotency = match cmd.idempotent_override() {
+        Some(true) => Idempotency::Idempotent,
+        Some(false) => Idempotency::NonIdempotent,
+        None => info.idempotency_of(cmd.args()),
+    };
+    Ok((info, read_only, idempotency))
+}
+
+/// Plans a request.
+pub(crate) fn plan(kind: RequestKind) -> Result<Plan, SubmitError> {
+    match kind {
+        RequestKind::Command(cmd) => plan_command(cmd),
+        RequestKind::Pipeline(cmds) => {
+            if cmds.is_empty() {
+                return Err(SubmitError::Empty);
+            }
+            let subs = cmds.into_iter().map(plan_single).collect::<Result<_, _>>()?;
+            Ok(Plan { shape: Shape::Pipeline, subs })
+        }
+        RequestKind::AllPrimaries(cmd) => {
+            let (_, read_only, idempotency) = describe(&cmd)?;
+            let route = Route::Fanout { replicas: false };
+            Ok(Plan { shape: Shape::PerNode(Vec::new()), subs: vec![Planned { cmd, route, read_only, idempotency }] })
+        }
+        RequestKind::Node(addr, cmd) => {
+            let (_, read_only, idempotency) = describe(&cmd)?;
+            Ok(Plan { shape: Shape::Single, subs: vec![Planned { cmd, route: Route::Node(addr), read_only, idempotency }] })
+        }
+    }
+}
+
+/// Plans one command that goes to one place (also a pipeline element).
+fn plan_single(cmd: Cmd) -> Result<Planned, SubmitError> {
+    let (info, read_only, idempotency) = describe(&cmd)?;
+    let slot = match cmd.slot() {
+        Some(s) => Some(s),
+        None => info.slot(cmd.args()).map_err(|e| malformed(&cmd, &e))?,
+    };
+    let route = slot.map_or(Route::Any, Route::Slot);
+    Ok(Planned { cmd, route, read_only, idempotency })
+}
+
+fn plan_command(cmd: Cmd) -> Result<Plan, SubmitError> {
+    let (info, read_only, idempotency) = describe(&cmd)?;
+    if cmd.slot().is_none() {
+        let fanout = match info.routing() {
+            Routing::AllPrimaries(p) => Some((p, false)),
+            Routing::AllNodes(p) => Some((p, true)),
+            _ => None,
+        };
+        if let Some((policy, replicas)) = fanout {
+            let shape =
+                if policy == ResponsePolicy::PerNode { Shape::PerNode(Vec::new()) } else { Shape::Fanout(policy, Vec::new()) };
+            let route = Route::Fanout { replicas };
+            return Ok(Plan { shape, subs: vec![Planned { cmd, route, read_only, idempotency }] });
+        }
+        if let Some(policy) = info.split_policy() {
+            let groups = command::split_by_slot(info, cmd.args()).map_err(|e| malformed(&cmd, &e))?;
+            if groups.len() > 1 {
+                let subs = groups
+                    .iter()
+                    .map(|g| Planned {
+                        cmd: Cmd::from_args(command::sub_command(info, cmd.args(), g)).with_slot(g.slot),
+                        route: Route::Slot(g.slot),
+                        read_only,
+                        idempotency,
+                    })
+                    .collect();
+                return Ok(Plan { shape: Shape::Split { policy, groups }, subs });
+            }
+        }
+    }
+    Ok(Plan { shape: Shape::Single, subs: vec![plan_single(cmd)?] })
+}
+
+fn merge_error(e: MergeError) -> RequestError {
+    match e {
+        MergeError::Server { error, .. } => RequestError::Server(error),
+        e => RequestError::UnexpectedReply { expected: "replies that merge", got: e.to_string() },
+    }
+}
+
+/// Builds a request's reply from its sub-results (all present).
+pub(crate) fn finish(shape: Shape, results: Vec<Result<Value, RequestError>>) -> Result<Reply, RequestError> {
+    match shape {
+        Shape::Single => results.into_iter().next().unwrap_or(Err(RequestError::Closed)).map(Reply::Value),
+        Shape::Pipeline => Ok(Reply::Pipeline(results)),
+        Shape::PerNode(addrs) => Ok(Reply::PerNode(addrs.into_iter().zip(results).collect())),
+        Shape::Fanout(policy, _) => {
+            let values = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+            command::merge(policy, values).map(Reply::Value).map_err(merge_error)
+        }
+        Shape::Split { policy, groups } => {
+            let values = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+            command::reassemble(policy, &groups, values).map(Reply::Value).map_err(merge_error)
+        }
+    }
+}

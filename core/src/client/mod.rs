@@ -1,0 +1,436 @@
+//! The cluster client state machine.
+//!
+//! [`Client`] ties the core together in the shape quinn-proto and str0m use. The caller (an
+//! adapter, or a test's simulated cluster) owns sockets and the clock, and runs this loop:
+//!
+//! 1. [`Client::submit`] a request, or [`Client::handle_input`] an event (bytes received, a
+//!    connection opened or lost, a timer fired), always with the current time;
+//! 2. drain [`Client::poll_output`] until it returns [`Output::Wait`]: open the connections it
+//!    asks for, write the bytes it hands out, close what it closes, deliver completed requests;
+//! 3. sleep until the instant in `Wait` (or until the next input), then go to 1.
+//!
+//! Rules: the core never reads a clock, sleeps, spawns or touches a socket; time arrives with
+//! every call and never goes backwards; randomness comes from a generator seeded in the
+//! configuration; `handle_input` never fails — protocol faults become a `Close` plus failed
+//! completions. Every mutation must be followed by a full drain of `poll_output`.
+
+mod arena;
+mod config;
+mod conn;
+mod dispatch;
+mod error;
+mod merge;
+mod refresh;
+mod replies;
+mod request;
+mod stats;
+mod timers;
+
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::node::NodeAddr;
+use crate::resp::Value;
+use crate::retry::{Budget, Idempotency};
+use crate::rng::Rng;
+use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
+
+pub use config::{ClientConfig, Password, ReadFrom};
+pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
+pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
+pub use stats::Stats;
+
+use arena::{Arena, Id};
+use conn::Conn;
+use merge::Shape;
+use timers::{Timer, Timers};
+
+/// Identifies one connection the client asked the adapter to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    fn id(self) -> Id {
+        Id::from_u64(self.0)
+    }
+}
+
+/// Identifies one submitted request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(u64);
+
+/// An event the adapter reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// A timer the client asked for (or any earlier wake-up) fired.
+    Timeout,
+    /// The connection asked for by [`Output::Connect`] is open (TLS included).
+    Connected(ConnId),
+    /// The connection could not be opened.
+    ConnectFailed(ConnId, ConnError),
+    /// Bytes arrived on a connection.
+    Received(ConnId, &'a [u8]),
+    /// The connection closed or failed.
+    Disconnected(ConnId, ConnError),
+}
+
+/// Something the client wants done, or has done.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a connection to `addr` (with TLS when configured) and report
+    /// [`Input::Connected`] or [`Input::ConnectFailed`] for `conn`.
+    Connect {
+        /// The id to report back.
+        conn: ConnId,
+        /// Where to connect.
+        addr: NodeAddr,
+    },
+    /// Write these bytes, in order, on `conn`.
+    Transmit {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Close `conn`; the client has forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A request finished.
+    Completed {
+        /// The request.
+        id: RequestId,
+        /// Its reply or error.
+        result: Result<Reply, RequestError>,
+    },
+    /// Something the caller may want to know.
+    Event(Event),
+    /// Nothing more to do until this instant (a timer) or the next input. `None`: no timer.
+    Wait(Option<Instant>),
+}
+
+/// Notable changes, for observability and for an in-process cache in front of the cluster.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new topology was applied.
+    TopologyChanged {
+        /// The topology's epoch after the change.
+        epoch: u64,
+        /// Slot ranges whose primary changed (an L1 cache drops entries of exactly these).
+        changed: Vec<SlotRange>,
+    },
+    /// A RESP3 push message (client-tracking invalidation, pub/sub).
+    Push {
+        /// The connection it arrived on.
+        conn: ConnId,
+        /// The message.
+        value: Value,
+    },
+}
+
+/// Where a sub-request goes.
+#[derive(Clone, Debug)]
+enum Route {
+    /// The node serving this slot (primary, or a replica for reads per `ReadFrom`).
+    Slot(crate::slot::Slot),
+    /// A fixed node.
+    Node(NodeAddr),
+    /// Any primary (keyless commands such as `PING`).
+    Any,
+    /// Every primary (and every replica too when `replicas`): expanded into one sub-request
+    /// per node once the topology is known.
+    Fanout {
+        /// Whether replicas are included.
+        replicas: bool,
+    },
+}
+
+/// Where a sub-request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SubState {
+    /// Not placed anywhere (being routed).
+    Idle,
+    /// Waiting on a connection's handshake.
+    Queued(Id),
+    /// Written on a connection.
+    InFlight(Id),
+    /// Waiting for a backoff to pass.
+    WaitingRetry,
+    /// Waiting for a topology that routes it.
+    WaitingTopology,
+}
+
+/// One command to one node: a request is one or more of these.
+#[derive(Debug)]
+struct Sub {
+    parent: Id,
+    index: usize,
+    cmd: Cmd,
+    route: Route,
+    read_only: bool,
+    idempotency: Idempotency,
+    /// Times written to a connection.
+    attempts: u32,
+    /// Attempts, deadline and redirect history, for the retry policy.
+    budget: Budget,
+    ask: Option<NodeAddr>,
+    state: SubState,
+    last_error: Option<RequestError>,
+}
+
+/// A submitted request.
+#[derive(Debug)]
+struct Parent {
+    deadline: Instant,
+    pending: usize,
+    shape: Shape,
+    results: Vec<Option<Result<Value, RequestError>>>,
+    subs: Vec<Id>,
+}
+
+/// The connections of one node.
+#[derive(Debug, Default)]
+struct NodeConns {
+    conns: Vec<Id>,
+    next: usize,
+}
+
+/// The sans-IO Valkey Cluster client. See the [module docs](self) for the run loop.
+#[derive(Debug)]
+pub struct Client {
+    cfg: ClientConfig,
+    rng: Rng,
+    topology: Option<Topology>,
+    epoch: u64,
+    refresh: RefreshPolicy,
+    /// The connection carrying the refresh in flight, with its deadline.
+    refresh_conn: Option<(Id, Instant)>,
+    refresh_cursor: usize,
+    last_refresh_error: Option<String>,
+    conns: Arena<Conn>,
+    nodes: HashMap<NodeAddr, NodeConns>,
+    parents: Arena<Parent>,
+    subs: Arena<Sub>,
+    waiting_topology: VecDeque<Id>,
+    timers: Timers,
+    outputs: VecDeque<Output>,
+    dirty: Vec<Id>,
+    stats: Stats,
+    closed: bool,
+}
+
+impl Client {
+    /// A client with this configuration; it asks for its first topology at once.
+    ///
+    /// # Errors
+    /// An invalid configuration.
+    pub fn new(cfg: ClientConfig, now: Instant) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let mut rng = Rng::new(cfg.rng_seed);
+        let mut refresh = RefreshPolicy::new(cfg.refresh.clone())
+            .map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+        refresh.request(now, RefreshReason::Startup, cfg.seeds.len(), &mut rng);
+        let mut client = Self {
+            rng,
+            topology: None,
+            epoch: 0,
+            refresh,
+            refresh_conn: None,
+            refresh_cursor: 0,
+            last_refresh_error: None,
+            conns: Arena::default(),
+            nodes: HashMap::new(),
+            parents: Arena::default(),
+            subs: Arena::default(),
+            waiting_topology: VecDeque::new(),
+            timers: Timers::default(),
+            outputs: VecDeque::new(),
+            dirty: Vec::new(),
+            stats: Stats::default(),
+            closed: false,
+            cfg,
+        };
+        client.refresh_cursor = client.rng.below(client.cfg.seeds.len() as u64) as usize;
+        client.maybe_start_refresh(now);
+        Ok(client)
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// The current topology, once one is known.
+    #[must_use]
+    pub const fn topology(&self) -> Option<&Topology> {
+        self.topology.as_ref()
+    }
+
+    /// Counters since the client was created.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.outstanding = self.parents.len() as u64;
+        s.connections = self.conns.len() as u64;
+        s
+    }
+
+    /// Submits a request; its result comes later as [`Output::Completed`].
+    ///
+    /// # Errors
+    /// A request refused before anything was sent (empty, malformed, cross-slot, overloaded,
+    /// closed).
+    pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, SubmitError> {
+        if self.closed {
+            return Err(SubmitError::Closed);
+        }
+        if self.parents.len() >= self.cfg.max_outstanding {
+            return Err(SubmitError::Overloaded { limit: self.cfg.max_outstanding });
+        }
+        let timeout = request.timeout.unwrap_or(self.cfg.request_timeout);
+        let deadline = now + timeout;
+        let plan = merge::plan(request.kind)?;
+        let pending = plan.subs.len();
+        let parent = self.parents.insert(Parent {
+            deadline,
+            pending,
+            shape: plan.shape,
+            results: (0..pending).map(|_| None).collect(),
+            subs: Vec::with_capacity(pending),
+        });
+        self.timers.push(deadline, Timer::Deadline(parent));
+        for (index, planned) in plan.subs.into_iter().enumerate() {
+            let sid = self.subs.insert(Sub {
+                parent,
+                index,
+                cmd: planned.cmd,
+                route: planned.route,
+                read_only: planned.read_only,
+                idempotency: planned.idempotency,
+                attempts: 0,
+                budget: Budget::new(deadline),
+                ask: None,
+                state: SubState::Idle,
+                last_error: None,
+            });
+            if let Some(p) = self.parents.get_mut(parent) {
+                p.subs.push(sid);
+            }
+            self.dispatch(now, sid);
+        }
+        self.stats.requests += 1;
+        self.maybe_start_refresh(now);
+        Ok(RequestId(parent.to_u64()))
+    }
+
+    /// Feeds one event in.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Timeout => self.on_timeout(now),
+            Input::Connected(c) => self.on_connected(c.id()),
+            Input::ConnectFailed(c, e) => {
+                self.stats.connect_failures += 1;
+                self.on_conn_lost(now, c.id(), &e, None);
+            }
+            Input::Received(c, data) => self.on_received(now, c.id(), data),
+            Input::Disconnected(c, e) => self.on_conn_lost(now, c.id(), &e, None),
+        }
+        self.maybe_start_refresh(now);
+    }
+
+    /// The next thing to do. Drain until [`Output::Wait`] after every mutation.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.outputs.pop_front() {
+            return o;
+        }
+        while let Some(cid) = self.dirty.pop() {
+            if let Some(c) = self.conns.get_mut(cid) {
+                c.dirty = false;
+                if !c.write_buf.is_empty() {
+                    return Output::Transmit { conn: ConnId(cid.to_u64()), data: c.write_buf.split().freeze() };
+                }
+            }
+        }
+        Output::Wait(self.next_deadline())
+    }
+
+    /// The earliest instant at which a timer is due.
+    #[must_use]
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let mut timers = std::mem::take(&mut self.timers);
+        let timer = timers.peek_valid(|t| self.timer_is_live(t));
+        self.timers = timers;
+        match (timer, self.refresh.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fails every outstanding request with [`RequestError::Closed`] and closes every connection.
+    pub fn close(&mut self) {
+        self.closed = true;
+        for pid in self.parents.ids() {
+            self.fail_parent(pid, &RequestError::Closed);
+        }
+        for cid in self.conns.ids() {
+            self.conns.remove(cid);
+            self.outputs.push_back(Output::Close { conn: ConnId(cid.to_u64()) });
+        }
+        self.nodes.clear();
+    }
+
+    /// Asks for a topology refresh (subject to the refresh policy's pacing).
+    pub fn request_refresh(&mut self, now: Instant, reason: RefreshReason) {
+        let n = self.topology.as_ref().map_or(self.cfg.seeds.len(), |t| t.node_count());
+        self.refresh.request(now, reason, n, &mut self.rng);
+        self.maybe_start_refresh(now);
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Deadline(pid) => {
+                    if self.parents.get(pid).is_some_and(|p| p.deadline <= now) {
+                        self.expire_parent(pid);
+                    }
+                }
+                Timer::Retry(sid) => {
+                    if self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingRetry) {
+                        self.dispatch(now, sid);
+                    }
+                }
+                Timer::Connect(cid, _) => {
+                    if self.conns.get(cid).is_some_and(|c| c.state != conn::ConnState::Ready) {
+                        self.stats.connect_failures += 1;
+                        let e = ConnError::new(ConnErrorKind::ConnectTimeout, "connect and handshake timed out");
+                        self.on_conn_lost(now, cid, &e, None);
+                        self.outputs.push_back(Output::Close { conn: ConnId(cid.to_u64()) });
+                    }
+                }
+                Timer::Refresh(cid, at) => {
+                    if self.refresh_conn == Some((cid, at)) {
+                        self.refresh_failed(now, "the topology query timed out");
+                    }
+                }
+            }
+        }
+    }
+
+    fn timer_is_live(&self, t: &Timer) -> bool {
+        match *t {
+            Timer::Deadline(pid) => self.parents.get(pid).is_some(),
+            Timer::Retry(sid) => self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingRetry),
+            Timer::Connect(cid, _) => self.conns.get(cid).is_some_and(|c| c.state != conn::ConnState::Ready),
+            Timer::Refresh(cid, at) => self.refresh_conn == Some((cid, at)),
+        }
+    }
+
+}
+

@@ -1,0 +1,153 @@
+//! Driving topology refreshes: when the policy says so, ask one node for `CLUSTER SHARDS`
+//! (falling back to `CLUSTER SLOTS`), apply the answer and re-route what waited for it.
+
+use std::time::Instant;
+
+use crate::node::NodeAddr;
+use crate::resp::Value;
+use crate::topology::{RefreshReason, Topology};
+
+use super::arena::Id;
+use super::conn::{ConnState, Expect, TopologyQuery};
+use super::timers::Timer;
+use super::{Client, Event, Output, SubState};
+
+impl Client {
+    /// Starts a refresh if the policy allows one now.
+    pub(crate) fn maybe_start_refresh(&mut self, now: Instant) {
+        if self.closed || self.refresh_conn.is_some() || !self.refresh.poll_start(now) {
+            return;
+        }
+        self.stats.refreshes += 1;
+        let candidates = self.refresh_candidates();
+        let Some(addr) = candidates.get(self.refresh_cursor % candidates.len().max(1)).cloned() else {
+            self.refresh_failed(now, "no node to ask");
+            return;
+        };
+        self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
+        let cid = match self.conn_for(now, &addr) {
+            Ok(cid) => cid,
+            Err(e) => {
+                self.refresh_failed(now, &e.to_string());
+                return;
+            }
+        };
+        let Some(conn) = self.conns.get_mut(cid) else { return };
+        if conn.state == ConnState::Connecting {
+            conn.queued_topology = Some(TopologyQuery::Shards);
+        } else {
+            conn.write(TopologyQuery::Shards.command(), Expect::Topology(TopologyQuery::Shards));
+            self.mark_dirty(cid);
+        }
+        self.refresh_conn = Some((cid, now));
+        let deadline = now + self.cfg.connect_timeout + self.cfg.request_timeout;
+        self.timers.push(deadline, Timer::Refresh(cid, now));
+    }
+
+    /// Nodes to ask, in order: the known nodes (those with an open connection first, so a
+    /// refresh costs no connect), else the seeds.
+    fn refresh_candidates(&self) -> Vec<NodeAddr> {
+        let Some(t) = &self.topology else { return self.cfg.seeds.clone() };
+        let mut all: Vec<NodeAddr> = t.primaries().map(|n| n.addr.clone()).collect();
+        if all.is_empty() {
+            return self.cfg.seeds.clone();
+        }
+        all.sort_by_key(|a| !self.nodes.contains_key(a));
+        all
+    }
+
+    pub(crate) fn on_topology_reply(&mut self, now: Instant, cid: Id, q: TopologyQuery, value: Value) {
+        if self.refresh_conn.map(|(c, _)| c) != Some(cid) {
+            return; // a refresh that already timed out
+        }
+        let Some(addr) = self.conns.get(cid).map(|c| c.addr.clone()) else { return };
+        let parsed = match &value {
+            Value::Error(e) => Err(String::from_utf8_lossy(e).into_owned()),
+            v => match q {
+                TopologyQuery::Shards => Topology::from_shards_reply(v, &addr, self.cfg.tls),
+                TopologyQuery::Slots => Topology::from_slots_reply(v, &addr),
+            }
+            .map_err(|e| e.to_string()),
+        };
+        match parsed {
+            Ok(t) => self.apply_topology(now, t),
+            Err(e) if q == TopologyQuery::Shards => {
+                // Servers before 7.0 have no CLUSTER SHARDS.
+                let Some(conn) = self.conns.get_mut(cid) else { return };
+                let _ = e;
+                conn.write(TopologyQuery::Slots.command(), Expect::Topology(TopologyQuery::Slots));
+                self.mark_dirty(cid);
+            }
+            Err(e) => self.refresh_failed(now, &format!("{addr}: {e}")),
+        }
+    }
+
+    pub(crate) fn refresh_failed(&mut self, now: Instant, reason: &str) {
+        self.refresh_conn = None;
+        let n = self.node_count();
+        self.refresh.finished(now, false, n, &mut self.rng);
+        self.stats.refresh_failures += 1;
+        self.last_refresh_error = Some(reason.to_owned());
+        if self.topology.is_none() || !self.waiting_topology.is_empty() {
+            let reason = if self.topology.is_none() { RefreshReason::Startup } else { RefreshReason::Manual };
+            self.request_refresh_only(now, reason);
+        }
+    }
+
+    fn apply_topology(&mut self, now: Instant, new: Topology) {
+        self.refresh_conn = None;
+        let n = new.node_count();
+        self.refresh.finished(now, true, n, &mut self.rng);
+        self.last_refresh_error = None;
+        let mut new = new;
+        let changed = match &self.topology {
+            Some(old) => {
+                let diff = old.diff(&new);
+                (!diff.is_empty()).then(|| diff.moved.iter().map(|m| m.range).collect::<Vec<_>>())
+            }
+            None => Some(new.shards().iter().flat_map(|s| s.slots.iter().copied()).collect()),
+        };
+        if let Some(changed) = changed {
+            self.epoch += 1;
+            self.stats.topology_changes += 1;
+            self.outputs.push_back(Output::Event(Event::TopologyChanged { epoch: self.epoch, changed }));
+        }
+        new.set_epoch(self.epoch);
+        self.topology = Some(new);
+        self.close_idle_strangers();
+        let waiting: Vec<Id> = self.waiting_topology.drain(..).collect();
+        for sid in waiting {
+            if self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingTopology) {
+                self.dispatch(now, sid);
+            }
+        }
+    }
+
+    /// Closes idle connections to nodes the topology no longer lists (busy ones drain first).
+    fn close_idle_strangers(&mut self) {
+        let Some(t) = &self.topology else { return };
+        let known: std::collections::HashSet<&NodeAddr> = t.nodes().map(|n| &n.addr).collect();
+        let strangers: Vec<NodeAddr> =
+            self.nodes.keys().filter(|a| !known.contains(a) && !self.cfg.seeds.contains(a)).cloned().collect();
+        for addr in strangers {
+            let Some(node) = self.nodes.get(&addr) else { continue };
+            let idle: Vec<Id> = node
+                .conns
+                .iter()
+                .copied()
+                .filter(|c| self.conns.get(*c).is_some_and(|c| c.load() == 0 && c.queued_topology.is_none()))
+                .filter(|c| self.refresh_conn.map(|(r, _)| r) != Some(*c))
+                .collect();
+            for cid in idle {
+                self.conns.remove(cid);
+                if let Some(node) = self.nodes.get_mut(&addr) {
+                    node.conns.retain(|c| *c != cid);
+                }
+                self.outputs.push_back(Output::Close { conn: super::ConnId(cid.to_u64()) });
+            }
+            if self.nodes.get(&addr).is_some_and(|n| n.conns.is_empty()) {
+                self.nodes.remove(&addr);
+            }
+        }
+    }
+}
