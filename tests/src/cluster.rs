@@ -737,6 +737,21 @@ impl Cluster {
         self.slot_owner(slot)?.ok_or_else(|| Error::new(format!("no node serves slot {slot}")))
     }
 
+    /// A key named after `name` in the first slot that master `m` serves (by the first live
+    /// node's `CLUSTER NODES`).
+    pub fn key_owned_by(&self, m: usize, name: &str) -> Result<String> {
+        let view = self.any_live()?;
+        let id = &self.nodes[m].id;
+        let entries = self.cluster_nodes(view)?;
+        let slot = entries
+            .iter()
+            .find(|e| e.id == *id)
+            .and_then(|e| e.slots.first())
+            .map(|&(lo, _)| lo)
+            .ok_or_else(|| Error::new(format!("node {m} serves no slot")))?;
+        Ok(crate::keys::key_for_slot(slot, name))
+    }
+
     /// The live masters serving slots, by the first live node's `CLUSTER NODES`.
     pub fn masters(&self) -> Result<Vec<usize>> {
         let view = self.any_live()?;
@@ -824,6 +839,18 @@ impl Cluster {
                 }
             }
         }
+        // CLUSTER SHARDS shows a replica as `loading` until gossip carries its replication
+        // offset; clients that pick replicas from it need `online`.
+        for &i in &live {
+            for shard in self.shards(i)? {
+                for n in &shard.nodes {
+                    let j = self.index_of_id(&n.id);
+                    if j.is_some_and(|j| self.nodes[j].is_live()) && n.health != "online" {
+                        return Ok(Some(format!("node {i} sees node {j:?} as {}", n.health)));
+                    }
+                }
+            }
+        }
         Ok(None)
     }
 
@@ -845,7 +872,8 @@ impl Cluster {
     }
 
     /// Waits until the cluster is healthy: [`Cluster::wait_state_ok`], plus every live
-    /// replica's link up and every node agreeing on every live node's role and master.
+    /// replica's link up, every node agreeing on every live node's role and master, and every
+    /// node's `CLUSTER SHARDS` showing every live node `online`.
     pub fn wait_healthy(&self, timeout: Duration) -> Result<Duration> {
         wait_until(scaled(timeout), "a healthy cluster", || self.healthy_now()).map_err(|e| e.context_logs(self))
     }

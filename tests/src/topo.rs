@@ -132,10 +132,14 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The master of this shard.
+    /// The master of this shard. After a failover the failed old master may still be listed
+    /// as a `master` with health `failed` until it rejoins as a replica: an online master is
+    /// preferred.
     #[must_use]
     pub fn master(&self) -> Option<&ShardNode> {
-        self.nodes.iter().find(|n| n.role == Role::Master)
+        let mut masters = self.nodes.iter().filter(|n| n.role == Role::Master);
+        let first = masters.clone().next();
+        masters.find(|n| n.health == "online").or(first)
     }
 
     /// Whether this shard serves `slot`.
