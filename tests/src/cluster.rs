@@ -283,6 +283,8 @@ impl Spec {
             "",
             "--repl-diskless-sync-delay",
             "0",
+            "--set-proc-title",
+            "no",
             "--enable-debug-command",
             "local",
             "--logfile",
