@@ -157,7 +157,9 @@ impl ClientConfig {
             }
         }
         self.retry.validate().map_err(|e| ConfigError::Invalid { field: "retry", reason: e.to_string() })?;
-        self.refresh.validate().map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+        self.refresh
+            .validate()
+            .map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
         Ok(())
     }
 }

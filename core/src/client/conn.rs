@@ -150,6 +150,8 @@ impl Conn {
 
     /// Whether a handshake reply is still awaited.
     pub(crate) fn handshake_pending(&self) -> bool {
-        self.inflight.iter().any(|e| matches!(e, Expect::Hello | Expect::Auth | Expect::SetName | Expect::ReadOnly))
+        self.inflight
+            .iter()
+            .any(|e| matches!(e, Expect::Hello | Expect::Auth | Expect::SetName | Expect::ReadOnly))
     }
 }

@@ -7,8 +7,8 @@ use crate::slot::Slot;
 use crate::topology::RefreshReason;
 
 use super::arena::Id;
-use super::conn::{Conn, ConnState, Expect};
 use super::config::ReadFrom;
+use super::conn::{Conn, ConnState, Expect};
 use super::error::RequestError;
 use super::merge::Shape;
 use super::timers::Timer;
@@ -174,15 +174,17 @@ impl Client {
         }
     }
 
-    /// Parks a sub-request until a topology routes it, and asks for one.
+    /// Parks a sub-request until a topology routes it, and asks for one unless a refresh is
+    /// already on its way (its answer re-routes every parked request).
     fn wait_for_topology(&mut self, now: Instant, sid: Id) {
         if let Some(sub) = self.subs.get_mut(sid) {
             sub.state = SubState::WaitingTopology;
             self.waiting_topology.push_back(sid);
         }
-        let reason = if self.topology.is_some() { RefreshReason::Moved } else { RefreshReason::Startup };
-        let n = self.topology.as_ref().map_or(self.cfg.seeds.len(), |t| t.node_count());
-        self.refresh.request(now, reason, n, &mut self.rng);
+        if self.refresh_conn.is_none() {
+            let reason = if self.topology.is_some() { RefreshReason::Moved } else { RefreshReason::Startup };
+            self.request_refresh_only(now, reason);
+        }
     }
 
     /// A connection to `addr` to put one more request on: the least loaded of the node's

@@ -87,11 +87,17 @@ pub(crate) fn plan(kind: RequestKind) -> Result<Plan, SubmitError> {
         RequestKind::AllPrimaries(cmd) => {
             let (_, read_only, idempotency) = describe(&cmd)?;
             let route = Route::Fanout { replicas: false };
-            Ok(Plan { shape: Shape::PerNode(Vec::new()), subs: vec![Planned { cmd, route, read_only, idempotency }] })
+            Ok(Plan {
+                shape: Shape::PerNode(Vec::new()),
+                subs: vec![Planned { cmd, route, read_only, idempotency }],
+            })
         }
         RequestKind::Node(addr, cmd) => {
             let (_, read_only, idempotency) = describe(&cmd)?;
-            Ok(Plan { shape: Shape::Single, subs: vec![Planned { cmd, route: Route::Node(addr), read_only, idempotency }] })
+            Ok(Plan {
+                shape: Shape::Single,
+                subs: vec![Planned { cmd, route: Route::Node(addr), read_only, idempotency }],
+            })
         }
     }
 }
@@ -116,8 +122,11 @@ fn plan_command(cmd: Cmd) -> Result<Plan, SubmitError> {
             _ => None,
         };
         if let Some((policy, replicas)) = fanout {
-            let shape =
-                if policy == ResponsePolicy::PerNode { Shape::PerNode(Vec::new()) } else { Shape::Fanout(policy, Vec::new()) };
+            let shape = if policy == ResponsePolicy::PerNode {
+                Shape::PerNode(Vec::new())
+            } else {
+                Shape::Fanout(policy, Vec::new())
+            };
             let route = Route::Fanout { replicas };
             return Ok(Plan { shape, subs: vec![Planned { cmd, route, read_only, idempotency }] });
         }

@@ -354,7 +354,10 @@ impl Client {
             if let Some(c) = self.conns.get_mut(cid) {
                 c.dirty = false;
                 if !c.write_buf.is_empty() {
-                    return Output::Transmit { conn: ConnId(cid.to_u64()), data: c.write_buf.split().freeze() };
+                    return Output::Transmit {
+                        conn: ConnId(cid.to_u64()),
+                        data: c.write_buf.split().freeze(),
+                    };
                 }
             }
         }
@@ -409,7 +412,8 @@ impl Client {
                 Timer::Connect(cid, _) => {
                     if self.conns.get(cid).is_some_and(|c| c.state != conn::ConnState::Ready) {
                         self.stats.connect_failures += 1;
-                        let e = ConnError::new(ConnErrorKind::ConnectTimeout, "connect and handshake timed out");
+                        let e =
+                            ConnError::new(ConnErrorKind::ConnectTimeout, "connect and handshake timed out");
                         self.on_conn_lost(now, cid, &e, None);
                         self.outputs.push_back(Output::Close { conn: ConnId(cid.to_u64()) });
                     }
@@ -431,6 +435,4 @@ impl Client {
             Timer::Refresh(cid, at) => self.refresh_conn == Some((cid, at)),
         }
     }
-
 }
-

@@ -127,8 +127,12 @@ impl Client {
     fn close_idle_strangers(&mut self) {
         let Some(t) = &self.topology else { return };
         let known: std::collections::HashSet<&NodeAddr> = t.nodes().map(|n| &n.addr).collect();
-        let strangers: Vec<NodeAddr> =
-            self.nodes.keys().filter(|a| !known.contains(a) && !self.cfg.seeds.contains(a)).cloned().collect();
+        let strangers: Vec<NodeAddr> = self
+            .nodes
+            .keys()
+            .filter(|a| !known.contains(a) && !self.cfg.seeds.contains(a))
+            .cloned()
+            .collect();
         for addr in strangers {
             let Some(node) = self.nodes.get(&addr) else { continue };
             let idle: Vec<Id> = node

@@ -48,14 +48,16 @@ impl Client {
                 }
             };
             if let Value::Push(_) = frame {
-                self.outputs.push_back(Output::Event(Event::Push { conn: ConnId(cid.to_u64()), value: frame }));
+                self.outputs
+                    .push_back(Output::Event(Event::Push { conn: ConnId(cid.to_u64()), value: frame }));
                 continue;
             }
             let Some(expect) = conn.inflight.pop_front() else {
                 // A reply nobody asked for: the stream is out of step, so nothing on it can be
                 // trusted. Nothing is in flight, so nothing is lost.
                 self.stats.protocol_errors += 1;
-                let e = ConnError::new(ConnErrorKind::Protocol, "a reply arrived with no request waiting for it");
+                let e =
+                    ConnError::new(ConnErrorKind::Protocol, "a reply arrived with no request waiting for it");
                 self.on_conn_lost(now, cid, &e, None);
                 self.outputs.push_back(Output::Close { conn: ConnId(cid.to_u64()) });
                 return;
@@ -105,11 +107,7 @@ impl Client {
                 }
             }
         }
-        if self
-            .conns
-            .get(cid)
-            .is_some_and(|c| c.state == ConnState::Handshaking && !c.handshake_pending())
-        {
+        if self.conns.get(cid).is_some_and(|c| c.state == ConnState::Handshaking && !c.handshake_pending()) {
             self.conn_ready(cid);
         }
     }
@@ -234,7 +232,13 @@ impl Client {
     }
 
     /// A connection closed, failed to open, or sent garbage.
-    pub(crate) fn on_conn_lost(&mut self, now: Instant, cid: Id, err: &ConnError, protocol: Option<DecodeError>) {
+    pub(crate) fn on_conn_lost(
+        &mut self,
+        now: Instant,
+        cid: Id,
+        err: &ConnError,
+        protocol: Option<DecodeError>,
+    ) {
         let Some(conn) = self.conns.remove(cid) else { return };
         self.forget_conn(&conn.addr, cid);
         if conn.state != ConnState::Connecting {

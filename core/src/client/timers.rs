@@ -60,7 +60,8 @@ impl Timers {
     }
 
     fn compact(&mut self, live: &impl Fn(&Timer) -> bool) {
-        let kept: Vec<_> = std::mem::take(&mut self.heap).into_iter().filter(|Reverse((_, t))| live(t)).collect();
+        let kept: Vec<_> =
+            std::mem::take(&mut self.heap).into_iter().filter(|Reverse((_, t))| live(t)).collect();
         self.live_hint = kept.len();
         self.heap = kept.into();
     }

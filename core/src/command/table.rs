@@ -127,6 +127,9 @@ pub(super) static COMMANDS: &[CommandInfo] = &[
     c("PTTL", R, I, 2, KeySpec::Index(1), Routing::BySlot),
     c("READONLY", R, I, 1, KeySpec::None, Routing::Connection),
     c("READWRITE", R, I, 1, KeySpec::None, Routing::Connection),
+    // Both keys must share a slot: a cross-slot RENAME is refused before it is sent.
+    c("RENAME", W, N, 3, KeySpec::AllFrom(1), Routing::BySlot),
+    c("RENAMENX", W, N, 3, KeySpec::AllFrom(1), Routing::BySlot),
     c("RPOP", W, N, -2, KeySpec::Index(1), Routing::BySlot),
     c("RPUSH", W, N, -3, KeySpec::Index(1), Routing::BySlot),
     c("SADD", W, I, -3, KeySpec::Index(1), Routing::BySlot),

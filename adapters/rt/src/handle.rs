@@ -1,0 +1,188 @@
+//! The public async client: a cheap, cloneable handle to one driver task.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+use slotcache_core::client::{Client as Core, ClientConfig, Cmd, Event, Reply, Request, RequestError, Stats};
+use slotcache_core::{NodeAddr, Value};
+
+use crate::driver::{Driver, Msg};
+use crate::error::Error;
+use crate::runtime::Runtime;
+use crate::tls::{TlsConfig, TlsSetup};
+
+/// Bound on requests waiting for the driver to take them; callers wait beyond it (backpressure).
+const MAILBOX: usize = 65_536;
+
+/// Settings for [`Client::connect`]: the core's settings plus TLS.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Seeds, credentials, timeouts, read routing, retry and refresh policy.
+    pub client: ClientConfig,
+    /// TLS for every connection; `None` for plain TCP.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Config {
+    /// A configuration with these seeds and defaults for everything else.
+    #[must_use]
+    pub fn new(seeds: Vec<NodeAddr>) -> Self {
+        Self { client: ClientConfig::new(seeds), tls: None }
+    }
+}
+
+/// An async Valkey Cluster client. Cloning it is cheap; every clone shares one driver task,
+/// one connection pool and one topology.
+///
+/// Requests from many tasks are pipelined automatically: whatever arrives while the driver is
+/// busy goes out in one write per node.
+#[derive(Clone, Debug)]
+pub struct Client {
+    tx: async_channel::Sender<Msg>,
+}
+
+impl Client {
+    /// Starts a client on `rt` and waits until the cluster answers a `PING` (so a wrong seed,
+    /// a wrong password or a TLS problem is reported here, naming the seeds).
+    ///
+    /// # Errors
+    /// An invalid configuration, unusable TLS settings, or no seed answering in time.
+    pub async fn connect(rt: Arc<dyn Runtime>, config: Config) -> Result<Self, Error> {
+        let client = Self::start(rt, config)?;
+        client.send(Cmd::new("PING")).await?;
+        Ok(client)
+    }
+
+    /// Starts a client without waiting for the cluster.
+    ///
+    /// # Errors
+    /// An invalid configuration or unusable TLS settings.
+    pub fn start(rt: Arc<dyn Runtime>, config: Config) -> Result<Self, Error> {
+        let Config { mut client, tls } = config;
+        let tls = match tls {
+            Some(config) => {
+                client.tls = true;
+                Some(TlsSetup { rustls: config.build()?, config })
+            }
+            None => None,
+        };
+        let core = Core::new(client, rt.now())?;
+        let (tx, mailbox) = async_channel::bounded(MAILBOX);
+        let (events_tx, events_rx) = async_channel::bounded(MAILBOX);
+        let driver = Driver {
+            client: core,
+            rt: rt.clone(),
+            tls,
+            mailbox: Box::pin(mailbox),
+            events_tx,
+            events_rx: Box::pin(events_rx),
+            writers: HashMap::new(),
+            dialling: HashSet::new(),
+            waiters: HashMap::new(),
+            subscribers: Vec::new(),
+            timer: None,
+            closed: None,
+            stopping: false,
+        };
+        rt.spawn(Box::pin(driver));
+        Ok(Self { tx })
+    }
+
+    /// Sends any request and waits for its reply.
+    ///
+    /// # Errors
+    /// The request's error, or [`Error::Closed`].
+    pub async fn request(&self, request: Request) -> Result<Reply, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Sends one command, routed by its keys (multi-key commands split per slot and merged).
+    ///
+    /// # Errors
+    /// The command's error, or [`Error::Closed`].
+    pub async fn send(&self, cmd: Cmd) -> Result<Value, Error> {
+        match self.request(Request::command(cmd)).await? {
+            Reply::Value(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends commands that may span slots: each goes to its own node, commands for one node are
+    /// pipelined, nodes are served in parallel, and the results come back in order.
+    ///
+    /// # Errors
+    /// A failure of the whole pipeline (timeout, closed); each command's own error is in the
+    /// vector.
+    pub async fn pipeline(&self, cmds: Vec<Cmd>) -> Result<Vec<Result<Value, RequestError>>, Error> {
+        match self.request(Request::pipeline(cmds)).await? {
+            Reply::Pipeline(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends a command to every primary.
+    ///
+    /// # Errors
+    /// A failure of the whole request; each node's own error is in the vector.
+    pub async fn all_primaries(
+        &self,
+        cmd: Cmd,
+    ) -> Result<Vec<(NodeAddr, Result<Value, RequestError>)>, Error> {
+        match self.request(Request::all_primaries(cmd)).await? {
+            Reply::PerNode(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends a command to one node.
+    ///
+    /// # Errors
+    /// The command's error, or [`Error::Closed`].
+    pub async fn send_to(&self, addr: NodeAddr, cmd: Cmd) -> Result<Value, Error> {
+        match self.request(Request::node(addr, cmd)).await? {
+            Reply::Value(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The client's counters (MOVED, ASK, TRYAGAIN, retries, refreshes, reconnects, timeouts).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Stats(tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// Topology changes and push messages, from now on. Slow readers miss events (the channel
+    /// holds 1024) rather than slow the client down.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn events(&self) -> Result<async_channel::Receiver<Event>, Error> {
+        let (tx, rx) = async_channel::bounded(1024);
+        self.tx.send(Msg::Subscribe(tx)).await.map_err(|_| Error::Closed)?;
+        Ok(rx)
+    }
+
+    /// Fails every outstanding request with [`Error::Closed`], closes every connection and stops
+    /// the driver. Other clones see [`Error::Closed`] from then on.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.tx.close();
+    }
+}
+
+fn unexpected(reply: &Reply) -> Error {
+    Error::Request(RequestError::UnexpectedReply {
+        expected: "a reply of the request's shape",
+        got: format!("{reply:?}"),
+    })
+}

@@ -1,0 +1,25 @@
+//! # slotcache-rt
+//!
+//! The runtime-agnostic async layer of slotcache. It runs the sans-IO
+//! [`slotcache_core::client::Client`] in one driver task and gives callers a cloneable async
+//! [`Client`] handle. A runtime crate supplies a [`Runtime`] (spawn, timers, TCP); TLS
+//! ([`TlsConfig`], rustls) and everything else are shared.
+//!
+//! Users depend on `slotcache-tokio`, `slotcache-smol` or `slotcache-async-std`, which
+//! re-export this crate's API with their runtime plugged in.
+
+mod conn_task;
+mod driver;
+mod error;
+mod handle;
+mod runtime;
+mod tls;
+
+pub use error::Error;
+pub use handle::{Client, Config};
+pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
+pub use slotcache_core::client::{
+    ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,
+};
+pub use slotcache_core::{NodeAddr, Slot, Value, key_slot};
+pub use tls::TlsConfig;

@@ -1,0 +1,137 @@
+//! TLS settings, turned into a rustls client configuration once per client.
+//!
+//! Cluster nodes announce themselves by IP address or by hostname, and those names often differ
+//! from the names in their certificates (the problem of redis-rs#1963). [`TlsConfig`] maps an
+//! announced address to the certificate name to check, with a default for the rest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use slotcache_core::NodeAddr;
+
+use crate::error::Error;
+
+/// TLS settings for every connection of a client.
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    roots: Vec<CertificateDer<'static>>,
+    client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    names: HashMap<String, String>,
+    default_name: Option<String>,
+}
+
+impl core::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("roots", &self.roots.len())
+            .field("client_auth", &self.client_auth.is_some())
+            .field("names", &self.names)
+            .field("default_name", &self.default_name)
+            .finish()
+    }
+}
+
+impl TlsConfig {
+    /// TLS trusting no roots yet; add them with [`TlsConfig::with_root_pem`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts the certificates in this PEM text (a CA bundle).
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when the PEM holds no certificate or cannot be read.
+    pub fn with_root_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certs = parse_certs(pem)?;
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// Presents this client certificate chain and key (mutual TLS).
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when the chain or the key cannot be read.
+    pub fn with_client_cert_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
+        use rustls::pki_types::pem::PemObject;
+        let chain = parse_certs(chain_pem)?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Tls(format!("client key: {e}")))?;
+        self.client_auth = Some((chain, Arc::new(key)));
+        Ok(self)
+    }
+
+    /// Checks the certificate of the node announced as `announced` (`host` or `host:port`)
+    /// against `name` instead of the announced host.
+    #[must_use]
+    pub fn with_server_name(mut self, announced: impl Into<String>, name: impl Into<String>) -> Self {
+        self.names.insert(announced.into(), name.into());
+        self
+    }
+
+    /// Checks every node's certificate against `name` unless a specific mapping applies.
+    #[must_use]
+    pub fn with_default_server_name(mut self, name: impl Into<String>) -> Self {
+        self.default_name = Some(name.into());
+        self
+    }
+
+    /// The certificate name to check for a node.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when the name is neither a DNS name nor an IP address.
+    pub fn server_name(&self, addr: &NodeAddr) -> Result<ServerName<'static>, Error> {
+        let name = self
+            .names
+            .get(&addr.to_string())
+            .or_else(|| self.names.get(addr.host()))
+            .or(self.default_name.as_ref())
+            .map_or(addr.host(), String::as_str);
+        ServerName::try_from(name.to_owned()).map_err(|e| Error::Tls(format!("server name {name:?}: {e}")))
+    }
+
+    /// Builds the rustls configuration.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] when no root is trusted or the client certificate is refused.
+    pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in &self.roots {
+            roots.add(cert.clone()).map_err(|e| Error::Tls(format!("root certificate: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(Error::Tls("no root certificate to trust: add one with with_root_pem".into()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_root_certificates(roots);
+        let config = match &self.client_auth {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(|e| Error::Tls(format!("client certificate: {e}")))?,
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Tls("the PEM text holds no certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// The TLS state a client shares with its connection tasks.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSetup {
+    pub(crate) config: TlsConfig,
+    pub(crate) rustls: Arc<rustls::ClientConfig>,
+}
