@@ -87,7 +87,7 @@ impl TlsConfig {
             .get(&addr.to_string())
             .or_else(|| self.names.get(addr.host()))
             .or(self.default_name.as_ref())
-            .map_or(addr.host(), String::as_str);
+            .map_or_else(|| addr.host(), String::as_str);
         ServerName::try_from(name.to_owned()).map_err(|e| Error::Tls(format!("server name {name:?}: {e}")))
     }
 
