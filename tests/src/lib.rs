@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod cluster;
+pub mod conformance;
 mod drills;
 mod error;
 pub mod install;
