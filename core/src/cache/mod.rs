@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod plan;
 pub mod scripts;
 pub mod ttl;
 

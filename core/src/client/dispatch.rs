@@ -40,12 +40,25 @@ impl Client {
             self.wait_for_topology(now, sid);
             return;
         };
-        let cid = match self.conn_for(now, &addr) {
-            Ok(cid) => cid,
-            Err(e) => {
-                self.complete_sub(sid, Err(e));
-                return;
-            }
+        let parent = self.subs.get(sid).map(|s| s.parent);
+        let pinned = parent.and_then(|p| self.parents.get(p)).and_then(|p| {
+            p.pinned.iter().find(|(a, c)| *a == addr && self.conns.get(*c).is_some()).map(|(_, c)| *c)
+        });
+        let cid = match pinned {
+            Some(cid) => cid,
+            None => match self.conn_for(now, &addr) {
+                Ok(cid) => {
+                    if let Some(p) = parent.and_then(|p| self.parents.get_mut(p)) {
+                        p.pinned.retain(|(a, _)| *a != addr);
+                        p.pinned.push((addr.clone(), cid));
+                    }
+                    cid
+                }
+                Err(e) => {
+                    self.complete_sub(sid, Err(e));
+                    return;
+                }
+            },
         };
         let Some(conn) = self.conns.get_mut(cid) else { return };
         if conn.state == ConnState::Ready {

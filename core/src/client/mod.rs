@@ -192,6 +192,9 @@ struct Parent {
     shape: Shape,
     results: Vec<Option<Result<Value, RequestError>>>,
     subs: Vec<Id>,
+    /// The connection each node's commands of this request use, so that they stay in order on
+    /// one connection (what `WAIT` after a write needs).
+    pinned: Vec<(NodeAddr, Id)>,
 }
 
 /// The connections of one node.
@@ -304,6 +307,7 @@ impl Client {
             shape: plan.shape,
             results: (0..pending).map(|_| None).collect(),
             subs: Vec::with_capacity(pending),
+            pinned: Vec::new(),
         });
         self.timers.push(deadline, Timer::Deadline(parent));
         for (index, planned) in plan.subs.into_iter().enumerate() {
