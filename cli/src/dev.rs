@@ -21,8 +21,14 @@ pub(crate) fn up(masters: usize, replicas: usize, node_timeout_ms: u64) -> Resul
     .context("installing the Ctrl-C / SIGTERM handler")?;
 
     let binary = install::valkey_server().context("getting valkey-server (set VALKEY_SERVER to skip)")?;
-    println!("valkey-server: {} ({})", binary.display(), install::server_version(&binary).unwrap_or_default());
-    println!("starting {masters} master(s) with {replicas} replica(s) each, node timeout {node_timeout_ms} ms ...");
+    println!(
+        "valkey-server: {} ({})",
+        binary.display(),
+        install::server_version(&binary).unwrap_or_default()
+    );
+    println!(
+        "starting {masters} master(s) with {replicas} replica(s) each, node timeout {node_timeout_ms} ms ..."
+    );
     let t0 = Instant::now();
     let cluster = ClusterBuilder::new()
         .masters(masters)
@@ -35,7 +41,13 @@ pub(crate) fn up(masters: usize, replicas: usize, node_timeout_ms: u64) -> Resul
     println!("ready in {:.2} s", t0.elapsed().as_secs_f64());
     for n in cluster.nodes() {
         let role = cluster.role(n.index()).map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default();
-        println!("  {:<16} {:<8} pid {:<8} id {}", n.addr().to_string(), role, n.pid().unwrap_or(0), &n.id()[..8]);
+        println!(
+            "  {:<16} {:<8} pid {:<8} id {}",
+            n.addr().to_string(),
+            role,
+            n.pid().unwrap_or(0),
+            &n.id()[..8]
+        );
     }
     let seeds: Vec<String> = cluster.seeds().iter().map(ToString::to_string).collect();
     println!("seeds: {}", seeds.join(","));
@@ -99,6 +111,10 @@ pub(crate) fn check() -> Result<ExitCode> {
         println!("{leftovers} leftover server(s): stop them with `slotcache dev down`");
         return Ok(ExitCode::FAILURE);
     }
-    println!("no leftover server under {} ({} owned by live processes)", paths::clusters_root().display(), servers.len());
+    println!(
+        "no leftover server under {} ({} owned by live processes)",
+        paths::clusters_root().display(),
+        servers.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,7 @@ impl Topology {
                 Some((ranges, master, replicas))
             })
             .collect();
-        rows.sort_by(|a, b| first_slot(&a.0).cmp(&first_slot(&b.0)));
+        rows.sort_by_key(|r| first_slot(&r.0));
         rows
     }
 }

@@ -206,14 +206,15 @@ impl ClusterBuilder {
             Ok(()) => Ok(cluster),
             Err(e) => {
                 cluster.keep = true;
-                Err(e.context(format!(
-                    "forming a {}+{}x{} cluster in {}",
-                    self.masters,
-                    self.masters,
-                    self.replicas,
-                    cluster.dir.display()
-                ))
-                .context_logs(&cluster))
+                Err(e
+                    .context(format!(
+                        "forming a {}+{}x{} cluster in {}",
+                        self.masters,
+                        self.masters,
+                        self.replicas,
+                        cluster.dir.display()
+                    ))
+                    .context_logs(&cluster))
             }
         }
     }
@@ -507,16 +508,17 @@ impl Cluster {
             let addr = node.addr();
             let tls = self.spec.tls_client();
             let mut exited = None;
-            let waited = wait_until(scaled(START_TIMEOUT), &format!("node {i} ({addr}) to answer PING"), || {
-                if let Some(child) = node.child.as_mut() {
-                    if let Some(status) = child.try_wait()? {
+            let waited =
+                wait_until(scaled(START_TIMEOUT), &format!("node {i} ({addr}) to answer PING"), || {
+                    if let Some(child) = node.child.as_mut()
+                        && let Some(status) = child.try_wait()?
+                    {
                         exited = Some(status);
                         return Ok(true);
                     }
-                }
-                let mut c = Conn::connect_with(&addr, tls, Duration::from_millis(500))?;
-                Ok(c.cmd_text(["PING"])? == "PONG")
-            });
+                    let mut c = Conn::connect_with(&addr, tls, Duration::from_millis(500))?;
+                    Ok(c.cmd_text(["PING"])? == "PONG")
+                });
             if let Err(e) = waited {
                 return Err(e.context_logs(self));
             }
@@ -543,7 +545,15 @@ impl Cluster {
         let claim = locks::claim_ports(1)?.pop().ok_or_else(|| Error::new("no port"))?;
         let dir = self.dir.join(format!("node-{index}"));
         let child = self.spec.spawn(claim.port(), &dir)?;
-        self.nodes.push(Node { index, claim, id: String::new(), dir, child: Some(child), paused: false, removed: false });
+        self.nodes.push(Node {
+            index,
+            claim,
+            id: String::new(),
+            dir,
+            child: Some(child),
+            paused: false,
+            removed: false,
+        });
         self.await_start(index)?;
         Ok(index)
     }
@@ -866,9 +876,11 @@ impl Cluster {
     /// Waits until every live node says `cluster_state:ok` and sees every live node connected
     /// and not failing.
     pub fn wait_state_ok(&self, timeout: Duration) -> Result<Duration> {
-        wait_until(scaled(timeout), "cluster_state:ok on every live node", || match self.health_problem(false)? {
-            None => Ok(true),
-            Some(p) => Err(Error::new(p)),
+        wait_until(scaled(timeout), "cluster_state:ok on every live node", || {
+            match self.health_problem(false)? {
+                None => Ok(true),
+                Some(p) => Err(Error::new(p)),
+            }
         })
         .map_err(|e| e.context_logs(self))
     }
@@ -877,7 +889,8 @@ impl Cluster {
     /// replica's link up, every node agreeing on every live node's role and master, and every
     /// node's `CLUSTER SHARDS` showing every live node `online`.
     pub fn wait_healthy(&self, timeout: Duration) -> Result<Duration> {
-        wait_until(scaled(timeout), "a healthy cluster", || self.healthy_now()).map_err(|e| e.context_logs(self))
+        wait_until(scaled(timeout), "a healthy cluster", || self.healthy_now())
+            .map_err(|e| e.context_logs(self))
     }
 
     /// The tail of every node's log, for error messages.
@@ -934,7 +947,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop_all();
-        let keep = self.keep || std::thread::panicking() || std::env::var_os("SLOTCACHE_KEEP_CLUSTERS").is_some();
+        let keep =
+            self.keep || std::thread::panicking() || std::env::var_os("SLOTCACHE_KEEP_CLUSTERS").is_some();
         if keep {
             let _ = fs::write(self.dir.join(procs::KEPT_FILE), "kept for a post-mortem\n");
             eprintln!("slotcache-tests: cluster stopped; its folder is kept: {}", self.dir.display());

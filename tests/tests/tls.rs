@@ -40,7 +40,8 @@ fn tls_cluster_forms_serves_and_replicates_over_tls() {
     assert_eq!(conn.cmd_text(["PING"]).unwrap(), "PONG");
 
     // The same port refuses plain text.
-    let plain = Conn::connect_with(&c.node(0).addr(), None, Duration::from_secs(2)).and_then(|mut p| p.cmd(["PING"]));
+    let plain =
+        Conn::connect_with(&c.node(0).addr(), None, Duration::from_secs(2)).and_then(|mut p| p.cmd(["PING"]));
     assert!(plain.is_err(), "plain text on a TLS port: {plain:?}");
 
     // MOVED over TLS, then a write and read on the owner.
@@ -59,6 +60,8 @@ fn tls_cluster_forms_serves_and_replicates_over_tls() {
     assert_eq!(c.role(r).unwrap(), Role::Replica);
     let mut rc = c.conn(r).unwrap();
     rc.cmd_ok(["READONLY"]).unwrap();
-    wait_until(DRILL_TIMEOUT, "the TLS replica to have the key", || Ok(rc.cmd(["GET", key.as_str()])?.as_str() == Some("v")))
-        .unwrap();
+    wait_until(DRILL_TIMEOUT, "the TLS replica to have the key", || {
+        Ok(rc.cmd(["GET", key.as_str()])?.as_str() == Some("v"))
+    })
+    .unwrap();
 }

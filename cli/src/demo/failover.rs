@@ -72,7 +72,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<()> {
     let t1 = Instant::now();
     cluster.restart(owner)?;
     cluster.wait_replica_of(owner, replica, DRILL_TIMEOUT)?;
-    out::good(&format!("restarted {dead}: it rejoined as a replica of {heir} in {}", out::secs(t1.elapsed())));
+    out::good(&format!(
+        "restarted {dead}: it rejoined as a replica of {heir} in {}",
+        out::secs(t1.elapsed())
+    ));
 
     ctx.summary.push(("failover: replica promoted after kill".to_owned(), out::secs(promoted)));
     ctx.summary.push(("failover: first successful read".to_owned(), out::secs(first_read)));

@@ -38,7 +38,11 @@ pub(super) fn hop(addr: &str, cmd: &str, reply: &str) {
 }
 
 pub(super) fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 pub(super) fn summary(rows: &[(String, String)], total: Duration) {
