@@ -10,8 +10,17 @@ use std::time::Duration;
 
 use slotcache_tests::{ClusterBuilder, procs, wait_until};
 
+/// Every cluster start reaps leftovers under this workspace's cluster folder: the tests of this
+/// file take turns so another test's start cannot reap the leftovers one test is watching.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn a_panicking_test_leaves_no_server_running() {
+    let _serial = serial();
     let mut seen: Option<(Vec<u32>, PathBuf)> = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let c = ClusterBuilder::new().masters(1).replicas(1).label("panics").start().unwrap();
@@ -49,6 +58,7 @@ fn leftover_child() {
 
 #[test]
 fn a_killed_test_process_is_reaped_by_the_next_start() {
+    let _serial = serial();
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["leftover_child", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
