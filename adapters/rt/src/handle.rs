@@ -123,6 +123,32 @@ impl Client {
         }
     }
 
+    /// Like [`Client::pipeline`], with this pipeline's whole time budget.
+    ///
+    /// # Errors
+    /// A failure of the whole pipeline (timeout, closed); each command's own error is in the
+    /// vector.
+    pub async fn pipeline_with_timeout(
+        &self,
+        cmds: Vec<Cmd>,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Result<Value, RequestError>>, Error> {
+        match self.request(Request::pipeline(cmds).with_timeout(timeout)).await? {
+            Reply::Pipeline(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// How many online replicas serve `slot`'s shard, per the client's current topology.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn replicas_of(&self, slot: slotcache_core::Slot) -> Result<usize, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Replicas(slot, tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
     /// Sends a command to every primary.
     ///
     /// # Errors
