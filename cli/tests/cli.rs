@@ -47,9 +47,14 @@ fn demo_runs_end_to_end_and_cleans_up() {
     let out = wait_bounded(child, 180);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in
-        ["[1/4]", "MOVED", "followed 1 redirect", "is the master now", "the value survived the failover"]
-    {
+    for expected in [
+        "[1/4]",
+        "invalidate_by_tags(\"team:red\") removed 20 entries; 20 of 40 remain",
+        "bulk_get of 40 keys",
+        "promoted",
+        " 0 wrong values",
+        "its value survived",
+    ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     let demo_servers: Vec<_> = procs::servers(None).into_iter().filter(|s| s.label == "demo").collect();

@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use slotcache_core::NodeAddr;
 use slotcache_tests::{ClusterBuilder, install};
 
-use super::raw_client::RawClient;
 use super::{Ctx, out};
 use crate::seeds::Topology;
 
@@ -55,8 +54,11 @@ pub(super) fn run(seeds: &[NodeAddr]) -> Result<Ctx> {
     Ok(Ctx {
         cluster,
         topology,
-        client: RawClient::new(seeds),
-        greeting_key: "slotcache-demo:greeting".to_owned(),
+        seeds,
+        rt: std::sync::Arc::new(
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?,
+        ),
+        provider: None,
         summary,
     })
 }

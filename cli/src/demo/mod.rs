@@ -2,20 +2,16 @@
 //!
 //! 1. [`form`]: start a local 3+3 cluster (or read the layout of the one given by `--seeds`).
 //! 2. [`keys`]: keys spread over slots, and which node owns each.
-//! 3. [`routing`]: a write sent to the wrong node follows `MOVED` to the right one, then reads.
-//! 4. [`failover`]: the owning master is killed; its replica takes over and the value is still
-//!    readable (only on a cluster the demo started itself).
-//!
-//! The slotcache client and cache layers are being built elsewhere; until they land, the steps
-//! talk through [`raw_client::RawClient`], a stand-in that follows redirects by hand. Switching
-//! a step to the real API means changing that step's module (and `Ctx::client`) only.
+//! 3. [`cache`]: the cache API on tokio: a typed namespace, TTLs, tags and invalidation by
+//!    tag, a bulk get across slots, compute.
+//! 4. [`failover`]: a master is killed under traffic; the client keeps serving and follows the
+//!    promoted replica, with no wrong value (only on a cluster the demo started itself).
 
+mod cache;
 mod failover;
 mod form;
 mod keys;
 mod out;
-mod raw_client;
-mod routing;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -35,10 +31,12 @@ pub(crate) struct Ctx {
     cluster: Option<Cluster>,
     /// The layout, as read at the start.
     topology: Topology,
-    /// The stand-in client.
-    client: raw_client::RawClient,
-    /// The key written in step 3 and read again in step 4.
-    greeting_key: String,
+    /// Seeds for the client.
+    seeds: Vec<NodeAddr>,
+    /// The runtime the cache steps run on.
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
+    /// The cache provider (step 3 connects it, step 4 reuses it).
+    provider: Option<slotcache_tokio::Provider>,
     /// Figures for the summary.
     summary: Vec<(String, String)>,
 }
@@ -48,15 +46,16 @@ pub(crate) fn run(seeds: &[NodeAddr], nkeys: usize) -> Result<ExitCode> {
     out::title("slotcache demo");
     let mut ctx = form::run(seeds)?;
     keys::run(&ctx, nkeys)?;
-    routing::run(&mut ctx)?;
+    cache::run(&mut ctx)?;
     failover::run(&mut ctx)?;
+    if let Some(p) = ctx.provider.take() {
+        ctx.rt.block_on(p.close());
+    }
 
     if let Some(mut cluster) = ctx.cluster.take() {
         let took = cluster.stop_all();
         drop(cluster);
         out::note(&format!("stopped the local cluster in {:.2} s", took.as_secs_f64()));
-    } else {
-        ctx.client.cleanup(&[ctx.greeting_key.as_str()]);
     }
     out::summary(&ctx.summary, t0.elapsed());
     Ok(ExitCode::SUCCESS)

@@ -28,15 +28,6 @@ pub(super) fn good(text: &str) {
     println!("      {} {text}", styled("32", "ok"));
 }
 
-pub(super) fn warn(text: &str) {
-    println!("      {} {text}", styled("33", "!!"));
-}
-
-/// One request and its reply: `-> addr  CMD ...   <- reply`.
-pub(super) fn hop(addr: &str, cmd: &str, reply: &str) {
-    println!("      -> {addr:<16} {cmd:<44} <- {reply}");
-}
-
 pub(super) fn secs(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())

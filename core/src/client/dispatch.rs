@@ -54,6 +54,13 @@ impl Client {
                     }
                     cid
                 }
+                Err(e @ RequestError::Unreachable { .. }) => {
+                    // The node refused a connection moments ago: back off (and let a refresh
+                    // find where the slot went) instead of dialling again at once.
+                    let lost = crate::retry::Failure::ConnectionLost { written: false };
+                    self.retry_or_fail(now, sid, lost, e, RefreshReason::ConnectionLost);
+                    return;
+                }
                 Err(e) => {
                     self.complete_sub(sid, Err(e));
                     return;
@@ -210,6 +217,11 @@ impl Client {
             return Err(RequestError::QueueFull { addr: addr.clone() });
         }
         if node.conns.len() < self.cfg.connections_per_node {
+            if node.conns.is_empty() {
+                if let Some(d) = self.down.get(addr).filter(|d| d.until > now) {
+                    return Err(RequestError::Unreachable { addr: addr.clone(), error: d.error.clone() });
+                }
+            }
             let cid = self.conns.insert(Conn::new(addr.clone()));
             node.conns.push(cid);
             self.stats.connects += 1;

@@ -204,6 +204,14 @@ struct NodeConns {
     next: usize,
 }
 
+/// A node that refused a connection.
+#[derive(Debug, Clone)]
+struct Down {
+    until: Instant,
+    failures: u32,
+    error: ConnError,
+}
+
 /// The sans-IO Valkey Cluster client. See the [module docs](self) for the run loop.
 #[derive(Debug)]
 pub struct Client {
@@ -218,6 +226,9 @@ pub struct Client {
     last_refresh_error: Option<String>,
     conns: Arena<Conn>,
     nodes: HashMap<NodeAddr, NodeConns>,
+    /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
+    /// dead node costs one connect per backoff, not one per request.
+    down: HashMap<NodeAddr, Down>,
     parents: Arena<Parent>,
     subs: Arena<Sub>,
     waiting_topology: VecDeque<Id>,
@@ -249,6 +260,7 @@ impl Client {
             last_refresh_error: None,
             conns: Arena::default(),
             nodes: HashMap::new(),
+            down: HashMap::new(),
             parents: Arena::default(),
             subs: Arena::default(),
             waiting_topology: VecDeque::new(),

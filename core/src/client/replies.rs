@@ -23,6 +23,7 @@ impl Client {
         if conn.state != ConnState::Connecting {
             return;
         }
+        self.down.remove(&conn.addr);
         conn.start_handshake(cfg);
         if let Some(q) = conn.queued_topology.take() {
             conn.write(q.command(), Expect::Topology(q));
@@ -241,7 +242,9 @@ impl Client {
     ) {
         let Some(conn) = self.conns.remove(cid) else { return };
         self.forget_conn(&conn.addr, cid);
-        if conn.state != ConnState::Connecting {
+        if conn.state == ConnState::Connecting {
+            self.mark_down(now, &conn.addr, err);
+        } else {
             self.stats.disconnects += 1;
         }
         let addr = conn.addr.clone();
@@ -269,6 +272,15 @@ impl Client {
             self.refresh_failed(now, &format!("{addr}: {err}"));
         }
         self.request_refresh_only(now, RefreshReason::ConnectionLost);
+    }
+
+    /// Records a failed connection attempt: the next one waits 10 ms, doubling per consecutive
+    /// failure up to 1 s.
+    fn mark_down(&mut self, now: Instant, addr: &NodeAddr, err: &ConnError) {
+        let failures = self.down.get(addr).map_or(0, |d| d.failures).saturating_add(1);
+        let wait = core::time::Duration::from_millis(10u64 << failures.min(7))
+            .min(core::time::Duration::from_secs(1));
+        self.down.insert(addr.clone(), super::Down { until: now + wait, failures, error: err.clone() });
     }
 
     fn forget_conn(&mut self, addr: &NodeAddr, cid: Id) {
