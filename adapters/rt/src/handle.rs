@@ -94,9 +94,15 @@ impl Client {
     /// # Errors
     /// The request's error, or [`Error::Closed`].
     pub async fn request(&self, request: Request) -> Result<Reply, Error> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        use tracing::Instrument;
+        let span = tracing::trace_span!("slotcache.request", kind = request_kind(&request));
+        async {
+            let (tx, rx) = oneshot::channel();
+            self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
+            rx.await.map_err(|_| Error::Closed)?
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends one command, routed by its keys (multi-key commands split per slot and merged).
@@ -203,6 +209,16 @@ impl Client {
             let _ = rx.await;
         }
         self.tx.close();
+    }
+}
+
+fn request_kind(r: &Request) -> &'static str {
+    match r.kind {
+        slotcache_core::client::RequestKind::Command(_) => "command",
+        slotcache_core::client::RequestKind::Pipeline(_) => "pipeline",
+        slotcache_core::client::RequestKind::AllPrimaries(_) => "all_primaries",
+        slotcache_core::client::RequestKind::Node(..) => "node",
+        _ => "other",
     }
 }
 

@@ -86,6 +86,14 @@ impl Client {
         }
         conn.write(sub.cmd.args(), Expect::Sub(sid));
         sub.attempts += 1;
+        tracing::trace!(
+            request = sub.parent.to_u64(),
+            command = %String::from_utf8_lossy(sub.cmd.args().first().map_or(&b""[..], |a| a.as_ref())),
+            slot = ?match sub.route { Route::Slot(s) => Some(s.get()), _ => None },
+            node = %conn.addr,
+            attempt = sub.attempts,
+            "slotcache: sent"
+        );
         if sub.attempts > 1 {
             self.stats.retries += 1;
         }

@@ -83,6 +83,7 @@ impl Client {
     }
 
     pub(crate) fn refresh_failed(&mut self, now: Instant, reason: &str) {
+        tracing::debug!(reason, "slotcache: topology refresh failed");
         self.refresh_conn = None;
         let n = self.node_count();
         self.refresh.finished(now, false, n, &mut self.rng);
@@ -108,6 +109,7 @@ impl Client {
             None => Some(new.shards().iter().flat_map(|s| s.slots.iter().copied()).collect()),
         };
         if let Some(changed) = changed {
+            tracing::debug!(epoch = self.epoch + 1, ranges = changed.len(), "slotcache: topology changed");
             self.epoch += 1;
             self.stats.topology_changes += 1;
             self.outputs.push_back(Output::Event(Event::TopologyChanged { epoch: self.epoch, changed }));

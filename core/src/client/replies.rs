@@ -180,6 +180,7 @@ impl Client {
                 let _ = t.patch_slot(slot, endpoint.resolve(&origin));
             }
         }
+        tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
         let error = RequestError::Server(e.clone());
         self.retry_or_fail(now, sid, Failure::Server { error: &e, origin: &origin }, error, reason);
     }
@@ -242,6 +243,7 @@ impl Client {
     ) {
         let Some(conn) = self.conns.remove(cid) else { return };
         self.forget_conn(&conn.addr, cid);
+        tracing::debug!(node = %conn.addr, error = %err, in_flight = conn.inflight.len(), "slotcache: connection lost");
         if conn.state == ConnState::Connecting {
             self.mark_down(now, &conn.addr, err);
         } else {
@@ -309,8 +311,11 @@ impl Client {
         let Some(parent) = self.parents.remove(pid) else { return };
         let results = parent.results.into_iter().map(|r| r.unwrap_or(Err(RequestError::Closed))).collect();
         let result = merge::finish(parent.shape, results);
-        if result.is_err() {
+        if let Err(e) = &result {
             self.stats.failed += 1;
+            tracing::debug!(request = pid.to_u64(), error = %e, "slotcache: request failed");
+        } else {
+            tracing::trace!(request = pid.to_u64(), "slotcache: completed");
         }
         self.outputs.push_back(Output::Completed { id: super::RequestId(pid.to_u64()), result });
     }
