@@ -510,11 +510,11 @@ impl Cluster {
             let mut exited = None;
             let waited =
                 wait_until(scaled(START_TIMEOUT), &format!("node {i} ({addr}) to answer PING"), || {
-                    if let Some(child) = node.child.as_mut() {
-                        if let Some(status) = child.try_wait()? {
-                            exited = Some(status);
-                            return Ok(true);
-                        }
+                    if let Some(child) = node.child.as_mut()
+                        && let Some(status) = child.try_wait()?
+                    {
+                        exited = Some(status);
+                        return Ok(true);
                     }
                     let mut c = Conn::connect_with(&addr, tls, Duration::from_millis(500))?;
                     Ok(c.cmd_text(["PING"])? == "PONG")
