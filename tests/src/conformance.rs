@@ -71,6 +71,35 @@ impl Rt {
         }
     }
 
+    /// Polls `check` every `every` on this runtime (sleeping between checks without blocking
+    /// the runtime's threads) until it returns `Ok(true)`, for at most `timeout`. Returns the
+    /// time it took. An `Err` from `check` counts as "not yet"; the last one is reported if the
+    /// deadline passes. `what` names the condition in the timeout error.
+    pub async fn wait_until(
+        self,
+        timeout: Duration,
+        every: Duration,
+        what: &str,
+        mut check: impl FnMut() -> crate::Result<bool>,
+    ) -> crate::Result<Duration> {
+        let start = std::time::Instant::now();
+        loop {
+            let last = match check() {
+                Ok(true) => return Ok(start.elapsed()),
+                Ok(false) => None,
+                Err(e) => Some(e),
+            };
+            if start.elapsed() >= timeout {
+                let mut msg = format!("timed out after {timeout:?} waiting for {what}");
+                if let Some(e) = last {
+                    msg.push_str(&format!(" (last error: {e})"));
+                }
+                return Err(crate::Error::new(msg));
+            }
+            self.sleep(every).await;
+        }
+    }
+
     /// Spawns a task on this runtime and returns its output through a channel.
     pub fn spawn<T: Send + 'static>(
         self,
@@ -91,4 +120,78 @@ pub fn config(cluster: &Cluster) -> Config {
     let mut cfg = Config::new(cluster.seeds());
     cfg.client.client_name = Some("slotcache-conformance".into());
     cfg
+}
+
+/// The master (node index) serving each slot, by node `view`'s `CLUSTER SHARDS`; `None` for
+/// a slot nobody serves. Index it with a slot number.
+pub fn slot_owners(cluster: &Cluster, view: usize) -> crate::Result<Vec<Option<usize>>> {
+    let mut owners = vec![None; usize::from(slotcache_core::SLOT_COUNT)];
+    for shard in cluster.shards(view)? {
+        let Some(m) = shard.master().and_then(|m| cluster.index_of_id(&m.id)) else { continue };
+        for &(lo, hi) in &shard.slots {
+            for s in lo..=hi {
+                owners[usize::from(s)] = Some(m);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// `count` keys named after `name` on the slots of master `m` (by `owners`, see
+/// [`slot_owners`]), spread evenly over its slots, each in a different slot when it has
+/// enough.
+#[must_use]
+pub fn keys_on(owners: &[Option<usize>], m: usize, count: usize, name: &str) -> Vec<String> {
+    let slots: Vec<u16> =
+        (0..slotcache_core::SLOT_COUNT).filter(|&s| owners.get(usize::from(s)) == Some(&Some(m))).collect();
+    if slots.is_empty() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|i| {
+            let slot = slots[i * slots.len() / count.max(1) % slots.len()];
+            crate::key_for_slot(slot, &format!("{name}:{i}"))
+        })
+        .collect()
+}
+
+/// How many times node `i` ran `command` (lower case, e.g. `"get"`), from `INFO commandstats`
+/// (`cmdstat_get:calls=...`); 0 when it never ran it.
+pub fn cmdstat_calls(cluster: &Cluster, i: usize, command: &str) -> crate::Result<u64> {
+    let info = cluster.info(i, "commandstats")?;
+    let field = format!("cmdstat_{command}:");
+    let Some(line) = info.lines().find_map(|l| l.strip_prefix(&field)) else { return Ok(0) };
+    line.split(',')
+        .find_map(|kv| kv.strip_prefix("calls="))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| crate::Error::new(format!("node {i}: cannot read {field}{line}")))
+}
+
+/// A short name of an error's kind, for tallies in test output (`Unreachable`, `Timeout`,
+/// `Server(CLUSTERDOWN)`, ...).
+#[must_use]
+pub fn error_kind(e: &slotcache_rt::Error) -> String {
+    use slotcache_rt::{Error, RequestError};
+    match e {
+        Error::Request(r) => match r {
+            RequestError::Server(s) => format!("Server({})", String::from_utf8_lossy(s.code())),
+            RequestError::Auth { .. } => "Auth".into(),
+            RequestError::Timeout { stage, .. } => format!("Timeout({stage:?})"),
+            RequestError::ConnectionLost { .. } => "ConnectionLost".into(),
+            RequestError::Unreachable { error, .. } => format!("Unreachable({:?})", error.kind),
+            RequestError::Protocol { .. } => "Protocol".into(),
+            RequestError::RedirectLoop { .. } => "RedirectLoop".into(),
+            RequestError::QueueFull { .. } => "QueueFull".into(),
+            RequestError::NoTopology { .. } => "NoTopology".into(),
+            RequestError::NoRoute { .. } => "NoRoute".into(),
+            RequestError::UnexpectedReply { .. } => "UnexpectedReply".into(),
+            RequestError::Closed => "RequestClosed".into(),
+            other => format!("{other:?}").split(['{', '(', ' ']).next().unwrap_or_default().to_owned(),
+        },
+        Error::Submit(_) => "Submit".into(),
+        Error::Config(_) => "Config".into(),
+        Error::Tls(_) => "Tls".into(),
+        Error::Closed => "Closed".into(),
+        other => format!("{other:?}"),
+    }
 }
