@@ -195,3 +195,137 @@ pub fn error_kind(e: &slotcache_rt::Error) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// One finished request of a [`traffic`] task.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// The caller's tag of the task (e.g. the shard it works on).
+    pub tag: usize,
+    /// When it was sent, from the traffic's start.
+    pub start: Duration,
+    /// When it finished, from the traffic's start.
+    pub end: Duration,
+    /// Its error's kind ([`error_kind`]), `None` for a success.
+    pub error: Option<String>,
+}
+
+/// What [`traffic`] tasks saw.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    /// Every request, in the order each task sent them.
+    pub ops: Vec<Op>,
+    /// Wrong values: a reply for another key, a value never written, a missing key, a reply of
+    /// the wrong type.
+    pub wrong: Vec<String>,
+    /// Reads older than the last acknowledged write of the same task (a write lost with a
+    /// master that died before replicating it).
+    pub stale: u64,
+}
+
+impl Traffic {
+    /// Adds another task's record.
+    pub fn merge(&mut self, other: Self) {
+        self.ops.extend(other.ops);
+        self.wrong.extend(other.wrong);
+        self.stale += other.stale;
+    }
+
+    /// The failed requests.
+    pub fn errors(&self) -> impl Iterator<Item = &Op> {
+        self.ops.iter().filter(|o| o.error.is_some())
+    }
+
+    /// A tally of error kinds, for messages.
+    #[must_use]
+    pub fn error_kinds(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut kinds = std::collections::BTreeMap::new();
+        for e in self.errors() {
+            *kinds.entry(format!("{}@{}", e.error.as_deref().unwrap_or_default(), e.tag)).or_default() += 1;
+        }
+        kinds
+    }
+}
+
+/// A traffic task: writes then reads each of `keys` in turn (`SET key "<key>|<n>"`, `GET key`),
+/// pacing itself with a 2 ms sleep, until `stop` is set (or 60 s pass). Every key must hold
+/// `"<key>|<n>"` already (`n` = 0 is fine): a nil read is a wrong value. A read is checked to
+/// be for its key and no newer than the last write sent.
+pub async fn traffic(
+    rt: Rt,
+    client: slotcache_rt::Client,
+    keys: Vec<String>,
+    tag: usize,
+    t0: std::time::Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Traffic {
+    use slotcache_rt::{Cmd, Value};
+    use std::sync::atomic::Ordering;
+    let hard_stop = t0 + Duration::from_secs(60);
+    let mut seen = Traffic::default();
+    // Sequence numbers: the last one sent (maybe executed) and the last one acknowledged.
+    let mut sent = vec![0u64; keys.len()];
+    let mut acked = vec![0u64; keys.len()];
+    let mut n = 0usize;
+    while !keys.is_empty() && !stop.load(Ordering::Relaxed) && std::time::Instant::now() < hard_stop {
+        let k = n % keys.len();
+        let write = (n / keys.len()).is_multiple_of(2);
+        n += 1;
+        let key = &keys[k];
+        let start = t0.elapsed();
+        let error = if write {
+            sent[k] += 1;
+            match client.send(Cmd::new("SET").arg(key.as_str()).arg(format!("{key}|{}", sent[k]))).await {
+                Ok(v) if v.as_str() == Some("OK") => {
+                    acked[k] = sent[k];
+                    None
+                }
+                Ok(v) => {
+                    seen.wrong.push(format!("SET {key}: {v:?}"));
+                    None
+                }
+                Err(e) => Some(error_kind(&e)),
+            }
+        } else {
+            match client.send(Cmd::new("GET").arg(key.as_str())).await {
+                Ok(Value::Bulk(b)) => {
+                    let text = String::from_utf8_lossy(&b);
+                    let parsed = text.rsplit_once('|').and_then(|(k, s)| Some((k, s.parse::<u64>().ok()?)));
+                    match parsed {
+                        Some((k2, s)) if k2 == key && s <= sent[k] => {
+                            if s < acked[k] {
+                                seen.stale += 1;
+                            }
+                        }
+                        _ => seen.wrong.push(format!("GET {key} (sent up to {}): {text:?}", sent[k])),
+                    }
+                    None
+                }
+                Ok(v) => {
+                    seen.wrong.push(format!("GET {key}: {v:?}"));
+                    None
+                }
+                Err(e) => Some(error_kind(&e)),
+            }
+        };
+        seen.ops.push(Op { tag, start, end: t0.elapsed(), error });
+        rt.sleep(Duration::from_millis(2)).await;
+    }
+    seen
+}
+
+/// Writes `"<key>|0"` to every key through a raw connection to master `m` (the keys must be
+/// its own), then waits until its replicas have them (`WAIT`).
+pub fn seed_keys(cluster: &Cluster, m: usize, keys: &[String]) -> crate::Result<()> {
+    let mut conn = cluster.conn(m)?;
+    for k in keys {
+        conn.cmd_ok(["SET", k.as_str(), &format!("{k}|0")])?;
+    }
+    let replicas = cluster.replicas_of(m)?.len();
+    if replicas > 0 {
+        let acked = conn.cmd(["WAIT", &replicas.to_string(), "5000"])?.as_int();
+        if acked != i64::try_from(replicas).ok() {
+            return Err(crate::Error::new(format!("node {m}: WAIT {replicas} answered {acked:?}")));
+        }
+    }
+    Ok(())
+}

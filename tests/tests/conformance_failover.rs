@@ -21,13 +21,12 @@
 //! Prints `[figure]` lines per runtime: the failover window seen by the client, errors (total,
 //! killed shard, healthy shards), and the time from the promotion to the first success.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use slotcache_rt::{Client, Cmd, Value};
-use slotcache_tests::conformance::{ALL, Rt, config, error_kind, keys_on, slot_owners};
+use slotcache_rt::Client;
+use slotcache_tests::conformance::{ALL, Op, Traffic, config, keys_on, seed_keys, slot_owners, traffic};
 use slotcache_tests::{ClusterBuilder, Role};
 
 const TASKS_PER_SHARD: usize = 8;
@@ -39,85 +38,6 @@ const WARM_UP: Duration = Duration::from_millis(600);
 const AFTER: Duration = Duration::from_millis(1500);
 /// How long after the promotion errors on the killed shard are still tolerated.
 const SETTLE: Duration = Duration::from_millis(1000);
-
-/// One finished request.
-#[derive(Debug)]
-struct Op {
-    shard: usize,
-    start: Duration,
-    end: Duration,
-    error: Option<String>,
-}
-
-/// What one task saw.
-#[derive(Debug, Default)]
-struct Seen {
-    ops: Vec<Op>,
-    wrong: Vec<String>,
-    stale: u64,
-}
-
-/// One task: alternately writes then reads each of its keys, checking every value.
-async fn task(
-    rt: Rt,
-    client: Client,
-    keys: Vec<String>,
-    shard: usize,
-    t0: Instant,
-    stop: Arc<AtomicBool>,
-) -> Seen {
-    let hard_stop = t0 + Duration::from_secs(60);
-    let mut seen = Seen::default();
-    // Sequence numbers: the last one sent (maybe executed) and the last one acknowledged.
-    let mut sent = vec![0u64; keys.len()];
-    let mut acked = vec![0u64; keys.len()];
-    let mut n = 0usize;
-    while !stop.load(Ordering::Relaxed) && Instant::now() < hard_stop {
-        let k = n % keys.len();
-        let write = (n / keys.len()).is_multiple_of(2);
-        n += 1;
-        let key = &keys[k];
-        let start = t0.elapsed();
-        let error = if write {
-            sent[k] += 1;
-            match client.send(Cmd::new("SET").arg(key.as_str()).arg(format!("{key}|{}", sent[k]))).await {
-                Ok(v) if v.as_str() == Some("OK") => {
-                    acked[k] = sent[k];
-                    None
-                }
-                Ok(v) => {
-                    seen.wrong.push(format!("SET {key}: {v:?}"));
-                    None
-                }
-                Err(e) => Some(error_kind(&e)),
-            }
-        } else {
-            match client.send(Cmd::new("GET").arg(key.as_str())).await {
-                Ok(Value::Bulk(b)) => {
-                    let text = String::from_utf8_lossy(&b);
-                    let parsed = text.rsplit_once('|').and_then(|(k, s)| Some((k, s.parse::<u64>().ok()?)));
-                    match parsed {
-                        Some((k2, s)) if k2 == key && s <= sent[k] => {
-                            if s < acked[k] {
-                                seen.stale += 1;
-                            }
-                        }
-                        _ => seen.wrong.push(format!("GET {key} (sent up to {}): {text:?}", sent[k])),
-                    }
-                    None
-                }
-                Ok(v) => {
-                    seen.wrong.push(format!("GET {key}: {v:?}"));
-                    None
-                }
-                Err(e) => Some(error_kind(&e)),
-            }
-        };
-        seen.ops.push(Op { shard, start, end: t0.elapsed(), error });
-        rt.sleep(Duration::from_millis(2)).await;
-    }
-    seen
-}
 
 fn ms(d: Duration) -> u128 {
     d.as_millis()
@@ -148,15 +68,7 @@ fn master_killed_under_traffic_on_every_runtime() {
         let mut plan = Vec::new();
         for &m in &masters {
             let keys = keys_on(&owners, m, TASKS_PER_SHARD * KEYS_PER_TASK, &format!("fo:{p}"));
-            let mut conn = cluster.conn(m).expect("conn");
-            for k in &keys {
-                conn.cmd_ok(["SET", k.as_str(), &format!("{k}|0")]).expect("seed");
-            }
-            let replicas = cluster.replicas_of(m).expect("replicas").len();
-            if replicas > 0 {
-                let acked = conn.cmd(["WAIT", &replicas.to_string(), "5000"]).expect("wait").as_int();
-                assert_eq!(acked, i64::try_from(replicas).ok(), "{p}: seeds replicated");
-            }
+            seed_keys(&cluster, m, &keys).expect("seed");
             for chunk in keys.chunks(KEYS_PER_TASK) {
                 plan.push((m, chunk.to_vec()));
             }
@@ -171,7 +83,7 @@ fn master_killed_under_traffic_on_every_runtime() {
             let t0 = Instant::now();
             let tasks: Vec<_> = plan
                 .into_iter()
-                .map(|(m, keys)| rt.spawn(task(rt, client.clone(), keys, m, t0, stop.clone())))
+                .map(|(m, keys)| (m, rt.spawn(traffic(rt, client.clone(), keys, m, t0, stop.clone()))))
                 .collect();
             rt.sleep(WARM_UP).await;
 
@@ -198,32 +110,31 @@ fn master_killed_under_traffic_on_every_runtime() {
             let t_agreed = t0.elapsed();
             rt.sleep(AFTER).await;
             stop.store(true, Ordering::Relaxed);
-            let mut all = Seen::default();
-            for t in tasks {
-                let s = t.await;
-                all.ops.extend(s.ops);
-                all.wrong.extend(s.wrong);
-                all.stale += s.stale;
+            let mut all = Traffic::default();
+            let mut healthy_stale = 0;
+            for (m, t) in tasks {
+                let seen = t.await;
+                if m != victim {
+                    healthy_stale += seen.stale;
+                }
+                all.merge(seen);
             }
             let stats = client.stats().await.expect("stats");
             client.close().await;
             promoted.expect("promotion");
             agreed.expect("agreement");
 
-            let errors: Vec<&Op> = all.ops.iter().filter(|o| o.error.is_some()).collect();
-            let killed_errors: Vec<&Op> = errors.iter().copied().filter(|o| o.shard == victim).collect();
-            let healthy_errors: Vec<&Op> = errors.iter().copied().filter(|o| o.shard != victim).collect();
-            let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-            for e in &errors {
-                *kinds.entry(format!("{}@{}", e.error.clone().unwrap_or_default(), e.shard)).or_default() += 1;
-            }
+            let errors: Vec<&Op> = all.errors().collect();
+            let killed_errors: Vec<&Op> = errors.iter().copied().filter(|o| o.tag == victim).collect();
+            let healthy_errors: Vec<&Op> = errors.iter().copied().filter(|o| o.tag != victim).collect();
+            let kinds = all.error_kinds();
             let first_err = killed_errors.iter().map(|o| o.end).min();
             let last_err = killed_errors.iter().map(|o| o.end).max();
             let window = last_err.map_or(Duration::ZERO, |l| l.saturating_sub(t_kill));
             let first_ok_after = all
                 .ops
                 .iter()
-                .filter(|o| o.shard == victim && o.start >= t_kill && o.error.is_none())
+                .filter(|o| o.tag == victim && o.start >= t_kill && o.error.is_none())
                 .map(|o| o.end)
                 .min();
             let recovery = first_ok_after.map(|t| t.as_secs_f64() * 1000.0 - t_promoted.as_secs_f64() * 1000.0);
@@ -231,12 +142,12 @@ fn master_killed_under_traffic_on_every_runtime() {
             let mut healthy_ok: Vec<Duration> = all
                 .ops
                 .iter()
-                .filter(|o| o.shard != victim && o.error.is_none() && o.end >= t_kill)
+                .filter(|o| o.tag != victim && o.error.is_none() && o.end >= t_kill)
                 .map(|o| o.end)
                 .collect();
             healthy_ok.sort();
             let healthy_gap = healthy_ok.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
-            let killed_ops = all.ops.iter().filter(|o| o.shard == victim).count();
+            let killed_ops = all.ops.iter().filter(|o| o.tag == victim).count();
 
             eprintln!(
                 "[figure] failover/{p}: node {victim} killed at +{}ms; replica {replica} promoted {} ms after \
@@ -281,6 +192,7 @@ fn master_killed_under_traffic_on_every_runtime() {
             );
 
             assert!(all.wrong.is_empty(), "{p}: wrong values: {:?}", &all.wrong[..all.wrong.len().min(10)]);
+            assert_eq!(healthy_stale, 0, "{p}: stale reads on healthy shards");
             assert!(healthy_errors.is_empty(), "{p}: healthy shards failed: {healthy_errors:?}");
             assert!(
                 healthy_gap < Duration::from_millis(500),
@@ -297,7 +209,7 @@ fn master_killed_under_traffic_on_every_runtime() {
             let recovery = recovery.expect("the killed shard served again");
             assert!(recovery < 1000.0, "{p}: the killed shard served again only {recovery:.0} ms after promotion");
             assert!(
-                killed_ops > 100 && all.ops.iter().filter(|o| o.shard == victim && o.start > t_promoted + SETTLE).count() > 50,
+                killed_ops > 100 && all.ops.iter().filter(|o| o.tag == victim && o.start > t_promoted + SETTLE).count() > 50,
                 "{p}: too little traffic on the killed shard after the promotion"
             );
         });
