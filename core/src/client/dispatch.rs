@@ -182,7 +182,11 @@ impl Client {
             self.waiting_topology.push_back(sid);
         }
         if self.refresh_conn.is_none() {
-            let reason = if self.topology.is_some() { RefreshReason::Moved } else { RefreshReason::Startup };
+            let reason = if self.topology.is_some() {
+                RefreshReason::Moved
+            } else {
+                self.refresh_reason_without_topology()
+            };
             self.request_refresh_only(now, reason);
         }
     }

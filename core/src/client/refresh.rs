@@ -89,8 +89,21 @@ impl Client {
         self.stats.refresh_failures += 1;
         self.last_refresh_error = Some(reason.to_owned());
         if self.topology.is_none() || !self.waiting_topology.is_empty() {
-            let reason = if self.topology.is_none() { RefreshReason::Startup } else { RefreshReason::Manual };
+            let reason = self.refresh_reason_without_topology();
             self.request_refresh_only(now, reason);
+        }
+    }
+
+    /// The reason to ask for a topology with while none routes a request: `Startup` (at once)
+    /// until each seed has been tried once, so a dead seed does not delay the others; `Manual`
+    /// (after the policy's backoff) once a whole round of seeds has failed, so seeds that refuse
+    /// connections or credentials are not hammered in a loop until the requests' deadlines.
+    pub(crate) fn refresh_reason_without_topology(&self) -> RefreshReason {
+        let failures = usize::try_from(self.refresh.consecutive_failures()).unwrap_or(usize::MAX);
+        if self.topology.is_none() && failures < self.cfg.seeds.len() {
+            RefreshReason::Startup
+        } else {
+            RefreshReason::Manual
         }
     }
 
