@@ -126,6 +126,9 @@ impl Client {
         for sid in conn.queued {
             self.complete_sub(sid, Err(error.clone()));
         }
+        if is_auth_error(&e) {
+            self.seed_refused_auth(conn.addr.clone(), e.clone());
+        }
         for expect in conn.inflight {
             match expect {
                 Expect::Sub(sid) => self.complete_sub(sid, Err(error.clone())),
@@ -313,10 +316,15 @@ impl Client {
             let attempts = sub.attempts;
             let error = match sub.state {
                 SubState::InFlight(_) => RequestError::Timeout { stage: TimeoutStage::Reply, attempts },
-                SubState::WaitingTopology if self.topology.is_none() => RequestError::NoTopology {
-                    seeds: self.cfg.seeds.clone(),
-                    detail: self.last_refresh_error.clone().unwrap_or_else(|| "no seed answered yet".into()),
-                },
+                SubState::WaitingTopology if self.topology.is_none() => {
+                    self.last_auth_refusal().unwrap_or_else(|| RequestError::NoTopology {
+                        seeds: self.cfg.seeds.clone(),
+                        detail: self
+                            .last_refresh_error
+                            .clone()
+                            .unwrap_or_else(|| "no seed answered yet".into()),
+                    })
+                }
                 SubState::WaitingTopology => match (&sub.route, &sub.last_error) {
                     (_, Some(e)) => e.clone(),
                     (super::Route::Slot(slot), None) => RequestError::NoRoute {
