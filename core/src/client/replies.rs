@@ -247,6 +247,22 @@ impl Client {
         if conn.state != ConnState::Connecting {
             self.stats.disconnects += 1;
         }
+        // Part of a reply was buffered: the connection ended mid-reply (a truncated reply, then
+        // a close). Say so: "closed the connection" alone reads like an idle close.
+        let mid_reply;
+        let err = if protocol.is_none() && !conn.read_buf.is_empty() {
+            mid_reply = ConnError::new(
+                err.kind,
+                format!(
+                    "{} in the middle of a reply ({} bytes of an unfinished reply received)",
+                    err.message,
+                    conn.read_buf.len()
+                ),
+            );
+            &mid_reply
+        } else {
+            err
+        };
         let addr = conn.addr.clone();
         let unreachable = RequestError::Unreachable { addr: addr.clone(), error: err.clone() };
         for expect in conn.inflight {
