@@ -3,6 +3,11 @@
 //! The conformance suite is written once against [`slotcache_rt::Client`]; each runtime crate
 //! contributes only its [`Runtime`], so a test that passes on all three shows the adapters
 //! behave the same.
+//!
+//! Also what the suite's files share: [`Rt::wait_until`] (a bounded poll that sleeps on the
+//! runtime), [`slot_owners`] / [`keys_on`] (keys on a given master's slots), [`seed_keys`],
+//! [`traffic`] (a checking read/write task, recorded as [`Traffic`]), [`cmdstat_calls`] and
+//! [`error_kind`].
 
 use core::future::Future;
 use std::sync::Arc;
