@@ -203,14 +203,23 @@ impl Client {
     }
 
     /// Parks a sub-request until a topology routes it, and asks for one unless a refresh is
-    /// already on its way (its answer re-routes every parked request).
+    /// already on its way (its answer re-routes every parked request). Fails it at once when
+    /// every seed has refused the credentials.
     fn wait_for_topology(&mut self, now: Instant, sid: Id) {
+        if let Some(e) = self.refused_by_every_seed() {
+            self.complete_sub(sid, Err(e));
+            return;
+        }
         if let Some(sub) = self.subs.get_mut(sid) {
             sub.state = SubState::WaitingTopology;
             self.waiting_topology.push_back(sid);
         }
         if self.refresh_conn.is_none() {
-            let reason = if self.topology.is_some() { RefreshReason::Moved } else { RefreshReason::Startup };
+            let reason = if self.topology.is_some() {
+                RefreshReason::Moved
+            } else {
+                self.refresh_reason_without_topology()
+            };
             self.request_refresh_only(now, reason);
         }
     }

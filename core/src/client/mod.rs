@@ -224,6 +224,8 @@ pub struct Client {
     refresh_conn: Option<(Id, Instant)>,
     refresh_cursor: usize,
     last_refresh_error: Option<String>,
+    /// Seeds that refused the credentials before the first topology, with their answer.
+    auth_refused: Vec<(NodeAddr, crate::error::ServerError)>,
     conns: Arena<Conn>,
     nodes: HashMap<NodeAddr, NodeConns>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
@@ -258,6 +260,7 @@ impl Client {
             refresh_conn: None,
             refresh_cursor: 0,
             last_refresh_error: None,
+            auth_refused: Vec::new(),
             conns: Arena::default(),
             nodes: HashMap::new(),
             down: HashMap::new(),

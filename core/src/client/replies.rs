@@ -127,6 +127,9 @@ impl Client {
         for sid in conn.queued {
             self.complete_sub(sid, Err(error.clone()));
         }
+        if is_auth_error(&e) {
+            self.seed_refused_auth(conn.addr.clone(), e.clone());
+        }
         for expect in conn.inflight {
             match expect {
                 Expect::Sub(sid) => self.complete_sub(sid, Err(error.clone())),
@@ -249,6 +252,22 @@ impl Client {
         } else {
             self.stats.disconnects += 1;
         }
+        // Part of a reply was buffered: the connection ended mid-reply (a truncated reply, then
+        // a close). Say so: "closed the connection" alone reads like an idle close.
+        let mid_reply;
+        let err = if protocol.is_none() && !conn.read_buf.is_empty() {
+            mid_reply = ConnError::new(
+                err.kind,
+                format!(
+                    "{} in the middle of a reply ({} bytes of an unfinished reply received)",
+                    err.message,
+                    conn.read_buf.len()
+                ),
+            );
+            &mid_reply
+        } else {
+            err
+        };
         let addr = conn.addr.clone();
         let unreachable = RequestError::Unreachable { addr: addr.clone(), error: err.clone() };
         for expect in conn.inflight {
@@ -330,10 +349,15 @@ impl Client {
             let attempts = sub.attempts;
             let error = match sub.state {
                 SubState::InFlight(_) => RequestError::Timeout { stage: TimeoutStage::Reply, attempts },
-                SubState::WaitingTopology if self.topology.is_none() => RequestError::NoTopology {
-                    seeds: self.cfg.seeds.clone(),
-                    detail: self.last_refresh_error.clone().unwrap_or_else(|| "no seed answered yet".into()),
-                },
+                SubState::WaitingTopology if self.topology.is_none() => {
+                    self.last_auth_refusal().unwrap_or_else(|| RequestError::NoTopology {
+                        seeds: self.cfg.seeds.clone(),
+                        detail: self
+                            .last_refresh_error
+                            .clone()
+                            .unwrap_or_else(|| "no seed answered yet".into()),
+                    })
+                }
                 SubState::WaitingTopology => match (&sub.route, &sub.last_error) {
                     (_, Some(e)) => e.clone(),
                     (super::Route::Slot(slot), None) => RequestError::NoRoute {
