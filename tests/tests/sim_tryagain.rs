@@ -43,8 +43,7 @@ fn endless_tryagain_is_a_typed_error_within_the_deadline() {
     let RequestError::Server(e) = &err else { panic!("typed server error expected, got {err:?}") };
     assert_eq!(e.kind(), &ServerErrorKind::TryAgain);
     let took = sim.now - start;
-    assert!(
-        took < Duration::from_millis(200),
-        "gave up after the retry budget, not the 2 s deadline: {took:?}"
-    );
+    assert!(took <= Duration::from_secs(2), "never past the 2 s deadline: {took:?}");
+    assert!(took > Duration::from_millis(1500), "kept retrying while the deadline allowed: {took:?}");
+    assert!(sim.client.stats().tryagain > 10, "{:?}", sim.client.stats());
 }
