@@ -4,11 +4,13 @@
 //! list of [`TransformId`]s it applied, which the envelope records; reading reverses the
 //! **recorded** chain, not the configured one, so a value is never read with the wrong chain.
 //!
-//! - [`Zstd`]: zstd compression (crate `zstd`, the reference's level 3 by default) with a frame
-//!   checksum, and a cap on decompressed size checked while decoding, never trusted from the
-//!   frame header.
-//! - [`XChaCha20Poly1305`]: authenticated encryption (RustCrypto's `chacha20poly1305`) with a
-//!   random 24-byte nonce, long enough that random nonces never repeat in practice.
+//! - [`Zstd`]: zstd compression (crate `zstd`, bindings to the reference C library, with its
+//!   legacy-format decoders left out; the reference's level 3 by default) with a frame checksum,
+//!   and a cap on decompressed size checked while decoding, never trusted from the frame header.
+//! - [`XChaCha20Poly1305`]: authenticated encryption (RustCrypto's `chacha20poly1305` 0.10; 0.11
+//!   needs a newer Rust than our MSRV) with a random 24-byte nonce, long enough that random
+//!   nonces never repeat in practice. There is no AES-GCM transformer: the envelope has no id for
+//!   one.
 //!
 //! The core has no OS randomness: [`Transform::apply`] takes a `random` callback that fills
 //! nonces. It must be a cryptographically secure source (the OS generator, in the adapter);
@@ -70,7 +72,7 @@ pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 /// Frames carry zstd's checksum, so a corrupted frame is an error rather than wrong bytes.
 /// Decompression streams into a buffer that stops at the cap, whatever size the frame header
 /// declares, and refuses windows larger than the cap needs, so a small hostile frame cannot
-/// make a reader allocate much more than the cap. Compressing a value larger than the cap
+/// make a reader allocate more than about twice the cap. Compressing a value larger than the cap
 /// is refused, since it could never be read back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Zstd {
@@ -111,7 +113,7 @@ impl Zstd {
     /// The largest window a frame of at most `max_decompressed` bytes needs (log2), within
     /// zstd's bounds: 2^10 to 2^27 (zstd's own default limit).
     fn window_log_max(&self) -> u32 {
-        let needed = self.max_decompressed.max(1).next_power_of_two().trailing_zeros();
+        let needed = self.max_decompressed.checked_next_power_of_two().map_or(27, usize::trailing_zeros);
         needed.clamp(10, 27)
     }
 }
@@ -153,7 +155,12 @@ impl Transform for Zstd {
         let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(corrupt)?;
         decoder.window_log_max(self.window_log_max()).map_err(corrupt)?;
         let limit = self.max_decompressed;
-        let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
+        // The declared size only sizes the first allocation (never above the cap); the read
+        // below stops at the cap whatever the frame says.
+        let declared = zstd::zstd_safe::get_frame_content_size(data).ok().flatten();
+        let hint =
+            declared.and_then(|n| usize::try_from(n).ok()).unwrap_or_else(|| data.len().saturating_mul(4));
+        let mut out = Vec::with_capacity(hint.min(limit));
         let read_limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
         decoder.take(read_limit).read_to_end(&mut out).map_err(corrupt)?;
         if out.len() > limit {
