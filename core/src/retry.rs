@@ -37,8 +37,12 @@
 //! During a failover or a botched migration two nodes can point a slot at each other. The
 //! budget remembers, per slot, every node that redirected the request or was named by a
 //! redirect. A redirect to a node already in that list is a *revisit*; more than
-//! `max_moved_revisits` revisits (default 1, which tolerates one legitimate flip back) fails the
-//! request with [`FailReason::RedirectLoop`] instead of spinning until the attempts run out.
+//! `max_moved_revisits` revisits (default 1, which tolerates one legitimate flip back), or more
+//! than `max_redirects` redirects, stops the immediate following: the request then waits at the
+//! capped backoff with a topology refresh for the nodes to agree (they do within milliseconds
+//! when a `SETSLOT NODE` or a failover is still spreading), and fails with
+//! [`FailReason::RedirectLoop`] / [`FailReason::TooManyRedirects`] only when its deadline would
+//! pass. It never spins.
 
 #[cfg(test)]
 mod tests;
@@ -361,6 +365,23 @@ pub fn decide(
     }
 }
 
+/// Redirects that go round in a loop mean the nodes disagree about a slot for a moment (a
+/// `SETSLOT NODE` still spreading, a failover being announced): following them again at once
+/// would spin. Wait at the capped backoff with a topology refresh instead, while the deadline
+/// allows, and fail with `looping` when it does not.
+fn converge(
+    budget: &mut Budget,
+    looping: FailReason,
+    now: Instant,
+    cfg: &RetryConfig,
+    rng: &mut Rng,
+) -> Result<RetryDecision, FailReason> {
+    let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
+    let at = now.checked_add(wait).filter(|at| *at < budget.deadline).ok_or(looping)?;
+    budget.attempts_used = budget.attempts_used.saturating_add(1);
+    Ok(RetryDecision::RetryAt { at, refresh: true })
+}
+
 fn decide_inner(
     budget: &mut Budget,
     failure: Failure<'_>,
@@ -376,13 +397,17 @@ fn decide_inner(
         Failure::Server { error, origin } => match error.action() {
             ErrorAction::Redirect { slot, endpoint } => {
                 let target = endpoint.resolve(origin);
-                budget.redirect(slot, origin, &target, cfg)?;
+                if let Err(looping) = budget.redirect(slot, origin, &target, cfg) {
+                    return converge(budget, looping, now, cfg, rng);
+                }
                 budget.take_attempt(cfg)?;
                 return Ok(RetryDecision::RetryNow { target: Some(target), refresh: true });
             }
             ErrorAction::Ask { slot, endpoint } => {
                 let target = endpoint.resolve(origin);
-                budget.redirect(slot, origin, &target, cfg)?;
+                if let Err(looping) = budget.redirect(slot, origin, &target, cfg) {
+                    return converge(budget, looping, now, cfg, rng);
+                }
                 budget.take_attempt(cfg)?;
                 return Ok(RetryDecision::Ask(target));
             }
