@@ -339,3 +339,58 @@ fn naive_protocol_is_caught() {
     assert!(p4 > 0, "the naive protocol accumulates tags; the replace check must say so");
     assert!(p5 > 0, "the naive protocol never prunes its tag sets; the metadata check must say so");
 }
+
+/// Regression (found by the P3 check): an entry already made stale by one of its tags was
+/// counted again by an invalidation of another of its tags.
+///
+/// The race: `set(k, [a, b])` reads both tokens, a concurrent `invalidate_by_tags([b])` replaces
+/// b's token and runs its deletion step before the write's `SET` lands. The entry is then stale
+/// (a miss) but still a member of tag a. Here the same end state is made deterministically:
+/// write, keep the stored bytes, invalidate b, put the bytes back.
+#[test]
+fn an_entry_already_stale_is_not_counted_again() {
+    let _t = turn();
+    let rt = tokio_rt();
+    let cluster = start(ClusterBuilder::new().replicas(0).label("hist-stale-count"));
+    let subject = slotcache(&rt, &cluster, "stale-count");
+    let cache = subject.cache().clone();
+    let raw = |args: &[&[u8]]| {
+        let owner = cluster.owner_of_key(args[1]).expect("owner");
+        cluster.cmd(owner, args).expect("raw command")
+    };
+    rt.block_on(async {
+        let k = |s: &str| s.to_owned();
+        // Writes `key` with tags a and b, then leaves it stale through b but listed in a.
+        let stale_through_b = async |key: &str| {
+            cache.set(&k(key), &k("old"), &["a", "b"]).await.expect("set");
+            let fk = subject.data_key(key);
+            let bytes = raw(&[b"GET", &fk]).as_bytes().expect("stored").to_vec();
+            assert_eq!(cache.invalidate_by_tags(&["b"]).await.expect("invalidate b"), 1);
+            assert_eq!(raw(&[b"SET", &fk, &bytes]).as_str(), Some("OK"), "the late SET lands");
+            assert_eq!(cache.get_if_present(&k(key)).await.expect("get"), None, "{key} is stale through b");
+            fk
+        };
+        // One tag: the stale k1 is deleted (clean-up) but only the visible k2 is counted.
+        let k1 = stale_through_b("k1").await;
+        cache.set(&k("k2"), &k("v2"), &["a", "b"]).await.expect("fresh k2");
+        assert_eq!(
+            cache.invalidate_by_tags(&["a"]).await.expect("invalidate a"),
+            1,
+            "k1 was already invisible"
+        );
+        assert_eq!(raw(&[b"EXISTS", &k1]).as_int(), Some(0), "the stale k1 is cleaned up");
+        // Both tags at once: the stale k3 is not counted, the visible k4 is (once).
+        let k3 = stale_through_b("k3").await;
+        cache.set(&k("k4"), &k("v4"), &["a", "b"]).await.expect("fresh k4");
+        assert_eq!(
+            cache.invalidate_by_tags(&["a", "b"]).await.expect("invalidate a, b"),
+            1,
+            "only k4 counts"
+        );
+        assert_eq!(raw(&[b"EXISTS", &k3]).as_int(), Some(0), "the stale k3 is cleaned up");
+        // A fresh entry with an untouched other tag is counted.
+        cache.set(&k("k5"), &k("v5"), &["a", "c"]).await.expect("fresh k5");
+        assert_eq!(cache.invalidate_by_tags(&["a"]).await.expect("invalidate a"), 1);
+    });
+    rt.block_on(subject.close());
+}
