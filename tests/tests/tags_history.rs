@@ -394,3 +394,39 @@ fn an_entry_already_stale_is_not_counted_again() {
     });
     rt.block_on(subject.close());
 }
+
+/// Regression (found by the legacy-migration run): `invalidate_by_tags` of a tag whose key sits
+/// in a slot being migrated with legacy `MIGRATE` (the key still on the source) failed with
+/// `ERR ... non local key in a cluster node script`, after deleting the tag key half-way.
+#[test]
+fn invalidation_while_its_tag_slot_migrates_the_legacy_way() {
+    let _t = turn();
+    let rt = tokio_rt();
+    let cluster = start(ClusterBuilder::new().replicas(0).label("hist-legacy-tag"));
+    let subject = slotcache(&rt, &cluster, "legacy-tag");
+    let cache = subject.cache().clone();
+    let tag_key = subject.tag_key("t");
+    let slot = key_slot(&tag_key).get();
+    let k = |s: &str| s.to_owned();
+    rt.block_on(async {
+        for key in ["a", "b"] {
+            cache.set(&k(key), &k("v"), &["t"]).await.expect("set");
+        }
+    });
+    let from = cluster.slot_owner(slot).expect("owner").expect("served");
+    let m = cluster.begin_legacy_migration(slot, from, other_master(&cluster, from)).expect("begin");
+    // The tag key has not moved: the source runs the script.
+    rt.block_on(async {
+        assert_eq!(cache.invalidate_by_tags(&["t"]).await.expect("invalidate during the migration"), 2);
+        assert_eq!(cache.get_if_present(&k("a")).await.expect("get"), None);
+        cache.set(&k("c"), &k("v"), &["t"]).await.expect("set during the migration");
+        assert_eq!(cache.get_if_present(&k("c")).await.expect("get"), Some(k("v")));
+    });
+    m.move_all(&cluster).expect("move the rest");
+    m.finish(&cluster).expect("finish");
+    rt.block_on(async {
+        assert_eq!(cache.invalidate_by_tags(&["t"]).await.expect("invalidate after the migration"), 1);
+        assert_eq!(cache.get_if_present(&k("c")).await.expect("get"), None);
+    });
+    rt.block_on(subject.close());
+}

@@ -77,6 +77,11 @@ return string.sub(token, 2)
 /// `{false, {}}` when the tag has no token (nothing was written under it, or it all expired).
 /// Atomic: a write that read the old token can no longer produce a visible entry, and a write
 /// that reads the new one is after the invalidation. The key keeps its TTL.
+///
+/// The key is never emptied, not even to be re-created: the new token goes in first, then the
+/// old token and every member go. In a slot being migrated the legacy way (`MIGRATING`), the
+/// server checks each command of a script, and a key the script deleted is no longer local, so
+/// a `DEL` followed by a `ZADD` failed half-way ("non local key"), with the tag key gone.
 pub static TAG_INVALIDATE: Script = Script::new(
     "tag_invalidate",
     r"
@@ -88,12 +93,9 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local members = redis.call('ZRANGEBYSCORE', k, now, 'inf')
-local pttl = redis.call('PTTL', k)
-redis.call('DEL', k)
 redis.call('ZADD', k, -1, '\0' .. ARGV[1])
-if pttl > 0 then
-  redis.call('PEXPIRE', k, pttl)
-end
+redis.call('ZREM', k, unpack(tok))
+redis.call('ZREMRANGEBYSCORE', k, '(-1', 'inf')
 return {string.sub(tok[1], 2), members}
 ",
 );
