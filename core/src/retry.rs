@@ -187,6 +187,9 @@ pub fn next_retry_at(
 #[derive(Clone, Debug)]
 pub struct Budget {
     attempts_used: u32,
+    /// Retries that waited for a transient cluster state or for redirects to converge; bounded
+    /// by the deadline, not counted against `max_attempts`.
+    waits: u32,
     deadline: Instant,
     redirects: u32,
     revisits: u32,
@@ -198,7 +201,7 @@ impl Budget {
     /// The budget of a request whose first send is under way, to finish by `deadline`.
     #[must_use]
     pub const fn new(deadline: Instant) -> Self {
-        Self { attempts_used: 1, deadline, redirects: 0, revisits: 0, seen: Vec::new() }
+        Self { attempts_used: 1, waits: 0, deadline, redirects: 0, revisits: 0, seen: Vec::new() }
     }
 
     /// Sends made or granted so far, the first included.
@@ -211,6 +214,13 @@ impl Budget {
     #[must_use]
     pub const fn attempts_left(&self, cfg: &RetryConfig) -> u32 {
         cfg.max_attempts.saturating_sub(self.attempts_used)
+    }
+
+    /// Retries that waited for a transient cluster state (`TRYAGAIN`, `CLUSTERDOWN`, ...) or for
+    /// looping redirects to converge: bounded by the deadline, not by `max_attempts`.
+    #[must_use]
+    pub const fn waits(&self) -> u32 {
+        self.waits
     }
 
     /// The request's deadline.
@@ -376,9 +386,9 @@ fn converge(
     cfg: &RetryConfig,
     rng: &mut Rng,
 ) -> Result<RetryDecision, FailReason> {
-    let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
+    let wait = backoff(budget.waits.saturating_add(1).min(cfg.max_attempts), cfg, rng);
     let at = now.checked_add(wait).filter(|at| *at < budget.deadline).ok_or(looping)?;
-    budget.attempts_used = budget.attempts_used.saturating_add(1);
+    budget.waits = budget.waits.saturating_add(1);
     Ok(RetryDecision::RetryAt { at, refresh: true })
 }
 
@@ -416,12 +426,12 @@ fn decide_inner(
                 // CLUSTERDOWN/MASTERDOWN during a failover, LOADING): the server did not run the
                 // command, so retrying is always safe; retry at the capped backoff until the
                 // deadline instead of spending the attempt budget in milliseconds.
-                let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
+                let wait = backoff(budget.waits.saturating_add(1).min(cfg.max_attempts), cfg, rng);
                 let at = now
                     .checked_add(wait)
                     .filter(|at| *at < budget.deadline)
                     .ok_or(FailReason::WouldPassDeadline)?;
-                budget.attempts_used = budget.attempts_used.saturating_add(1);
+                budget.waits = budget.waits.saturating_add(1);
                 return Ok(RetryDecision::RetryAt { at, refresh });
             }
             ErrorAction::RefreshAndRetry => true,
