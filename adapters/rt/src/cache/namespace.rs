@@ -283,9 +283,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Stored bytes checked against the size limit.
     pub(crate) fn check_size(&self, stored: &Bytes) -> Result<(), CacheError> {
+        self.check_len(stored.len())
+    }
+
+    /// A stored length checked against the size limit.
+    pub(crate) fn check_len(&self, size: usize) -> Result<(), CacheError> {
         let limit = self.inner.settings.config.max_value_size;
-        if stored.len() > limit {
-            return Err(CacheError::TooLarge { size: stored.len(), limit });
+        if size > limit {
+            return Err(CacheError::TooLarge { size, limit });
         }
         Ok(())
     }
