@@ -9,7 +9,7 @@ use slotcache_core::cache::{CacheError, scripts};
 use slotcache_core::client::{Cmd, RequestError};
 use slotcache_core::{NodeAddr, Value};
 
-use super::exec::{Deadline, Step, to_cache_error};
+use super::exec::{Deadline, Step};
 use super::namespace::Cache;
 use super::random;
 use super::write::distinct_tags;
@@ -130,7 +130,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .client
             .request(slotcache_core::client::Request::all_primaries(Cmd::new("PING")).with_timeout(timeout))
             .await
-            .map_err(to_cache_error)?;
+            .map_err(|e| self.inner.exec.deadline_error(e, d))?;
         match per {
             slotcache_core::client::Reply::PerNode(v) => Ok(v.into_iter().map(|(a, _)| a).collect()),
             other => Err(CacheError::UnexpectedReply { command: "PING", got: format!("{other:?}") }),
@@ -149,7 +149,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             Cmd::new("SCAN").arg(cursor.clone()).arg("MATCH").arg(pattern.to_vec()).arg("COUNT").arg(1000u32);
         let timeout = d.remaining(self.inner.exec.now())?;
         let req = slotcache_core::client::Request::node(node.clone(), cmd).with_timeout(timeout);
-        let reply = self.inner.exec.client.request(req).await.map_err(to_cache_error)?;
+        let reply =
+            self.inner.exec.client.request(req).await.map_err(|e| self.inner.exec.deadline_error(e, d))?;
         let v = reply.into_value().unwrap_or(Value::Nil);
         let Value::Array(mut parts) = v else {
             return Err(CacheError::UnexpectedReply { command: "SCAN", got: format!("{v:?}") });
