@@ -68,15 +68,29 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Reads one entry (fresh only), counting a hit or a miss.
     pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
+        let entry = self.read_fresh(key, deadline).await?;
+        Counters::bump(if entry.is_some() { &self.inner.counters.hits } else { &self.inner.counters.misses });
+        Ok(entry)
+    }
+
+    /// Reads one entry (fresh only) without counting it.
+    pub(crate) async fn read_fresh(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let fk = self.key(key)?;
         let v = self.inner.exec.one(plan::get(&fk).into(), deadline).await?;
         let stored = plan::read_stored(v)?;
         if let Some(s) = &stored {
             self.check_size(s)?;
         }
-        let entry = self.fresh_entries(vec![stored], deadline).await?.pop().flatten();
-        Counters::bump(if entry.is_some() { &self.inner.counters.hits } else { &self.inner.counters.misses });
-        Ok(entry)
+        Ok(self.fresh_entries(vec![stored], deadline).await?.pop().flatten())
+    }
+
+    /// The value under `key`, without counting a read (the loaders' own checks).
+    pub(crate) async fn peek(&self, key: &K) -> Result<Option<V>, CacheError> {
+        let d = self.op_deadline("get");
+        match self.read_fresh(key, &d).await? {
+            Some(e) => self.decode_value(&e).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
