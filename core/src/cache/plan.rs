@@ -231,6 +231,20 @@ pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
     script(&scripts::COND_DEL, &key, vec![token.clone()], by_sha, true)
 }
 
+/// Reads a `COND_DEL` reply: the deleted entry's tags (an [`Entry`] with an empty payload), or
+/// `None` when nothing was deleted.
+///
+/// # Errors
+/// A server error, another shape, or a header that does not decode.
+pub fn read_cond_del(v: Value) -> Result<Option<Entry>, CacheError> {
+    match v {
+        Value::Int(0) => Ok(None),
+        Value::Bulk(header) => Entry::decode(&header).map(Some),
+        Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
+        other => Err(unexpected("cond_del", &other)),
+    }
+}
+
 /// Reads a `TAG_WRITE` reply: the tag's token.
 ///
 /// # Errors
@@ -343,6 +357,17 @@ mod tests {
             None
         );
         assert!(read_invalidated(Value::Int(3)).is_err());
+        assert_eq!(read_cond_del(Value::Int(0)).expect("kept"), None);
+        let e = Entry {
+            payload: Bytes::from_static(b"payload"),
+            tags: vec![TagToken { tag: Bytes::from_static(b"a"), token: Bytes::from_static(b"1") }],
+            ..Entry::default()
+        };
+        let stored = e.encode().expect("encode");
+        let header = stored.slice(..stored.len() - e.payload.len());
+        let got = read_cond_del(Value::Bulk(header)).expect("read").expect("deleted");
+        assert_eq!((got.tags, got.payload.len()), (e.tags, 0));
+        assert!(read_cond_del(Value::Int(1)).is_err());
     }
 
     #[test]

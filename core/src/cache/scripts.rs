@@ -100,8 +100,10 @@ return {string.sub(tok[1], 2), members}
 
 /// Deletes an entry only if its envelope header still carries a given token.
 ///
-/// `KEYS[1]` data key; `ARGV[1]` token. Returns 1 if deleted, else 0. An entry rewritten since
-/// (with a newer token, or without the tag) is left alone, so counts are exact.
+/// `KEYS[1]` data key; `ARGV[1]` token. Returns the deleted entry's envelope without its
+/// payload (magic, version, length and header: its tags, so the caller can remove it from the
+/// others), or 0 when nothing was deleted. An entry rewritten since (with a newer token, or
+/// without the tag) is left alone, so counts are exact.
 pub static COND_DEL: Script = Script::new(
     "cond_del",
     r"
@@ -113,7 +115,7 @@ local b1, b2, b3, b4 = string.byte(v, 5, 8)
 local hl = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
 if string.find(string.sub(v, 9, 8 + hl), ARGV[1], 1, true) then
   redis.call('DEL', KEYS[1])
-  return 1
+  return string.sub(v, 1, 8 + hl)
 end
 return 0
 ",

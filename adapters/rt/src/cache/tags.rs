@@ -22,7 +22,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// (which carries the old token) is a miss for every read that starts after this returns,
     /// on every client, even if deleting it below fails. Then the entries that still carry the
     /// old token are deleted and counted (entries rewritten since are left alone and not
-    /// counted). With [`Durability::Replicas`](super::Durability) the token change is
+    /// counted), and each deleted entry is removed from the other tags it had. With [`Durability::Replicas`](super::Durability) the token change is
     /// acknowledged by a replica before this returns, so a failover cannot undo it.
     ///
     /// # Errors
@@ -71,10 +71,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .map(|(m, tok)| Step::script(plan::cond_del(m, tok, true), &scripts::COND_DEL))
             .collect();
         let mut removed = 0u64;
-        for r in self.inner.exec.run(steps, &d).await? {
-            if plan::read_int("cond_del", &r.map_err(CacheError::Request)?)? == 1 {
+        let mut leave = Vec::new();
+        for (r, (member, _)) in self.inner.exec.run(steps, &d).await?.into_iter().zip(&doomed) {
+            if let Some(entry) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
                 removed += 1;
+                // The deleted entry leaves its other tags too (the invalidated ones are gone).
+                for t in entry.tags.iter().filter(|t| !tags.contains(&t.tag)) {
+                    leave.push(Step::from(plans.remove_member(&t.tag, member)?));
+                }
             }
+        }
+        for r in self.inner.exec.run(leave, &d).await? {
+            plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
         }
         if let Some((acked, wanted)) = short {
             return Err(CacheError::NotDurable { acked, wanted });
