@@ -178,6 +178,11 @@ impl Rng {
         Self(seed)
     }
 
+    /// A generator with this seed (for workers derived from a printed seed).
+    pub(crate) fn seeded(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
