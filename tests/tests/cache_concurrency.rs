@@ -35,8 +35,8 @@ fn string_ns(p: &Provider, name: &str) -> Cache<String, String> {
 /// suite's parallel set/get of own keys: every value exact, no error.
 #[test]
 fn concurrent_reads_and_writes() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("concurrent_reads_and_writes", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -88,8 +88,8 @@ fn concurrent_reads_and_writes() {
 /// there at the end.
 #[test]
 fn hot_key() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("hot_key", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -122,8 +122,8 @@ fn hot_key() {
 /// once the writers are done, a last invalidation leaves nothing visible.
 #[test]
 fn invalidation_races_reads_and_writes() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("invalidation_races_reads_and_writes", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -176,8 +176,8 @@ fn invalidation_races_reads_and_writes() {
 /// contender gets that value; and 20 concurrent increments lose nothing.
 #[test]
 fn compute_contention() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("compute_contention", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -252,8 +252,8 @@ async fn herd(
 /// exactly once (the reference allowed up to 5), several keys in a row.
 #[test]
 fn thundering_herd_one_load_in_process() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("thundering_herd_one_load_in_process", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -275,8 +275,8 @@ fn thundering_herd_one_load_in_process() {
 /// key's slot, and the provider that did not load reads what the other stored.
 #[test]
 fn thundering_herd_one_load_across_providers() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("thundering_herd_one_load_across_providers", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -285,8 +285,10 @@ fn thundering_herd_one_load_across_providers() {
             let mut providers = Vec::new();
             for i in 0..2 {
                 let p = provider(rt, &c, &format!("herdx-{i}")).await;
-                let mut o = NamespaceOptions::<String, String>::default();
-                o.cluster_lock = Some(Duration::from_secs(2));
+                let o = NamespaceOptions::<String, String> {
+                    cluster_lock: Some(Duration::from_secs(2)),
+                    ..Default::default()
+                };
                 caches.push(p.create_namespace(&name, o).expect("namespace"));
                 providers.push(p);
             }
@@ -303,12 +305,12 @@ fn thundering_herd_one_load_across_providers() {
 }
 
 /// An operation past its time budget is a typed `Timeout` (the Rust counterpart of the
-/// reference's expired-context cases): a node made to sleep, `operation_timeout` 100 ms. `get`
+/// reference's expired-context cases): a paused node, `operation_timeout` 100 ms. `get`
 /// does not fail when the cache does: it loads, and counts the value it could not store.
 #[test]
 fn timeouts_are_typed_errors() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("timeouts_are_typed_errors", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -320,8 +322,7 @@ fn timeouts_are_typed_errors() {
             let key = s("slow");
             cache.set(&key, &s("v"), &[]).await.expect("set");
             let node = c.owner_of_key(format!("{name}:{key}").as_bytes()).expect("owner");
-            let mut conn = c.conn(node).expect("conn");
-            conn.send(["DEBUG", "SLEEP", "0.6"]).expect("debug sleep");
+            let paused = cache_support::pause(&c, node, 600);
             let started = Instant::now();
             let e = cache.get_if_present(&key).await;
             assert!(matches!(e, Err(CacheError::Timeout { op: "get_if_present", timeout_ms: 100 })), "{e:?}");
@@ -331,7 +332,7 @@ fn timeouts_are_typed_errors() {
             assert_eq!(v, "from the loader");
             assert!(started.elapsed() < Duration::from_millis(550), "each failed within its budget");
             assert_eq!(cache.stats().store_failures, 1, "{:?}", cache.stats());
-            conn.read_reply().expect("the sleep ends");
+            drop(paused);
             p.close().await;
         }
     });
@@ -341,8 +342,8 @@ fn timeouts_are_typed_errors() {
 /// no namespace can be created on it any more.
 #[test]
 fn closed_provider_fails_every_operation() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("closed_provider_fails_every_operation", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -364,7 +365,7 @@ fn closed_provider_fails_every_operation() {
             closed(cache.invalidate_all().await.map(drop), "invalidate_all");
             closed(cache.get_entry(&k).await.map(drop), "get_entry");
             closed(cache.compute(&k, |_| Compute::Keep).await.map(drop), "compute");
-            closed(cache.bulk_get(&[k.clone()]).await.map(drop), "bulk_get");
+            closed(cache.bulk_get(std::slice::from_ref(&k)).await.map(drop), "bulk_get");
             closed(cache.bulk_set(&[(k.clone(), s("v"))], &[]).await, "bulk_set");
             closed(cache.estimated_size().await.map(drop), "estimated_size");
             let first = cache.keys().next().await.expect("one item");

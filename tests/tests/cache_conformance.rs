@@ -34,8 +34,8 @@ async fn string_ns(p: &slotcache_rt::Provider, name: &str) -> Cache<String, Stri
 /// invalidate, get_entry/probe_entry, estimated_size, stats, close.
 #[test]
 fn core_ops() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("core_ops", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -111,8 +111,8 @@ fn core_ops() {
 /// invalidate_by_tags (single, multiple, no match: exact counts), invalidate_all, bulk_refresh.
 #[test]
 fn bulk_ops() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("bulk_ops", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -209,8 +209,8 @@ fn bulk_ops() {
 /// compute_if_present, compute_with_ttl, with the function-call counts of the reference.
 #[test]
 fn compute_ops() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("compute_ops", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -313,8 +313,8 @@ fn compute_ops() {
 /// has a replica), early break.
 #[test]
 fn iteration_exact_counts() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("iteration_exact_counts", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -366,8 +366,8 @@ fn iteration_exact_counts() {
 /// 200 ms, a 1 h TTL still present.
 #[test]
 fn ttl() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("ttl", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -398,8 +398,8 @@ fn ttl() {
 /// data key `NS UK` holding the bare JSON bytes, tag key `tag:{NS tag}`; no `keytags:` key.
 #[test]
 fn layout_matches_reference() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("layout_matches_reference", |rt: Rt| {
         let c = c.clone();
         async move {

@@ -29,7 +29,7 @@ fn defaults_match_the_reference() {
     assert_eq!(c.max_compute_retries, 10);
     assert_eq!(c.index_prefix, "index:");
     assert!(!c.allow_unsafe_flushdb && !c.send_to_replicas && c.namespace.is_empty());
-    let mut e = c.clone();
+    let mut e = c;
     e.default_ttl = Duration::from_secs(7 * 60);
     e.operation_timeout = Duration::from_secs(11);
     e.atomic_operation_timeout = Duration::from_secs(3);
@@ -107,8 +107,8 @@ fn wrong_seed_fails_fast_naming_it() {
 /// password.
 #[test]
 fn live_cluster_construction() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     for i in c.live() {
         let reply = c
             .cmd(i, ["ACL", "SETUSER", "cache-user", "on", &format!(">{PASSWORD}"), "~*", "&*", "+@all"])

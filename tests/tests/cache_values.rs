@@ -34,14 +34,14 @@ struct Profile {
     score: f64,
     roles: Vec<String>,
     attrs: BTreeMap<String, i64>,
-    nested: Option<Box<Profile>>,
+    nested: Option<Box<Self>>,
 }
 
 fn profile(i: u64) -> Profile {
     Profile {
         id: i,
         name: format!("Zoë 李 Дмитрий 🎉 #{i}"),
-        email: (i % 2 == 0).then(|| format!("u{i}@example.com")),
+        email: i.is_multiple_of(2).then(|| format!("u{i}@example.com")),
         score: i as f64 * 1.5 + 0.25,
         roles: vec!["admin".into(), "<eu> & \"quoted\"".into()],
         attrs: BTreeMap::from([("a".into(), -1), ("z".into(), i64::MAX)]),
@@ -65,10 +65,7 @@ fn opts<V>(codec: Arc<dyn Codec<V>>, transforms: Vec<Arc<dyn Transform>>) -> Nam
 where
     V: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let mut o = NamespaceOptions::<String, V>::default();
-    o.codec = codec;
-    o.transforms = transforms;
-    o
+    NamespaceOptions::<String, V> { codec, transforms, ..Default::default() }
 }
 
 fn raw_opts(transforms: Vec<Arc<dyn Transform>>) -> NamespaceOptions<String, Vec<u8>> {
@@ -96,8 +93,8 @@ fn stored(c: &slotcache_tests::Cluster, key: &str) -> Bytes {
 /// reference's.
 #[test]
 fn value_edge_cases_json() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("value_edge_cases_json", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -140,8 +137,8 @@ fn value_edge_cases_json() {
 /// unambiguous), 2 MiB of random bytes; untagged values not starting with NUL are stored as is.
 #[test]
 fn value_edge_cases_raw_bytes() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("value_edge_cases_raw_bytes", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -188,8 +185,8 @@ fn value_edge_cases_raw_bytes() {
 /// round-trips through set/get, bulk operations and iteration (which decodes keys back).
 #[test]
 fn special_keys() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("special_keys", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -233,8 +230,8 @@ fn special_keys() {
 /// value written with one codec and read with another is a typed codec error, never garbage.
 #[test]
 fn structs_and_codecs() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("structs_and_codecs", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -307,8 +304,8 @@ fn structs_and_codecs() {
 /// plaintext; a reader without the key, or with another key, gets a typed transformer error.
 #[test]
 fn transform_chains() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("transform_chains", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -402,8 +399,8 @@ fn transform_chains() {
 /// a value stored by a writer with a larger limit is `TooLarge` for a reader with a smaller one.
 #[test]
 fn value_size_limit() {
-    let _g = shared();
     let c = cluster(LABEL);
+    let _g = shared();
     on_every_runtime("value_size_limit", |rt: Rt| {
         let c = c.clone();
         async move {

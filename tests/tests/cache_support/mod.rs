@@ -19,8 +19,9 @@ use slotcache_tests::{Cluster, ClusterBuilder, Role};
 /// The cluster of this test binary, while any test holds it.
 static CLUSTER: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
 
-/// Tests that compare server-wide counters (`INFO commandstats`) take this exclusively; every
-/// other test takes it shared, so nothing else runs commands meanwhile.
+/// Tests that compare server-wide counters (`INFO commandstats`) or stall a node take this
+/// exclusively; every other test takes it shared, so nothing else runs meanwhile. Take it
+/// **after** [`cluster`], so that a test waiting for it keeps the cluster alive.
 static COUNTERS: RwLock<()> = RwLock::new(());
 
 /// How long one runtime's run of a test body may take before the test fails.
@@ -34,7 +35,9 @@ pub(crate) fn cluster(label: &str) -> Arc<Cluster> {
     if let Some(c) = slot.upgrade() {
         return c;
     }
+    let started = Instant::now();
     let c = Arc::new(ClusterBuilder::new().masters(3).replicas(1).label(label).start().expect("cluster"));
+    eprintln!("[timing] {label}: cluster started in {:?}", started.elapsed());
     *slot = Arc::downgrade(&c);
     c
 }
@@ -155,6 +158,22 @@ pub(crate) fn commandstats(cluster: &Cluster, i: usize) -> HashMap<String, u64> 
 /// The sum of `command`'s calls over these nodes.
 pub(crate) fn calls(cluster: &Cluster, nodes: &[usize], command: &str) -> u64 {
     nodes.iter().map(|&i| commandstats(cluster, i).get(command).copied().unwrap_or(0)).sum()
+}
+
+/// Node `i` stops serving its clients (`CLIENT PAUSE ms ALL`, in force once this returns)
+/// until the guard is dropped (`CLIENT UNPAUSE`) or `ms` pass.
+pub(crate) struct Paused(slotcache_tests::Conn);
+
+pub(crate) fn pause(cluster: &Cluster, i: usize, ms: u64) -> Paused {
+    let mut conn = cluster.conn(i).expect("conn");
+    conn.cmd_ok(["CLIENT", "PAUSE", &ms.to_string(), "ALL"]).expect("CLIENT PAUSE");
+    Paused(conn)
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(["CLIENT", "UNPAUSE"]);
+    }
 }
 
 /// A node's reply to one command, as text (for raw checks of what is stored).
