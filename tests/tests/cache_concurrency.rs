@@ -305,12 +305,13 @@ fn thundering_herd_one_load_across_providers() {
 }
 
 /// An operation past its time budget is a typed `Timeout` (the Rust counterpart of the
-/// reference's expired-context cases): a paused node, `operation_timeout` 100 ms. `get`
+/// reference's expired-context cases): a stopped node, `operation_timeout` 100 ms. `get`
 /// does not fail when the cache does: it loads, and counts the value it could not store.
 #[test]
 fn timeouts_are_typed_errors() {
     let c = cluster(LABEL);
-    let _g = shared();
+    // A node is stopped: nothing else runs meanwhile.
+    let _g = cache_support::exclusive();
     on_every_runtime("timeouts_are_typed_errors", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -322,7 +323,7 @@ fn timeouts_are_typed_errors() {
             let key = s("slow");
             cache.set(&key, &s("v"), &[]).await.expect("set");
             let node = c.owner_of_key(format!("{name}:{key}").as_bytes()).expect("owner");
-            let paused = cache_support::pause(&c, node, 600);
+            let stopped = cache_support::stop(&c, node);
             let started = Instant::now();
             let e = cache.get_if_present(&key).await;
             assert!(matches!(e, Err(CacheError::Timeout { op: "get_if_present", timeout_ms: 100 })), "{e:?}");
@@ -330,9 +331,9 @@ fn timeouts_are_typed_errors() {
             assert!(matches!(e, Err(CacheError::Timeout { op: "set", .. })), "{e:?}");
             let v = cache.get(&key, |_| async { Ok(s("from the loader")) }).await.expect("get falls back");
             assert_eq!(v, "from the loader");
-            assert!(started.elapsed() < Duration::from_millis(550), "each failed within its budget");
+            assert!(started.elapsed() < Duration::from_millis(2000), "each failed within its budget");
             assert_eq!(cache.stats().store_failures, 1, "{:?}", cache.stats());
-            drop(paused);
+            drop(stopped);
             p.close().await;
         }
     });

@@ -93,6 +93,24 @@ where
     }
 }
 
+/// Polls `fut` until `cond` holds, then drops it (an operation cancelled at a known point);
+/// panics if `fut` finishes first or `cond` takes over 10 s.
+pub(crate) async fn drop_when<T>(
+    rt: Rt,
+    fut: impl Future<Output = T>,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) {
+    let fut = core::pin::pin!(fut);
+    let wait = core::pin::pin!(eventually(rt, Duration::from_secs(10), what, move || {
+        let now = cond();
+        async move { now }
+    }));
+    if let Either::Left(_) = select(fut, wait).await {
+        panic!("{}: the operation finished before {what}", rt.name());
+    }
+}
+
 /// The cluster's seeds as configuration strings.
 pub(crate) fn seeds(cluster: &Cluster) -> Vec<String> {
     cluster.seeds().iter().map(ToString::to_string).collect()
@@ -160,19 +178,25 @@ pub(crate) fn calls(cluster: &Cluster, nodes: &[usize], command: &str) -> u64 {
     nodes.iter().map(|&i| commandstats(cluster, i).get(command).copied().unwrap_or(0)).sum()
 }
 
-/// Node `i` stops serving its clients (`CLIENT PAUSE ms ALL`, in force once this returns)
-/// until the guard is dropped (`CLIENT UNPAUSE`) or `ms` pass.
-pub(crate) struct Paused(slotcache_tests::Conn);
+/// Node `i` is stopped (`SIGSTOP`, in force once this returns: the process is seen stopped)
+/// until the guard is dropped (`SIGCONT`). Keep it short: other nodes mark a node that stays
+/// silent for the node timeout (2 s) as failing.
+pub(crate) struct Stopped(u32);
 
-pub(crate) fn pause(cluster: &Cluster, i: usize, ms: u64) -> Paused {
-    let mut conn = cluster.conn(i).expect("conn");
-    conn.cmd_ok(["CLIENT", "PAUSE", &ms.to_string(), "ALL"]).expect("CLIENT PAUSE");
-    Paused(conn)
+pub(crate) fn stop(cluster: &Cluster, i: usize) -> Stopped {
+    let pid = cluster.node(i).pid().expect("a running node");
+    slotcache_tests::procs::signal(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    let stopped = Stopped(pid);
+    slotcache_tests::wait_until(Duration::from_secs(5), "the node to stop", || {
+        Ok(slotcache_tests::procs::state(pid) == Some('T'))
+    })
+    .expect("stopped");
+    stopped
 }
 
-impl Drop for Paused {
+impl Drop for Stopped {
     fn drop(&mut self) {
-        let _ = self.0.cmd(["CLIENT", "UNPAUSE"]);
+        let _ = slotcache_tests::procs::signal(self.0, nix::sys::signal::Signal::SIGCONT);
     }
 }
 
