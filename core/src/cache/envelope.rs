@@ -140,6 +140,19 @@ impl Entry {
         Ok(out.freeze())
     }
 
+    /// The length of what [`Entry::encode`] returns, computed without encoding (so a size limit
+    /// can be checked before anything is sent).
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        if self.is_bare() {
+            return self.payload.len();
+        }
+        let refresh = if self.refresh_at_ms.is_some() { 8 } else { 0 };
+        let tags: usize = self.tags.iter().map(|t| 2 + t.tag.len() + 1 + t.token.len()).sum();
+        let header = 1 + refresh + 1 + self.transforms.len() + 2 + tags;
+        PREFIX_LEN + header + self.payload.len()
+    }
+
     /// Reads stored bytes back.
     ///
     /// # Errors
@@ -262,6 +275,7 @@ mod tests {
                 refresh_at_ms: refresh,
             };
             let stored = e.encode().expect("encode");
+            prop_assert_eq!(stored.len(), e.encoded_len());
             prop_assert_eq!(Entry::decode(&stored).expect("decode"), e);
         }
 

@@ -231,15 +231,15 @@ pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
     script(&scripts::COND_DEL, &key, vec![token.clone()], by_sha, true)
 }
 
-/// Reads a `COND_DEL` reply: the deleted entry's envelope header (without its payload), or
+/// Reads a `COND_DEL` reply: the deleted entry's tags (an [`Entry`] with an empty payload), or
 /// `None` when nothing was deleted.
 ///
 /// # Errors
-/// A server error or another shape.
-pub fn read_cond_del(v: Value) -> Result<Option<Bytes>, CacheError> {
+/// A server error, another shape, or a header that does not decode.
+pub fn read_cond_del(v: Value) -> Result<Option<Entry>, CacheError> {
     match v {
-        Value::Nil => Ok(None),
-        Value::Bulk(b) => Ok(Some(b)),
+        Value::Nil | Value::Int(0) => Ok(None),
+        Value::Bulk(header) => Entry::decode(&header).map(Some),
         Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
         other => Err(unexpected("cond_del", &other)),
     }
@@ -357,12 +357,18 @@ mod tests {
             None
         );
         assert!(read_invalidated(Value::Int(3)).is_err());
-        assert_eq!(read_cond_del(Value::Nil).expect("nothing deleted"), None);
-        assert_eq!(
-            read_cond_del(Value::Bulk(Bytes::from_static(b"\0SC\x01head"))).expect("deleted"),
-            Some(Bytes::from_static(b"\0SC\x01head"))
-        );
+        assert_eq!(read_cond_del(Value::Int(0)).expect("kept"), None);
+        let e = Entry {
+            payload: Bytes::from_static(b"payload"),
+            tags: vec![TagToken { tag: Bytes::from_static(b"a"), token: Bytes::from_static(b"1") }],
+            ..Entry::default()
+        };
+        let stored = e.encode().expect("encode");
+        let header = stored.slice(..stored.len() - e.payload.len());
+        let got = read_cond_del(Value::Bulk(header)).expect("read").expect("deleted");
+        assert_eq!((got.tags, got.payload.len()), (e.tags, 0));
         assert!(read_cond_del(Value::Int(1)).is_err());
+        assert_eq!(read_cond_del(Value::Nil).expect("nothing deleted"), None);
         assert!(read_cond_del(Value::Error(Bytes::from_static(b"ERR x"))).is_err());
     }
 

@@ -124,6 +124,10 @@ impl Exec {
                 results[i] = r;
             }
         }
+        // A command that timed out used up the operation's budget: the operation timed out.
+        if results.iter().any(|r| matches!(r, Err(RequestError::Timeout { .. }))) {
+            return Err(deadline.timeout_error());
+        }
         Ok(results)
     }
 
@@ -154,10 +158,11 @@ impl Exec {
         }
     }
 
-    fn deadline_error(&self, e: Error, deadline: &Deadline) -> CacheError {
-        if matches!(e, Error::Request(RequestError::Timeout { .. }))
-            && deadline.remaining(self.now()).is_err()
-        {
+    /// A request's error as the operation's: every request carries the operation's remaining
+    /// budget as its timeout, so a request that timed out means the operation ran out of time
+    /// (the client's timer may fire a moment before this clock says so).
+    pub(crate) fn deadline_error(&self, e: Error, deadline: &Deadline) -> CacheError {
+        if matches!(e, Error::Request(RequestError::Timeout { .. })) {
             return deadline.timeout_error();
         }
         to_cache_error(e)

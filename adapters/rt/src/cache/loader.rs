@@ -38,6 +38,16 @@ impl<K, V> Drop for FlightGuard<K, V> {
     }
 }
 
+/// Why a load runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadKind {
+    /// A caller found nothing: the value may have been stored since its read (by a load that
+    /// just finished here, or by another process), so the load checks again first.
+    Miss,
+    /// A reload of a present value (`refresh`, refresh-after): always loads.
+    Refresh,
+}
+
 /// The lock key for loading `fk`: in `fk`'s slot when its hashed part allows it.
 fn lock_key(fk: &EncodedKey) -> EncodedKey {
     let tag = slotcache_core::hash_tag(fk.bytes());
@@ -76,16 +86,18 @@ where
             Ok(Some(entry)) => {
                 let value = self.decode_value(&entry)?;
                 if entry.refresh_at_ms.is_some_and(|at| wall_ms() >= at) {
-                    drop(self.load_shared(key.clone(), loader));
+                    drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
                 }
                 return Ok(value);
             }
             Ok(None) => {}
+            // A closed provider is the caller's state, not the cache being unavailable.
+            Err(CacheError::Closed) => return Err(CacheError::Closed),
             Err(e) => {
                 tracing::warn!(namespace = %self.inner.name, error = %e, "read failed; loading instead")
             }
         }
-        self.load_shared(key.clone(), loader).await
+        self.load_shared(key.clone(), loader, LoadKind::Miss).await
     }
 
     /// Starts (or joins) the load of `key`.
@@ -93,6 +105,7 @@ where
         &self,
         key: K,
         loader: F,
+        kind: LoadKind,
     ) -> futures_util::future::Shared<futures_util::future::BoxFuture<'static, Result<V, CacheError>>>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
@@ -122,14 +135,20 @@ where
         let this = self.clone();
         let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone() };
         self.inner.exec.rt.spawn(Box::pin(async move {
-            let result = this.load_and_store(key, fk, loader).await;
+            let result = this.load_and_store(key, fk, loader, kind).await;
             drop(guard);
             let _ = tx.send(result);
         }));
         shared
     }
 
-    async fn load_and_store<F, Fut>(&self, key: K, fk: EncodedKey, loader: F) -> Result<V, CacheError>
+    async fn load_and_store<F, Fut>(
+        &self,
+        key: K,
+        fk: EncodedKey,
+        loader: F,
+        kind: LoadKind,
+    ) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
@@ -145,6 +164,16 @@ where
             },
             None => None,
         };
+        if kind == LoadKind::Miss {
+            // The caller's read may predate a store that has happened since: by the load this
+            // one follows in this process, or by the process that held the lock until now.
+            // Checking inside the flight (as the reference's single-flight does) makes the
+            // herd load exactly once; a failed check just loads.
+            if let Ok(Some(found)) = self.peek(&key).await {
+                self.release_lock(&fk, lock).await;
+                return Ok(found);
+            }
+        }
         let started = Instant::now();
         let loaded = loader(key.clone()).await;
         let c = &self.inner.counters;
@@ -156,15 +185,19 @@ where
             }
         }
         let result = loaded;
-        if let Some(token) = lock {
-            let d = self.op_deadline("unlock");
-            let lk = lock_key(&fk);
-            let cmd = plan::script(&scripts::UNLOCK, &lk, vec![token], true, true);
-            if let Err(e) = self.inner.exec.one(Step::script(cmd, &scripts::UNLOCK), &d).await {
-                tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
-            }
-        }
+        self.release_lock(&fk, lock).await;
         result
+    }
+
+    /// Releases a load lock this process holds (if it still holds it).
+    async fn release_lock(&self, fk: &EncodedKey, token: Option<Bytes>) {
+        let Some(token) = token else { return };
+        let d = self.op_deadline("unlock");
+        let lk = lock_key(fk);
+        let cmd = plan::script(&scripts::UNLOCK, &lk, vec![token], true, true);
+        if let Err(e) = self.inner.exec.one(Step::script(cmd, &scripts::UNLOCK), &d).await {
+            tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
+        }
     }
 
     /// Takes the load lock, or waits for another process's load to store the value:
@@ -187,7 +220,7 @@ where
             if !v.is_nil() {
                 return Ok(Ok(token));
             }
-            if let Some(found) = self.get_if_present(key).await? {
+            if let Some(found) = self.peek(key).await? {
                 return Ok(Err(found));
             }
             if d.remaining(self.inner.exec.now())? <= pause {
@@ -210,7 +243,7 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        self.load_shared(key.clone(), loader)
+        self.load_shared(key.clone(), loader, LoadKind::Refresh)
     }
 
     /// Reloads `keys` in the background with one call of `loader` and one `bulk_set`; the

@@ -120,11 +120,17 @@ impl<K, V: Serialize + DeserializeOwned + Send + Sync + 'static> NamespaceOption
 }
 
 impl<K, V: 'static> NamespaceOptions<K, V> {
-    /// A fingerprint of the options that change what is stored: reusing a namespace with
-    /// different ones is refused.
+    /// A fingerprint of the options that change what is stored or how loads behave: reusing a
+    /// namespace with different ones is refused rather than silently ignored.
     pub(crate) fn fingerprint(&self) -> String {
         let t: Vec<&str> = self.transforms.iter().map(|t| t.name()).collect();
-        format!("{}|{t:?}|{:?}|{}", self.codec.name(), self.refresh_after, self.expiry.is_some())
+        format!(
+            "{}|{t:?}|{:?}|{}|{:?}",
+            self.codec.name(),
+            self.refresh_after,
+            self.expiry.is_some(),
+            self.cluster_lock
+        )
     }
 }
 
@@ -290,9 +296,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Stored bytes checked against the size limit.
     pub(crate) fn check_size(&self, stored: &Bytes) -> Result<(), CacheError> {
+        self.check_len(stored.len())
+    }
+
+    /// A stored length checked against the size limit.
+    pub(crate) fn check_len(&self, size: usize) -> Result<(), CacheError> {
         let limit = self.inner.settings.config.max_value_size;
-        if stored.len() > limit {
-            return Err(CacheError::TooLarge { size: stored.len(), limit });
+        if size > limit {
+            return Err(CacheError::TooLarge { size, limit });
         }
         Ok(())
     }

@@ -12,11 +12,14 @@ pub(crate) fn fill(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the operating system's random source is unavailable");
 }
 
+/// Length of a [`token`].
+pub(crate) const TOKEN_LEN: usize = 32;
+
 /// A fresh 128-bit token, as 32 lower-case hex digits.
 pub(crate) fn token() -> Bytes {
-    let mut raw = [0u8; 16];
+    let mut raw = [0u8; TOKEN_LEN / 2];
     fill(&mut raw);
-    let mut out = Vec::with_capacity(32);
+    let mut out = Vec::with_capacity(TOKEN_LEN);
     for b in raw {
         out.push(b"0123456789abcdef"[usize::from(b >> 4)]);
         out.push(b"0123456789abcdef"[usize::from(b & 15)]);
@@ -37,7 +40,7 @@ mod tests {
     fn tokens_are_hex_and_distinct() {
         let a = super::token();
         let b = super::token();
-        assert_eq!(a.len(), 32);
+        assert_eq!(a.len(), super::TOKEN_LEN);
         assert!(a.iter().all(u8::is_ascii_hexdigit));
         assert_ne!(a, b);
     }

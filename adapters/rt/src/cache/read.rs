@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use slotcache_core::cache::plan::{self, Tags};
 use slotcache_core::cache::{CacheError, Entry};
-use slotcache_core::client::Cmd;
 
 use super::exec::{Deadline, Step};
 use super::namespace::{Cache, Counters};
@@ -68,15 +67,29 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Reads one entry (fresh only), counting a hit or a miss.
     pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
+        let entry = self.read_fresh(key, deadline).await?;
+        Counters::bump(if entry.is_some() { &self.inner.counters.hits } else { &self.inner.counters.misses });
+        Ok(entry)
+    }
+
+    /// Reads one entry (fresh only) without counting it.
+    pub(crate) async fn read_fresh(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let fk = self.key(key)?;
         let v = self.inner.exec.one(plan::get(&fk).into(), deadline).await?;
         let stored = plan::read_stored(v)?;
         if let Some(s) = &stored {
             self.check_size(s)?;
         }
-        let entry = self.fresh_entries(vec![stored], deadline).await?.pop().flatten();
-        Counters::bump(if entry.is_some() { &self.inner.counters.hits } else { &self.inner.counters.misses });
-        Ok(entry)
+        Ok(self.fresh_entries(vec![stored], deadline).await?.pop().flatten())
+    }
+
+    /// The value under `key`, without counting a read (the loaders' own checks).
+    pub(crate) async fn peek(&self, key: &K) -> Result<Option<V>, CacheError> {
+        let d = self.op_deadline("get");
+        match self.read_fresh(key, &d).await? {
+            Some(e) => self.decode_value(&e).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
@@ -91,8 +104,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         }
     }
 
-    /// The values of `keys` that are present: one `MGET` per slot, slots of one node pipelined
-    /// together, nodes in parallel.
+    /// The values of `keys` that are present: one `GET` per key, the keys of one node
+    /// pipelined together, nodes in parallel (one round trip). Not `MGET`: it reads a key
+    /// holding another type as missing, which would hide the error and let a loader overwrite
+    /// it.
     ///
     /// # Errors
     /// A read error is an error for the whole call, not a miss (a miss would trigger loads and
@@ -105,21 +120,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             return Ok(HashMap::new());
         }
         let d = self.deadline("bulk_get", self.inner.settings.config.bulk_operation_timeout);
-        let mut mget = Cmd::new("MGET");
+        let mut steps = Vec::with_capacity(keys.len());
         for k in keys {
-            mget.push_arg(self.key(k)?.bytes().clone());
+            steps.push(Step::from(plan::get(&self.key(k)?)));
         }
-        let reply = self.inner.exec.one(mget.into(), &d).await?;
-        let slotcache_core::Value::Array(items) = reply else {
-            return Err(CacheError::UnexpectedReply { command: "MGET", got: format!("{reply:?}") });
-        };
-        if items.len() != keys.len() {
-            return Err(CacheError::UnexpectedReply {
-                command: "MGET",
-                got: format!("{} values", items.len()),
-            });
-        }
-        let stored = items.into_iter().map(plan::read_stored).collect::<Result<Vec<_>, _>>()?;
+        let replies = self.inner.exec.run(steps, &d).await?;
+        let stored = replies
+            .into_iter()
+            .map(|r| r.map_err(CacheError::Request).and_then(plan::read_stored))
+            .collect::<Result<Vec<_>, _>>()?;
         for s in stored.iter().flatten() {
             self.check_size(s)?;
         }

@@ -9,7 +9,7 @@ use slotcache_core::cache::{CacheError, Entry, scripts};
 use slotcache_core::client::{Cmd, RequestError};
 use slotcache_core::{NodeAddr, Value};
 
-use super::exec::{Deadline, Step, to_cache_error};
+use super::exec::{Deadline, Step};
 use super::namespace::Cache;
 use super::random;
 use super::write::distinct_tags;
@@ -21,10 +21,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Each tag's token is replaced atomically on its slot, so every entry written before
     /// (which carries the old token) is a miss for every read that starts after this returns,
     /// on every client, even if deleting it below fails. Then the entries that still carry the
-    /// old token are deleted (entries rewritten since are left alone). The count is the number
-    /// of deleted entries that were still fresh: an entry that an earlier invalidation of
-    /// another of its tags had already made stale (its write landed after that invalidation's
-    /// deletion step) is deleted as clean-up but not counted. With
+    /// old token are deleted (entries rewritten since are left alone) and leave the other tags
+    /// they had. The count is the number of deleted entries that were still fresh: an entry that
+    /// an earlier invalidation of another of its tags had already made stale (its write landed
+    /// after that invalidation's deletion step) is deleted as clean-up but not counted. With
     /// [`Durability::Replicas`](super::Durability) the token change is acknowledged by a
     /// replica before this returns, so a failover cannot undo it.
     ///
@@ -78,12 +78,20 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .map(|(m, tok)| Step::script(plan::cond_del(m, tok, true), &scripts::COND_DEL))
             .collect();
         let mut deleted: Vec<Option<Entry>> = Vec::new();
-        for r in self.inner.exec.run(steps, &d).await? {
-            if let Some(header) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
-                deleted.push(Entry::decode(&header).ok());
+        let mut leave = Vec::new();
+        for (r, (member, _)) in self.inner.exec.run(steps, &d).await?.into_iter().zip(&doomed) {
+            if let Some(entry) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
+                // The deleted entry leaves its other tags too (the invalidated ones are gone).
+                for t in entry.tags.iter().filter(|t| !tags.contains(&t.tag)) {
+                    leave.push(Step::from(plans.remove_member(&t.tag, member)?));
+                }
+                deleted.push(Some(entry));
             }
         }
         let removed = self.count_fresh(&deleted, before, &d).await;
+        for r in self.inner.exec.run(leave, &d).await? {
+            plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
+        }
         if let Some((acked, wanted)) = short {
             return Err(CacheError::NotDurable { acked, wanted });
         }
@@ -183,7 +191,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .client
             .request(slotcache_core::client::Request::all_primaries(Cmd::new("PING")).with_timeout(timeout))
             .await
-            .map_err(to_cache_error)?;
+            .map_err(|e| self.inner.exec.deadline_error(e, d))?;
         match per {
             slotcache_core::client::Reply::PerNode(v) => Ok(v.into_iter().map(|(a, _)| a).collect()),
             other => Err(CacheError::UnexpectedReply { command: "PING", got: format!("{other:?}") }),
@@ -202,7 +210,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             Cmd::new("SCAN").arg(cursor.clone()).arg("MATCH").arg(pattern.to_vec()).arg("COUNT").arg(1000u32);
         let timeout = d.remaining(self.inner.exec.now())?;
         let req = slotcache_core::client::Request::node(node.clone(), cmd).with_timeout(timeout);
-        let reply = self.inner.exec.client.request(req).await.map_err(to_cache_error)?;
+        let reply =
+            self.inner.exec.client.request(req).await.map_err(|e| self.inner.exec.deadline_error(e, d))?;
         let v = reply.into_value().unwrap_or(Value::Nil);
         let Value::Array(mut parts) = v else {
             return Err(CacheError::UnexpectedReply { command: "SCAN", got: format!("{v:?}") });

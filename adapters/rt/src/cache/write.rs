@@ -43,6 +43,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         mut writes: Vec<Write>,
         deadline: &Deadline,
     ) -> Result<(), CacheError> {
+        // The size limit is checked before anything is sent: with the tags' tokens (of the
+        // length every writer draws) the envelope may cross it although the payload did not.
+        let placeholder = Bytes::from_static(&[0u8; random::TOKEN_LEN]);
+        for w in &writes {
+            let mut probe = w.entry.clone();
+            probe.tags =
+                w.tags.iter().map(|t| TagToken { tag: t.clone(), token: placeholder.clone() }).collect();
+            self.check_len(probe.encoded_len())?;
+        }
         let plans = Tags::new(&self.inner.ns);
         let mut steps = Vec::new();
         for w in &writes {

@@ -1,0 +1,242 @@
+//! What the `cache_*` test files share: one cluster per test binary (started by the first test
+//! that needs it, stopped when the last running test lets go of it), a provider per runtime,
+//! bounded waits on the test's runtime, server counters, and a small seeded random generator.
+//!
+//! Each `cache_*.rs` file is its own test binary, so the statics here are per file.
+
+#![allow(dead_code)]
+
+use core::future::Future;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::{Either, select};
+use slotcache_rt::{Provider, ProviderConfig};
+use slotcache_tests::conformance::{ALL, Rt};
+use slotcache_tests::{Cluster, ClusterBuilder, Role};
+
+/// The cluster of this test binary, while any test holds it.
+static CLUSTER: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+
+/// Tests that compare server-wide counters (`INFO commandstats`) or stall a node take this
+/// exclusively; every other test takes it shared, so nothing else runs meanwhile. Take it
+/// **after** [`cluster`], so that a test waiting for it keeps the cluster alive.
+static COUNTERS: RwLock<()> = RwLock::new(());
+
+/// How long one runtime's run of a test body may take before the test fails.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The binary's cluster (3 masters, 1 replica each), started on first use. Tests running at the
+/// same time share it; the last one to finish stops it (so a binary never leaves servers
+/// behind, even when a test panics).
+pub(crate) fn cluster(label: &str) -> Arc<Cluster> {
+    let mut slot = CLUSTER.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(c) = slot.upgrade() {
+        return c;
+    }
+    let started = Instant::now();
+    let c = Arc::new(ClusterBuilder::new().masters(3).replicas(1).label(label).start().expect("cluster"));
+    eprintln!("[timing] {label}: cluster started in {:?}", started.elapsed());
+    *slot = Arc::downgrade(&c);
+    c
+}
+
+/// A shared hold on the server counters (see [`COUNTERS`]).
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
+    COUNTERS.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An exclusive hold on the server counters.
+pub(crate) fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    COUNTERS.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `body` on tokio, smol and async-std in turn, each bounded by [`BODY_TIMEOUT`].
+pub(crate) fn on_every_runtime<F, Fut>(test: &str, body: F)
+where
+    F: Fn(Rt) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for rt in ALL {
+        let started = Instant::now();
+        let done = rt.block_on(within(rt, BODY_TIMEOUT, body(rt)));
+        assert!(done.is_some(), "{test} on {}: did not finish within {BODY_TIMEOUT:?}", rt.name());
+        eprintln!("[timing] {test} on {}: {:?}", rt.name(), started.elapsed());
+    }
+}
+
+/// `fut`'s output, or `None` if `d` passes first (`fut` is then dropped).
+pub(crate) async fn within<T>(rt: Rt, d: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    let fut = core::pin::pin!(fut);
+    let sleep = core::pin::pin!(rt.sleep(d));
+    match select(fut, sleep).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+/// Polls `check` every 10 ms until it returns true, for at most `timeout`; panics naming `what`
+/// otherwise.
+pub(crate) async fn eventually<F, Fut>(rt: Rt, timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(started.elapsed() < timeout, "{}: timed out after {timeout:?} waiting for {what}", rt.name());
+        rt.sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls `fut` until `cond` holds, then drops it (an operation cancelled at a known point);
+/// panics if `fut` finishes first or `cond` takes over 10 s.
+pub(crate) async fn drop_when<T>(
+    rt: Rt,
+    fut: impl Future<Output = T>,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) {
+    let fut = core::pin::pin!(fut);
+    let wait = core::pin::pin!(eventually(rt, Duration::from_secs(10), what, move || {
+        let now = cond();
+        async move { now }
+    }));
+    if let Either::Left(_) = select(fut, wait).await {
+        panic!("{}: the operation finished before {what}", rt.name());
+    }
+}
+
+/// The cluster's seeds as configuration strings.
+pub(crate) fn seeds(cluster: &Cluster) -> Vec<String> {
+    cluster.seeds().iter().map(ToString::to_string).collect()
+}
+
+/// The reference's configuration for this cluster, named after the test.
+pub(crate) fn config(cluster: &Cluster, test: &str) -> ProviderConfig {
+    let mut cfg = ProviderConfig::new(seeds(cluster));
+    cfg.client_name = format!("slotcache-{test}");
+    cfg
+}
+
+/// A provider on `rt` with the default configuration.
+pub(crate) async fn provider(rt: Rt, cluster: &Cluster, test: &str) -> Provider {
+    provider_with(rt, config(cluster, test)).await
+}
+
+/// A provider on `rt` with this configuration.
+pub(crate) async fn provider_with(rt: Rt, cfg: ProviderConfig) -> Provider {
+    Provider::connect(rt.runtime(), cfg).await.expect("provider")
+}
+
+/// A namespace name unique to this test and runtime.
+pub(crate) fn ns(test: &str, rt: Rt, what: &str) -> String {
+    format!("{test}-{}-{what}", rt.name())
+}
+
+/// Requests the provider's client submitted so far (to show that nothing was sent).
+pub(crate) async fn requests(p: &Provider) -> u64 {
+    p.client().stats().await.expect("client stats").requests
+}
+
+/// The masters and the replicas of the cluster, by index.
+pub(crate) fn roles(cluster: &Cluster) -> (Vec<usize>, Vec<usize>) {
+    let mut masters = Vec::new();
+    let mut replicas = Vec::new();
+    for i in cluster.live() {
+        match cluster.role(i).expect("role") {
+            Role::Master => masters.push(i),
+            Role::Replica => replicas.push(i),
+        }
+    }
+    (masters, replicas)
+}
+
+/// `calls` of every command in node `i`'s `INFO commandstats`, by lower-case command name.
+pub(crate) fn commandstats(cluster: &Cluster, i: usize) -> HashMap<String, u64> {
+    let info = cluster.info(i, "commandstats").expect("INFO commandstats");
+    let mut out = HashMap::new();
+    for line in info.lines() {
+        let Some(rest) = line.strip_prefix("cmdstat_") else { continue };
+        let Some((name, fields)) = rest.split_once(':') else { continue };
+        let calls = fields
+            .split(',')
+            .find_map(|f| f.strip_prefix("calls="))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(0);
+        out.insert(name.to_owned(), calls);
+    }
+    out
+}
+
+/// The sum of `command`'s calls over these nodes.
+pub(crate) fn calls(cluster: &Cluster, nodes: &[usize], command: &str) -> u64 {
+    nodes.iter().map(|&i| commandstats(cluster, i).get(command).copied().unwrap_or(0)).sum()
+}
+
+/// Node `i` is stopped (`SIGSTOP`, in force once this returns: the process is seen stopped)
+/// until the guard is dropped (`SIGCONT`). Keep it short: other nodes mark a node that stays
+/// silent for the node timeout (2 s) as failing.
+pub(crate) struct Stopped(u32);
+
+pub(crate) fn stop(cluster: &Cluster, i: usize) -> Stopped {
+    let pid = cluster.node(i).pid().expect("a running node");
+    slotcache_tests::procs::signal(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    let stopped = Stopped(pid);
+    slotcache_tests::wait_until(Duration::from_secs(5), "the node to stop", || {
+        Ok(slotcache_tests::procs::state(pid) == Some('T'))
+    })
+    .expect("stopped");
+    stopped
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = slotcache_tests::procs::signal(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+/// A node's reply to one command, as text (for raw checks of what is stored).
+pub(crate) fn raw(cluster: &Cluster, key: &[u8], args: &[&[u8]]) -> slotcache_rt::Value {
+    let node = cluster.owner_of_key(key).expect("owner");
+    cluster.cmd(node, args).expect("raw command")
+}
+
+/// A small xorshift generator; the seed is printed so a failing run can be replayed with
+/// `SLOTCACHE_TEST_SEED`.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(what: &str) -> Self {
+        let seed =
+            std::env::var("SLOTCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+            });
+        eprintln!("[seed] {what}: SLOTCACHE_TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    /// A generator with this seed (for workers derived from a printed seed).
+    pub(crate) fn seeded(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
