@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use slotcache_core::cache::plan::{self, Tags};
 use slotcache_core::cache::{CacheError, Entry};
-use slotcache_core::client::Cmd;
 
 use super::exec::{Deadline, Step};
 use super::namespace::{Cache, Counters};
@@ -35,8 +34,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         stored: Vec<Option<Bytes>>,
         deadline: &Deadline,
     ) -> Result<Vec<Option<Entry>>, CacheError> {
-        let entries: Vec<Option<Entry>> =
-            stored.into_iter().map(|s| s.map(|b| Entry::decode(&b)).transpose()).collect::<Result<_, _>>()?;
+        let entries: Vec<Option<Entry>> = stored
+            .into_iter()
+            .map(|s| s.map(|b| self.decode_stored(&b)).transpose())
+            .collect::<Result<_, _>>()?;
         let mut tags: Vec<Bytes> =
             entries.iter().flatten().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
         if tags.is_empty() {
@@ -69,7 +70,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Reads one entry (fresh only), counting a hit or a miss.
     pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let fk = self.key(key)?;
-        let v = self.inner.exec.one(plan::get(&fk).into(), deadline).await?;
+        let v = self.inner.exec.one(self.read_cmd(&fk, false).into(), deadline).await?; // search hook
         let stored = plan::read_stored(v)?;
         if let Some(s) = &stored {
             self.check_size(s)?;
@@ -105,10 +106,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             return Ok(HashMap::new());
         }
         let d = self.deadline("bulk_get", self.inner.settings.config.bulk_operation_timeout);
-        let mut mget = Cmd::new("MGET");
-        for k in keys {
-            mget.push_arg(self.key(k)?.bytes().clone());
-        }
+        // search hook: JSON.MGET for documents.
+        let mget = self.mget_cmd(
+            keys.iter().map(|k| self.key(k).map(|k| k.bytes().clone())).collect::<Result<Vec<_>, _>>()?,
+        );
         let reply = self.inner.exec.one(mget.into(), &d).await?;
         let slotcache_core::Value::Array(items) = reply else {
             return Err(CacheError::UnexpectedReply { command: "MGET", got: format!("{reply:?}") });
@@ -140,7 +141,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
         let d = self.op_deadline("get_entry");
         let fk = self.key(key)?;
-        let mut r = self.inner.exec.run(vec![plan::get(&fk).into(), plan::pttl(&fk).into()], &d).await?;
+        let mut r =
+            self.inner.exec.run(vec![self.read_cmd(&fk, false).into(), plan::pttl(&fk).into()], &d).await?;
         let pttl = plan::read_int(
             "PTTL",
             &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,

@@ -68,7 +68,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         doomed.retain(|p| seen.insert(p.clone()));
         let steps = doomed
             .iter()
-            .map(|(m, tok)| Step::script(plan::cond_del(m, tok, true), &scripts::COND_DEL))
+            .map(|(m, tok)| self.cond_del_step(m, tok)) // search hook: documents need COND_DEL_JSON
             .collect();
         let mut removed = 0u64;
         for r in self.inner.exec.run(steps, &d).await? {

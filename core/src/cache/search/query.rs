@@ -482,7 +482,7 @@ mod tests {
             Filter::new("loc", FilterOp::Within { lon: 500.0, lat: 0.0, radius: 1.0, unit: GeoUnit::M }),
         ];
         for f in bad {
-            assert!(matches!(q(&[f.clone()]), Err(SearchError::InvalidFilter(_))), "{f:?}");
+            assert!(matches!(q(std::slice::from_ref(&f)), Err(SearchError::InvalidFilter(_))), "{f:?}");
         }
         let no_text = SearchSchema::new().tag("t", false);
         assert!(build_query(&no_text, Some("words"), &[]).is_err());
