@@ -26,6 +26,7 @@ mod error;
 pub mod install;
 pub mod keys;
 pub mod locks;
+pub mod modules;
 pub mod paths;
 pub mod procs;
 pub mod resp;

@@ -70,8 +70,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Reads one entry (fresh only), counting a hit or a miss.
     pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let fk = self.key(key)?;
-        let v = self.inner.exec.one(self.read_cmd(&fk, false).into(), deadline).await?; // search hook
-        let stored = plan::read_stored(v)?;
+        let v = self.inner.exec.one(self.read_cmd(&fk, false).into(), deadline).await; // search hook
+        let stored = v.and_then(plan::read_stored).map_err(|e| self.storage_error(e))?;
         if let Some(s) = &stored {
             self.check_size(s)?;
         }

@@ -178,6 +178,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.inner.search.is_some()
     }
 
+    /// A JSON-storage error from a cluster without the JSON module becomes
+    /// [`CacheError::SearchNotSupported`]; other errors stay as they are.
+    pub(crate) fn storage_error(&self, e: CacheError) -> CacheError {
+        if self.is_json() && is_unknown_command(&e.to_string()) {
+            return CacheError::SearchNotSupported(format!(
+                "namespace {} stores JSON documents but the cluster has no JSON module: {e}",
+                self.inner.name
+            ));
+        }
+        e
+    }
+
     /// The read of one stored entry: `GET`, or `JSON.GET k $` for documents.
     pub(crate) fn read_cmd(&self, key: &EncodedKey, primary: bool) -> Cmd {
         if self.is_json() {
@@ -445,18 +457,24 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             }
             let (total, hits) =
                 reply::merge(pages, options.sort.as_ref().map(|s| s.order), by_score, options.offset, limit);
-            let mut keys = Vec::with_capacity(hits.len());
-            let mut stored = Vec::with_capacity(hits.len());
-            for h in hits {
-                // `$` is the document itself; wrap it as `JSON.GET k $` would.
-                let doc = h.doc.ok_or_else(|| SearchError::Reply("a result without its document".into()))?;
-                let mut wrapped = Vec::with_capacity(doc.len() + 2);
-                wrapped.push(b'[');
-                wrapped.extend_from_slice(&doc);
-                wrapped.push(b']');
-                keys.push(h.key);
-                stored.push(Some(Bytes::from(wrapped)));
-            }
+            let keys: Vec<Bytes> = hits.into_iter().map(|h| h.key).collect();
+            // The documents, read like `bulk_get` does (split per slot by the client).
+            let stored = if keys.is_empty() {
+                Vec::new()
+            } else {
+                let v = self.inner.exec.one(self.mget_cmd(keys.iter().cloned()).into(), &d).await?;
+                let Value::Array(docs) = v else {
+                    return Err(CacheError::UnexpectedReply { command: "JSON.MGET", got: format!("{v:?}") });
+                };
+                if docs.len() != keys.len() {
+                    return Err(CacheError::UnexpectedReply {
+                        command: "JSON.MGET",
+                        got: format!("{} values", docs.len()),
+                    });
+                }
+                docs.into_iter().map(plan::read_stored).collect::<Result<Vec<_>, _>>()?
+            };
+            // Documents deleted or expired since the search are left out, like stale ones.
             let entries = self.fresh_entries(stored, &d).await?;
             let mut items = Vec::with_capacity(keys.len());
             for (k, e) in keys.into_iter().zip(entries) {
@@ -515,4 +533,14 @@ fn indexing(info: &Value) -> bool {
                 other => other.as_bytes().is_some_and(|b| b.as_ref() != b"0"),
             }
     })
+}
+
+impl<K, V> super::namespace::NamespaceOptions<K, V> {
+    /// These options with a search schema: the namespace stores JSON documents and can be
+    /// searched (see [`Cache::query`]).
+    #[must_use]
+    pub fn with_search(mut self, schema: SearchSchema) -> Self {
+        self.search = Some(schema);
+        self
+    }
 }

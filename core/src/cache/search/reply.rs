@@ -25,8 +25,6 @@ pub enum SortKey {
 pub struct Hit {
     /// The full data key.
     pub key: Bytes,
-    /// The stored document (`$`).
-    pub doc: Option<Bytes>,
     /// The relevance score (`WITHSCORES`).
     pub score: Option<f64>,
     /// The sort key (`WITHSORTKEYS`); `None` when the document lacks the field.
@@ -68,11 +66,6 @@ fn sort_key(v: &Value) -> Option<SortKey> {
     }
 }
 
-fn doc_of(fields: &Value) -> Option<Bytes> {
-    let p = pairs(fields)?;
-    lookup(&p, "$").and_then(bytes)
-}
-
 fn err(v: &Value) -> SearchError {
     SearchError::Reply(abbrev(v))
 }
@@ -91,37 +84,25 @@ pub fn parse_search(v: &Value, with_scores: bool, with_sort_keys: bool) -> Resul
             for r in results {
                 let p = pairs(r).ok_or_else(|| err(r))?;
                 let key = lookup(&p, "id").and_then(bytes).ok_or_else(|| err(r))?;
-                let doc = lookup(&p, "extra_attributes").and_then(doc_of);
                 let score = lookup(&p, "score").and_then(float);
                 let sort_key = lookup(&p, "sortkey").and_then(sort_key);
-                hits.push(Hit { key, doc, score, sort_key });
+                hits.push(Hit { key, score, sort_key });
             }
             Ok(ShardPage { total: u64::try_from(total).unwrap_or(0), hits })
         }
         Value::Array(a) => {
             let (first, rest) = a.split_first().ok_or_else(|| err(v))?;
             let total = first.as_int().ok_or_else(|| err(v))?;
-            let width = 2 + usize::from(with_scores) + usize::from(with_sort_keys);
+            let width = 1 + usize::from(with_scores) + usize::from(with_sort_keys);
             if rest.len() % width != 0 {
                 return Err(err(v));
             }
             let mut hits = Vec::with_capacity(rest.len() / width);
             for chunk in rest.chunks(width) {
                 let key = bytes(&chunk[0]).ok_or_else(|| err(&chunk[0]))?;
-                let mut i = 1;
-                let score = if with_scores {
-                    i += 1;
-                    float(&chunk[1])
-                } else {
-                    None
-                };
-                let sk = if with_sort_keys {
-                    i += 1;
-                    sort_key(&chunk[i - 1])
-                } else {
-                    None
-                };
-                hits.push(Hit { key, doc: doc_of(&chunk[i]), score, sort_key: sk });
+                let score = if with_scores { chunk.get(1).and_then(float) } else { None };
+                let sk = if with_sort_keys { chunk.last().and_then(sort_key) } else { None };
+                hits.push(Hit { key, score, sort_key: sk });
             }
             Ok(ShardPage { total: u64::try_from(total).unwrap_or(0), hits })
         }
@@ -185,35 +166,22 @@ mod tests {
 
     #[test]
     fn resp2_and_resp3_replies_are_read() {
-        let r2 = Value::Array(vec![
-            Value::Int(2),
-            b("k1"),
-            b("#7"),
-            Value::Array(vec![b("$"), b("{\"a\":1}")]),
-            b("k2"),
-            Value::Nil,
-            Value::Array(vec![b("$"), b("{}")]),
-        ]);
+        let r2 = Value::Array(vec![Value::Int(2), b("k1"), b("#7"), b("k2"), Value::Nil]);
         let p = parse_search(&r2, false, true).unwrap();
         assert_eq!(p.total, 2);
         assert_eq!(p.hits[0].sort_key, Some(SortKey::Number(7.0)));
         assert_eq!(p.hits[1].sort_key, None);
-        assert_eq!(p.hits[0].doc.as_deref(), Some(&b"{\"a\":1}"[..]));
         let r3 = Value::Map(vec![
             (b("attributes"), Value::Array(vec![])),
             (b("total_results"), Value::Int(1)),
             (
                 b("results"),
-                Value::Array(vec![Value::Map(vec![
-                    (b("id"), b("k")),
-                    (b("score"), Value::Double(1.5)),
-                    (b("extra_attributes"), Value::Map(vec![(b("$"), b("{}"))])),
-                ])]),
+                Value::Array(vec![Value::Map(vec![(b("id"), b("k")), (b("score"), Value::Double(1.5))])]),
             ),
         ]);
         let p = parse_search(&r3, true, false).unwrap();
         assert_eq!((p.total, p.hits[0].score), (1, Some(1.5)));
-        assert!(parse_search(&Value::Array(vec![Value::Int(1), b("k")]), false, false).is_err());
+        assert!(parse_search(&Value::Array(vec![Value::Int(1), b("k")]), true, false).is_err());
         assert!(parse_search(&Value::Int(3), false, false).is_err());
         assert!(parse_search(&Value::Array(vec![]), false, false).is_err());
     }
@@ -225,7 +193,6 @@ mod tests {
                 .iter()
                 .map(|(k, n)| Hit {
                     key: Bytes::copy_from_slice(k.as_bytes()),
-                    doc: None,
                     score: None,
                     sort_key: Some(SortKey::Number(*n)),
                 })
