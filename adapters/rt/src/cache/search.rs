@@ -110,10 +110,6 @@ pub(crate) fn check_options(schema: &SearchSchema, codec: &str, transforms: usiz
     Ok(())
 }
 
-fn server_text(e: &RequestError) -> String {
-    e.to_string()
-}
-
 fn is_unknown_command(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("unknown command") || m.contains("unknown redis command")
@@ -131,12 +127,15 @@ fn not_supported() -> CacheError {
     )
 }
 
-/// A reply's error as a `RequestError`, keeping values that are errors apart.
-fn value_result(r: Result<Value, RequestError>) -> Result<Value, String> {
+/// A pipelined reply: the value, or the server's error text (to classify); a timeout or a
+/// connection failure is the whole call's error.
+fn value_result(r: Result<Value, RequestError>, d: &Deadline) -> Result<Result<Value, String>, CacheError> {
     match r {
-        Ok(Value::Error(e)) => Err(String::from_utf8_lossy(&e).into_owned()),
-        Ok(v) => Ok(v),
-        Err(e) => Err(server_text(&e)),
+        Ok(Value::Error(e)) => Ok(Err(String::from_utf8_lossy(&e).into_owned())),
+        Ok(v) => Ok(Ok(v)),
+        Err(RequestError::Server(e)) => Ok(Err(e.to_string())),
+        Err(RequestError::Timeout { .. }) => Err(d.timeout_error()),
+        Err(e) => Err(CacheError::Request(e)),
     }
 }
 
@@ -313,7 +312,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let replies = self.inner.exec.run(missing.iter().map(|s| info(*s).into()).collect(), d).await?;
         let mut create = Vec::new();
         for (s, r) in missing.iter().zip(replies) {
-            match value_result(r) {
+            match value_result(r, d)? {
                 Ok(v) => {
                     st.schema.check_info(&v, &prefix)?;
                     self.mark_ready(*s)?;
@@ -331,7 +330,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             steps.push(st.schema.create_command(&self.index_name(*s), &prefix)?.with_slot(*s).into());
         }
         for r in self.inner.exec.run(steps, d).await? {
-            match value_result(r) {
+            match value_result(r, d)? {
                 Ok(_) => {}
                 Err(m) if is_unknown_command(&m) => return Err(not_supported()),
                 // Another process created it meanwhile: compared below.
@@ -346,7 +345,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             let replies = self.inner.exec.run(pending.iter().map(|s| info(*s).into()).collect(), d).await?;
             let mut still = Vec::new();
             for (s, r) in pending.iter().zip(replies) {
-                let v = value_result(r).map_err(SearchError::Server)?;
+                let v = value_result(r, d)?.map_err(SearchError::Server)?;
                 st.schema.check_info(&v, &prefix)?;
                 if indexing(&v) {
                     still.push(*s);
@@ -437,7 +436,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             let mut pages: Vec<ShardPage> = Vec::with_capacity(shards.len());
             let mut lost_index = false;
             for r in replies {
-                match value_result(r) {
+                match value_result(r, &d)? {
                     Ok(v) => pages.push(reply::parse_search(&v, by_score, options.sort.is_some())?),
                     Err(m) if is_unknown_command(&m) => return Err(not_supported()),
                     Err(m) if is_unknown_index(&m) => lost_index = true,
@@ -501,7 +500,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .map(|s| Cmd::new("FT.DROPINDEX").arg(Bytes::from(self.index_name(*s))).with_slot(*s).into())
             .collect();
         for r in self.inner.exec.run(steps, &d).await? {
-            match value_result(r) {
+            match value_result(r, &d)? {
                 Ok(_) => {}
                 Err(m) if is_unknown_command(&m) => return Err(not_supported()),
                 Err(m) if is_unknown_index(&m) => {}
