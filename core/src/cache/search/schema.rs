@@ -378,3 +378,156 @@ fn flatten(v: &Value, out: &mut Vec<String>) {
         other => out.push(text(other).unwrap_or_default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Value {
+        Value::Simple(Bytes::copy_from_slice(x.as_bytes()))
+    }
+
+    fn schema() -> SearchSchema {
+        SearchSchema::new().tag("role", true).numeric("age", false).vector(
+            "v",
+            VectorAlgorithm::Flat,
+            2,
+            Distance::L2,
+        )
+    }
+
+    /// `FT.INFO` as RediSearch 2.10 answers it under RESP3.
+    fn info3(sortable_role: bool, dim: i64) -> Value {
+        let flags = if sortable_role { vec![s("SORTABLE"), s("UNF")] } else { vec![] };
+        Value::Map(vec![
+            (s("index_name"), s("idx")),
+            (
+                s("index_definition"),
+                Value::Map(vec![
+                    (s("key_type"), s("JSON")),
+                    (s("prefixes"), Value::Array(vec![s("users:")])),
+                ]),
+            ),
+            (
+                s("attributes"),
+                Value::Array(vec![
+                    Value::Map(vec![
+                        (s("identifier"), s("$.role")),
+                        (s("attribute"), s("role")),
+                        (s("type"), s("TAG")),
+                        (s("SEPARATOR"), s("")),
+                        (s("flags"), Value::Array(flags)),
+                    ]),
+                    Value::Map(vec![
+                        (s("identifier"), s("$.age")),
+                        (s("attribute"), s("age")),
+                        (s("type"), s("NUMERIC")),
+                        (s("flags"), Value::Array(vec![])),
+                    ]),
+                    Value::Map(vec![
+                        (s("identifier"), s("$.v")),
+                        (s("attribute"), s("v")),
+                        (s("type"), s("VECTOR")),
+                        (s("algorithm"), s("FLAT")),
+                        (s("data_type"), s("FLOAT32")),
+                        (s("dim"), Value::Int(dim)),
+                        (s("distance_metric"), s("L2")),
+                        (s("flags"), Value::Array(vec![])),
+                    ]),
+                ]),
+            ),
+            (s("num_docs"), Value::Int(0)),
+        ])
+    }
+
+    #[test]
+    fn ft_info_matches_or_names_the_difference() {
+        let sc = schema();
+        sc.check_info(&info3(true, 2), b"users:").expect("same schema");
+        for (info, prefix) in
+            [(info3(false, 2), "users:"), (info3(true, 3), "users:"), (info3(true, 2), "other:")]
+        {
+            assert!(
+                matches!(sc.check_info(&info, prefix.as_bytes()), Err(SearchError::SchemaMismatch(_))),
+                "{prefix}"
+            );
+        }
+        let fewer = SearchSchema::new().tag("role", true);
+        assert!(matches!(fewer.check_info(&info3(true, 2), b"users:"), Err(SearchError::SchemaMismatch(_))));
+        assert!(matches!(sc.check_info(&Value::Int(1), b"users:"), Err(SearchError::Reply(_))));
+    }
+
+    #[test]
+    fn ft_info_resp2_flat_arrays_are_read() {
+        let attr = |a: &[&str]| Value::Array(a.iter().map(|x| s(x)).collect());
+        let info = Value::Array(vec![
+            s("index_name"),
+            s("idx"),
+            s("index_definition"),
+            Value::Array(vec![s("key_type"), s("JSON"), s("prefixes"), Value::Array(vec![s("users:")])]),
+            s("attributes"),
+            Value::Array(vec![
+                attr(&[
+                    "identifier",
+                    "$.role",
+                    "attribute",
+                    "role",
+                    "type",
+                    "TAG",
+                    "SEPARATOR",
+                    "",
+                    "SORTABLE",
+                    "UNF",
+                ]),
+                attr(&["identifier", "$.age", "attribute", "age", "type", "NUMERIC"]),
+                Value::Array(vec![
+                    s("identifier"),
+                    s("$.v"),
+                    s("attribute"),
+                    s("v"),
+                    s("type"),
+                    s("VECTOR"),
+                    s("algorithm"),
+                    s("FLAT"),
+                    s("dim"),
+                    Value::Int(2),
+                    s("distance_metric"),
+                    s("L2"),
+                ]),
+            ]),
+        ]);
+        schema().check_info(&info, b"users:").expect("same schema");
+    }
+
+    #[test]
+    fn create_command_and_validation() {
+        let c = SearchSchema::new()
+            .tag("role", true)
+            .text("address.city", false)
+            .vector("v", VectorAlgorithm::Hnsw, 4, Distance::Cosine)
+            .create_command(b"index:users{1}", b"users:")
+            .expect("valid");
+        let args: Vec<String> = c.args().iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        assert_eq!(
+            args.join(" "),
+            "FT.CREATE index:users{1} ON JSON PREFIX 1 users: SCHEMA $.role AS role TAG SORTABLE \
+             $.address.city AS address_city TEXT $.v AS v VECTOR HNSW 6 TYPE FLOAT32 DIM 4 DISTANCE_METRIC COSINE"
+        );
+        for bad in [
+            SearchSchema::new(),
+            SearchSchema::new().tag("", false),
+            SearchSchema::new().tag("a b", false),
+            SearchSchema::new().tag("1a", false),
+            SearchSchema::new().tag("a..b", false),
+            SearchSchema::new().tag("__slotcache", false),
+            SearchSchema::new().tag("a", false).numeric("a", false),
+            SearchSchema::new().tag("a.b", false).tag("a_b", false),
+            SearchSchema::new().vector("v", VectorAlgorithm::Flat, 0, Distance::L2),
+            SearchSchema {
+                fields: vec![SearchField { name: "g".into(), kind: FieldKind::Geo, sortable: true }],
+            },
+        ] {
+            assert!(matches!(bad.validate(), Err(SearchError::Schema(_))), "{bad:?}");
+        }
+    }
+}
