@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use slotcache_rt::{
-    CacheError, Compute, Distance, Filter, FilterOp, GeoUnit, NamespaceOptions, Provider, ProviderConfig,
-    QueryOptions, SearchError, SearchSchema, SortBy, SortOrder, Ttl, VectorAlgorithm,
+    CacheError, Compute, Distance, Filter, FilterOp, GeoUnit, Knn, NamespaceOptions, Provider,
+    ProviderConfig, QueryOptions, SearchError, SearchSchema, SortBy, SortOrder, Ttl, VectorAlgorithm,
 };
 use slotcache_tests::conformance::Rt;
 use slotcache_tests::modules::search_module_args;
@@ -183,6 +183,23 @@ fn search_across_every_shard() {
         let r = ns.search("number 33", &QueryOptions::new()).await.expect("search");
         assert_eq!(keys_of(&r.items), ["k33"]);
         assert_eq!(ns.search("hello", &q(Filter::eq("role", "guest"))).await.expect("search").total, 19);
+
+        // Nearest neighbours over the cluster (emb = [age, 1]), alone, filtered and paginated.
+        let near = |k: usize| Knn { field: "emb".into(), k, vector: vec![20.2, 1.0] };
+        let ages = |r: slotcache_rt::SearchResults<String, Doc>| {
+            r.items.into_iter().map(|(_, d)| d.age).collect::<Vec<_>>()
+        };
+        let r = ns.query(&QueryOptions::new().nearest(near(3))).await.expect("knn");
+        assert_eq!((r.total, ages(r)), (3, vec![20, 21, 19]));
+        let r = ns
+            .query(&QueryOptions::new().nearest(near(2)).filter(Filter::eq("role", "user")))
+            .await
+            .expect("knn");
+        assert_eq!(ages(r), [19, 22]);
+        let r = ns.query(&QueryOptions::new().nearest(near(5)).page(2, 2)).await.expect("knn page");
+        assert_eq!(ages(r), [19, 22]);
+        let bad = QueryOptions::new().nearest(Knn { field: "emb".into(), k: 3, vector: vec![1.0] });
+        assert!(matches!(ns.query(&bad).await, Err(CacheError::Search(SearchError::InvalidFilter(_)))));
 
         // Invalid filters are typed errors, never a wider query.
         for f in [

@@ -25,7 +25,7 @@ pub use handle::{Client, Config};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
 /// Search schema, filters and sorting (see [`Cache::query`]).
 pub use slotcache_core::cache::search::{
-    Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, SearchError, SearchField, SearchSchema,
+    Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
     SortBy, SortOrder, VectorAlgorithm,
 };
 pub use slotcache_core::cache::{CacheError, Ttl};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use slotcache_core::cache::scripts::Script;
 use slotcache_core::cache::search::doc::{self, CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE};
-use slotcache_core::cache::search::query::{self, SortBy};
+use slotcache_core::cache::search::query::{self, Knn, SortBy, SortOrder};
 use slotcache_core::cache::search::reply::{self, ShardPage};
 use slotcache_core::cache::search::{self as core_search, Filter, SearchError, SearchSchema};
 use slotcache_core::cache::{CacheError, Entry, plan, scripts};
@@ -35,6 +35,10 @@ pub struct QueryOptions {
     pub offset: usize,
     /// Results to return; 0 means 10.
     pub limit: usize,
+    /// Nearest neighbours on a VECTOR field (RediSearch): the `k` documents nearest to the
+    /// vector over the whole cluster, among those matching the filters, nearest first (then
+    /// paginated). Cannot be combined with `sort`.
+    pub knn: Option<Knn>,
 }
 
 impl QueryOptions {
@@ -55,6 +59,13 @@ impl QueryOptions {
     #[must_use]
     pub fn sort(mut self, sort: SortBy) -> Self {
         self.sort = Some(sort);
+        self
+    }
+
+    /// Asks for the nearest neighbours of a vector.
+    #[must_use]
+    pub fn nearest(mut self, knn: Knn) -> Self {
+        self.knn = Some(knn);
         self
     }
 
@@ -412,24 +423,34 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .checked_add(limit)
             .ok_or_else(|| SearchError::InvalidFilter("offset + limit overflows".into()))?;
         let q = query::build_query(&st.schema, text, &options.filters)?;
-        let by_score = text.is_some_and(|t| !query::text_terms(t).is_empty());
+        let by_score = text.is_some_and(|t| !query::text_terms(t).is_empty()) && options.knn.is_none();
         let d = self.deadline(op, self.inner.settings.config.search_timeout);
+        if options.knn.is_some() && options.sort.is_some() {
+            return Err(SearchError::InvalidFilter(
+                "nearest-neighbour results are sorted by distance".into(),
+            )
+            .into());
+        }
+        // Per shard: its first `window` results; with KNN, at most k of them count.
+        let (window, keep) = match &options.knn {
+            Some(knn) => (window.min(knn.k), knn.k),
+            None => (window, usize::MAX),
+        };
+        let command = |index: &[u8]| match &options.knn {
+            Some(knn) => query::knn_command(&st.schema, index, &q, knn, window),
+            None => query::search_command(&st.schema, index, &q, options.sort.as_ref(), by_score, window),
+        };
         // Validate the command before any round trip.
-        query::search_command(&st.schema, b"", &q, options.sort.as_ref(), by_score, window)?;
+        command(b"")?;
+        let sort_order =
+            if options.knn.is_some() { Some(SortOrder::Asc) } else { options.sort.as_ref().map(|s| s.order) };
         let mut retried = false;
         loop {
             let shards = self.shards(&d).await?;
             self.ensure_on(&shards, &d).await?;
             let mut steps = Vec::with_capacity(shards.len());
             for s in &shards {
-                let c = query::search_command(
-                    &st.schema,
-                    &self.index_name(*s),
-                    &q,
-                    options.sort.as_ref(),
-                    by_score,
-                    window,
-                )?;
+                let c = command(&self.index_name(*s))?;
                 steps.push(c.with_slot(*s).into());
             }
             let replies = self.inner.exec.run(steps, &d).await?;
@@ -437,7 +458,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             let mut lost_index = false;
             for r in replies {
                 match value_result(r, &d)? {
-                    Ok(v) => pages.push(reply::parse_search(&v, by_score, options.sort.is_some())?),
+                    Ok(v) => pages.push(reply::parse_search(&v, by_score, sort_order.is_some())?),
                     Err(m) if is_unknown_command(&m) => return Err(not_supported()),
                     Err(m) if is_unknown_index(&m) => lost_index = true,
                     Err(m) => return Err(SearchError::Server(m).into()),
@@ -454,8 +475,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
                 retried = true;
                 continue;
             }
-            let (total, hits) =
-                reply::merge(pages, options.sort.as_ref().map(|s| s.order), by_score, options.offset, limit);
+            let (total, hits) = reply::merge(pages, sort_order, by_score, 0, keep.min(window));
+            let total = total.min(u64::try_from(keep).unwrap_or(u64::MAX));
+            let hits: Vec<_> = hits.into_iter().skip(options.offset).take(limit).collect();
             let keys: Vec<Bytes> = hits.into_iter().map(|h| h.key).collect();
             // The documents, read like `bulk_get` does (split per slot by the client).
             let stored = if keys.is_empty() {

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use crate::slot::{SLOT_COUNT, Slot, key_slot};
 
-pub use query::{Filter, FilterOp, FilterValue, GeoUnit, SortBy, SortOrder};
+pub use query::{Filter, FilterOp, FilterValue, GeoUnit, Knn, SortBy, SortOrder};
 pub use reply::{Hit, ShardPage};
 pub use schema::{Distance, FieldKind, SearchField, SearchSchema, VectorAlgorithm};
 

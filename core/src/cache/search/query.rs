@@ -407,6 +407,71 @@ pub fn search_command(
     Ok(cmd.arg("LIMIT").arg("0").arg(window.to_string()).arg("DIALECT").arg("2"))
 }
 
+/// The name the nearest-neighbour distance is yielded as (and sorted by).
+pub const KNN_DISTANCE: &str = "__slotcache_dist";
+
+/// A nearest-neighbour query on a VECTOR field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knn {
+    /// The VECTOR field.
+    pub field: String,
+    /// How many neighbours (over the whole cluster).
+    pub k: usize,
+    /// The query vector (as many elements as the field's dimension).
+    pub vector: Vec<f32>,
+}
+
+/// `FT.SEARCH <index> "(<base>)=>[KNN k @f $vec AS __slotcache_dist]" NOCONTENT WITHSORTKEYS
+/// SORTBY __slotcache_dist ASC PARAMS 2 vec <f32 LE blob> LIMIT 0 <window> DIALECT 2`.
+///
+/// # Errors
+/// [`SearchError::InvalidFilter`] for a field that is not a VECTOR field, a vector of another
+/// dimension or with a non-finite element, `k` of 0, or a window over [`MAX_WINDOW`].
+pub fn knn_command(
+    schema: &SearchSchema,
+    index: &[u8],
+    base: &str,
+    knn: &Knn,
+    window: usize,
+) -> Result<Cmd, SearchError> {
+    let f = schema
+        .field(&knn.field)
+        .ok_or_else(|| SearchError::InvalidFilter(format!("unknown field {:?}", knn.field)))?;
+    let FieldKind::Vector { dim, .. } = f.kind else {
+        return Err(SearchError::InvalidFilter(format!("{:?} is not a VECTOR field", knn.field)));
+    };
+    if knn.k == 0 || knn.k > MAX_WINDOW || window > MAX_WINDOW {
+        return Err(SearchError::InvalidFilter(format!("k must be 1..={MAX_WINDOW}")));
+    }
+    if u32::try_from(knn.vector.len()).ok() != Some(dim) || !knn.vector.iter().all(|x| x.is_finite()) {
+        return Err(SearchError::InvalidFilter(format!(
+            "{:?} needs {dim} finite numbers, got {}",
+            knn.field,
+            knn.vector.len()
+        )));
+    }
+    let blob: Vec<u8> = knn.vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let base = if base == "*" { "*".to_owned() } else { format!("({base})") };
+    let q = format!("{base}=>[KNN {} @{} $vec AS {KNN_DISTANCE}]", knn.k, f.alias());
+    Ok(Cmd::new("FT.SEARCH")
+        .arg(Bytes::copy_from_slice(index))
+        .arg(q)
+        .arg("NOCONTENT")
+        .arg("WITHSORTKEYS")
+        .arg("SORTBY")
+        .arg(KNN_DISTANCE)
+        .arg("ASC")
+        .arg("PARAMS")
+        .arg("2")
+        .arg("vec")
+        .arg(Bytes::from(blob))
+        .arg("LIMIT")
+        .arg("0")
+        .arg(window.to_string())
+        .arg("DIALECT")
+        .arg("2"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,5 +573,27 @@ mod tests {
         let bad = SortBy { field: "bio".into(), order: SortOrder::Asc };
         assert!(search_command(&s, b"idx", "*", Some(&bad), false, 1).is_err());
         assert!(search_command(&s, b"idx", "*", None, false, MAX_WINDOW + 1).is_err());
+    }
+
+    #[test]
+    fn knn_command_checks_the_vector() {
+        let s = schema().vector(
+            "v",
+            crate::cache::search::VectorAlgorithm::Flat,
+            2,
+            crate::cache::search::Distance::L2,
+        );
+        let knn = Knn { field: "v".into(), k: 3, vector: vec![1.0, 2.0] };
+        let c = knn_command(&s, b"idx", "@role:{a}", &knn, 3).unwrap();
+        assert_eq!(c.args()[2].as_ref(), b"(@role:{a})=>[KNN 3 @v $vec AS __slotcache_dist]");
+        assert_eq!(c.args()[11].len(), 8);
+        for bad in [
+            Knn { field: "age".into(), k: 3, vector: vec![1.0, 2.0] },
+            Knn { field: "v".into(), k: 0, vector: vec![1.0, 2.0] },
+            Knn { field: "v".into(), k: 3, vector: vec![1.0] },
+            Knn { field: "v".into(), k: 3, vector: vec![1.0, f32::NAN] },
+        ] {
+            assert!(knn_command(&s, b"idx", "*", &bad, 3).is_err(), "{bad:?}");
+        }
     }
 }
