@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use slotcache_rt::{
     CacheError, Compute, Distance, Filter, FilterOp, GeoUnit, Knn, NamespaceOptions, Provider,
@@ -215,6 +216,25 @@ fn search_across_every_shard() {
         }
         let bad_sort = QueryOptions::new().sort(SortBy { field: "bio".into(), order: SortOrder::Asc });
         assert!(matches!(ns.query(&bad_sort).await, Err(CacheError::Search(SearchError::InvalidFilter(_)))));
+
+        // The remaining paths on documents: iteration, expiry and refresh changes, invalidate_all.
+        let mut n = 0;
+        let mut it = ns.entries();
+        while let Some(e) = it.next().await {
+            let (k, d) = e.expect("entry");
+            assert_eq!(format!("k{:02}", d.age), k);
+            n += 1;
+        }
+        assert_eq!(n, 57);
+        assert!(ns.set_expires_after(&"k01".into(), Duration::from_secs(30)).await.expect("expire"));
+        let e = ns.get_entry(&"k01".into()).await.expect("entry").expect("present");
+        assert!(e.ttl.is_some_and(|t| t <= Duration::from_secs(30)), "{:?}", e.ttl);
+        assert!(ns.set_refreshable_after(&"k02".into(), Duration::from_secs(60)).await.expect("refresh"));
+        let e = ns.get_entry(&"k02".into()).await.expect("entry").expect("present");
+        assert!(e.refreshable_at.is_some());
+        assert_eq!(e.value, doc(2));
+        assert_eq!(ns.invalidate_all().await.expect("invalidate_all"), 57);
+        assert_eq!(ns.query(&QueryOptions::new()).await.expect("empty").total, 0);
     });
 
     // Escaping edge cases: every value finds exactly its own document.

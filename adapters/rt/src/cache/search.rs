@@ -128,7 +128,9 @@ fn is_unknown_command(msg: &str) -> bool {
 
 fn is_unknown_index(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
-    m.contains("unknown index") || m.contains("no such index") || m.contains("not found")
+    m.contains("unknown index")
+        || m.contains("no such index")
+        || (m.contains("index") && m.contains("not found"))
 }
 
 fn not_supported() -> CacheError {
