@@ -392,10 +392,7 @@ fn decide_inner(
                 // command, so retrying is always safe; retry at the capped backoff until the
                 // deadline instead of spending the attempt budget in milliseconds.
                 let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
-                let at = now
-                    .checked_add(wait)
-                    .filter(|at| *at < budget.deadline)
-                    .ok_or(FailReason::WouldPassDeadline)?;
+                let at = now.checked_add(wait).filter(|at| *at < budget.deadline).ok_or(FailReason::WouldPassDeadline)?;
                 budget.attempts_used = budget.attempts_used.saturating_add(1);
                 return Ok(RetryDecision::RetryAt { at, refresh });
             }

@@ -226,14 +226,8 @@ fn transient_cluster_states_retry_until_the_deadline() {
     let mut now = start;
     let mut retries = 0u32;
     loop {
-        match decide(
-            &mut b,
-            Failure::Server { error: &e, origin: &origin },
-            Idempotency::NonIdempotent,
-            now,
-            &cfg,
-            &mut rng,
-        ) {
+        match decide(&mut b, Failure::Server { error: &e, origin: &origin }, Idempotency::NonIdempotent, now, &cfg, &mut rng)
+        {
             RetryDecision::RetryAt { at, .. } => {
                 assert!(at < deadline);
                 retries += 1;
@@ -247,11 +241,7 @@ fn transient_cluster_states_retry_until_the_deadline() {
         }
         assert!(retries < 1000, "bounded by the deadline");
     }
-    assert!(
-        retries > cfg.max_attempts,
-        "{retries} retries in 1 s, more than the {} attempts",
-        cfg.max_attempts
-    );
+    assert!(retries > cfg.max_attempts, "{retries} retries in 1 s, more than the {} attempts", cfg.max_attempts);
     assert!(now > start + Duration::from_millis(700), "kept retrying close to the deadline");
 }
 
