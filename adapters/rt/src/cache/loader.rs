@@ -148,24 +148,14 @@ where
         let started = Instant::now();
         let loaded = loader(key.clone()).await;
         let c = &self.inner.counters;
-        c.load_nanos.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let result = match loaded {
-            Ok(v) => {
-                Counters::bump(&c.loads);
-                if let Err(e) = self.set(&key, &v, &[]).await {
-                    Counters::bump(&c.store_failures);
-                    tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
-                }
-                Ok(v)
+        c.record_load(started, &loaded);
+        if let Ok(v) = &loaded {
+            if let Err(e) = self.set(&key, v, &[]).await {
+                Counters::bump(&c.store_failures);
+                tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
             }
-            Err(e) => {
-                Counters::bump(&c.load_failures);
-                Err(e)
-            }
-        };
+        }
+        let result = loaded;
         if let Some(token) = lock {
             let d = self.op_deadline("unlock");
             let lk = lock_key(&fk);
@@ -269,20 +259,8 @@ where
         let started = Instant::now();
         let loaded = loader(misses).await;
         let c = &self.inner.counters;
-        c.load_nanos.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let loaded = match loaded {
-            Ok(l) => {
-                Counters::bump(&c.loads);
-                l
-            }
-            Err(e) => {
-                Counters::bump(&c.load_failures);
-                return Err(e);
-            }
-        };
+        c.record_load(started, &loaded);
+        let loaded = loaded?;
         if let Err(e) = self.bulk_set(&loaded, &[]).await {
             Counters::bump(&c.store_failures);
             tracing::warn!(namespace = %self.inner.name, error = %e, "storing bulk-loaded values failed");

@@ -180,6 +180,13 @@ impl Counters {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a loader call that started at `started` and ended with `outcome`.
+    pub(crate) fn record_load<T>(&self, started: std::time::Instant, outcome: &Result<T, CacheError>) {
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.load_nanos.fetch_add(nanos, Ordering::Relaxed);
+        Self::bump(if outcome.is_ok() { &self.loads } else { &self.load_failures });
+    }
+
     pub(crate) fn snapshot(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
