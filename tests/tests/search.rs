@@ -110,6 +110,13 @@ fn search_across_every_shard() {
         assert_eq!(ns.get_if_present(&"p35".to_string()).await.expect("get"), None);
         let all = ns.query(&QueryOptions::new().page(0, 1000)).await.expect("query all");
         assert_eq!(all.total, 41);
+        // Several tags on one document: counted once, and not again through the other tag.
+        ns.set(&"multi".to_string(), &doc(80), &["x", "y"]).await.expect("set");
+        ns.set(&"multi2".to_string(), &doc(81), &["x", "y"]).await.expect("set");
+        assert_eq!(ns.invalidate_by_tags(&["x", "y"]).await.expect("both"), 2);
+        ns.set(&"multi".to_string(), &doc(80), &["x", "y"]).await.expect("set");
+        assert_eq!(ns.invalidate_by_tags(&["x"]).await.expect("x"), 1);
+        assert_eq!(ns.invalidate_by_tags(&["y"]).await.expect("y"), 0);
         assert!(ns.invalidate(&"p0".to_string()).await.expect("invalidate"));
         assert_eq!(ns.query(&QueryOptions::new().page(0, 1000)).await.expect("q").total, 40);
         keys

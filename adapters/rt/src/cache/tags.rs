@@ -80,7 +80,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let mut deleted: Vec<Option<Entry>> = Vec::new();
         for r in self.inner.exec.run(steps, &d).await? {
             if let Some(header) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
-                deleted.push(Entry::decode(&header).ok());
+                deleted.push(self.decode_stored(&header).ok()); // search hook: documents
             }
         }
         let removed = self.count_fresh(&deleted, before, &d).await;

@@ -149,18 +149,20 @@ return v
 );
 
 /// [`crate::cache::scripts::COND_DEL`] for documents: deletes the document if its reserved
-/// member still carries the token. `KEYS[1]` data key; `ARGV[1]` token. Returns 1 or 0.
+/// member still carries the token. `KEYS[1]` data key; `ARGV[1]` token. Returns, when it
+/// deleted, `[{"__slotcache":<member>}]` (what [`from_stored`] reads: the deleted entry's tags,
+/// for counting), else nil.
 pub static COND_DEL_JSON: Script = Script::new(
     "cond_del_json",
-    r"
-if redis.call('TYPE', KEYS[1])['ok'] ~= 'ReJSON-RL' then return 0 end
-local v = redis.call('JSON.GET', KEYS[1], '$.__slotcache.t')
-if v and string.find(v, ARGV[1], 1, true) then
+    r#"
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'ReJSON-RL' then return false end
+local m = redis.call('JSON.GET', KEYS[1], '$.__slotcache')
+if m and string.len(m) > 2 and string.find(m, ARGV[1], 1, true) then
   redis.call('DEL', KEYS[1])
-  return 1
+  return '[{"__slotcache":' .. string.sub(m, 2, -2) .. '}]'
 end
-return 0
-",
+return false
+"#,
 );
 
 /// [`crate::cache::scripts::CAS`] for documents: `ARGV[1]` is the SHA-1 hex of the
