@@ -567,3 +567,63 @@ impl<K, V> super::namespace::NamespaceOptions<K, V> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Value {
+        Value::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn range(start: i64, end: i64, port: i64) -> Value {
+        Value::Array(vec![
+            Value::Int(start),
+            Value::Int(end),
+            Value::Array(vec![b("127.0.0.1"), Value::Int(port)]),
+        ])
+    }
+
+    #[test]
+    fn one_slot_per_primary_from_cluster_slots() {
+        let v = Value::Array(vec![
+            range(10923, 16383, 3),
+            range(100, 5460, 1),
+            range(0, 99, 1),
+            range(5461, 10922, 2),
+        ]);
+        let slots: Vec<u16> = shard_slots(&v).expect("slots").into_iter().map(Slot::get).collect();
+        assert_eq!(slots, [0, 5461, 10923]);
+        assert!(shard_slots(&Value::Array(vec![])).is_err());
+        assert!(shard_slots(&Value::Int(1)).is_err());
+        assert!(shard_slots(&Value::Array(vec![Value::Array(vec![Value::Int(0)])])).is_err());
+    }
+
+    #[test]
+    fn indexing_flag_in_both_protocols() {
+        let r3 = |i| Value::Map(vec![(b("indexing"), Value::Int(i))]);
+        assert!(indexing(&r3(1)));
+        assert!(!indexing(&r3(0)));
+        assert!(indexing(&Value::Array(vec![b("indexing"), b("1")])));
+        assert!(!indexing(&Value::Array(vec![b("num_docs"), b("1")])));
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(is_unknown_command("ERR unknown command 'FT.INFO', with args beginning with:"));
+        assert!(is_unknown_command("ERR Error running script: Unknown Redis command called from script"));
+        assert!(is_unknown_index("Unknown index name"));
+        assert!(is_unknown_index("idx: no such index"));
+        assert!(!is_unknown_index("Property not found"));
+        assert!(check_options(&SearchSchema::new().tag("a", false), "json", 0).is_ok());
+        assert!(matches!(
+            check_options(&SearchSchema::new().tag("a", false), "binary", 0),
+            Err(CacheError::Config(_))
+        ));
+        assert!(matches!(
+            check_options(&SearchSchema::new().tag("a", false), "json", 1),
+            Err(CacheError::Config(_))
+        ));
+        assert!(matches!(check_options(&SearchSchema::new(), "json", 0), Err(CacheError::Search(_))));
+    }
+}

@@ -225,6 +225,16 @@ mod tests {
     }
 
     #[test]
+    fn cond_del_json_reply_gives_the_tags() {
+        let e = from_stored(br#"[{"__slotcache":{"t":[["x","tok"]],"r":5}}]"#).expect("entry");
+        assert_eq!(
+            e.tags,
+            vec![TagToken { tag: Bytes::from_static(b"x"), token: Bytes::from_static(b"tok") }]
+        );
+        assert_eq!(e.refresh_at_ms, Some(5));
+    }
+
+    #[test]
     fn malformed_documents_are_corrupt_not_panics() {
         for bad in [
             "",
