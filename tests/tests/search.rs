@@ -273,6 +273,29 @@ fn search_across_every_shard() {
             let r = ns.query(&QueryOptions::new().filter(Filter::eq("role", *v))).await.expect("query");
             assert_eq!(keys_of(&r.items), [format!("e{i}")], "value {v:?}");
         }
+        // Pseudo-random values over the nastiest characters (deterministic), each found alone.
+        let alphabet: Vec<char> = "-@{}|\\ :,.<>[]\"'!#$%^&*()+=~`/?;éü✓漢a1_".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut randoms = Vec::new();
+        for i in 0..40 {
+            let mut v = format!("r{i}");
+            for _ in 0..8 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                v.push(alphabet[usize::try_from(x >> 33).unwrap_or(0) % alphabet.len()]);
+            }
+            randoms.push(v);
+        }
+        let items: Vec<(String, Doc)> = randoms
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("r{i}"), Doc { role: v.clone(), ..doc(100 + i as u32) }))
+            .collect();
+        ns.bulk_set(&items, &[]).await.expect("bulk_set");
+        for (i, v) in randoms.iter().enumerate() {
+            let r =
+                ns.query(&QueryOptions::new().filter(Filter::eq("role", v.as_str()))).await.expect("query");
+            assert_eq!(keys_of(&r.items), [format!("r{i}")], "value {v:?}");
+        }
         let r =
             ns.query(&QueryOptions::new().filter(Filter::any_of("role", ["p|q", "{br}"]))).await.expect("in");
         assert_eq!(r.total, 2);

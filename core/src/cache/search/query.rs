@@ -498,6 +498,26 @@ mod tests {
         assert_eq!(escape_tag("/?`'\"\t"), "\\/\\?\\`\\'\\\"\\\t");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn escaped_tags_have_no_bare_specials_and_unescape(s in "\\PC{0,24}") {
+            let e = escape_tag(&s);
+            let mut out = String::new();
+            let mut it = e.chars();
+            while let Some(c) = it.next() {
+                if c == '\\' {
+                    let n = it.next().expect("an escape is followed by the escaped character");
+                    proptest::prop_assert!(n.is_ascii() && !(n.is_ascii_alphanumeric() || n == '_'));
+                    out.push(n);
+                } else {
+                    proptest::prop_assert!(!c.is_ascii() || c.is_ascii_alphanumeric() || c == '_', "bare {c:?} in {e:?}");
+                    out.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(out, s);
+        }
+    }
+
     #[test]
     fn clauses_follow_field_types() {
         assert_eq!(q(&[Filter::eq("role", "ad-min")]).unwrap(), r"@role:{ad\-min}");
