@@ -29,6 +29,7 @@ pub mod history;
 pub mod install;
 pub mod keys;
 pub mod locks;
+pub mod modules;
 pub mod paths;
 pub mod procs;
 pub mod resp;

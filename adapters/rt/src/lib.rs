@@ -17,11 +17,17 @@ mod runtime;
 mod tls;
 
 pub use cache::{
-    Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider, ProviderConfig,
+    Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider,
+    ProviderConfig, QueryOptions, SearchResults,
 };
 pub use error::Error;
 pub use handle::{Client, Config};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
+/// Search schema, filters and sorting (see [`Cache::query`]).
+pub use slotcache_core::cache::search::{
+    Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
+    SortBy, SortOrder, VectorAlgorithm,
+};
 pub use slotcache_core::cache::{CacheError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,

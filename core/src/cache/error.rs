@@ -3,6 +3,8 @@
 use crate::client::{RequestError, SubmitError};
 use crate::keys::{KeyError, NamespaceError, TagError};
 
+use super::search::SearchError;
+
 /// Everything a cache operation can fail with.
 ///
 /// The reference's sentinels (spec section 11.1) that apply to a cluster cache map onto
@@ -109,6 +111,9 @@ pub enum CacheError {
     /// Search or query on a namespace without a schema, or a cluster without the module.
     #[error("search operations not supported by this provider: {0}")]
     SearchNotSupported(String),
+    /// A search schema, filter or reply problem (see [`SearchError`]).
+    #[error(transparent)]
+    Search(#[from] SearchError),
     /// The provider was closed.
     #[error("the cache provider is closed")]
     Closed,

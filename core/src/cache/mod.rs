@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod error;
 pub mod plan;
 pub mod scripts;
+pub mod search;
 pub mod transform;
 pub mod ttl;
 

@@ -237,9 +237,18 @@ pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
 /// # Errors
 /// A server error, another shape, or a header that does not decode.
 pub fn read_cond_del(v: Value) -> Result<Option<Entry>, CacheError> {
+    read_cond_del_raw(v)?.map(|header| Entry::decode(&header)).transpose()
+}
+
+/// Reads a `COND_DEL` (or `COND_DEL_JSON`) reply as the bytes it returned, or `None` when
+/// nothing was deleted; the storage mode decides how to decode them.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_cond_del_raw(v: Value) -> Result<Option<Bytes>, CacheError> {
     match v {
         Value::Nil | Value::Int(0) => Ok(None),
-        Value::Bulk(header) => Entry::decode(&header).map(Some),
+        Value::Bulk(header) => Ok(Some(header)),
         Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
         other => Err(unexpected("cond_del", &other)),
     }

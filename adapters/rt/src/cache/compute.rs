@@ -39,7 +39,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let d = self.deadline(op, self.inner.settings.config.atomic_operation_timeout);
         let max = self.inner.settings.config.max_compute_retries;
         for attempt in 1..=max {
-            let v = self.inner.exec.one(plan::get_primary(&fk).into(), &d).await?;
+            let v = self.inner.exec.one(self.read_cmd(&fk, true).into(), &d).await?; // search hook
             let stored = plan::read_stored(v)?;
             let entry = self.fresh_entries(vec![stored.clone()], &d).await?.pop().flatten();
             let current = entry.as_ref().map(|e| self.decode_value(e)).transpose()?;
@@ -59,8 +59,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
                     self.compute_write(key, expected, new, Some(ttl), entry.as_ref())?
                 }
             };
-            let cmd = plan::script(&scripts::CAS, &fk, args, true, false);
-            let v = self.inner.exec.one(Step::script(cmd, &scripts::CAS), &d).await?;
+            let cmd = plan::script(self.cas_script(), &fk, args, true, false); // search hook
+            let v = self.inner.exec.one(Step::script(cmd, self.cas_script()), &d).await?;
             if plan::read_int("cas", &v)? == 1 {
                 if let Some((tags, ttl_ms)) = keep_tags {
                     self.refresh_memberships(&fk, &tags, ttl_ms, &d).await?;
@@ -90,8 +90,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             entry.tags.clone_from(&o.tags);
             (o.tags.iter().map(|t| t.tag.clone()).collect::<Vec<_>>(), ttl_ms)
         });
-        let stored = entry.encode()?;
-        self.check_size(&stored)?;
+        let stored = self.stored_form(&entry)?; // search hook: a document in JSON mode
         let ttl_arg = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
         Ok((vec![expected, Bytes::from_static(b"set"), stored, ttl_arg], Some(new), keep))
     }

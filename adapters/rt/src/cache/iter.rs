@@ -13,7 +13,6 @@ use futures_util::stream::{self, BoxStream};
 use slotcache_core::NodeAddr;
 use slotcache_core::cache::CacheError;
 use slotcache_core::cache::plan;
-use slotcache_core::client::Cmd;
 
 use super::namespace::Cache;
 
@@ -53,7 +52,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         }
     }
 
-    fn user_key(&self, data_key: &[u8]) -> Result<K, CacheError> {
+    pub(crate) fn user_key(&self, data_key: &[u8]) -> Result<K, CacheError> {
         Ok(self.inner.ns.decode_key(self.inner.opts.key_encoder.as_ref(), data_key)?)
     }
 
@@ -119,10 +118,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// The fresh entries among one page of keys.
     async fn fetch_page(&self, keys: Vec<Bytes>) -> Result<Vec<(K, V)>, CacheError> {
         let d = self.op_deadline("scan");
-        let mut mget = Cmd::new("MGET");
-        for k in &keys {
-            mget.push_arg(k.clone());
-        }
+        let mget = self.mget_cmd(keys.iter().cloned()); // search hook: JSON.MGET for documents
         let v = self.inner.exec.one(mget.into(), &d).await?;
         let slotcache_core::Value::Array(items) = v else {
             return Err(CacheError::UnexpectedReply { command: "MGET", got: format!("{v:?}") });

@@ -13,6 +13,7 @@ mod namespace;
 mod provider;
 mod random;
 mod read;
+mod search;
 mod tags;
 mod write;
 
@@ -21,3 +22,4 @@ pub use config::{Durability, ProviderConfig};
 pub use namespace::{Cache, CacheStats, DefaultKey, ExpiryFn, NamespaceOptions, SharedKeyEncoder};
 pub use provider::Provider;
 pub use read::EntryInfo;
+pub use search::{QueryOptions, SearchResults};

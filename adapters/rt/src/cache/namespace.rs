@@ -11,6 +11,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use slotcache_core::cache::codec::{Codec, Json};
+use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::transform::{Transform, ValuePipeline};
 use slotcache_core::cache::{CacheError, Entry, Ttl};
 use slotcache_core::keys::{BytesKeys, DecimalKeys, EncodedKey, KeyEncoder, Namespace, StringKeys};
@@ -69,6 +70,9 @@ pub struct NamespaceOptions<K, V> {
     /// Guards loads with a lock in the key's slot (`SET NX PX`) held at most this long, so
     /// that many processes do not all load the same key.
     pub cluster_lock: Option<Duration>,
+    /// Makes the namespace searchable (see `Cache::query`): entries are stored as JSON
+    /// documents (the codec must be JSON, with no transformers) and indexed on every primary.
+    pub search: Option<SearchSchema>,
 }
 
 impl<K, V> Clone for NamespaceOptions<K, V> {
@@ -80,6 +84,7 @@ impl<K, V> Clone for NamespaceOptions<K, V> {
             expiry: self.expiry.clone(),
             refresh_after: self.refresh_after,
             cluster_lock: self.cluster_lock,
+            search: self.search.clone(),
         }
     }
 }
@@ -92,6 +97,7 @@ impl<K, V: 'static> fmt::Debug for NamespaceOptions<K, V> {
             .field("expiry", &self.expiry.is_some())
             .field("refresh_after", &self.refresh_after)
             .field("cluster_lock", &self.cluster_lock)
+            .field("search", &self.search)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +121,7 @@ impl<K, V: Serialize + DeserializeOwned + Send + Sync + 'static> NamespaceOption
             expiry: None,
             refresh_after: None,
             cluster_lock: None,
+            search: None,
         }
     }
 }
@@ -124,12 +131,14 @@ impl<K, V: 'static> NamespaceOptions<K, V> {
     /// namespace with different ones is refused rather than silently ignored.
     pub(crate) fn fingerprint(&self) -> String {
         let t: Vec<&str> = self.transforms.iter().map(|t| t.name()).collect();
+        // search hook: the schema is part of what is stored.
         format!(
-            "{}|{t:?}|{:?}|{}|{:?}",
+            "{}|{t:?}|{:?}|{}|{:?}|{:?}",
             self.codec.name(),
             self.refresh_after,
             self.expiry.is_some(),
-            self.cluster_lock
+            self.cluster_lock,
+            self.search
         )
     }
 }
@@ -205,6 +214,8 @@ pub(crate) struct Inner<K, V> {
     pub(crate) values: ValuePipeline,
     pub(crate) flights: Mutex<HashMap<Bytes, Flight<V>>>,
     pub(crate) counters: Counters,
+    /// search hook: `Some` for a searchable namespace (JSON documents).
+    pub(crate) search: Option<Arc<super::search::SearchState>>,
 }
 
 /// A typed cache over one namespace. Cheap to clone; every clone shares the provider's cluster

@@ -133,6 +133,14 @@ impl Provider {
             let cache = r.cache.downcast_ref::<Cache<K, V>>().ok_or(CacheError::Closed)?;
             return Ok(cache.clone());
         }
+        // search hook: a searchable namespace stores plain JSON documents.
+        let search = match &options.search {
+            Some(schema) => {
+                super::search::check_options(schema, options.codec.name(), options.transforms.len())?;
+                Some(Arc::new(super::search::SearchState::new(schema.clone())))
+            }
+            None => None,
+        };
         state.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
         let values = ValuePipeline::new(options.transforms.clone())
             .with_max_value_size(self.settings.config.max_value_size);
@@ -146,6 +154,7 @@ impl Provider {
                 values,
                 flights: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                search,
             }),
         };
         state.namespaces.insert(full, Registered { types, fingerprint, cache: Box::new(cache.clone()) });

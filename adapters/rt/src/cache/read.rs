@@ -34,8 +34,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         stored: Vec<Option<Bytes>>,
         deadline: &Deadline,
     ) -> Result<Vec<Option<Entry>>, CacheError> {
-        let entries: Vec<Option<Entry>> =
-            stored.into_iter().map(|s| s.map(|b| Entry::decode(&b)).transpose()).collect::<Result<_, _>>()?;
+        let entries: Vec<Option<Entry>> = stored
+            .into_iter()
+            .map(|s| s.map(|b| self.decode_stored(&b)).transpose())
+            .collect::<Result<_, _>>()?;
         let mut tags: Vec<Bytes> =
             entries.iter().flatten().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
         if tags.is_empty() {
@@ -75,8 +77,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Reads one entry (fresh only) without counting it.
     pub(crate) async fn read_fresh(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let fk = self.key(key)?;
-        let v = self.inner.exec.one(plan::get(&fk).into(), deadline).await?;
-        let stored = plan::read_stored(v)?;
+        let v = self.inner.exec.one(self.read_cmd(&fk, false).into(), deadline).await; // search hook
+        let stored = v.and_then(plan::read_stored).map_err(|e| self.storage_error(e))?;
         if let Some(s) = &stored {
             self.check_size(s)?;
         }
@@ -120,14 +122,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             return Ok(HashMap::new());
         }
         let d = self.deadline("bulk_get", self.inner.settings.config.bulk_operation_timeout);
+        // search hook: JSON.GET for documents. One pipelined read per key, not MGET (which
+        // would hide a key of another type as a miss).
         let mut steps = Vec::with_capacity(keys.len());
         for k in keys {
-            steps.push(Step::from(plan::get(&self.key(k)?)));
+            steps.push(Step::from(self.read_cmd(&self.key(k)?, false)));
         }
         let replies = self.inner.exec.run(steps, &d).await?;
         let stored = replies
             .into_iter()
-            .map(|r| r.map_err(CacheError::Request).and_then(plan::read_stored))
+            .map(|r| {
+                r.map_err(CacheError::Request).and_then(plan::read_stored).map_err(|e| self.storage_error(e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         for s in stored.iter().flatten() {
             self.check_size(s)?;
@@ -149,7 +155,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
         let d = self.op_deadline("get_entry");
         let fk = self.key(key)?;
-        let mut r = self.inner.exec.run(vec![plan::get(&fk).into(), plan::pttl(&fk).into()], &d).await?;
+        let mut r =
+            self.inner.exec.run(vec![self.read_cmd(&fk, false).into(), plan::pttl(&fk).into()], &d).await?;
         let pttl = plan::read_int(
             "PTTL",
             &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,

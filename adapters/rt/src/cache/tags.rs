@@ -75,17 +75,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         doomed.retain(|p| seen.insert(p.clone()));
         let steps = doomed
             .iter()
-            .map(|(m, tok)| Step::script(plan::cond_del(m, tok, true), &scripts::COND_DEL))
+            .map(|(m, tok)| self.cond_del_step(m, tok)) // search hook: documents need COND_DEL_JSON
             .collect();
         let mut deleted: Vec<Option<Entry>> = Vec::new();
         let mut leave = Vec::new();
         for (r, (member, _)) in self.inner.exec.run(steps, &d).await?.into_iter().zip(&doomed) {
-            if let Some(entry) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
+            if let Some(header) = plan::read_cond_del_raw(r.map_err(CacheError::Request)?)? {
+                let entry = self.decode_stored(&header).ok(); // search hook: documents
                 // The deleted entry leaves its other tags too (the invalidated ones are gone).
-                for t in entry.tags.iter().filter(|t| !tags.contains(&t.tag)) {
+                for t in entry.iter().flat_map(|e| &e.tags).filter(|t| !tags.contains(&t.tag)) {
                     leave.push(Step::from(plans.remove_member(&t.tag, member)?));
                 }
-                deleted.push(Some(entry));
+                deleted.push(entry);
             }
         }
         let removed = self.count_fresh(&deleted, before, &d).await;

@@ -72,9 +72,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         }
         let mut steps = Vec::with_capacity(writes.len());
         for w in writes {
-            let stored = w.entry.encode()?;
-            self.check_size(&stored)?;
-            steps.push(plan::set(&w.key, stored, w.ttl_ms).into());
+            steps.push(self.store_step(&w.key, &w.entry, w.ttl_ms)?); // search hook: JSON documents
         }
         let replies = self.inner.exec.run(steps, deadline).await?;
         // Every reply is checked; the first failure is reported (the others may have landed).
@@ -84,7 +82,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(()), |e| Err(self.storage_error(e))) // search hook
     }
 
     fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
@@ -164,7 +162,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let fk = self.key(key)?;
         let d = self.op_deadline("invalidate");
         let wait = self.durability_wait(&fk).await?;
-        let mut steps = vec![Step::from(plan::getdel(&fk))];
+        let mut steps = vec![self.getdel_step(&fk)]; // search hook
         let want = wait.map(|(s, n)| {
             steps.push(s);
             n
@@ -179,7 +177,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         };
         if let Some(old) = &old {
             // A corrupt entry has no tags we can read; deleting it was still right.
-            if let Ok(entry) = Entry::decode(old) {
+            if let Ok(entry) = self.decode_stored(old) {
                 let plans = Tags::new(&self.inner.ns);
                 let steps = entry
                     .tags
@@ -208,9 +206,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let ms = Ttl::After(ttl).resolve(self.default_ttl_ms())?.unwrap_or(1);
         let fk = self.key(key)?;
         let d = self.op_deadline("set_expires_after");
-        let v = self.inner.exec.one(plan::get_primary(&fk).into(), &d).await?;
+        let v = self.inner.exec.one(self.read_cmd(&fk, true).into(), &d).await?; // search hook
         let Some(stored) = plan::read_stored(v)? else { return Ok(false) };
-        let entry = Entry::decode(&stored)?;
+        let entry = self.decode_stored(&stored)?;
         let plans = Tags::new(&self.inner.ns);
         let mut steps = Vec::new();
         for t in &entry.tags {
@@ -236,7 +234,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let fk = self.key(key)?;
         let d = self.op_deadline("set_refreshable_after");
         let mut r =
-            self.inner.exec.run(vec![plan::get_primary(&fk).into(), plan::pttl(&fk).into()], &d).await?;
+            self.inner.exec.run(vec![self.read_cmd(&fk, true).into(), plan::pttl(&fk).into()], &d).await?;
         let pttl = plan::read_int(
             "PTTL",
             &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
@@ -247,13 +245,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         else {
             return Ok(false);
         };
-        let mut entry = Entry::decode(&stored)?;
+        let mut entry = self.decode_stored(&stored)?;
         entry.refresh_at_ms =
             Some(wall_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)));
         let ttl = if pttl > 0 { Bytes::from(pttl.to_string()) } else { Bytes::new() };
-        let args = vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), entry.encode()?, ttl];
-        let cmd = plan::script(&scripts::CAS, &fk, args, true, false);
-        let v = self.inner.exec.one(Step::script(cmd, &scripts::CAS), &d).await?;
+        // search hook: documents use the JSON compare-and-set.
+        let args =
+            vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), self.stored_form(&entry)?, ttl];
+        let cmd = plan::script(self.cas_script(), &fk, args, true, false);
+        let v = self.inner.exec.one(Step::script(cmd, self.cas_script()), &d).await?;
         Ok(plan::read_int("cas", &v)? == 1)
     }
 }

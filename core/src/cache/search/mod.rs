@@ -1,0 +1,106 @@
+//! Search and query over the search module, on **every** shard.
+//!
+//! The Redis Stack modules (RediSearch 2.x + RedisJSON) and valkey-search have no coordinator
+//! in the builds this project tests with: an index lives on one shard and indexes that shard's
+//! documents only, and its name is routed like a key (an `FT.*` command sent to a node that
+//! does not own the name's slot is answered `MOVED`). So each primary gets **its own index**,
+//! named `<index_prefix><namespace>{<tag>}` where `<tag>` hashes to a slot that primary owns
+//! ([`index_tag`]); searches go to every primary and the pages are merged here
+//! ([`reply::merge`]).
+//!
+//! Pure parts only (sans-IO): the schema and its `FT.CREATE` ([`schema`]), filters and the query
+//! string with full escaping ([`query`]), reply parsing and the cluster-wide merge ([`reply`]),
+//! and the JSON document an entry is stored as ([`doc`]).
+
+pub mod doc;
+pub mod query;
+pub mod reply;
+pub mod schema;
+
+use std::sync::OnceLock;
+
+use crate::slot::{SLOT_COUNT, Slot, key_slot};
+
+pub use query::{Filter, FilterOp, FilterValue, GeoUnit, Knn, SortBy, SortOrder};
+pub use reply::{Hit, ShardPage};
+pub use schema::{Distance, FieldKind, SearchField, SearchSchema, VectorAlgorithm};
+
+/// What can go wrong with a search, before or after the server answers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The schema is not usable.
+    #[error("invalid search schema: {0}")]
+    Schema(String),
+    /// An existing index was built with another schema; it is never silently reused. Drop it
+    /// (`FT.DROPINDEX`) or change `index_prefix`.
+    #[error("the existing search index differs from the schema: {0}")]
+    SchemaMismatch(String),
+    /// A filter, sort or page request that cannot be expressed exactly.
+    #[error("invalid search filter: {0}")]
+    InvalidFilter(String),
+    /// The server refused the search.
+    #[error("search failed on the server: {0}")]
+    Server(String),
+    /// A reply of an unexpected shape.
+    #[error("unexpected search reply: {0}")]
+    Reply(String),
+}
+
+/// A short hash tag whose slot is `slot`: `{tag}` in an index name routes it to that slot's
+/// owner. The same slot always gives the same tag.
+#[must_use]
+pub fn index_tag(slot: Slot) -> &'static str {
+    static TABLE: OnceLock<Vec<String>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = vec![String::new(); usize::from(SLOT_COUNT)];
+        let mut left = t.len();
+        // About 170 000 candidates cover every slot; the bound only guards the loop.
+        for n in 0u32..4_000_000 {
+            let s = n.to_string();
+            let i = key_slot(s.as_bytes()).index();
+            if t[i].is_empty() {
+                t[i] = s;
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        t
+    });
+    table.get(slot.index()).map_or("", String::as_str)
+}
+
+/// The index name for the shard that owns `slot`: `<index_prefix><namespace>{<tag>}`, with
+/// the namespace's trailing `:` removed.
+#[must_use]
+pub fn index_name(index_prefix: &str, data_prefix: &[u8], slot: Slot) -> Vec<u8> {
+    let ns = data_prefix.strip_suffix(b":").unwrap_or(data_prefix);
+    let mut out = Vec::with_capacity(index_prefix.len() + ns.len() + 8);
+    out.extend_from_slice(index_prefix.as_bytes());
+    out.extend_from_slice(ns);
+    out.push(b'{');
+    out.extend_from_slice(index_tag(slot).as_bytes());
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_slot_has_a_tag_that_hashes_to_it() {
+        for n in 0..SLOT_COUNT {
+            let s = Slot::new(n).expect("slot");
+            let tag = index_tag(s);
+            assert!(!tag.is_empty(), "slot {n}");
+            assert_eq!(key_slot(format!("{{{tag}}}").as_bytes()), s);
+        }
+        let s = Slot::new(7).expect("slot");
+        let name = index_name("index:", b"users:", s);
+        assert!(name.starts_with(b"index:users{"));
+        assert_eq!(key_slot(&name), s);
+    }
+}
