@@ -24,6 +24,8 @@ mod refresh;
 mod replies;
 mod request;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use bytes::Bytes;
@@ -368,9 +370,13 @@ impl Client {
         Output::Wait(self.next_deadline())
     }
 
-    /// The earliest instant at which a timer is due.
+    /// The earliest instant at which a timer is due; `None` once the client is closed (it has
+    /// nothing left to do, and a pending refresh it will never start must not wake anyone).
     #[must_use]
     pub fn next_deadline(&mut self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
         let mut timers = std::mem::take(&mut self.timers);
         let timer = timers.peek_valid(|t| self.timer_is_live(t));
         self.timers = timers;
