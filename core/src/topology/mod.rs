@@ -18,6 +18,9 @@
 //! | `""` | the node does not know its own address | same as NULL |
 //! | `"?"` | hostname endpoints configured but none announced | node skipped, [`SkipReason::UnknownEndpoint`] |
 //!
+//! Brackets around an IPv6 endpoint are removed before these rules apply, as in a `MOVED`
+//! reply: `"[]"` reads as `""`, and `"[?]"` or a host that still holds a bracket as `"?"`.
+//!
 //! Anything structurally wrong (not an array, a missing `slots`, a slot out of range, a port out
 //! of range, two shards claiming one slot) rejects the whole reply with a [`TopologyError`]; a
 //! node that is merely unusable is skipped and listed in [`Topology::skipped`]. Parsing never
