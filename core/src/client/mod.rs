@@ -19,6 +19,9 @@ mod config;
 mod conn;
 mod dispatch;
 mod error;
+#[cfg(any(test, feature = "_fuzz"))]
+#[doc(hidden)]
+pub mod fuzz;
 mod merge;
 mod refresh;
 mod replies;
