@@ -47,3 +47,44 @@ fn a_closed_client_waits_for_nothing() {
     c.handle_input(later, Input::Timeout);
     assert_eq!(drain(&mut c).1, None, "and still none after a wake-up");
 }
+
+/// Fuzz find (`client_ops`): with no topology yet, a refresh that failed at once (the seed's
+/// only connection was stuck with `max_queued_per_node` commands, so `QueueFull`) was retried
+/// at once, because a failed refresh re-requested a `Startup` refresh, which skipped the
+/// backoff: `Wait` named the same instant for ever and the adapter spun. The retries now back
+/// off.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn a_refresh_that_cannot_start_backs_off() {
+    let t0 = Instant::now();
+    let seed = NodeAddr::new("127.0.0.1", 7000);
+    let mut cfg = ClientConfig::new(vec![seed]);
+    cfg.max_queued_per_node = 1;
+    let mut c = Client::new(cfg, t0).expect("valid");
+    let (out, _) = drain(&mut c);
+    let conn = out.iter().find_map(|o| match o {
+        Output::Connect { conn, .. } => Some(*conn),
+        _ => None,
+    });
+    // The seed accepts the connection and answers HELLO, but never CLUSTER SHARDS: the query
+    // stays in flight, so the connection is full for good and the refresh times out.
+    let conn = conn.expect("the client dials its seed");
+    c.handle_input(t0, Input::Connected(conn));
+    c.handle_input(t0, Input::Received(conn, b"%1\r\n$5\r\nproto\r\n:3\r\n"));
+    let (mut now, mut wakeups, mut same) = (t0, 0, 0);
+    while let (_, Some(at)) = drain(&mut c) {
+        if at > t0 + Duration::from_secs(20) {
+            break;
+        }
+        assert!(at >= now, "Wait is never in the past");
+        same = if at == now { same + 1 } else { 0 };
+        assert!(same < 3, "woken again and again at {:?} after the start", at - t0);
+        now = at;
+        wakeups += 1;
+        assert!(wakeups < 200, "too many wake-ups: {:?}", c.stats());
+        c.handle_input(now, Input::Timeout);
+    }
+    let stats = c.stats();
+    assert!(stats.refresh_failures >= 3, "the refresh keeps being retried: {stats:?}");
+    assert!(stats.refreshes < 30, "but on a backoff, not in a loop: {stats:?}");
+}
