@@ -43,15 +43,12 @@ impl fmt::Display for Slot {
 /// when that is non-empty, otherwise the whole key.
 #[must_use]
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        let rest = &key[open + 1..];
-        if let Some(close) = rest.iter().position(|&b| b == b'}') {
-            if close > 0 {
-                return &rest[..close];
-            }
-        }
+    let Some(open) = find_byte(key, b'{') else { return key };
+    let rest = key.get(open + 1..).unwrap_or_default();
+    match find_byte(rest, b'}') {
+        Some(close) if close > 0 => rest.get(..close).unwrap_or(key),
+        _ => key,
     }
-    key
 }
 
 /// The hash slot of `key`.
@@ -59,6 +56,32 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
 pub fn key_slot(key: &[u8]) -> Slot {
     let crc = crc16::State::<crc16::XMODEM>::calculate(hash_tag(key));
     Slot(crc & (SLOT_COUNT - 1))
+}
+
+/// The index of the first `needle` in `haystack`.
+///
+/// Most keys have no hash tag, so the scan for `{` runs over every byte of almost every key; it
+/// looks at eight bytes per step (SWAR: "SIMD within a register"). XOR with the needle repeated
+/// turns matching bytes into zero bytes, and `(w - 0x01..01) & !w & 0x80..80` sets the high bit
+/// of every zero byte of `w`. Bytes above the first zero byte can also be flagged (the
+/// subtraction borrows through it), but never bytes below it, so in little-endian order the
+/// lowest flagged byte is exactly the first match.
+#[inline]
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = u64::from_le_bytes([0x01; 8]);
+    const HI: u64 = u64::from_le_bytes([0x80; 8]);
+    let pattern = LO * u64::from(needle);
+    let mut words = haystack.chunks_exact(8);
+    let mut base = 0;
+    for chunk in words.by_ref() {
+        let w = chunk.try_into().map_or(0, u64::from_le_bytes) ^ pattern;
+        let zeros = w.wrapping_sub(LO) & !w & HI;
+        if zeros != 0 {
+            return Some(base + (zeros.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words.remainder().iter().position(|&b| b == needle).map(|i| base + i)
 }
 
 #[cfg(test)]
@@ -93,6 +116,62 @@ mod tests {
         assert_eq!(key_slot(b"bar").get(), 5061);
         assert_eq!(key_slot(b"{t2}").get(), 4748);
         assert_eq!(key_slot(b"index:users").get(), 3625);
+    }
+
+    /// The specification's definition, one byte at a time.
+    fn naive_hash_tag(key: &[u8]) -> &[u8] {
+        if let Some(open) = key.iter().position(|&b| b == b'{') {
+            let rest = &key[open + 1..];
+            if let Some(close) = rest.iter().position(|&b| b == b'}') {
+                if close > 0 {
+                    return &rest[..close];
+                }
+            }
+        }
+        key
+    }
+
+    #[test]
+    fn find_byte_at_every_position() {
+        // Every length across two words plus a remainder, a needle at every position, with
+        // neighbours that stress the borrow (0x00, 0x7a, 0x7c, 0xfb) on either side.
+        for len in 0..=20 {
+            for fill in [b'a', 0x00, 0x7a, 0x7c, 0xfb, 0xff, b'}'] {
+                let plain = vec![fill; len];
+                assert_eq!(find_byte(&plain, b'{'), None);
+                for at in 0..len {
+                    let mut key = plain.clone();
+                    key[at] = b'{';
+                    assert_eq!(find_byte(&key, b'{'), Some(at), "len {len} fill {fill:#x}");
+                    if at + 1 < len {
+                        key[at + 1] = b'{';
+                        assert_eq!(find_byte(&key, b'{'), Some(at), "two in a row");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Same answer as the byte-at-a-time definition, on keys dense in braces.
+        #[test]
+        fn hash_tag_matches_naive(key in proptest::collection::vec(
+            proptest::prop_oneof![
+                3 => proptest::sample::select(vec![b'{', b'}', b'a', 0x7a, 0x7c, 0xfb, 0x00]),
+                1 => proptest::num::u8::ANY,
+            ],
+            0..48,
+        )) {
+            proptest::prop_assert_eq!(hash_tag(&key), naive_hash_tag(&key));
+            let crc = crc16::State::<crc16::XMODEM>::calculate(naive_hash_tag(&key)) & 16383;
+            proptest::prop_assert_eq!(key_slot(&key).get(), crc);
+        }
+
+        /// Arbitrary bytes of any length up to a few words.
+        #[test]
+        fn hash_tag_matches_naive_any_bytes(key in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            proptest::prop_assert_eq!(hash_tag(&key), naive_hash_tag(&key));
+        }
     }
 
     #[test]

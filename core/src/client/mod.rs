@@ -19,11 +19,16 @@ mod config;
 mod conn;
 mod dispatch;
 mod error;
+#[cfg(any(test, feature = "_fuzz"))]
+#[doc(hidden)]
+pub mod fuzz;
 mod merge;
 mod refresh;
 mod replies;
 mod request;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use bytes::Bytes;
@@ -383,9 +388,13 @@ impl Client {
         Output::Wait(self.next_deadline())
     }
 
-    /// The earliest instant at which a timer is due.
+    /// The earliest instant at which a timer is due; `None` once the client is closed (it has
+    /// nothing left to do, and a pending refresh it will never start must not wake anyone).
     #[must_use]
     pub fn next_deadline(&mut self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
         let mut timers = std::mem::take(&mut self.timers);
         let timer = timers.peek_valid(|t| self.timer_is_live(t));
         self.timers = timers;

@@ -176,19 +176,20 @@ pub(crate) enum Endpoint {
 }
 
 /// Reads an endpoint value per the specification: NULL or `""` mean "the node that answered",
-/// `"?"` means unknown. Brackets around an IPv6 address are removed.
+/// `"?"` means unknown. Brackets around an IPv6 address are removed first, so `"[]"` is the
+/// node that answered and `"[?]"` is unknown, as in a `MOVED` reply; a host that still holds a
+/// bracket (`"[[::1]]"`, `"x]"`) cannot be dialled and is unknown too.
 pub(crate) fn parse_endpoint(v: &Value) -> Result<Endpoint, TopologyError> {
     if v.is_nil() {
         return Ok(Endpoint::Origin);
     }
     let s = v.as_str().ok_or(TopologyError::BadField { field: "endpoint" })?;
-    Ok(match s {
+    let host = s.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(s);
+    Ok(match host {
         "" => Endpoint::Origin,
         "?" => Endpoint::Unknown,
-        _ => {
-            let s = s.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(s);
-            Endpoint::Host(Arc::from(s))
-        }
+        h if h.contains(['[', ']']) => Endpoint::Unknown,
+        h => Endpoint::Host(Arc::from(h)),
     })
 }
 

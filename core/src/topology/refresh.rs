@@ -45,7 +45,9 @@ use crate::Rng;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RefreshReason {
-    /// First topology load: starts at once, with no interval or jitter.
+    /// First topology load: starts at once, with no interval or jitter. Once a refresh has run
+    /// (a first attempt that failed), it waits out the failure backoff like any trigger, still
+    /// without jitter: a client with no topology retries on a schedule, not in a loop.
     Startup,
     /// A `MOVED` redirect changed the slot map.
     Moved,
@@ -166,7 +168,8 @@ impl RefreshConfig {
 /// How soon a pending refresh may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Urgency {
-    /// Now, ignoring interval and backoff (startup).
+    /// Now when no refresh has run yet (startup); afterwards as `NoJitter`: no trigger shortens
+    /// the interval or a failure's backoff.
     Immediate,
     /// After the interval or backoff, without jitter (manual).
     NoJitter,
@@ -356,9 +359,8 @@ impl RefreshPolicy {
     }
 
     fn due(&self, p: &Pending) -> Instant {
-        if p.urgency == Urgency::Immediate {
-            return p.since;
-        }
+        // Before the first refresh there is no interval or backoff to wait for: every urgency
+        // but `Normal` (its jitter) starts at `since`. Afterwards `Immediate` gets no exemption.
         let base = self.earliest().map_or(p.since, |e| e.max(p.since));
         if p.urgency == Urgency::Normal { add(base, p.jitter) } else { base }
     }

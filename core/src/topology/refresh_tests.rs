@@ -363,3 +363,28 @@ fn later_triggers_do_not_move_a_pending_deadline() {
     }
     assert_eq!(p.pending_reason(), Some(RefreshReason::ClusterDown));
 }
+
+/// Fuzz find (`client_ops`): a `Startup` trigger (the client still has no topology) made the
+/// pending refresh `Immediate` even after a failure, cutting the backoff to nothing. A client
+/// whose refresh failed at once (its only seed connection full: `QueueFull`) then asked to be
+/// woken at the same instant for ever, and with seeds that refuse connections it redialled
+/// them back to back.
+#[test]
+fn startup_triggers_do_not_cut_a_failure_backoff() {
+    let t0 = base();
+    let mut rng = Rng::new(21);
+    let config = no_periodic();
+    let mut p = policy(config.clone());
+    p.request(t0, RefreshReason::Startup, 1, &mut rng);
+    assert_eq!(p.next_deadline(), Some(t0), "the first load starts at once");
+    let mut now = t0;
+    for k in 1..=6u32 {
+        assert!(p.poll_start(now));
+        p.finished(now, false, 1, &mut rng);
+        p.request(now, RefreshReason::Startup, 1, &mut rng);
+        let due = p.next_deadline().unwrap_or(now);
+        assert_eq!(due, now + config.backoff(k), "attempt {k}: the backoff holds, without jitter");
+        assert!(!p.poll_start(now), "attempt {k}: no retry at the instant of the failure");
+        now = due;
+    }
+}

@@ -258,6 +258,38 @@ fn endpoint_null_and_empty_mean_the_answering_host() {
     }
 }
 
+/// Fuzz find (`topology_parse`, render round trip): brackets were stripped after the `""` and
+/// `"?"` checks, so `"[?]"` became a node at host `?`, `"[]"` a node at an empty host, and
+/// `"[[::1]]"` a node at `[::1]`, none of which can be dialled or survive rendering and parsing
+/// again. They now read like the same endpoints in a `MOVED` reply.
+#[test]
+fn bracketed_endpoints_read_like_redirects() {
+    let parse = |text: &str| node::parse_endpoint(&bulk(text)).expect("a string endpoint");
+    let host = |e: node::Endpoint| match e {
+        node::Endpoint::Host(h) => Some(h.to_string()),
+        node::Endpoint::Origin => Some(String::new()),
+        node::Endpoint::Unknown => None,
+    };
+    assert_eq!(host(parse("[::1]")), Some("::1".to_owned()));
+    assert_eq!(host(parse("::1")), Some("::1".to_owned()));
+    assert_eq!(host(parse("[10.0.0.1]")), Some("10.0.0.1".to_owned()));
+    assert_eq!(host(parse("[]")), Some(String::new()), "the node that answered");
+    for unusable in ["[?]", "[[::1]]", "[x", "x]", "a[b]c"] {
+        assert_eq!(host(parse(unusable)), None, "{unusable:?}");
+    }
+    let mut spec = three_by_two();
+    spec[0].nodes[0].host = "[?]".into();
+    spec[1].nodes[0].host = "[]".into();
+    for shape in [Shape::Resp3, Shape::Resp2] {
+        let t = parse_shards(&spec, shape);
+        assert_eq!(addr_of(&t, 0), None, "an unknown primary owns nothing");
+        assert_eq!(addr_of(&t, 6000).map(|a| a.host().to_owned()), Some(ORIGIN_HOST.to_owned()));
+        let back =
+            Topology::from_shards_reply(&t.to_shards_reply(crate::Protocol::Resp3, false), &origin(), false);
+        assert_eq!(back.as_ref().ok(), Some(&t), "renders and parses back");
+    }
+}
+
 #[test]
 fn endpoint_question_mark_is_skipped() {
     let mut spec = three_by_two();
