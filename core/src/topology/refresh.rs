@@ -168,8 +168,10 @@ impl RefreshConfig {
 /// How soon a pending refresh may start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Urgency {
-    /// Now when no refresh has run yet (startup); afterwards as `NoJitter`: no trigger shortens
-    /// the interval or a failure's backoff.
+    /// Now when no refresh has run yet (startup), and after each failure until every seed has
+    /// been tried once in a row (a sweep of the seeds, each asked at once, so that credentials
+    /// every seed refuses are reported without waiting); afterwards as `NoJitter`: the failure
+    /// backoff applies, so the sweep can never spin.
     Immediate,
     /// After the interval or backoff, without jitter (manual).
     NoJitter,
@@ -183,6 +185,8 @@ struct Pending {
     since: Instant,
     jitter: Duration,
     urgency: Urgency,
+    /// Nodes (seeds, before the first topology) when requested: a startup sweep tries each once.
+    nodes: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -241,6 +245,7 @@ impl RefreshPolicy {
                 if urgency_rank(urgency) < urgency_rank(p.urgency) {
                     p.urgency = urgency;
                     p.reason = reason;
+                    p.nodes = u32::try_from(node_count).unwrap_or(u32::MAX);
                 }
             }
             None => {
@@ -248,7 +253,8 @@ impl RefreshPolicy {
                     Urgency::Normal => rng.duration_up_to(self.config.jitter_bound(node_count)),
                     _ => Duration::ZERO,
                 };
-                self.pending = Some(Pending { reason, since: now, jitter, urgency });
+                let nodes = u32::try_from(node_count).unwrap_or(u32::MAX);
+                self.pending = Some(Pending { reason, since: now, jitter, urgency, nodes });
             }
         }
     }
@@ -307,7 +313,8 @@ impl RefreshPolicy {
             self.failures = self.failures.saturating_add(1);
             if self.pending.is_none() {
                 let jitter = rng.duration_up_to(self.config.jitter_bound(node_count));
-                self.pending = Some(Pending { reason, since: now, jitter, urgency: Urgency::Normal });
+                let nodes = u32::try_from(node_count).unwrap_or(u32::MAX);
+                self.pending = Some(Pending { reason, since: now, jitter, urgency: Urgency::Normal, nodes });
             }
         }
     }
@@ -360,7 +367,11 @@ impl RefreshPolicy {
 
     fn due(&self, p: &Pending) -> Instant {
         // Before the first refresh there is no interval or backoff to wait for: every urgency
-        // but `Normal` (its jitter) starts at `since`. Afterwards `Immediate` gets no exemption.
+        // but `Normal` (its jitter) starts at `since`. Afterwards `Immediate` is exempt only
+        // during a sweep of the seeds after failures (fewer failures in a row than nodes).
+        if p.urgency == Urgency::Immediate && self.failures > 0 && self.failures < p.nodes {
+            return p.since;
+        }
         let base = self.earliest().map_or(p.since, |e| e.max(p.since));
         if p.urgency == Urgency::Normal { add(base, p.jitter) } else { base }
     }
