@@ -220,6 +220,25 @@ pub(crate) struct Inner<K, V> {
 
 /// A typed cache over one namespace. Cheap to clone; every clone shares the provider's cluster
 /// client.
+///
+/// ```no_run
+/// # async fn demo(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+/// use std::time::Duration;
+/// use slotcache_rt::{Compute, NamespaceOptions, Ttl};
+///
+/// let pages = provider.create_namespace::<String, String>("pages", NamespaceOptions::default())?;
+/// let key = "/home".to_string();
+/// // Store with a TTL and two tags; a tagged set is two round trips, an untagged one, one.
+/// pages.set_with_ttl(&key, &"<html>".to_string(), Ttl::After(Duration::from_secs(60)), &["site", "home"]).await?;
+/// // Read through, loading on a miss (one load for every concurrent caller of the key).
+/// let html = pages.get(&key, |k| async move { Ok(format!("rendered {k}")) }).await?;
+/// // Atomic read-modify-write (compare-and-set on the key's slot).
+/// pages.compute(&key, |old| Compute::Set(format!("{}!", old.cloned().unwrap_or_default()))).await?;
+/// // Every entry tagged "site" is a miss from now on, on every client; returns how many were removed.
+/// let removed = pages.invalidate_by_tags(&["site"]).await?;
+/// # let _ = (html, removed);
+/// # Ok(()) }
+/// ```
 pub struct Cache<K, V> {
     pub(crate) inner: Arc<Inner<K, V>>,
 }
