@@ -38,9 +38,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Sub {
-    /// Runs one cell in this process (used by the benchmark itself).
-    #[command(hide = true)]
+    /// Runs one cell in this process (used by the benchmark itself, and for profiling one
+    /// client under perf or valgrind against a `hold` cluster).
     Worker(WorkerArgs),
+    /// Starts the cluster, preloads the keys, prints a `worker` command line to profile with, and
+    /// holds the cluster for `--secs` seconds (or until Ctrl-C).
+    Hold {
+        /// How long to keep the cluster up.
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
+        /// Keys preloaded.
+        #[arg(long, default_value_t = 100_000)]
+        keys: usize,
+    },
 }
 
 /// Settings of a benchmark run.
@@ -130,6 +140,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.cmd {
         Some(Sub::Worker(w)) => worker_main(w),
+        Some(Sub::Hold { secs, keys }) => run::hold(Duration::from_secs(*secs), *keys),
         None => run::main(&cli.run),
     };
     match result {

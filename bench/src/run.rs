@@ -255,6 +255,30 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `slotcache-bench hold`: a preloaded cluster for profiling single workers.
+pub(crate) fn hold(secs: Duration, keys: usize) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing Ctrl-C")?;
+    }
+    let cluster = ClusterBuilder::new().masters(3).replicas(0).label("bench-hold").start()?;
+    preload(&cluster.seeds(), keys)?;
+    let seeds: Vec<String> = cluster.seeds().iter().map(|a| format!("{}:{}", a.host(), a.port())).collect();
+    let pids: Vec<String> = cluster.pids().iter().map(u32::to_string).collect();
+    println!(
+        "slotcache-bench worker --client slotcache-tokio --workload get --tasks 64 --warmup-ms 500 \
+         --window-ms 5000 --keys {keys} --seeds {} --server-pids {}",
+        seeds.join(","),
+        pids.join(",")
+    );
+    let t0 = Instant::now();
+    while t0.elapsed() < secs && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 /// Writes every key of the key space once (pipelines of 1000 SETs).
 fn preload(seeds: &[NodeAddr], keys: usize) -> anyhow::Result<()> {
     let ks = Keyspace::new(keys);
