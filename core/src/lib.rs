@@ -5,6 +5,7 @@
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod client;
 pub mod command;
 pub mod error;

@@ -15,8 +15,13 @@
 //!   spread out but never hammer a node back-to-back);
 //! - doubling, capped at 128 ms per wait, which keeps at least one retry inside the 250 ms
 //!   request budgets clients commonly use;
-//! - 6 attempts in all (first send included): the worst-case total wait is
-//!   2 + 4 + 8 + 16 + 32 = 62 ms, and a retry is never scheduled at or past the request deadline;
+//! - 6 attempts in all (first send included) for lost connections and the like: the worst-case
+//!   total wait is 2 + 4 + 8 + 16 + 32 = 62 ms, and a retry is never scheduled at or past the
+//!   request deadline;
+//! - cluster states that clear by themselves (`TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`,
+//!   `LOADING`) are not bounded by attempts but only by the deadline, at the capped backoff: a
+//!   legacy migration or a failover lasts longer than 62 ms, and the server did not run the
+//!   command, so retrying is always safe;
 //! - at most 5 redirects (`MOVED` + `ASK`) per request.
 //!
 //! # Idempotency
@@ -381,7 +386,19 @@ fn decide_inner(
                 budget.take_attempt(cfg)?;
                 return Ok(RetryDecision::Ask(target));
             }
-            ErrorAction::RetryAfterBackoff { refresh } => refresh,
+            ErrorAction::RetryAfterBackoff { refresh } => {
+                // A cluster state that clears by itself (TRYAGAIN during a migration,
+                // CLUSTERDOWN/MASTERDOWN during a failover, LOADING): the server did not run the
+                // command, so retrying is always safe; retry at the capped backoff until the
+                // deadline instead of spending the attempt budget in milliseconds.
+                let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
+                let at = now
+                    .checked_add(wait)
+                    .filter(|at| *at < budget.deadline)
+                    .ok_or(FailReason::WouldPassDeadline)?;
+                budget.attempts_used = budget.attempts_used.saturating_add(1);
+                return Ok(RetryDecision::RetryAt { at, refresh });
+            }
             ErrorAction::RefreshAndRetry => true,
             _ => return Err(FailReason::Server),
         },

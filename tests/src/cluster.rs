@@ -284,6 +284,10 @@ impl Spec {
             "",
             "--repl-diskless-sync-delay",
             "0",
+            // Replicas report a replication offset of 0 ("loading" in CLUSTER SHARDS) until the
+            // master sends them something; the default 10 s ping period makes that slow.
+            "--repl-ping-replica-period",
+            "1",
             "--set-proc-title",
             "no",
             "--enable-debug-command",
@@ -510,11 +514,11 @@ impl Cluster {
             let mut exited = None;
             let waited =
                 wait_until(scaled(START_TIMEOUT), &format!("node {i} ({addr}) to answer PING"), || {
-                    if let Some(child) = node.child.as_mut() {
-                        if let Some(status) = child.try_wait()? {
-                            exited = Some(status);
-                            return Ok(true);
-                        }
+                    if let Some(child) = node.child.as_mut()
+                        && let Some(status) = child.try_wait()?
+                    {
+                        exited = Some(status);
+                        return Ok(true);
                     }
                     let mut c = Conn::connect_with(&addr, tls, Duration::from_millis(500))?;
                     Ok(c.cmd_text(["PING"])? == "PONG")

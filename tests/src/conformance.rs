@@ -3,6 +3,11 @@
 //! The conformance suite is written once against [`slotcache_rt::Client`]; each runtime crate
 //! contributes only its [`Runtime`], so a test that passes on all three shows the adapters
 //! behave the same.
+//!
+//! Also what the suite's files share: [`Rt::wait_until`] (a bounded poll that sleeps on the
+//! runtime), [`slot_owners`] / [`keys_on`] (keys on a given master's slots), [`seed_keys`],
+//! [`traffic`] (a checking read/write task, recorded as [`Traffic`]), [`cmdstat_calls`] and
+//! [`error_kind`].
 
 use core::future::Future;
 use std::sync::Arc;
@@ -71,6 +76,35 @@ impl Rt {
         }
     }
 
+    /// Polls `check` every `every` on this runtime (sleeping between checks without blocking
+    /// the runtime's threads) until it returns `Ok(true)`, for at most `timeout`. Returns the
+    /// time it took. An `Err` from `check` counts as "not yet"; the last one is reported if the
+    /// deadline passes. `what` names the condition in the timeout error.
+    pub async fn wait_until(
+        self,
+        timeout: Duration,
+        every: Duration,
+        what: &str,
+        mut check: impl FnMut() -> crate::Result<bool>,
+    ) -> crate::Result<Duration> {
+        let start = std::time::Instant::now();
+        loop {
+            let last = match check() {
+                Ok(true) => return Ok(start.elapsed()),
+                Ok(false) => None,
+                Err(e) => Some(e),
+            };
+            if start.elapsed() >= timeout {
+                let mut msg = format!("timed out after {timeout:?} waiting for {what}");
+                if let Some(e) = last {
+                    msg.push_str(&format!(" (last error: {e})"));
+                }
+                return Err(crate::Error::new(msg));
+            }
+            self.sleep(every).await;
+        }
+    }
+
     /// Spawns a task on this runtime and returns its output through a channel.
     pub fn spawn<T: Send + 'static>(
         self,
@@ -91,4 +125,212 @@ pub fn config(cluster: &Cluster) -> Config {
     let mut cfg = Config::new(cluster.seeds());
     cfg.client.client_name = Some("slotcache-conformance".into());
     cfg
+}
+
+/// The master (node index) serving each slot, by node `view`'s `CLUSTER SHARDS`; `None` for
+/// a slot nobody serves. Index it with a slot number.
+pub fn slot_owners(cluster: &Cluster, view: usize) -> crate::Result<Vec<Option<usize>>> {
+    let mut owners = vec![None; usize::from(slotcache_core::SLOT_COUNT)];
+    for shard in cluster.shards(view)? {
+        let Some(m) = shard.master().and_then(|m| cluster.index_of_id(&m.id)) else { continue };
+        for &(lo, hi) in &shard.slots {
+            for s in lo..=hi {
+                owners[usize::from(s)] = Some(m);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// `count` keys named after `name` on the slots of master `m` (by `owners`, see
+/// [`slot_owners`]), spread evenly over its slots, each in a different slot when it has
+/// enough.
+#[must_use]
+pub fn keys_on(owners: &[Option<usize>], m: usize, count: usize, name: &str) -> Vec<String> {
+    let slots: Vec<u16> =
+        (0..slotcache_core::SLOT_COUNT).filter(|&s| owners.get(usize::from(s)) == Some(&Some(m))).collect();
+    if slots.is_empty() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|i| {
+            let slot = slots[i * slots.len() / count.max(1) % slots.len()];
+            crate::key_for_slot(slot, &format!("{name}:{i}"))
+        })
+        .collect()
+}
+
+/// How many times node `i` ran `command` (lower case, e.g. `"get"`), from `INFO commandstats`
+/// (`cmdstat_get:calls=...`); 0 when it never ran it.
+pub fn cmdstat_calls(cluster: &Cluster, i: usize, command: &str) -> crate::Result<u64> {
+    let info = cluster.info(i, "commandstats")?;
+    let field = format!("cmdstat_{command}:");
+    let Some(line) = info.lines().find_map(|l| l.strip_prefix(&field)) else { return Ok(0) };
+    line.split(',')
+        .find_map(|kv| kv.strip_prefix("calls="))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| crate::Error::new(format!("node {i}: cannot read {field}{line}")))
+}
+
+/// A short name of an error's kind, for tallies in test output (`Unreachable`, `Timeout`,
+/// `Server(CLUSTERDOWN)`, ...).
+#[must_use]
+pub fn error_kind(e: &slotcache_rt::Error) -> String {
+    use slotcache_rt::{Error, RequestError};
+    match e {
+        Error::Request(r) => match r {
+            RequestError::Server(s) => format!("Server({})", String::from_utf8_lossy(s.code())),
+            RequestError::Auth { .. } => "Auth".into(),
+            RequestError::Timeout { stage, .. } => format!("Timeout({stage:?})"),
+            RequestError::ConnectionLost { .. } => "ConnectionLost".into(),
+            RequestError::Unreachable { error, .. } => format!("Unreachable({:?})", error.kind),
+            RequestError::Protocol { .. } => "Protocol".into(),
+            RequestError::RedirectLoop { .. } => "RedirectLoop".into(),
+            RequestError::QueueFull { .. } => "QueueFull".into(),
+            RequestError::NoTopology { .. } => "NoTopology".into(),
+            RequestError::NoRoute { .. } => "NoRoute".into(),
+            RequestError::UnexpectedReply { .. } => "UnexpectedReply".into(),
+            RequestError::Closed => "RequestClosed".into(),
+            other => format!("{other:?}").split(['{', '(', ' ']).next().unwrap_or_default().to_owned(),
+        },
+        Error::Submit(_) => "Submit".into(),
+        Error::Config(_) => "Config".into(),
+        Error::Tls(_) => "Tls".into(),
+        Error::Closed => "Closed".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One finished request of a [`traffic`] task.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// The caller's tag of the task (e.g. the shard it works on).
+    pub tag: usize,
+    /// When it was sent, from the traffic's start.
+    pub start: Duration,
+    /// When it finished, from the traffic's start.
+    pub end: Duration,
+    /// Its error's kind ([`error_kind`]), `None` for a success.
+    pub error: Option<String>,
+}
+
+/// What [`traffic`] tasks saw.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    /// Every request, in the order each task sent them.
+    pub ops: Vec<Op>,
+    /// Wrong values: a reply for another key, a value never written, a missing key, a reply of
+    /// the wrong type.
+    pub wrong: Vec<String>,
+    /// Reads older than the last acknowledged write of the same task (a write lost with a
+    /// master that died before replicating it).
+    pub stale: u64,
+}
+
+impl Traffic {
+    /// Adds another task's record.
+    pub fn merge(&mut self, other: Self) {
+        self.ops.extend(other.ops);
+        self.wrong.extend(other.wrong);
+        self.stale += other.stale;
+    }
+
+    /// The failed requests.
+    pub fn errors(&self) -> impl Iterator<Item = &Op> {
+        self.ops.iter().filter(|o| o.error.is_some())
+    }
+
+    /// A tally of error kinds, for messages.
+    #[must_use]
+    pub fn error_kinds(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut kinds = std::collections::BTreeMap::new();
+        for e in self.errors() {
+            *kinds.entry(format!("{}@{}", e.error.as_deref().unwrap_or_default(), e.tag)).or_default() += 1;
+        }
+        kinds
+    }
+}
+
+/// A traffic task: writes then reads each of `keys` in turn (`SET key "<key>|<n>"`, `GET key`),
+/// pacing itself with a 2 ms sleep, until `stop` is set (or 60 s pass). Every key must hold
+/// `"<key>|<n>"` already (`n` = 0 is fine): a nil read is a wrong value. A read is checked to
+/// be for its key and no newer than the last write sent.
+pub async fn traffic(
+    rt: Rt,
+    client: slotcache_rt::Client,
+    keys: Vec<String>,
+    tag: usize,
+    t0: std::time::Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Traffic {
+    use slotcache_rt::{Cmd, Value};
+    use std::sync::atomic::Ordering;
+    let hard_stop = t0 + Duration::from_secs(60);
+    let mut seen = Traffic::default();
+    // Sequence numbers: the last one sent (maybe executed) and the last one acknowledged.
+    let mut sent = vec![0u64; keys.len()];
+    let mut acked = vec![0u64; keys.len()];
+    let mut n = 0usize;
+    while !keys.is_empty() && !stop.load(Ordering::Relaxed) && std::time::Instant::now() < hard_stop {
+        let k = n % keys.len();
+        let write = (n / keys.len()).is_multiple_of(2);
+        n += 1;
+        let key = &keys[k];
+        let start = t0.elapsed();
+        let error = if write {
+            sent[k] += 1;
+            match client.send(Cmd::new("SET").arg(key.as_str()).arg(format!("{key}|{}", sent[k]))).await {
+                Ok(v) if v.as_str() == Some("OK") => {
+                    acked[k] = sent[k];
+                    None
+                }
+                Ok(v) => {
+                    seen.wrong.push(format!("SET {key}: {v:?}"));
+                    None
+                }
+                Err(e) => Some(error_kind(&e)),
+            }
+        } else {
+            match client.send(Cmd::new("GET").arg(key.as_str())).await {
+                Ok(Value::Bulk(b)) => {
+                    let text = String::from_utf8_lossy(&b);
+                    let parsed = text.rsplit_once('|').and_then(|(k, s)| Some((k, s.parse::<u64>().ok()?)));
+                    match parsed {
+                        Some((k2, s)) if k2 == key && s <= sent[k] => {
+                            if s < acked[k] {
+                                seen.stale += 1;
+                            }
+                        }
+                        _ => seen.wrong.push(format!("GET {key} (sent up to {}): {text:?}", sent[k])),
+                    }
+                    None
+                }
+                Ok(v) => {
+                    seen.wrong.push(format!("GET {key}: {v:?}"));
+                    None
+                }
+                Err(e) => Some(error_kind(&e)),
+            }
+        };
+        seen.ops.push(Op { tag, start, end: t0.elapsed(), error });
+        rt.sleep(Duration::from_millis(2)).await;
+    }
+    seen
+}
+
+/// Writes `"<key>|0"` to every key through a raw connection to master `m` (the keys must be
+/// its own), then waits until its replicas have them (`WAIT`).
+pub fn seed_keys(cluster: &Cluster, m: usize, keys: &[String]) -> crate::Result<()> {
+    let mut conn = cluster.conn(m)?;
+    for k in keys {
+        conn.cmd_ok(["SET", k.as_str(), &format!("{k}|0")])?;
+    }
+    let replicas = cluster.replicas_of(m)?.len();
+    if replicas > 0 {
+        let acked = conn.cmd(["WAIT", &replicas.to_string(), "5000"])?.as_int();
+        if acked != i64::try_from(replicas).ok() {
+            return Err(crate::Error::new(format!("node {m}: WAIT {replicas} answered {acked:?}")));
+        }
+    }
+    Ok(())
 }

@@ -199,7 +199,7 @@ impl Cluster {
         let to_id = self.nodes[to].id().to_owned();
         let (los, his) = (lo.to_string(), hi.to_string());
         self.conn(from)?.cmd_ok(["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", &los, &his, "NODE", &to_id])?;
-        let range = if lo == hi { los.clone() } else { format!("{lo}-{hi}") };
+        let range = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
         wait_until(scaled(DRILL_TIMEOUT), &format!("slot migration {range} to succeed"), || {
             let jobs = self.cmd(from, ["CLUSTER", "GETSLOTMIGRATIONS"])?;
             // Finished jobs are kept, newest first (gotcha G6): match ours by its slot ranges.
@@ -255,10 +255,10 @@ impl Cluster {
         let view =
             self.live().into_iter().find(|&j| j != i).ok_or_else(|| Error::new("no other live node"))?;
         let entries = self.cluster_nodes(view)?;
-        if let Some(e) = entries.iter().find(|e| e.id == id) {
-            if !e.slots.is_empty() {
-                bail!("node {i} still serves {} slots: move them away first", e.slot_count());
-            }
+        if let Some(e) = entries.iter().find(|e| e.id == id)
+            && !e.slots.is_empty()
+        {
+            bail!("node {i} still serves {} slots: move them away first", e.slot_count());
         }
         if let Some(r) = entries.iter().find(|e| e.master_id.as_deref() == Some(id.as_str()) && !e.troubled())
         {

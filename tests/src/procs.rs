@@ -31,6 +31,11 @@ pub fn signal(pid: u32, sig: Signal) -> Result<()> {
     }
 }
 
+/// Sends `SIGTERM` to `pid` (a polite request to stop).
+pub fn terminate(pid: u32) -> Result<()> {
+    signal(pid, Signal::SIGTERM)
+}
+
 /// The process state letter from `/proc/<pid>/stat` (`R`, `S`, `T`, `Z`, ...), `None` if gone.
 #[must_use]
 pub fn state(pid: u32) -> Option<char> {
@@ -186,4 +191,41 @@ pub fn running_servers(root: Option<&Path>) -> Vec<(u32, String)> {
         .collect();
     found.sort_unstable();
     found
+}
+
+/// A running server started by this harness, as found by [`servers`].
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// Its pid.
+    pub pid: u32,
+    /// Its cluster folder (the parent of its `--dir`).
+    pub cluster_dir: PathBuf,
+    /// Whether the process that started it still runs: `false` means a leftover.
+    pub owner_alive: bool,
+    /// The owner's label (`dev` for `slotcache dev up`), when recorded.
+    pub label: String,
+}
+
+/// The running servers under `root` (default [`paths::clusters_root`]) with their cluster folder
+/// and whether their owner is alive. Servers whose owner is gone are leftovers.
+#[must_use]
+pub fn servers(root: Option<&Path>) -> Vec<Server> {
+    running_servers(root)
+        .into_iter()
+        .map(|(pid, cmd)| {
+            let dir = cmd
+                .split_once("--dir ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .map(PathBuf::from)
+                .and_then(|d| d.parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let owner = read_owner(&dir);
+            Server {
+                pid,
+                owner_alive: owner_alive(&dir),
+                label: owner.map(|(_, _, l)| l).unwrap_or_default(),
+                cluster_dir: dir,
+            }
+        })
+        .collect()
 }

@@ -10,8 +10,17 @@ use std::time::Duration;
 
 use slotcache_tests::{ClusterBuilder, procs, wait_until};
 
+/// Every cluster start reaps leftovers under this workspace's cluster folder: the tests of this
+/// file take turns so another test's start cannot reap the leftovers one test is watching.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn a_panicking_test_leaves_no_server_running() {
+    let _serial = serial();
     let mut seen: Option<(Vec<u32>, PathBuf)> = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let c = ClusterBuilder::new().masters(1).replicas(1).label("panics").start().unwrap();
@@ -19,7 +28,8 @@ fn a_panicking_test_leaves_no_server_running() {
         assert_eq!(pids.len(), 2);
         assert!(pids.iter().all(|&p| procs::is_our_server(p, c.dir())));
         seen = Some((pids, c.dir().to_path_buf()));
-        panic!("deliberate panic with a running cluster");
+        // A panic that skips the panic hook (no backtrace noise); Drop runs during the unwind.
+        std::panic::resume_unwind(Box::new("deliberate panic with a running cluster"));
     }));
     assert!(result.is_err());
     let (pids, dir) = seen.unwrap();
@@ -49,6 +59,7 @@ fn leftover_child() {
 
 #[test]
 fn a_killed_test_process_is_reaped_by_the_next_start() {
+    let _serial = serial();
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["leftover_child", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])

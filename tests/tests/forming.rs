@@ -111,3 +111,50 @@ fn extra_server_flags_reach_every_node() {
     }
     assert_eq!(c.masters().unwrap(), vec![0, 1, 2]);
 }
+
+/// Removes the folders a failed start kept (they hold the logs the error quoted).
+fn remove_kept(label: &str) {
+    let prefix = format!("{label}-{}-", std::process::id());
+    for e in std::fs::read_dir(slotcache_tests::paths::clusters_root()).unwrap().filter_map(Result::ok) {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_dir_all(e.path()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn failures_to_start_or_form_report_node_logs_and_leave_nothing_running() {
+    // A server that refuses its flags: the error quotes its own complaint.
+    let err = ClusterBuilder::new()
+        .masters(1)
+        .replicas(0)
+        .arg("--no-such-directive")
+        .arg("yes")
+        .label("form-badflag")
+        .start()
+        .unwrap_err();
+    assert!(err.message().contains("exited at start"), "{err}");
+    assert!(err.message().contains("no-such-directive"), "{err}");
+
+    // A bound too short to form in: the error names the condition and carries each node's log.
+    let err = ClusterBuilder::new()
+        .masters(2)
+        .replicas(0)
+        .form_timeout(Duration::from_millis(1))
+        .label("form-timeout")
+        .start()
+        .unwrap_err();
+    let msg = err.message();
+    assert!(msg.contains("timed out"), "{msg}");
+    assert!(msg.contains("--- node 0") && msg.contains("--- node 1"), "{msg}");
+    assert!(msg.contains("Ready to accept connections"), "log tails are attached: {msg}");
+
+    let left: Vec<_> = slotcache_tests::procs::servers(None)
+        .into_iter()
+        .filter(|s| s.label == "form-badflag" || s.label == "form-timeout")
+        .filter(|s| s.cluster_dir.to_string_lossy().contains(&format!("-{}-", std::process::id())))
+        .collect();
+    assert!(left.is_empty(), "servers left running after failed starts: {left:?}");
+    remove_kept("form-badflag");
+    remove_kept("form-timeout");
+}

@@ -29,7 +29,7 @@ fn ask_then_moved() {
     let stats = sim.client.stats();
     assert!(stats.ask >= 2, "{stats:?}");
     let t = sim.client.topology().expect("topology");
-    assert_eq!(t.primary(slot).map(|n| n.addr.clone()), Some(source.clone()), "ASK never changes the map");
+    assert_eq!(t.primary(slot).map(|n| n.addr.clone()), Some(source), "ASK never changes the map");
 
     sim.cluster.finish_migration(slot);
     assert_eq!(

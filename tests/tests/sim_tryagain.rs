@@ -1,6 +1,8 @@
 //! Simulation: a multi-key request on a slot that is half migrated gets TRYAGAIN; the client
-//! backs off (milliseconds, not seconds) and the request succeeds once the migration ends. If
-//! the condition outlasts the retry budget, the caller gets the typed TRYAGAIN error quickly.
+//! backs off (milliseconds, not seconds) and the request succeeds once the migration ends. The
+//! server did not run the command, so the client keeps retrying (at the capped backoff) until
+//! the request's deadline; if the condition outlasts it, the caller gets the typed TRYAGAIN
+//! error just before the deadline, never after it.
 
 use std::time::Duration;
 
@@ -33,7 +35,7 @@ fn tryagain_is_retried_until_the_migration_ends() {
 }
 
 #[test]
-fn endless_tryagain_fails_fast_with_a_typed_error() {
+fn endless_tryagain_is_a_typed_error_within_the_deadline() {
     let mut sim = setup(32);
     let start = sim.now;
     let id = sim.submit(Request::command(Cmd::new("MGET").arg("{t}a").arg("{t}b")));
@@ -41,8 +43,7 @@ fn endless_tryagain_fails_fast_with_a_typed_error() {
     let RequestError::Server(e) = &err else { panic!("typed server error expected, got {err:?}") };
     assert_eq!(e.kind(), &ServerErrorKind::TryAgain);
     let took = sim.now - start;
-    assert!(
-        took < Duration::from_millis(200),
-        "gave up after the retry budget, not the 2 s deadline: {took:?}"
-    );
+    assert!(took <= Duration::from_secs(2), "never past the 2 s deadline: {took:?}");
+    assert!(took > Duration::from_millis(1500), "kept retrying while the deadline allowed: {took:?}");
+    assert!(sim.client.stats().tryagain > 10, "{:?}", sim.client.stats());
 }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use slotcache_smol::{
-    BoxFuture, BoxStream, Client, ClientConfig, Cmd, Config, Error, Event, NodeAddr, Password, ReadFrom,
-    Reply, Request, RequestError, RequestKind, Runtime, Slot, Stats, TlsConfig, Value, key_slot,
+    BoxFuture, BoxStream, Cache, CacheError, CacheStats, Client, ClientConfig, Cmd, Compute, Config,
+    DefaultKey, Durability, EntryInfo, Error, Event, NamespaceOptions, NodeAddr, Password, Provider,
+    ProviderConfig, ReadFrom, Reply, Request, RequestError, RequestKind, Runtime, Slot, Stats, TlsConfig,
+    Ttl, Value, key_slot,
 };
 
 /// The async-std [`Runtime`].
@@ -38,4 +40,13 @@ impl Runtime for AsyncStdRuntime {
 /// See [`Client::connect`].
 pub async fn connect(config: Config) -> Result<Client, Error> {
     Client::connect(Arc::new(AsyncStdRuntime), config).await
+}
+
+/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
+/// namespace) and pings the cluster.
+///
+/// # Errors
+/// See [`Provider::connect`].
+pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
+    Provider::connect(Arc::new(AsyncStdRuntime), config).await
 }

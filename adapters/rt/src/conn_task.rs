@@ -29,8 +29,46 @@ impl core::fmt::Debug for ConnEvent {
     }
 }
 
+/// A connection error from an I/O error. rustls reports TLS failures as I/O errors carrying a
+/// `rustls::Error`, at the handshake or later (a TLS 1.3 server that wants a client certificate
+/// says so with an alert after the client's handshake is done): those become
+/// [`ConnErrorKind::Tls`], whatever `kind` the caller expected, with a hint at the usual cause.
 pub(crate) fn io_error(kind: ConnErrorKind, e: &std::io::Error) -> ConnError {
-    ConnError::new(kind, e.to_string())
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => ConnError::new(ConnErrorKind::Tls, tls_message(tls)),
+        None => ConnError::new(kind, e.to_string()),
+    }
+}
+
+/// rustls's text, with a hint in parentheses (the kind, `Tls`, already says TLS).
+fn tls_message(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let hint = match e {
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            "the server's certificate is not signed by a trusted root: check the CA given to \
+             TlsConfig::with_root_pem"
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the server's certificate does not name the address connected to: see \
+             TlsConfig::with_server_name"
+        }
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => "the server's certificate is expired or not yet valid",
+        E::InvalidCertificate(_) => "the server's certificate was refused",
+        E::AlertReceived(A::CertificateRequired) => {
+            "the server requires a client certificate: see TlsConfig::with_client_cert_pem"
+        }
+        E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::DecryptError) => {
+            "the server refused the client certificate"
+        }
+        E::AlertReceived(A::HandshakeFailure) => {
+            "the server refused the handshake (it may require a client certificate: see \
+             TlsConfig::with_client_cert_pem)"
+        }
+        _ => "",
+    };
+    if hint.is_empty() { e.to_string() } else { format!("{e} ({hint})") }
 }
 
 async fn dial(
@@ -69,4 +107,27 @@ pub(crate) async fn run(
     };
     // If the driver is gone, dropping the stream closes it.
     let _ = events.send(event).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_typed_tls_with_a_hint_whatever_the_stage() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let e = io_error(ConnErrorKind::Io, &std::io::Error::new(std::io::ErrorKind::InvalidData, alert));
+        assert_eq!(e.kind, ConnErrorKind::Tls);
+        assert!(e.message.contains("requires a client certificate"), "{e}");
+
+        let bad = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, bad));
+        assert_eq!(e.kind, ConnErrorKind::Tls);
+        assert!(e.to_string().starts_with("Tls: invalid peer certificate"), "{e}");
+        assert!(e.message.contains("trusted root"), "{e}");
+
+        let plain = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let e = io_error(ConnErrorKind::Io, &plain);
+        assert_eq!((e.kind, e.message.as_str()), (ConnErrorKind::Io, "reset"));
+    }
 }

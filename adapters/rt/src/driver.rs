@@ -42,6 +42,8 @@ pub(crate) enum Msg {
     Request(Request, Waiter),
     /// Report the counters.
     Stats(oneshot::Sender<Stats>),
+    /// Count the online replicas of a slot's shard.
+    Replicas(slotcache_core::Slot, oneshot::Sender<usize>),
     /// Subscribe to topology and push events.
     Subscribe(async_channel::Sender<Event>),
     /// Fail everything outstanding and stop.
@@ -125,6 +127,13 @@ impl Driver {
             },
             Msg::Stats(tx) => {
                 let _ = tx.send(self.client.stats());
+            }
+            Msg::Replicas(slot, tx) => {
+                let n = self
+                    .client
+                    .topology()
+                    .map_or(0, |t| t.replicas(slot).iter().filter(|n| n.is_online()).count());
+                let _ = tx.send(n);
             }
             Msg::Subscribe(tx) => self.subscribers.push(tx),
             Msg::Close(done) => {

@@ -98,9 +98,15 @@ impl Client {
     /// # Errors
     /// The request's error, or [`Error::Closed`].
     pub async fn request(&self, request: Request) -> Result<Reply, Error> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        use tracing::Instrument;
+        let span = tracing::trace_span!("slotcache.request", kind = request_kind(&request));
+        async {
+            let (tx, rx) = oneshot::channel();
+            self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
+            rx.await.map_err(|_| Error::Closed)?
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends one command, routed by its keys (multi-key commands split per slot and merged).
@@ -125,6 +131,32 @@ impl Client {
             Reply::Pipeline(v) => Ok(v),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Like [`Client::pipeline`], with this pipeline's whole time budget.
+    ///
+    /// # Errors
+    /// A failure of the whole pipeline (timeout, closed); each command's own error is in the
+    /// vector.
+    pub async fn pipeline_with_timeout(
+        &self,
+        cmds: Vec<Cmd>,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Result<Value, RequestError>>, Error> {
+        match self.request(Request::pipeline(cmds).with_timeout(timeout)).await? {
+            Reply::Pipeline(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// How many online replicas serve `slot`'s shard, per the client's current topology.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn replicas_of(&self, slot: slotcache_core::Slot) -> Result<usize, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Replicas(slot, tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
     }
 
     /// Sends a command to every primary.
@@ -181,6 +213,16 @@ impl Client {
             let _ = rx.await;
         }
         self.tx.close();
+    }
+}
+
+fn request_kind(r: &Request) -> &'static str {
+    match r.kind {
+        slotcache_core::client::RequestKind::Command(_) => "command",
+        slotcache_core::client::RequestKind::Pipeline(_) => "pipeline",
+        slotcache_core::client::RequestKind::AllPrimaries(_) => "all_primaries",
+        slotcache_core::client::RequestKind::Node(..) => "node",
+        _ => "other",
     }
 }
 

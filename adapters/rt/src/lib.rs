@@ -8,6 +8,7 @@
 //! Users depend on `slotcache-tokio`, `slotcache-smol` or `slotcache-async-std`, which
 //! re-export this crate's API with their runtime plugged in.
 
+pub mod cache;
 mod conn_task;
 mod driver;
 mod error;
@@ -15,9 +16,13 @@ mod handle;
 mod runtime;
 mod tls;
 
+pub use cache::{
+    Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider, ProviderConfig,
+};
 pub use error::Error;
 pub use handle::{Client, Config};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
+pub use slotcache_core::cache::{CacheError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,
 };

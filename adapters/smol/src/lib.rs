@@ -62,3 +62,12 @@ pub fn connect_tcp(host: String, port: u16) -> BoxFuture<io::Result<BoxStream>> 
 pub async fn connect(config: Config) -> Result<Client, Error> {
     Client::connect(Arc::new(SmolRuntime), config).await
 }
+
+/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
+/// namespace) and pings the cluster.
+///
+/// # Errors
+/// See [`Provider::connect`].
+pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
+    Provider::connect(Arc::new(SmolRuntime), config).await
+}

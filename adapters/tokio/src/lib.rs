@@ -55,3 +55,12 @@ impl Runtime for TokioRuntime {
 pub async fn connect(config: Config) -> Result<Client, Error> {
     Client::connect(Arc::new(TokioRuntime), config).await
 }
+
+/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
+/// namespace) and pings the cluster.
+///
+/// # Errors
+/// See [`Provider::connect`].
+pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
+    Provider::connect(Arc::new(TokioRuntime), config).await
+}

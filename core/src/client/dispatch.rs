@@ -40,12 +40,32 @@ impl Client {
             self.wait_for_topology(now, sid);
             return;
         };
-        let cid = match self.conn_for(now, &addr) {
-            Ok(cid) => cid,
-            Err(e) => {
-                self.complete_sub(sid, Err(e));
-                return;
-            }
+        let parent = self.subs.get(sid).map(|s| s.parent);
+        let pinned = parent.and_then(|p| self.parents.get(p)).and_then(|p| {
+            p.pinned.iter().find(|(a, c)| *a == addr && self.conns.get(*c).is_some()).map(|(_, c)| *c)
+        });
+        let cid = match pinned {
+            Some(cid) => cid,
+            None => match self.conn_for(now, &addr) {
+                Ok(cid) => {
+                    if let Some(p) = parent.and_then(|p| self.parents.get_mut(p)) {
+                        p.pinned.retain(|(a, _)| *a != addr);
+                        p.pinned.push((addr.clone(), cid));
+                    }
+                    cid
+                }
+                Err(e @ RequestError::Unreachable { .. }) => {
+                    // The node refused a connection moments ago: back off (and let a refresh
+                    // find where the slot went) instead of dialling again at once.
+                    let lost = crate::retry::Failure::ConnectionLost { written: false };
+                    self.retry_or_fail(now, sid, lost, e, RefreshReason::ConnectionLost);
+                    return;
+                }
+                Err(e) => {
+                    self.complete_sub(sid, Err(e));
+                    return;
+                }
+            },
         };
         let Some(conn) = self.conns.get_mut(cid) else { return };
         if conn.state == ConnState::Ready {
@@ -66,6 +86,14 @@ impl Client {
         }
         conn.write(sub.cmd.args(), Expect::Sub(sid));
         sub.attempts += 1;
+        tracing::trace!(
+            request = sub.parent.to_u64(),
+            command = %String::from_utf8_lossy(sub.cmd.args().first().map_or(&b""[..], |a| a.as_ref())),
+            slot = ?match sub.route { Route::Slot(s) => Some(s.get()), _ => None },
+            node = %conn.addr,
+            attempt = sub.attempts,
+            "slotcache: sent"
+        );
         if sub.attempts > 1 {
             self.stats.retries += 1;
         }
@@ -175,14 +203,23 @@ impl Client {
     }
 
     /// Parks a sub-request until a topology routes it, and asks for one unless a refresh is
-    /// already on its way (its answer re-routes every parked request).
+    /// already on its way (its answer re-routes every parked request). Fails it at once when
+    /// every seed has refused the credentials.
     fn wait_for_topology(&mut self, now: Instant, sid: Id) {
+        if let Some(e) = self.refused_by_every_seed() {
+            self.complete_sub(sid, Err(e));
+            return;
+        }
         if let Some(sub) = self.subs.get_mut(sid) {
             sub.state = SubState::WaitingTopology;
             self.waiting_topology.push_back(sid);
         }
         if self.refresh_conn.is_none() {
-            let reason = if self.topology.is_some() { RefreshReason::Moved } else { RefreshReason::Startup };
+            let reason = if self.topology.is_some() {
+                RefreshReason::Moved
+            } else {
+                self.refresh_reason_without_topology()
+            };
             self.request_refresh_only(now, reason);
         }
     }
@@ -197,6 +234,11 @@ impl Client {
             return Err(RequestError::QueueFull { addr: addr.clone() });
         }
         if node.conns.len() < self.cfg.connections_per_node {
+            if node.conns.is_empty() {
+                if let Some(d) = self.down.get(addr).filter(|d| d.until > now) {
+                    return Err(RequestError::Unreachable { addr: addr.clone(), error: d.error.clone() });
+                }
+            }
             let cid = self.conns.insert(Conn::new(addr.clone()));
             node.conns.push(cid);
             self.stats.connects += 1;

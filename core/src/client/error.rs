@@ -103,7 +103,7 @@ pub enum RequestError {
         addr: NodeAddr,
     },
     /// No seed has answered with a topology yet.
-    #[error("no cluster topology from the seeds {seeds:?}: {detail}")]
+    #[error("no cluster topology from the seeds {}: {detail}", addr_list(.seeds))]
     NoTopology {
         /// The configured seeds.
         seeds: Vec<NodeAddr>,
@@ -130,6 +130,11 @@ pub enum RequestError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+}
+
+/// `a:1, b:2` for messages (`NodeAddr`'s `Debug` is noisy there).
+fn addr_list(addrs: &[NodeAddr]) -> String {
+    addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// What a request was waiting for when its time ran out.
@@ -205,4 +210,22 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_topology_names_the_seeds_plainly() {
+        let e = RequestError::NoTopology {
+            seeds: vec![NodeAddr::new("127.0.0.1", 7000), NodeAddr::new("::1", 7001)],
+            detail: "127.0.0.1:7000: Tls: invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no cluster topology from the seeds 127.0.0.1:7000, [::1]:7001: \
+             127.0.0.1:7000: Tls: invalid peer certificate: UnknownIssuer"
+        );
+    }
 }

@@ -57,11 +57,14 @@ fn malformed(cmd: &Cmd, e: &CommandError) -> SubmitError {
 /// The command table's entry for `cmd`, plus the caller's overrides.
 fn describe(cmd: &Cmd) -> Result<(&'static command::CommandInfo, bool, Idempotency), SubmitError> {
     let info = command::lookup(cmd.args()).map_err(|e| malformed(cmd, &e))?;
-    if info.routing() == Routing::Connection {
+    if info.routing() == Routing::Connection && cmd.slot().is_none() {
         let name = String::from_utf8_lossy(&cmd.args()[0]).into_owned();
         return Err(SubmitError::Malformed {
             name,
-            reason: "changes connection state, which a shared, pipelined connection cannot offer".into(),
+            reason: "acts on connection state, which a shared, pipelined connection cannot offer \
+                     (inside a pipeline, give it an explicit slot: it then runs on the same \
+                     connection as the pipeline's other commands for that node)"
+                .into(),
         });
     }
     let read_only = cmd.read_only_override().unwrap_or_else(|| info.is_read_only());

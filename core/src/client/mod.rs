@@ -192,6 +192,9 @@ struct Parent {
     shape: Shape,
     results: Vec<Option<Result<Value, RequestError>>>,
     subs: Vec<Id>,
+    /// The connection each node's commands of this request use, so that they stay in order on
+    /// one connection (what `WAIT` after a write needs).
+    pinned: Vec<(NodeAddr, Id)>,
 }
 
 /// The connections of one node.
@@ -199,6 +202,14 @@ struct Parent {
 struct NodeConns {
     conns: Vec<Id>,
     next: usize,
+}
+
+/// A node that refused a connection.
+#[derive(Debug, Clone)]
+struct Down {
+    until: Instant,
+    failures: u32,
+    error: ConnError,
 }
 
 /// The sans-IO Valkey Cluster client. See the [module docs](self) for the run loop.
@@ -213,8 +224,13 @@ pub struct Client {
     refresh_conn: Option<(Id, Instant)>,
     refresh_cursor: usize,
     last_refresh_error: Option<String>,
+    /// Seeds that refused the credentials before the first topology, with their answer.
+    auth_refused: Vec<(NodeAddr, crate::error::ServerError)>,
     conns: Arena<Conn>,
     nodes: HashMap<NodeAddr, NodeConns>,
+    /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
+    /// dead node costs one connect per backoff, not one per request.
+    down: HashMap<NodeAddr, Down>,
     parents: Arena<Parent>,
     subs: Arena<Sub>,
     waiting_topology: VecDeque<Id>,
@@ -244,8 +260,10 @@ impl Client {
             refresh_conn: None,
             refresh_cursor: 0,
             last_refresh_error: None,
+            auth_refused: Vec::new(),
             conns: Arena::default(),
             nodes: HashMap::new(),
+            down: HashMap::new(),
             parents: Arena::default(),
             subs: Arena::default(),
             waiting_topology: VecDeque::new(),
@@ -304,6 +322,7 @@ impl Client {
             shape: plan.shape,
             results: (0..pending).map(|_| None).collect(),
             subs: Vec::with_capacity(pending),
+            pinned: Vec::new(),
         });
         self.timers.push(deadline, Timer::Deadline(parent));
         for (index, planned) in plan.subs.into_iter().enumerate() {

@@ -9,6 +9,7 @@ use crate::topology::{RefreshReason, Topology};
 
 use super::arena::Id;
 use super::conn::{ConnState, Expect, TopologyQuery};
+use super::error::RequestError;
 use super::timers::Timer;
 use super::{Client, Event, Output, SubState};
 
@@ -83,14 +84,65 @@ impl Client {
     }
 
     pub(crate) fn refresh_failed(&mut self, now: Instant, reason: &str) {
+        tracing::debug!(reason, "slotcache: topology refresh failed");
         self.refresh_conn = None;
         let n = self.node_count();
         self.refresh.finished(now, false, n, &mut self.rng);
         self.stats.refresh_failures += 1;
         self.last_refresh_error = Some(reason.to_owned());
         if self.topology.is_none() || !self.waiting_topology.is_empty() {
-            let reason = if self.topology.is_none() { RefreshReason::Startup } else { RefreshReason::Manual };
+            let reason = self.refresh_reason_without_topology();
             self.request_refresh_only(now, reason);
+        }
+    }
+
+    /// Before the first topology, seed `addr` refused the credentials. Once every seed has,
+    /// no topology will come with these credentials: the requests waiting for one fail now with
+    /// the typed error instead of at their deadline (the refresh goes on, backing off, in case
+    /// the servers' users change).
+    pub(crate) fn seed_refused_auth(&mut self, addr: NodeAddr, error: crate::error::ServerError) {
+        if self.topology.is_some() {
+            return;
+        }
+        self.auth_refused.retain(|(a, _)| *a != addr);
+        self.auth_refused.push((addr, error));
+        if let Some(e) = self.refused_by_every_seed() {
+            let waiting: Vec<Id> = self.waiting_topology.drain(..).collect();
+            for sid in waiting {
+                if self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingTopology) {
+                    self.complete_sub(sid, Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// The typed authentication error, when there is no topology yet and every seed refused the
+    /// credentials.
+    pub(crate) fn refused_by_every_seed(&self) -> Option<RequestError> {
+        if self.topology.is_some()
+            || !self.cfg.seeds.iter().all(|s| self.auth_refused.iter().any(|(a, _)| a == s))
+        {
+            return None;
+        }
+        self.last_auth_refusal()
+    }
+
+    /// The last seed's refusal of the credentials before the first topology, as a typed error.
+    pub(crate) fn last_auth_refusal(&self) -> Option<RequestError> {
+        let (addr, error) = self.auth_refused.last()?;
+        Some(RequestError::Auth { addr: addr.clone(), error: error.clone() })
+    }
+
+    /// The reason to ask for a topology with while none routes a request: `Startup` (at once)
+    /// until each seed has been tried once, so a dead seed does not delay the others; `Manual`
+    /// (after the policy's backoff) once a whole round of seeds has failed, so seeds that refuse
+    /// connections or credentials are not hammered in a loop until the requests' deadlines.
+    pub(crate) fn refresh_reason_without_topology(&self) -> RefreshReason {
+        let failures = usize::try_from(self.refresh.consecutive_failures()).unwrap_or(usize::MAX);
+        if self.topology.is_none() && failures < self.cfg.seeds.len() {
+            RefreshReason::Startup
+        } else {
+            RefreshReason::Manual
         }
     }
 
@@ -99,6 +151,7 @@ impl Client {
         let n = new.node_count();
         self.refresh.finished(now, true, n, &mut self.rng);
         self.last_refresh_error = None;
+        self.auth_refused.clear();
         let mut new = new;
         let changed = match &self.topology {
             Some(old) => {
@@ -108,6 +161,7 @@ impl Client {
             None => Some(new.shards().iter().flat_map(|s| s.slots.iter().copied()).collect()),
         };
         if let Some(changed) = changed {
+            tracing::debug!(epoch = self.epoch + 1, ranges = changed.len(), "slotcache: topology changed");
             self.epoch += 1;
             self.stats.topology_changes += 1;
             self.outputs.push_back(Output::Event(Event::TopologyChanged { epoch: self.epoch, changed }));

@@ -23,6 +23,7 @@ impl Client {
         if conn.state != ConnState::Connecting {
             return;
         }
+        self.down.remove(&conn.addr);
         conn.start_handshake(cfg);
         if let Some(q) = conn.queued_topology.take() {
             conn.write(q.command(), Expect::Topology(q));
@@ -126,6 +127,9 @@ impl Client {
         for sid in conn.queued {
             self.complete_sub(sid, Err(error.clone()));
         }
+        if is_auth_error(&e) {
+            self.seed_refused_auth(conn.addr.clone(), e.clone());
+        }
         for expect in conn.inflight {
             match expect {
                 Expect::Sub(sid) => self.complete_sub(sid, Err(error.clone())),
@@ -179,6 +183,7 @@ impl Client {
                 let _ = t.patch_slot(slot, endpoint.resolve(&origin));
             }
         }
+        tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
         let error = RequestError::Server(e.clone());
         self.retry_or_fail(now, sid, Failure::Server { error: &e, origin: &origin }, error, reason);
     }
@@ -241,9 +246,28 @@ impl Client {
     ) {
         let Some(conn) = self.conns.remove(cid) else { return };
         self.forget_conn(&conn.addr, cid);
-        if conn.state != ConnState::Connecting {
+        tracing::debug!(node = %conn.addr, error = %err, in_flight = conn.inflight.len(), "slotcache: connection lost");
+        if conn.state == ConnState::Connecting {
+            self.mark_down(now, &conn.addr, err);
+        } else {
             self.stats.disconnects += 1;
         }
+        // Part of a reply was buffered: the connection ended mid-reply (a truncated reply, then
+        // a close). Say so: "closed the connection" alone reads like an idle close.
+        let mid_reply;
+        let err = if protocol.is_none() && !conn.read_buf.is_empty() {
+            mid_reply = ConnError::new(
+                err.kind,
+                format!(
+                    "{} in the middle of a reply ({} bytes of an unfinished reply received)",
+                    err.message,
+                    conn.read_buf.len()
+                ),
+            );
+            &mid_reply
+        } else {
+            err
+        };
         let addr = conn.addr.clone();
         let unreachable = RequestError::Unreachable { addr: addr.clone(), error: err.clone() };
         for expect in conn.inflight {
@@ -269,6 +293,15 @@ impl Client {
             self.refresh_failed(now, &format!("{addr}: {err}"));
         }
         self.request_refresh_only(now, RefreshReason::ConnectionLost);
+    }
+
+    /// Records a failed connection attempt: the next one waits 10 ms, doubling per consecutive
+    /// failure up to 1 s.
+    fn mark_down(&mut self, now: Instant, addr: &NodeAddr, err: &ConnError) {
+        let failures = self.down.get(addr).map_or(0, |d| d.failures).saturating_add(1);
+        let wait = core::time::Duration::from_millis(10u64 << failures.min(7))
+            .min(core::time::Duration::from_secs(1));
+        self.down.insert(addr.clone(), super::Down { until: now + wait, failures, error: err.clone() });
     }
 
     fn forget_conn(&mut self, addr: &NodeAddr, cid: Id) {
@@ -297,8 +330,11 @@ impl Client {
         let Some(parent) = self.parents.remove(pid) else { return };
         let results = parent.results.into_iter().map(|r| r.unwrap_or(Err(RequestError::Closed))).collect();
         let result = merge::finish(parent.shape, results);
-        if result.is_err() {
+        if let Err(e) = &result {
             self.stats.failed += 1;
+            tracing::debug!(request = pid.to_u64(), error = %e, "slotcache: request failed");
+        } else {
+            tracing::trace!(request = pid.to_u64(), "slotcache: completed");
         }
         self.outputs.push_back(Output::Completed { id: super::RequestId(pid.to_u64()), result });
     }
@@ -313,10 +349,15 @@ impl Client {
             let attempts = sub.attempts;
             let error = match sub.state {
                 SubState::InFlight(_) => RequestError::Timeout { stage: TimeoutStage::Reply, attempts },
-                SubState::WaitingTopology if self.topology.is_none() => RequestError::NoTopology {
-                    seeds: self.cfg.seeds.clone(),
-                    detail: self.last_refresh_error.clone().unwrap_or_else(|| "no seed answered yet".into()),
-                },
+                SubState::WaitingTopology if self.topology.is_none() => {
+                    self.last_auth_refusal().unwrap_or_else(|| RequestError::NoTopology {
+                        seeds: self.cfg.seeds.clone(),
+                        detail: self
+                            .last_refresh_error
+                            .clone()
+                            .unwrap_or_else(|| "no seed answered yet".into()),
+                    })
+                }
                 SubState::WaitingTopology => match (&sub.route, &sub.last_error) {
                     (_, Some(e)) => e.clone(),
                     (super::Route::Slot(slot), None) => RequestError::NoRoute {

@@ -284,7 +284,11 @@ impl Namespace {
     }
 
     /// The data key of a typed user key, encoded by `encoder`.
-    pub fn encode_key<E: KeyEncoder>(&self, encoder: &E, key: &E::Key) -> Result<EncodedKey, KeyCodecError> {
+    pub fn encode_key<E: KeyEncoder + ?Sized>(
+        &self,
+        encoder: &E,
+        key: &E::Key,
+    ) -> Result<EncodedKey, KeyCodecError> {
         let mut out = Vec::with_capacity(self.prefix.len() + 16);
         out.extend_from_slice(&self.prefix);
         encoder.encode(key, &mut out)?;
@@ -324,7 +328,11 @@ impl Namespace {
     }
 
     /// The typed user key of a stored data key.
-    pub fn decode_key<E: KeyEncoder>(&self, encoder: &E, data_key: &[u8]) -> Result<E::Key, KeyError> {
+    pub fn decode_key<E: KeyEncoder + ?Sized>(
+        &self,
+        encoder: &E,
+        data_key: &[u8],
+    ) -> Result<E::Key, KeyError> {
         Ok(encoder.decode(self.user_key(data_key)?)?)
     }
 

@@ -78,9 +78,8 @@ fn resp2(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
         }
         other => return Err(EncodeError::NotInResp2 { kind: kind(other) }),
     };
-    redis_protocol::resp2::encode::extend_encode_borrowed(buf, &frame, false)
-        .map(drop)
-        .map_err(|_| EncodeError::Encoder)
+    let end = redis_protocol::resp2::encode::extend_encode_borrowed(buf, &frame, false);
+    trim_to(buf, end)
 }
 
 fn resp3(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
@@ -122,9 +121,25 @@ fn resp3(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
             });
         }
     };
-    redis_protocol::resp3::encode::complete::extend_encode_borrowed(buf, &frame, false)
-        .map(drop)
-        .map_err(|_| EncodeError::Encoder)
+    let end = redis_protocol::resp3::encode::complete::extend_encode_borrowed(buf, &frame, false);
+    trim_to(buf, end)
+}
+
+/// Cuts `buf` at the end offset redis-protocol's `extend_encode*` returns. It extends the
+/// buffer by its `encode_len` estimate first, which counts digits with a floating-point
+/// `log10` and so over-counts for integers such as 999999999999999 (`10^k - 1`, `k >= 15`):
+/// without this, a NUL byte would follow the frame.
+fn trim_to(
+    buf: &mut BytesMut,
+    end: Result<usize, redis_protocol::error::RedisProtocolError>,
+) -> Result<(), EncodeError> {
+    match end {
+        Ok(end) if end <= buf.len() => {
+            buf.truncate(end);
+            Ok(())
+        }
+        _ => Err(EncodeError::Encoder),
+    }
 }
 
 /// The name of a value's kind, for errors.

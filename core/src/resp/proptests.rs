@@ -154,19 +154,21 @@ proptest! {
 
         let frames2: Vec<Frame2<'_>> = args.iter().map(|a| Frame2::BulkString(a)).collect();
         let mut theirs = BytesMut::new();
-        redis_protocol::resp2::encode::extend_encode_borrowed(&mut theirs, &Frame2::Array(&frames2), false)
+        let end = redis_protocol::resp2::encode::extend_encode_borrowed(&mut theirs, &Frame2::Array(&frames2), false)
             .expect("redis-protocol encodes");
+        theirs.truncate(end);
         prop_assert_eq!(&ours[..], &theirs[..]);
 
         let frames3: Vec<Frame3<'_>> =
             args.iter().map(|a| Frame3::BlobString { data: a, attributes: None }).collect();
         let mut theirs3 = BytesMut::new();
-        redis_protocol::resp3::encode::complete::extend_encode_borrowed(
+        let end = redis_protocol::resp3::encode::complete::extend_encode_borrowed(
             &mut theirs3,
             &Frame3::Array { data: &frames3, attributes: None },
             false,
         )
         .expect("redis-protocol encodes");
+        theirs3.truncate(end);
         prop_assert_eq!(&ours[..], &theirs3[..]);
 
         let expected = Value::Array(args.iter().map(|a| Value::Bulk(Bytes::copy_from_slice(a))).collect());

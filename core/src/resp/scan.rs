@@ -85,6 +85,20 @@ pub(super) fn walk<S: Sink>(
     let mut pos = 0;
     let mut stack: Vec<Level> = Vec::new();
     loop {
+        // Fast path for the most common element, a bulk string with a plain length header.
+        // Same helpers as the general path, so the same outcome on every input.
+        if buf.get(pos) == Some(&b'$') {
+            if let Some((len, at)) = fast_count(buf, pos + 1) {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                let Some((span, next)) = blob(buf, at, len, limits)? else { return Ok(None) };
+                sink.leaf(Leaf::Bulk(span));
+                pos = next;
+                if finish(&mut stack, sink) {
+                    return Ok(Some(pos));
+                }
+                continue;
+            }
+        }
         let Some((item, next)) = element(buf, pos, protocol, limits)? else {
             return Ok(None);
         };
@@ -119,6 +133,7 @@ pub(super) fn walk<S: Sink>(
 
 /// Accounts for one finished child frame, closing every aggregate it completes. True when the
 /// top-level frame is done.
+#[inline]
 fn finish<S: Sink>(stack: &mut Vec<Level>, sink: &mut S) -> bool {
     loop {
         let Some(top) = stack.last_mut() else {
@@ -155,6 +170,9 @@ fn element(
         b'+' => Ok(leaf(text_line(buf, at, limits)?.map(|(s, next)| (Leaf::Simple(s), next)))),
         b'-' => Ok(leaf(text_line(buf, at, limits)?.map(|(s, next)| (Leaf::Error(s), next)))),
         b':' => {
+            if let Some((n, next)) = fast_int(buf, at) {
+                return Ok(Some((Item::Leaf(Leaf::Int(n)), next)));
+            }
             let Some((text, next)) = numeric_line(buf, at)? else { return Ok(None) };
             let n = parse_i64(text).ok_or(Syntax::BadInteger)?;
             Ok(Some((Item::Leaf(Leaf::Int(n)), next)))
@@ -224,6 +242,9 @@ fn header(
     byte: u8,
     resp3: bool,
 ) -> Result<Option<(Option<usize>, usize)>, DecodeError> {
+    if let Some((n, next)) = fast_count(buf, at) {
+        return Ok(Some((Some(usize::try_from(n).unwrap_or(usize::MAX)), next)));
+    }
     let Some((text, next)) = numeric_line(buf, at)? else { return Ok(None) };
     match text {
         b"-1" if matches!(byte, b'$' | b'*') => Ok(Some((None, next))),
@@ -236,6 +257,7 @@ fn header(
 }
 
 /// A payload of `len` bytes at `start` followed by CRLF.
+#[inline]
 fn blob(buf: &[u8], start: usize, len: usize, limits: &Limits) -> Result<Option<(Span, usize)>, DecodeError> {
     let too_long = DecodeError::BulkTooLong { len, limit: limits.max_bulk_len };
     if len > limits.max_bulk_len {
@@ -286,6 +308,35 @@ fn line_end(buf: &[u8], start: usize, max: usize) -> Result<Option<usize>, Decod
         from = cr + 1;
     }
     if buf.len() >= window_end { Err(DecodeError::LineTooLong { limit: max }) } else { Ok(None) }
+}
+
+/// The common case of a count or integer line, in one pass: 1 to 19 digits (which cannot
+/// overflow) and CRLF. `None` sends the caller to the general path, which decides everything
+/// else, so both paths agree on every input.
+#[inline(always)]
+fn fast_count(buf: &[u8], at: usize) -> Option<(u64, usize)> {
+    let rest = buf.get(at..)?;
+    let mut n = 0u64;
+    for (i, &b) in rest.iter().enumerate().take(20) {
+        match b {
+            b'0'..=b'9' if i < 19 => n = n * 10 + u64::from(b - b'0'),
+            b'\r' if i > 0 => return (rest.get(i + 1) == Some(&b'\n')).then_some((n, at + i + 2)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// [`fast_count`] with an optional minus sign, for `:` integers.
+#[inline]
+fn fast_int(buf: &[u8], at: usize) -> Option<(i64, usize)> {
+    if buf.get(at) == Some(&b'-') {
+        let (n, next) = fast_count(buf, at + 1)?;
+        Some((i64::try_from(n).ok()?.checked_neg()?, next))
+    } else {
+        let (n, next) = fast_count(buf, at)?;
+        Some((i64::try_from(n).ok()?, next))
+    }
 }
 
 /// A non-empty run of ASCII digits.

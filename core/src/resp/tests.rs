@@ -394,6 +394,12 @@ fn encode_value_forms() {
     assert_eq!(enc(&Value::Simple(b("a\nb")), R2), Err(EncodeError::LineBreak { kind: "simple string" }));
     assert_eq!(enc(&Value::Error(Bytes::from_static(b"\xff")), R2), Err(EncodeError::ErrorNotUtf8));
     assert_eq!(enc(&Value::BigNumber(b("1x")), R3), Err(EncodeError::BadBigNumber));
+    // redis-protocol's length estimate over-counts the digits of 10^15 - 1 (found by fuzzing).
+    for n in [999_999_999_999_999, -9_999_999_999_999_999, 999_999_999_999_999_999] {
+        let text = format!(":{n}\r\n");
+        assert_eq!(enc(&Value::Int(n), R2).unwrap(), text.as_bytes());
+        assert_eq!(enc(&Value::Int(n), R3).unwrap(), text.as_bytes());
+    }
     let verbatim = Value::Verbatim { format: b("abc"), text: b("t") };
     assert_eq!(enc(&verbatim, R3), Err(EncodeError::VerbatimFormat));
 }
@@ -440,4 +446,43 @@ fn fuzz_bodies_on_seed_like_inputs() {
     }
     assert!(same(&Value::Double(f64::NAN), &Value::Double(f64::NAN)));
     assert!(!same(&Value::Double(0.0), &Value::Double(1.0)));
+}
+
+#[test]
+fn fast_and_general_number_paths_agree() {
+    // Up to 19 digits take the walker's fast path, longer lines the general one.
+    let unlimited = Limits { max_bulk_len: usize::MAX, ..Limits::default() };
+    for zeros in 0..=22 {
+        let header = format!("${}3\r\nabc\r\n", "0".repeat(zeros));
+        assert_eq!(with_limits(header.as_bytes(), R2, &unlimited), Ok(bulk("abc")), "{header:?}");
+        let int = format!(":-{}42\r\n", "0".repeat(zeros));
+        assert_eq!(with_limits(int.as_bytes(), R3, &unlimited), Ok(Value::Int(-42)), "{int:?}");
+    }
+    assert_eq!(one(b":9223372036854775807\r\n", R2), Ok(Value::Int(i64::MAX)));
+    assert_eq!(one(b":-9223372036854775807\r\n", R2), Ok(Value::Int(-i64::MAX)));
+    assert_eq!(one(b":-9223372036854775808\r\n", R2), Ok(Value::Int(i64::MIN)));
+    assert_eq!(one(b":-9223372036854775809\r\n", R2), malformed(Syntax::BadInteger));
+    assert_eq!(
+        with_limits(b"$18446744073709551615\r\n", R2, &Limits::default()),
+        Err(DecodeError::BulkTooLong {
+            len: usize::try_from(u64::MAX).unwrap_or(usize::MAX),
+            limit: Limits::default().max_bulk_len
+        })
+    );
+    assert_eq!(one(b"$18446744073709551616\r\n", R2), malformed(Syntax::BadLength));
+    assert_eq!(one(b"$-1\r\n", R2), Ok(Value::Nil), "not a fast-path count");
+    assert_eq!(one(b"$3\r\nabcX\n", R2), malformed(Syntax::MissingCrlf), "fast path checks the CRLF");
+    let mut buf = BytesMut::from(&b"*2\r\n$3\r\nabc\r\n$3\r\nab"[..]);
+    assert_eq!(decode(&mut buf, R2, &Limits::default()), Ok(None), "fast path waits for the payload");
+}
+
+#[test]
+fn large_flat_array() {
+    let mut input = b"*5000\r\n".to_vec();
+    for i in 0..5000 {
+        input.extend_from_slice(format!("${}\r\n{i}\r\n", i.to_string().len()).as_bytes());
+    }
+    let Ok(Value::Array(items)) = one(&input, R3) else { panic!("not an array") };
+    assert_eq!(items.len(), 5000);
+    assert!(items.iter().enumerate().all(|(i, v)| v.as_int() == Some(i as i64)));
 }

@@ -187,13 +187,11 @@ fn attempts_run_out() {
     let mut rng = Rng::new(8);
     let mut now = t0();
     let mut b = Budget::new(now + Duration::from_secs(5));
-    let e = server("TRYAGAIN x");
-    let origin = node(1);
     let mut retries = 0;
     loop {
         match decide(
             &mut b,
-            Failure::Server { error: &e, origin: &origin },
+            Failure::ConnectionLost { written: false },
             Idempotency::Idempotent,
             now,
             &cfg,
@@ -212,6 +210,49 @@ fn attempts_run_out() {
     }
     assert_eq!(retries, 2);
     assert_eq!(b.attempts_left(&cfg), 0);
+}
+
+#[test]
+fn transient_cluster_states_retry_until_the_deadline() {
+    // TRYAGAIN / CLUSTERDOWN / LOADING: the server did not run the command; retry at the capped
+    // backoff for as long as the deadline allows, not just `max_attempts` times.
+    let cfg = RetryConfig::default();
+    let mut rng = Rng::new(3);
+    let start = t0();
+    let deadline = start + Duration::from_millis(1000);
+    let mut b = Budget::new(deadline);
+    let e = server("TRYAGAIN x");
+    let origin = node(1);
+    let mut now = start;
+    let mut retries = 0u32;
+    loop {
+        match decide(
+            &mut b,
+            Failure::Server { error: &e, origin: &origin },
+            Idempotency::NonIdempotent,
+            now,
+            &cfg,
+            &mut rng,
+        ) {
+            RetryDecision::RetryAt { at, .. } => {
+                assert!(at < deadline);
+                retries += 1;
+                now = at;
+            }
+            RetryDecision::Fail(reason) => {
+                assert_eq!(reason, FailReason::WouldPassDeadline);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(retries < 1000, "bounded by the deadline");
+    }
+    assert!(
+        retries > cfg.max_attempts,
+        "{retries} retries in 1 s, more than the {} attempts",
+        cfg.max_attempts
+    );
+    assert!(now > start + Duration::from_millis(700), "kept retrying close to the deadline");
 }
 
 #[test]
@@ -321,6 +362,8 @@ proptest! {
         let mut now = start;
         let mut budget = Budget::new(deadline);
         let mut sends = 1u32;
+        // Retries of transient cluster states are bounded by the deadline, not the attempts.
+        let mut transient = 0u32;
         let mut origin = node(7000);
         let idem = if idempotent { Idempotency::Idempotent } else { Idempotency::NonIdempotent };
         for s in steps {
@@ -354,6 +397,9 @@ proptest! {
                     prop_assert!(at < deadline, "retry at {:?} not before deadline", at - start);
                     prop_assert!(at >= now);
                     sends += 1;
+                    if matches!(s, Step::Backoff(i) if i < 4) {
+                        transient += 1;
+                    }
                     now = at;
                 }
                 RetryDecision::Fail(reason) => {
@@ -371,7 +417,7 @@ proptest! {
                 }
             }
             prop_assert!(!matches!(s, Step::Final));
-            prop_assert!(sends <= cfg.max_attempts, "{} sends > {}", sends, cfg.max_attempts);
+            prop_assert!(sends <= cfg.max_attempts + transient, "{} sends > {} + {}", sends, cfg.max_attempts, transient);
             prop_assert_eq!(sends, budget.attempts_used());
             prop_assert!(budget.redirects() <= cfg.max_redirects);
         }

@@ -1,0 +1,218 @@
+//! The provider's configuration: every field of the reference's `Config`, validated.
+
+use core::fmt;
+use std::time::Duration;
+
+use slotcache_core::NodeAddr;
+use slotcache_core::cache::CacheError;
+use slotcache_core::client::{Password, ReadFrom};
+
+use crate::handle::Config as ClientSettings;
+use crate::tls::TlsConfig;
+
+/// How invalidations survive a failover.
+///
+/// Valkey replicates asynchronously: a primary that fails right after an invalidation may take
+/// it with it, and the promoted replica would serve the stale value again. With
+/// [`Durability::Replicas`], an invalidation (`invalidate`, `invalidate_by_tags`) returns only
+/// after `WAIT` saw that many replicas of the shard acknowledge it (capped at the replicas the
+/// shard has), and fails with `CacheError::NotDurable` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Return as soon as the primary applied the invalidation.
+    Primary,
+    /// Wait for this many replicas (per shard, capped at what the shard has), at most `timeout`.
+    Replicas {
+        /// Replicas that must acknowledge.
+        replicas: u32,
+        /// How long to wait for them.
+        timeout: Duration,
+    },
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self::Replicas { replicas: 1, timeout: Duration::from_millis(250) }
+    }
+}
+
+/// The provider's settings. Field names follow the reference's `Config`.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    /// Seed nodes, `host:port` (at least one).
+    pub init_address: Vec<String>,
+    /// ACL user name; empty for the default user.
+    pub username: String,
+    /// Password; empty for none. Never shown by `Debug`.
+    pub password: String,
+    /// A global key prefix for every namespace (honoured, unlike the reference); empty for none.
+    pub namespace: String,
+    /// `CLIENT SETNAME` for every connection; empty for none.
+    pub client_name: String,
+    /// Prefix of search index names.
+    pub index_prefix: String,
+    /// TTL of entries written without one.
+    pub default_ttl: Duration,
+    /// Budget of single-key operations.
+    pub operation_timeout: Duration,
+    /// Budget of the compute family (all attempts together).
+    pub atomic_operation_timeout: Duration,
+    /// Budget of bulk operations and tag invalidation.
+    pub bulk_operation_timeout: Duration,
+    /// Budget of `invalidate_all`.
+    pub flush_timeout: Duration,
+    /// Budget of search and query.
+    pub search_timeout: Duration,
+    /// Attempts of a compute before it gives up on conflicts.
+    pub max_compute_retries: u32,
+    /// Allows `Provider::flush_all` (FLUSHDB on every primary).
+    pub allow_unsafe_flushdb: bool,
+    /// Sends read-only commands to replicas (reads may lag writes by the replication delay;
+    /// compute reads and tag checks still go to primaries).
+    pub send_to_replicas: bool,
+    /// TLS for every connection.
+    pub tls: Option<TlsConfig>,
+    /// How invalidations survive a failover.
+    pub durability: Durability,
+    /// Largest stored value accepted, in bytes.
+    pub max_value_size: usize,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("init_address", &self.init_address)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("namespace", &self.namespace)
+            .field("client_name", &self.client_name)
+            .field("index_prefix", &self.index_prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("atomic_operation_timeout", &self.atomic_operation_timeout)
+            .field("bulk_operation_timeout", &self.bulk_operation_timeout)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("search_timeout", &self.search_timeout)
+            .field("max_compute_retries", &self.max_compute_retries)
+            .field("allow_unsafe_flushdb", &self.allow_unsafe_flushdb)
+            .field("send_to_replicas", &self.send_to_replicas)
+            .field("tls", &self.tls)
+            .field("durability", &self.durability)
+            .field("max_value_size", &self.max_value_size)
+            .finish()
+    }
+}
+
+impl ProviderConfig {
+    /// The reference's defaults with these seeds.
+    #[must_use]
+    pub fn new<S: Into<String>>(init_address: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            init_address: init_address.into_iter().map(Into::into).collect(),
+            username: String::new(),
+            password: String::new(),
+            namespace: String::new(),
+            client_name: String::new(),
+            index_prefix: "index:".into(),
+            default_ttl: Duration::from_secs(3600),
+            operation_timeout: Duration::from_secs(2),
+            atomic_operation_timeout: Duration::from_secs(5),
+            bulk_operation_timeout: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(30),
+            search_timeout: Duration::from_secs(5),
+            max_compute_retries: 10,
+            allow_unsafe_flushdb: false,
+            send_to_replicas: false,
+            tls: None,
+            durability: Durability::default(),
+            max_value_size: 64 * 1024 * 1024,
+        }
+    }
+
+    /// Checks every field and builds the cluster client's settings.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] naming the first invalid field.
+    pub fn client_settings(&self) -> Result<ClientSettings, CacheError> {
+        let bad = |field: &str, why: &str| Err(CacheError::Config(format!("{field}: {why}")));
+        if self.init_address.is_empty() {
+            return bad("init_address", "at least one seed address is required");
+        }
+        let mut seeds = Vec::with_capacity(self.init_address.len());
+        for a in &self.init_address {
+            match NodeAddr::parse(a) {
+                Some(n) if !n.host().is_empty() && n.port() != 0 => seeds.push(n),
+                _ => return bad("init_address", &format!("{a:?} is not host:port")),
+            }
+        }
+        for (field, d) in [
+            ("default_ttl", self.default_ttl),
+            ("operation_timeout", self.operation_timeout),
+            ("atomic_operation_timeout", self.atomic_operation_timeout),
+            ("bulk_operation_timeout", self.bulk_operation_timeout),
+            ("flush_timeout", self.flush_timeout),
+            ("search_timeout", self.search_timeout),
+        ] {
+            if d < Duration::from_millis(1) {
+                return bad(field, "must be at least 1 ms");
+            }
+        }
+        if self.max_compute_retries == 0 {
+            return bad("max_compute_retries", "must be at least 1");
+        }
+        if self.index_prefix.is_empty() {
+            return bad("index_prefix", "must not be empty");
+        }
+        if self.max_value_size == 0 {
+            return bad("max_value_size", "must be positive");
+        }
+        if !self.username.is_empty() && self.password.is_empty() {
+            return bad("username", "a user name needs a password");
+        }
+        let mut settings = ClientSettings::new(seeds);
+        let c = &mut settings.client;
+        c.username = (!self.username.is_empty()).then(|| self.username.clone());
+        c.password = (!self.password.is_empty()).then(|| Password::new(self.password.as_str()));
+        c.client_name = (!self.client_name.is_empty()).then(|| self.client_name.clone());
+        c.read_from = if self.send_to_replicas { ReadFrom::PreferReplica } else { ReadFrom::Primary };
+        c.request_timeout = self.operation_timeout;
+        c.rng_seed = super::random::seed();
+        settings.tls.clone_from(&self.tls);
+        settings.client.validate().map_err(|e| CacheError::Config(e.to_string()))?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_reference_and_secrets_stay_hidden() {
+        let mut c = ProviderConfig::new(["127.0.0.1:7000"]);
+        assert_eq!(c.default_ttl, Duration::from_secs(3600));
+        assert_eq!(c.operation_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_compute_retries, 10);
+        assert_eq!(c.index_prefix, "index:");
+        c.password = "hunter2".into();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(c.client_settings().is_ok());
+    }
+
+    #[test]
+    fn invalid_values_are_typed_errors() {
+        let mut c = ProviderConfig::new(Vec::<String>::new());
+        assert!(matches!(c.client_settings(), Err(CacheError::Config(m)) if m.contains("init_address")));
+        c.init_address = vec!["nonsense".into()];
+        assert!(c.client_settings().is_err());
+        c.init_address = vec!["127.0.0.1:7000".into()];
+        c.operation_timeout = Duration::ZERO;
+        assert!(matches!(c.client_settings(), Err(CacheError::Config(m)) if m.contains("operation_timeout")));
+        c.operation_timeout = Duration::from_secs(1);
+        c.max_compute_retries = 0;
+        assert!(c.client_settings().is_err());
+        c.max_compute_retries = 3;
+        c.username = "bob".into();
+        assert!(c.client_settings().is_err(), "a user without a password");
+    }
+}

@@ -1,0 +1,180 @@
+//! The provider: one cluster client shared by every namespace.
+
+use core::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use slotcache_core::cache::CacheError;
+use slotcache_core::cache::transform::ValuePipeline;
+use slotcache_core::cache::ttl::check_default;
+use slotcache_core::client::Cmd;
+use slotcache_core::keys::{Namespace, NamespaceRegistry};
+
+use super::config::ProviderConfig;
+use super::exec::{Exec, to_cache_error};
+use super::namespace::{Cache, Counters, Inner, NamespaceOptions};
+use crate::handle::Client;
+use crate::runtime::Runtime;
+
+/// Settings every namespace reads.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: ProviderConfig,
+    pub(crate) default_ttl_ms: u64,
+}
+
+struct Registered {
+    types: (TypeId, TypeId),
+    fingerprint: String,
+    cache: Box<dyn Any + Send + Sync>,
+}
+
+struct State {
+    namespaces: HashMap<String, Registered>,
+    registry: NamespaceRegistry,
+}
+
+/// A Valkey Cluster cache provider: one shared cluster client, many typed namespaces.
+///
+/// ```no_run
+/// # async fn demo(rt: std::sync::Arc<dyn slotcache_rt::Runtime>) -> Result<(), slotcache_rt::CacheError> {
+/// use slotcache_rt::{NamespaceOptions, Provider, ProviderConfig};
+/// let provider = Provider::connect(rt, ProviderConfig::new(["127.0.0.1:7000"])).await?;
+/// let users = provider.create_namespace::<String, String>("users", NamespaceOptions::default())?;
+/// users.set(&"alice".to_string(), &"Alice".to_string(), &["admin"]).await?;
+/// assert_eq!(users.get_if_present(&"alice".to_string()).await?, Some("Alice".to_string()));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Provider {
+    exec: Exec,
+    settings: Arc<Settings>,
+    state: Arc<Mutex<State>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl core::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Provider").field("config", &self.settings.config).finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// Validates `config`, connects, and pings the cluster: when no seed answers, fails fast
+    /// with an error naming the seeds.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for invalid settings; the connection error otherwise.
+    pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
+        let default_ttl_ms = check_default(config.default_ttl)?;
+        let settings = config.client_settings()?;
+        let client = Client::start(rt.clone(), settings).map_err(to_cache_error)?;
+        if let Err(e) = client.send(Cmd::new("PING")).await {
+            client.close().await;
+            return Err(to_cache_error(e));
+        }
+        Ok(Self {
+            exec: Exec { client, rt },
+            settings: Arc::new(Settings { config, default_ttl_ms }),
+            state: Arc::new(Mutex::new(State {
+                namespaces: HashMap::new(),
+                registry: NamespaceRegistry::new(),
+            })),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The shared cluster client (for commands the cache does not cover).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.exec.client
+    }
+
+    /// The provider's configuration.
+    #[must_use]
+    pub fn config(&self) -> &ProviderConfig {
+        &self.settings.config
+    }
+
+    /// A typed cache over namespace `name`.
+    ///
+    /// `users` and `users:` are the same namespace. Asking again with the same types and
+    /// options returns the same cache; other types or options are an error, and so is a
+    /// namespace whose prefix overlaps another's (`user:` and `user:admin:` would see each
+    /// other's keys in `invalidate_all` and iteration).
+    ///
+    /// # Errors
+    /// [`CacheError::Closed`], [`CacheError::Namespace`], [`CacheError::NamespaceConflict`].
+    pub fn create_namespace<K, V>(
+        &self,
+        name: &str,
+        options: NamespaceOptions<K, V>,
+    ) -> Result<Cache<K, V>, CacheError>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(CacheError::Closed);
+        }
+        let ns = Namespace::with_global(&self.settings.config.namespace, name)?;
+        let full = String::from_utf8_lossy(ns.data_prefix()).into_owned();
+        let mut state = self.state.lock().map_err(|_| CacheError::Closed)?;
+        let types = (TypeId::of::<K>(), TypeId::of::<V>());
+        let fingerprint = options.fingerprint();
+        if let Some(r) = state.namespaces.get(&full) {
+            if r.types != types {
+                return Err(CacheError::NamespaceConflict { name: full, what: "other key or value types" });
+            }
+            if r.fingerprint != fingerprint {
+                return Err(CacheError::NamespaceConflict { name: full, what: "other options" });
+            }
+            let cache = r.cache.downcast_ref::<Cache<K, V>>().ok_or(CacheError::Closed)?;
+            return Ok(cache.clone());
+        }
+        state.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
+        let values = ValuePipeline::new(options.transforms.clone())
+            .with_max_value_size(self.settings.config.max_value_size);
+        let cache = Cache {
+            inner: Arc::new(Inner {
+                exec: self.exec.clone(),
+                settings: self.settings.clone(),
+                ns,
+                name: full.clone(),
+                opts: options,
+                values,
+                flights: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+            }),
+        };
+        state.namespaces.insert(full, Registered { types, fingerprint, cache: Box::new(cache.clone()) });
+        Ok(cache)
+    }
+
+    /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
+    /// application's. Refused unless `allow_unsafe_flushdb` is set.
+    ///
+    /// # Errors
+    /// [`CacheError::UnsafeFlush`] when not allowed; the first node's error otherwise.
+    pub async fn flush_all(&self) -> Result<(), CacheError> {
+        if !self.settings.config.allow_unsafe_flushdb {
+            return Err(CacheError::UnsafeFlush);
+        }
+        let per = self.exec.client.all_primaries(Cmd::new("FLUSHDB")).await.map_err(to_cache_error)?;
+        for (_, r) in per {
+            r.map_err(CacheError::Request)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the shared client: every namespace of this provider stops working, and their
+    /// pending operations fail with [`CacheError::Closed`].
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut s) = self.state.lock() {
+            s.namespaces.clear();
+        }
+        self.exec.client.close().await;
+    }
+}

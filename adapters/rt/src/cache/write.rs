@@ -1,0 +1,250 @@
+//! Writes: `set`, `set_with_ttl`, `bulk_set`, `invalidate`, `set_expires_after`,
+//! `set_refreshable_after`, and the tag part of a tagged write.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use slotcache_core::cache::plan::{self, Tags};
+use slotcache_core::cache::scripts::{self, sha1_hex};
+use slotcache_core::cache::{CacheError, Entry, TagToken, Ttl};
+use slotcache_core::keys::EncodedKey;
+
+use super::config::Durability;
+use super::exec::{Deadline, Step};
+use super::namespace::{Cache, wall_ms};
+use super::random;
+
+/// Distinct tags, in the caller's order, as bytes.
+pub(crate) fn distinct_tags(tags: &[&str]) -> Vec<Bytes> {
+    let mut out: Vec<Bytes> = Vec::with_capacity(tags.len());
+    for t in tags {
+        let b = Bytes::copy_from_slice(t.as_bytes());
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// One entry to write.
+pub(crate) struct Write {
+    pub(crate) key: EncodedKey,
+    pub(crate) entry: Entry,
+    pub(crate) ttl_ms: Option<u64>,
+    pub(crate) tags: Vec<Bytes>,
+}
+
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
+    /// Writes entries: first every tag membership (which hands back each tag's token), then the
+    /// values with those tokens in their envelopes. Two round trips for any number of tagged
+    /// entries, one when none is tagged.
+    pub(crate) async fn write_entries(
+        &self,
+        mut writes: Vec<Write>,
+        deadline: &Deadline,
+    ) -> Result<(), CacheError> {
+        let plans = Tags::new(&self.inner.ns);
+        let mut steps = Vec::new();
+        for w in &writes {
+            for t in &w.tags {
+                let cmd = plans.write(t, &w.key, w.ttl_ms, random::token(), true)?;
+                steps.push(Step::script(cmd, &scripts::TAG_WRITE));
+            }
+        }
+        let mut tokens = self.inner.exec.run(steps, deadline).await?.into_iter();
+        for w in &mut writes {
+            for t in &w.tags {
+                let r = tokens
+                    .next()
+                    .ok_or(CacheError::UnexpectedReply { command: "tag_write", got: "no reply".into() })?;
+                let token = plan::read_token_written(r.map_err(CacheError::Request)?)?;
+                w.entry.tags.push(TagToken { tag: t.clone(), token });
+            }
+        }
+        let mut steps = Vec::with_capacity(writes.len());
+        for w in writes {
+            let stored = w.entry.encode()?;
+            self.check_size(&stored)?;
+            steps.push(plan::set(&w.key, stored, w.ttl_ms).into());
+        }
+        let replies = self.inner.exec.run(steps, deadline).await?;
+        // Every reply is checked; the first failure is reported (the others may have landed).
+        let mut first_error = None;
+        for r in replies {
+            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_ok("SET", &v)) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
+        let fk = self.key(key)?;
+        let ttl_ms = self.ttl_for(key, value, ttl)?;
+        let tags = distinct_tags(tags);
+        let plans = Tags::new(&self.inner.ns);
+        for t in &tags {
+            plans.key(t)?;
+        }
+        Ok(Write { key: fk, entry: self.encode_value(value, wall_ms())?, ttl_ms, tags })
+    }
+
+    /// Stores `value` under `key` with the namespace's TTL (its expiry function, else the
+    /// provider's default) and these tags. Setting a key again **replaces** its tags.
+    ///
+    /// An untagged set is one round trip; a tagged one is two (the tags' tokens first).
+    ///
+    /// # Errors
+    /// An invalid tag, an unencodable or oversized value, a cluster error.
+    pub async fn set(&self, key: &K, value: &V, tags: &[&str]) -> Result<(), CacheError> {
+        let w = self.prepare(key, value, None, tags)?;
+        let d = self.op_deadline("set");
+        self.write_entries(vec![w], &d).await
+    }
+
+    /// Like [`Cache::set`] with an explicit TTL (see [`Ttl`] for its one meaning).
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL, before anything is sent; as `set` otherwise.
+    pub async fn set_with_ttl(&self, key: &K, value: &V, ttl: Ttl, tags: &[&str]) -> Result<(), CacheError> {
+        let w = self.prepare(key, value, Some(ttl), tags)?;
+        let d = self.op_deadline("set_with_ttl");
+        self.write_entries(vec![w], &d).await
+    }
+
+    /// Stores many entries, all with these tags: the tag memberships of every entry in one
+    /// pipeline, then the values in one pipeline (per node, nodes in parallel).
+    ///
+    /// # Errors
+    /// Nothing is sent when an entry cannot be encoded; a cluster error otherwise (some
+    /// entries may then be stored and others not).
+    pub async fn bulk_set(&self, items: &[(K, V)], tags: &[&str]) -> Result<(), CacheError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let writes =
+            items.iter().map(|(k, v)| self.prepare(k, v, None, tags)).collect::<Result<Vec<_>, _>>()?;
+        let d = self.deadline("bulk_set", self.inner.settings.config.bulk_operation_timeout);
+        self.write_entries(writes, &d).await
+    }
+
+    /// The `WAIT` that makes an invalidation on `key`'s shard durable, and how many replicas
+    /// it must reach (none when durability is off or the shard has no replica).
+    pub(crate) async fn durability_wait(&self, key: &EncodedKey) -> Result<Option<(Step, i64)>, CacheError> {
+        let Durability::Replicas { replicas, timeout } = self.inner.settings.config.durability else {
+            return Ok(None);
+        };
+        let have =
+            self.inner.exec.client.replicas_of(key.slot()).await.map_err(super::exec::to_cache_error)?;
+        let want = u32::try_from(have).unwrap_or(u32::MAX).min(replicas);
+        if want == 0 {
+            return Ok(None);
+        }
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        Ok(Some((plan::wait_after(key, want, ms).into(), i64::from(want))))
+    }
+
+    /// Removes `key`, and its memberships in its tags. Returns whether it existed.
+    ///
+    /// With [`Durability::Replicas`], returns only once a replica acknowledged the delete (a
+    /// failover cannot bring the value back).
+    ///
+    /// # Errors
+    /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
+    pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
+        let fk = self.key(key)?;
+        let d = self.op_deadline("invalidate");
+        let wait = self.durability_wait(&fk).await?;
+        let mut steps = vec![Step::from(plan::getdel(&fk))];
+        let want = wait.map(|(s, n)| {
+            steps.push(s);
+            n
+        });
+        let mut replies = self.inner.exec.run(steps, &d).await?.into_iter();
+        let old = plan::read_stored(
+            replies.next().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
+        )?;
+        let acked = match (want, replies.next()) {
+            (Some(_), Some(r)) => Some(plan::read_int("WAIT", &r.map_err(CacheError::Request)?)?),
+            _ => None,
+        };
+        if let Some(old) = &old {
+            // A corrupt entry has no tags we can read; deleting it was still right.
+            if let Ok(entry) = Entry::decode(old) {
+                let plans = Tags::new(&self.inner.ns);
+                let steps = entry
+                    .tags
+                    .iter()
+                    .map(|t| plans.remove_member(&t.tag, fk.bytes()).map(Step::from))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for r in self.inner.exec.run(steps, &d).await? {
+                    plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
+                }
+            }
+        }
+        if let (Some(want), Some(acked)) = (want, acked) {
+            if acked < want {
+                return Err(CacheError::NotDurable { acked, wanted: want });
+            }
+        }
+        Ok(old.is_some())
+    }
+
+    /// Sets the remaining lifetime of `key` (and keeps its tag memberships alive as long).
+    /// Returns whether the key existed.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for zero; a cluster error.
+    pub async fn set_expires_after(&self, key: &K, ttl: Duration) -> Result<bool, CacheError> {
+        let ms = Ttl::After(ttl).resolve(self.default_ttl_ms())?.unwrap_or(1);
+        let fk = self.key(key)?;
+        let d = self.op_deadline("set_expires_after");
+        let v = self.inner.exec.one(plan::get_primary(&fk).into(), &d).await?;
+        let Some(stored) = plan::read_stored(v)? else { return Ok(false) };
+        let entry = Entry::decode(&stored)?;
+        let plans = Tags::new(&self.inner.ns);
+        let mut steps = Vec::new();
+        for t in &entry.tags {
+            let cmd = plans.write(&t.tag, &fk, Some(ms), random::token(), true)?;
+            steps.push(Step::script(cmd, &scripts::TAG_WRITE));
+        }
+        steps.push(plan::pexpire(&fk, ms).into());
+        let mut replies = self.inner.exec.run(steps, &d).await?;
+        let r = replies.pop().unwrap_or(Ok(slotcache_core::Value::Int(0))).map_err(CacheError::Request)?;
+        for r in replies {
+            plan::read_token_written(r.map_err(CacheError::Request)?)?;
+        }
+        Ok(plan::read_int("PEXPIRE", &r)? == 1)
+    }
+
+    /// Marks `key` for a background reload by [`Cache::get`] once `after` has passed; until the
+    /// reload has stored a new value, `get` keeps serving this one. Returns whether the key
+    /// existed (and did not change meanwhile).
+    ///
+    /// # Errors
+    /// A cluster error.
+    pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
+        let fk = self.key(key)?;
+        let d = self.op_deadline("set_refreshable_after");
+        let mut r =
+            self.inner.exec.run(vec![plan::get_primary(&fk).into(), plan::pttl(&fk).into()], &d).await?;
+        let pttl = plan::read_int(
+            "PTTL",
+            &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
+        )?;
+        let Some(stored) = plan::read_stored(
+            r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
+        )?
+        else {
+            return Ok(false);
+        };
+        let mut entry = Entry::decode(&stored)?;
+        entry.refresh_at_ms =
+            Some(wall_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)));
+        let ttl = if pttl > 0 { Bytes::from(pttl.to_string()) } else { Bytes::new() };
+        let args = vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), entry.encode()?, ttl];
+        let cmd = plan::script(&scripts::CAS, &fk, args, true, false);
+        let v = self.inner.exec.one(Step::script(cmd, &scripts::CAS), &d).await?;
+        Ok(plan::read_int("cas", &v)? == 1)
+    }
+}

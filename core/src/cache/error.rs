@@ -1,0 +1,144 @@
+//! The cache layer's typed errors.
+
+use crate::client::{RequestError, SubmitError};
+use crate::keys::{KeyError, NamespaceError, TagError};
+
+/// Everything a cache operation can fail with.
+///
+/// The reference's sentinels (spec section 11.1) that apply to a cluster cache map onto
+/// variants: `ErrSearchNotSupported` is [`CacheError::SearchNotSupported`]; `ErrNotFound` from a
+/// loader is [`CacheError::NotFound`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// A TTL that cannot be used (zero, or under one millisecond).
+    #[error("invalid TTL: {reason}")]
+    InvalidTtl {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A tag that cannot be used.
+    #[error("invalid tag: {reason}")]
+    InvalidTag {
+        /// Why.
+        reason: String,
+    },
+    /// A key that cannot be encoded or decoded.
+    #[error("invalid key: {0}")]
+    Key(String),
+    /// A namespace that cannot be used.
+    #[error("invalid namespace: {0}")]
+    Namespace(#[from] NamespaceError),
+    /// The value could not be encoded or decoded by the namespace's codec.
+    #[error("value codec: {0}")]
+    Codec(String),
+    /// A transformer (compression, encryption) failed; for decryption this includes a value
+    /// written with another key or tampered with.
+    #[error("value transformer {name}: {reason}")]
+    Transform {
+        /// The transformer.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The stored bytes are not a value this namespace can read.
+    #[error("corrupt entry: {what}")]
+    Corrupt {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The encoded value is larger than the namespace allows.
+    #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The encoded size.
+        size: usize,
+        /// The configured maximum.
+        limit: usize,
+    },
+    /// The cluster request failed.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The request was refused before sending.
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+    /// A reply did not have the expected shape.
+    #[error("unexpected reply to {command}: {got}")]
+    UnexpectedReply {
+        /// The command.
+        command: &'static str,
+        /// What came back, abbreviated.
+        got: String,
+    },
+    /// An invalidation was applied on the primary but fewer replicas than required
+    /// acknowledged it, so a failover could still undo it. Retrying is safe.
+    #[error("invalidation acknowledged by {acked} replica(s), {wanted} required")]
+    NotDurable {
+        /// Replicas that acknowledged.
+        acked: i64,
+        /// Replicas required.
+        wanted: i64,
+    },
+    /// A compare-and-set kept conflicting with concurrent writers.
+    #[error("compute gave up after {attempts} conflicting attempts")]
+    ComputeConflict {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The loader found nothing (not cached).
+    #[error("key not found")]
+    NotFound,
+    /// The loader failed.
+    #[error("loader failed: {0}")]
+    Loader(String),
+    /// The loader panicked or was dropped before it finished.
+    #[error("loader did not finish: {0}")]
+    LoaderAborted(String),
+    /// A namespace with this name exists with other key or value types, or other options.
+    #[error("namespace {name:?} already exists with {what}")]
+    NamespaceConflict {
+        /// The normalised name.
+        name: String,
+        /// What differs.
+        what: &'static str,
+    },
+    /// `invalidate_all` on a provider with no namespace prefix would mean FLUSHDB.
+    #[error(
+        "refusing to flush every primary: set allow_unsafe_flushdb to clear a cluster this application owns"
+    )]
+    UnsafeFlush,
+    /// Search or query on a namespace without a schema, or a cluster without the module.
+    #[error("search operations not supported by this provider: {0}")]
+    SearchNotSupported(String),
+    /// The provider was closed.
+    #[error("the cache provider is closed")]
+    Closed,
+    /// The operation's time budget ran out.
+    #[error("{op} exceeded its {timeout_ms} ms timeout")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// Its budget.
+        timeout_ms: u64,
+    },
+    /// An invalid configuration.
+    #[error("invalid cache configuration: {0}")]
+    Config(String),
+}
+
+impl CacheError {
+    pub(crate) fn invalid_tag(reason: impl Into<String>) -> Self {
+        Self::InvalidTag { reason: reason.into() }
+    }
+}
+
+impl From<KeyError> for CacheError {
+    fn from(e: KeyError) -> Self {
+        Self::Key(e.to_string())
+    }
+}
+
+impl From<TagError> for CacheError {
+    fn from(e: TagError) -> Self {
+        Self::InvalidTag { reason: e.to_string() }
+    }
+}

@@ -1,0 +1,17 @@
+//! The cache layer's pure parts: how entries, tags and TTLs are laid out in the cluster, the
+//! server-side scripts, and the command plans of every cache operation (commands to send and
+//! how to read their replies). The async layer only sequences these plans.
+
+pub mod codec;
+pub mod envelope;
+pub mod error;
+pub mod plan;
+pub mod scripts;
+pub mod transform;
+pub mod ttl;
+
+pub use codec::{Binary, Codec, Json, Raw};
+pub use envelope::{Entry, TagToken, TransformId};
+pub use error::CacheError;
+pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
+pub use ttl::Ttl;

@@ -1,0 +1,367 @@
+//! Command plans: the commands each cache operation sends, and how their replies are read.
+//!
+//! Every builder returns [`Cmd`]s already routed to their key's slot, so the async layer only
+//! has to send them (in one pipeline per step) and hand the replies back here.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::client::Cmd;
+use crate::error::{ServerError, ServerErrorKind};
+use crate::keys::{EncodedKey, Namespace};
+use crate::resp::Value;
+use crate::slot::key_slot;
+
+use super::envelope::Entry;
+use super::error::CacheError;
+use super::scripts::{self, Script};
+
+fn unexpected(command: &'static str, v: &Value) -> CacheError {
+    let mut got = format!("{v:?}");
+    got.truncate(200);
+    CacheError::UnexpectedReply { command, got }
+}
+
+/// `EVALSHA` (or `EVAL` when `by_sha` is false, after a `NOSCRIPT`) of `script` on one key.
+#[must_use]
+pub fn script(script: &Script, key: &EncodedKey, args: Vec<Bytes>, by_sha: bool, idempotent: bool) -> Cmd {
+    let mut cmd =
+        if by_sha { Cmd::new("EVALSHA").arg(script.sha1()) } else { Cmd::new("EVAL").arg(script.source) };
+    cmd = cmd.arg(1u8).arg(key.bytes().clone());
+    for a in args {
+        cmd.push_arg(a);
+    }
+    cmd.with_slot(key.slot()).with_idempotent(idempotent).with_read_only(false)
+}
+
+/// Whether a reply is `NOSCRIPT` (the node does not have the script cached yet).
+#[must_use]
+pub fn is_noscript(v: &Value) -> bool {
+    matches!(v, Value::Error(e) if ServerError::new(e.clone()).kind() == &ServerErrorKind::NoScript)
+}
+
+/// Turns an `EVALSHA` into the equivalent `EVAL`.
+#[must_use]
+pub fn as_eval(cmd: &Cmd, script: &Script) -> Cmd {
+    let mut args = cmd.args().to_vec();
+    if let [name, body, ..] = args.as_mut_slice() {
+        *name = Bytes::from_static(b"EVAL");
+        *body = Bytes::from_static(script.source.as_bytes());
+    }
+    let mut out = Cmd::from_args(args).with_read_only(false);
+    if let Some(slot) = cmd.slot() {
+        out = out.with_slot(slot);
+    }
+    if let Some(i) = cmd.idempotent_override() {
+        out = out.with_idempotent(i);
+    }
+    out
+}
+
+/// `GET` of a data key.
+#[must_use]
+pub fn get(key: &EncodedKey) -> Cmd {
+    Cmd::new("GET").arg(key.bytes().clone()).with_slot(key.slot())
+}
+
+/// `GET` forced to the primary (reads that must see the latest write: compute, tag checks).
+#[must_use]
+pub fn get_primary(key: &EncodedKey) -> Cmd {
+    get(key).with_read_only(false)
+}
+
+/// `SET key bytes [PX ttl]`.
+#[must_use]
+pub fn set(key: &EncodedKey, stored: Bytes, ttl_ms: Option<u64>) -> Cmd {
+    let cmd = Cmd::new("SET").arg(key.bytes().clone()).arg(stored);
+    let cmd = match ttl_ms {
+        Some(ms) => cmd.arg("PX").arg(ms),
+        None => cmd,
+    };
+    cmd.with_slot(key.slot())
+}
+
+/// `GETDEL key`: removes an entry and returns what it held (to clean up its tags).
+#[must_use]
+pub fn getdel(key: &EncodedKey) -> Cmd {
+    Cmd::new("GETDEL").arg(key.bytes().clone()).with_slot(key.slot()).with_idempotent(true)
+}
+
+/// `PEXPIRE key ms`.
+#[must_use]
+pub fn pexpire(key: &EncodedKey, ms: u64) -> Cmd {
+    Cmd::new("PEXPIRE").arg(key.bytes().clone()).arg(ms).with_slot(key.slot())
+}
+
+/// `PERSIST key`.
+#[must_use]
+pub fn persist(key: &EncodedKey) -> Cmd {
+    Cmd::new("PERSIST").arg(key.bytes().clone()).with_slot(key.slot())
+}
+
+/// `PTTL key`.
+#[must_use]
+pub fn pttl(key: &EncodedKey) -> Cmd {
+    Cmd::new("PTTL").arg(key.bytes().clone()).with_slot(key.slot())
+}
+
+/// `WAIT replicas timeout`, pinned to `key`'s slot so it runs on the connection that carried
+/// the write before it (it must be in the same pipeline).
+#[must_use]
+pub fn wait_after(key: &EncodedKey, replicas: u32, timeout_ms: u64) -> Cmd {
+    Cmd::new("WAIT").arg(replicas).arg(timeout_ms).with_slot(key.slot()).with_read_only(false)
+}
+
+/// Reads a `GET`/`GETDEL` reply: `None` for a miss.
+///
+/// # Errors
+/// A server error (for example `WRONGTYPE`) or a reply of another shape.
+pub fn read_stored(v: Value) -> Result<Option<Bytes>, CacheError> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Bulk(b) | Value::Simple(b) => Ok(Some(b)),
+        Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
+        other => Err(unexpected("GET", &other)),
+    }
+}
+
+/// Reads an `OK` reply.
+///
+/// # Errors
+/// Anything else.
+pub fn read_ok(command: &'static str, v: &Value) -> Result<(), CacheError> {
+    match v {
+        Value::Simple(s) if s.as_ref() == b"OK" => Ok(()),
+        Value::Error(e) => {
+            Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e.clone()))))
+        }
+        other => Err(unexpected(command, other)),
+    }
+}
+
+/// Reads an integer reply.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_int(command: &'static str, v: &Value) -> Result<i64, CacheError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Error(e) => {
+            Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e.clone()))))
+        }
+        other => other.as_int().ok_or_else(|| unexpected(command, other)),
+    }
+}
+
+/// The tag part of a namespace's plans.
+#[derive(Debug)]
+pub struct Tags<'a> {
+    ns: &'a Namespace,
+}
+
+impl<'a> Tags<'a> {
+    /// Tag plans of this namespace.
+    #[must_use]
+    pub const fn new(ns: &'a Namespace) -> Self {
+        Self { ns }
+    }
+
+    /// The tag's key, `tag:{NS tag}`.
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn key(&self, tag: &[u8]) -> Result<EncodedKey, CacheError> {
+        Ok(self.ns.tag_key(tag)?)
+    }
+
+    /// Adds `member` to `tag` and returns the tag's token (script `TAG_WRITE`).
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn write(
+        &self,
+        tag: &[u8],
+        member: &EncodedKey,
+        ttl_ms: Option<u64>,
+        fresh_token: Bytes,
+        by_sha: bool,
+    ) -> Result<Cmd, CacheError> {
+        let ttl = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
+        let args = vec![member.bytes().clone(), ttl, fresh_token];
+        Ok(script(&scripts::TAG_WRITE, &self.key(tag)?, args, by_sha, true))
+    }
+
+    /// Reads a tag's current token (from the primary).
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn read_token(&self, tag: &[u8]) -> Result<Cmd, CacheError> {
+        let key = self.key(tag)?;
+        Ok(Cmd::new("ZRANGEBYSCORE")
+            .arg(key.bytes().clone())
+            .arg("-1")
+            .arg("-1")
+            .with_slot(key.slot())
+            .with_read_only(false))
+    }
+
+    /// Replaces a tag's token (script `TAG_INVALIDATE`).
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn invalidate(&self, tag: &[u8], new_token: Bytes, by_sha: bool) -> Result<Cmd, CacheError> {
+        Ok(script(&scripts::TAG_INVALIDATE, &self.key(tag)?, vec![new_token], by_sha, false))
+    }
+
+    /// Removes a data key from a tag (explicit `invalidate` of that key).
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn remove_member(&self, tag: &[u8], member: &Bytes) -> Result<Cmd, CacheError> {
+        let key = self.key(tag)?;
+        Ok(Cmd::new("ZREM").arg(key.bytes().clone()).arg(member.clone()).with_slot(key.slot()))
+    }
+}
+
+/// Deletes `member` if it still carries `token` (script `COND_DEL`).
+#[must_use]
+pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
+    let key = EncodedKey::new(member.clone());
+    script(&scripts::COND_DEL, &key, vec![token.clone()], by_sha, true)
+}
+
+/// Reads a `TAG_WRITE` reply: the tag's token.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_token_written(v: Value) -> Result<Bytes, CacheError> {
+    match v {
+        Value::Bulk(b) | Value::Simple(b) => Ok(b),
+        Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
+        other => Err(unexpected("tag_write", &other)),
+    }
+}
+
+/// Reads a token query: `None` when the tag has no token.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_current_token(v: Value) -> Result<Option<Bytes>, CacheError> {
+    match v {
+        Value::Array(items) | Value::Set(items) => match items.into_iter().next() {
+            None => Ok(None),
+            Some(Value::Bulk(b)) if b.first() == Some(&0) => Ok(Some(b.slice(1..))),
+            Some(other) => Err(unexpected("ZRANGEBYSCORE", &other)),
+        },
+        Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
+        other => Err(unexpected("ZRANGEBYSCORE", &other)),
+    }
+}
+
+/// Reads a `TAG_INVALIDATE` reply: the old token and the live members, or `None` when the tag
+/// had no token.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_invalidated(v: Value) -> Result<Option<(Bytes, Vec<Bytes>)>, CacheError> {
+    let Value::Array(mut items) = v else {
+        if let Value::Error(e) = v {
+            return Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e))));
+        }
+        return Err(unexpected("tag_invalidate", &v));
+    };
+    if items.len() != 2 {
+        return Err(unexpected("tag_invalidate", &Value::Array(items)));
+    }
+    let members = items.pop().unwrap_or(Value::Nil);
+    let old = items.pop().unwrap_or(Value::Nil);
+    let Value::Bulk(old) = old else { return Ok(None) };
+    let Value::Array(members) = members else { return Err(unexpected("tag_invalidate", &members)) };
+    let members = members
+        .into_iter()
+        .map(|m| match m {
+            Value::Bulk(b) => Ok(b),
+            other => Err(unexpected("tag_invalidate", &other)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some((old, members)))
+}
+
+/// Whether an entry's tag tokens all match the current ones (`current[tag]` = `None` when the
+/// tag has no token: every entry that names the tag is then stale).
+#[must_use]
+pub fn is_fresh(entry: &Entry, current: &HashMap<Bytes, Option<Bytes>>) -> bool {
+    entry.tags.iter().all(|t| current.get(&t.tag).is_some_and(|c| c.as_ref() == Some(&t.token)))
+}
+
+/// The slot of a full data key (for grouping members).
+#[must_use]
+pub fn member_slot(member: &[u8]) -> crate::slot::Slot {
+    key_slot(member)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::envelope::TagToken;
+
+    #[test]
+    fn script_calls_are_routed_and_fall_back_to_eval() {
+        let ns = Namespace::new("users").expect("ns");
+        let tags = Tags::new(&ns);
+        let member = ns.data_key(b"alice");
+        let cmd = tags.write(b"admin", &member, Some(1000), Bytes::from_static(b"tok"), true).expect("cmd");
+        assert_eq!(cmd.args()[0].as_ref(), b"EVALSHA");
+        assert_eq!(cmd.args()[3].as_ref(), b"tag:{users:admin}");
+        assert_eq!(cmd.slot(), Some(key_slot(b"tag:{users:admin}")));
+        let eval = as_eval(&cmd, &scripts::TAG_WRITE);
+        assert_eq!(eval.args()[0].as_ref(), b"EVAL");
+        assert_eq!(eval.args()[1].as_ref(), scripts::TAG_WRITE.source.as_bytes());
+        assert_eq!(eval.slot(), cmd.slot());
+        assert!(tags.write(b"bad}tag", &member, None, Bytes::new(), true).is_err());
+    }
+
+    #[test]
+    fn replies_are_read_or_typed_errors() {
+        assert_eq!(read_stored(Value::Nil).expect("nil"), None);
+        assert!(read_stored(Value::Error(Bytes::from_static(b"WRONGTYPE x"))).is_err());
+        assert_eq!(
+            read_current_token(Value::Array(vec![Value::Bulk(Bytes::from_static(b"\0abc"))])).expect("token"),
+            Some(Bytes::from_static(b"abc"))
+        );
+        assert_eq!(read_current_token(Value::Array(vec![])).expect("none"), None);
+        let inv = Value::Array(vec![
+            Value::Bulk(Bytes::from_static(b"old")),
+            Value::Array(vec![Value::Bulk(Bytes::from_static(b"users:a"))]),
+        ]);
+        let (old, members) = read_invalidated(inv).expect("read").expect("had a token");
+        assert_eq!(old.as_ref(), b"old");
+        assert_eq!(members, vec![Bytes::from_static(b"users:a")]);
+        assert_eq!(
+            read_invalidated(Value::Array(vec![Value::Nil, Value::Array(vec![])])).expect("read"),
+            None
+        );
+        assert!(read_invalidated(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn freshness_needs_every_token_current() {
+        let e = Entry {
+            tags: vec![
+                TagToken { tag: Bytes::from_static(b"a"), token: Bytes::from_static(b"1") },
+                TagToken { tag: Bytes::from_static(b"b"), token: Bytes::from_static(b"2") },
+            ],
+            ..Entry::default()
+        };
+        let mut cur = HashMap::new();
+        cur.insert(Bytes::from_static(b"a"), Some(Bytes::from_static(b"1")));
+        cur.insert(Bytes::from_static(b"b"), Some(Bytes::from_static(b"2")));
+        assert!(is_fresh(&e, &cur));
+        cur.insert(Bytes::from_static(b"b"), Some(Bytes::from_static(b"3")));
+        assert!(!is_fresh(&e, &cur), "an invalidated tag makes the entry stale");
+        cur.insert(Bytes::from_static(b"b"), None);
+        assert!(!is_fresh(&e, &cur), "a vanished tag makes the entry stale");
+        assert!(is_fresh(&Entry::default(), &HashMap::new()), "untagged entries need no check");
+    }
+}

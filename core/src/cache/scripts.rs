@@ -1,0 +1,174 @@
+//! The server-side scripts of the tag protocol and of compare-and-set.
+//!
+//! Each script touches keys of **one** slot only (the cluster refuses anything else), is sent
+//! with `EVALSHA` and falls back to `EVAL` on `NOSCRIPT` (a node that restarted or joined has
+//! an empty script cache). Times come from the server's own clock (`TIME`), so client clock
+//! skew never decides whether a member has expired.
+//!
+//! The tag protocol (see `docs/consistency.md`): one sorted set per tag, `tag:{NS tag}`. Its
+//! member `"\0" .. token` (score -1) is the tag's current **token**, a random 128-bit value;
+//! every other member is the full data key of an entry written with the tag, scored by the
+//! entry's expiry in server milliseconds (`+inf` for no expiry). An entry's envelope records
+//! the token of each of its tags at write time; a read checks them against the current tokens.
+
+use std::sync::OnceLock;
+
+/// A Lua script and its SHA-1.
+#[derive(Debug)]
+pub struct Script {
+    /// A short name for errors.
+    pub name: &'static str,
+    /// The Lua source.
+    pub source: &'static str,
+    sha: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(name: &'static str, source: &'static str) -> Self {
+        Self { name, source, sha: OnceLock::new() }
+    }
+
+    /// The script's SHA-1 in lower-case hex, as `EVALSHA` wants it.
+    pub fn sha1(&self) -> &str {
+        self.sha.get_or_init(|| sha1_smol::Sha1::from(self.source).digest().to_string())
+    }
+}
+
+/// Adds a member to a tag and returns the tag's token, creating the token if the tag has none.
+///
+/// `KEYS[1]` tag key; `ARGV[1]` data key; `ARGV[2]` TTL in ms, or empty for no expiry;
+/// `ARGV[3]` a fresh random token to use if the tag has none. Prunes members whose expiry has
+/// passed, and keeps the tag key alive at least as long as its longest-lived member.
+pub static TAG_WRITE: Script = Script::new(
+    "tag_write",
+    r"
+local k = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
+local created = false
+local token
+if #tok == 0 then
+  token = '\0' .. ARGV[3]
+  created = (redis.call('EXISTS', k) == 0)
+  redis.call('ZADD', k, -1, token)
+else
+  token = tok[1]
+end
+redis.call('ZREMRANGEBYSCORE', k, 0, '(' .. now)
+if ARGV[2] == '' then
+  redis.call('ZADD', k, 'inf', ARGV[1])
+  redis.call('PERSIST', k)
+else
+  local ttl = tonumber(ARGV[2])
+  redis.call('ZADD', k, now + ttl, ARGV[1])
+  local pttl = redis.call('PTTL', k)
+  if created or (pttl >= 0 and pttl < ttl) then
+    redis.call('PEXPIRE', k, ttl)
+  end
+end
+return string.sub(token, 2)
+",
+);
+
+/// Replaces a tag's token and hands back the old token with the live members.
+///
+/// `KEYS[1]` tag key; `ARGV[1]` the new token. Returns `{old_token, {members...}}`, or
+/// `{false, {}}` when the tag has no token (nothing was written under it, or it all expired).
+/// Atomic: a write that read the old token can no longer produce a visible entry, and a write
+/// that reads the new one is after the invalidation. The key keeps its TTL.
+pub static TAG_INVALIDATE: Script = Script::new(
+    "tag_invalidate",
+    r"
+local k = KEYS[1]
+local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
+if #tok == 0 then
+  return {false, {}}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local members = redis.call('ZRANGEBYSCORE', k, now, 'inf')
+local pttl = redis.call('PTTL', k)
+redis.call('DEL', k)
+redis.call('ZADD', k, -1, '\0' .. ARGV[1])
+if pttl > 0 then
+  redis.call('PEXPIRE', k, pttl)
+end
+return {string.sub(tok[1], 2), members}
+",
+);
+
+/// Deletes an entry only if its envelope header still carries a given token.
+///
+/// `KEYS[1]` data key; `ARGV[1]` token. Returns 1 if deleted, else 0. An entry rewritten since
+/// (with a newer token, or without the tag) is left alone, so counts are exact.
+pub static COND_DEL: Script = Script::new(
+    "cond_del",
+    r"
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, 3) ~= '\0SC' or string.len(v) < 8 then
+  return 0
+end
+local b1, b2, b3, b4 = string.byte(v, 5, 8)
+local hl = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+if string.find(string.sub(v, 9, 8 + hl), ARGV[1], 1, true) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+",
+);
+
+/// Compare-and-set on one key.
+///
+/// `KEYS[1]` data key; `ARGV[1]` SHA-1 hex of the bytes read, or empty if the key was absent;
+/// `ARGV[2]` `set` or `del`; `ARGV[3]` new bytes; `ARGV[4]` TTL in ms or empty for none.
+/// Returns 1 when applied, 0 when the key changed since it was read.
+pub static CAS: Script = Script::new(
+    "cas",
+    r"
+local v = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if v then return 0 end
+elseif (not v) or redis.sha1hex(v) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return 1
+",
+);
+
+/// Releases a lock only if it still holds our token. `KEYS[1]` lock key; `ARGV[1]` token.
+pub static UNLOCK: Script = Script::new(
+    "unlock",
+    r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+",
+);
+
+/// SHA-1 hex of bytes, as the server's `redis.sha1hex` computes it.
+#[must_use]
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_matches_known_vectors() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(TAG_WRITE.sha1().len(), 40);
+        assert_ne!(TAG_WRITE.sha1(), TAG_INVALIDATE.sha1());
+    }
+}
