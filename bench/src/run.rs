@@ -284,10 +284,11 @@ fn preload(seeds: &[NodeAddr], keys: usize) -> anyhow::Result<()> {
     let ks = Keyspace::new(keys);
     Rt::Tokio.block_on(async {
         let client = crate::clients::slotcache(Rt::Tokio.runtime(), seeds).await?.0;
-        for chunk in ks.keys().chunks(1000) {
+        let all: Vec<usize> = (0..ks.len()).collect();
+        for chunk in all.chunks(1000) {
             let cmds = chunk
                 .iter()
-                .map(|k| Cmd::new(Bytes::from_static(b"SET")).arg(k.clone()).arg(ks.value().clone()))
+                .map(|&i| Cmd::new(Bytes::from_static(b"SET")).arg(ks.key(i)).arg(ks.value().clone()))
                 .collect();
             for r in client.pipeline(cmds).await? {
                 r.context("preloading")?;

@@ -22,7 +22,8 @@ pub(crate) const MGET_KEYS: usize = 100;
 /// The keys every workload draws from (all preloaded, so GETs hit) and the value SET writes.
 #[derive(Debug)]
 pub(crate) struct Keyspace {
-    keys: Vec<Bytes>,
+    /// Every key, back to back (`n` × 16 bytes), leaked: it lives as long as the process.
+    all: &'static [u8],
     value: Bytes,
 }
 
@@ -33,16 +34,20 @@ impl Keyspace {
     /// key is a static `Bytes`: cloning it costs no allocation and no shared counter, and reading
     /// random keys touches 16 contiguous bytes each. Every client gets the same keys this way.
     pub(crate) fn new(n: usize) -> Self {
-        let all: &'static [u8] = Vec::leak((0..n).flat_map(|i| key_name(i).into_bytes()).collect::<Vec<u8>>());
-        let keys: Vec<Bytes> = all.chunks(KEY_LEN).map(Bytes::from_static).collect();
-        debug_assert!(keys.len() == n && keys.iter().all(|k| k.len() == KEY_LEN));
+        let all: &'static [u8] = Vec::leak((0..n.max(1)).flat_map(|i| key_name(i).into_bytes()).collect::<Vec<u8>>());
+        debug_assert_eq!(all.len(), n.max(1) * KEY_LEN);
         let value: &'static [u8] = Vec::leak((0..VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
-        Self { keys, value: Bytes::from_static(value) }
+        Self { all, value: Bytes::from_static(value) }
     }
 
-    /// Every key, in order.
-    pub(crate) fn keys(&self) -> &[Bytes] {
-        &self.keys
+    /// How many keys there are.
+    pub(crate) const fn len(&self) -> usize {
+        self.all.len() / KEY_LEN
+    }
+
+    /// The key with index `i`.
+    pub(crate) fn key(&self, i: usize) -> Bytes {
+        Bytes::from_static(&self.all[i * KEY_LEN..(i + 1) * KEY_LEN])
     }
 
     /// The value SET writes.
@@ -50,8 +55,8 @@ impl Keyspace {
         &self.value
     }
 
-    fn pick(&self, rng: &mut Rng) -> &Bytes {
-        &self.keys[rng.below(self.keys.len())]
+    fn pick(&self, rng: &mut Rng) -> Bytes {
+        self.key(rng.below(self.len()))
     }
 }
 
@@ -153,12 +158,12 @@ impl Workload {
 }
 
 async fn get<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    let found = client.get(ks.pick(rng)).await?;
+    let found = client.get(&ks.pick(rng)).await?;
     Ok(Outcome { keys: 1, misses: u64::from(!found) })
 }
 
 async fn set<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    client.set(ks.pick(rng), ks.value()).await?;
+    client.set(&ks.pick(rng), ks.value()).await?;
     Ok(Outcome { keys: 1, misses: 0 })
 }
 
@@ -167,7 +172,7 @@ async fn mix<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> an
 }
 
 async fn mget<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> anyhow::Result<Outcome> {
-    let keys: Vec<Bytes> = (0..MGET_KEYS).map(|_| ks.pick(rng).clone()).collect();
+    let keys: Vec<Bytes> = (0..MGET_KEYS).map(|_| ks.pick(rng)).collect();
     let found = client.mget(&keys).await?;
     Ok(Outcome { keys: MGET_KEYS as u64, misses: (MGET_KEYS - found) as u64 })
 }
@@ -179,7 +184,9 @@ mod tests {
     #[test]
     fn keys_are_sixteen_bytes_and_rng_stays_in_range() {
         let ks = Keyspace::new(1000);
-        assert!(ks.keys().iter().all(|k| k.len() == KEY_LEN));
+        assert_eq!(ks.len(), 1000);
+        assert_eq!(&ks.key(7)[..], b"key:000000000007");
+        assert!((0..ks.len()).all(|i| ks.key(i).len() == KEY_LEN));
         assert_eq!(ks.value().len(), VALUE_LEN);
         let mut rng = Rng::new(3);
         let mut seen = [false; 10];
