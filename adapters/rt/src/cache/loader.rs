@@ -9,6 +9,7 @@ use core::future::Future;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +24,10 @@ use slotcache_core::keys::EncodedKey;
 use super::exec::Step;
 use super::namespace::{Cache, Counters, Inner, wall_ms};
 use super::random;
+
+/// Loads finished in this process so far (every namespace). A `get` whose read missed compares
+/// it with what it saw before reading: see [`Cache::load_shared`].
+static LOADS_FINISHED: AtomicU64 = AtomicU64::new(0);
 
 /// Removes a finished (or panicked) load from the in-flight map.
 struct FlightGuard<K, V> {
@@ -72,11 +77,12 @@ where
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
         let d = self.op_deadline("get");
+        let epoch = LOADS_FINISHED.load(Ordering::Acquire);
         match self.read_entry(key, &d).await {
             Ok(Some(entry)) => {
                 let value = self.decode_value(&entry)?;
                 if entry.refresh_at_ms.is_some_and(|at| wall_ms() >= at) {
-                    drop(self.load_shared(key.clone(), loader));
+                    drop(self.load_shared(key.clone(), loader, None));
                 }
                 return Ok(value);
             }
@@ -85,14 +91,16 @@ where
                 tracing::warn!(namespace = %self.inner.name, error = %e, "read failed; loading instead")
             }
         }
-        self.load_shared(key.clone(), loader).await
+        self.load_shared(key.clone(), loader, Some(epoch)).await
     }
 
-    /// Starts (or joins) the load of `key`.
+    /// Starts (or joins) the load of `key`. `missed_at`: the [`LOADS_FINISHED`] count seen before
+    /// the read that missed (`None` for a refresh of an entry that is there).
     fn load_shared<F, Fut>(
         &self,
         key: K,
         loader: F,
+        missed_at: Option<u64>,
     ) -> futures_util::future::Shared<futures_util::future::BoxFuture<'static, Result<V, CacheError>>>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
@@ -117,23 +125,42 @@ where
             })
             .boxed()
             .shared();
+        // A load finished since our read missed: it may have been this key's, whose flight we
+        // then missed by a hair (our read went out before its store, we came to join after it
+        // ended). Read once more before loading, so 20 concurrent callers still load once.
+        let recheck = missed_at.is_some_and(|e| LOADS_FINISHED.load(Ordering::Acquire) != e);
         flights.insert(fk.bytes().clone(), shared.clone());
         drop(flights);
         let this = self.clone();
         let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone() };
         self.inner.exec.rt.spawn(Box::pin(async move {
-            let result = this.load_and_store(key, fk, loader).await;
+            let result = this.load_and_store(key, fk, loader, recheck).await;
+            LOADS_FINISHED.fetch_add(1, Ordering::AcqRel);
             drop(guard);
             let _ = tx.send(result);
         }));
         shared
     }
 
-    async fn load_and_store<F, Fut>(&self, key: K, fk: EncodedKey, loader: F) -> Result<V, CacheError>
+    async fn load_and_store<F, Fut>(
+        &self,
+        key: K,
+        fk: EncodedKey,
+        loader: F,
+        recheck: bool,
+    ) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
+        if recheck {
+            let d = self.op_deadline("get");
+            if let Ok(Some(entry)) = self.read_entry(&key, &d).await {
+                if let Ok(v) = self.decode_value(&entry) {
+                    return Ok(v);
+                }
+            }
+        }
         let lock = match self.inner.opts.cluster_lock {
             Some(hold) => match self.acquire_lock(&key, &fk, hold).await {
                 Ok(Ok(token)) => Some(token),
@@ -210,7 +237,7 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        self.load_shared(key.clone(), loader)
+        self.load_shared(key.clone(), loader, None)
     }
 
     /// Reloads `keys` in the background with one call of `loader` and one `bulk_set`; the
