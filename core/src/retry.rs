@@ -37,8 +37,12 @@
 //! During a failover or a botched migration two nodes can point a slot at each other. The
 //! budget remembers, per slot, every node that redirected the request or was named by a
 //! redirect. A redirect to a node already in that list is a *revisit*; more than
-//! `max_moved_revisits` revisits (default 1, which tolerates one legitimate flip back) fails the
-//! request with [`FailReason::RedirectLoop`] instead of spinning until the attempts run out.
+//! `max_moved_revisits` revisits (default 1, which tolerates one legitimate flip back), or more
+//! than `max_redirects` redirects, stops the immediate following: the request then waits at the
+//! capped backoff with a topology refresh for the nodes to agree (they do within milliseconds
+//! when a `SETSLOT NODE` or a failover is still spreading), and fails with
+//! [`FailReason::RedirectLoop`] / [`FailReason::TooManyRedirects`] only when its deadline would
+//! pass. It never spins.
 
 #[cfg(test)]
 mod tests;
@@ -183,6 +187,9 @@ pub fn next_retry_at(
 #[derive(Clone, Debug)]
 pub struct Budget {
     attempts_used: u32,
+    /// Retries that waited for a transient cluster state or for redirects to converge; bounded
+    /// by the deadline, not counted against `max_attempts`.
+    waits: u32,
     deadline: Instant,
     redirects: u32,
     revisits: u32,
@@ -194,7 +201,7 @@ impl Budget {
     /// The budget of a request whose first send is under way, to finish by `deadline`.
     #[must_use]
     pub const fn new(deadline: Instant) -> Self {
-        Self { attempts_used: 1, deadline, redirects: 0, revisits: 0, seen: Vec::new() }
+        Self { attempts_used: 1, waits: 0, deadline, redirects: 0, revisits: 0, seen: Vec::new() }
     }
 
     /// Sends made or granted so far, the first included.
@@ -207,6 +214,13 @@ impl Budget {
     #[must_use]
     pub const fn attempts_left(&self, cfg: &RetryConfig) -> u32 {
         cfg.max_attempts.saturating_sub(self.attempts_used)
+    }
+
+    /// Retries that waited for a transient cluster state (`TRYAGAIN`, `CLUSTERDOWN`, ...) or for
+    /// looping redirects to converge: bounded by the deadline, not by `max_attempts`.
+    #[must_use]
+    pub const fn waits(&self) -> u32 {
+        self.waits
     }
 
     /// The request's deadline.
@@ -361,6 +375,23 @@ pub fn decide(
     }
 }
 
+/// Redirects that go round in a loop mean the nodes disagree about a slot for a moment (a
+/// `SETSLOT NODE` still spreading, a failover being announced): following them again at once
+/// would spin. Wait at the capped backoff with a topology refresh instead, while the deadline
+/// allows, and fail with `looping` when it does not.
+fn converge(
+    budget: &mut Budget,
+    looping: FailReason,
+    now: Instant,
+    cfg: &RetryConfig,
+    rng: &mut Rng,
+) -> Result<RetryDecision, FailReason> {
+    let wait = backoff(budget.waits.saturating_add(1).min(cfg.max_attempts), cfg, rng);
+    let at = now.checked_add(wait).filter(|at| *at < budget.deadline).ok_or(looping)?;
+    budget.waits = budget.waits.saturating_add(1);
+    Ok(RetryDecision::RetryAt { at, refresh: true })
+}
+
 fn decide_inner(
     budget: &mut Budget,
     failure: Failure<'_>,
@@ -376,13 +407,17 @@ fn decide_inner(
         Failure::Server { error, origin } => match error.action() {
             ErrorAction::Redirect { slot, endpoint } => {
                 let target = endpoint.resolve(origin);
-                budget.redirect(slot, origin, &target, cfg)?;
+                if let Err(looping) = budget.redirect(slot, origin, &target, cfg) {
+                    return converge(budget, looping, now, cfg, rng);
+                }
                 budget.take_attempt(cfg)?;
                 return Ok(RetryDecision::RetryNow { target: Some(target), refresh: true });
             }
             ErrorAction::Ask { slot, endpoint } => {
                 let target = endpoint.resolve(origin);
-                budget.redirect(slot, origin, &target, cfg)?;
+                if let Err(looping) = budget.redirect(slot, origin, &target, cfg) {
+                    return converge(budget, looping, now, cfg, rng);
+                }
                 budget.take_attempt(cfg)?;
                 return Ok(RetryDecision::Ask(target));
             }
@@ -391,12 +426,12 @@ fn decide_inner(
                 // CLUSTERDOWN/MASTERDOWN during a failover, LOADING): the server did not run the
                 // command, so retrying is always safe; retry at the capped backoff until the
                 // deadline instead of spending the attempt budget in milliseconds.
-                let wait = backoff(budget.attempts_used.min(cfg.max_attempts), cfg, rng);
+                let wait = backoff(budget.waits.saturating_add(1).min(cfg.max_attempts), cfg, rng);
                 let at = now
                     .checked_add(wait)
                     .filter(|at| *at < budget.deadline)
                     .ok_or(FailReason::WouldPassDeadline)?;
-                budget.attempts_used = budget.attempts_used.saturating_add(1);
+                budget.waits = budget.waits.saturating_add(1);
                 return Ok(RetryDecision::RetryAt { at, refresh });
             }
             ErrorAction::RefreshAndRetry => true,

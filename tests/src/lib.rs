@@ -13,6 +13,8 @@
 //!   ([`Cluster::begin_legacy_migration`]), atomic migration ([`Cluster::migrate_slots`]),
 //!   [`Cluster::add_master`], [`Cluster::remove_node`], and waits
 //!   ([`Cluster::wait_healthy`], [`Cluster::wait_slot_owner`], [`Cluster::wait_promoted`]).
+//! - [`history`]: recorded concurrent histories of the cache and a checker of the tag
+//!   guarantees (with the reference's naive protocol as a negative control).
 //! - [`Conn`]: a tiny blocking RESP2 connection (plain or TLS) to see raw replies.
 //! - Cleanup: dropping a [`Cluster`] stops and reaps its servers; a killed run's leftovers are
 //!   found by the harness's own pid files and stopped at the next start ([`procs`]).
@@ -23,6 +25,7 @@ mod cluster;
 pub mod conformance;
 mod drills;
 mod error;
+pub mod history;
 pub mod install;
 pub mod keys;
 pub mod locks;

@@ -231,6 +231,20 @@ pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
     script(&scripts::COND_DEL, &key, vec![token.clone()], by_sha, true)
 }
 
+/// Reads a `COND_DEL` reply: the deleted entry's envelope header (without its payload), or
+/// `None` when nothing was deleted.
+///
+/// # Errors
+/// A server error or another shape.
+pub fn read_cond_del(v: Value) -> Result<Option<Bytes>, CacheError> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Bulk(b) => Ok(Some(b)),
+        Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
+        other => Err(unexpected("cond_del", &other)),
+    }
+}
+
 /// Reads a `TAG_WRITE` reply: the tag's token.
 ///
 /// # Errors
@@ -343,6 +357,13 @@ mod tests {
             None
         );
         assert!(read_invalidated(Value::Int(3)).is_err());
+        assert_eq!(read_cond_del(Value::Nil).expect("nothing deleted"), None);
+        assert_eq!(
+            read_cond_del(Value::Bulk(Bytes::from_static(b"\0SC\x01head"))).expect("deleted"),
+            Some(Bytes::from_static(b"\0SC\x01head"))
+        );
+        assert!(read_cond_del(Value::Int(1)).is_err());
+        assert!(read_cond_del(Value::Error(Bytes::from_static(b"ERR x"))).is_err());
     }
 
     #[test]

@@ -77,6 +77,11 @@ return string.sub(token, 2)
 /// `{false, {}}` when the tag has no token (nothing was written under it, or it all expired).
 /// Atomic: a write that read the old token can no longer produce a visible entry, and a write
 /// that reads the new one is after the invalidation. The key keeps its TTL.
+///
+/// The key is never emptied, not even to be re-created: the new token goes in first, then the
+/// old token and every member go. In a slot being migrated the legacy way (`MIGRATING`), the
+/// server checks each command of a script, and a key the script deleted is no longer local, so
+/// a `DEL` followed by a `ZADD` failed half-way ("non local key"), with the tag key gone.
 pub static TAG_INVALIDATE: Script = Script::new(
     "tag_invalidate",
     r"
@@ -88,34 +93,35 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local members = redis.call('ZRANGEBYSCORE', k, now, 'inf')
-local pttl = redis.call('PTTL', k)
-redis.call('DEL', k)
 redis.call('ZADD', k, -1, '\0' .. ARGV[1])
-if pttl > 0 then
-  redis.call('PEXPIRE', k, pttl)
-end
+redis.call('ZREM', k, unpack(tok))
+redis.call('ZREMRANGEBYSCORE', k, '(-1', 'inf')
 return {string.sub(tok[1], 2), members}
 ",
 );
 
 /// Deletes an entry only if its envelope header still carries a given token.
 ///
-/// `KEYS[1]` data key; `ARGV[1]` token. Returns 1 if deleted, else 0. An entry rewritten since
-/// (with a newer token, or without the tag) is left alone, so counts are exact.
+/// `KEYS[1]` data key; `ARGV[1]` token. Returns the deleted entry's envelope **without its
+/// payload** (prefix and header: its tags and their tokens), or nil when nothing was deleted.
+/// An entry rewritten since (with a newer token, or without the tag) is left alone. The caller
+/// reads the returned header to tell an entry that was still fresh (counted) from one that an
+/// invalidation of another of its tags had already made stale (deleted as clean-up only).
 pub static COND_DEL: Script = Script::new(
     "cond_del",
     r"
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, 3) ~= '\0SC' or string.len(v) < 8 then
-  return 0
+  return false
 end
 local b1, b2, b3, b4 = string.byte(v, 5, 8)
 local hl = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-if string.find(string.sub(v, 9, 8 + hl), ARGV[1], 1, true) then
+local head = string.sub(v, 1, 8 + hl)
+if string.find(string.sub(head, 9), ARGV[1], 1, true) then
   redis.call('DEL', KEYS[1])
-  return 1
+  return head
 end
-return 0
+return false
 ",
 );
 

@@ -135,7 +135,9 @@ fn decisions_per_failure() {
         let RetryDecision::RetryAt { at, refresh: r } = d else { panic!("{text}: {d:?}") };
         assert_eq!(r, refresh, "{text}");
         assert!(at > now && at <= now + ms(2), "{text}");
-        assert_eq!(used, 2);
+        // READONLY spends an attempt; transient cluster states wait without spending one.
+        let expected = if text.starts_with("READONLY") { 2 } else { 1 };
+        assert_eq!(used, expected, "{text}");
     }
 
     for text in [
@@ -271,10 +273,15 @@ fn moved_ping_pong_is_a_loop() {
     // B -> A: one flip back is tolerated.
     let d = decide(&mut b, Failure::Server { error: &to_a, origin: &bb }, idem, now, &cfg, &mut rng);
     assert_eq!(d, RetryDecision::RetryNow { target: Some(a.clone()), refresh: true });
-    // A -> B again: a loop.
+    // A -> B again: a loop. No immediate follow: wait for the nodes to agree, with a refresh.
     let d = decide(&mut b, Failure::Server { error: &to_b, origin: &a }, idem, now, &cfg, &mut rng);
-    assert_eq!(d, RetryDecision::Fail(FailReason::RedirectLoop { slot: Slot::new(42).unwrap() }));
+    let RetryDecision::RetryAt { at, refresh: true } = d else { panic!("a loop waits: {d:?}") };
+    assert!(at > now && at < now + Duration::from_secs(1));
     assert_eq!(b.redirects(), 3);
+    // Still looping when the deadline is near: the loop is reported.
+    let late = now + Duration::from_millis(999);
+    let d = decide(&mut b, Failure::Server { error: &to_b, origin: &a }, idem, late, &cfg, &mut rng);
+    assert_eq!(d, RetryDecision::Fail(FailReason::RedirectLoop { slot: Slot::new(42).unwrap() }));
 
     // Different slots do not count against each other.
     let mut b = Budget::new(now + Duration::from_secs(1));
@@ -305,7 +312,18 @@ fn redirect_chain_is_capped() {
         if i <= 5 {
             assert_eq!(d, RetryDecision::RetryNow { target: Some(node(7000 + i)), refresh: true });
         } else {
-            assert_eq!(d, RetryDecision::Fail(FailReason::TooManyRedirects { redirects: 6 }));
+            // Past the cap: no more immediate hops; wait and refresh.
+            assert!(matches!(d, RetryDecision::RetryAt { refresh: true, .. }), "{d:?}");
+            let late = now + Duration::from_millis(999);
+            let d = decide(
+                &mut b,
+                Failure::Server { error: &e, origin: &origin },
+                Idempotency::Idempotent,
+                late,
+                &cfg,
+                &mut rng,
+            );
+            assert_eq!(d, RetryDecision::Fail(FailReason::TooManyRedirects { redirects: 7 }));
         }
         origin = node(7000 + i);
     }
@@ -362,8 +380,11 @@ proptest! {
         let mut now = start;
         let mut budget = Budget::new(deadline);
         let mut sends = 1u32;
-        // Retries of transient cluster states are bounded by the deadline, not the attempts.
+        // Retries of transient cluster states (and waits for looping redirects to converge) are
+        // bounded by the deadline, not the attempts.
         let mut transient = 0u32;
+        // Redirects followed at once.
+        let mut hops = 0u32;
         let mut origin = node(7000);
         let idem = if idempotent { Idempotency::Idempotent } else { Idempotency::NonIdempotent };
         for s in steps {
@@ -383,6 +404,7 @@ proptest! {
             match decision {
                 RetryDecision::RetryNow { target, .. } => {
                     sends += 1;
+                    hops += 1;
                     if let Some(t) = target {
                         origin = t;
                     }
@@ -390,6 +412,7 @@ proptest! {
                 }
                 RetryDecision::Ask(t) => {
                     sends += 1;
+                    hops += 1;
                     origin = t;
                     now += Duration::from_micros(50);
                 }
@@ -397,7 +420,7 @@ proptest! {
                     prop_assert!(at < deadline, "retry at {:?} not before deadline", at - start);
                     prop_assert!(at >= now);
                     sends += 1;
-                    if matches!(s, Step::Backoff(i) if i < 4) {
+                    if matches!(s, Step::Backoff(i) if i < 4) || matches!(s, Step::Moved { .. } | Step::Ask { .. }) {
                         transient += 1;
                     }
                     now = at;
@@ -418,8 +441,9 @@ proptest! {
             }
             prop_assert!(!matches!(s, Step::Final));
             prop_assert!(sends <= cfg.max_attempts + transient, "{} sends > {} + {}", sends, cfg.max_attempts, transient);
-            prop_assert_eq!(sends, budget.attempts_used());
-            prop_assert!(budget.redirects() <= cfg.max_redirects);
+            prop_assert_eq!(transient, budget.waits());
+            prop_assert_eq!(sends, budget.attempts_used() + budget.waits());
+            prop_assert!(hops <= cfg.max_redirects, "{} immediate hops > {}", hops, cfg.max_redirects);
         }
     }
 }

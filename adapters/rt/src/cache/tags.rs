@@ -1,11 +1,11 @@
 //! Tag invalidation and namespace-wide invalidation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use slotcache_core::cache::plan::{self, Tags};
-use slotcache_core::cache::{CacheError, scripts};
+use slotcache_core::cache::{CacheError, Entry, scripts};
 use slotcache_core::client::{Cmd, RequestError};
 use slotcache_core::{NodeAddr, Value};
 
@@ -21,9 +21,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Each tag's token is replaced atomically on its slot, so every entry written before
     /// (which carries the old token) is a miss for every read that starts after this returns,
     /// on every client, even if deleting it below fails. Then the entries that still carry the
-    /// old token are deleted and counted (entries rewritten since are left alone and not
-    /// counted). With [`Durability::Replicas`](super::Durability) the token change is
-    /// acknowledged by a replica before this returns, so a failover cannot undo it.
+    /// old token are deleted (entries rewritten since are left alone). The count is the number
+    /// of deleted entries that were still fresh: an entry that an earlier invalidation of
+    /// another of its tags had already made stale (its write landed after that invalidation's
+    /// deletion step) is deleted as clean-up but not counted. With
+    /// [`Durability::Replicas`](super::Durability) the token change is acknowledged by a
+    /// replica before this returns, so a failover cannot undo it.
     ///
     /// # Errors
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
@@ -50,12 +53,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         }
         let mut replies = self.inner.exec.run(steps, &d).await?.into_iter();
         let mut doomed: Vec<(Bytes, Bytes)> = Vec::new();
+        // Each invalidated tag's token just before this call replaced it (`None`: it had none).
+        let mut before: HashMap<Bytes, Option<Bytes>> = HashMap::with_capacity(tags.len());
         let mut short: Option<(i64, i64)> = None;
-        for want in waits {
+        for (tag, want) in tags.iter().zip(waits) {
             let r = replies.next().unwrap_or(Err(RequestError::Closed)).map_err(CacheError::Request)?;
-            if let Some((old, members)) = plan::read_invalidated(r)? {
+            let old = plan::read_invalidated(r)?.map(|(old, members)| {
                 doomed.extend(members.into_iter().map(|m| (m, old.clone())));
-            }
+                old
+            });
+            before.insert(tag.clone(), old);
             if let Some(want) = want {
                 let r = replies.next().unwrap_or(Err(RequestError::Closed)).map_err(CacheError::Request)?;
                 let acked = plan::read_int("WAIT", &r)?;
@@ -70,16 +77,62 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             .iter()
             .map(|(m, tok)| Step::script(plan::cond_del(m, tok, true), &scripts::COND_DEL))
             .collect();
-        let mut removed = 0u64;
+        let mut deleted: Vec<Option<Entry>> = Vec::new();
         for r in self.inner.exec.run(steps, &d).await? {
-            if plan::read_int("cond_del", &r.map_err(CacheError::Request)?)? == 1 {
-                removed += 1;
+            if let Some(header) = plan::read_cond_del(r.map_err(CacheError::Request)?)? {
+                deleted.push(Entry::decode(&header).ok());
             }
         }
+        let removed = self.count_fresh(&deleted, before, &d).await;
         if let Some((acked, wanted)) = short {
             return Err(CacheError::NotDurable { acked, wanted });
         }
         Ok(removed)
+    }
+
+    /// How many of the entries an invalidation deleted were still fresh when it started: each
+    /// of its tags being invalidated carried the token the tag had just before (`before`), and
+    /// each other tag carries that tag's current token (read from the primaries, one pipeline,
+    /// only when a deleted entry has other tags).
+    ///
+    /// An entry whose header cannot be read is counted (it carried the token). If the token
+    /// read fails, every deleted entry is counted: the invalidation itself has succeeded, and
+    /// failing it now would only make the caller invalidate again.
+    async fn count_fresh(
+        &self,
+        deleted: &[Option<Entry>],
+        mut before: HashMap<Bytes, Option<Bytes>>,
+        d: &Deadline,
+    ) -> u64 {
+        let mut others: Vec<Bytes> = deleted
+            .iter()
+            .flatten()
+            .flat_map(|e| e.tags.iter().map(|t| &t.tag))
+            .filter(|t| !before.contains_key(*t))
+            .cloned()
+            .collect();
+        others.sort();
+        others.dedup();
+        if !others.is_empty() {
+            let plans = Tags::new(&self.inner.ns);
+            let current = async {
+                let steps = others
+                    .iter()
+                    .map(|t| plans.read_token(t).map(Step::from))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let replies = self.inner.exec.run(steps, d).await?;
+                others
+                    .iter()
+                    .zip(replies)
+                    .map(|(t, r)| Ok((t.clone(), plan::read_current_token(r.map_err(CacheError::Request)?)?)))
+                    .collect::<Result<Vec<_>, CacheError>>()
+            };
+            match current.await {
+                Ok(tokens) => before.extend(tokens),
+                Err(_) => return deleted.len() as u64,
+            }
+        }
+        deleted.iter().filter(|e| e.as_ref().is_none_or(|e| plan::is_fresh(e, &before))).count() as u64
     }
 
     /// Deletes every entry of this namespace and its tag metadata: `SCAN` of the namespace's

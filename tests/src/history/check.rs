@@ -1,0 +1,207 @@
+//! Guarantee 1 on a recorded history, and the consistency of every read with the writes.
+//!
+//! For every read *R* that returned a value *v*:
+//!
+//! - *v* must have been written, to *R*'s key, by a write *W* invoked before *R* completed
+//!   (values are unique, so *W* is known);
+//! - when `get_entry` reports the entry's tags, they must be *W*'s tags (guarantee 4: the stored
+//!   entry carries exactly the tags of the write that stored it);
+//! - **P1**: if *W* returned `Ok`, no `invalidate_by_tags` *I* of one of *W*'s tags that
+//!   returned `Ok` has `W.completed < I.invoked` and `I.completed < R.invoked`; the same for an
+//!   `invalidate` of *W*'s key. A write that failed has no known completion time, so it never
+//!   witnesses a violation; an invalidation that failed guarantees nothing.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{History, Op, Record, Ret, Violation};
+
+/// What the check looked at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// Reads that returned a value, each checked against its write.
+    pub hits_checked: usize,
+    /// Hits whose write completed before some `Ok` invalidation that covers it was invoked:
+    /// the reads where guarantee 1 had something to forbid (by the invalidation's timing,
+    /// whether or not it completed before the read).
+    pub hits_after_covering_invalidation: usize,
+}
+
+/// The write of every value in the history: value → record index.
+///
+/// # Panics
+/// If a value was written twice (the workload's values are unique by construction).
+#[must_use]
+pub fn writes_by_value(h: &History) -> HashMap<&str, usize> {
+    let mut out = HashMap::new();
+    for r in &h.records {
+        for (_, v) in r.op.writes() {
+            let prev = out.insert(v, r.id);
+            assert!(prev.is_none(), "value {v} written twice: a workload bug");
+        }
+    }
+    out
+}
+
+fn distinct(tags: &[String]) -> BTreeSet<&str> {
+    tags.iter().map(String::as_str).collect()
+}
+
+/// Checks guarantee 1 (and read/write consistency) on `h`.
+#[must_use]
+pub fn check_p1(h: &History) -> (Vec<Violation>, Figures) {
+    let writes = writes_by_value(h);
+    let mut by_tag: HashMap<&str, Vec<&Record>> = HashMap::new();
+    let mut by_key: HashMap<&str, Vec<&Record>> = HashMap::new();
+    for r in h.records.iter().filter(|r| r.ok()) {
+        match &r.op {
+            Op::InvalidateTags { tags } => {
+                for t in distinct(tags) {
+                    by_tag.entry(t).or_default().push(r);
+                }
+            }
+            Op::Invalidate { key } => by_key.entry(key).or_default().push(r),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut fig = Figures::default();
+    for r in &h.records {
+        let (Op::Get { key } | Op::GetEntry { key }) = &r.op else { continue };
+        let Ok(ret) = &r.result else { continue };
+        let Some(v) = ret.value_read() else { continue };
+        fig.hits_checked += 1;
+        let Some(&wi) = writes.get(v) else {
+            out.push(Violation {
+                property: "P1",
+                what: format!("read a value never written: {v}"),
+                ops: vec![r.clone()],
+            });
+            continue;
+        };
+        let w = &h.records[wi];
+        let written_to = w.op.writes().into_iter().find(|(_, wv)| *wv == v).map(|(k, _)| k);
+        if written_to != Some(key.as_str()) {
+            out.push(Violation {
+                property: "P1",
+                what: format!("read of {key} returned {v}, written to {written_to:?}"),
+                ops: vec![w.clone(), r.clone()],
+            });
+            continue;
+        }
+        if r.completed < w.invoked {
+            out.push(Violation {
+                property: "P1",
+                what: format!("read of {key} returned {v} before its write was invoked"),
+                ops: vec![w.clone(), r.clone()],
+            });
+            continue;
+        }
+        if let Ret::Entry(Some((_, Some(reported)))) = ret
+            && distinct(reported) != distinct(w.op.write_tags())
+        {
+            out.push(Violation {
+                property: "P4",
+                what: format!(
+                    "get_entry({key}) reports tags {reported:?}, its write had {:?}",
+                    w.op.write_tags()
+                ),
+                ops: vec![w.clone(), r.clone()],
+            });
+        }
+        if !w.ok() {
+            continue;
+        }
+        let covering = distinct(w.op.write_tags())
+            .into_iter()
+            .flat_map(|t| by_tag.get(t).into_iter().flatten())
+            .chain(by_key.get(key.as_str()).into_iter().flatten())
+            .filter(|i| w.completed < i.invoked && i.invoked < r.completed);
+        let mut exposed = false;
+        for i in covering {
+            exposed = true;
+            if i.completed < r.invoked {
+                out.push(Violation {
+                    property: "P1",
+                    what: format!(
+                        "read of {key} returned {v} although its write completed before {} was invoked \
+                         and that completed before the read was invoked",
+                        i.op
+                    ),
+                    ops: vec![w.clone(), (*i).clone(), r.clone()],
+                });
+                break;
+            }
+        }
+        if exposed {
+            fig.hits_after_covering_invalidation += 1;
+        }
+    }
+    (out, fig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: usize, invoked: u64, completed: u64, op: Op, result: Result<Ret, String>) -> Record {
+        Record { id, worker: 0, invoked, completed, op, result }
+    }
+
+    fn set(key: &str, value: &str, tags: &[&str]) -> Op {
+        Op::Set { key: key.into(), value: value.into(), tags: tags.iter().map(|t| (*t).to_owned()).collect() }
+    }
+
+    #[test]
+    fn a_read_after_a_covering_invalidation_is_a_violation() {
+        let inv = Op::InvalidateTags { tags: vec!["a".into()] };
+        let get = Op::Get { key: "k".into() };
+        let h = History {
+            records: vec![
+                rec(0, 0, 10, set("k", "v1", &["a"]), Ok(Ret::Done)),
+                rec(1, 20, 30, inv, Ok(Ret::Count(1))),
+                rec(2, 40, 50, get, Ok(Ret::Read(Some("v1".into())))),
+            ],
+        };
+        let (v, fig) = check_p1(&h);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(fig.hits_after_covering_invalidation, 1);
+        // Overlaps are allowed: the read started before the invalidation returned ...
+        let mut h2 = h.clone();
+        h2.records[2].invoked = 25;
+        assert!(check_p1(&h2).0.is_empty());
+        // ... the write completed after the invalidation started ...
+        let mut h3 = h.clone();
+        h3.records[0].completed = 21;
+        assert!(check_p1(&h3).0.is_empty());
+        // ... the invalidation failed, or the write failed (unknown completion).
+        let mut h4 = h.clone();
+        h4.records[1].result = Err("NotDurable".into());
+        assert!(check_p1(&h4).0.is_empty());
+        let mut h5 = h;
+        h5.records[0].result = Err("timeout".into());
+        assert!(check_p1(&h5).0.is_empty());
+    }
+
+    #[test]
+    fn invalidate_of_the_key_counts_and_reads_must_match_writes() {
+        let h = History {
+            records: vec![
+                rec(0, 0, 10, set("k", "v1", &[]), Ok(Ret::Done)),
+                rec(1, 20, 30, Op::Invalidate { key: "k".into() }, Ok(Ret::Existed(true))),
+                rec(2, 40, 50, Op::Get { key: "k".into() }, Ok(Ret::Read(Some("v1".into())))),
+                rec(3, 40, 50, Op::Get { key: "j".into() }, Ok(Ret::Read(Some("v1".into())))),
+                rec(4, 40, 50, Op::Get { key: "k".into() }, Ok(Ret::Read(Some("zz".into())))),
+                rec(
+                    5,
+                    40,
+                    50,
+                    Op::GetEntry { key: "k".into() },
+                    Ok(Ret::Entry(Some(("v1".into(), Some(vec!["x".into()]))))),
+                ),
+            ],
+        };
+        let (v, _) = check_p1(&h);
+        let props: Vec<&str> = v.iter().map(|v| v.property).collect();
+        assert_eq!(props, ["P1", "P1", "P1", "P4", "P1"], "{v:#?}");
+    }
+}

@@ -1,0 +1,347 @@
+//! History checking of the tag guarantees of `docs/consistency.md` (guarantees 1–5).
+//!
+//! A test runs many concurrent workers against a cache (the [`Subject`]) for a bounded time,
+//! and every operation is **recorded**: its arguments, the instant it was invoked and the
+//! instant it completed (one monotonic clock for the whole process, [`Clock`]), and its result.
+//! Every value written is unique (worker id and sequence number), so a read names the one write
+//! it observed. The [`check`] module then decides, from the history alone, whether the cache
+//! broke a guarantee; the [`quiescent`] module adds checks that need the workers stopped
+//! (orphans, exact counts, replace semantics, bounded metadata).
+//!
+//! The same workload and checker run against slotcache ([`SlotcacheSubject`]) and against a
+//! test-only implementation of the reference's naive tag protocol ([`naive::NaiveSubject`]):
+//! the checker must find violations in the latter, or it proves nothing.
+//!
+//! - [`workload`]: the workers and their operation mix;
+//! - [`check`]: guarantee 1 (no stale hit after an invalidation) on a history;
+//! - [`quiescent`]: guarantees 2–5 once the workers stopped;
+//! - [`naive`]: the reference's protocol, for the negative control.
+
+use core::fmt;
+use std::time::{Duration, Instant};
+
+pub mod check;
+pub mod naive;
+pub mod quiescent;
+mod subject;
+pub mod workload;
+
+pub use subject::{Fut, SlotcacheSubject, Subject};
+
+/// One monotonic clock for a whole history: instants are nanoseconds since it was made.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    /// A clock starting now.
+    #[must_use]
+    pub fn new() -> Self {
+        Self { base: Instant::now() }
+    }
+
+    /// Nanoseconds since the clock was made.
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// An operation and its arguments (user keys, not full data keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `set` / `set_with_ttl` of one key.
+    Set {
+        /// The key.
+        key: String,
+        /// The (unique) value.
+        value: String,
+        /// Its tags (empty: untagged).
+        tags: Vec<String>,
+    },
+    /// `bulk_set` of several keys, all with the same tags.
+    BulkSet {
+        /// Keys and their (unique) values.
+        items: Vec<(String, String)>,
+        /// The tags of every item.
+        tags: Vec<String>,
+    },
+    /// `get_if_present`.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// `get_entry` (reports the entry's tags when the subject knows them).
+    GetEntry {
+        /// The key.
+        key: String,
+    },
+    /// `invalidate` of one key.
+    Invalidate {
+        /// The key.
+        key: String,
+    },
+    /// `invalidate_by_tags`.
+    InvalidateTags {
+        /// The tags.
+        tags: Vec<String>,
+    },
+}
+
+impl Op {
+    /// The values this operation writes, with their keys (empty for other operations).
+    #[must_use]
+    pub fn writes(&self) -> Vec<(&str, &str)> {
+        match self {
+            Self::Set { key, value, .. } => vec![(key.as_str(), value.as_str())],
+            Self::BulkSet { items, .. } => items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The tags a write attaches (empty for other operations and untagged writes).
+    #[must_use]
+    pub fn write_tags(&self) -> &[String] {
+        match self {
+            Self::Set { tags, .. } | Self::BulkSet { tags, .. } => tags,
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Set { key, value, tags } => write!(f, "set({key} = {value}, tags {tags:?})"),
+            Self::BulkSet { items, tags } => {
+                write!(f, "bulk_set(")?;
+                for (i, (k, v)) in items.iter().enumerate() {
+                    write!(f, "{}{k} = {v}", if i == 0 { "" } else { ", " })?;
+                }
+                write!(f, ", tags {tags:?})")
+            }
+            Self::Get { key } => write!(f, "get({key})"),
+            Self::GetEntry { key } => write!(f, "get_entry({key})"),
+            Self::Invalidate { key } => write!(f, "invalidate({key})"),
+            Self::InvalidateTags { tags } => write!(f, "invalidate_by_tags({tags:?})"),
+        }
+    }
+}
+
+/// What a successful operation returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// A write's `Ok(())`.
+    Done,
+    /// A read's value (`None`: a miss).
+    Read(Option<String>),
+    /// `get_entry`'s value and, when the subject reports them, its tags.
+    Entry(Option<(String, Option<Vec<String>>)>),
+    /// `invalidate`: whether the key existed.
+    Existed(bool),
+    /// `invalidate_by_tags`: the count it returned.
+    Count(u64),
+}
+
+impl Ret {
+    /// The value a read returned, if it was a hit.
+    #[must_use]
+    pub fn value_read(&self) -> Option<&str> {
+        match self {
+            Self::Read(Some(v)) | Self::Entry(Some((v, _))) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// One recorded operation.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Its index in the [`History`] (by invocation time).
+    pub id: usize,
+    /// The worker that ran it (quiescent checks use [`quiescent::CHECKER`]).
+    pub worker: usize,
+    /// When it was invoked ([`Clock`] nanoseconds).
+    pub invoked: u64,
+    /// When it completed.
+    pub completed: u64,
+    /// What it was.
+    pub op: Op,
+    /// What it returned (an error's text for a failure).
+    pub result: Result<Ret, String>,
+}
+
+impl Record {
+    /// Whether it returned `Ok`.
+    #[must_use]
+    pub const fn ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |ns: u64| Duration::from_nanos(ns).as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "#{} w{} [{:.3} ms .. {:.3} ms] {} -> ",
+            self.id,
+            self.worker,
+            ms(self.invoked),
+            ms(self.completed),
+            self.op
+        )?;
+        match &self.result {
+            Ok(r) => write!(f, "{r:?}"),
+            Err(e) => write!(f, "ERR {e}"),
+        }
+    }
+}
+
+/// Records the operations of one worker.
+#[derive(Debug)]
+pub struct Recorder {
+    clock: Clock,
+    worker: usize,
+    records: Vec<Record>,
+}
+
+impl Recorder {
+    /// A recorder for `worker`, on `clock`.
+    #[must_use]
+    pub const fn new(clock: Clock, worker: usize) -> Self {
+        Self { clock, worker, records: Vec::new() }
+    }
+
+    /// Runs `fut` (the operation `op`), recording its invocation, completion and result.
+    pub async fn record<F>(&mut self, op: Op, fut: F) -> Result<Ret, String>
+    where
+        F: Future<Output = Result<Ret, String>>,
+    {
+        let invoked = self.clock.now();
+        let result = fut.await;
+        let completed = self.clock.now();
+        self.records.push(Record {
+            id: 0,
+            worker: self.worker,
+            invoked,
+            completed,
+            op,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// The last record.
+    #[must_use]
+    pub fn last(&self) -> Option<&Record> {
+        self.records.last()
+    }
+
+    /// The records so far.
+    #[must_use]
+    pub fn into_records(self) -> Vec<Record> {
+        self.records
+    }
+}
+
+/// A whole history: every worker's records, ordered by invocation.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// The records; `records[i].id == i`.
+    pub records: Vec<Record>,
+}
+
+impl History {
+    /// Merges the records of several workers (and phases).
+    #[must_use]
+    pub fn merge(parts: impl IntoIterator<Item = Vec<Record>>) -> Self {
+        let mut records: Vec<Record> = parts.into_iter().flatten().collect();
+        records.sort_by_key(|r| (r.invoked, r.worker));
+        for (i, r) in records.iter_mut().enumerate() {
+            r.id = i;
+        }
+        Self { records }
+    }
+
+    /// Operations recorded.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether nothing was recorded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Reads (`get`, `get_entry`) that returned `Ok`.
+    #[must_use]
+    pub fn reads_ok(&self) -> usize {
+        self.records.iter().filter(|r| matches!(r.op, Op::Get { .. } | Op::GetEntry { .. }) && r.ok()).count()
+    }
+
+    /// Reads that returned a value.
+    #[must_use]
+    pub fn hits(&self) -> usize {
+        self.records.iter().filter(|r| r.result.as_ref().is_ok_and(|v| v.value_read().is_some())).count()
+    }
+
+    /// Invalidations (by tags, by key) that returned `Ok`.
+    #[must_use]
+    pub fn invalidations_ok(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.op, Op::Invalidate { .. } | Op::InvalidateTags { .. }) && r.ok())
+            .count()
+    }
+
+    /// Operations that failed.
+    #[must_use]
+    pub fn errors(&self) -> usize {
+        self.records.iter().filter(|r| !r.ok()).count()
+    }
+}
+
+/// A broken guarantee, with the operations that show it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// Which guarantee (`"P1"` .. `"P5"`).
+    pub property: &'static str,
+    /// What went wrong.
+    pub what: String,
+    /// The operations involved (printed in full).
+    pub ops: Vec<Record>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.property, self.what)?;
+        for op in &self.ops {
+            write!(f, "\n    {op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts violations per property, `P1` to `P5`.
+#[must_use]
+pub fn per_property(violations: &[Violation]) -> [usize; 5] {
+    let mut out = [0; 5];
+    for v in violations {
+        if let Some(i) = v.property.strip_prefix('P').and_then(|d| d.parse::<usize>().ok())
+            && (1..=5).contains(&i)
+        {
+            out[i - 1] += 1;
+        }
+    }
+    out
+}

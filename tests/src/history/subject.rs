@@ -1,0 +1,149 @@
+//! The cache under test, behind one interface: slotcache itself, or the naive protocol.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use slotcache_core::Namespace;
+use slotcache_rt::{Cache, NamespaceOptions, Provider, ProviderConfig, Ttl};
+
+/// A boxed operation: errors are carried as text (the history only needs to know it failed).
+pub type Fut<'a, T> = BoxFuture<'a, Result<T, String>>;
+
+/// The operations the workload and the checks drive, on user keys and tag names.
+pub trait Subject: Send + Sync + 'static {
+    /// A name for figures and messages.
+    fn name(&self) -> &'static str;
+    /// Writes one value with these tags (`ttl`: the entry's TTL; `None` for the default).
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        tags: &'a [String],
+        ttl: Option<Duration>,
+    ) -> Fut<'a, ()>;
+    /// Writes several values, all with these tags.
+    fn bulk_set<'a>(&'a self, items: &'a [(String, String)], tags: &'a [String]) -> Fut<'a, ()>;
+    /// Reads one value (`get_if_present`).
+    fn get<'a>(&'a self, key: &'a str) -> Fut<'a, Option<String>>;
+    /// Reads one entry: its value and, when the subject can tell, its tags.
+    fn get_entry<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, Option<Vec<String>>)>>;
+    /// Removes one key; whether it existed.
+    fn invalidate<'a>(&'a self, key: &'a str) -> Fut<'a, bool>;
+    /// Invalidates every entry written with any of `tags`; the count the subject reports.
+    fn invalidate_by_tags<'a>(&'a self, tags: &'a [String]) -> Fut<'a, u64>;
+    /// Removes the namespace's entries (and whatever metadata the subject removes).
+    fn invalidate_all(&self) -> Fut<'_, u64>;
+    /// The full data key of a user key.
+    fn data_key(&self, key: &str) -> Vec<u8>;
+    /// The full key of a tag.
+    fn tag_key(&self, tag: &str) -> Vec<u8>;
+    /// `SCAN MATCH` patterns of the namespace's data keys and of its tag keys.
+    fn scan_patterns(&self) -> (Vec<u8>, Vec<u8>);
+}
+
+/// slotcache's `Cache<String, String>` over one namespace.
+#[derive(Clone, Debug)]
+pub struct SlotcacheSubject {
+    provider: Provider,
+    cache: Cache<String, String>,
+    ns: Namespace,
+}
+
+impl SlotcacheSubject {
+    /// Connects a provider with `config` and opens namespace `name` (default options).
+    ///
+    /// # Errors
+    /// The provider's or the namespace's error, as text.
+    pub async fn connect(
+        rt: std::sync::Arc<dyn slotcache_rt::Runtime>,
+        config: ProviderConfig,
+        name: &str,
+    ) -> Result<Self, String> {
+        let provider = Provider::connect(rt, config).await.map_err(|e| e.to_string())?;
+        let cache = provider
+            .create_namespace::<String, String>(name, NamespaceOptions::default())
+            .map_err(|e| e.to_string())?;
+        let ns = Namespace::new(name).map_err(|e| e.to_string())?;
+        Ok(Self { provider, cache, ns })
+    }
+
+    /// The cache.
+    #[must_use]
+    pub const fn cache(&self) -> &Cache<String, String> {
+        &self.cache
+    }
+
+    /// Closes the provider.
+    pub async fn close(&self) {
+        self.provider.close().await;
+    }
+}
+
+fn strs(tags: &[String]) -> Vec<&str> {
+    tags.iter().map(String::as_str).collect()
+}
+
+impl Subject for SlotcacheSubject {
+    fn name(&self) -> &'static str {
+        "slotcache"
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        tags: &'a [String],
+        ttl: Option<Duration>,
+    ) -> Fut<'a, ()> {
+        async move {
+            let (k, v, t) = (key.to_owned(), value.to_owned(), strs(tags));
+            match ttl {
+                Some(d) => self.cache.set_with_ttl(&k, &v, Ttl::After(d), &t).await,
+                None => self.cache.set(&k, &v, &t).await,
+            }
+            .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn bulk_set<'a>(&'a self, items: &'a [(String, String)], tags: &'a [String]) -> Fut<'a, ()> {
+        async move { self.cache.bulk_set(items, &strs(tags)).await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> Fut<'a, Option<String>> {
+        async move { self.cache.get_if_present(&key.to_owned()).await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn get_entry<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, Option<Vec<String>>)>> {
+        async move {
+            let e = self.cache.get_entry(&key.to_owned()).await.map_err(|e| e.to_string())?;
+            Ok(e.map(|e| (e.value, Some(e.tags))))
+        }
+        .boxed()
+    }
+
+    fn invalidate<'a>(&'a self, key: &'a str) -> Fut<'a, bool> {
+        async move { self.cache.invalidate(&key.to_owned()).await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn invalidate_by_tags<'a>(&'a self, tags: &'a [String]) -> Fut<'a, u64> {
+        async move { self.cache.invalidate_by_tags(&strs(tags)).await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn invalidate_all(&self) -> Fut<'_, u64> {
+        async move { self.cache.invalidate_all().await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn data_key(&self, key: &str) -> Vec<u8> {
+        self.ns.data_key(key.as_bytes()).bytes().to_vec()
+    }
+
+    fn tag_key(&self, tag: &str) -> Vec<u8> {
+        self.ns.tag_key(tag.as_bytes()).map(|k| k.bytes().to_vec()).unwrap_or_default()
+    }
+
+    fn scan_patterns(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.ns.scan_pattern(), self.ns.tag_scan_pattern())
+    }
+}

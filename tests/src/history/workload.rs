@@ -1,0 +1,255 @@
+//! The concurrent workload: time-boxed workers over a small key space and a few tags.
+//!
+//! Each worker loops until the run stops, picking one operation at random:
+//!
+//! | share | operation |
+//! |---|---|
+//! | 25 % | `get` (`get_if_present`) |
+//! | 10 % | `get_entry` |
+//! | 20 % | `set` with 1–2 random tags |
+//! | 8 % | `set` without tags |
+//! | 9 % | `invalidate` of one key |
+//! | 14 % | `invalidate_by_tags` of 1–2 tags |
+//! | 14 % | `bulk_set` of 2–4 keys with one tag |
+//!
+//! Every value is `w<worker>.<seq>`, unique in the run. Between operations a worker yields, and
+//! one time in four sleeps 1 ms (pacing, so two shared cores are not swamped).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Clock, Op, Record, Recorder, Ret, Subject};
+
+/// The size and length of a run.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Concurrent workers (tokio tasks).
+    pub workers: usize,
+    /// Keys `k00`, `k01`, ...
+    pub keys: usize,
+    /// Tags `t0`, `t1`, ...
+    pub tags: usize,
+    /// The run lasts at least this long ...
+    pub min: Duration,
+    /// ... and then until the disruption is over plus [`Spec::tail`], but never longer than this.
+    pub max: Duration,
+    /// How long the workers keep going after the disruption said it is done.
+    pub tail: Duration,
+    /// Seed of the workers' random choices (printed, so a run can be replayed in spirit).
+    pub seed: u64,
+}
+
+impl Spec {
+    /// 16 workers, 32 keys, 4 tags, `min` long, seed from the clock (or
+    /// `SLOTCACHE_HISTORY_SEED`).
+    #[must_use]
+    pub fn new(min: Duration) -> Self {
+        let seed =
+            std::env::var("SLOTCACHE_HISTORY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs())
+            });
+        Self { workers: 16, keys: 32, tags: 4, min, max: min * 5, tail: Duration::from_secs(1), seed }
+    }
+
+    /// The user keys.
+    #[must_use]
+    pub fn key_names(&self) -> Vec<String> {
+        (0..self.keys).map(key_name).collect()
+    }
+
+    /// The tags.
+    #[must_use]
+    pub fn tag_names(&self) -> Vec<String> {
+        (0..self.tags).map(|i| format!("t{i}")).collect()
+    }
+}
+
+/// The name of key `i`.
+#[must_use]
+pub fn key_name(i: usize) -> String {
+    format!("k{i:02}")
+}
+
+/// A small splitmix64 generator (deterministic per seed; quality is plenty for a workload).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub const fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap_or(0)
+    }
+
+    /// `count` distinct items of `from` (at most all of them).
+    pub fn pick<T: Clone>(&mut self, from: &[T], count: usize) -> Vec<T> {
+        let mut idx: Vec<usize> = (0..from.len()).collect();
+        let n = count.min(from.len());
+        for i in 0..n {
+            let j = i + self.below(idx.len() - i);
+            idx.swap(i, j);
+        }
+        idx[..n].iter().map(|&i| from[i].clone()).collect()
+    }
+}
+
+/// Tells the workers when to stop: the disruption (if any) reports it is done with
+/// [`Stop::disruption_done`]; the run then lasts [`Spec::tail`] more, and at least
+/// [`Spec::min`], at most [`Spec::max`].
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    done: Arc<AtomicBool>,
+}
+
+impl Stop {
+    /// A run with a disruption that has not finished yet.
+    #[must_use]
+    pub fn pending() -> Self {
+        Self::default()
+    }
+
+    /// A run without disruption.
+    #[must_use]
+    pub fn undisturbed() -> Self {
+        let s = Self::default();
+        s.disruption_done();
+        s
+    }
+
+    /// The disruption is over (or failed: the run ends either way).
+    pub fn disruption_done(&self) {
+        self.done.store(true, Ordering::Release);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Runs the workload on the current tokio runtime and returns every worker's records. The
+/// run is time-boxed ([`Spec`]); each operation is bounded by the subject's own timeouts, and
+/// the whole run by `max` plus 30 s (an error after that).
+///
+/// # Errors
+/// A worker that panicked or did not finish in time.
+pub async fn run(
+    subject: Arc<dyn Subject>,
+    spec: &Spec,
+    clock: Clock,
+    stop: Stop,
+) -> Result<Vec<Vec<Record>>, String> {
+    let halt = Arc::new(AtomicBool::new(false));
+    let keys = Arc::new(spec.key_names());
+    let tags = Arc::new(spec.tag_names());
+    let mut tasks = Vec::with_capacity(spec.workers);
+    for w in 0..spec.workers {
+        let (subject, keys, tags, halt) = (subject.clone(), keys.clone(), tags.clone(), halt.clone());
+        let rng = Rng::new(spec.seed ^ (w as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+        tasks.push(tokio::spawn(worker(w, subject, keys, tags, rng, clock, halt)));
+    }
+    // The controller: ends the run once min has passed and the disruption is over (plus its
+    // tail), or when max has passed.
+    let start = Instant::now();
+    let mut done_at: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = Instant::now();
+        if done_at.is_none() && stop.is_done() {
+            done_at = Some(now);
+        }
+        let over = done_at.is_some_and(|d| now >= d + spec.tail) && now >= start + spec.min;
+        if over || now >= start + spec.max {
+            break;
+        }
+    }
+    halt.store(true, Ordering::Release);
+    let joined = tokio::time::timeout(Duration::from_secs(30), futures_util::future::join_all(tasks))
+        .await
+        .map_err(|_| "workers did not stop within 30 s of the end of the run".to_owned())?;
+    joined.into_iter().map(|r| r.map_err(|e| format!("worker panicked: {e}"))).collect()
+}
+
+async fn worker(
+    w: usize,
+    subject: Arc<dyn Subject>,
+    keys: Arc<Vec<String>>,
+    tags: Arc<Vec<String>>,
+    mut rng: Rng,
+    clock: Clock,
+    halt: Arc<AtomicBool>,
+) -> Vec<Record> {
+    let mut rec = Recorder::new(clock, w);
+    let mut seq = 0u64;
+    let mut value = || {
+        seq += 1;
+        format!("w{w}.{seq}")
+    };
+    let s = subject.as_ref();
+    while !halt.load(Ordering::Acquire) {
+        let dice = rng.below(100);
+        let key = keys[rng.below(keys.len())].clone();
+        match dice {
+            0..25 => {
+                let op = Op::Get { key: key.clone() };
+                let _ = rec.record(op, async { s.get(&key).await.map(Ret::Read) }).await;
+            }
+            25..35 => {
+                let op = Op::GetEntry { key: key.clone() };
+                let _ = rec.record(op, async { s.get_entry(&key).await.map(Ret::Entry) }).await;
+            }
+            35..55 => {
+                let n = 1 + rng.below(2);
+                let t = rng.pick(&tags, n);
+                let v = value();
+                let op = Op::Set { key: key.clone(), value: v.clone(), tags: t.clone() };
+                let _ = rec.record(op, async { s.set(&key, &v, &t, None).await.map(|()| Ret::Done) }).await;
+            }
+            55..63 => {
+                let v = value();
+                let op = Op::Set { key: key.clone(), value: v.clone(), tags: Vec::new() };
+                let _ = rec.record(op, async { s.set(&key, &v, &[], None).await.map(|()| Ret::Done) }).await;
+            }
+            63..72 => {
+                let op = Op::Invalidate { key: key.clone() };
+                let _ = rec.record(op, async { s.invalidate(&key).await.map(Ret::Existed) }).await;
+            }
+            72..86 => {
+                let n = 1 + rng.below(2);
+                let t = rng.pick(&tags, n);
+                let op = Op::InvalidateTags { tags: t.clone() };
+                let _ = rec.record(op, async { s.invalidate_by_tags(&t).await.map(Ret::Count) }).await;
+            }
+            _ => {
+                let n = 2 + rng.below(3);
+                let ks = rng.pick(&keys, n);
+                let items: Vec<(String, String)> = ks.into_iter().map(|k| (k, value())).collect();
+                let t = rng.pick(&tags, 1);
+                let op = Op::BulkSet { items: items.clone(), tags: t.clone() };
+                let _ = rec.record(op, async { s.bulk_set(&items, &t).await.map(|()| Ret::Done) }).await;
+            }
+        }
+        if rng.below(4) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+    rec.into_records()
+}
