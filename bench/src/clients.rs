@@ -221,8 +221,10 @@ impl BenchClient for Fred {
 pub(crate) async fn fred(seeds: &[NodeAddr]) -> anyhow::Result<Fred> {
     use fred::interfaces::ClientLike as _;
     let hosts = seeds.iter().map(|s| (s.host().to_owned(), s.port())).collect();
-    let config =
-        fred::types::config::Config { server: fred::types::config::ServerConfig::new_clustered(hosts), ..Default::default() };
+    let config = fred::types::config::Config {
+        server: fred::types::config::ServerConfig::new_clustered(hosts),
+        ..Default::default()
+    };
     let client = fred::types::Builder::from_config(config).build().context("fred client")?;
     client.init().await.context("connecting fred")?;
     Ok(Fred(client))

@@ -84,9 +84,10 @@ pub(crate) fn run(
         .lines()
         .find(|l| l.to_ascii_uppercase().starts_with(&format!("\"{}\"", test.to_ascii_uppercase())))
         .with_context(|| format!("no {test} line in redis-benchmark's output: {out}"))?;
-    let f: Vec<f64> = line.split(',').skip(1).map(|s| s.trim_matches('"').parse().unwrap_or(f64::NAN)).collect();
+    let f: Vec<f64> =
+        line.split(',').skip(1).map(|s| s.trim_matches('"').parse().unwrap_or(f64::NAN)).collect();
     let rps = *f.first().context("rps")?;
-    if !(rps > 0.0) {
+    if rps.is_nan() || rps <= 0.0 {
         bail!("redis-benchmark reported no throughput: {line}");
     }
     let secs = requests as f64 / rps;

@@ -115,7 +115,11 @@ pub(crate) fn timestamp(t: SystemTime) -> String {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -215,7 +219,12 @@ fn markdown(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
     let _ = writeln!(
         m,
         "- Load average (1/5/15 min) at the start {:.2} / {:.2} / {:.2}, at the end {:.2} / {:.2} / {:.2}.",
-        meta.load_start[0], meta.load_start[1], meta.load_start[2], meta.load_end[0], meta.load_end[1], meta.load_end[2]
+        meta.load_start[0],
+        meta.load_start[1],
+        meta.load_start[2],
+        meta.load_end[0],
+        meta.load_end[1],
+        meta.load_end[2]
     );
     let _ = writeln!(
         m,
@@ -258,12 +267,11 @@ fn markdown(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
     for &w in &s.workloads {
         for &t in &s.tasks {
             let Some(a) = get(aggs, w, t, sc) else { continue };
-            let r = |c: ClientKind| get(aggs, w, t, c).map_or_else(|| "–".into(), |b| fmt_ratio(a.thr, b.thr));
-            let o = |c: ClientKind| {
-                match (get(aggs, w, t, c), get(aggs, w, t, ClientKind::RedisRs)) {
-                    (Some(x), Some(y)) => fmt_ratio(x.thr, y.thr),
-                    _ => "–".into(),
-                }
+            let r =
+                |c: ClientKind| get(aggs, w, t, c).map_or_else(|| "–".into(), |b| fmt_ratio(a.thr, b.thr));
+            let o = |c: ClientKind| match (get(aggs, w, t, c), get(aggs, w, t, ClientKind::RedisRs)) {
+                (Some(x), Some(y)) => fmt_ratio(x.thr, y.thr),
+                _ => "–".into(),
             };
             let _ = writeln!(
                 m,
@@ -281,7 +289,9 @@ fn markdown(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
     m.push('\n');
 
     // Targets.
-    m.push_str("## Targets (goals from the issue, not tests)\n\n| target | measured | met |\n|---|---|---|\n");
+    m.push_str(
+        "## Targets (goals from the issue, not tests)\n\n| target | measured | met |\n|---|---|---|\n",
+    );
     let mut target = |name: &str, value: Option<(f64, String)>, goal: f64, higher_better: bool| {
         let (met, text) = match value {
             Some((v, text)) if v.is_finite() => {
@@ -316,7 +326,12 @@ fn markdown(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
         Some((x / y, format!("{} vs {} = {:.2}×", fmt_us(Some(x)), fmt_us(Some(y)), x / y)))
     })();
     target("p99 at 64 tasks ≤ redis-rs (GET)", p99, 1.0, false);
-    target("MGET of 100 keys ≥ 1.5× redis-rs (64 tasks)", ratio(Workload::Mget, 64, ClientKind::RedisRs), 1.5, true);
+    target(
+        "MGET of 100 keys ≥ 1.5× redis-rs (64 tasks)",
+        ratio(Workload::Mget, 64, ClientKind::RedisRs),
+        1.5,
+        true,
+    );
     m.push('\n');
 
     // Full tables.
@@ -452,8 +467,10 @@ fn plot(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
         let _ = writeln!(o, r#"<text x="{}" y="65">{}</text>"#, lx + 22.0, c.name());
         lx += 30.0 + 7.0 * c.name().len() as f64;
     }
-    let bar_clients: Vec<ClientKind> =
-        ClientKind::ALL.into_iter().filter(|c| !c.is_redis_benchmark() && aggs.keys().any(|k| k.client == *c)).collect();
+    let bar_clients: Vec<ClientKind> = ClientKind::ALL
+        .into_iter()
+        .filter(|c| !c.is_redis_benchmark() && aggs.keys().any(|k| k.client == *c))
+        .collect();
     for (i, &wl) in s.workloads.iter().enumerate() {
         let x0 = 20.0 + (i % cols) as f64 * pw;
         let y0 = 80.0 + (i / cols) as f64 * ph;
@@ -468,7 +485,13 @@ fn plot(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
         let hi = vals.iter().copied().fold(0.0, f64::max).max(10.0);
         let (llo, lhi) = (lo.log10().floor(), (hi.log10() + 0.05).ceil());
         let y = |v: f64| bottom - (v.max(1.0).log10() - llo) / (lhi - llo).max(1e-9) * (bottom - top);
-        let _ = writeln!(o, r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#, left, y0 + 18.0, esc(wl.title()));
+        let _ = writeln!(
+            o,
+            r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#,
+            left,
+            y0 + 18.0,
+            esc(wl.title())
+        );
         // Grid.
         let mut e = llo;
         while e <= lhi + 1e-9 {
@@ -479,7 +502,10 @@ fn plot(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
                 }
                 let yy = y(v);
                 let (stroke, label) = if m == 1.0 { ("#ccc", true) } else { ("#eee", false) };
-                let _ = writeln!(o, r#"<line x1="{left}" y1="{yy:.1}" x2="{right}" y2="{yy:.1}" stroke="{stroke}"/>"#);
+                let _ = writeln!(
+                    o,
+                    r#"<line x1="{left}" y1="{yy:.1}" x2="{right}" y2="{yy:.1}" stroke="{stroke}"/>"#
+                );
                 if label {
                     let _ = writeln!(
                         o,
@@ -492,7 +518,8 @@ fn plot(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
             }
             e += 1.0;
         }
-        let _ = writeln!(o, r##"<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#333"/>"##);
+        let _ =
+            writeln!(o, r##"<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#333"/>"##);
         let _ = writeln!(o, r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>"##);
         // Bars.
         let groups = s.tasks.len().max(1) as f64;

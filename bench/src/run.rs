@@ -57,7 +57,8 @@ impl Settings {
             None => Workload::ALL.to_vec(),
         };
         let tasks = a.tasks.clone().unwrap_or_else(|| if quick { vec![1, 16] } else { vec![1, 16, 64, 256] });
-        let rb_tasks = if tasks.contains(&64) { vec![64] } else { tasks.iter().copied().max().into_iter().collect() };
+        let rb_tasks =
+            if tasks.contains(&64) { vec![64] } else { tasks.iter().copied().max().into_iter().collect() };
         let out = a.out.clone().unwrap_or_else(|| {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
             if quick { root.join("../target/bench-quick") } else { root.join("results") }
@@ -205,7 +206,8 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<()> {
                         samples.entry(cell).or_default().push(r);
                     }
                     Err(e) => {
-                        let msg = format!("{} {} x{}: {e:#}", cell.client.name(), cell.workload.name(), cell.tasks);
+                        let msg =
+                            format!("{} {} x{}: {e:#}", cell.client.name(), cell.workload.name(), cell.tasks);
                         pb.println(format!("FAILED {msg}"));
                         failures.push(msg);
                     }
@@ -233,10 +235,8 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<()> {
     for p in &paths {
         eprintln!("slotcache-bench: wrote {}", p.display());
     }
-    if let Some(md) = paths.first() {
-        if let Ok(text) = std::fs::read_to_string(md) {
-            println!("{text}");
-        }
+    if let Some(text) = paths.first().and_then(|md| std::fs::read_to_string(md).ok()) {
+        println!("{text}");
     }
     if interrupted {
         bail!("interrupted");

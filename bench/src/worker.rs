@@ -2,8 +2,8 @@
 //! and peak RSS are the client's alone. The parent starts `slotcache-bench worker ...` and reads
 //! one `RESULT` line from its standard output.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -189,12 +189,7 @@ async fn task_loop<C: BenchClient>(
     // One histogram per task would cost ~400 KiB each (1 ns .. 60 s at 3 digits): 100 MiB at
     // 256 tasks, which would swamp the clients' own memory. Buffer and merge instead.
     let mut buf = Vec::with_capacity(FLUSH);
-    let mut out = TaskOut {
-        ops: 0,
-        keys: 0,
-        errors: 0,
-        misses: 0,
-    };
+    let mut out = TaskOut { ops: 0, keys: 0, errors: 0, misses: 0 };
     let mut last_error: Option<Instant> = None;
     loop {
         if phase.load(Ordering::Relaxed) == STOP {
@@ -250,7 +245,8 @@ async fn drive<C: BenchClient>(
     let hist = Arc::new(Mutex::new(new_histogram()));
     let handles: Vec<_> = (0..spec.tasks)
         .map(|i| {
-            let task = task_loop(client.clone(), spec.workload, ks.clone(), phase.clone(), hist.clone(), i as u64);
+            let task =
+                task_loop(client.clone(), spec.workload, ks.clone(), phase.clone(), hist.clone(), i as u64);
             rt.spawn(task)
         })
         .collect();
@@ -270,7 +266,13 @@ async fn drive<C: BenchClient>(
     };
     let (_, rss) = self_usage();
     let hist = hist.lock().map_err(|_| anyhow::anyhow!("a task panicked"))?.clone();
-    let mut r = CellResult { secs, cpu_s: cpu1 - cpu0, server_cpu_s: srv1 - srv0, rss_kib: rss, ..CellResult::default() };
+    let mut r = CellResult {
+        secs,
+        cpu_s: cpu1 - cpu0,
+        server_cpu_s: srv1 - srv0,
+        rss_kib: rss,
+        ..CellResult::default()
+    };
     for o in outs {
         r.ops += o.ops;
         r.keys += o.keys;

@@ -34,9 +34,11 @@ impl Keyspace {
     /// key is a static `Bytes`: cloning it costs no allocation and no shared counter, and reading
     /// random keys touches 16 contiguous bytes each. Every client gets the same keys this way.
     pub(crate) fn new(n: usize) -> Self {
-        let all: &'static [u8] = Vec::leak((0..n.max(1)).flat_map(|i| key_name(i).into_bytes()).collect::<Vec<u8>>());
+        let all: &'static [u8] =
+            Vec::leak((0..n.max(1)).flat_map(|i| key_name(i).into_bytes()).collect::<Vec<u8>>());
         debug_assert_eq!(all.len(), n.max(1) * KEY_LEN);
-        let value: &'static [u8] = Vec::leak((0..VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
+        let value: &'static [u8] =
+            Vec::leak((0..VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
         Self { all, value: Bytes::from_static(value) }
     }
 
@@ -86,7 +88,7 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 

@@ -400,7 +400,8 @@ impl core::hash::Hasher for Fnv {
     }
 }
 
-type NameIndex = std::collections::HashMap<&'static [u8], &'static CommandInfo, core::hash::BuildHasherDefault<Fnv>>;
+type NameIndex =
+    std::collections::HashMap<&'static [u8], &'static CommandInfo, core::hash::BuildHasherDefault<Fnv>>;
 
 /// The entry for `name` (any case), or `None` when the table lacks it.
 ///

@@ -41,9 +41,9 @@ fn large_values_deep_pipelines_and_killed_connections_on_every_runtime() {
             let cmds = (0..5000).map(|i| Cmd::new("GET").arg(format!("{p}:t0:{}", i % 200))).collect();
             let replies = client.pipeline(cmds).await.expect("pipeline");
             assert_eq!(replies.len(), 5000);
-            assert!(replies.iter().enumerate().all(|(i, r)| r
-                .as_ref()
-                .is_ok_and(|v| *v == Value::Bulk(Bytes::from((i % 200).to_string())))));
+            assert!(replies.iter().enumerate().all(|(i, r)| {
+                r.as_ref().is_ok_and(|v| *v == Value::Bulk(Bytes::from((i % 200).to_string())))
+            }));
             // The servers close every client connection: the client notices and reconnects.
             let before = client.stats().await.expect("stats");
             for m in 0..3 {

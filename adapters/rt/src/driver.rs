@@ -175,7 +175,9 @@ impl Driver {
     fn read(&mut self, now: Instant) -> usize {
         let mut woken = core::mem::take(&mut self.woken);
         woken.clear();
-        woken.extend(self.conns.iter().filter(|(_, io)| io.flag.ready.swap(false, Ordering::AcqRel)).map(|(c, _)| *c));
+        woken.extend(
+            self.conns.iter().filter(|(_, io)| io.flag.ready.swap(false, Ordering::AcqRel)).map(|(c, _)| *c),
+        );
         let mut work = 0;
         for &conn in &woken {
             for i in 0..READS_PER_TURN {
