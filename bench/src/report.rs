@@ -396,13 +396,17 @@ node's part in one go; redis-rs gets one `MGET` command and splits it with its o
 per-slot MGETs in one fred pipeline, then puts the values back in order (its users' way).\n\
 - redis-rs shares one `ClusterConnection` (multiplexed connection per node) among the tasks; fred \
 uses one client (auto-pipelining, as it ships); slotcache uses one `Client` (1 connection per node).\n\
-- redis-benchmark: `--cluster -t get|set -c 64 -d 64 -r KEYS --csv`, with `-P 16` and without; \
-run only at 64 connections (it has no duration flag: its request count is sized from the \
-previous repetition's rate). Its keys carry a per-node hash tag, so they were written once before \
+- redis-benchmark: `--cluster -t get|set -c CONNS -d 64 -r KEYS --csv`, with `-P 16` and \
+without; run at the connection counts listed above only, one connection per task of the other \
+clients (it has no duration flag: its request count is sized from the previous repetition's \
+rate). Its keys carry a per-node hash tag, so they were written once before \
 the runs. Its CPU is `RUSAGE_CHILDREN` around the run (start-up included), its RSS `VmHWM`; it \
 reports no p99.9. With `-P 16` it is the server's ceiling on this machine, not a client to beat.\n\
 - Client and servers share the cores: a client that spends less CPU leaves more to the servers, \
-which is part of what is measured.\n";
+which is part of what is measured.\n\
+- Runtimes: every tokio client (slotcache-tokio, redis-rs, fred) on the same multi-thread runtime, 2 \
+workers (as in the conformance suite); slotcache-smol on smol's global executor (default threads); slotcache-async-std on \
+async-std's default executor.\n";
 
 // ---------------------------------------------------------------------------------------------
 // The plot.
