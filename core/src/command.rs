@@ -379,11 +379,41 @@ fn upper<'b>(buf: &'b mut [u8; MAX_NAME], parts: &[&[u8]]) -> Option<&'b [u8]> {
     Some(&buf[..n])
 }
 
+/// FNV-1a: names are short and trusted (the table's own), so a simple hash does.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl core::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex =
+    std::collections::HashMap<&'static [u8], &'static CommandInfo, core::hash::BuildHasherDefault<Fnv>>;
+
 /// The entry for `name` (any case), or `None` when the table lacks it.
+///
+/// Every request looks its command up, so the table is indexed once by name: a hash of a few
+/// bytes instead of a binary search whose probes each compare names in memory far apart.
 #[must_use]
 pub fn find(name: &[u8]) -> Option<&'static CommandInfo> {
+    static INDEX: std::sync::OnceLock<NameIndex> = std::sync::OnceLock::new();
     let mut buf = [0; MAX_NAME];
-    table::search(table::COMMANDS, upper(&mut buf, &[name])?)
+    let upper = upper(&mut buf, &[name])?;
+    let index = INDEX.get_or_init(|| table::COMMANDS.iter().map(|e| (e.name.as_bytes(), e)).collect());
+    index.get(upper).copied()
 }
 
 /// The entry for `name` (any case), or [`UNKNOWN`].

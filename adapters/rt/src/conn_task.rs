@@ -1,41 +1,39 @@
-//! One task per connection: dial (and TLS), then read and write until told to stop.
-//!
-//! The task owns the socket. The driver hands it bytes through a channel and drops the channel's
-//! sender to close it; everything the socket says goes back to the driver as a [`ConnEvent`].
+//! Opening connections: one short task per dial (TCP, then TLS), which hands the open stream to
+//! the driver. The driver then reads and writes the stream itself (see [`crate::driver`]), so
+//! bytes go from the socket into the core with no task hop and no extra copy.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_util::future::{Either, select};
-use futures_util::{AsyncReadExt, AsyncWriteExt};
 use slotcache_core::NodeAddr;
 use slotcache_core::client::{ConnError, ConnErrorKind, ConnId};
 
 use crate::runtime::{BoxStream, Runtime};
 use crate::tls::TlsSetup;
 
-/// What a connection task tells the driver.
-#[derive(Debug)]
+/// What a dial tells the driver.
 pub(crate) enum ConnEvent {
-    /// Open; bytes for it go into this sender.
-    Connected(ConnId, async_channel::Sender<Bytes>),
+    /// Open: the driver owns the stream from now on.
+    Connected(ConnId, BoxStream),
     /// Could not open.
     ConnectFailed(ConnId, ConnError),
-    /// Bytes arrived.
-    Received(ConnId, Bytes),
-    /// Closed or failed after opening.
-    Disconnected(ConnId, ConnError),
 }
 
-/// Size of one read.
-const READ_CHUNK: usize = 64 * 1024;
+impl core::fmt::Debug for ConnEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Connected(c, _) => f.debug_tuple("Connected").field(c).finish_non_exhaustive(),
+            Self::ConnectFailed(c, e) => f.debug_tuple("ConnectFailed").field(c).field(e).finish(),
+        }
+    }
+}
 
 /// A connection error from an I/O error. rustls reports TLS failures as I/O errors carrying a
 /// `rustls::Error`, at the handshake or later (a TLS 1.3 server that wants a client certificate
 /// says so with an alert after the client's handshake is done): those become
 /// [`ConnErrorKind::Tls`], whatever `kind` the caller expected, with a hint at the usual cause.
-fn io_error(kind: ConnErrorKind, e: &std::io::Error) -> ConnError {
+pub(crate) fn io_error(kind: ConnErrorKind, e: &std::io::Error) -> ConnError {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         Some(tls) => ConnError::new(ConnErrorKind::Tls, tls_message(tls)),
         None => ConnError::new(kind, e.to_string()),
@@ -89,7 +87,7 @@ async fn dial(
     Ok(Box::new(stream))
 }
 
-/// Runs one connection from dial to close.
+/// Dials one connection (bounded by `connect_deadline`) and reports the outcome.
 pub(crate) async fn run(
     rt: Arc<dyn Runtime>,
     conn: ConnId,
@@ -99,60 +97,16 @@ pub(crate) async fn run(
     events: async_channel::Sender<ConnEvent>,
 ) {
     let timer = rt.sleep_until(connect_deadline);
-    let stream = match select(Box::pin(dial(&rt, &addr, tls.as_ref())), timer).await {
-        Either::Left((Ok(s), _)) => s,
-        Either::Left((Err(e), _)) => {
-            let _ = events.send(ConnEvent::ConnectFailed(conn, e)).await;
-            return;
-        }
-        Either::Right(((), _)) => {
-            let e = ConnError::new(ConnErrorKind::ConnectTimeout, format!("connecting to {addr} timed out"));
-            let _ = events.send(ConnEvent::ConnectFailed(conn, e)).await;
-            return;
-        }
+    let event = match select(Box::pin(dial(&rt, &addr, tls.as_ref())), timer).await {
+        Either::Left((Ok(s), _)) => ConnEvent::Connected(conn, s),
+        Either::Left((Err(e), _)) => ConnEvent::ConnectFailed(conn, e),
+        Either::Right(((), _)) => ConnEvent::ConnectFailed(
+            conn,
+            ConnError::new(ConnErrorKind::ConnectTimeout, format!("connecting to {addr} timed out")),
+        ),
     };
-    let (tx, rx) = async_channel::unbounded::<Bytes>();
-    if events.send(ConnEvent::Connected(conn, tx)).await.is_err() {
-        return;
-    }
-    let (mut reader, mut writer) = stream.split();
-    let read_events = events.clone();
-    let read = Box::pin(async move {
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => return ConnError::new(ConnErrorKind::Closed, "the server closed the connection"),
-                Ok(n) => {
-                    let chunk = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                    if read_events.send(ConnEvent::Received(conn, chunk)).await.is_err() {
-                        return ConnError::new(ConnErrorKind::Closed, "the client stopped");
-                    }
-                }
-                Err(e) => return io_error(ConnErrorKind::Io, &e),
-            }
-        }
-    });
-    let write = Box::pin(async move {
-        while let Ok(data) = rx.recv().await {
-            writer.write_all(&data).await?;
-            while let Ok(more) = rx.try_recv() {
-                writer.write_all(&more).await?;
-            }
-            writer.flush().await?;
-        }
-        // The driver dropped the sender: close quietly.
-        let _ = writer.close().await;
-        Ok::<(), std::io::Error>(())
-    });
-    match select(read, write).await {
-        Either::Left((err, _)) => {
-            let _ = events.send(ConnEvent::Disconnected(conn, err)).await;
-        }
-        Either::Right((Err(e), _)) => {
-            let _ = events.send(ConnEvent::Disconnected(conn, io_error(ConnErrorKind::Io, &e))).await;
-        }
-        Either::Right((Ok(()), _)) => {}
-    }
+    // If the driver is gone, dropping the stream closes it.
+    let _ = events.send(event).await;
 }
 
 #[cfg(test)]

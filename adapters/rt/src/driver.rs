@@ -1,25 +1,36 @@
-//! The driver task: the only owner of the core [`Client`] state machine.
+//! The driver task: the only owner of the core [`Client`] state machine, and of the sockets.
 //!
-//! Each wake-up it takes every waiting request from the mailbox and every connection event,
-//! feeds them to the core, then drains the core's outputs: dials, writes (one coalesced write
-//! per connection per wake-up, which is what auto-pipelining means here), closes, completions.
-//! Then it sleeps until the core's next timer or the next message.
+//! Each wake-up it takes every waiting request from the mailbox, every dial outcome and every
+//! byte the woken sockets have, feeds them to the core, then drains the core's outputs: dials,
+//! bytes to write, closes, completions. Bytes to write are held back for a few turns of the
+//! executor while more requests keep arriving, then written with one write per connection: that
+//! is what auto-pipelining means here. Then it sleeps until the core's next timer, the next
+//! message or a socket's wake-up.
+//!
+//! Reading and writing in this task (rather than one task per connection) saves two task hops
+//! and a copy per batch of replies: the socket's bytes go straight from the driver's read buffer
+//! into the core.
 
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Buf as _, BytesMut};
 use futures_channel::oneshot;
-use futures_util::Stream;
-use slotcache_core::client::{Client, ConnId, Event, Input, Output, Reply, Request, RequestId, Stats};
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
+use futures_util::{AsyncWriteExt as _, Stream};
+use slotcache_core::client::{
+    Client, ConnError, ConnErrorKind, ConnId, Event, Input, Output, Reply, Request, RequestId, Stats,
+};
 
-use crate::conn_task::{self, ConnEvent};
+use crate::conn_task::{self, ConnEvent, io_error};
 use crate::error::Error;
-use crate::runtime::{BoxFuture, Runtime};
+use crate::runtime::{BoxFuture, BoxStream, Runtime};
 use crate::tls::TlsSetup;
 
 /// A reply channel for one request.
@@ -42,6 +53,42 @@ pub(crate) enum Msg {
 /// Work items taken per wake-up before yielding, so one busy source cannot starve the others.
 const BATCH: usize = 4096;
 
+/// Size of one read.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads per connection per turn before the others get theirs.
+const READS_PER_TURN: usize = 8;
+
+/// Turns the driver gives the other tasks before it writes, while they keep sending requests:
+/// their requests then go out in the same write.
+const MAX_DEFERS: usize = 4;
+
+/// How long a graceful close (TLS `close_notify`, TCP shutdown) may take before the socket is
+/// just dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Wakes the driver for one socket and remembers that it was this socket.
+#[derive(Debug)]
+pub(crate) struct IoFlag {
+    ready: AtomicBool,
+    driver: Arc<AtomicWaker>,
+}
+
+impl ArcWake for IoFlag {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.ready.store(true, Ordering::Release);
+        arc_self.driver.wake();
+    }
+}
+
+/// One open connection's socket.
+pub(crate) struct Io {
+    stream: BoxStream,
+    /// Bytes the core handed out that are not written yet.
+    out: BytesMut,
+    flag: Arc<IoFlag>,
+}
+
 pub(crate) struct Driver {
     pub(crate) client: Client,
     pub(crate) rt: Arc<dyn Runtime>,
@@ -49,7 +96,15 @@ pub(crate) struct Driver {
     pub(crate) mailbox: Pin<Box<async_channel::Receiver<Msg>>>,
     pub(crate) events_tx: async_channel::Sender<ConnEvent>,
     pub(crate) events_rx: Pin<Box<async_channel::Receiver<ConnEvent>>>,
-    pub(crate) writers: HashMap<ConnId, async_channel::Sender<Bytes>>,
+    /// Open connections.
+    pub(crate) conns: HashMap<ConnId, Io>,
+    /// Registered by every poll; the sockets' wake-ups go through it.
+    pub(crate) io_waker: Arc<AtomicWaker>,
+    pub(crate) read_buf: Vec<u8>,
+    /// Connections whose socket woke the driver (scratch, kept to avoid allocating per poll).
+    pub(crate) woken: Vec<ConnId>,
+    /// Turns given away since the last write.
+    pub(crate) defers: usize,
     /// Connections being dialled that the core still wants.
     pub(crate) dialling: HashSet<ConnId>,
     pub(crate) waiters: HashMap<RequestId, Waiter>,
@@ -91,29 +146,118 @@ impl Driver {
 
     fn on_event(&mut self, now: Instant, ev: ConnEvent) {
         match ev {
-            ConnEvent::Connected(conn, writer) => {
+            ConnEvent::Connected(conn, stream) => {
                 if self.dialling.remove(&conn) {
-                    self.writers.insert(conn, writer);
+                    // Ready at once, so the first poll registers the socket's wake-ups.
+                    let flag =
+                        Arc::new(IoFlag { ready: AtomicBool::new(true), driver: self.io_waker.clone() });
+                    self.conns.insert(conn, Io { stream, out: BytesMut::new(), flag });
                     self.client.handle_input(now, Input::Connected(conn));
                 }
-                // else: the core gave up on it; dropping `writer` closes the socket.
+                // else: the core gave up on it; dropping `stream` closes the socket.
             }
             ConnEvent::ConnectFailed(conn, e) => {
                 if self.dialling.remove(&conn) {
                     self.client.handle_input(now, Input::ConnectFailed(conn, e));
                 }
             }
-            ConnEvent::Received(conn, data) => {
-                if self.writers.contains_key(&conn) {
-                    self.client.handle_input(now, Input::Received(conn, &data));
-                }
-            }
-            ConnEvent::Disconnected(conn, e) => {
-                if self.writers.remove(&conn).is_some() {
-                    self.client.handle_input(now, Input::Disconnected(conn, e));
+        }
+    }
+
+    /// The socket failed or closed: the core hears of it once.
+    fn lost(&mut self, now: Instant, conn: ConnId, e: ConnError) {
+        if self.conns.remove(&conn).is_some() {
+            self.client.handle_input(now, Input::Disconnected(conn, e));
+        }
+    }
+
+    /// Reads every socket that woke the driver; returns how many reads brought bytes.
+    fn read(&mut self, now: Instant) -> usize {
+        let mut woken = core::mem::take(&mut self.woken);
+        woken.clear();
+        woken.extend(
+            self.conns.iter().filter(|(_, io)| io.flag.ready.swap(false, Ordering::AcqRel)).map(|(c, _)| *c),
+        );
+        let mut work = 0;
+        for &conn in &woken {
+            for i in 0..READS_PER_TURN {
+                let Some(io) = self.conns.get_mut(&conn) else { break };
+                let waker = waker_ref(&io.flag);
+                let mut io_cx = Context::from_waker(&waker);
+                match Pin::new(&mut io.stream).poll_read(&mut io_cx, &mut self.read_buf) {
+                    Poll::Ready(Ok(0)) => {
+                        let e = ConnError::new(ConnErrorKind::Closed, "the server closed the connection");
+                        self.lost(now, conn, e);
+                        work += 1;
+                        break;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        let data = self.read_buf.get(..n).unwrap_or_default();
+                        self.client.handle_input(now, Input::Received(conn, data));
+                        work += 1;
+                        if i + 1 == READS_PER_TURN {
+                            // More may be waiting: come back to it after the others.
+                            io.flag.ready.store(true, Ordering::Release);
+                        }
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.lost(now, conn, io_error(ConnErrorKind::Io, &e));
+                        work += 1;
+                        break;
+                    }
+                    Poll::Pending => break,
                 }
             }
         }
+        self.woken = woken;
+        work
+    }
+
+    /// Writes what the core handed out, one write per connection where the socket takes it;
+    /// returns how many connections failed.
+    fn write(&mut self, now: Instant) -> usize {
+        let mut failed = Vec::new();
+        for (&conn, io) in &mut self.conns {
+            if io.out.is_empty() {
+                continue;
+            }
+            let waker = waker_ref(&io.flag);
+            let mut io_cx = Context::from_waker(&waker);
+            let mut stream = Pin::new(&mut io.stream);
+            let err = loop {
+                if io.out.is_empty() {
+                    match stream.as_mut().poll_flush(&mut io_cx) {
+                        Poll::Ready(Err(e)) => break Some(e),
+                        _ => break None,
+                    }
+                }
+                match stream.as_mut().poll_write(&mut io_cx, &io.out) {
+                    Poll::Ready(Ok(0)) => break Some(std::io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => io.out.advance(n),
+                    Poll::Ready(Err(e)) => break Some(e),
+                    // The socket's wake-up brings the driver back to write the rest.
+                    Poll::Pending => break None,
+                }
+            };
+            if let Some(e) = err {
+                failed.push((conn, io_error(ConnErrorKind::Io, &e)));
+            }
+        }
+        let n = failed.len();
+        for (conn, e) in failed {
+            self.lost(now, conn, e);
+        }
+        n
+    }
+
+    /// Closes a socket gracefully in the background (bounded), or just drops it.
+    fn close(&self, io: Io) {
+        let mut stream = io.stream;
+        let deadline = self.rt.now() + CLOSE_TIMEOUT;
+        let timer = self.rt.sleep_until(deadline);
+        self.rt.spawn(Box::pin(async move {
+            let _ = futures_util::future::select(Box::pin(async move { stream.close().await }), timer).await;
+        }));
     }
 
     /// Drains the core's outputs; returns the instant of its next timer.
@@ -134,14 +278,19 @@ impl Driver {
                     self.rt.spawn(Box::pin(task));
                 }
                 Output::Transmit { conn, data } => {
-                    if let Some(w) = self.writers.get(&conn) {
-                        // Unbounded, so this only fails once the task has ended; its
-                        // Disconnected event is then on its way to the core.
-                        let _ = w.try_send(data);
+                    if let Some(io) = self.conns.get_mut(&conn) {
+                        if io.out.is_empty() {
+                            // Usually the whole buffer: take it over without copying.
+                            io.out = BytesMut::from(data);
+                        } else {
+                            io.out.extend_from_slice(&data);
+                        }
                     }
                 }
                 Output::Close { conn } => {
-                    self.writers.remove(&conn);
+                    if let Some(io) = self.conns.remove(&conn) {
+                        self.close(io);
+                    }
                     self.dialling.remove(&conn);
                 }
                 Output::Completed { id, result } => {
@@ -165,6 +314,7 @@ impl Future for Driver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        this.io_waker.register(cx.waker());
         loop {
             let now = this.rt.now();
             let mut work = 0;
@@ -194,6 +344,7 @@ impl Future for Driver {
                     _ => break,
                 }
             }
+            work += this.read(now);
             if let Some((at, fut)) = &mut this.timer {
                 if *at <= now || fut.as_mut().poll(cx).is_ready() {
                     this.timer = None;
@@ -207,7 +358,9 @@ impl Future for Driver {
                 for (_, w) in this.waiters.drain() {
                     let _ = w.send(Err(Error::Closed));
                 }
-                this.writers.clear();
+                for (_, io) in core::mem::take(&mut this.conns) {
+                    this.close(io);
+                }
                 if let Some(done) = this.closed.take() {
                     let _ = done.send(());
                 }
@@ -225,6 +378,19 @@ impl Future for Driver {
                     this.timer = Some((at, fut));
                 }
                 (None, _) => this.timer = None,
+            }
+            let unwritten = this.conns.values().any(|io| !io.out.is_empty());
+            if unwritten && work > 0 && this.defers < MAX_DEFERS {
+                // Requests are still coming in: let their senders run before writing, so theirs
+                // go out in the same write.
+                this.defers += 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.defers = 0;
+            if unwritten && this.write(now) > 0 {
+                // A connection was lost: the core has moved or failed its requests; go round.
+                continue;
             }
             if work == 0 {
                 return Poll::Pending;

@@ -70,7 +70,10 @@ impl Cmd {
     /// A command with this name and no arguments yet.
     #[must_use]
     pub fn new(name: impl ToArg) -> Self {
-        Self { args: vec![name.to_arg()], slot: None, read_only: None, idempotent: None }
+        // Room for the name and a few arguments (GET k, SET k v, SET k v PX ms) in one allocation.
+        let mut args = Vec::with_capacity(5);
+        args.push(name.to_arg());
+        Self { args, slot: None, read_only: None, idempotent: None }
     }
 
     /// A command from its whole argument vector (name first).

@@ -1,0 +1,231 @@
+//! The clients under test, behind one small trait the workloads are written against.
+
+use core::future::Future;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use slotcache_rt::{Cmd, NodeAddr, Value};
+
+use crate::workloads::Workload;
+
+/// What the workloads need from a client. Each task owns a clone (redis-rs wants `&mut`).
+pub(crate) trait BenchClient: Clone + Send + Sync + 'static {
+    /// `GET key`; whether it found a value.
+    fn get(&mut self, key: &Bytes) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// `SET key value`.
+    fn set(&mut self, key: &Bytes, value: &Bytes) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// `MGET keys...` across slots, values in the caller's order; how many were found.
+    fn mget(&mut self, keys: &[Bytes]) -> impl Future<Output = anyhow::Result<usize>> + Send;
+}
+
+/// Which client a cell runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ClientKind {
+    /// slotcache on tokio (2 worker threads).
+    SlotcacheTokio,
+    /// slotcache on smol's global executor.
+    SlotcacheSmol,
+    /// slotcache on async-std.
+    SlotcacheAsyncStd,
+    /// redis-rs cluster-async (multiplexed connection per node), tokio.
+    RedisRs,
+    /// fred, tokio, clustered, default settings.
+    Fred,
+    /// `redis-benchmark --cluster -P 16`.
+    RedisBenchmarkP16,
+    /// `redis-benchmark --cluster`, one request per round trip per connection.
+    RedisBenchmarkP1,
+}
+
+impl ClientKind {
+    /// Every client, in report order.
+    pub(crate) const ALL: [Self; 7] = [
+        Self::SlotcacheTokio,
+        Self::SlotcacheSmol,
+        Self::SlotcacheAsyncStd,
+        Self::RedisRs,
+        Self::Fred,
+        Self::RedisBenchmarkP16,
+        Self::RedisBenchmarkP1,
+    ];
+
+    /// Short name (command line, result files).
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::SlotcacheTokio => "slotcache-tokio",
+            Self::SlotcacheSmol => "slotcache-smol",
+            Self::SlotcacheAsyncStd => "slotcache-async-std",
+            Self::RedisRs => "redis-rs",
+            Self::Fred => "fred",
+            Self::RedisBenchmarkP16 => "redis-benchmark-P16",
+            Self::RedisBenchmarkP1 => "redis-benchmark",
+        }
+    }
+
+    /// Parses [`ClientKind::name`].
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// Whether this is `redis-benchmark` (a separate program, GET and SET only).
+    pub(crate) const fn is_redis_benchmark(self) -> bool {
+        matches!(self, Self::RedisBenchmarkP16 | Self::RedisBenchmarkP1)
+    }
+
+    /// Whether this client can run `workload` (the runner skips the cells it cannot).
+    pub(crate) const fn supports(self, workload: Workload) -> bool {
+        match workload {
+            Workload::Get | Workload::Set => true,
+            Workload::Mix | Workload::Mget => !self.is_redis_benchmark(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// slotcache
+
+/// slotcache's async handle (any runtime).
+#[derive(Clone, Debug)]
+pub(crate) struct Slotcache(pub(crate) slotcache_rt::Client);
+
+static GET: Bytes = Bytes::from_static(b"GET");
+static SET: Bytes = Bytes::from_static(b"SET");
+static MGET: Bytes = Bytes::from_static(b"MGET");
+
+impl BenchClient for Slotcache {
+    async fn get(&mut self, key: &Bytes) -> anyhow::Result<bool> {
+        let v = self.0.send(Cmd::new(GET.clone()).arg(key.clone())).await?;
+        Ok(!matches!(v, Value::Nil))
+    }
+
+    async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
+        self.0.send(Cmd::new(SET.clone()).arg(key.clone()).arg(value.clone())).await?;
+        Ok(())
+    }
+
+    async fn mget(&mut self, keys: &[Bytes]) -> anyhow::Result<usize> {
+        let mut args = Vec::with_capacity(keys.len() + 1);
+        args.push(MGET.clone());
+        args.extend(keys.iter().cloned());
+        // slotcache splits per slot, sends each node its part in one write, and reassembles.
+        match self.0.send(Cmd::from_args(args)).await? {
+            Value::Array(vals) => Ok(vals.iter().filter(|v| !matches!(v, Value::Nil)).count()),
+            other => bail!("MGET answered {other:?}"),
+        }
+    }
+}
+
+/// Connects slotcache on `rt`.
+pub(crate) async fn slotcache(
+    rt: std::sync::Arc<dyn slotcache_rt::Runtime>,
+    seeds: &[NodeAddr],
+) -> anyhow::Result<Slotcache> {
+    let mut cfg = slotcache_rt::Config::new(seeds.to_vec());
+    cfg.client.client_name = Some("slotcache-bench".into());
+    Ok(Slotcache(slotcache_rt::Client::connect(rt, cfg).await.context("connecting slotcache")?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// redis-rs
+
+/// redis-rs cluster-async connection (one multiplexed connection per node, shared by clones).
+#[derive(Clone)]
+pub(crate) struct RedisRs(redis::cluster_async::ClusterConnection);
+
+impl BenchClient for RedisRs {
+    async fn get(&mut self, key: &Bytes) -> anyhow::Result<bool> {
+        let v: redis::Value = redis::cmd("GET").arg(key.as_ref()).query_async(&mut self.0).await?;
+        Ok(!matches!(v, redis::Value::Nil))
+    }
+
+    async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
+        redis::cmd("SET").arg(key.as_ref()).arg(value.as_ref()).exec_async(&mut self.0).await?;
+        Ok(())
+    }
+
+    async fn mget(&mut self, keys: &[Bytes]) -> anyhow::Result<usize> {
+        // redis-rs's cluster routing splits MGET per slot itself and merges in order.
+        let mut cmd = redis::cmd("MGET");
+        for k in keys {
+            cmd.arg(k.as_ref());
+        }
+        match cmd.query_async(&mut self.0).await? {
+            redis::Value::Array(vals) => Ok(vals.iter().filter(|v| !matches!(v, redis::Value::Nil)).count()),
+            other => bail!("MGET answered {other:?}"),
+        }
+    }
+}
+
+/// Connects redis-rs (must run inside a tokio runtime).
+pub(crate) async fn redis_rs(seeds: &[NodeAddr]) -> anyhow::Result<RedisRs> {
+    let urls: Vec<String> = seeds.iter().map(|s| format!("redis://{}:{}/", s.host(), s.port())).collect();
+    let client = redis::cluster::ClusterClient::new(urls).context("redis-rs client")?;
+    Ok(RedisRs(client.get_async_connection().await.context("connecting redis-rs")?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// fred
+
+/// A fred client (clustered, auto-pipelined, default settings).
+#[derive(Clone)]
+pub(crate) struct Fred(fred::clients::Client);
+
+impl BenchClient for Fred {
+    async fn get(&mut self, key: &Bytes) -> anyhow::Result<bool> {
+        use fred::interfaces::KeysInterface as _;
+        let v: Option<Bytes> = self.0.get(key.clone()).await?;
+        Ok(v.is_some())
+    }
+
+    async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
+        use fred::interfaces::KeysInterface as _;
+        let (): () = self.0.set(key.clone(), value.clone(), None, None, false).await?;
+        Ok(())
+    }
+
+    async fn mget(&mut self, keys: &[Bytes]) -> anyhow::Result<usize> {
+        use fred::interfaces::KeysInterface as _;
+        use fred::types::Value as FValue;
+        // fred does not split cross-slot commands: its users group keys by slot and send one MGET
+        // per slot, here all in one fred pipeline (fred routes each command of it on its own),
+        // then put the values back in the caller's order.
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let slot = slotcache_core::key_slot(k).get();
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((slot, vec![i])),
+            }
+        }
+        let pipe = self.0.pipeline();
+        for (_, idx) in &groups {
+            let group: Vec<Bytes> = idx.iter().map(|&i| keys[i].clone()).collect();
+            let _: FValue = pipe.mget(group).await?;
+        }
+        let replies: Vec<FValue> = pipe.all().await?;
+        let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
+        for ((_, idx), reply) in groups.iter().zip(replies) {
+            let vals = match reply {
+                FValue::Array(v) => v,
+                other => vec![other],
+            };
+            for (&i, v) in idx.iter().zip(vals) {
+                out[i] = v.into_bytes();
+            }
+        }
+        Ok(out.iter().filter(|v| v.is_some()).count())
+    }
+}
+
+/// Connects fred (must run inside a tokio runtime).
+pub(crate) async fn fred(seeds: &[NodeAddr]) -> anyhow::Result<Fred> {
+    use fred::interfaces::ClientLike as _;
+    let hosts = seeds.iter().map(|s| (s.host().to_owned(), s.port())).collect();
+    let config = fred::types::config::Config {
+        server: fred::types::config::ServerConfig::new_clustered(hosts),
+        ..Default::default()
+    };
+    let client = fred::types::Builder::from_config(config).build().context("fred client")?;
+    client.init().await.context("connecting fred")?;
+    Ok(Fred(client))
+}
