@@ -304,8 +304,22 @@ async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
     let stale_described: BTreeMap<String, String> =
         stale.iter().map(|k| (k.clone(), cx.describe_stored(k))).collect();
     for tag in spec.tag_names() {
-        let expected: Vec<String> =
+        let carrying: Vec<String> =
             live.iter().filter(|(_, (_, tags, _))| tags.contains(&tag)).map(|(k, _)| k.clone()).collect();
+        // The documented exception to exact counts (docs/consistency.md, guarantee 3): a write
+        // racing the removal of its key from this tag (by `invalidate` or by an invalidation of
+        // another of its tags) can lose its membership. It stays correct (this invalidation
+        // makes it a miss) but is neither deleted nor counted, so only members are expected.
+        let tag_key = cx.subject.tag_key(&tag);
+        let is_member = |k: &String| {
+            owner_cmd(cx.cluster, &tag_key, &[b"ZSCORE", &cx.subject.data_key(k)]).is_ok_and(|v| !v.is_nil())
+        };
+        let (expected, lost): (Vec<String>, Vec<String>) = carrying.iter().cloned().partition(is_member);
+        if !lost.is_empty() {
+            eprintln!(
+                "[figure] tags_history P3: fresh entries carrying {tag} without its membership (documented exception): {lost:?}"
+            );
+        }
         let Some((n, inv)) = cx.invalidate_tag(&tag).await else { return };
         cx.report.counts_checked += 1;
         let Some(after) = cx.stored(&stored) else { return };
@@ -327,7 +341,7 @@ async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
                 ops,
             );
         }
-        for k in &expected {
+        for k in carrying.iter() {
             live.remove(k);
         }
         stored = after;
