@@ -4,6 +4,10 @@ use core::future::Future;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
+use std::sync::Arc;
+
+use slotcache_core::cache::codec::Raw;
+use slotcache_rt::cache::{Cache, NamespaceOptions, Provider, ProviderConfig};
 use slotcache_rt::{Cmd, NodeAddr, Value};
 
 use crate::workloads::Workload;
@@ -16,6 +20,28 @@ pub(crate) trait BenchClient: Clone + Send + Sync + 'static {
     fn set(&mut self, key: &Bytes, value: &Bytes) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// `MGET keys...` across slots, values in the caller's order; how many were found.
     fn mget(&mut self, keys: &[Bytes]) -> impl Future<Output = anyhow::Result<usize>> + Send;
+    /// The cache layer's `set` of `key` with `tags`.
+    fn tag_set(
+        &mut self,
+        _key: &Bytes,
+        _value: &Bytes,
+        _tags: &[&str],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async { bail!("this client has no cache layer") }
+    }
+    /// The cache layer's `bulk_set` of `keys`, each to `value`, all with `tag`.
+    fn tag_bulk_set(
+        &mut self,
+        _keys: &[Bytes],
+        _value: &Bytes,
+        _tag: &str,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async { bail!("this client has no cache layer") }
+    }
+    /// The cache layer's `invalidate_by_tags` of `tag`; how many entries it removed.
+    fn invalidate_tag(&mut self, _tag: &str) -> impl Future<Output = anyhow::Result<u64>> + Send {
+        async { bail!("this client has no cache layer") }
+    }
 }
 
 /// Which client a cell runs.
@@ -77,16 +103,26 @@ impl ClientKind {
         match workload {
             Workload::Get | Workload::Set => true,
             Workload::Mix | Workload::Mget => !self.is_redis_benchmark(),
+            Workload::TagSet | Workload::Invalidate => self.is_slotcache(),
         }
+    }
+
+    /// Whether this is slotcache (on any runtime).
+    pub(crate) const fn is_slotcache(self) -> bool {
+        matches!(self, Self::SlotcacheTokio | Self::SlotcacheSmol | Self::SlotcacheAsyncStd)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // slotcache
 
-/// slotcache's async handle (any runtime).
+/// slotcache's async handle (any runtime), and for the cache workloads a namespace of raw
+/// byte values over the same client.
 #[derive(Clone, Debug)]
-pub(crate) struct Slotcache(pub(crate) slotcache_rt::Client);
+pub(crate) struct Slotcache {
+    pub(crate) client: slotcache_rt::Client,
+    cache: Option<Cache<Bytes, Vec<u8>>>,
+}
 
 static GET: Bytes = Bytes::from_static(b"GET");
 static SET: Bytes = Bytes::from_static(b"SET");
@@ -94,12 +130,12 @@ static MGET: Bytes = Bytes::from_static(b"MGET");
 
 impl BenchClient for Slotcache {
     async fn get(&mut self, key: &Bytes) -> anyhow::Result<bool> {
-        let v = self.0.send(Cmd::new(GET.clone()).arg(key.clone())).await?;
+        let v = self.client.send(Cmd::new(GET.clone()).arg(key.clone())).await?;
         Ok(!matches!(v, Value::Nil))
     }
 
     async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
-        self.0.send(Cmd::new(SET.clone()).arg(key.clone()).arg(value.clone())).await?;
+        self.client.send(Cmd::new(SET.clone()).arg(key.clone()).arg(value.clone())).await?;
         Ok(())
     }
 
@@ -108,21 +144,57 @@ impl BenchClient for Slotcache {
         args.push(MGET.clone());
         args.extend(keys.iter().cloned());
         // slotcache splits per slot, sends each node its part in one write, and reassembles.
-        match self.0.send(Cmd::from_args(args)).await? {
+        match self.client.send(Cmd::from_args(args)).await? {
             Value::Array(vals) => Ok(vals.iter().filter(|v| !matches!(v, Value::Nil)).count()),
             other => bail!("MGET answered {other:?}"),
         }
     }
+
+    async fn tag_set(&mut self, key: &Bytes, value: &Bytes, tags: &[&str]) -> anyhow::Result<()> {
+        Ok(self.cache()?.set(key, &value.to_vec(), tags).await?)
+    }
+
+    async fn tag_bulk_set(&mut self, keys: &[Bytes], value: &Bytes, tag: &str) -> anyhow::Result<()> {
+        let items: Vec<(Bytes, Vec<u8>)> = keys.iter().map(|k| (k.clone(), value.to_vec())).collect();
+        Ok(self.cache()?.bulk_set(&items, &[tag]).await?)
+    }
+
+    async fn invalidate_tag(&mut self, tag: &str) -> anyhow::Result<u64> {
+        Ok(self.cache()?.invalidate_by_tags(&[tag]).await?)
+    }
 }
 
-/// Connects slotcache on `rt`.
+impl Slotcache {
+    fn cache(&self) -> anyhow::Result<&Cache<Bytes, Vec<u8>>> {
+        self.cache.as_ref().context("connected without the cache layer")
+    }
+
+    /// Closes the client (and the provider's, which is the same one).
+    pub(crate) async fn close(&self) {
+        self.client.close().await;
+    }
+}
+
+/// Connects slotcache on `rt`: the bare client, or with `cache` a provider (default settings)
+/// and a namespace `bench` of raw byte values.
 pub(crate) async fn slotcache(
-    rt: std::sync::Arc<dyn slotcache_rt::Runtime>,
+    rt: Arc<dyn slotcache_rt::Runtime>,
     seeds: &[NodeAddr],
+    cache: bool,
 ) -> anyhow::Result<Slotcache> {
+    if cache {
+        let mut cfg = ProviderConfig::new(seeds.iter().map(|s| format!("{}:{}", s.host(), s.port())));
+        cfg.client_name = "slotcache-bench".into();
+        let provider = Provider::connect(rt, cfg).await.context("connecting the slotcache provider")?;
+        let options =
+            NamespaceOptions { codec: Arc::new(Raw), ..NamespaceOptions::<Bytes, Vec<u8>>::default() };
+        let ns = provider.create_namespace("bench", options).context("creating the namespace")?;
+        return Ok(Slotcache { client: provider.client().clone(), cache: Some(ns) });
+    }
     let mut cfg = slotcache_rt::Config::new(seeds.to_vec());
     cfg.client.client_name = Some("slotcache-bench".into());
-    Ok(Slotcache(slotcache_rt::Client::connect(rt, cfg).await.context("connecting slotcache")?))
+    let client = slotcache_rt::Client::connect(rt, cfg).await.context("connecting slotcache")?;
+    Ok(Slotcache { client, cache: None })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -267,6 +267,10 @@ fn markdown(meta: &Meta, aggs: &BTreeMap<Cell, Agg>) -> String {
     for &w in &s.workloads {
         for &t in &s.tasks {
             let Some(a) = get(aggs, w, t, sc) else { continue };
+            if w.is_cache() {
+                // slotcache only: its runtimes are compared in the workload's own table.
+                continue;
+            }
             let r =
                 |c: ClientKind| get(aggs, w, t, c).map_or_else(|| "–".into(), |b| fmt_ratio(a.thr, b.thr));
             let o = |c: ClientKind| match (get(aggs, w, t, c), get(aggs, w, t, ClientKind::RedisRs)) {
@@ -394,6 +398,13 @@ bytes. GETs hit. The mix draws GET or SET per operation (90/10).\n\
 node's part in one go; redis-rs gets one `MGET` command and splits it with its own cluster routing \
 (its users' way); fred does not split, so its cell groups keys by slot (CRC16) and sends the \
 per-slot MGETs in one fred pipeline, then puts the values back in order (its users' way).\n\
+- Cache workloads (slotcache only, the others have no cache layer): a provider with default \
+settings and a namespace of raw byte values. The tagged set picks two different tags of 1,000 per \
+write (a SET with the entry's tag tokens and the two tag memberships). The invalidation cycle: each \
+task writes 4 entries of its own under a tag of its own with one `bulk_set` (untimed), then \
+`invalidate_by_tags` of that tag (timed); a count other than 4 would show as misses. The bench \
+cluster has no replicas, so the durability `WAIT` is skipped (with one replica it is pipelined and \
+cost nothing measurable: see docs/consistency.md).\n\
 - redis-rs shares one `ClusterConnection` (multiplexed connection per node) among the tasks; fred \
 uses one client (auto-pipelining, as it ships); slotcache uses one `Client` (1 connection per node).\n\
 - redis-benchmark: `--cluster -t get|set -c CONNS -d 64 -r KEYS --csv`, with `-P 16` and \

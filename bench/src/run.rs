@@ -283,7 +283,7 @@ pub(crate) fn hold(secs: Duration, keys: usize) -> anyhow::Result<()> {
 fn preload(seeds: &[NodeAddr], keys: usize) -> anyhow::Result<()> {
     let ks = Keyspace::new(keys);
     Rt::Tokio.block_on(async {
-        let client = crate::clients::slotcache(Rt::Tokio.runtime(), seeds).await?.0;
+        let client = crate::clients::slotcache(Rt::Tokio.runtime(), seeds, false).await?.client;
         let all: Vec<usize> = (0..ks.len()).collect();
         for chunk in all.chunks(1000) {
             let cmds = chunk

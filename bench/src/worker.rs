@@ -13,7 +13,7 @@ use slotcache_rt::NodeAddr;
 use slotcache_tests::conformance::Rt;
 
 use crate::clients::{self, BenchClient, ClientKind};
-use crate::workloads::{Keyspace, Rng, Workload};
+use crate::workloads::{Keyspace, TaskState, Workload};
 
 /// Everything a worker needs to run one cell.
 #[derive(Clone, Debug)]
@@ -185,7 +185,7 @@ async fn task_loop<C: BenchClient>(
     hist: Arc<Mutex<Histogram<u64>>>,
     seed: u64,
 ) -> TaskOut {
-    let mut rng = Rng::new(seed);
+    let mut state = TaskState::new(seed);
     // One histogram per task would cost ~400 KiB each (1 ns .. 60 s at 3 digits): 100 MiB at
     // 256 tasks, which would swamp the clients' own memory. Buffer and merge instead.
     let mut buf = Vec::with_capacity(FLUSH);
@@ -196,8 +196,15 @@ async fn task_loop<C: BenchClient>(
             flush(&mut buf, &hist);
             return out;
         }
+        let r = match workload.setup(&mut client, &ks, &mut state).await {
+            Ok(()) => None,
+            Err(e) => Some(Err(e)),
+        };
         let t0 = Instant::now();
-        let r = workload.op(&mut client, &ks, &mut rng).await;
+        let r = match r {
+            Some(failed) => failed,
+            None => workload.op(&mut client, &ks, &mut state).await,
+        };
         let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if phase.load(Ordering::Relaxed) != MEASURE {
             continue;
@@ -313,9 +320,9 @@ pub(crate) fn run(spec: &CellSpec) -> anyhow::Result<CellResult> {
 
 fn cell_slotcache(rt: Rt, ks: Arc<Keyspace>, spec: &CellSpec) -> anyhow::Result<CellResult> {
     rt.block_on(async {
-        let c = clients::slotcache(rt.runtime(), &spec.seeds).await?;
+        let c = clients::slotcache(rt.runtime(), &spec.seeds, spec.workload.is_cache()).await?;
         let r = drive(rt, c.clone(), ks, spec).await;
-        c.0.close().await;
+        c.close().await;
         r
     })
 }

@@ -18,6 +18,13 @@ pub(crate) const KEY_LEN: usize = 16;
 pub(crate) const VALUE_LEN: usize = 64;
 /// Keys per `MGET`.
 pub(crate) const MGET_KEYS: usize = 100;
+/// Tags the tagged SET draws its two from.
+pub(crate) const TAGS: usize = 1_000;
+/// Entries each invalidated tag holds.
+pub(crate) const INVALIDATE_ENTRIES: usize = 4;
+/// Tags each task of the invalidation workload cycles through (its own: no other task's writes
+/// change what it removes).
+const TASK_TAGS: u64 = 64;
 
 /// The keys every workload draws from (all preloaded, so GETs hit) and the value SET writes.
 #[derive(Debug)]
@@ -112,11 +119,17 @@ pub(crate) enum Workload {
     Mix,
     /// MGET of 100 random keys (across slots).
     Mget,
+    /// The cache layer's `set` with two tags (of [`TAGS`]): a write and two tag memberships.
+    TagSet,
+    /// The cache layer's `invalidate_by_tags` of one tag holding [`INVALIDATE_ENTRIES`] entries,
+    /// which an untimed `bulk_set` wrote just before.
+    Invalidate,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub(crate) const ALL: [Self; 4] = [Self::Get, Self::Set, Self::Mix, Self::Mget];
+    pub(crate) const ALL: [Self; 6] =
+        [Self::Get, Self::Set, Self::Mix, Self::Mget, Self::TagSet, Self::Invalidate];
 
     /// Short name (command line, result files).
     pub(crate) const fn name(self) -> &'static str {
@@ -125,6 +138,8 @@ impl Workload {
             Self::Set => "set",
             Self::Mix => "mix",
             Self::Mget => "mget",
+            Self::TagSet => "tagset",
+            Self::Invalidate => "invalidate",
         }
     }
 
@@ -135,6 +150,11 @@ impl Workload {
             Self::Set => "SET (16 B keys, 64 B values)",
             Self::Mix => "90% GET / 10% SET",
             Self::Mget => "MGET of 100 random keys (across slots)",
+            Self::TagSet => "Cache set with two tags (of 1,000), 64 B values",
+            Self::Invalidate => {
+                "Cache invalidate_by_tags of one tag on 4 entries (latency of the invalidation; \
+                 throughput counts cycles of an untimed 4-entry bulk_set and the invalidation)"
+            }
         }
     }
 
@@ -143,19 +163,71 @@ impl Workload {
         Self::ALL.into_iter().find(|w| w.name() == s)
     }
 
-    /// Runs one operation.
+    /// Whether this workload goes through the cache layer (slotcache only).
+    pub(crate) const fn is_cache(self) -> bool {
+        matches!(self, Self::TagSet | Self::Invalidate)
+    }
+
+    /// Prepares the next operation, outside the timed part: the invalidation workload writes
+    /// the entries its next operation removes.
+    pub(crate) async fn setup<C: BenchClient>(
+        self,
+        client: &mut C,
+        ks: &Keyspace,
+        task: &mut TaskState,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Invalidate => {
+                task.cycle += 1;
+                let tag = task.invalidate_tag();
+                let keys: Vec<Bytes> = (0..INVALIDATE_ENTRIES)
+                    .map(|j| Bytes::from(format!("inv:{}:{}:{j}", task.id, task.cycle % TASK_TAGS)))
+                    .collect();
+                client.tag_bulk_set(&keys, ks.value(), &tag).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs one operation (the timed part).
     pub(crate) async fn op<C: BenchClient>(
         self,
         client: &mut C,
         ks: &Keyspace,
-        rng: &mut Rng,
+        task: &mut TaskState,
     ) -> anyhow::Result<Outcome> {
+        let rng = &mut task.rng;
         match self {
             Self::Get => get(client, ks, rng).await,
             Self::Set => set(client, ks, rng).await,
             Self::Mix => mix(client, ks, rng).await,
             Self::Mget => mget(client, ks, rng).await,
+            Self::TagSet => tag_set(client, ks, rng).await,
+            Self::Invalidate => invalidate(client, task).await,
         }
+    }
+}
+
+/// What one task carries from one operation to the next.
+#[derive(Debug)]
+pub(crate) struct TaskState {
+    /// The task's index.
+    pub(crate) id: u64,
+    /// Its random sequence.
+    pub(crate) rng: Rng,
+    /// Operations prepared so far.
+    cycle: u64,
+}
+
+impl TaskState {
+    /// The state of task `id`.
+    pub(crate) const fn new(id: u64) -> Self {
+        Self { id, rng: Rng::new(id), cycle: 0 }
+    }
+
+    /// The tag of the current invalidation cycle: the task's own, one of [`TASK_TAGS`].
+    fn invalidate_tag(&self) -> String {
+        format!("inv-{}-{}", self.id, self.cycle % TASK_TAGS)
     }
 }
 
@@ -177,6 +249,27 @@ async fn mget<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> a
     let keys: Vec<Bytes> = (0..MGET_KEYS).map(|_| ks.pick(rng)).collect();
     let found = client.mget(&keys).await?;
     Ok(Outcome { keys: MGET_KEYS as u64, misses: (MGET_KEYS - found) as u64 })
+}
+
+/// The name of tag `i` of the tagged SET's [`TAGS`].
+fn tag_name(i: usize) -> String {
+    format!("tag-{i:03}")
+}
+
+async fn tag_set<C: BenchClient>(client: &mut C, ks: &Keyspace, rng: &mut Rng) -> anyhow::Result<Outcome> {
+    let a = rng.below(TAGS);
+    // A second tag other than the first.
+    let b = (a + 1 + rng.below(TAGS - 1)) % TAGS;
+    client.tag_set(&ks.pick(rng), ks.value(), &[&tag_name(a), &tag_name(b)]).await?;
+    Ok(Outcome { keys: 1, misses: 0 })
+}
+
+async fn invalidate<C: BenchClient>(client: &mut C, task: &TaskState) -> anyhow::Result<Outcome> {
+    let removed = client.invalidate_tag(&task.invalidate_tag()).await?;
+    // The task's own tag on its own keys, written just before: anything but all of them is a
+    // fault, counted where the report shows misses.
+    let want = INVALIDATE_ENTRIES as u64;
+    Ok(Outcome { keys: removed, misses: want.saturating_sub(removed) + removed.saturating_sub(want) })
 }
 
 #[cfg(test)]
