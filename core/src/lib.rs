@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hash;
 pub mod keys;
 pub mod node;
 pub mod resp;

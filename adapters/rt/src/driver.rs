@@ -25,7 +25,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use futures_util::{AsyncWriteExt as _, Stream};
 use slotcache_core::client::{
-    Client, ConnError, ConnErrorKind, ConnId, Event, Input, Output, Reply, Request, RequestId, Stats,
+    Client, ConnError, ConnErrorKind, ConnId, Event, Input, Output, Prepared, Reply, RequestId, Stats,
 };
 
 use crate::conn_task::{self, ConnEvent, io_error};
@@ -38,8 +38,8 @@ pub(crate) type Waiter = oneshot::Sender<Result<Reply, Error>>;
 
 /// What the handles send to the driver.
 pub(crate) enum Msg {
-    /// Submit a request.
-    Request(Request, Waiter),
+    /// Submit a request (planned by the caller's task: that work stays off the driver).
+    Request(Prepared, Waiter),
     /// Report the counters.
     Stats(oneshot::Sender<Stats>),
     /// Count the online replicas of a slot's shard.
@@ -66,6 +66,36 @@ const MAX_DEFERS: usize = 4;
 /// How long a graceful close (TLS `close_notify`, TCP shutdown) may take before the socket is
 /// just dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The callers waiting for their requests, indexed by [`RequestId::index`] (dense: a table,
+/// not a hash map, on the path of every request).
+#[derive(Default)]
+pub(crate) struct Waiters(Vec<Option<(RequestId, Waiter)>>);
+
+impl Waiters {
+    fn insert(&mut self, id: RequestId, waiter: Waiter) {
+        let i = id.index();
+        if i >= self.0.len() {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some((id, waiter));
+    }
+
+    fn remove(&mut self, id: RequestId) -> Option<Waiter> {
+        let slot = self.0.get_mut(id.index())?;
+        match slot.take() {
+            Some((have, w)) if have == id => Some(w),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
+        self.0.drain(..).flatten().map(|(_, w)| w)
+    }
+}
 
 /// Wakes the driver for one socket and remembers that it was this socket.
 #[derive(Debug)]
@@ -107,7 +137,7 @@ pub(crate) struct Driver {
     pub(crate) defers: usize,
     /// Connections being dialled that the core still wants.
     pub(crate) dialling: HashSet<ConnId>,
-    pub(crate) waiters: HashMap<RequestId, Waiter>,
+    pub(crate) waiters: Waiters,
     pub(crate) subscribers: Vec<async_channel::Sender<Event>>,
     pub(crate) timer: Option<(Instant, BoxFuture<()>)>,
     pub(crate) closed: Option<oneshot::Sender<()>>,
@@ -117,7 +147,7 @@ pub(crate) struct Driver {
 impl Driver {
     fn on_msg(&mut self, now: Instant, msg: Msg) {
         match msg {
-            Msg::Request(req, waiter) => match self.client.submit(now, req) {
+            Msg::Request(req, waiter) => match self.client.submit_prepared(now, req) {
                 Ok(id) => {
                     self.waiters.insert(id, waiter);
                 }
@@ -294,7 +324,7 @@ impl Driver {
                     self.dialling.remove(&conn);
                 }
                 Output::Completed { id, result } => {
-                    if let Some(w) = self.waiters.remove(&id) {
+                    if let Some(w) = self.waiters.remove(id) {
                         let _ = w.send(result.map_err(Error::Request));
                     }
                 }
@@ -355,7 +385,7 @@ impl Future for Driver {
             let next = this.drain(now);
             if this.stopping {
                 // Outstanding waiters were failed by close(); finish.
-                for (_, w) in this.waiters.drain() {
+                for w in this.waiters.drain() {
                     let _ = w.send(Err(Error::Closed));
                 }
                 for (_, io) in core::mem::take(&mut this.conns) {

@@ -83,7 +83,7 @@ impl Client {
             woken: Vec::new(),
             defers: 0,
             dialling: HashSet::new(),
-            waiters: HashMap::new(),
+            waiters: crate::driver::Waiters::default(),
             subscribers: Vec::new(),
             timer: None,
             closed: None,
@@ -100,13 +100,15 @@ impl Client {
     pub async fn request(&self, request: Request) -> Result<Reply, Error> {
         use tracing::Instrument;
         let span = tracing::trace_span!("slotcache.request", kind = request_kind(&request));
-        async {
+        let round_trip = async {
+            // Planned here, in the caller's task: the driver, which serves every task, only
+            // queues and routes it.
+            let prepared = request.prepare()?;
             let (tx, rx) = oneshot::channel();
-            self.tx.send(Msg::Request(request, tx)).await.map_err(|_| Error::Closed)?;
+            self.tx.send(Msg::Request(prepared, tx)).await.map_err(|_| Error::Closed)?;
             rx.await.map_err(|_| Error::Closed)?
-        }
-        .instrument(span)
-        .await
+        };
+        if span.is_disabled() { round_trip.await } else { round_trip.instrument(span).await }
     }
 
     /// Sends one command, routed by its keys (multi-key commands split per slot and merged).

@@ -16,6 +16,11 @@ impl Id {
         ((self.generation as u64) << 32) | self.index as u64
     }
 
+    /// The slot index (dense, reused after removal).
+    pub(crate) const fn index(self) -> usize {
+        self.index as usize
+    }
+
     /// Unpacks [`Id::to_u64`].
     pub(crate) const fn from_u64(v: u64) -> Self {
         Self { index: v as u32, generation: (v >> 32) as u32 }

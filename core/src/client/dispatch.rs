@@ -40,7 +40,13 @@ impl Client {
             self.wait_for_topology(now, sid);
             return;
         };
-        let parent = self.subs.get(sid).map(|s| s.parent);
+        // Only a request of several commands pins its connection per node (one command alone
+        // has nothing to stay in order with).
+        let parent = self
+            .subs
+            .get(sid)
+            .map(|s| s.parent)
+            .filter(|p| self.parents.get(*p).is_some_and(|p| p.results.len() > 1));
         let pinned = parent.and_then(|p| self.parents.get(p)).and_then(|p| {
             p.pinned.iter().find(|(a, c)| *a == addr && self.conns.get(*c).is_some()).map(|(_, c)| *c)
         });

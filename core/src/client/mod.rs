@@ -43,7 +43,7 @@ use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
 pub use config::{ClientConfig, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
-pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
+pub use request::{Cmd, Prepared, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
 
 use arena::{Arena, Id};
@@ -64,6 +64,15 @@ impl ConnId {
 /// Identifies one submitted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(u64);
+
+impl RequestId {
+    /// A small number, unique among the requests in flight (reused once a request completes):
+    /// an index for the adapter's table of waiting callers, so it needs no hash map.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        Id::from_u64(self.0).index()
+    }
+}
 
 /// An event the adapter reports.
 #[derive(Debug)]
@@ -141,7 +150,7 @@ pub enum Event {
 
 /// Where a sub-request goes.
 #[derive(Clone, Debug)]
-enum Route {
+pub(crate) enum Route {
     /// The node serving this slot (primary, or a replica for reads per `ReadFrom`).
     Slot(crate::slot::Slot),
     /// A fixed node.
@@ -198,7 +207,7 @@ struct Parent {
     results: Vec<Option<Result<Value, RequestError>>>,
     subs: Vec<Id>,
     /// The connection each node's commands of this request use, so that they stay in order on
-    /// one connection (what `WAIT` after a write needs).
+    /// one connection (what `WAIT` after a write needs). Only requests of several commands pin.
     pinned: Vec<(NodeAddr, Id)>,
 }
 
@@ -232,7 +241,7 @@ pub struct Client {
     /// Seeds that refused the credentials before the first topology, with their answer.
     auth_refused: Vec<(NodeAddr, crate::error::ServerError)>,
     conns: Arena<Conn>,
-    nodes: HashMap<NodeAddr, NodeConns>,
+    nodes: HashMap<NodeAddr, NodeConns, crate::hash::Fast>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
     /// dead node costs one connect per backoff, not one per request.
     down: HashMap<NodeAddr, Down>,
@@ -267,7 +276,7 @@ impl Client {
             last_refresh_error: None,
             auth_refused: Vec::new(),
             conns: Arena::default(),
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             down: HashMap::new(),
             parents: Arena::default(),
             subs: Arena::default(),
@@ -314,12 +323,25 @@ impl Client {
         if self.closed {
             return Err(SubmitError::Closed);
         }
+        self.submit_prepared(now, request.prepare()?)
+    }
+
+    /// Submits a request planned beforehand by [`Request::prepare`] (same as
+    /// [`Client::submit`], less the planning).
+    ///
+    /// # Errors
+    /// [`SubmitError::Closed`] after [`Client::close`]; [`SubmitError::Overloaded`] when
+    /// `max_outstanding` requests are already in flight.
+    pub fn submit_prepared(&mut self, now: Instant, prepared: Prepared) -> Result<RequestId, SubmitError> {
+        if self.closed {
+            return Err(SubmitError::Closed);
+        }
         if self.parents.len() >= self.cfg.max_outstanding {
             return Err(SubmitError::Overloaded { limit: self.cfg.max_outstanding });
         }
-        let timeout = request.timeout.unwrap_or(self.cfg.request_timeout);
+        let timeout = prepared.timeout.unwrap_or(self.cfg.request_timeout);
         let deadline = now + timeout;
-        let plan = merge::plan(request.kind)?;
+        let plan = prepared.plan;
         let pending = plan.subs.len();
         let parent = self.parents.insert(Parent {
             deadline,
