@@ -199,7 +199,9 @@ impl Cluster {
         let to_id = self.nodes[to].id().to_owned();
         let (los, his) = (lo.to_string(), hi.to_string());
         self.conn(from)?.cmd_ok(["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", &los, &his, "NODE", &to_id])?;
-        let range = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+        // Valkey lists a one-slot job as "656-656"; accept "656" too.
+        let range = format!("{lo}-{hi}");
+        let single = (lo == hi).then(|| lo.to_string());
         wait_until(scaled(DRILL_TIMEOUT), &format!("slot migration {range} to succeed"), || {
             let jobs = self.cmd(from, ["CLUSTER", "GETSLOTMIGRATIONS"])?;
             // Finished jobs are kept, newest first (gotcha G6): match ours by its slot ranges.
@@ -207,7 +209,7 @@ impl Cluster {
                 let ranges = j.field("slot_ranges").map(resp::display).unwrap_or_default();
                 let tgt = j.field("target_node").and_then(Value::as_str).unwrap_or_default();
                 let mut tokens = ranges.split(|c: char| !(c.is_ascii_digit() || c == '-'));
-                tokens.any(|t| t == range) && tgt == to_id
+                tokens.any(|t| t == range || single.as_deref() == Some(t)) && tgt == to_id
             });
             let Some(job) = job else {
                 return Err(Error::new(format!("job not listed: {}", resp::display(&jobs))));

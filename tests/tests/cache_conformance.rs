@@ -200,6 +200,35 @@ fn bulk_ops() {
                 .expect("bulk refresh");
             assert_eq!(stored, 2);
             assert_eq!(cache.get_if_present(&s("r2")).await.expect("refreshed"), Some(s("fresh-r2")));
+
+            // A reload keeps each entry's tags (stored untagged, it would escape their
+            // invalidation): refresh and bulk_refresh of tagged entries, with two tag sets.
+            cache.set(&s("rt1"), &s("old"), &["rt-a"]).await.expect("set");
+            cache.set(&s("rt2"), &s("old"), &["rt-a", "rt-b"]).await.expect("set");
+            cache.set(&s("rt3"), &s("old"), &["rt-b"]).await.expect("set");
+            let v = cache.refresh(&s("rt1"), |_| async { Ok(s("new")) }).await.expect("refresh");
+            assert_eq!(v, "new");
+            let stored = cache
+                .bulk_refresh(vec![s("rt2"), s("rt3"), s("rt-absent")], |keys| async move {
+                    Ok(keys.into_iter().map(|k| (k, s("new"))).collect())
+                })
+                .await
+                .expect("bulk refresh");
+            assert_eq!(stored, 3);
+            for k in ["rt1", "rt2", "rt3", "rt-absent"] {
+                assert_eq!(cache.get_if_present(&s(k)).await.expect("get"), Some(s("new")), "{k}");
+            }
+            let tags = |k: &'static str| {
+                let cache = cache.clone();
+                async move { cache.get_entry(&s(k)).await.expect("entry").expect("present").tags }
+            };
+            assert_eq!(tags("rt1").await, vec![s("rt-a")]);
+            assert_eq!(tags("rt2").await, vec![s("rt-a"), s("rt-b")]);
+            assert_eq!(tags("rt3").await, vec![s("rt-b")]);
+            assert!(tags("rt-absent").await.is_empty(), "absent before: stored untagged");
+            assert_eq!(cache.invalidate_by_tags(&["rt-a"]).await.expect("by tag"), 2);
+            assert_eq!(cache.invalidate_by_tags(&["rt-b"]).await.expect("by tag"), 1);
+            assert_eq!(cache.get_if_present(&s("rt-absent")).await.expect("kept"), Some(s("new")));
             p.close().await;
         }
     });

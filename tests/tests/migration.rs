@@ -68,6 +68,12 @@ fn atomic_migration_moves_slots_and_data() {
         assert_eq!(c.slot_owner_seen_by(v, hi).unwrap(), Some(to));
         assert_eq!(c.slot_owner_seen_by(v, hi + 1).unwrap(), Some(from));
     }
+    // A single slot (Valkey lists that job as "1100-1100").
+    let one = key_for_slot(hi + 1, "atomic-one");
+    assert_eq!(c.cmd_text(from, ["SET", one.as_str(), "one"]).unwrap(), "OK");
+    c.migrate_slots(from, to, hi + 1, hi + 1).unwrap();
+    assert_eq!(c.cmd_text(to, ["GET", one.as_str()]).unwrap(), "one");
+    assert_eq!(c.slot_owner_seen_by(to, hi + 1).unwrap(), Some(to));
     // The target's replica followed.
     let mut rc = c.conn(to + 3).unwrap();
     rc.cmd_ok(["READONLY"]).unwrap();

@@ -71,7 +71,8 @@ where
     /// A read error does not fail the call: the loader runs (the cache must not make the
     /// application less available), and a failure to store what it loaded is counted in
     /// [`CacheStats::store_failures`](super::CacheStats) and logged, the value still returned.
-    /// An entry past its refresh time is returned at once while a background load replaces it.
+    /// An entry past its refresh time is returned at once while a background load replaces it
+    /// (keeping its tags, as [`Cache::refresh`] does).
     ///
     /// # Errors
     /// The loader's error ([`CacheError::NotFound`] is not cached), or
@@ -174,12 +175,27 @@ where
                 return Ok(found);
             }
         }
+        // A reload keeps the tags of the entry it replaces: stored untagged, it would escape
+        // their invalidations. Read before loading; if that read fails, nothing is loaded and
+        // the old value stays.
+        let tags = if kind == LoadKind::Refresh {
+            match self.read_fresh(&key, &self.op_deadline("refresh")).await {
+                Ok(entry) => entry.map(|e| tag_names(&e)).unwrap_or_default(),
+                Err(e) => {
+                    self.release_lock(&fk, lock).await;
+                    return Err(e);
+                }
+            }
+        } else {
+            Vec::new()
+        };
         let started = Instant::now();
         let loaded = loader(key.clone()).await;
         let c = &self.inner.counters;
         c.record_load(started, &loaded);
         if let Ok(v) = &loaded {
-            if let Err(e) = self.set(&key, v, &[]).await {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            if let Err(e) = self.set(&key, v, &tags).await {
                 Counters::bump(&c.store_failures);
                 tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
             }
@@ -232,7 +248,8 @@ where
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
-    /// stored. The returned future resolves to the loaded value (dropping it does not cancel
+    /// stored, with the tags the old one had (a key that is absent is stored untagged). If
+    /// reading those tags fails, nothing is loaded and the future resolves to that error. The returned future resolves to the loaded value (dropping it does not cancel
     /// the reload).
     pub fn refresh<F, Fut>(
         &self,
@@ -246,8 +263,12 @@ where
         self.load_shared(key.clone(), loader, LoadKind::Refresh)
     }
 
-    /// Reloads `keys` in the background with one call of `loader` and one `bulk_set`; the
+    /// Reloads `keys` in the background with one call of `loader` and one `bulk_set` per
+    /// distinct set of tags (each entry keeps the tags it had; keys that were absent, and
+    /// values the loader returns for keys it was not asked for, are stored untagged); the
     /// returned future resolves to how many values were stored.
+    ///
+    /// The current entries are read first: if that read fails, nothing is loaded.
     pub fn bulk_refresh<F, Fut>(
         &self,
         keys: Vec<K>,
@@ -261,9 +282,31 @@ where
         let this = self.clone();
         self.inner.exec.rt.spawn(Box::pin(async move {
             let r = async {
+                let d = this.deadline("bulk_refresh", this.inner.settings.config.bulk_operation_timeout);
+                let current = this.read_fresh_many(&keys, &d).await?;
+                let mut tags_of: HashMap<Bytes, Vec<String>> = HashMap::new();
+                for (k, e) in keys.iter().zip(current) {
+                    if let Some(e) = e.filter(|e| !e.tags.is_empty()) {
+                        tags_of.insert(this.key(k)?.bytes().clone(), tag_names(&e));
+                    }
+                }
                 let items = loader(keys).await?;
-                this.bulk_set(&items, &[]).await?;
-                Ok(items.len())
+                let n = items.len();
+                // One bulk_set per distinct set of tags (usually one or two).
+                let mut groups: Vec<TagGroup<K, V>> = Vec::new();
+                for (k, v) in items {
+                    let tags =
+                        this.key(&k).ok().and_then(|fk| tags_of.get(fk.bytes()).cloned()).unwrap_or_default();
+                    match groups.iter_mut().find(|(t, _)| *t == tags) {
+                        Some((_, g)) => g.push((k, v)),
+                        None => groups.push((tags, vec![(k, v)])),
+                    }
+                }
+                for (tags, group) in groups {
+                    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+                    this.bulk_set(&group, &tags).await?;
+                }
+                Ok(n)
             }
             .await;
             let _ = tx.send(r);
@@ -301,4 +344,12 @@ where
         found.extend(loaded);
         Ok(found)
     }
+}
+
+/// Entries to store with one set of tags.
+type TagGroup<K, V> = (Vec<String>, Vec<(K, V)>);
+
+/// The names of an entry's tags.
+fn tag_names(entry: &slotcache_core::cache::Entry) -> Vec<String> {
+    entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect()
 }

@@ -85,6 +85,32 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         Ok(self.fresh_entries(vec![stored], deadline).await?.pop().flatten())
     }
 
+    /// Reads many entries (fresh only, in `keys`' order) without counting them: one pipelined
+    /// round trip, plus one for the tokens of their tags.
+    pub(crate) async fn read_fresh_many(
+        &self,
+        keys: &[K],
+        deadline: &Deadline,
+    ) -> Result<Vec<Option<Entry>>, CacheError> {
+        // search hook: JSON.GET for documents. One pipelined read per key, not MGET (which
+        // would hide a key of another type as a miss).
+        let mut steps = Vec::with_capacity(keys.len());
+        for k in keys {
+            steps.push(Step::from(self.read_cmd(&self.key(k)?, false)));
+        }
+        let replies = self.inner.exec.run(steps, deadline).await?;
+        let stored = replies
+            .into_iter()
+            .map(|r| {
+                r.map_err(CacheError::Request).and_then(plan::read_stored).map_err(|e| self.storage_error(e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for s in stored.iter().flatten() {
+            self.check_size(s)?;
+        }
+        self.fresh_entries(stored, deadline).await
+    }
+
     /// The value under `key`, without counting a read (the loaders' own checks).
     pub(crate) async fn peek(&self, key: &K) -> Result<Option<V>, CacheError> {
         let d = self.op_deadline("get");
@@ -122,23 +148,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             return Ok(HashMap::new());
         }
         let d = self.deadline("bulk_get", self.inner.settings.config.bulk_operation_timeout);
-        // search hook: JSON.GET for documents. One pipelined read per key, not MGET (which
-        // would hide a key of another type as a miss).
-        let mut steps = Vec::with_capacity(keys.len());
-        for k in keys {
-            steps.push(Step::from(self.read_cmd(&self.key(k)?, false)));
-        }
-        let replies = self.inner.exec.run(steps, &d).await?;
-        let stored = replies
-            .into_iter()
-            .map(|r| {
-                r.map_err(CacheError::Request).and_then(plan::read_stored).map_err(|e| self.storage_error(e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for s in stored.iter().flatten() {
-            self.check_size(s)?;
-        }
-        let entries = self.fresh_entries(stored, &d).await?;
+        let entries = self.read_fresh_many(keys, &d).await?;
         let mut out = HashMap::with_capacity(keys.len());
         for (k, e) in keys.iter().zip(entries) {
             match e {
