@@ -60,8 +60,11 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_TURN: usize = 8;
 
 /// Turns the driver gives the other tasks before it writes, while they keep sending requests:
-/// their requests then go out in the same write.
-const MAX_DEFERS: usize = 4;
+/// their requests then go out in the same write. One is best: on a tokio multi-thread runtime
+/// every self-wake can wake an idle worker (a syscall and a context switch), and a second turn
+/// rarely adds to the batch. GET at 64 tasks, A/B on one cluster: 4 turns 274–286k ops/s and
+/// 3.3 µs of client CPU per op, 1 turn 346–355k and 2.6 µs, none 209k (no batching).
+const MAX_DEFERS: usize = 1;
 
 /// How long a graceful close (TLS `close_notify`, TCP shutdown) may take before the socket is
 /// just dropped.
