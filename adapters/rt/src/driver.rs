@@ -2,7 +2,7 @@
 //!
 //! Each wake-up it takes every waiting request from the mailbox, every dial outcome and every
 //! byte the woken sockets have, feeds them to the core, then drains the core's outputs: dials,
-//! bytes to write, closes, completions. Bytes to write are held back for a few turns of the
+//! bytes to write, closes, completions. Bytes to write are held back for one turn of the
 //! executor while more requests keep arriving, then written with one write per connection: that
 //! is what auto-pipelining means here. Then it sleeps until the core's next timer, the next
 //! message or a socket's wake-up.
