@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! slotcache-bench --quick            # CI smoke: tiny windows, < 1 min
-//! scripts/bench                      # the full run (about 13 min on 2 cores)
+//! scripts/bench                      # the full run (about 17 min on 2 cores)
 //! ```
 
 mod clients;
