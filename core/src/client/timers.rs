@@ -50,27 +50,23 @@ impl Timers {
         self.fifo.len() + self.heap.len()
     }
 
-    /// Whether the FIFO's front is due no later than the heap's top.
-    fn fifo_first(&self) -> Option<bool> {
-        match (self.fifo.front(), self.heap.peek()) {
-            (None, None) => None,
-            (Some(_), None) => Some(true),
-            (None, Some(_)) => Some(false),
-            (Some((a, _)), Some(Reverse((b, _)))) => Some(a <= b),
+    /// The earliest timer's instant, and whether it is the FIFO's front (else the heap's top).
+    fn earliest(&self) -> Option<(Instant, bool)> {
+        let fifo = self.fifo.front().map(|(at, _)| *at);
+        let heap = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (fifo, heap) {
+            (Some(a), Some(b)) => Some(if a <= b { (a, true) } else { (b, false) }),
+            (Some(a), None) => Some((a, true)),
+            (None, b) => b.map(|b| (b, false)),
         }
     }
 
     /// The next timer due at or before `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
-        match self.fifo_first()? {
-            true => match self.fifo.front() {
-                Some((at, _)) if *at <= now => self.fifo.pop_front().map(|(_, t)| t),
-                _ => None,
-            },
-            false => match self.heap.peek() {
-                Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, t))| t),
-                _ => None,
-            },
+        match self.earliest()? {
+            (at, _) if at > now => None,
+            (_, true) => self.fifo.pop_front().map(|(_, t)| t),
+            (_, false) => self.heap.pop().map(|Reverse((_, t))| t),
         }
     }
 
@@ -85,12 +81,7 @@ impl Timers {
         if self.len() > 2 * self.live_hint + 4096 {
             self.compact(&live);
         }
-        match (self.fifo.front(), self.heap.peek()) {
-            (Some((a, _)), Some(Reverse((b, _)))) => Some(*a.min(b)),
-            (Some((a, _)), None) => Some(*a),
-            (None, Some(Reverse((b, _)))) => Some(*b),
-            (None, None) => None,
-        }
+        self.earliest().map(|(at, _)| at)
     }
 
     fn compact(&mut self, live: &impl Fn(&Timer) -> bool) {

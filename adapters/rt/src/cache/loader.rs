@@ -249,8 +249,8 @@ where
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
     /// stored, with the tags the old one had (a key that is absent is stored untagged). If
-    /// reading those tags fails, nothing is loaded and the future resolves to that error. The returned future resolves to the loaded value (dropping it does not cancel
-    /// the reload).
+    /// reading those tags fails, nothing is loaded and the future resolves to that error. The
+    /// returned future resolves to the loaded value (dropping it does not cancel the reload).
     pub fn refresh<F, Fut>(
         &self,
         key: &K,
