@@ -42,8 +42,6 @@ pub(crate) enum Msg {
     Request(Prepared, Waiter),
     /// Report the counters.
     Stats(oneshot::Sender<Stats>),
-    /// Count the online replicas of a slot's shard.
-    Replicas(slotcache_core::Slot, oneshot::Sender<usize>),
     /// Subscribe to topology and push events.
     Subscribe(async_channel::Sender<Event>),
     /// Fail everything outstanding and stop.
@@ -142,9 +140,26 @@ pub(crate) struct Driver {
     pub(crate) dialling: HashSet<ConnId>,
     pub(crate) waiters: Waiters,
     pub(crate) subscribers: Vec<async_channel::Sender<Event>>,
+    /// Where the latest topology is published for the handles.
+    pub(crate) topology: TopologySnapshot,
     pub(crate) timer: Option<(Instant, BoxFuture<()>)>,
     pub(crate) closed: Option<oneshot::Sender<()>>,
     pub(crate) stopping: bool,
+}
+
+/// The client's latest topology, published by the driver, read by every handle.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TopologySnapshot(Arc<std::sync::Mutex<Option<Arc<slotcache_core::Topology>>>>);
+
+impl TopologySnapshot {
+    fn set(&self, t: Option<&slotcache_core::Topology>) {
+        let t = t.cloned().map(Arc::new);
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = t;
+    }
+
+    pub(crate) fn get(&self) -> Option<Arc<slotcache_core::Topology>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 impl Driver {
@@ -160,13 +175,6 @@ impl Driver {
             },
             Msg::Stats(tx) => {
                 let _ = tx.send(self.client.stats());
-            }
-            Msg::Replicas(slot, tx) => {
-                let n = self
-                    .client
-                    .topology()
-                    .map_or(0, |t| t.replicas(slot).iter().filter(|n| n.is_online()).count());
-                let _ = tx.send(n);
             }
             Msg::Subscribe(tx) => self.subscribers.push(tx),
             Msg::Close(done) => {
@@ -333,6 +341,9 @@ impl Driver {
                 }
                 Output::Event(e) => {
                     tracing::debug!(event = ?e, "slotcache event");
+                    if matches!(e, Event::TopologyChanged { .. }) {
+                        self.topology.set(self.client.topology());
+                    }
                     self.subscribers.retain(|s| s.try_send(e.clone()).is_ok() || !s.is_closed());
                 }
                 Output::Wait(at) => return at,

@@ -40,6 +40,7 @@ impl Config {
 #[derive(Clone, Debug)]
 pub struct Client {
     tx: async_channel::Sender<Msg>,
+    topology: crate::driver::TopologySnapshot,
 }
 
 impl Client {
@@ -70,7 +71,9 @@ impl Client {
         let core = Core::new(client, rt.now())?;
         let (tx, mailbox) = async_channel::bounded(MAILBOX);
         let (events_tx, events_rx) = async_channel::bounded(MAILBOX);
+        let topology = crate::driver::TopologySnapshot::default();
         let driver = Driver {
+            topology: topology.clone(),
             client: core,
             rt: rt.clone(),
             tls,
@@ -90,7 +93,7 @@ impl Client {
             stopping: false,
         };
         rt.spawn(Box::pin(driver));
-        Ok(Self { tx })
+        Ok(Self { tx, topology })
     }
 
     /// Sends any request and waits for its reply.
@@ -151,14 +154,12 @@ impl Client {
         }
     }
 
-    /// How many online replicas serve `slot`'s shard, per the client's current topology.
-    ///
-    /// # Errors
-    /// [`Error::Closed`].
-    pub async fn replicas_of(&self, slot: slotcache_core::Slot) -> Result<usize, Error> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Replicas(slot, tx)).await.map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)
+    /// The client's latest topology (shards, primaries, replicas and the epoch), as the driver
+    /// last published it; `None` before the first one. The one place the cache layer learns
+    /// the cluster's shape from.
+    #[must_use]
+    pub fn topology(&self) -> Option<Arc<slotcache_core::Topology>> {
+        self.topology.get()
     }
 
     /// Sends a command to every primary.

@@ -3,16 +3,21 @@
 //! how to read their replies). The async layer only sequences these plans.
 
 pub mod codec;
+pub mod durability;
 pub mod envelope;
 pub mod error;
+pub mod op;
 pub mod plan;
 pub mod scripts;
 pub mod search;
+pub mod storage;
 pub mod transform;
 pub mod ttl;
 
 pub use codec::{Binary, Codec, Json, Raw};
+pub use durability::Durability;
 pub use envelope::{Entry, TagToken, TransformId};
 pub use error::CacheError;
+pub use storage::Storage;
 pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
 pub use ttl::Ttl;

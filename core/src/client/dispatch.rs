@@ -19,6 +19,10 @@ impl Client {
     pub(crate) fn dispatch(&mut self, now: Instant, sid: Id) {
         let Some(sub) = self.subs.get_mut(sid) else { return };
         sub.state = SubState::Idle;
+        if let Some(cid) = sub.on_conn {
+            self.send_on(cid, sid);
+            return;
+        }
         let target = match (&sub.ask, &sub.route) {
             (Some(addr), _) => Some(addr.clone()),
             (None, Route::Node(addr)) => Some(addr.clone()),
@@ -80,6 +84,44 @@ impl Client {
             conn.queued.push_back(sid);
             if let Some(sub) = self.subs.get_mut(sid) {
                 sub.state = SubState::Queued(cid);
+            }
+        }
+    }
+
+    /// Sends a sub-request on the one connection it may use, or fails it when that connection
+    /// is gone or no longer ready (a reconnect is another connection).
+    fn send_on(&mut self, cid: Id, sid: Id) {
+        match self.conns.get(cid) {
+            Some(conn) if conn.state == ConnState::Ready => self.write_sub(cid, sid),
+            conn => {
+                let addr = conn.map_or_else(|| NodeAddr::new("", 0), |c| c.addr.clone());
+                self.complete_sub(sid, Err(RequestError::ConnectionLost { addr }));
+            }
+        }
+    }
+
+    /// Releases the commands that wait for command `index` of request `pid` (see
+    /// [`Cmd::after`](super::Cmd::after)): on `answered_on` when it answered, failed otherwise.
+    pub(crate) fn release_followers(&mut self, pid: Id, index: usize, answered_on: Option<Id>) {
+        let Some(parent) = self.parents.get(pid) else { return };
+        let followers: Vec<Id> = parent
+            .subs
+            .iter()
+            .copied()
+            .filter(|s| {
+                self.subs.get(*s).is_some_and(|s| s.state == SubState::Held && s.cmd.follows() == Some(index))
+            })
+            .collect();
+        for sid in followers {
+            match answered_on {
+                Some(cid) => {
+                    if let Some(sub) = self.subs.get_mut(sid) {
+                        sub.on_conn = Some(cid);
+                        sub.state = SubState::Idle;
+                    }
+                    self.send_on(cid, sid);
+                }
+                None => self.complete_sub(sid, Err(RequestError::Skipped { index })),
             }
         }
     }
@@ -196,6 +238,7 @@ impl Client {
                 attempts: 0,
                 budget: sub.budget.clone(),
                 ask: None,
+                on_conn: None,
                 state: SubState::Idle,
                 last_error: None,
             }));

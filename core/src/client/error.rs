@@ -127,6 +127,13 @@ pub enum RequestError {
         /// What came, abbreviated.
         got: String,
     },
+    /// Not sent: it was to run after command `index` of its pipeline, on the connection that
+    /// answered it (see [`Cmd::after`](super::Cmd::after)), and that command failed.
+    #[error("not sent: command {index} of the pipeline, which it follows, failed")]
+    Skipped {
+        /// The command it follows.
+        index: usize,
+    },
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
@@ -189,6 +196,13 @@ pub enum SubmitError {
     Overloaded {
         /// The configured bound.
         limit: usize,
+    },
+    /// Not sent: it was to run after command `index` of its pipeline, on the connection that
+    /// answered it (see [`Cmd::after`](super::Cmd::after)), and that command failed.
+    #[error("not sent: command {index} of the pipeline, which it follows, failed")]
+    Skipped {
+        /// The command it follows.
+        index: usize,
     },
     /// The client was closed.
     #[error("the client is closed")]

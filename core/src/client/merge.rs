@@ -76,8 +76,31 @@ fn describe(cmd: &Cmd) -> Result<(&'static command::CommandInfo, bool, Idempoten
     Ok((info, read_only, idempotency))
 }
 
+/// A [`Cmd::after`](super::Cmd::after) that cannot be met: outside a pipeline, or naming
+/// itself or a later command.
+fn check_follows(index: usize, cmd: &Cmd, in_pipeline: bool) -> Result<(), SubmitError> {
+    match cmd.follows() {
+        Some(i) if !in_pipeline || i >= index => Err(SubmitError::Malformed {
+            name: cmd.args().first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            reason: format!(
+                "command {index} is to follow command {i}: only an earlier command of the same \
+                 pipeline can be followed"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Plans a request.
 pub(crate) fn plan(kind: RequestKind) -> Result<Plan, SubmitError> {
+    match &kind {
+        RequestKind::Pipeline(cmds) => {
+            cmds.iter().enumerate().try_for_each(|(i, c)| check_follows(i, c, true))?;
+        }
+        RequestKind::Command(c) | RequestKind::AllPrimaries(c) | RequestKind::Node(_, c) => {
+            check_follows(0, c, false)?;
+        }
+    }
     match kind {
         RequestKind::Command(cmd) => plan_command(cmd),
         RequestKind::Pipeline(cmds) => {

@@ -176,6 +176,8 @@ enum SubState {
     InFlight(Id),
     /// Waiting for a backoff to pass.
     WaitingRetry,
+    /// Waiting for an earlier command of its pipeline to answer (see [`Cmd::after`]).
+    Held,
     /// Waiting for a topology that routes it.
     WaitingTopology,
 }
@@ -194,6 +196,8 @@ struct Sub {
     /// Attempts, deadline and redirect history, for the retry policy.
     budget: Budget,
     ask: Option<NodeAddr>,
+    /// The one connection it may go on (it follows a command that answered there).
+    on_conn: Option<Id>,
     state: SubState,
     last_error: Option<RequestError>,
 }
@@ -353,6 +357,7 @@ impl Client {
         });
         self.timers.push(deadline, Timer::Deadline(parent));
         for (index, planned) in plan.subs.into_iter().enumerate() {
+            let held = planned.cmd.follows().is_some();
             let sid = self.subs.insert(Sub {
                 parent,
                 index,
@@ -363,13 +368,16 @@ impl Client {
                 attempts: 0,
                 budget: Budget::new(deadline),
                 ask: None,
-                state: SubState::Idle,
+                on_conn: None,
+                state: if held { SubState::Held } else { SubState::Idle },
                 last_error: None,
             });
             if let Some(p) = self.parents.get_mut(parent) {
                 p.subs.push(sid);
             }
-            self.dispatch(now, sid);
+            if !held {
+                self.dispatch(now, sid);
+            }
         }
         self.stats.requests += 1;
         self.maybe_start_refresh(now);

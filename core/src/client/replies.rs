@@ -316,11 +316,20 @@ impl Client {
     /// Records a sub-request's result; completes its request when it was the last.
     pub(crate) fn complete_sub(&mut self, sid: Id, result: Result<Value, RequestError>) {
         let Some(sub) = self.subs.remove(sid) else { return };
+        let answered_on = match (&result, sub.state) {
+            (Ok(_), SubState::InFlight(cid)) => Some(cid),
+            _ => None,
+        };
         let Some(parent) = self.parents.get_mut(sub.parent) else { return };
         if let Some(slot @ None) = parent.results.get_mut(sub.index) {
             *slot = Some(result);
             parent.pending -= 1;
         }
+        let has_followers = parent.results.len() > 1 && parent.pending > 0;
+        if has_followers {
+            self.release_followers(sub.parent, sub.index, answered_on);
+        }
+        let Some(parent) = self.parents.get(sub.parent) else { return };
         if parent.pending == 0 {
             self.finish_parent(sub.parent);
         }
@@ -370,6 +379,7 @@ impl Client {
                     .last_error
                     .clone()
                     .unwrap_or(RequestError::Timeout { stage: TimeoutStage::Connect, attempts }),
+                SubState::Held => RequestError::Timeout { stage: TimeoutStage::Reply, attempts },
                 SubState::WaitingRetry | SubState::Idle => sub
                     .last_error
                     .clone()

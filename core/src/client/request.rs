@@ -22,6 +22,7 @@ pub struct Cmd {
     slot: Option<Slot>,
     read_only: Option<bool>,
     idempotent: Option<bool>,
+    after: Option<usize>,
 }
 
 /// Anything that can be a command argument.
@@ -73,13 +74,13 @@ impl Cmd {
         // Room for the name and a few arguments (GET k, SET k v, SET k v PX ms) in one allocation.
         let mut args = Vec::with_capacity(5);
         args.push(name.to_arg());
-        Self { args, slot: None, read_only: None, idempotent: None }
+        Self { args, slot: None, read_only: None, idempotent: None, after: None }
     }
 
     /// A command from its whole argument vector (name first).
     #[must_use]
     pub fn from_args(args: Vec<Bytes>) -> Self {
-        Self { args, slot: None, read_only: None, idempotent: None }
+        Self { args, slot: None, read_only: None, idempotent: None, after: None }
     }
 
     /// Appends an argument.
@@ -115,6 +116,26 @@ impl Cmd {
     pub const fn with_idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = Some(idempotent);
         self
+    }
+
+    /// In a [pipeline](RequestKind::Pipeline): sends this command only once command `index` of
+    /// the same pipeline (an earlier one) has answered without an error, and on **the very
+    /// connection that answered it**, wherever redirections took that command. This is what a
+    /// `WAIT` needs to cover a write: it counts the acknowledgements of its own connection's
+    /// writes. If command `index` fails, this one is not sent and fails with
+    /// [`RequestError::Skipped`](super::RequestError::Skipped); if that connection is gone by
+    /// then, with [`RequestError::ConnectionLost`](super::RequestError::ConnectionLost). It is
+    /// never sent on another connection.
+    #[must_use]
+    pub const fn after(mut self, index: usize) -> Self {
+        self.after = Some(index);
+        self
+    }
+
+    /// The pipeline command this one waits for (see [`Cmd::after`]).
+    #[must_use]
+    pub const fn follows(&self) -> Option<usize> {
+        self.after
     }
 
     /// The arguments, the command name first.

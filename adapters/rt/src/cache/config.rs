@@ -10,31 +10,7 @@ use slotcache_core::client::{Password, ReadFrom};
 use crate::handle::Config as ClientSettings;
 use crate::tls::TlsConfig;
 
-/// How invalidations survive a failover.
-///
-/// Valkey replicates asynchronously: a primary that fails right after an invalidation may take
-/// it with it, and the promoted replica would serve the stale value again. With
-/// [`Durability::Replicas`], an invalidation (`invalidate`, `invalidate_by_tags`) returns only
-/// after `WAIT` saw that many replicas of the shard acknowledge it (capped at the replicas the
-/// shard has), and fails with `CacheError::NotDurable` otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
-    /// Return as soon as the primary applied the invalidation.
-    Primary,
-    /// Wait for this many replicas (per shard, capped at what the shard has), at most `timeout`.
-    Replicas {
-        /// Replicas that must acknowledge.
-        replicas: u32,
-        /// How long to wait for them.
-        timeout: Duration,
-    },
-}
-
-impl Default for Durability {
-    fn default() -> Self {
-        Self::Replicas { replicas: 1, timeout: Duration::from_millis(250) }
-    }
-}
+pub use slotcache_core::cache::Durability;
 
 /// The provider's settings. Field names follow the reference's `Config`.
 #[derive(Clone)]

@@ -33,32 +33,7 @@ impl Step {
     }
 }
 
-/// An operation's time budget.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline {
-    at: Instant,
-    op: &'static str,
-    budget: Duration,
-}
-
-impl Deadline {
-    pub(crate) fn new(now: Instant, op: &'static str, budget: Duration) -> Self {
-        Self { at: now + budget, op, budget }
-    }
-
-    pub(crate) fn timeout_error(&self) -> CacheError {
-        CacheError::Timeout {
-            op: self.op,
-            timeout_ms: u64::try_from(self.budget.as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-
-    /// Time left, or the operation's timeout error.
-    pub(crate) fn remaining(&self, now: Instant) -> Result<Duration, CacheError> {
-        let left = self.at.saturating_duration_since(now);
-        if left.is_zero() { Err(self.timeout_error()) } else { Ok(left) }
-    }
-}
+pub(crate) use slotcache_core::cache::op::Deadline;
 
 /// The provider's connection to the cluster, shared by every namespace.
 #[derive(Clone, Debug)]

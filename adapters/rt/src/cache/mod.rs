@@ -6,6 +6,7 @@
 
 mod compute;
 mod config;
+mod drive;
 mod exec;
 mod iter;
 mod loader;
@@ -23,3 +24,5 @@ pub use namespace::{Cache, CacheStats, DefaultKey, ExpiryFn, NamespaceOptions, S
 pub use provider::Provider;
 pub use read::EntryInfo;
 pub use search::{QueryOptions, SearchResults};
+#[doc(hidden)]
+pub use tags::testing;

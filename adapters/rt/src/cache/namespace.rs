@@ -207,6 +207,8 @@ pub(crate) type Flight<V> = Shared<BoxFuture<'static, Result<V, CacheError>>>;
 /// What every handle of one namespace shares.
 pub(crate) struct Inner<K, V> {
     pub(crate) exec: Exec,
+    /// The namespace as the core's operations see it.
+    pub(crate) scope: Arc<slotcache_core::cache::op::Scope>,
     pub(crate) settings: Arc<super::provider::Settings>,
     pub(crate) ns: Namespace,
     pub(crate) name: String,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use slotcache_core::cache::CacheError;
+use slotcache_core::cache::Storage;
 use slotcache_core::cache::transform::ValuePipeline;
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::client::Cmd;
@@ -144,9 +145,17 @@ impl Provider {
         state.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
         let values = ValuePipeline::new(options.transforms.clone())
             .with_max_value_size(self.settings.config.max_value_size);
+        let scope = Arc::new(slotcache_core::cache::op::Scope {
+            ns: ns.clone(),
+            name: full.clone(),
+            storage: if search.is_some() { Storage::Document } else { Storage::Envelope },
+            max_value_size: self.settings.config.max_value_size,
+            durability: self.settings.config.durability,
+        });
         let cache = Cache {
             inner: Arc::new(Inner {
                 exec: self.exec.clone(),
+                scope,
                 settings: self.settings.clone(),
                 ns,
                 name: full.clone(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use slotcache_core::cache::scripts::Script;
-use slotcache_core::cache::search::doc::{self, CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE};
+use slotcache_core::cache::search::doc::{self, CAS_JSON};
 use slotcache_core::cache::search::query::{self, Knn, SortBy, SortOrder};
 use slotcache_core::cache::search::reply::{self, ShardPage};
 use slotcache_core::cache::search::{self as core_search, Filter, SearchError, SearchSchema};
@@ -19,7 +19,7 @@ use slotcache_core::client::{Cmd, RequestError};
 use slotcache_core::keys::EncodedKey;
 use slotcache_core::{Slot, Value};
 
-use super::exec::{Deadline, Step};
+use super::exec::Deadline;
 use super::namespace::Cache;
 
 /// Options of [`Cache::search`] and [`Cache::query`].
@@ -235,45 +235,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         Ok(b)
     }
 
-    /// The write of one entry: `SET k bytes [PX]`, or the one-slot `JSON_WRITE` script.
-    pub(crate) fn store_step(
-        &self,
-        key: &EncodedKey,
-        entry: &Entry,
-        ttl_ms: Option<u64>,
-    ) -> Result<Step, CacheError> {
-        let stored = self.stored_form(entry)?;
-        if self.is_json() {
-            let ttl = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
-            let cmd = plan::script(&JSON_WRITE, key, vec![stored, ttl], true, true);
-            Ok(Step::script(cmd, &JSON_WRITE))
-        } else {
-            Ok(plan::set(key, stored, ttl_ms).into())
-        }
-    }
-
-    /// The delete that hands back what was stored: `GETDEL`, or the `JSON_GETDEL` script.
-    pub(crate) fn getdel_step(&self, key: &EncodedKey) -> Step {
-        if self.is_json() {
-            Step::script(plan::script(&JSON_GETDEL, key, Vec::new(), true, true), &JSON_GETDEL)
-        } else {
-            plan::getdel(key).into()
-        }
-    }
-
     /// The compare-and-set script for this storage mode.
     pub(crate) fn cas_script(&self) -> &'static Script {
         if self.is_json() { &CAS_JSON } else { &scripts::CAS }
-    }
-
-    /// The conditional delete of a tag invalidation.
-    pub(crate) fn cond_del_step(&self, member: &Bytes, token: &Bytes) -> Step {
-        if self.is_json() {
-            let key = EncodedKey::new(member.clone());
-            Step::script(plan::script(&COND_DEL_JSON, &key, vec![token.clone()], true, true), &COND_DEL_JSON)
-        } else {
-            Step::script(plan::cond_del(member, token, true), &scripts::COND_DEL)
-        }
     }
 
     // ---- search ----

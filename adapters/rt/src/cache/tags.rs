@@ -1,18 +1,17 @@
 //! Tag invalidation and namespace-wide invalidation.
 
-use std::collections::{HashMap, HashSet};
-
 use bytes::Bytes;
 use futures_util::future::join_all;
-use slotcache_core::cache::plan::{self, Tags};
-use slotcache_core::cache::{CacheError, Entry, scripts};
-use slotcache_core::client::{Cmd, RequestError};
+use slotcache_core::cache::CacheError;
+use slotcache_core::cache::plan;
+use slotcache_core::client::Cmd;
 use slotcache_core::{NodeAddr, Value};
 
-use super::exec::{Deadline, Step};
+use slotcache_core::cache::op::invalidate_tags::InvalidateTags;
+use slotcache_core::cache::op::scope::distinct_tags;
+
+use super::exec::Deadline;
 use super::namespace::Cache;
-use super::random;
-use super::write::distinct_tags;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Invalidates every entry written with any of `tags`, and returns how many entries it
@@ -32,116 +31,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
     /// acknowledged (the invalidation is in force on the primary; retrying is safe).
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
-        let tags = distinct_tags(tags);
-        if tags.is_empty() {
-            return Ok(0);
-        }
         let d = self.deadline("invalidate_by_tags", self.inner.settings.config.bulk_operation_timeout);
-        let plans = Tags::new(&self.inner.ns);
-        let mut steps = Vec::new();
-        let mut waits = Vec::new();
-        for t in &tags {
-            let key = plans.key(t)?;
-            steps.push(Step::script(plans.invalidate(t, random::token(), true)?, &scripts::TAG_INVALIDATE));
-            match self.durability_wait(&key).await? {
-                Some((wait, want)) => {
-                    steps.push(wait);
-                    waits.push(Some(want));
-                }
-                None => waits.push(None),
-            }
-        }
-        let mut replies = self.inner.exec.run(steps, &d).await?.into_iter();
-        let mut doomed: Vec<(Bytes, Bytes)> = Vec::new();
-        // Each invalidated tag's token just before this call replaced it (`None`: it had none).
-        let mut before: HashMap<Bytes, Option<Bytes>> = HashMap::with_capacity(tags.len());
-        let mut short: Option<(i64, i64)> = None;
-        for (tag, want) in tags.iter().zip(waits) {
-            let r = replies.next().unwrap_or(Err(RequestError::Closed)).map_err(CacheError::Request)?;
-            let old = plan::read_invalidated(r)?.map(|(old, members)| {
-                doomed.extend(members.into_iter().map(|m| (m, old.clone())));
-                old
-            });
-            before.insert(tag.clone(), old);
-            if let Some(want) = want {
-                let r = replies.next().unwrap_or(Err(RequestError::Closed)).map_err(CacheError::Request)?;
-                let acked = plan::read_int("WAIT", &r)?;
-                if acked < want {
-                    short.get_or_insert((acked, want));
-                }
-            }
-        }
-        let mut seen = HashSet::new();
-        doomed.retain(|p| seen.insert(p.clone()));
-        let steps = doomed
-            .iter()
-            .map(|(m, tok)| self.cond_del_step(m, tok)) // search hook: documents need COND_DEL_JSON
-            .collect();
-        let mut deleted: Vec<Option<Entry>> = Vec::new();
-        let mut leave = Vec::new();
-        for (r, (member, _)) in self.inner.exec.run(steps, &d).await?.into_iter().zip(&doomed) {
-            if let Some(header) = plan::read_cond_del_raw(r.map_err(CacheError::Request)?)? {
-                let entry = self.decode_stored(&header).ok(); // search hook: documents
-                // The deleted entry leaves its other tags too (the invalidated ones are gone).
-                for t in entry.iter().flat_map(|e| &e.tags).filter(|t| !tags.contains(&t.tag)) {
-                    leave.push(Step::from(plans.remove_member(&t.tag, member)?));
-                }
-                deleted.push(entry);
-            }
-        }
-        let removed = self.count_fresh(&deleted, before, &d).await;
-        for r in self.inner.exec.run(leave, &d).await? {
-            plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
-        }
-        if let Some((acked, wanted)) = short {
-            return Err(CacheError::NotDurable { acked, wanted });
-        }
-        Ok(removed)
-    }
-
-    /// How many of the entries an invalidation deleted were still fresh when it started: each
-    /// of its tags being invalidated carried the token the tag had just before (`before`), and
-    /// each other tag carries that tag's current token (read from the primaries, one pipeline,
-    /// only when a deleted entry has other tags).
-    ///
-    /// An entry whose header cannot be read is counted (it carried the token). If the token
-    /// read fails, every deleted entry is counted: the invalidation itself has succeeded, and
-    /// failing it now would only make the caller invalidate again.
-    async fn count_fresh(
-        &self,
-        deleted: &[Option<Entry>],
-        mut before: HashMap<Bytes, Option<Bytes>>,
-        d: &Deadline,
-    ) -> u64 {
-        let mut others: Vec<Bytes> = deleted
-            .iter()
-            .flatten()
-            .flat_map(|e| e.tags.iter().map(|t| &t.tag))
-            .filter(|t| !before.contains_key(*t))
-            .cloned()
-            .collect();
-        others.sort();
-        others.dedup();
-        if !others.is_empty() {
-            let plans = Tags::new(&self.inner.ns);
-            let current = async {
-                let steps = others
-                    .iter()
-                    .map(|t| plans.read_token(t).map(Step::from))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let replies = self.inner.exec.run(steps, d).await?;
-                others
-                    .iter()
-                    .zip(replies)
-                    .map(|(t, r)| Ok((t.clone(), plan::read_current_token(r.map_err(CacheError::Request)?)?)))
-                    .collect::<Result<Vec<_>, CacheError>>()
-            };
-            match current.await {
-                Ok(tokens) => before.extend(tokens),
-                Err(_) => return deleted.len() as u64,
-            }
-        }
-        deleted.iter().filter(|e| e.as_ref().is_none_or(|e| plan::is_fresh(e, &before))).count() as u64
+        let machine = InvalidateTags::machine(self.inner.scope.clone(), distinct_tags(tags), d);
+        self.inner.exec.drive(machine).await
     }
 
     /// Deletes every entry of this namespace and its tag metadata: `SCAN` of the namespace's
@@ -256,5 +148,35 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             }
             cursor = next;
         }
+    }
+}
+
+/// Test-only entry points that run a cache operation's machine with a reintroduced bug, so
+/// the real-cluster tests can show that what they check would catch it. Not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use slotcache_core::cache::CacheError;
+    use slotcache_core::cache::op::invalidate_tags::{InvalidateTags, Variant};
+    use slotcache_core::cache::op::scope::distinct_tags;
+
+    use super::Cache;
+
+    /// `invalidate_by_tags` with the machine's bug `variant`.
+    ///
+    /// # Errors
+    /// As `invalidate_by_tags`.
+    pub async fn invalidate_by_tags_with<K, V>(
+        cache: &Cache<K, V>,
+        tags: &[&str],
+        variant: Variant,
+    ) -> Result<u64, CacheError>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        let d = cache.deadline("invalidate_by_tags", cache.inner.settings.config.bulk_operation_timeout);
+        let machine =
+            InvalidateTags::machine_with(cache.inner.scope.clone(), distinct_tags(tags), d, variant);
+        cache.inner.exec.drive(machine).await
     }
 }

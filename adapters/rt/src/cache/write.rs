@@ -4,35 +4,18 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use slotcache_core::cache::op::invalidate::InvalidateKey;
+use slotcache_core::cache::op::write::WriteEntries;
 use slotcache_core::cache::plan::{self, Tags};
 use slotcache_core::cache::scripts::{self, sha1_hex};
-use slotcache_core::cache::{CacheError, Entry, TagToken, Ttl};
-use slotcache_core::keys::EncodedKey;
+use slotcache_core::cache::{CacheError, Ttl};
 
-use super::config::Durability;
 use super::exec::{Deadline, Step};
 use super::namespace::{Cache, wall_ms};
 use super::random;
 
-/// Distinct tags, in the caller's order, as bytes.
-pub(crate) fn distinct_tags(tags: &[&str]) -> Vec<Bytes> {
-    let mut out: Vec<Bytes> = Vec::with_capacity(tags.len());
-    for t in tags {
-        let b = Bytes::copy_from_slice(t.as_bytes());
-        if !out.contains(&b) {
-            out.push(b);
-        }
-    }
-    out
-}
-
-/// One entry to write.
-pub(crate) struct Write {
-    pub(crate) key: EncodedKey,
-    pub(crate) entry: Entry,
-    pub(crate) ttl_ms: Option<u64>,
-    pub(crate) tags: Vec<Bytes>,
-}
+pub(crate) use slotcache_core::cache::op::scope::distinct_tags;
+pub(crate) use slotcache_core::cache::op::write::Write;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Writes entries: first every tag membership (which hands back each tag's token), then the
@@ -40,49 +23,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// entries, one when none is tagged.
     pub(crate) async fn write_entries(
         &self,
-        mut writes: Vec<Write>,
+        writes: Vec<Write>,
         deadline: &Deadline,
     ) -> Result<(), CacheError> {
-        // The size limit is checked before anything is sent: with the tags' tokens (of the
-        // length every writer draws) the envelope may cross it although the payload did not.
-        let placeholder = Bytes::from_static(&[0u8; random::TOKEN_LEN]);
-        for w in &writes {
-            let mut probe = w.entry.clone();
-            probe.tags =
-                w.tags.iter().map(|t| TagToken { tag: t.clone(), token: placeholder.clone() }).collect();
-            self.check_len(probe.encoded_len())?;
-        }
-        let plans = Tags::new(&self.inner.ns);
-        let mut steps = Vec::new();
-        for w in &writes {
-            for t in &w.tags {
-                let cmd = plans.write(t, &w.key, w.ttl_ms, random::token(), true)?;
-                steps.push(Step::script(cmd, &scripts::TAG_WRITE));
-            }
-        }
-        let mut tokens = self.inner.exec.run(steps, deadline).await?.into_iter();
-        for w in &mut writes {
-            for t in &w.tags {
-                let r = tokens
-                    .next()
-                    .ok_or(CacheError::UnexpectedReply { command: "tag_write", got: "no reply".into() })?;
-                let token = plan::read_token_written(r.map_err(CacheError::Request)?)?;
-                w.entry.tags.push(TagToken { tag: t.clone(), token });
-            }
-        }
-        let mut steps = Vec::with_capacity(writes.len());
-        for w in writes {
-            steps.push(self.store_step(&w.key, &w.entry, w.ttl_ms)?); // search hook: JSON documents
-        }
-        let replies = self.inner.exec.run(steps, deadline).await?;
-        // Every reply is checked; the first failure is reported (the others may have landed).
-        let mut first_error = None;
-        for r in replies {
-            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_ok("SET", &v)) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), |e| Err(self.storage_error(e))) // search hook
+        let machine = WriteEntries::machine(self.inner.scope.clone(), writes, *deadline)?;
+        self.inner.exec.drive(machine).await
     }
 
     fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
@@ -135,66 +80,17 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.write_entries(writes, &d).await
     }
 
-    /// The `WAIT` that makes an invalidation on `key`'s shard durable, and how many replicas
-    /// it must reach (none when durability is off or the shard has no replica).
-    pub(crate) async fn durability_wait(&self, key: &EncodedKey) -> Result<Option<(Step, i64)>, CacheError> {
-        let Durability::Replicas { replicas, timeout } = self.inner.settings.config.durability else {
-            return Ok(None);
-        };
-        let have =
-            self.inner.exec.client.replicas_of(key.slot()).await.map_err(super::exec::to_cache_error)?;
-        let want = u32::try_from(have).unwrap_or(u32::MAX).min(replicas);
-        if want == 0 {
-            return Ok(None);
-        }
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
-        Ok(Some((plan::wait_after(key, want, ms).into(), i64::from(want))))
-    }
-
     /// Removes `key`, and its memberships in its tags. Returns whether it existed.
     ///
-    /// With [`Durability::Replicas`], returns only once a replica acknowledged the delete (a
-    /// failover cannot bring the value back).
+    /// With [`Durability::Replicas`](super::Durability::Replicas), returns only once a replica
+    /// acknowledged the delete (a failover cannot bring the value back).
     ///
     /// # Errors
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
         let fk = self.key(key)?;
         let d = self.op_deadline("invalidate");
-        let wait = self.durability_wait(&fk).await?;
-        let mut steps = vec![self.getdel_step(&fk)]; // search hook
-        let want = wait.map(|(s, n)| {
-            steps.push(s);
-            n
-        });
-        let mut replies = self.inner.exec.run(steps, &d).await?.into_iter();
-        let old = plan::read_stored(
-            replies.next().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
-        )?;
-        let acked = match (want, replies.next()) {
-            (Some(_), Some(r)) => Some(plan::read_int("WAIT", &r.map_err(CacheError::Request)?)?),
-            _ => None,
-        };
-        if let Some(old) = &old {
-            // A corrupt entry has no tags we can read; deleting it was still right.
-            if let Ok(entry) = self.decode_stored(old) {
-                let plans = Tags::new(&self.inner.ns);
-                let steps = entry
-                    .tags
-                    .iter()
-                    .map(|t| plans.remove_member(&t.tag, fk.bytes()).map(Step::from))
-                    .collect::<Result<Vec<_>, _>>()?;
-                for r in self.inner.exec.run(steps, &d).await? {
-                    plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
-                }
-            }
-        }
-        if let (Some(want), Some(acked)) = (want, acked) {
-            if acked < want {
-                return Err(CacheError::NotDurable { acked, wanted: want });
-            }
-        }
-        Ok(old.is_some())
+        self.inner.exec.drive(InvalidateKey::machine(self.inner.scope.clone(), fk, d)).await
     }
 
     /// Sets the remaining lifetime of `key` (and keeps its tag memberships alive as long).

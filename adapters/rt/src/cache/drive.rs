@@ -1,0 +1,83 @@
+//! The one loop that runs any cache operation's machine (`slotcache_core::cache::op`) over the
+//! cluster client. It sends what the machine asks for, sleeps when it says, calls user code when
+//! it says, and decides nothing.
+
+use core::convert::Infallible;
+use std::future::Future;
+
+use futures_util::future::join_all;
+use slotcache_core::cache::CacheError;
+use slotcache_core::cache::op::{Ctx, Entropy, Input, Machine, Step};
+
+use super::exec::{Exec, to_cache_error};
+use super::namespace::wall_ms;
+use super::random;
+use crate::error::Error;
+
+/// Randomness from the operating system: tokens must never repeat across processes.
+#[derive(Debug, Default)]
+pub(crate) struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        random::fill(buf);
+    }
+}
+
+impl Exec {
+    /// Runs a machine that calls no user code.
+    pub(crate) async fn drive<M>(&self, machine: M) -> Result<M::Output, CacheError>
+    where
+        M: Machine<Call = Infallible, Answer = Infallible>,
+    {
+        self.drive_with(machine, |never| async move { match never {} }).await
+    }
+
+    /// Runs a machine, performing its calls with `call`.
+    pub(crate) async fn drive_with<M, F, Fut>(
+        &self,
+        mut machine: M,
+        mut call: F,
+    ) -> Result<M::Output, CacheError>
+    where
+        M: Machine,
+        F: FnMut(M::Call) -> Fut,
+        Fut: Future<Output = M::Answer>,
+    {
+        let mut input = Input::Start;
+        loop {
+            let topology = self.client.topology();
+            let step = {
+                let mut cx = Ctx {
+                    now: self.now(),
+                    wall_ms: wall_ms(),
+                    entropy: &mut OsEntropy,
+                    topology: topology.as_deref(),
+                };
+                machine.resume(&mut cx, input)
+            };
+            input = match step {
+                Step::Done(out) => return out,
+                Step::Send(requests) => {
+                    let replies = join_all(requests.into_iter().map(|r| self.client.request(r))).await;
+                    let mut results = Vec::with_capacity(replies.len());
+                    for r in replies {
+                        results.push(match r {
+                            Ok(reply) => Ok(reply),
+                            Err(Error::Request(e)) => Err(e),
+                            // Refused before it was sent (a malformed plan, a closed client):
+                            // nothing for the protocol to decide.
+                            Err(e) => return Err(to_cache_error(e)),
+                        });
+                    }
+                    Input::Replies(results)
+                }
+                Step::Sleep(at) => {
+                    self.rt.sleep_until(at).await;
+                    Input::Woke
+                }
+                Step::Call(c) => Input::Answer(call(c).await),
+            };
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! How far an invalidation must be acknowledged before it returns.
+
+use core::time::Duration;
+
+use crate::slot::Slot;
+use crate::topology::Topology;
+
+/// How far an invalidation must be acknowledged before it returns.
+///
+/// Valkey replicates asynchronously: a failover right after an invalidation can promote a
+/// replica that never saw it, and the promoted replica would serve the stale value again. With
+/// [`Durability::Replicas`], an invalidation (`invalidate`, `invalidate_by_tags`) returns only
+/// after `WAIT`, sent on the connection that carried the invalidation once it has run, saw that
+/// many replicas of the shard acknowledge it, and fails with `CacheError::NotDurable`
+/// otherwise.
+///
+/// How many replicas it waits for: the configured count, capped at the replicas the client's
+/// latest topology **lists** for the shard, whatever their health (a replica that is still
+/// loading or syncing counts: if it cannot acknowledge in time the call fails with
+/// `NotDurable` rather than skipping the wait). A shard that lists no replica at all is not
+/// waited for (nothing can be promoted there). Before the first topology, the configured count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Return as soon as the primary applied the invalidation.
+    Primary,
+    /// Wait for this many replicas (per shard, capped at what the shard lists), at most
+    /// `timeout`.
+    Replicas {
+        /// Replicas that must acknowledge.
+        replicas: u32,
+        /// How long to wait for them.
+        timeout: Duration,
+    },
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self::Replicas { replicas: 1, timeout: Duration::from_millis(250) }
+    }
+}
+
+impl Durability {
+    /// The `WAIT` to send after an invalidation on `slot`: how many replicas and the timeout
+    /// in ms, or `None` when no wait is needed (see the type's docs for the rule).
+    #[must_use]
+    pub fn wait_for(self, slot: Slot, topology: Option<&Topology>) -> Option<(u32, u64)> {
+        let Self::Replicas { replicas, timeout } = self else { return None };
+        let listed = topology.map_or(replicas, |t| u32::try_from(t.replicas(slot).len()).unwrap_or(u32::MAX));
+        let want = replicas.min(listed);
+        (want > 0).then(|| (want, u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1)))
+    }
+}

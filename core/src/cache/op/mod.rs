@@ -1,0 +1,18 @@
+//! Every cache operation that takes more than one command, or that retries, waits or decides,
+//! as a step machine (see [`machine`]). The async layer drives them over the cluster client;
+//! the simulation drives the same machines over a simulated cluster with faults.
+
+pub mod deadline;
+pub mod exchange;
+pub mod invalidate;
+pub mod invalidate_tags;
+pub mod machine;
+pub mod rounds;
+pub mod scope;
+pub mod write;
+
+pub use deadline::Deadline;
+pub use exchange::{Command, Exchange, Progress, Results};
+pub use machine::{Ctx, Entropy, Input, Machine, Step};
+pub use rounds::{Next, RoundMachine, Rounds};
+pub use scope::Scope;

@@ -1,0 +1,154 @@
+//! Writing entries (`set`, `set_with_ttl`, `bulk_set`, loaders' stores): round 1 registers
+//! every tag membership and hands back each tag's token (`TAG_WRITE`); round 2 stores the
+//! values with those tokens in their envelopes. One round when nothing is tagged.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::cache::envelope::{Entry, TagToken};
+use crate::cache::error::CacheError;
+use crate::cache::plan::{self, Tags};
+use crate::cache::scripts;
+use crate::keys::EncodedKey;
+
+use super::deadline::Deadline;
+use super::exchange::{Command, Exchange, Results};
+use super::machine::Ctx;
+use super::rounds::{Next, RoundMachine, Rounds};
+use super::scope::{Scope, TOKEN_LEN, token};
+
+/// One entry to write.
+#[derive(Clone, Debug)]
+pub struct Write {
+    /// Its key.
+    pub key: EncodedKey,
+    /// Its envelope, without tags (their tokens are filled in by the write).
+    pub entry: Entry,
+    /// Its TTL in ms (`None`: no expiry).
+    pub ttl_ms: Option<u64>,
+    /// Its tags, distinct.
+    pub tags: Vec<Bytes>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Tags,
+    Store,
+    Over,
+}
+
+/// The write operation.
+#[derive(Debug)]
+pub struct WriteEntries {
+    scope: Arc<Scope>,
+    writes: Vec<Write>,
+    deadline: Deadline,
+    phase: Phase,
+}
+
+/// The machine of [`WriteEntries`].
+pub type WriteMachine = RoundMachine<WriteEntries>;
+
+impl WriteEntries {
+    /// Writes `writes` into `scope`'s namespace.
+    ///
+    /// # Errors
+    /// An entry that will be too large once its tags' tokens are in it, or an invalid tag:
+    /// checked before anything is sent.
+    pub fn machine(
+        scope: Arc<Scope>,
+        writes: Vec<Write>,
+        deadline: Deadline,
+    ) -> Result<WriteMachine, CacheError> {
+        // With the tags' tokens (of the length every writer draws) the envelope may cross the
+        // size limit although the payload did not.
+        let placeholder = Bytes::from_static(&[0u8; TOKEN_LEN]);
+        let plans = Tags::new(&scope.ns);
+        for w in &writes {
+            let mut probe = w.entry.clone();
+            probe.tags =
+                w.tags.iter().map(|t| TagToken { tag: t.clone(), token: placeholder.clone() }).collect();
+            let size = probe.encoded_len();
+            if size > scope.max_value_size {
+                return Err(CacheError::TooLarge { size, limit: scope.max_value_size });
+            }
+            for t in &w.tags {
+                plans.key(t)?;
+            }
+        }
+        Ok(RoundMachine::new(Self { scope, writes, deadline, phase: Phase::Over }))
+    }
+
+    fn store_round(&mut self) -> Result<Next<()>, CacheError> {
+        let storage = self.scope.storage;
+        let mut cmds = Vec::with_capacity(self.writes.len());
+        for w in &self.writes {
+            let stored = storage.encode(&w.entry, self.scope.max_value_size)?;
+            cmds.push(storage.store(&w.key, stored, w.ttl_ms));
+        }
+        self.phase = Phase::Store;
+        Ok(Next::Round(Exchange::new(cmds)))
+    }
+}
+
+impl Rounds for WriteEntries {
+    type Output = ();
+    type Call = core::convert::Infallible;
+    type Answer = core::convert::Infallible;
+
+    fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<()>, CacheError> {
+        if self.writes.iter().all(|w| w.tags.is_empty()) {
+            return self.store_round();
+        }
+        let plans = Tags::new(&self.scope.ns);
+        let mut cmds = Vec::new();
+        for w in &self.writes {
+            for t in &w.tags {
+                let cmd = plans.write(t, &w.key, w.ttl_ms, token(cx.entropy), true)?;
+                cmds.push(Command::script(cmd, &scripts::TAG_WRITE));
+            }
+        }
+        self.phase = Phase::Tags;
+        Ok(Next::Round(Exchange::new(cmds)))
+    }
+
+    fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<()>, CacheError> {
+        match std::mem::replace(&mut self.phase, Phase::Over) {
+            Phase::Tags => {
+                let mut tokens = results.into_iter();
+                for w in &mut self.writes {
+                    for t in &w.tags {
+                        let r = tokens.next().ok_or(CacheError::UnexpectedReply {
+                            command: "tag_write",
+                            got: "no reply".into(),
+                        })?;
+                        let token = plan::read_token_written(r.map_err(CacheError::Request)?)?;
+                        w.entry.tags.push(TagToken { tag: t.clone(), token });
+                    }
+                }
+                self.store_round()
+            }
+            Phase::Store => {
+                // Every reply is checked; the first failure is reported (others may have landed).
+                let mut first_error = None;
+                for r in results {
+                    if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_ok("SET", &v)) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                match first_error {
+                    None => Ok(Next::Done(())),
+                    Some(e) => Err(self.scope.storage.error(&self.scope.name, e)),
+                }
+            }
+            Phase::Over => {
+                Err(CacheError::UnexpectedReply { command: "write", got: "a round too many".into() })
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! How a namespace stores its entries: as envelopes in plain strings, or as JSON documents
+//! (searchable namespaces). Every read and write path asks this one place for its commands,
+//! so the protocols above it do not branch on the storage mode.
+
+use bytes::Bytes;
+
+use crate::client::Cmd;
+use crate::keys::EncodedKey;
+
+use super::envelope::Entry;
+use super::error::CacheError;
+use super::op::exchange::Command;
+use super::plan;
+use super::scripts::{self, Script};
+use super::search::doc::{self, CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE};
+
+/// A namespace's storage mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Each entry is a string holding its envelope (bare codec bytes when untagged).
+    Envelope,
+    /// Each entry is a JSON document (`JSON.SET k $ doc`), with the tag tokens and refresh
+    /// time in a reserved member (see `docs/search.md`).
+    Document,
+}
+
+impl Storage {
+    /// The read of one stored entry: `GET`, or `JSON.GET k $`. `primary` forces the primary
+    /// (reads that must see the latest write).
+    #[must_use]
+    pub fn read(self, key: &EncodedKey, primary: bool) -> Cmd {
+        match self {
+            Self::Document => {
+                let c = Cmd::new("JSON.GET").arg(key.bytes().clone()).arg("$").with_slot(key.slot());
+                if primary { c.with_read_only(false) } else { c }
+            }
+            Self::Envelope if primary => plan::get_primary(key),
+            Self::Envelope => plan::get(key),
+        }
+    }
+
+    /// The read of many stored entries: `MGET keys…`, or `JSON.MGET keys… $` (split per slot
+    /// by the client).
+    #[must_use]
+    pub fn read_many(self, keys: impl IntoIterator<Item = Bytes>) -> Cmd {
+        let mut c = Cmd::new(match self {
+            Self::Document => "JSON.MGET",
+            Self::Envelope => "MGET",
+        });
+        for k in keys {
+            c.push_arg(k);
+        }
+        if self == Self::Document { c.arg("$") } else { c }
+    }
+
+    /// The entry in stored bytes (an envelope, or a `JSON.GET k $` reply).
+    ///
+    /// # Errors
+    /// Bytes that are not an entry of this storage.
+    pub fn decode(self, stored: &Bytes) -> Result<Entry, CacheError> {
+        match self {
+            Self::Document => doc::from_stored(stored),
+            Self::Envelope => Entry::decode(stored),
+        }
+    }
+
+    /// The bytes to store for `entry`, at most `max_len` long.
+    ///
+    /// # Errors
+    /// An entry that cannot be encoded, or is too large.
+    pub fn encode(self, entry: &Entry, max_len: usize) -> Result<Bytes, CacheError> {
+        let b = match self {
+            Self::Document => doc::to_document(entry)?,
+            Self::Envelope => entry.encode()?,
+        };
+        if b.len() > max_len {
+            return Err(CacheError::TooLarge { size: b.len(), limit: max_len });
+        }
+        Ok(b)
+    }
+
+    /// The write of one entry's stored bytes: `SET k bytes [PX]`, or the one-slot
+    /// `JSON_WRITE` script.
+    #[must_use]
+    pub fn store(self, key: &EncodedKey, stored: Bytes, ttl_ms: Option<u64>) -> Command {
+        match self {
+            Self::Document => {
+                let ttl = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
+                Command::script(plan::script(&JSON_WRITE, key, vec![stored, ttl], true, true), &JSON_WRITE)
+            }
+            Self::Envelope => plan::set(key, stored, ttl_ms).into(),
+        }
+    }
+
+    /// The delete that hands back what was stored: `GETDEL`, or the `JSON_GETDEL` script.
+    #[must_use]
+    pub fn take(self, key: &EncodedKey) -> Command {
+        match self {
+            Self::Document => {
+                Command::script(plan::script(&JSON_GETDEL, key, Vec::new(), true, true), &JSON_GETDEL)
+            }
+            Self::Envelope => plan::getdel(key).into(),
+        }
+    }
+
+    /// The compare-and-set script.
+    #[must_use]
+    pub fn cas_script(self) -> &'static Script {
+        match self {
+            Self::Document => &CAS_JSON,
+            Self::Envelope => &scripts::CAS,
+        }
+    }
+
+    /// The delete of `member` only if it still carries `token` (a tag invalidation).
+    #[must_use]
+    pub fn delete_if_token(self, member: &Bytes, token: &Bytes) -> Command {
+        match self {
+            Self::Document => {
+                let key = EncodedKey::new(member.clone());
+                Command::script(
+                    plan::script(&COND_DEL_JSON, &key, vec![token.clone()], true, true),
+                    &COND_DEL_JSON,
+                )
+            }
+            Self::Envelope => Command::script(plan::cond_del(member, token, true), &scripts::COND_DEL),
+        }
+    }
+
+    /// A storage error as the caller should see it: a document namespace on a cluster without
+    /// the JSON module gets [`CacheError::SearchNotSupported`].
+    #[must_use]
+    pub fn error(self, namespace: &str, e: CacheError) -> CacheError {
+        if self == Self::Document && is_unknown_command(&e.to_string()) {
+            return CacheError::SearchNotSupported(format!(
+                "namespace {namespace} stores JSON documents but the cluster has no JSON module: {e}"
+            ));
+        }
+        e
+    }
+}
+
+/// Whether a server error says the command does not exist (a module is missing).
+#[must_use]
+pub fn is_unknown_command(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("unknown command") || m.contains("unknown redis command")
+}
