@@ -249,3 +249,63 @@ impl Rounds for InvalidateTags {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+    use crate::cache::durability::Durability;
+    use crate::cache::op::Step;
+    use crate::cache::op::testing::{Hand, bulk, pipeline, server_error, words};
+    use crate::cache::storage::Storage;
+    use crate::keys::Namespace;
+    use crate::resp::Value;
+
+    fn machine(variant: Variant) -> Hand<InvalidateTagsMachine> {
+        let scope = Arc::new(Scope {
+            ns: Namespace::new("ns").expect("valid"),
+            name: "ns:".into(),
+            storage: Storage::Envelope,
+            max_value_size: 1 << 20,
+            durability: Durability::Replicas { replicas: 1, timeout: Duration::from_millis(250) },
+        });
+        #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+        let d = Deadline::new(Instant::now(), "invalidate_by_tags", Duration::from_secs(10));
+        Hand::new(InvalidateTags::machine_with(scope, vec![Bytes::from_static(b"t")], d, variant))
+    }
+
+    use std::time::Instant;
+
+    /// The WAIT follows the script (it runs on the connection that ran it), and after a
+    /// NOSCRIPT it goes out again behind the EVAL: the acknowledgement covers the real swap.
+    #[test]
+    fn the_wait_follows_the_script_and_its_eval_retry() {
+        let mut m = machine(Variant::Correct);
+        let first = pipeline(&m.start());
+        assert_eq!(words(&first[0])[0], "EVALSHA");
+        assert_eq!((words(&first[1])[0].as_str(), first[1].follows()), ("WAIT", Some(0)));
+        let noscript = server_error("NOSCRIPT No matching script. Please use EVAL.");
+        let again = pipeline(&m.reply(vec![Err(noscript), Err(RequestError::Skipped { index: 0 })]));
+        assert_eq!(words(&again[0])[0], "EVAL");
+        assert_eq!((words(&again[1])[0].as_str(), again[1].follows()), ("WAIT", Some(0)));
+        // The swap ran, the replica did not acknowledge: NotDurable, after the clean-up rounds.
+        let swap = Value::Array(vec![bulk(b"old"), Value::Array(vec![])]);
+        let mut step = m.reply(vec![Ok(swap), Ok(Value::Int(0))]);
+        while let Step::Send(_) = step {
+            step = m.reply(Vec::new());
+        }
+        assert!(matches!(step, Step::Done(Err(CacheError::NotDurable { acked: 0, wanted: 1 }))), "{step:?}");
+    }
+
+    /// The A1 variant pipelines the WAIT after the EVALSHA and does not send it again.
+    #[test]
+    fn the_a1_variant_sends_the_wait_before_the_retry() {
+        let mut m = machine(Variant::WaitBeforeRetry);
+        let first = pipeline(&m.start());
+        assert_eq!(first[1].follows(), None);
+        let noscript = server_error("NOSCRIPT No matching script. Please use EVAL.");
+        let again = pipeline(&m.reply(vec![Err(noscript), Ok(Value::Int(1))]));
+        assert_eq!(again.len(), 1, "only the EVAL: {again:?}");
+    }
+}

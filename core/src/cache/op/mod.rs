@@ -9,6 +9,8 @@ pub mod invalidate_tags;
 pub mod machine;
 pub mod rounds;
 pub mod scope;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod write;
 
 pub use deadline::Deadline;

@@ -1,0 +1,82 @@
+//! Driving machines by hand in unit tests: a counting entropy source, a context, and helpers
+//! that check what a machine asks for and feed it fabricated replies.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::client::{Cmd, Reply, Request, RequestError, RequestKind};
+use crate::resp::Value;
+
+use super::machine::{Ctx, Entropy, Input, Machine, Step};
+
+/// Deterministic "randomness": bytes counting up from a seed.
+#[derive(Debug, Default)]
+pub(crate) struct Counting(pub(crate) u8);
+
+impl Entropy for Counting {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_add(1);
+            *b = self.0;
+        }
+    }
+}
+
+/// A hand-driven machine with its clock and entropy.
+pub(crate) struct Hand<M> {
+    pub(crate) machine: M,
+    pub(crate) now: Instant,
+    pub(crate) wall_ms: u64,
+    pub(crate) entropy: Counting,
+}
+
+impl<M: Machine> Hand<M> {
+    #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+    pub(crate) fn new(machine: M) -> Self {
+        Self { machine, now: Instant::now(), wall_ms: 1_700_000_000_000, entropy: Counting(0) }
+    }
+
+    /// Resumes the machine with `input`.
+    pub(crate) fn resume(&mut self, input: Input<M::Answer>) -> Step<M::Output, M::Call> {
+        let mut cx = Ctx { now: self.now, wall_ms: self.wall_ms, entropy: &mut self.entropy, topology: None };
+        self.machine.resume(&mut cx, input)
+    }
+
+    /// Starts the machine.
+    pub(crate) fn start(&mut self) -> Step<M::Output, M::Call> {
+        self.resume(Input::Start)
+    }
+
+    /// Answers the last `Send` (one pipeline request) with these per-command results.
+    pub(crate) fn reply(&mut self, results: Vec<Result<Value, RequestError>>) -> Step<M::Output, M::Call> {
+        self.resume(Input::Replies(vec![Ok(Reply::Pipeline(results))]))
+    }
+}
+
+/// The commands of a step that must be one pipeline request.
+#[track_caller]
+pub(crate) fn pipeline<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Vec<Cmd> {
+    match step {
+        Step::Send(reqs) => match reqs.as_slice() {
+            [Request { kind: RequestKind::Pipeline(cmds), .. }] => cmds.clone(),
+            other => panic!("expected one pipeline, got {other:?}"),
+        },
+        other => panic!("expected a Send, got {other:?}"),
+    }
+}
+
+/// A command's name and arguments as text (for assertions).
+pub(crate) fn words(cmd: &Cmd) -> Vec<String> {
+    cmd.args().iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// A bulk string reply.
+pub(crate) fn bulk(s: &[u8]) -> Value {
+    Value::Bulk(Bytes::copy_from_slice(s))
+}
+
+/// A server error reply, as the client reports it.
+pub(crate) fn server_error(msg: &str) -> RequestError {
+    RequestError::Server(crate::error::ServerError::new(Bytes::copy_from_slice(msg.as_bytes())))
+}
