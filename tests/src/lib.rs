@@ -34,6 +34,7 @@ pub mod paths;
 pub mod procs;
 pub mod resp;
 pub mod sim;
+pub mod simcache;
 pub mod tls;
 pub mod topo;
 pub mod wait;

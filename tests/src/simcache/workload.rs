@@ -1,0 +1,88 @@
+//! The operation mix of a simulated history run: a few workers, each running one operation at
+//! a time, chosen from the seed; every written value unique.
+
+use crate::history::Op;
+use crate::history::workload::{Rng, key_name};
+
+/// The size of a simulated run.
+#[derive(Clone, Copy, Debug)]
+pub struct Mix {
+    /// Concurrent workers.
+    pub workers: usize,
+    /// Operations each worker runs.
+    pub ops_per_worker: usize,
+    /// Keys `k00`, `k01`, ...
+    pub keys: usize,
+    /// Tags `t0`, `t1`, ...
+    pub tags: usize,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self { workers: 6, ops_per_worker: 25, keys: 12, tags: 3 }
+    }
+}
+
+/// Draws each worker's next operation.
+#[derive(Debug)]
+pub struct Ops {
+    mix: Mix,
+    rng: Rng,
+    seq: u64,
+    keys: Vec<String>,
+    tags: Vec<String>,
+    /// Whether reads are drawn (only once the simulation has a read machine).
+    pub reads: bool,
+}
+
+impl Ops {
+    /// Operations of `mix`, drawn from `seed`.
+    #[must_use]
+    pub fn new(mix: Mix, seed: u64) -> Self {
+        let keys = (0..mix.keys).map(key_name).collect();
+        let tags = (0..mix.tags).map(|i| format!("t{i}")).collect();
+        Self { mix, rng: Rng::new(seed), seq: 0, keys, tags, reads: true }
+    }
+
+    /// The run's size.
+    #[must_use]
+    pub const fn mix(&self) -> Mix {
+        self.mix
+    }
+
+    fn value(&mut self, worker: usize) -> String {
+        self.seq += 1;
+        format!("w{worker}-{}", self.seq)
+    }
+
+    fn some_tags(&mut self) -> Vec<String> {
+        let n = self.rng.below(3);
+        self.rng.pick(&self.tags, n)
+    }
+
+    /// The next operation of `worker`.
+    pub fn next(&mut self, worker: usize) -> Op {
+        let key = self.keys[self.rng.below(self.keys.len())].clone();
+        let roll = self.rng.below(100);
+        match roll {
+            0..=29 if self.reads => Op::Get { key },
+            30..=34 if self.reads => Op::GetEntry { key },
+            _ if roll < 60 => {
+                let tags = self.some_tags();
+                Op::Set { value: self.value(worker), key, tags }
+            }
+            60..=69 => {
+                let n = 2 + self.rng.below(3);
+                let keys = self.rng.pick(&self.keys, n);
+                let items = keys.into_iter().map(|k| (k, self.value(worker))).collect();
+                let tags = self.some_tags();
+                Op::BulkSet { items, tags }
+            }
+            70..=79 => Op::Invalidate { key },
+            _ => {
+                let n = 1 + self.rng.below(2);
+                Op::InvalidateTags { tags: self.rng.pick(&self.tags, n) }
+            }
+        }
+    }
+}
