@@ -221,7 +221,9 @@ impl Client {
             RetryDecision::Fail(why) => {
                 let error = match why {
                     FailReason::MaybeExecuted => match error {
-                        RequestError::Unreachable { addr, .. } => RequestError::ConnectionLost { addr },
+                        RequestError::Unreachable { addr, error } => {
+                            RequestError::ConnectionLost { addr, error }
+                        }
                         other => other,
                     },
                     FailReason::RedirectLoop { slot } => RequestError::RedirectLoop { slot },
@@ -327,8 +329,19 @@ impl Client {
     }
 
     pub(crate) fn finish_parent(&mut self, pid: Id) {
-        let Some(parent) = self.parents.remove(pid) else { return };
-        let results = parent.results.into_iter().map(|r| r.unwrap_or(Err(RequestError::Closed))).collect();
+        // Held, not freed: the request's index must not name another request before the
+        // adapter has this completion (`poll_output` releases it), or an adapter that files
+        // its callers by index would hand one caller's slot to the next.
+        let Some(parent) = self.parents.remove_held(pid) else { return };
+        let results = parent
+            .results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(RequestError::Internal {
+                    what: "a part of the request finished without a result",
+                }))
+            })
+            .collect();
         let result = merge::finish(parent.shape, results);
         if let Err(e) = &result {
             self.stats.failed += 1;
