@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use slotcache_core::client::{ClientConfig, Cmd, Request};
 use slotcache_core::key_slot;
-use slotcache_core::topology::RefreshConfig;
 use slotcache_tests::sim::{Sim, SimCluster, addr};
 
 /// Requests per batch; one batch every [`BATCH_EVERY`].
@@ -97,10 +96,8 @@ fn moved_flood_gives_bounded_refreshes() {
 #[test]
 fn without_the_refresh_every_moved_key_meets_moved() {
     let mut cfg = Sim::config();
-    let mut refresh = RefreshConfig::default();
-    refresh.min_interval = Duration::from_secs(3600);
-    refresh.periodic = None;
-    cfg.refresh = refresh;
+    cfg.refresh.min_interval = Duration::from_secs(3600);
+    cfg.refresh.periodic = None;
     let s = storm(cfg);
     eprintln!(
         "[figure] refresh held off: {} MOVED for {} moved keys, {} refreshes",
