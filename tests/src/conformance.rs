@@ -191,6 +191,7 @@ pub fn error_kind(e: &slotcache_rt::Error) -> String {
             RequestError::NoRoute { .. } => "NoRoute".into(),
             RequestError::UnexpectedReply { .. } => "UnexpectedReply".into(),
             RequestError::Closed => "RequestClosed".into(),
+            RequestError::Internal { .. } => "Internal".into(),
             other => format!("{other:?}").split(['{', '(', ' ']).next().unwrap_or_default().to_owned(),
         },
         Error::Submit(_) => "Submit".into(),

@@ -70,31 +70,44 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The callers waiting for their requests, indexed by [`RequestId::index`] (dense: a table,
 /// not a hash map, on the path of every request).
+///
+/// Every waiter is answered: by its request's completion, or with [`Error::Closed`] when the
+/// client is closed. None is ever dropped unanswered (the handle would report that as
+/// [`Error::Closed`] while the client is open). The core keeps a request's index reserved
+/// until its completion has been drained, so two waiters never share an index; should they
+/// anyway, the older one is kept aside, not dropped.
 #[derive(Default)]
-pub(crate) struct Waiters(Vec<Option<(RequestId, Waiter)>>);
+pub(crate) struct Waiters {
+    table: Vec<Option<(RequestId, Waiter)>>,
+    /// Waiters whose index another request took (never, while the core keeps its promise).
+    displaced: Vec<(RequestId, Waiter)>,
+}
 
 impl Waiters {
     fn insert(&mut self, id: RequestId, waiter: Waiter) {
         let i = id.index();
-        if i >= self.0.len() {
-            self.0.resize_with(i + 1, || None);
+        if i >= self.table.len() {
+            self.table.resize_with(i + 1, || None);
         }
-        self.0[i] = Some((id, waiter));
+        if let Some((old, w)) = self.table[i].replace((id, waiter)) {
+            tracing::error!(?old, new = ?id, "slotcache: two waiting requests share an index");
+            self.displaced.push((old, w));
+        }
     }
 
     fn remove(&mut self, id: RequestId) -> Option<Waiter> {
-        let slot = self.0.get_mut(id.index())?;
-        match slot.take() {
-            Some((have, w)) if have == id => Some(w),
-            other => {
-                *slot = other;
-                None
+        if let Some(slot) = self.table.get_mut(id.index()) {
+            match slot.take() {
+                Some((have, w)) if have == id => return Some(w),
+                other => *slot = other,
             }
         }
+        let i = self.displaced.iter().position(|(have, _)| *have == id)?;
+        Some(self.displaced.swap_remove(i).1)
     }
 
     fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
-        self.0.drain(..).flatten().map(|(_, w)| w)
+        self.table.drain(..).flatten().chain(self.displaced.drain(..)).map(|(_, w)| w)
     }
 }
 
@@ -334,11 +347,15 @@ impl Driver {
                     }
                     self.dialling.remove(&conn);
                 }
-                Output::Completed { id, result } => {
-                    if let Some(w) = self.waiters.remove(id) {
+                Output::Completed { id, result } => match self.waiters.remove(id) {
+                    // A caller that gave up dropped its receiver: nothing to do then.
+                    Some(w) => {
                         let _ = w.send(result.map_err(Error::Request));
                     }
-                }
+                    None => {
+                        tracing::error!(?id, "slotcache: a request completed with no caller waiting for it")
+                    }
+                },
                 Output::Event(e) => {
                     tracing::debug!(event = ?e, "slotcache event");
                     if matches!(e, Event::TopologyChanged { .. }) {

@@ -31,6 +31,8 @@ impl Id {
 struct Entry<T> {
     generation: u32,
     value: Option<T>,
+    /// Emptied by [`Arena::remove_held`] and not reusable until [`Arena::release`].
+    held: bool,
 }
 
 /// Slots of `T` addressed by generational [`Id`]s.
@@ -57,7 +59,7 @@ impl<T> Arena<T> {
             Id { index, generation: entry.generation }
         } else {
             let index = u32::try_from(self.entries.len()).expect("arena holds fewer than 2^32 entries");
-            self.entries.push(Entry { generation: 0, value: Some(value) });
+            self.entries.push(Entry { generation: 0, value: Some(value), held: false });
             Id { index, generation: 0 }
         }
     }
@@ -86,6 +88,28 @@ impl<T> Arena<T> {
         self.free.push(id.index);
         self.len -= 1;
         Some(value)
+    }
+
+    /// Removes and returns the value under `id`, like [`Arena::remove`], but keeps its slot
+    /// (and so its index) out of reuse until [`Arena::release`]: an index handed out with the
+    /// value stays unique until its holder is done with it.
+    pub(crate) fn remove_held(&mut self, id: Id) -> Option<T> {
+        let entry = self.entries.get_mut(id.index as usize).filter(|e| e.generation == id.generation)?;
+        let value = entry.value.take()?;
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.held = true;
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// Makes the slot emptied by [`Arena::remove_held`] for `id` reusable (once; a second call,
+    /// or a call for any other id, does nothing).
+    pub(crate) fn release(&mut self, id: Id) {
+        let Some(entry) = self.entries.get_mut(id.index as usize) else { return };
+        if entry.held && entry.value.is_none() && entry.generation == id.generation.wrapping_add(1) {
+            entry.held = false;
+            self.free.push(id.index);
+        }
     }
 
     /// Number of live values.
@@ -119,5 +143,22 @@ mod tests {
         assert_eq!(Id::from_u64(y.to_u64()), y);
         assert_eq!(a.len(), 1);
         assert_eq!(a.ids(), vec![y]);
+    }
+
+    #[test]
+    fn a_held_slot_is_not_reused_until_released() {
+        let mut a = Arena::default();
+        let x = a.insert(1);
+        assert_eq!(a.remove_held(x), Some(1));
+        assert_eq!(a.len(), 0);
+        let y = a.insert(2);
+        assert_ne!(y.index(), x.index(), "a held index must not be handed out again");
+        a.release(x);
+        a.release(x); // a second release must not list the slot twice
+        let z = a.insert(3);
+        assert_eq!(z.index(), x.index(), "released, the slot is reused");
+        let w = a.insert(4);
+        assert_ne!(w.index(), z.index(), "and only once");
+        assert_eq!(a.get(x), None, "the old id still finds nothing");
     }
 }

@@ -95,7 +95,11 @@ impl Client {
             Some(conn) if conn.state == ConnState::Ready => self.write_sub(cid, sid),
             conn => {
                 let addr = conn.map_or_else(|| NodeAddr::new("", 0), |c| c.addr.clone());
-                self.complete_sub(sid, Err(RequestError::ConnectionLost { addr }));
+                let error = super::error::ConnError::new(
+                    super::error::ConnErrorKind::Closed,
+                    "the connection this command must follow on is gone",
+                );
+                self.complete_sub(sid, Err(RequestError::ConnectionLost { addr, error }));
             }
         }
     }

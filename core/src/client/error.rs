@@ -68,10 +68,12 @@ pub enum RequestError {
     },
     /// The connection was lost after the command was written; it may or may not have executed,
     /// and it is not idempotent, so it was not sent again.
-    #[error("connection to {addr} lost after the command was sent; it may have executed")]
+    #[error("connection to {addr} lost after the command was sent; it may have executed ({error})")]
     ConnectionLost {
         /// The node.
         addr: NodeAddr,
+        /// How the connection was lost.
+        error: ConnError,
     },
     /// A node could not be reached and the retry budget ran out.
     #[error("cannot reach {addr}: {error}")]
@@ -134,9 +136,17 @@ pub enum RequestError {
         /// The command it follows.
         index: usize,
     },
-    /// The client was closed.
+    /// The client was closed by its user ([`Client::close`](super::Client::close)); never
+    /// anything else.
     #[error("the client is closed")]
     Closed,
+    /// The client lost track of a request it should have answered: a bug in slotcache, reported
+    /// as such rather than as [`RequestError::Closed`].
+    #[error("internal error: {what} (a slotcache bug)")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
 }
 
 /// `a:1, b:2` for messages (`NodeAddr`'s `Debug` is noisy there).
@@ -197,16 +207,17 @@ pub enum SubmitError {
         /// The configured bound.
         limit: usize,
     },
-    /// Not sent: it was to run after command `index` of its pipeline, on the connection that
-    /// answered it (see [`Cmd::after`](super::Cmd::after)), and that command failed.
-    #[error("not sent: command {index} of the pipeline, which it follows, failed")]
-    Skipped {
-        /// The command it follows.
-        index: usize,
-    },
-    /// The client was closed.
+    /// The client was closed by its user ([`Client::close`](super::Client::close)); never
+    /// anything else.
     #[error("the client is closed")]
     Closed,
+    /// The client lost track of a request it should have answered: a bug in slotcache, reported
+    /// as such rather than as [`RequestError::Closed`].
+    #[error("internal error: {what} (a slotcache bug)")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
 }
 
 /// An invalid [`ClientConfig`](super::ClientConfig).

@@ -444,6 +444,11 @@ impl Harness {
                 !self.done.contains(&id) && !self.outstanding.contains_key(&id),
                 "request id {id:?} reused"
             );
+            assert!(
+                !self.outstanding.keys().any(|o| o.index() == id.index()),
+                "request index {} reused before its completion was polled",
+                id.index()
+            );
             self.outstanding.insert(id, deadline);
             self.horizon = self.horizon.max(deadline);
         }

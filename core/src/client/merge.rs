@@ -185,7 +185,11 @@ fn merge_error(e: MergeError) -> RequestError {
 /// Builds a request's reply from its sub-results (all present).
 pub(crate) fn finish(shape: Shape, results: Vec<Result<Value, RequestError>>) -> Result<Reply, RequestError> {
     match shape {
-        Shape::Single => results.into_iter().next().unwrap_or(Err(RequestError::Closed)).map(Reply::Value),
+        Shape::Single => results
+            .into_iter()
+            .next()
+            .unwrap_or(Err(RequestError::Internal { what: "a one-command request had no result" }))
+            .map(Reply::Value),
         Shape::Pipeline => Ok(Reply::Pipeline(results)),
         Shape::PerNode(addrs) => Ok(Reply::PerNode(addrs.into_iter().zip(results).collect())),
         Shape::Fanout(policy, _) => {

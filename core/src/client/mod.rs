@@ -66,8 +66,11 @@ impl ConnId {
 pub struct RequestId(u64);
 
 impl RequestId {
-    /// A small number, unique among the requests in flight (reused once a request completes):
-    /// an index for the adapter's table of waiting callers, so it needs no hash map.
+    /// A small number, unique among the requests whose [`Output::Completed`] has not been
+    /// returned by [`Client::poll_output`] yet (reused only after that): an index for the
+    /// adapter's table of waiting callers, so it needs no hash map. A request can complete
+    /// inside [`Client::submit`] or [`Client::handle_input`], and the adapter may submit more
+    /// before it drains that completion: the index stays reserved meanwhile.
     #[must_use]
     pub const fn index(self) -> usize {
         Id::from_u64(self.0).index()
@@ -402,6 +405,10 @@ impl Client {
     /// The next thing to do. Drain until [`Output::Wait`] after every mutation.
     pub fn poll_output(&mut self) -> Output {
         if let Some(o) = self.outputs.pop_front() {
+            if let Output::Completed { id, .. } = &o {
+                // The adapter has the completion: the request's index may name another now.
+                self.parents.release(Id::from_u64(id.0));
+            }
             return o;
         }
         while let Some(cid) = self.dirty.pop() {

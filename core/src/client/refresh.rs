@@ -181,12 +181,14 @@ impl Client {
     fn close_idle_strangers(&mut self) {
         let Some(t) = &self.topology else { return };
         let known: std::collections::HashSet<&NodeAddr> = t.nodes().map(|n| &n.addr).collect();
-        let strangers: Vec<NodeAddr> = self
+        let mut strangers: Vec<NodeAddr> = self
             .nodes
             .keys()
             .filter(|a| !known.contains(a) && !self.cfg.seeds.contains(a))
             .cloned()
             .collect();
+        // In address order, not the node map's hash order: the `Close` outputs come out in it.
+        strangers.sort_unstable();
         for addr in strangers {
             let Some(node) = self.nodes.get(&addr) else { continue };
             let idle: Vec<Id> = node

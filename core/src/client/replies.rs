@@ -1,6 +1,7 @@
 //! Inputs from connections: handshake replies, command replies, server errors, lost
 //! connections; and completing requests.
 
+use core::time::Duration;
 use std::time::Instant;
 
 use crate::error::{ErrorAction, ServerError, ServerErrorKind};
@@ -221,7 +222,9 @@ impl Client {
             RetryDecision::Fail(why) => {
                 let error = match why {
                     FailReason::MaybeExecuted => match error {
-                        RequestError::Unreachable { addr, .. } => RequestError::ConnectionLost { addr },
+                        RequestError::Unreachable { addr, error } => {
+                            RequestError::ConnectionLost { addr, error }
+                        }
                         other => other,
                     },
                     FailReason::RedirectLoop { slot } => RequestError::RedirectLoop { slot },
@@ -295,12 +298,10 @@ impl Client {
         self.request_refresh_only(now, RefreshReason::ConnectionLost);
     }
 
-    /// Records a failed connection attempt: the next one waits 10 ms, doubling per consecutive
-    /// failure up to 1 s.
+    /// Records a failed connection attempt: the next one waits [`connect_backoff`].
     fn mark_down(&mut self, now: Instant, addr: &NodeAddr, err: &ConnError) {
         let failures = self.down.get(addr).map_or(0, |d| d.failures).saturating_add(1);
-        let wait = core::time::Duration::from_millis(10u64 << failures.min(7))
-            .min(core::time::Duration::from_secs(1));
+        let wait = connect_backoff(failures);
         self.down.insert(addr.clone(), super::Down { until: now + wait, failures, error: err.clone() });
     }
 
@@ -336,8 +337,19 @@ impl Client {
     }
 
     pub(crate) fn finish_parent(&mut self, pid: Id) {
-        let Some(parent) = self.parents.remove(pid) else { return };
-        let results = parent.results.into_iter().map(|r| r.unwrap_or(Err(RequestError::Closed))).collect();
+        // Held, not freed: the request's index must not name another request before the
+        // adapter has this completion (`poll_output` releases it), or an adapter that files
+        // its callers by index would hand one caller's slot to the next.
+        let Some(parent) = self.parents.remove_held(pid) else { return };
+        let results = parent
+            .results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(RequestError::Internal {
+                    what: "a part of the request finished without a result",
+                }))
+            })
+            .collect();
         let result = merge::finish(parent.shape, results);
         if let Err(e) = &result {
             self.stats.failed += 1;
@@ -419,6 +431,18 @@ impl Client {
     pub(crate) fn node_count(&self) -> usize {
         self.topology.as_ref().map_or(self.cfg.seeds.len(), Topology::node_count)
     }
+}
+
+/// The first wait before dialling a node again after a failed connection attempt.
+pub(crate) const CONNECT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// The longest such wait.
+pub(crate) const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The wait before the next dial of a node after `failures` consecutive failed attempts (at
+/// least 1): 10 ms after the first, doubling per failure (20, 40, ... 640 ms), capped at 1 s.
+pub(crate) fn connect_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(7);
+    CONNECT_BACKOFF_FIRST.saturating_mul(1 << doublings).min(CONNECT_BACKOFF_MAX)
 }
 
 fn is_auth_error(e: &ServerError) -> bool {

@@ -88,3 +88,68 @@ fn a_refresh_that_cannot_start_backs_off() {
     assert!(stats.refresh_failures >= 3, "the refresh keeps being retried: {stats:?}");
     assert!(stats.refreshes < 30, "but on a backoff, not in a loop: {stats:?}");
 }
+
+/// A failover in the real cluster: a request completed inside `handle_input` (its retries
+/// ran out), the adapter took the next caller's request before draining that completion, and
+/// the new request got the finished one's index. The adapter files its waiting callers by that
+/// index, so the finished request's caller lost its slot and was answered `Closed`. A
+/// request's index is now reserved until its completion has been polled.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn an_index_is_not_reused_before_its_completion_is_polled() {
+    let t0 = Instant::now();
+    let (mut c, _) = client(t0);
+    let get = || Request::command(Cmd::new("GET").arg("k")).with_timeout(Duration::from_millis(10));
+    let a = c.submit(t0, get()).expect("submitted");
+    let (_, _) = drain(&mut c);
+    // No seed answers: `a` times out inside handle_input; its completion waits in the outputs.
+    let later = t0 + Duration::from_millis(20);
+    c.handle_input(later, Input::Timeout);
+    let b = c.submit(later, get()).expect("submitted");
+    assert_ne!(b.index(), a.index(), "a's completion is not polled yet: its index is still taken");
+    let (out, _) = drain(&mut c);
+    let done: Vec<RequestId> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Completed { id, result } => {
+                assert!(
+                    matches!(result, Err(RequestError::NoTopology { .. } | RequestError::Timeout { .. })),
+                    "{result:?}"
+                );
+                Some(*id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, vec![a], "a completed, once; b is still waiting");
+    let d = c.submit(later, get()).expect("submitted");
+    assert_eq!(d.index(), a.index(), "polled, a's index is free again");
+}
+
+/// The documented connect backoff: a node that refused a connection is dialled again 10 ms
+/// later (not 20: the first wait once was twice the documented one), then 20, 40, ... up to 1 s.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn the_first_connect_backoff_is_10_ms() {
+    use super::replies::connect_backoff;
+    let ms = Duration::from_millis;
+    assert_eq!(connect_backoff(1), ms(10), "the first wait");
+    assert_eq!(connect_backoff(2), ms(20));
+    assert_eq!(connect_backoff(8), ms(1000), "1280 ms, capped");
+    assert_eq!(connect_backoff(7), ms(640));
+    assert_eq!(connect_backoff(u32::MAX), ms(1000), "capped at 1 s");
+
+    // Through the state machine: the seed refuses at t0; a request for it does not dial before
+    // t0 + 10 ms, and does at t0 + 10 ms.
+    let t0 = Instant::now();
+    let seed = NodeAddr::new("127.0.0.1", 7000);
+    let (mut c, conn) = client(t0);
+    c.handle_input(t0, Input::ConnectFailed(conn, ConnError::new(ConnErrorKind::Refused, "refused")));
+    drain(&mut c);
+    let dials = |c: &mut Client, at: Instant| {
+        c.submit(at, Request::node(seed.clone(), Cmd::new("PING"))).expect("submitted");
+        drain(c).0.iter().filter(|o| matches!(o, Output::Connect { addr, .. } if *addr == seed)).count()
+    };
+    assert_eq!(dials(&mut c, t0 + ms(9)), 0, "9 ms after the refusal the node is still backed off");
+    assert_eq!(dials(&mut c, t0 + ms(10)), 1, "10 ms after it, the node is dialled again");
+}
