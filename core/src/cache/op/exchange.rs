@@ -133,8 +133,15 @@ impl Exchange {
             self.evals_sent = true;
             return self.resend(now, deadline, &retry).map(Progress::Send);
         }
-        let results: Results =
-            self.results.iter_mut().map(|r| r.take().unwrap_or(Err(RequestError::Closed))).collect();
+        let results: Results = self
+            .results
+            .iter_mut()
+            .map(|r| {
+                r.take().unwrap_or(Err(RequestError::Internal {
+                    what: "a round ended without a result for every command",
+                }))
+            })
+            .collect();
         // A command that timed out used up the operation's budget: the operation timed out.
         if results.iter().any(|r| matches!(r, Err(RequestError::Timeout { .. }))) {
             return Err(deadline.timeout_error());

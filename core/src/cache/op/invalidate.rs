@@ -71,7 +71,9 @@ impl Rounds for InvalidateKey {
                     replies.next().unwrap_or(Ok(Value::Nil)).map_err(CacheError::Request)?,
                 )?;
                 if let Some(want) = want {
-                    let acked = match replies.next().unwrap_or(Err(RequestError::Closed)) {
+                    let acked = match replies.next().unwrap_or(Err(RequestError::Internal {
+                        what: "a round ended without a result for every command",
+                    })) {
                         Ok(v) => plan::read_int("WAIT", &v)?,
                         Err(RequestError::ConnectionLost { .. } | RequestError::Skipped { .. }) => 0,
                         Err(e) => return Err(CacheError::Request(e)),

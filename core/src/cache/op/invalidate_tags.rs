@@ -123,7 +123,12 @@ impl InvalidateTags {
         let mut doomed = Vec::new();
         let mut seen = BTreeSet::new();
         for (tag, want) in self.tags.iter().zip(waits) {
-            let r = replies.next().unwrap_or(Err(RequestError::Closed)).map_err(CacheError::Request)?;
+            let r = replies
+                .next()
+                .unwrap_or(Err(RequestError::Internal {
+                    what: "a round ended without a result for every command",
+                }))
+                .map_err(CacheError::Request)?;
             let old = plan::read_invalidated(r)?.map(|(old, members)| {
                 for m in members {
                     if seen.insert((m.clone(), old.clone())) {
@@ -135,7 +140,9 @@ impl InvalidateTags {
             self.before.insert(tag.clone(), old);
             if let Some(want) = want {
                 let want = i64::from(*want);
-                let acked = match replies.next().unwrap_or(Err(RequestError::Closed)) {
+                let acked = match replies.next().unwrap_or(Err(RequestError::Internal {
+                    what: "a round ended without a result for every command",
+                })) {
                     Ok(v) => plan::read_int("WAIT", &v)?,
                     // The connection that ran the swap is gone before the WAIT could run there:
                     // nothing says a replica has it.
