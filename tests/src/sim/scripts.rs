@@ -312,3 +312,186 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
     }
     Ok(Value::Int(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use slotcache_core::cache::scripts::{CAS, COND_DEL, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
+    use slotcache_core::{NodeAddr, Value};
+
+    use super::*;
+    use crate::sim::{EPOCH_US, Session, SimCluster, addr};
+
+    /// One primary, its clock at `EPOCH_US` + `clock`.
+    struct M {
+        c: SimCluster,
+        s: Session,
+        n: NodeAddr,
+    }
+
+    impl M {
+        fn new() -> Self {
+            Self { c: SimCluster::new(1, 0), s: Session::default(), n: addr(0) }
+        }
+        fn now_ms(&self) -> u64 {
+            self.c.now_ms(&self.n)
+        }
+        fn run(&mut self, args: &[&[u8]]) -> Value {
+            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            self.c.execute(&self.n, &args, &mut self.s)
+        }
+        fn eval(&mut self, src: &str, key: &[u8], argv: &[&[u8]]) -> Value {
+            let mut a: Vec<&[u8]> = vec![b"EVAL", src.as_bytes(), b"1", key];
+            a.extend_from_slice(argv);
+            self.run(&a)
+        }
+        fn advance(&mut self, ms: u64) {
+            let t = self.c.clock + std::time::Duration::from_millis(ms);
+            self.c.set_clock(t);
+        }
+    }
+
+    fn b(s: &[u8]) -> Value {
+        Value::Bulk(Bytes::copy_from_slice(s))
+    }
+
+    #[test]
+    fn tag_write_creates_the_token_adds_the_member_and_keeps_the_key_alive() {
+        let mut m = M::new();
+        let now = m.now_ms();
+        // A new tag: the fresh token is used, the member is scored by its expiry, the key
+        // expires with it.
+        assert_eq!(m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]), b(b"T1"));
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"\0T1"]), b(b"-1"));
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), b((now + 1000).to_string().as_bytes()));
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(1000));
+        // The tag has a token: the fresh one is ignored; a longer TTL extends the key.
+        assert_eq!(m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"5000", b"T2"]), b(b"T1"));
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(5000));
+        // A shorter TTL does not shorten it.
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d3", b"10", b"T3"]);
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(5000));
+        // Expired members are pruned at the next write; no TTL means inf and PERSIST.
+        m.advance(2000);
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d4", b"", b"T4"]);
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), Value::Nil, "expired member pruned");
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d2"]), b((now + 5000).to_string().as_bytes()));
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d4"]), b(b"inf"));
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1));
+        // EVALSHA works now that EVAL cached it.
+        let r = m.run(&[b"EVALSHA", TAG_WRITE.sha1().as_bytes(), b"1", b"tag:{a}", b"d5", b"", b"x"]);
+        assert_eq!(r, b(b"T1"));
+        // Wrong type: the error the script raised, Valkey style.
+        m.run(&[b"SET", b"tag:{s}", b"v"]);
+        let Value::Error(e) = m.eval(TAG_WRITE.source, b"tag:{s}", &[b"d", b"", b"T"]) else { panic!() };
+        assert!(e.starts_with(b"WRONGTYPE") && e.ends_with(b"on @user_script:1."), "{e:?}");
+    }
+
+    #[test]
+    fn tag_invalidate_swaps_the_token_and_returns_live_members() {
+        let mut m = M::new();
+        assert_eq!(
+            m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"N"]),
+            Value::Array(vec![Value::Nil, Value::Array(vec![])]),
+            "no token: {{false, {{}}}}"
+        );
+        assert_eq!(m.run(&[b"EXISTS", b"tag:{a}"]), Value::Int(0), "nothing created");
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]);
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"", b"T1"]);
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d3", b"10", b"T1"]);
+        let ttl_before = m.run(&[b"PTTL", b"tag:{a}"]);
+        m.advance(500);
+        let r = m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"T2"]);
+        assert_eq!(r, Value::Array(vec![b(b"T1"), Value::Array(vec![b(b"d1"), b(b"d2")])]), "d3 expired");
+        // Only the new token is left; the key keeps its TTL.
+        assert_eq!(m.run(&[b"ZRANGEBYSCORE", b"tag:{a}", b"-inf", b"+inf"]), Value::Array(vec![b(b"\0T2")]));
+        assert_eq!(ttl_before, Value::Int(-1));
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1));
+        let r = m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"T3"]);
+        assert_eq!(r, Value::Array(vec![b(b"T2"), Value::Array(vec![])]));
+    }
+
+    fn envelope(tokens: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut v = b"\0SC\x01".to_vec();
+        v.extend_from_slice(&(tokens.len() as u32).to_be_bytes());
+        v.extend_from_slice(tokens);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn cond_del_deletes_only_entries_carrying_the_token() {
+        let mut m = M::new();
+        let stored = envelope(b"tagA:TOK1", b"payload");
+        m.run(&[b"SET", b"k", &stored]);
+        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK2"]), Value::Nil, "other token: kept");
+        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(1));
+        let head = &stored[..stored.len() - b"payload".len()];
+        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK1"]), b(head), "header returned, payload not");
+        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
+        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK1"]), Value::Nil, "absent");
+        m.run(&[b"SET", b"raw", b"TOK1 but no envelope"]);
+        assert_eq!(m.eval(COND_DEL.source, b"raw", &[b"TOK1"]), Value::Nil, "untagged value: kept");
+        // The token is searched in the header only, not the payload.
+        m.run(&[b"SET", b"p", &envelope(b"x", b"TOK1")]);
+        assert_eq!(m.eval(COND_DEL.source, b"p", &[b"TOK1"]), Value::Nil);
+    }
+
+    #[test]
+    fn cas_applies_only_over_the_bytes_read() {
+        let mut m = M::new();
+        assert_eq!(m.eval(CAS.source, b"k", &[b"", b"set", b"v1", b""]), Value::Int(1), "absent as expected");
+        assert_eq!(m.eval(CAS.source, b"k", &[b"", b"set", b"v2", b""]), Value::Int(0), "no longer absent");
+        let h1 = sha1_hex(b"v1");
+        assert_eq!(m.eval(CAS.source, b"k", &[h1.as_bytes(), b"set", b"v2", b"100"]), Value::Int(1));
+        assert_eq!(m.run(&[b"GET", b"k"]), b(b"v2"));
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(100));
+        assert_eq!(m.eval(CAS.source, b"k", &[h1.as_bytes(), b"del", b"", b""]), Value::Int(0), "stale hash");
+        let h2 = sha1_hex(b"v2");
+        assert_eq!(m.eval(CAS.source, b"k", &[h2.as_bytes(), b"del", b"", b""]), Value::Int(1));
+        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
+    }
+
+    #[test]
+    fn unlock_releases_only_our_lock() {
+        let mut m = M::new();
+        m.run(&[b"SET", b"lock", b"me", b"PX", b"1000"]);
+        assert_eq!(m.eval(UNLOCK.source, b"lock", &[b"you"]), Value::Int(0));
+        assert_eq!(m.eval(UNLOCK.source, b"lock", &[b"me"]), Value::Int(1));
+        assert_eq!(m.eval(UNLOCK.source, b"lock", &[b"me"]), Value::Int(0));
+    }
+
+    #[test]
+    fn script_cache_noscript_unknown_scripts_and_crossslot() {
+        let mut m = M::new();
+        let sha = UNLOCK.sha1().as_bytes();
+        let Value::Error(e) = m.run(&[b"EVALSHA", sha, b"1", b"k", b"x"]) else { panic!() };
+        assert_eq!(e.as_ref(), b"NOSCRIPT No matching script. Please use EVAL.");
+        assert_eq!(m.run(&[b"SCRIPT", b"EXISTS", sha]), Value::Array(vec![Value::Int(0)]));
+        assert_eq!(m.run(&[b"SCRIPT", b"LOAD", UNLOCK.source.as_bytes()]), b(sha));
+        assert_eq!(m.run(&[b"EVALSHA", sha, b"1", b"k", b"x"]), Value::Int(0));
+        assert_eq!(m.run(&[b"SCRIPT", b"FLUSH"]), Value::Simple(Bytes::from_static(b"OK")));
+        assert!(
+            matches!(m.run(&[b"EVALSHA", sha, b"1", b"k", b"x"]), Value::Error(e) if e.starts_with(b"NOSCRIPT"))
+        );
+        let Value::Error(e) = m.run(&[b"EVAL", b"return 1", b"0"]) else { panic!() };
+        assert!(e.starts_with(b"ERR the simulator has no native version"), "{e:?}");
+        let Value::Error(e) = m.run(&[b"EVAL", UNLOCK.source.as_bytes(), b"2", b"a", b"b", b"x"]) else {
+            panic!()
+        };
+        assert!(e.starts_with(b"CROSSSLOT"), "{e:?}");
+        let Value::Error(e) = m.run(&[b"EVAL", UNLOCK.source.as_bytes(), b"3", b"a"]) else { panic!() };
+        assert!(e.starts_with(b"ERR Number of keys can't be greater"), "{e:?}");
+        // A registered script that touches a key of another slot fails like Valkey.
+        fn touch_other(cx: &mut ScriptCtx<'_>, _: &[Bytes], _: &[Bytes]) -> Result<Value, String> {
+            cx.call(&[b"GET", b"a"])?;
+            cx.call(&[b"GET", b"b"])
+        }
+        let src = "return redis.call('GET', 'a') .. redis.call('GET', 'b')";
+        m.c.scripts.register("touch_other", src, touch_other);
+        let Value::Error(e) = m.run(&[b"EVAL", src.as_bytes(), b"0"]) else { panic!() };
+        assert!(
+            e.starts_with(b"ERR Script attempted to access keys that do not hash to the same slot"),
+            "{e:?}"
+        );
+    }
+}
