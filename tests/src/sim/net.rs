@@ -318,6 +318,15 @@ impl Sim {
         let node = conn.node.clone();
         let (up, paused) = self.cluster.nodes.get(&node).map_or((false, false), |n| (n.up, n.paused));
         if !up || conn.half_open || self.silent.contains(&node) {
+            let why = if !up {
+                "node down"
+            } else if conn.half_open {
+                "half-open"
+            } else {
+                "silent node"
+            };
+            let n = data.len();
+            self.log(TraceKind::Send, || format!("{c:?} {node} <- {n} bytes lost ({why})"));
             return;
         }
         if paused {

@@ -319,9 +319,9 @@ mod tests {
     use slotcache_core::{NodeAddr, Value};
 
     use super::*;
-    use crate::sim::{EPOCH_US, Session, SimCluster, addr};
+    use crate::sim::{Session, SimCluster, addr};
 
-    /// One primary, its clock at `EPOCH_US` + `clock`.
+    /// One primary and a connection to it.
     struct M {
         c: SimCluster,
         s: Session,
