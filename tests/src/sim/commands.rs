@@ -1,7 +1,7 @@
 //! The data commands on one node's [`Store`], with Valkey's reply shapes and error texts.
 //!
 //! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
-//! business ([`super::cluster`]); this module only runs a command that reached its node.
+//! business ([`super::SimCluster`]); this module only runs a command that reached its node.
 
 use bytes::Bytes;
 use slotcache_core::Value;

@@ -16,13 +16,34 @@
 //! - **Replication** ([`replication`]): asynchronous with per-replica lag, frozen replicas,
 //!   `WAIT` (blocking, per connection), lossy failover, restarts with or without data.
 //! - **Eviction** ([`eviction`]): `maxmemory` and its policies, `OOM`.
-//! - **Migrations** ([`migration`]): legacy (ASK/TRYAGAIN) and atomic (MOVED only).
+//! - **Migrations** (`SimCluster` migration methods): legacy (ASK/TRYAGAIN) and atomic (MOVED only).
 //! - **Network faults** ([`Sim`]): slow nodes, dropped and half-open connections, silent
 //!   nodes, unanswered connects, paused nodes.
 //! - **Trace** ([`trace`]): an opt-in log to print for a failing seed.
 //!
-//! Time moves only through [`Sim::step`], [`Sim::run_for`], [`Sim::run_until`], [`Sim::wait`]
-//! and [`Sim::call`].
+//! # Cheat sheet
+//!
+//! - **Build**: [`SimCluster::new`]`(masters, replicas)`, tune it ([`SimCluster::set_replication_lag`],
+//!   [`SimCluster::randomize_replication_lag`], [`SimCluster::set_maxmemory`],
+//!   [`SimNode::clock_skew_ms`], [`SimCluster::scripts`] to register a native script), then
+//!   [`Sim::new`]`(cluster, Sim::config(), seed)`.
+//! - **Advance time**: only through [`Sim::step`], [`Sim::run_for`], [`Sim::run_until`],
+//!   [`Sim::wait`] and [`Sim::call`] / [`Sim::call_node`]; [`Sim::elapsed`] is virtual time.
+//! - **Inject faults**: nodes: [`Sim::kill`], [`Sim::crash_primary`], [`Sim::restart`],
+//!   [`Sim::pause`]/[`Sim::resume`], [`SimNode::fail_with`]/[`SimNode::fail_next`];
+//!   replication: [`SimCluster::freeze_replica`], [`SimCluster::failover`] (lossy),
+//!   [`SimCluster::manual_failover`] (lossless); migrations: [`SimCluster::start_migration`],
+//!   [`SimCluster::migrate_key`], [`SimCluster::finish_migration`],
+//!   [`SimCluster::migrate_slot_atomic`]; network: [`Sim::slow_node`], [`Sim::drop_connections`],
+//!   [`Sim::half_open`], [`Sim::silence`], [`Sim::drop_connects`], [`Sim::chunking`],
+//!   [`Sim::latency`].
+//! - **Read results**: [`Sim::completed`], [`Sim::events`], [`Sim::connects`], the client's own
+//!   stats; the servers' side with [`SimCluster::get`] (a node's view, expiry applied),
+//!   [`SimNode::data`], [`SimCluster::count`], [`SimCluster::repl_offset`],
+//!   [`SimCluster::acked`], [`SimNode::evicted`]; `INFO`, `CONFIG GET`, `SCAN`, `TIME` through
+//!   the client.
+//! - **Trace**: [`Sim::enable_trace`] before the scenario, [`Sim::trace_dump`] in the failure
+//!   message, [`Sim::note`] to mark phases.
 
 mod admin;
 mod cluster;
