@@ -1,9 +1,27 @@
-//! The simulated cluster's state and command execution.
+//! The simulated cluster's state and command execution: nodes, who owns which slot, and the
+//! path of one command (connection commands, routing, eviction, the data command or script,
+//! replication). The pieces live next door: [`super::store`], [`super::commands`],
+//! [`super::scripts`], [`super::replication`], [`super::eviction`], [`super::migration`],
+//! [`super::admin`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use bytes::Bytes;
-use slotcache_core::{NodeAddr, SLOT_COUNT, Slot, Value, key_slot};
+use slotcache_core::{NodeAddr, Rng, SLOT_COUNT, Value, key_slot};
+
+use super::commands::{self, Ctx, err, ok, spec_of};
+use super::eviction::{self, EvictionPolicy};
+use super::replication::{ClusterEv, Repl};
+use super::routing::View;
+use super::scripts::{Registry, ScriptCtx, script_error};
+use super::store::Store;
+
+/// The simulated wall clock at virtual time zero, in microseconds since the Unix epoch.
+pub const EPOCH_US: u64 = 1_700_000_000_000_000;
+
+/// How often (virtual time) primaries run their active expiry cycle.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
 /// One simulated node.
 #[derive(Debug, Clone)]
@@ -24,10 +42,24 @@ pub struct SimNode {
     pub fail_next: u32,
     /// The error used by `fail_next`.
     pub fail_with_once: String,
-    /// Its keys (a replica's copy follows its primary synchronously).
-    pub data: HashMap<Bytes, Bytes>,
+    /// Its keyspace (a replica's follows its primary's after the replication lag).
+    pub data: Store,
     /// Commands received, by upper-case name.
     pub commands: BTreeMap<String, u64>,
+    /// Its script cache: SHA-1s of scripts loaded by `EVAL` or `SCRIPT LOAD` on this node.
+    pub script_cache: BTreeSet<String>,
+    /// Its clock's offset from the simulation's, in ms (`TIME` and expiry use it).
+    pub clock_skew_ms: i64,
+    /// Replication state: offset, lag, frozen.
+    pub repl: Repl,
+    /// `maxmemory` in bytes of keys and values ([`Store::used_memory`]); 0 = no limit.
+    pub maxmemory: usize,
+    /// `maxmemory-policy`.
+    pub policy: EvictionPolicy,
+    /// Keys evicted so far.
+    pub evicted: u64,
+    /// Keys removed by expiry so far (lazy or active, on a primary).
+    pub expired: u64,
 }
 
 /// A simulated cluster: nodes, who owns which slot, and slots being migrated.
@@ -37,12 +69,20 @@ pub struct SimCluster {
     pub nodes: BTreeMap<NodeAddr, SimNode>,
     /// Owner (primary) of each slot.
     pub owner: Vec<Option<NodeAddr>>,
-    /// Slots migrating: slot → (source, target).
-    pub migrating: HashMap<u16, (NodeAddr, NodeAddr)>,
+    /// Slots migrating the legacy way: slot → (source, target).
+    pub migrating: BTreeMap<u16, (NodeAddr, NodeAddr)>,
     /// The password every node demands, if any.
     pub password: Option<String>,
     /// Whether the nodes understand `HELLO` (false = an old RESP2-only server).
     pub hello: bool,
+    /// The native scripts the nodes can run (see [`super::scripts`]).
+    pub scripts: Registry,
+    /// Virtual time since the simulation started (set by [`super::Sim`] before each event).
+    pub clock: Duration,
+    pub(crate) rng: Rng,
+    pub(crate) outbox: Vec<(Duration, ClusterEv)>,
+    pub(crate) next_repl_id: u64,
+    last_sweep: Duration,
 }
 
 /// The address of simulated node `i`.
@@ -51,9 +91,25 @@ pub fn addr(i: u16) -> NodeAddr {
     NodeAddr::new("10.0.0.1", 7000 + i)
 }
 
+/// What executing one command produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A reply, now.
+    Reply(Value),
+    /// `WAIT`: the connection blocks until `replicas` replicas acknowledge its last write or
+    /// `timeout` passes (`None`: forever).
+    Wait {
+        /// Replicas wanted.
+        replicas: usize,
+        /// How long to wait at most.
+        timeout: Option<Duration>,
+    },
+}
+
 impl SimCluster {
     /// `masters` primaries owning equal slot ranges, each with `replicas` replicas.
-    /// Primaries are nodes `0..masters`, replicas follow.
+    /// Primaries are nodes `0..masters`, replicas follow (replica `r` of all replicas follows
+    /// primary `r % masters`). Replication lag defaults to 1 ms.
     #[must_use]
     pub fn new(masters: u16, replicas: u16) -> Self {
         let mut nodes = BTreeMap::new();
@@ -65,13 +121,32 @@ impl SimCluster {
             for s in m * per..hi {
                 owner[s as usize] = Some(a.clone());
             }
-            nodes.insert(a.clone(), SimNode::new(a, None, m));
+            nodes.insert(a.clone(), SimNode::new(a, None, m, u64::from(m) + 1));
         }
         for r in 0..masters * replicas {
             let a = addr(masters + r);
-            nodes.insert(a.clone(), SimNode::new(a, Some(addr(r % masters)), masters + r));
+            let p = r % masters;
+            nodes.insert(a.clone(), SimNode::new(a, Some(addr(p)), masters + r, u64::from(p) + 1));
         }
-        Self { nodes, owner, migrating: HashMap::new(), password: None, hello: true }
+        Self {
+            nodes,
+            owner,
+            migrating: BTreeMap::new(),
+            password: None,
+            hello: true,
+            scripts: Registry::standard(),
+            clock: Duration::ZERO,
+            rng: Rng::new(0x5EED),
+            outbox: Vec::new(),
+            next_repl_id: u64::from(masters),
+            last_sweep: Duration::ZERO,
+        }
+    }
+
+    /// Reseeds the cluster's generator (replication jitter, eviction sampling); [`super::Sim`]
+    /// does it from its seed.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
     }
 
     /// The primaries, in address order.
@@ -98,83 +173,57 @@ impl SimCluster {
         self.nodes.values().map(|n| n.commands.get(name).copied().unwrap_or(0)).sum()
     }
 
-    /// Promotes `replica`: it takes its primary's slots and data; the old primary becomes its
-    /// replica (and is usually also marked down by the scenario).
-    pub fn failover(&mut self, replica: &NodeAddr) {
-        let Some(old) = self.nodes.get(replica).and_then(|n| n.replica_of.clone()) else { return };
-        for o in &mut self.owner {
-            if o.as_ref() == Some(&old) {
-                *o = Some(replica.clone());
-            }
-        }
-        let others: Vec<NodeAddr> = self
-            .nodes
-            .values()
-            .filter(|n| n.replica_of.as_ref() == Some(&old) && &n.addr != replica)
-            .map(|n| n.addr.clone())
-            .collect();
-        for o in others {
-            if let Some(n) = self.nodes.get_mut(&o) {
-                n.replica_of = Some(replica.clone());
-            }
-        }
-        if let Some(n) = self.nodes.get_mut(replica) {
-            n.replica_of = None;
-        }
-        if let Some(n) = self.nodes.get_mut(&old) {
-            n.replica_of = Some(replica.clone());
+    /// Node `a`'s clock in microseconds since the Unix epoch (virtual time, plus its skew).
+    #[must_use]
+    pub fn now_us(&self, a: &NodeAddr) -> u64 {
+        let skew = self.nodes.get(a).map_or(0, |n| n.clock_skew_ms) * 1000;
+        let t = EPOCH_US + self.clock.as_micros() as u64;
+        t.saturating_add_signed(skew)
+    }
+
+    /// Node `a`'s clock in milliseconds.
+    #[must_use]
+    pub fn now_ms(&self, a: &NodeAddr) -> u64 {
+        self.now_us(a) / 1000
+    }
+
+    /// The string at `key` on node `a` as that node sees it now (expiry applied), for checks.
+    #[must_use]
+    pub fn get(&self, a: &NodeAddr, key: &[u8]) -> Option<Bytes> {
+        let n = self.nodes.get(a)?;
+        n.data.get_str(key, self.now_ms(a)).cloned()
+    }
+
+    /// Sets `maxmemory` and its policy on one node.
+    pub fn set_maxmemory(&mut self, a: &NodeAddr, bytes: usize, policy: EvictionPolicy) {
+        if let Some(n) = self.nodes.get_mut(a) {
+            n.maxmemory = bytes;
+            n.policy = policy;
         }
     }
 
-    /// Starts migrating `slot` to `target` (legacy `SETSLOT MIGRATING/IMPORTING`).
-    pub fn start_migration(&mut self, slot: Slot, target: &NodeAddr) {
-        let source = self.owner[slot.index()].clone().expect("slot owned");
-        self.migrating.insert(slot.get(), (source, target.clone()));
-    }
-
-    /// Moves one key of a migrating slot to the target (`MIGRATE`).
-    pub fn migrate_key(&mut self, key: &[u8]) {
-        let slot = key_slot(key).get();
-        let Some((src, dst)) = self.migrating.get(&slot).cloned() else { return };
-        let v = self.nodes.get_mut(&src).and_then(|n| n.data.remove(key));
-        if let Some(v) = v {
-            self.write(&dst, Bytes::copy_from_slice(key), v);
+    /// Advances the cluster's clock; primaries run their active expiry cycle every
+    /// [`SWEEP_EVERY`] (deletions are replicated).
+    pub fn set_clock(&mut self, clock: Duration) {
+        self.clock = self.clock.max(clock);
+        if self.clock - self.last_sweep < SWEEP_EVERY {
+            return;
         }
-    }
-
-    /// Ends a migration: the target owns the slot (`SETSLOT NODE`), remaining keys move along.
-    pub fn finish_migration(&mut self, slot: Slot) {
-        let Some((src, dst)) = self.migrating.remove(&slot.get()) else { return };
-        let keys: Vec<Bytes> = self
-            .nodes
-            .get(&src)
-            .map(|n| n.data.keys().filter(|k| key_slot(k) == slot).cloned().collect())
-            .unwrap_or_default();
-        for k in keys {
-            if let Some(v) = self.nodes.get_mut(&src).and_then(|n| n.data.remove(&k)) {
-                self.write(&dst, k, v);
+        self.last_sweep = self.clock;
+        let primaries: Vec<NodeAddr> =
+            self.nodes.values().filter(|n| n.replica_of.is_none() && n.up).map(|n| n.addr.clone()).collect();
+        for p in primaries {
+            let now = self.now_ms(&p);
+            if let Some(n) = self.nodes.get_mut(&p) {
+                n.expired += n.data.sweep(now) as u64;
             }
-        }
-        self.owner[slot.index()] = Some(dst);
-    }
-
-    /// Writes on a primary and its replicas.
-    fn write(&mut self, primary: &NodeAddr, key: Bytes, value: Bytes) {
-        for n in self.nodes.values_mut() {
-            if &n.addr == primary || n.replica_of.as_ref() == Some(primary) {
-                n.data.insert(key.clone(), value.clone());
-            }
+            self.propagate(&p);
         }
     }
 
-    fn delete(&mut self, primary: &NodeAddr, key: &[u8]) -> bool {
-        let mut found = false;
-        for n in self.nodes.values_mut() {
-            if &n.addr == primary || n.replica_of.as_ref() == Some(primary) {
-                found |= n.data.remove(key).is_some() && &n.addr == primary;
-            }
-        }
-        found
+    /// Takes the events the cluster wants scheduled: `(delay from now, event)`.
+    pub(crate) fn take_outbox(&mut self) -> Vec<(Duration, ClusterEv)> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// `CLUSTER SHARDS` as this cluster would answer it (RESP3 maps or RESP2 flat arrays).
@@ -211,7 +260,7 @@ impl SimCluster {
                     ("ip", b(n.addr.host())),
                     ("endpoint", b(n.addr.host())),
                     ("role", b(if n.replica_of.is_some() { "replica" } else { "master" })),
-                    ("replication-offset", Value::Int(100)),
+                    ("replication-offset", Value::Int(n.repl.offset as i64)),
                     ("health", b(if n.up { "online" } else { "fail" })),
                 ])
             };
@@ -224,22 +273,32 @@ impl SimCluster {
         Value::Array(shards)
     }
 
-    /// Executes one command on node `at` for a connection with the given flags.
+    /// Executes one command on node `at`; `WAIT` answers at once with the replicas that have
+    /// acknowledged (use [`SimCluster::execute_outcome`] to block as Valkey does).
     pub fn execute(&mut self, at: &NodeAddr, args: &[Bytes], session: &mut Session) -> Value {
-        let err = |s: &str| Value::Error(Bytes::copy_from_slice(s.as_bytes()));
-        let ok = || Value::Simple(Bytes::from_static(b"OK"));
+        match self.execute_outcome(at, args, session) {
+            Outcome::Reply(v) => v,
+            Outcome::Wait { .. } => Value::Int(self.acked(at, session.woff) as i64),
+        }
+    }
+
+    /// Executes one command on node `at` for a connection with the given state.
+    pub fn execute_outcome(&mut self, at: &NodeAddr, args: &[Bytes], session: &mut Session) -> Outcome {
         let name = args.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
         let sub = args.get(1).map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
-        let full = if name == "CLUSTER" || name == "CLIENT" { format!("{name} {sub}") } else { name.clone() };
-        let Some(node) = self.nodes.get_mut(at) else { return err("ERR no such node") };
+        let full = if matches!(name.as_str(), "CLUSTER" | "CLIENT" | "SCRIPT" | "CONFIG") {
+            format!("{name} {sub}")
+        } else {
+            name.clone()
+        };
+        let Some(node) = self.nodes.get_mut(at) else { return Outcome::Reply(err("ERR no such node")) };
         *node.commands.entry(full.clone()).or_insert(0) += 1;
-        let is_replica = node.replica_of.is_some();
-        let primary = node.replica_of.clone().unwrap_or_else(|| at.clone());
+        let reply = |v| Outcome::Reply(v);
         // Connection-level commands first.
         match full.as_str() {
             "HELLO" => {
                 if !self.hello {
-                    return err("ERR unknown command 'HELLO', with args beginning with: '3'");
+                    return reply(err("ERR unknown command 'HELLO', with args beginning with: '3'"));
                 }
                 if let Some(pw) = &self.password {
                     let given = args
@@ -247,142 +306,277 @@ impl SimCluster {
                         .position(|a| a.eq_ignore_ascii_case(b"AUTH"))
                         .and_then(|i| args.get(i + 2));
                     if given.map(|g| g.as_ref()) != Some(pw.as_bytes()) {
-                        return err("WRONGPASS invalid username-password pair or user is disabled.");
+                        return reply(err("WRONGPASS invalid username-password pair or user is disabled."));
                     }
                     session.authed = true;
                 }
                 session.resp3 = args.get(1).is_some_and(|v| v.as_ref() == b"3");
-                return Value::Map(vec![(
+                return reply(Value::Map(vec![(
                     Value::Bulk(Bytes::from_static(b"server")),
                     Value::Bulk(Bytes::from_static(b"valkey")),
-                )]);
+                )]));
             }
             "AUTH" => {
                 return if self.password.as_deref().map(str::as_bytes) == args.last().map(|a| a.as_ref()) {
                     session.authed = true;
-                    ok()
+                    reply(ok())
                 } else {
-                    err("WRONGPASS invalid username-password pair or user is disabled.")
+                    reply(err("WRONGPASS invalid username-password pair or user is disabled."))
                 };
             }
             _ => {}
         }
         if self.password.is_some() && !session.authed {
-            return err("NOAUTH Authentication required.");
+            return reply(err("NOAUTH Authentication required."));
         }
         let node = self.nodes.get_mut(at).expect("checked");
         if let Some(e) = &node.fail_with {
-            return err(e);
+            return reply(err(e));
         }
         match full.as_str() {
-            "CLIENT SETNAME" => return ok(),
+            "CLIENT SETNAME" => return reply(ok()),
             "READONLY" => {
                 session.readonly = true;
-                return ok();
+                return reply(ok());
+            }
+            "READWRITE" => {
+                session.readonly = false;
+                return reply(ok());
             }
             "ASKING" => {
                 session.asking = true;
-                return ok();
+                return reply(ok());
             }
-            "PING" => return Value::Simple(Bytes::from_static(b"PONG")),
-            "CLUSTER SHARDS" => return self.shards_reply(session.resp3),
-            "DBSIZE" => return Value::Int(node.data.len() as i64),
+            "PING" => return reply(Value::Simple(Bytes::from_static(b"PONG"))),
+            "CLUSTER SHARDS" => return reply(self.shards_reply(session.resp3)),
+            "CLUSTER MYID" => return reply(Value::Bulk(Bytes::from(node.id.clone()))),
+            "WAIT" => return self.wait(at, args, session),
+            "INFO" => return reply(self.info(at, args, session.resp3)),
+            "CONFIG GET" | "CONFIG SET" => return reply(self.config(at, args, session.resp3)),
+            "SCRIPT LOAD" | "SCRIPT EXISTS" | "SCRIPT FLUSH" => return reply(self.script_command(at, args)),
             _ => {}
         }
-        let keys: Vec<&Bytes> = match name.as_str() {
-            "GET" | "SET" | "INCR" | "DEL" | "EXISTS" | "UNLINK" if args.len() >= 2 => {
-                if matches!(name.as_str(), "DEL" | "EXISTS" | "UNLINK") {
-                    args[1..].iter().collect()
-                } else {
-                    vec![&args[1]]
-                }
+        if name == "SCRIPT" || name == "CONFIG" || name == "CLUSTER" {
+            return reply(err(&format!(
+                "ERR unknown subcommand '{}'. Try {name} HELP.",
+                args.get(1).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default()
+            )));
+        }
+        let is_script = name == "EVAL" || name == "EVALSHA";
+        let spec = spec_of(&name);
+        let (keys, write, denyoom) = if is_script {
+            match script_keys(args) {
+                Ok(k) => (k, true, false),
+                Err(e) => return reply(e),
             }
-            "MGET" => args[1..].iter().collect(),
-            "MSET" => args[1..].iter().step_by(2).collect(),
-            _ => return err(&format!("ERR unknown command '{name}'")),
+        } else {
+            let Some(spec) = spec else { return reply(commands::unknown(args)) };
+            match spec.keys(args) {
+                Ok(k) => (k, spec.write, spec.denyoom),
+                Err(e) => return reply(e),
+            }
         };
-        if node.fail_next > 0 {
-            node.fail_next -= 1;
-            let e = node.fail_with_once.clone();
-            return err(&e);
-        }
-        let Some(first) = keys.first() else { return err("ERR wrong number of arguments") };
-        let slot = key_slot(first);
-        if keys.iter().any(|k| key_slot(k) != slot) {
-            return err("CROSSSLOT Keys in request don't hash to the same slot");
-        }
-        let asking = std::mem::take(&mut session.asking);
-        let owner = self.owner[slot.index()].clone();
-        let migration = self.migrating.get(&slot.get()).cloned();
-        // As Valkey: a replica serves reads only on a READONLY connection, never writes; a
-        // migration target serves a key only right after ASKING.
-        let serving = match (&owner, &migration) {
-            (Some(o), _) if *o == primary && (!is_replica || (session.readonly && !is_write(&name))) => true,
-            (_, Some((_, dst))) if *dst == primary && !is_replica && asking => true,
-            _ => false,
-        };
-        if !serving {
-            let Some(o) = owner else { return err("CLUSTERDOWN Hash slot not served") };
-            return err(&format!("MOVED {} {}:{}", slot.get(), o.host(), o.port()));
-        }
-        // Migration on the source: missing keys are redirected with ASK (multi-key: TRYAGAIN).
-        if let Some((src, dst)) = &migration
-            && *src == primary
-        {
+        let is_replica = node.replica_of.is_some();
+        if keys.is_empty() {
+            // Node-local commands (DBSIZE, TIME, SCAN, FLUSHDB) and scripts without keys.
+            if write && is_replica {
+                return reply(err("READONLY You can't write against a read only replica."));
+            }
+        } else {
+            if node.fail_next > 0 {
+                node.fail_next -= 1;
+                let e = node.fail_with_once.clone();
+                return reply(err(&e));
+            }
+            let asking = std::mem::take(&mut session.asking);
+            let primary = node.replica_of.clone().unwrap_or_else(|| at.clone());
+            let now = self.now_ms(at);
+            let view = View {
+                owner: &self.owner,
+                migrating: &self.migrating,
+                primary: &primary,
+                is_replica,
+                readonly: session.readonly,
+                asking,
+            };
             let data = &self.nodes[at].data;
-            let missing = keys.iter().filter(|k| !data.contains_key(**k)).count();
-            if missing > 0 {
-                if keys.len() > 1 && missing < keys.len() {
-                    return err("TRYAGAIN Multiple keys request during rehashing of slot");
-                }
-                return err(&format!("ASK {} {}:{}", slot.get(), dst.host(), dst.port()));
+            let key_refs: Vec<&[u8]> = keys.iter().map(|i| args[*i].as_ref()).collect();
+            if let Err(r) = view.check(&key_refs, write, &|k| data.peek(k, now).is_some()) {
+                return reply(r.reply());
             }
+            session.asking = asking; // kept for the script's own checks below
         }
-        let data = &self.nodes[at].data;
-        match name.as_str() {
-            "GET" => data.get(&args[1]).map_or(Value::Nil, |v| Value::Bulk(v.clone())),
-            "MGET" => Value::Array(
-                args[1..]
+        let v = self.run(at, args, &keys, is_script, denyoom, session);
+        session.asking = false;
+        reply(v)
+    }
+
+    /// Runs a routed command: eviction first, then the command or script, then replication.
+    fn run(
+        &mut self,
+        at: &NodeAddr,
+        args: &[Bytes],
+        keys: &[usize],
+        is_script: bool,
+        denyoom: bool,
+        session: &mut Session,
+    ) -> Value {
+        let now_us = self.now_us(at);
+        let now_ms = now_us / 1000;
+        let Self { nodes, rng, owner, migrating, scripts, .. } = self;
+        let Some(node) = nodes.get_mut(at) else { return err("ERR no such node") };
+        let is_primary = node.replica_of.is_none();
+        let mut oom = false;
+        if is_primary && node.maxmemory > 0 {
+            node.evicted += eviction::make_room(&mut node.data, node.maxmemory, node.policy, rng);
+            oom = node.data.used_memory() > node.maxmemory;
+        }
+        let reply = if oom && denyoom {
+            err(eviction::OOM)
+        } else {
+            if is_primary {
+                for i in keys {
+                    if node.data.expire_if_needed(&args[*i], now_ms) {
+                        node.expired += 1;
+                    }
+                }
+            }
+            if is_script {
+                let primary = node.replica_of.clone().unwrap_or_else(|| at.clone());
+                let view = View {
+                    owner,
+                    migrating,
+                    primary: &primary,
+                    is_replica: !is_primary,
+                    readonly: session.readonly,
+                    asking: session.asking,
+                };
+                run_script(scripts, node, view, args, keys, now_us, oom)
+            } else {
+                commands::exec(&mut Ctx { store: &mut node.data, now_us, resp3: session.resp3 }, args)
+            }
+        };
+        if is_primary {
+            self.propagate(at);
+        } else if let Some(n) = self.nodes.get_mut(at) {
+            n.data.clear_effects();
+        }
+        session.woff = self.repl_offset(at);
+        reply
+    }
+
+    fn wait(&self, at: &NodeAddr, args: &[Bytes], session: &Session) -> Outcome {
+        if args.len() != 3 {
+            return Outcome::Reply(commands::arity_error("WAIT"));
+        }
+        if self.nodes.get(at).is_some_and(|n| n.replica_of.is_some()) {
+            return Outcome::Reply(err(
+                "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
+            ));
+        }
+        let (Some(n), Some(t)) = (commands::parse_int(&args[1]), commands::parse_int(&args[2])) else {
+            return Outcome::Reply(err("ERR value is not an integer or out of range"));
+        };
+        if t < 0 {
+            return Outcome::Reply(err("ERR timeout is negative"));
+        }
+        let acked = self.acked(at, session.woff);
+        if n <= 0 || acked >= n as usize {
+            return Outcome::Reply(Value::Int(acked as i64));
+        }
+        let timeout = (t > 0).then(|| Duration::from_millis(t as u64));
+        Outcome::Wait { replicas: n as usize, timeout }
+    }
+
+    fn script_command(&mut self, at: &NodeAddr, args: &[Bytes]) -> Value {
+        let Some(node) = self.nodes.get_mut(at) else { return err("ERR no such node") };
+        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+        match sub.as_slice() {
+            b"LOAD" if args.len() == 3 => {
+                let sha = slotcache_core::cache::scripts::sha1_hex(&args[2]);
+                node.script_cache.insert(sha.clone());
+                Value::Bulk(Bytes::from(sha))
+            }
+            b"EXISTS" if args.len() >= 3 => Value::Array(
+                args[2..]
                     .iter()
-                    .map(|k| data.get(k).map_or(Value::Nil, |v| Value::Bulk(v.clone())))
+                    .map(|s| {
+                        let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
+                        Value::Int(i64::from(node.script_cache.contains(&sha)))
+                    })
                     .collect(),
             ),
-            "EXISTS" => Value::Int(args[1..].iter().filter(|k| data.contains_key(*k)).count() as i64),
-            "SET" if args.len() >= 3 => {
-                self.write(&primary, args[1].clone(), args[2].clone());
+            b"FLUSH" if args.len() <= 3 => {
+                if let Some(m) = args.get(2)
+                    && !m.eq_ignore_ascii_case(b"ASYNC")
+                    && !m.eq_ignore_ascii_case(b"SYNC")
+                {
+                    return err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                }
+                node.script_cache.clear();
                 ok()
             }
-            "MSET" if args.len() % 2 == 1 => {
-                for kv in args[1..].chunks(2) {
-                    self.write(&primary, kv[0].clone(), kv[1].clone());
-                }
-                ok()
-            }
-            "INCR" => {
-                let n: i64 =
-                    data.get(&args[1]).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
-                        + 1;
-                self.write(&primary, args[1].clone(), Bytes::from(n.to_string()));
-                Value::Int(n)
-            }
-            "DEL" | "UNLINK" => {
-                let mut n = 0;
-                for k in &args[1..] {
-                    n += i64::from(self.delete(&primary, k));
-                }
-                Value::Int(n)
-            }
-            _ => err("ERR wrong number of arguments"),
+            _ => commands::arity_error(&format!("script|{}", String::from_utf8_lossy(&sub).to_lowercase())),
         }
     }
 }
 
-fn is_write(name: &str) -> bool {
-    matches!(name, "SET" | "MSET" | "INCR" | "DEL" | "UNLINK")
+/// The indexes of an `EVAL`/`EVALSHA`'s keys.
+fn script_keys(args: &[Bytes]) -> Result<Vec<usize>, Value> {
+    if args.len() < 3 {
+        return Err(commands::arity_error(&String::from_utf8_lossy(&args[0])));
+    }
+    let Some(n) = commands::parse_int(&args[2]) else {
+        return Err(err("ERR value is not an integer or out of range"));
+    };
+    if n < 0 {
+        return Err(err("ERR Number of keys can't be negative"));
+    }
+    if n as usize > args.len() - 3 {
+        return Err(err("ERR Number of keys can't be greater than number of args"));
+    }
+    Ok((3..3 + n as usize).collect())
+}
+
+/// `EVAL` / `EVALSHA` on a node that serves the script's keys.
+fn run_script(
+    registry: &Registry,
+    node: &mut SimNode,
+    view: View<'_>,
+    args: &[Bytes],
+    keys: &[usize],
+    now_us: u64,
+    oom: bool,
+) -> Value {
+    let by_sha = args[0].eq_ignore_ascii_case(b"EVALSHA");
+    let sha = if by_sha {
+        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        if !node.script_cache.contains(&sha) {
+            return err("NOSCRIPT No matching script. Please use EVAL.");
+        }
+        sha
+    } else {
+        let sha = slotcache_core::cache::scripts::sha1_hex(&args[1]);
+        node.script_cache.insert(sha.clone());
+        sha
+    };
+    let Some(script) = registry.get(&sha) else {
+        return err(&format!(
+            "ERR the simulator has no native version of script {sha} (register one in sim::scripts::Registry)"
+        ));
+    };
+    let key_args: Vec<Bytes> = keys.iter().map(|i| args[*i].clone()).collect();
+    let argv = &args[3 + keys.len()..];
+    let is_primary = node.replica_of.is_none();
+    let mut cx = ScriptCtx { view, store: &mut node.data, now_us, oom, wrote: false, slot: None, is_primary };
+    match (script.run)(&mut cx, &key_args, argv) {
+        Ok(v) => v,
+        Err(msg) => script_error(&msg, &sha),
+    }
 }
 
 impl SimNode {
-    fn new(addr: NodeAddr, replica_of: Option<NodeAddr>, i: u16) -> Self {
+    fn new(addr: NodeAddr, replica_of: Option<NodeAddr>, i: u16, repl_id: u64) -> Self {
         Self {
             addr,
             id: format!("{i:040x}"),
@@ -392,8 +586,15 @@ impl SimNode {
             fail_with: None,
             fail_next: 0,
             fail_with_once: String::new(),
-            data: HashMap::new(),
+            data: Store::new(),
             commands: BTreeMap::new(),
+            script_cache: BTreeSet::new(),
+            clock_skew_ms: 0,
+            repl: Repl::with_id(repl_id),
+            maxmemory: 0,
+            policy: EvictionPolicy::NoEviction,
+            evicted: 0,
+            expired: 0,
         }
     }
 }
@@ -409,4 +610,7 @@ pub struct Session {
     pub asking: bool,
     /// Authenticated.
     pub authed: bool,
+    /// The node's replication offset after this connection's last command (what `WAIT` waits
+    /// for).
+    pub woff: u64,
 }
