@@ -6,8 +6,10 @@
 //! - [`runner`]: runs machines as concurrent tasks on one simulated client;
 //! - [`ops`]: the history's operations as machines of one namespace.
 
+pub mod faults;
 pub mod ops;
 pub mod runner;
+pub mod scenario;
 pub mod workload;
 
 pub use ops::CacheOps;

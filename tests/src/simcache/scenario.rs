@@ -1,0 +1,176 @@
+//! One seeded history run of the whole cache in the simulation: workers run the operation mix
+//! over a 3+3 simulated cluster while the fault schedule plays; then the faults heal, every key
+//! is read once more, and the tag history checker judges the history.
+//!
+//! Rerun one seed: `SLOTCACHE_SIM_SEED=<seed> cargo test -p slotcache-tests --test
+//! sim_cache_history -- --nocapture` (the failure message prints the seed, the violations and
+//! the simulation's trace).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slotcache_core::cache::op::Scope;
+use slotcache_core::cache::op::invalidate_tags::Variant;
+use slotcache_core::cache::{Durability, Storage};
+use slotcache_core::keys::Namespace;
+
+use crate::history::check::{Figures, check_p1};
+use crate::history::{History, Op, Violation};
+use crate::sim::{Sim, SimCluster};
+
+use super::faults::{Schedule, apply};
+use super::ops::CacheOps;
+use super::runner::Runner;
+use super::workload::{Mix, Ops};
+
+/// What a run varies besides the seed.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The size of the run.
+    pub mix: Mix,
+    /// The `invalidate_by_tags` bug variant (test-only).
+    pub variant: Variant,
+    /// The fault schedule's horizon (virtual time).
+    pub horizon: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { mix: Mix::default(), variant: Variant::Correct, horizon: Duration::from_secs(2) }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// The whole history.
+    pub history: History,
+    /// What the checker found.
+    pub violations: Vec<Violation>,
+    /// What it looked at.
+    pub figures: Figures,
+    /// The faults applied, in order.
+    pub faults: Vec<String>,
+    /// The simulation's trace (its last events).
+    pub trace: String,
+}
+
+impl Outcome {
+    /// A failure message: the seed, how to rerun it, the violations, the faults, the trace.
+    #[must_use]
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "seed {} (rerun: SLOTCACHE_SIM_SEED={} cargo test -p slotcache-tests --test sim_cache_history): \
+             {} violation(s) in {} operations\n",
+            self.seed,
+            self.seed,
+            self.violations.len(),
+            self.history.len()
+        );
+        for v in self.violations.iter().take(5) {
+            s.push_str(&format!("  {v}\n"));
+        }
+        s.push_str(&format!("faults: {:?}\n", self.faults));
+        s.push_str(&self.trace);
+        s
+    }
+}
+
+/// The namespace every run uses.
+fn scope() -> Arc<Scope> {
+    Arc::new(Scope {
+        ns: Namespace::new("sim").expect("a valid namespace"),
+        name: "sim:".into(),
+        storage: Storage::Envelope,
+        max_value_size: 1 << 20,
+        durability: Durability::default(),
+    })
+}
+
+/// Runs one seed.
+#[must_use]
+pub fn run(seed: u64, options: Options) -> Outcome {
+    let mut cfg = Sim::config();
+    cfg.request_timeout = Duration::from_secs(2);
+    let mut cluster = SimCluster::new(3, 1);
+    cluster.randomize_replication_lag(Duration::from_millis(3));
+    let mut sim = Sim::new(cluster, cfg, seed);
+    sim.enable_trace(400);
+    let mut runner = Runner::new(sim, seed);
+    let mut ops = CacheOps::new(scope());
+    ops.invalidate_tags_variant = options.variant;
+    let mut draw = Ops::new(options.mix, seed);
+    let episode_slot =
+        ops.scope.ns.tag_key(b"t0").map_or_else(|_| slotcache_core::key_slot(b"t0"), |k| k.slot());
+    let mut schedule = Schedule::random(seed, options.horizon, episode_slot);
+    let mut left = vec![options.mix.ops_per_worker; options.mix.workers];
+    // Think time between a worker's operations, so that the run spans the fault schedule.
+    let per_op = options.horizon / u32::try_from(options.mix.ops_per_worker.max(1)).unwrap_or(1);
+    let mut pace = crate::history::workload::Rng::new(seed ^ 0x7A11);
+    let mut next_start = vec![Duration::ZERO; options.mix.workers];
+    let mut records = Vec::new();
+    let mut faults = Vec::new();
+    let limit = options.horizon * 10;
+    for _ in 0..1_000_000 {
+        let elapsed = runner.sim.elapsed();
+        for f in schedule.due(elapsed) {
+            faults.push(apply(&mut runner.sim, &f));
+        }
+        for w in 0..left.len() {
+            if left[w] > 0 && !runner.is_busy(w) && next_start[w] <= elapsed {
+                left[w] -= 1;
+                let think = u64::try_from(per_op.as_micros()).unwrap_or(1).max(1) * 2;
+                next_start[w] = elapsed + Duration::from_micros(pace.next() % think);
+                let op = draw.next(w);
+                if let Some(m) = ops.machine(&op, runner.sim.now) {
+                    runner.spawn(w, op, m);
+                }
+            }
+        }
+        let next_worker =
+            (0..left.len()).filter(|&w| left[w] > 0 && !runner.is_busy(w)).map(|w| next_start[w]).min();
+        let quantum =
+            schedule.next_at().into_iter().chain(next_worker).min().map_or(Duration::from_millis(50), |at| {
+                at.saturating_sub(elapsed).clamp(Duration::from_micros(1), Duration::from_millis(50))
+            });
+        if runner.running() == 0 {
+            // Nothing to run until the next worker's start or fault: let time pass.
+            runner.sim.run_for(quantum);
+        } else {
+            runner.step(quantum);
+        }
+        records.extend(runner.take_finished());
+        let done = left.iter().all(|&l| l == 0) && runner.running() == 0;
+        if done || runner.sim.elapsed() > limit {
+            break;
+        }
+    }
+    // Heal, settle, and read every key once more.
+    for f in schedule.faults.drain(..).map(|(_, f)| f) {
+        if matches!(f, super::faults::Fault::ThawAll | super::faults::Fault::ResumeAll) {
+            faults.push(apply(&mut runner.sim, &f));
+        }
+    }
+    faults.push(apply(&mut runner.sim, &super::faults::Fault::ThawAll));
+    faults.push(apply(&mut runner.sim, &super::faults::Fault::ResumeAll));
+    runner.sim.run_for(Duration::from_millis(500));
+    let checker = options.mix.workers;
+    for i in 0..options.mix.keys {
+        let op = Op::Get { key: crate::history::workload::key_name(i) };
+        if let Some(m) = ops.machine(&op, runner.sim.now) {
+            runner.spawn(checker, op, m);
+        }
+        for _ in 0..10_000 {
+            let more = runner.step(Duration::from_millis(50));
+            records.extend(runner.take_finished());
+            if !more && runner.running() == 0 {
+                break;
+            }
+        }
+    }
+    let history = History::merge([records]);
+    let (violations, figures) = check_p1(&history);
+    Outcome { seed, history, violations, figures, faults, trace: runner.sim.trace_dump() }
+}
