@@ -20,7 +20,7 @@ pub use cache::{
     Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider,
     ProviderConfig, QueryOptions, SearchResults,
 };
-pub use error::Error;
+pub use error::{Error, TlsError};
 pub use handle::{Client, Config};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
 /// Search schema, filters and sorting (see [`Cache::query`]).
@@ -28,7 +28,7 @@ pub use slotcache_core::cache::search::{
     Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
     SortBy, SortOrder, VectorAlgorithm,
 };
-pub use slotcache_core::cache::{CacheError, Ttl};
+pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,
 };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use slotcache_core::NodeAddr;
 
-use crate::error::Error;
+use crate::error::{Error, TlsError};
 
 /// TLS settings for every connection of a client.
 #[derive(Clone, Default)]
@@ -56,8 +56,7 @@ impl TlsConfig {
     pub fn with_client_cert_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
         use rustls::pki_types::pem::PemObject;
         let chain = parse_certs(chain_pem)?;
-        let key =
-            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Tls(format!("client key: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::caused("client key", e))?;
         self.client_auth = Some((chain, Arc::new(key)));
         Ok(self)
     }
@@ -88,7 +87,8 @@ impl TlsConfig {
             .or_else(|| self.names.get(addr.host()))
             .or(self.default_name.as_ref())
             .map_or_else(|| addr.host(), String::as_str);
-        ServerName::try_from(name.to_owned()).map_err(|e| Error::Tls(format!("server name {name:?}: {e}")))
+        ServerName::try_from(name.to_owned())
+            .map_err(|e| TlsError::caused(format!("server name {name:?}"), e).into())
     }
 
     /// Builds the rustls configuration.
@@ -98,20 +98,20 @@ impl TlsConfig {
     pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in &self.roots {
-            roots.add(cert.clone()).map_err(|e| Error::Tls(format!("root certificate: {e}")))?;
+            roots.add(cert.clone()).map_err(|e| TlsError::caused("root certificate", e))?;
         }
         if roots.is_empty() {
-            return Err(Error::Tls("no root certificate to trust: add one with with_root_pem".into()));
+            return Err(TlsError::new("no root certificate to trust: add one with with_root_pem").into());
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(e.to_string()))?
+            .map_err(|e| TlsError::caused("protocol versions", e))?
             .with_root_certificates(roots);
         let config = match &self.client_auth {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
-                .map_err(|e| Error::Tls(format!("client certificate: {e}")))?,
+                .map_err(|e| TlsError::caused("client certificate", e))?,
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
@@ -122,9 +122,9 @@ fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
     use rustls::pki_types::pem::PemObject;
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("certificate PEM: {e}")))?;
+        .map_err(|e| TlsError::caused("certificate PEM", e))?;
     if certs.is_empty() {
-        return Err(Error::Tls("the PEM text holds no certificate".into()));
+        return Err(TlsError::new("the PEM text holds no certificate").into());
     }
     Ok(certs)
 }

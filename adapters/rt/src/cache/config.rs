@@ -154,7 +154,7 @@ impl ProviderConfig {
         c.request_timeout = self.operation_timeout;
         c.rng_seed = super::random::seed();
         settings.tls.clone_from(&self.tls);
-        settings.client.validate().map_err(|e| CacheError::Config(e.to_string()))?;
+        settings.client.validate()?;
         Ok(settings)
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slotcache_core::ServerErrorKind;
-use slotcache_core::cache::CacheError;
 use slotcache_core::cache::plan;
 use slotcache_core::cache::scripts::Script;
+use slotcache_core::cache::{CacheError, SharedError};
 use slotcache_core::client::{Cmd, Request, RequestError};
 
 use crate::error::Error;
@@ -47,8 +47,8 @@ pub(crate) fn to_cache_error(e: Error) -> CacheError {
         Error::Request(r) => CacheError::Request(r),
         Error::Submit(s) => CacheError::Submit(s),
         Error::Closed => CacheError::Closed,
-        Error::Config(c) => CacheError::Config(c.to_string()),
-        Error::Tls(t) => CacheError::Config(format!("TLS: {t}")),
+        Error::Config(c) => CacheError::ClientConfig(c),
+        Error::Tls(t) => CacheError::Tls(SharedError::new(t)),
     }
 }
 
