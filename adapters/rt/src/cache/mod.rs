@@ -15,6 +15,7 @@ mod provider;
 mod random;
 mod read;
 mod search;
+mod storage_hooks;
 mod tags;
 mod write;
 

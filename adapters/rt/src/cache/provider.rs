@@ -138,7 +138,11 @@ impl Provider {
         let search = match &options.search {
             Some(schema) => {
                 super::search::check_options(schema, options.codec.name(), options.transforms.len())?;
-                Some(Arc::new(super::search::SearchState::new(schema.clone())))
+                Some(Arc::new(super::search::SearchState::new(
+                    schema.clone(),
+                    &self.settings.config.index_prefix,
+                    ns.data_prefix(),
+                )))
             }
             None => None,
         };

@@ -102,9 +102,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let ms = Ttl::After(ttl).resolve(self.default_ttl_ms())?.unwrap_or(1);
         let fk = self.key(key)?;
         let d = self.op_deadline("set_expires_after");
-        let v = self.inner.exec.one(self.read_cmd(&fk, true).into(), &d).await?; // search hook
+        let v = self.inner.exec.one(self.inner.scope.storage.read(&fk, true).into(), &d).await?;
         let Some(stored) = plan::read_stored(v)? else { return Ok(false) };
-        let entry = self.decode_stored(&stored)?;
+        let entry = self.inner.scope.storage.decode(&stored)?;
         let plans = Tags::new(&self.inner.ns);
         let mut steps = Vec::new();
         for t in &entry.tags {
@@ -128,9 +128,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A cluster error.
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
         let fk = self.key(key)?;
+        let storage = self.inner.scope.storage;
         let d = self.op_deadline("set_refreshable_after");
         let mut r =
-            self.inner.exec.run(vec![self.read_cmd(&fk, true).into(), plan::pttl(&fk).into()], &d).await?;
+            self.inner.exec.run(vec![storage.read(&fk, true).into(), plan::pttl(&fk).into()], &d).await?;
         let pttl = plan::read_int(
             "PTTL",
             &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
@@ -141,15 +142,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         else {
             return Ok(false);
         };
-        let mut entry = self.decode_stored(&stored)?;
+        let mut entry = storage.decode(&stored)?;
         entry.refresh_at_ms =
             Some(wall_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)));
         let ttl = if pttl > 0 { Bytes::from(pttl.to_string()) } else { Bytes::new() };
-        // search hook: documents use the JSON compare-and-set.
-        let args =
-            vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), self.stored_form(&entry)?, ttl];
-        let cmd = plan::script(self.cas_script(), &fk, args, true, false);
-        let v = self.inner.exec.one(Step::script(cmd, self.cas_script()), &d).await?;
+        let stored_now = storage.encode(&entry, self.inner.scope.max_value_size)?;
+        let args = vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), stored_now, ttl];
+        let cmd = plan::script(storage.cas_script(), &fk, args, true, false);
+        let v = self.inner.exec.one(Step::script(cmd, storage.cas_script()), &d).await?;
         Ok(plan::read_int("cas", &v)? == 1)
     }
 }

@@ -4,11 +4,16 @@
 
 pub mod deadline;
 pub mod exchange;
+pub mod fan_out;
+pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
 pub mod machine;
 pub mod rounds;
 pub mod scope;
+pub mod search_drop;
+pub mod search_index;
+pub mod search_query;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod write;

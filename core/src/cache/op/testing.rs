@@ -7,6 +7,8 @@ use bytes::Bytes;
 
 use crate::client::{Cmd, Reply, Request, RequestError, RequestKind};
 use crate::resp::Value;
+use crate::topology::{Node, Shard, SlotRange, Topology};
+use crate::{NodeAddr, Slot};
 
 use super::machine::{Ctx, Entropy, Input, Machine, Step};
 
@@ -29,17 +31,30 @@ pub(crate) struct Hand<M> {
     pub(crate) now: Instant,
     pub(crate) wall_ms: u64,
     pub(crate) entropy: Counting,
+    /// What the machine sees as the client's topology (`None` by default).
+    pub(crate) topology: Option<Topology>,
 }
 
 impl<M: Machine> Hand<M> {
     #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
     pub(crate) fn new(machine: M) -> Self {
-        Self { machine, now: Instant::now(), wall_ms: 1_700_000_000_000, entropy: Counting(0) }
+        Self {
+            machine,
+            now: Instant::now(),
+            wall_ms: 1_700_000_000_000,
+            entropy: Counting(0),
+            topology: None,
+        }
     }
 
     /// Resumes the machine with `input`.
     pub(crate) fn resume(&mut self, input: Input<M::Answer>) -> Step<M::Output, M::Call> {
-        let mut cx = Ctx { now: self.now, wall_ms: self.wall_ms, entropy: &mut self.entropy, topology: None };
+        let mut cx = Ctx {
+            now: self.now,
+            wall_ms: self.wall_ms,
+            entropy: &mut self.entropy,
+            topology: self.topology.as_ref(),
+        };
         self.machine.resume(&mut cx, input)
     }
 
@@ -52,6 +67,38 @@ impl<M: Machine> Hand<M> {
     pub(crate) fn reply(&mut self, results: Vec<Result<Value, RequestError>>) -> Step<M::Output, M::Call> {
         self.resume(Input::Replies(vec![Ok(Reply::Pipeline(results))]))
     }
+}
+
+/// A topology of three shards without replicas: slots 0–5460, 5461–10922 and 10923–16383.
+pub(crate) fn three_shards() -> Topology {
+    let slot = |n| Slot::new(n).expect("slot");
+    let shard = |start, end, port| Shard {
+        slots: vec![SlotRange::new(slot(start), slot(end)).expect("range")],
+        primary: Node::from_addr(NodeAddr::new("10.0.0.1", port)),
+        replicas: Vec::new(),
+    };
+    Topology::from_shards(vec![shard(10923, 16383, 7002), shard(0, 5460, 7000), shard(5461, 10922, 7001)])
+        .expect("topology")
+}
+
+/// The single commands of a step that must be one request per command.
+#[track_caller]
+pub(crate) fn commands<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Vec<Cmd> {
+    match step {
+        Step::Send(reqs) => reqs
+            .iter()
+            .map(|r| match &r.kind {
+                RequestKind::Command(c) => c.clone(),
+                other => panic!("expected single commands, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected a Send, got {other:?}"),
+    }
+}
+
+/// One reply per request: a value, or a server error with this text.
+pub(crate) fn values(replies: Vec<Result<Value, &str>>) -> Input<core::convert::Infallible> {
+    Input::Replies(replies.into_iter().map(|r| r.map(Reply::Value).map_err(server_error)).collect())
 }
 
 /// The commands of a step that must be one pipeline request.

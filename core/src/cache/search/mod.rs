@@ -14,12 +14,14 @@
 
 pub mod doc;
 pub mod query;
+pub mod refusal;
 pub mod reply;
 pub mod schema;
 
 use std::sync::OnceLock;
 
 use crate::slot::{SLOT_COUNT, Slot, key_slot};
+use crate::topology::Topology;
 
 pub use query::{Filter, FilterOp, FilterValue, GeoUnit, Knn, SortBy, SortOrder};
 pub use reply::{Hit, ShardPage};
@@ -84,6 +86,24 @@ pub fn index_name(index_prefix: &str, data_prefix: &[u8], slot: Slot) -> Vec<u8>
     out.extend_from_slice(index_tag(slot).as_bytes());
     out.push(b'}');
     out
+}
+
+/// The slots whose owners hold the indexes: one per primary (the lowest slot its shards
+/// serve), sorted. Shards that serve no slot are left out; a primary listed by several shards
+/// counts once. Empty only for a topology in which no shard serves a slot.
+#[must_use]
+pub fn index_slots(topology: &Topology) -> Vec<Slot> {
+    let mut by_primary: Vec<(&crate::NodeAddr, Slot)> = Vec::new();
+    for shard in topology.shards() {
+        let Some(lowest) = shard.slots.iter().map(|r| r.start()).min() else { continue };
+        match by_primary.iter_mut().find(|(p, _)| **p == shard.primary.addr) {
+            Some((_, s)) => *s = (*s).min(lowest),
+            None => by_primary.push((&shard.primary.addr, lowest)),
+        }
+    }
+    let mut slots: Vec<Slot> = by_primary.into_iter().map(|(_, s)| s).collect();
+    slots.sort_unstable();
+    slots
 }
 
 #[cfg(test)]

@@ -314,6 +314,17 @@ impl SearchField {
     }
 }
 
+/// Whether an `FT.INFO` reply (RESP2 or RESP3) says the index is still indexing the
+/// documents that existed when it was created.
+#[must_use]
+pub fn is_indexing(info: &Value) -> bool {
+    pairs(info).and_then(|p| lookup(&p, "indexing").cloned()).is_some_and(|v| match v {
+        Value::Int(i) => i != 0,
+        Value::Double(d) => d != 0.0,
+        other => other.as_bytes().is_some_and(|b| b.as_ref() != b"0"),
+    })
+}
+
 pub(super) fn abbrev(v: &Value) -> String {
     let mut s = format!("{v:?}");
     if s.len() > 200 {
@@ -529,5 +540,15 @@ mod tests {
         ] {
             assert!(matches!(bad.validate(), Err(SearchError::Schema(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn indexing_flag_in_both_protocols() {
+        let r3 = |i| Value::Map(vec![(s("indexing"), Value::Int(i))]);
+        assert!(is_indexing(&r3(1)));
+        assert!(!is_indexing(&r3(0)));
+        assert!(is_indexing(&Value::Array(vec![s("indexing"), s("1")])));
+        assert!(!is_indexing(&Value::Array(vec![s("num_docs"), s("1")])));
+        assert!(!is_indexing(&Value::Int(1)));
     }
 }
