@@ -4,10 +4,16 @@
 
 pub mod deadline;
 pub mod exchange;
+pub mod expiry;
+pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
+pub mod iterate;
 pub mod machine;
+pub mod read;
+pub mod refresh_mark;
 pub mod rounds;
+pub mod scan;
 pub mod scope;
 #[cfg(test)]
 pub(crate) mod testing;
