@@ -190,18 +190,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.inner.search.is_some()
     }
 
-    /// A JSON-storage error from a cluster without the JSON module becomes
-    /// [`CacheError::SearchNotSupported`]; other errors stay as they are.
-    pub(crate) fn storage_error(&self, e: CacheError) -> CacheError {
-        if self.is_json() && is_unknown_command(&e.to_string()) {
-            return CacheError::SearchNotSupported(format!(
-                "namespace {} stores JSON documents but the cluster has no JSON module: {e}",
-                self.inner.name
-            ));
-        }
-        e
-    }
-
     /// The read of one stored entry: `GET`, or `JSON.GET k $` for documents.
     pub(crate) fn read_cmd(&self, key: &EncodedKey, primary: bool) -> Cmd {
         if self.is_json() {
@@ -221,11 +209,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             c.push_arg(k);
         }
         if self.is_json() { c.arg("$") } else { c }
-    }
-
-    /// The entry in stored bytes (an envelope, or a `JSON.GET k $` reply).
-    pub(crate) fn decode_stored(&self, stored: &Bytes) -> Result<Entry, CacheError> {
-        if self.is_json() { doc::from_stored(stored) } else { Entry::decode(stored) }
     }
 
     /// The bytes to store for `entry` (size-checked).
