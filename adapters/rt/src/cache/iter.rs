@@ -1,5 +1,7 @@
 //! Iteration over a namespace: async streams paged by `SCAN` on every primary, values fetched
 //! with `MGET` per slot. At most one page is held at a time; nothing buffers the namespace.
+//! The page protocol is the core's `NextPage` machine; this file turns pages into streams of
+//! typed keys and values.
 //!
 //! Like any `SCAN`, this is not a snapshot: entries written meanwhile may or may not appear,
 //! and a slot migrating meanwhile can hide or repeat keys. Entries made stale by a tag
@@ -7,107 +9,85 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use slotcache_core::NodeAddr;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::plan;
+use slotcache_core::cache::op::iterate::{KeyCursor, NextPage, Page};
 
 use super::namespace::Cache;
 
-struct Pager {
-    nodes: Option<VecDeque<NodeAddr>>,
-    cursor: Bytes,
-    done: bool,
+/// A page's items, or the error that fails the whole page.
+type PageItems<T> = Result<Vec<Result<T, CacheError>>, CacheError>;
+
+/// A stream's state: the walk (`None` once it ended or failed) and the items of its last page.
+struct Walk<K, V, T> {
+    cache: Cache<K, V>,
+    cursor: Option<KeyCursor>,
+    buf: VecDeque<Result<T, CacheError>>,
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// The next page of data keys, or `None` when every primary is done.
-    async fn next_keys(&self, p: &mut Pager) -> Result<Option<Vec<Bytes>>, CacheError> {
-        loop {
-            if p.done {
-                return Ok(None);
-            }
-            let d = self.op_deadline("scan");
-            if p.nodes.is_none() {
-                p.nodes = Some(self.primaries(&d).await?.into());
-            }
-            let Some(node) = p.nodes.as_ref().and_then(|n| n.front().cloned()) else {
-                p.done = true;
-                return Ok(None);
-            };
-            let (next, keys) = self.scan_page(&node, &p.cursor, &self.inner.ns.scan_pattern(), &d).await?;
-            if next.as_ref() == b"0" {
-                if let Some(n) = p.nodes.as_mut() {
-                    n.pop_front();
-                }
-                p.cursor = Bytes::from_static(b"0");
-            } else {
-                p.cursor = next;
-            }
-            if !keys.is_empty() {
-                return Ok(Some(keys));
-            }
-        }
+    /// The next page of the walk, or `None` at its end.
+    async fn next_page(
+        &self,
+        cursor: KeyCursor,
+        values: bool,
+    ) -> Result<(KeyCursor, Option<Page>), CacheError> {
+        let (scope, budget) = (self.inner.scope.clone(), self.inner.settings.config.operation_timeout);
+        let machine = if values {
+            NextPage::entries(scope, cursor, "scan", budget)
+        } else {
+            NextPage::keys(scope, cursor, "scan", budget)
+        };
+        let paged = self.inner.exec.drive(machine).await?;
+        Ok((paged.cursor, paged.page))
     }
 
     pub(crate) fn user_key(&self, data_key: &[u8]) -> Result<K, CacheError> {
         Ok(self.inner.ns.decode_key(self.inner.opts.key_encoder.as_ref(), data_key)?)
     }
 
-    /// Every key of the namespace (values are not fetched).
-    pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
-        let this = self.clone();
-        let pager = Pager { nodes: None, cursor: Bytes::from_static(b"0"), done: false };
-        stream::unfold((this, pager, VecDeque::<Bytes>::new()), |(this, mut pager, mut buf)| async move {
+    /// A stream of the items `items` makes of each page; an error of the walk, or of a whole
+    /// page, is its last item.
+    fn walk<T: Send + 'static>(
+        &self,
+        values: bool,
+        items: fn(&Self, Page) -> PageItems<T>,
+    ) -> BoxStream<'static, Result<T, CacheError>> {
+        let cursor = Some(KeyCursor::new(self.inner.ns.scan_pattern()));
+        let walk = Walk { cache: self.clone(), cursor, buf: VecDeque::new() };
+        stream::unfold(walk, move |mut w| async move {
             loop {
-                if let Some(k) = buf.pop_front() {
-                    return Some((this.user_key(&k), (this, pager, buf)));
+                if let Some(item) = w.buf.pop_front() {
+                    return Some((item, w));
                 }
-                match this.next_keys(&mut pager).await {
-                    Ok(Some(keys)) => buf.extend(keys),
-                    Ok(None) => return None,
-                    Err(e) => {
-                        pager.done = true;
-                        return Some((Err(e), (this, pager, buf)));
+                let cursor = w.cursor.take()?;
+                match w
+                    .cache
+                    .next_page(cursor, values)
+                    .await
+                    .and_then(|(cursor, page)| page.map(|p| Ok((cursor, items(&w.cache, p)?))).transpose())
+                {
+                    Ok(Some((cursor, page))) => {
+                        w.cursor = Some(cursor);
+                        w.buf.extend(page);
                     }
+                    Ok(None) => return None,
+                    Err(e) => return Some((Err(e), w)),
                 }
             }
         })
         .boxed()
     }
 
+    /// Every key of the namespace (values are not fetched).
+    pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
+        self.walk(false, |c, page| Ok(page.keys.iter().map(|k| c.user_key(k)).collect()))
+    }
+
     /// Every entry of the namespace, page by page.
     pub fn entries(&self) -> BoxStream<'static, Result<(K, V), CacheError>> {
-        let this = self.clone();
-        let pager = Pager { nodes: None, cursor: Bytes::from_static(b"0"), done: false };
-        stream::unfold(
-            (this, pager, VecDeque::<Result<(K, V), CacheError>>::new()),
-            |(this, mut pager, mut buf)| async move {
-                loop {
-                    if let Some(item) = buf.pop_front() {
-                        return Some((item, (this, pager, buf)));
-                    }
-                    let keys = match this.next_keys(&mut pager).await {
-                        Ok(Some(keys)) => keys,
-                        Ok(None) => return None,
-                        Err(e) => {
-                            pager.done = true;
-                            return Some((Err(e), (this, pager, buf)));
-                        }
-                    };
-                    match this.fetch_page(keys).await {
-                        Ok(items) => buf.extend(items.into_iter().map(Ok)),
-                        Err(e) => {
-                            pager.done = true;
-                            return Some((Err(e), (this, pager, buf)));
-                        }
-                    }
-                }
-            },
-        )
-        .boxed()
+        self.walk(true, Self::page_entries)
     }
 
     /// Every value of the namespace.
@@ -115,20 +95,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.entries().map(|r| r.map(|(_, v)| v)).boxed()
     }
 
-    /// The fresh entries among one page of keys.
-    async fn fetch_page(&self, keys: Vec<Bytes>) -> Result<Vec<(K, V)>, CacheError> {
-        let d = self.op_deadline("scan");
-        let mget = self.mget_cmd(keys.iter().cloned()); // search hook: JSON.MGET for documents
-        let v = self.inner.exec.one(mget.into(), &d).await?;
-        let slotcache_core::Value::Array(items) = v else {
-            return Err(CacheError::UnexpectedReply { command: "MGET", got: format!("{v:?}") });
-        };
-        let stored = items.into_iter().map(plan::read_stored).collect::<Result<Vec<_>, _>>()?;
-        let entries = self.fresh_entries(stored, &d).await?;
-        let mut out = Vec::with_capacity(keys.len());
-        for (k, e) in keys.into_iter().zip(entries) {
+    /// The fresh entries of one page, typed. A key or value that does not decode fails the
+    /// page (and ends the stream).
+    fn page_entries(&self, page: Page) -> PageItems<(K, V)> {
+        self.count_stale(page.stale);
+        let mut out = Vec::with_capacity(page.keys.len());
+        for (k, e) in page.keys.into_iter().zip(page.entries) {
             if let Some(e) = e {
-                out.push((self.user_key(&k)?, self.decode_value(&e)?));
+                out.push(Ok((self.user_key(&k)?, self.decode_value(&e)?)));
             }
         }
         Ok(out)

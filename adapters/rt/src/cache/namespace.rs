@@ -325,20 +325,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let bytes = self.inner.values.decode(&entry.payload, &entry.transforms)?;
         self.inner.opts.codec.decode(&bytes)
     }
-
-    /// Stored bytes checked against the size limit.
-    pub(crate) fn check_size(&self, stored: &Bytes) -> Result<(), CacheError> {
-        self.check_len(stored.len())
-    }
-
-    /// A stored length checked against the size limit.
-    pub(crate) fn check_len(&self, size: usize) -> Result<(), CacheError> {
-        let limit = self.inner.settings.config.max_value_size;
-        if size > limit {
-            return Err(CacheError::TooLarge { size, limit });
-        }
-        Ok(())
-    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch (for refresh-after times stored in entries).

@@ -1,15 +1,17 @@
 //! Reads: `get_if_present`, `bulk_get`, `get_entry`/`probe_entry`, and the tag-token check
-//! every read of a tagged entry makes.
+//! every read of a tagged entry makes. The protocol is the core's `ReadEntries` and
+//! `CheckFresh` machines; this file encodes keys, decodes values and keeps the statistics.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use slotcache_core::cache::plan::{self, Tags};
+use slotcache_core::cache::op::fresh::CheckFresh;
+use slotcache_core::cache::op::read::{Found, ReadEntries, Reads};
 use slotcache_core::cache::{CacheError, Entry};
 
-use super::exec::{Deadline, Step};
+use super::exec::Deadline;
 use super::namespace::{Cache, Counters};
 
 /// What a read found.
@@ -34,55 +36,51 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         stored: Vec<Option<Bytes>>,
         deadline: &Deadline,
     ) -> Result<Vec<Option<Entry>>, CacheError> {
-        let entries: Vec<Option<Entry>> = stored
-            .into_iter()
-            .map(|s| s.map(|b| self.decode_stored(&b)).transpose())
-            .collect::<Result<_, _>>()?;
-        let mut tags: Vec<Bytes> =
-            entries.iter().flatten().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
-        if tags.is_empty() {
-            return Ok(entries);
+        let machine = CheckFresh::machine(self.inner.scope.clone(), stored, *deadline)?;
+        let fresh = self.inner.exec.drive(machine).await?;
+        self.count_stale(fresh.stale);
+        Ok(fresh.entries)
+    }
+
+    pub(crate) fn count_stale(&self, stale: u64) {
+        for _ in 0..stale {
+            Counters::bump(&self.inner.counters.stale);
         }
-        tags.sort();
-        tags.dedup();
-        let plans = Tags::new(&self.inner.ns);
-        let steps =
-            tags.iter().map(|t| plans.read_token(t).map(Step::from)).collect::<Result<Vec<_>, _>>()?;
-        let replies = self.inner.exec.run(steps, deadline).await?;
-        let mut current = HashMap::with_capacity(tags.len());
-        for (tag, r) in tags.into_iter().zip(replies) {
-            current.insert(tag, plan::read_current_token(r.map_err(CacheError::Request)?)?);
-        }
-        Ok(entries
-            .into_iter()
-            .map(|e| {
-                e.filter(|e| {
-                    let fresh = plan::is_fresh(e, &current);
-                    if !fresh {
-                        Counters::bump(&self.inner.counters.stale);
-                    }
-                    fresh
-                })
-            })
-            .collect())
+    }
+
+    /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`.
+    async fn read(
+        &self,
+        keys: &[&K],
+        ttl: bool,
+        deadline: &Deadline,
+    ) -> Result<Vec<Option<Found>>, CacheError> {
+        let keys = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
+        let scope = self.inner.scope.clone();
+        let machine = if ttl {
+            ReadEntries::with_ttl(scope, keys, *deadline)
+        } else {
+            ReadEntries::machine(scope, keys, *deadline)
+        };
+        let Reads { found, stale } = self.inner.exec.drive(machine).await?;
+        self.count_stale(stale);
+        Ok(found)
+    }
+
+    fn count_read(&self, hit: bool) {
+        Counters::bump(if hit { &self.inner.counters.hits } else { &self.inner.counters.misses });
     }
 
     /// Reads one entry (fresh only), counting a hit or a miss.
     pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
         let entry = self.read_fresh(key, deadline).await?;
-        Counters::bump(if entry.is_some() { &self.inner.counters.hits } else { &self.inner.counters.misses });
+        self.count_read(entry.is_some());
         Ok(entry)
     }
 
     /// Reads one entry (fresh only) without counting it.
     pub(crate) async fn read_fresh(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
-        let fk = self.key(key)?;
-        let v = self.inner.exec.one(self.read_cmd(&fk, false).into(), deadline).await; // search hook
-        let stored = v.and_then(plan::read_stored).map_err(|e| self.storage_error(e))?;
-        if let Some(s) = &stored {
-            self.check_size(s)?;
-        }
-        Ok(self.fresh_entries(vec![stored], deadline).await?.pop().flatten())
+        Ok(self.read(&[key], false, deadline).await?.pop().flatten().map(|f| f.entry))
     }
 
     /// Reads many entries (fresh only, in `keys`' order) without counting them: one pipelined
@@ -92,23 +90,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         keys: &[K],
         deadline: &Deadline,
     ) -> Result<Vec<Option<Entry>>, CacheError> {
-        // search hook: JSON.GET for documents. One pipelined read per key, not MGET (which
-        // would hide a key of another type as a miss).
-        let mut steps = Vec::with_capacity(keys.len());
-        for k in keys {
-            steps.push(Step::from(self.read_cmd(&self.key(k)?, false)));
-        }
-        let replies = self.inner.exec.run(steps, deadline).await?;
-        let stored = replies
-            .into_iter()
-            .map(|r| {
-                r.map_err(CacheError::Request).and_then(plan::read_stored).map_err(|e| self.storage_error(e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for s in stored.iter().flatten() {
-            self.check_size(s)?;
-        }
-        self.fresh_entries(stored, deadline).await
+        let keys: Vec<&K> = keys.iter().collect();
+        Ok(self.read(&keys, false, deadline).await?.into_iter().map(|f| f.map(|f| f.entry)).collect())
     }
 
     /// The value under `key`, without counting a read (the loaders' own checks).
@@ -151,12 +134,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let entries = self.read_fresh_many(keys, &d).await?;
         let mut out = HashMap::with_capacity(keys.len());
         for (k, e) in keys.iter().zip(entries) {
-            match e {
-                Some(e) => {
-                    Counters::bump(&self.inner.counters.hits);
-                    out.insert(k.clone(), self.decode_value(&e)?);
-                }
-                None => Counters::bump(&self.inner.counters.misses),
+            self.count_read(e.is_some());
+            if let Some(e) = e {
+                out.insert(k.clone(), self.decode_value(&e)?);
             }
         }
         Ok(out)
@@ -164,32 +144,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
         let d = self.op_deadline("get_entry");
-        let fk = self.key(key)?;
-        let mut r =
-            self.inner.exec.run(vec![self.read_cmd(&fk, false).into(), plan::pttl(&fk).into()], &d).await?;
-        let pttl = plan::read_int(
-            "PTTL",
-            &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
-        )?;
-        let stored = plan::read_stored(
-            r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
-        )?;
-        let entry = self.fresh_entries(vec![stored], &d).await?.pop().flatten();
+        let found = self.read(&[key], true, &d).await?.pop().flatten();
         if count {
-            Counters::bump(if entry.is_some() {
-                &self.inner.counters.hits
-            } else {
-                &self.inner.counters.misses
-            });
+            self.count_read(found.is_some());
         }
-        let Some(entry) = entry else { return Ok(None) };
+        let Some(Found { entry, ttl_ms }) = found else { return Ok(None) };
         Ok(Some(EntryInfo {
             value: self.decode_value(&entry)?,
-            // -1: no expiry; -2 (expired in between): treat as gone soon, report zero.
-            ttl: match pttl {
-                -1 => None,
-                ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            },
+            ttl: ttl_ms.map(Duration::from_millis),
             tags: entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect(),
             refreshable_at: entry.refresh_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
         }))

@@ -1,16 +1,10 @@
 //! Tag invalidation and namespace-wide invalidation.
 
-use bytes::Bytes;
-use futures_util::future::join_all;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::plan;
-use slotcache_core::client::Cmd;
-use slotcache_core::{NodeAddr, Value};
-
 use slotcache_core::cache::op::invalidate_tags::InvalidateTags;
+use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::scope::distinct_tags;
 
-use super::exec::Deadline;
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
@@ -49,12 +43,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
         let d = self.deadline("invalidate_all", self.inner.settings.config.flush_timeout);
         let ns = &self.inner.ns;
-        let patterns = [ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
-        let mut total = 0;
-        for pattern in patterns {
-            total += self.scan_all(&pattern, &d, true).await?;
-        }
-        Ok(total)
+        let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
+        self.inner.exec.drive(ScanAll::unlink(patterns, d)).await
     }
 
     /// Approximate number of entries: a `SCAN` count of the namespace's prefix on every
@@ -66,88 +56,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A node's error or the timeout.
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
         let d = self.deadline("estimated_size", self.inner.settings.config.bulk_operation_timeout);
-        self.scan_all(&self.inner.ns.scan_pattern(), &d, false).await
-    }
-
-    /// Scans every primary for `pattern` in parallel; deletes what it finds when `delete`.
-    async fn scan_all(&self, pattern: &[u8], d: &Deadline, delete: bool) -> Result<u64, CacheError> {
-        let nodes = self.primaries(d).await?;
-        let counts = join_all(nodes.into_iter().map(|n| self.scan_node(n, pattern, d, delete))).await;
-        counts.into_iter().sum()
-    }
-
-    pub(crate) async fn primaries(&self, d: &Deadline) -> Result<Vec<NodeAddr>, CacheError> {
-        let timeout = d.remaining(self.inner.exec.now())?;
-        let per = self
-            .inner
-            .exec
-            .client
-            .request(slotcache_core::client::Request::all_primaries(Cmd::new("PING")).with_timeout(timeout))
-            .await
-            .map_err(|e| self.inner.exec.deadline_error(e, d))?;
-        match per {
-            slotcache_core::client::Reply::PerNode(v) => Ok(v.into_iter().map(|(a, _)| a).collect()),
-            other => Err(CacheError::UnexpectedReply { command: "PING", got: format!("{other:?}") }),
-        }
-    }
-
-    /// One page of `SCAN` on one node: the next cursor and the keys.
-    pub(crate) async fn scan_page(
-        &self,
-        node: &NodeAddr,
-        cursor: &Bytes,
-        pattern: &[u8],
-        d: &Deadline,
-    ) -> Result<(Bytes, Vec<Bytes>), CacheError> {
-        let cmd =
-            Cmd::new("SCAN").arg(cursor.clone()).arg("MATCH").arg(pattern.to_vec()).arg("COUNT").arg(1000u32);
-        let timeout = d.remaining(self.inner.exec.now())?;
-        let req = slotcache_core::client::Request::node(node.clone(), cmd).with_timeout(timeout);
-        let reply =
-            self.inner.exec.client.request(req).await.map_err(|e| self.inner.exec.deadline_error(e, d))?;
-        let v = reply.into_value().unwrap_or(Value::Nil);
-        let Value::Array(mut parts) = v else {
-            return Err(CacheError::UnexpectedReply { command: "SCAN", got: format!("{v:?}") });
-        };
-        let keys = parts.pop();
-        let next = parts.pop();
-        match (next, keys) {
-            (Some(Value::Bulk(next)), Some(Value::Array(keys))) => {
-                let keys = keys.into_iter().filter_map(|k| k.as_bytes().cloned()).collect();
-                Ok((next, keys))
-            }
-            (n, k) => Err(CacheError::UnexpectedReply { command: "SCAN", got: format!("{n:?} {k:?}") }),
-        }
-    }
-
-    async fn scan_node(
-        &self,
-        node: NodeAddr,
-        pattern: &[u8],
-        d: &Deadline,
-        delete: bool,
-    ) -> Result<u64, CacheError> {
-        let mut cursor = Bytes::from_static(b"0");
-        let mut count = 0u64;
-        loop {
-            let (next, keys) = self.scan_page(&node, &cursor, pattern, d).await?;
-            if !keys.is_empty() {
-                if delete {
-                    let mut unlink = Cmd::new("UNLINK");
-                    for k in keys {
-                        unlink.push_arg(k);
-                    }
-                    let v = self.inner.exec.one(unlink.into(), d).await?;
-                    count += u64::try_from(plan::read_int("UNLINK", &v)?).unwrap_or(0);
-                } else {
-                    count += keys.len() as u64;
-                }
-            }
-            if next.as_ref() == b"0" {
-                return Ok(count);
-            }
-            cursor = next;
-        }
+        self.inner.exec.drive(ScanAll::count(self.inner.ns.scan_pattern(), d)).await
     }
 }
 

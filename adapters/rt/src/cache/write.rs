@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::invalidate::InvalidateKey;
+use slotcache_core::cache::op::refresh_mark::MarkRefreshable;
 use slotcache_core::cache::op::write::WriteEntries;
-use slotcache_core::cache::plan::{self, Tags};
-use slotcache_core::cache::scripts::{self, sha1_hex};
+use slotcache_core::cache::plan::Tags;
 use slotcache_core::cache::{CacheError, Ttl};
 
-use super::exec::{Deadline, Step};
+use super::exec::Deadline;
 use super::namespace::{Cache, wall_ms};
-use super::random;
 
 pub(crate) use slotcache_core::cache::op::scope::distinct_tags;
 pub(crate) use slotcache_core::cache::op::write::Write;
@@ -102,22 +101,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let ms = Ttl::After(ttl).resolve(self.default_ttl_ms())?.unwrap_or(1);
         let fk = self.key(key)?;
         let d = self.op_deadline("set_expires_after");
-        let v = self.inner.exec.one(self.inner.scope.storage.read(&fk, true).into(), &d).await?;
-        let Some(stored) = plan::read_stored(v)? else { return Ok(false) };
-        let entry = self.inner.scope.storage.decode(&stored)?;
-        let plans = Tags::new(&self.inner.ns);
-        let mut steps = Vec::new();
-        for t in &entry.tags {
-            let cmd = plans.write(&t.tag, &fk, Some(ms), random::token(), true)?;
-            steps.push(Step::script(cmd, &scripts::TAG_WRITE));
-        }
-        steps.push(plan::pexpire(&fk, ms).into());
-        let mut replies = self.inner.exec.run(steps, &d).await?;
-        let r = replies.pop().unwrap_or(Ok(slotcache_core::Value::Int(0))).map_err(CacheError::Request)?;
-        for r in replies {
-            plan::read_token_written(r.map_err(CacheError::Request)?)?;
-        }
-        Ok(plan::read_int("PEXPIRE", &r)? == 1)
+        self.inner.exec.drive(ExpireEntry::machine(self.inner.scope.clone(), fk, ms, d)).await
     }
 
     /// Marks `key` for a background reload by [`Cache::get`] once `after` has passed; until the
@@ -128,28 +112,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A cluster error.
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
         let fk = self.key(key)?;
-        let storage = self.inner.scope.storage;
         let d = self.op_deadline("set_refreshable_after");
-        let mut r =
-            self.inner.exec.run(vec![storage.read(&fk, true).into(), plan::pttl(&fk).into()], &d).await?;
-        let pttl = plan::read_int(
-            "PTTL",
-            &r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
-        )?;
-        let Some(stored) = plan::read_stored(
-            r.pop().unwrap_or(Ok(slotcache_core::Value::Nil)).map_err(CacheError::Request)?,
-        )?
-        else {
-            return Ok(false);
-        };
-        let mut entry = storage.decode(&stored)?;
-        entry.refresh_at_ms =
-            Some(wall_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)));
-        let ttl = if pttl > 0 { Bytes::from(pttl.to_string()) } else { Bytes::new() };
-        let stored_now = storage.encode(&entry, self.inner.scope.max_value_size)?;
-        let args = vec![Bytes::from(sha1_hex(&stored)), Bytes::from_static(b"set"), stored_now, ttl];
-        let cmd = plan::script(storage.cas_script(), &fk, args, true, false);
-        let v = self.inner.exec.one(Step::script(cmd, storage.cas_script()), &d).await?;
-        Ok(plan::read_int("cas", &v)? == 1)
+        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        self.inner.exec.drive(MarkRefreshable::machine(self.inner.scope.clone(), fk, after_ms, d)).await
     }
 }

@@ -4,12 +4,17 @@
 
 pub mod deadline;
 pub mod exchange;
+pub mod expiry;
 pub mod fan_out;
 pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
+pub mod iterate;
 pub mod machine;
+pub mod read;
+pub mod refresh_mark;
 pub mod rounds;
+pub mod scan;
 pub mod scope;
 pub mod search_drop;
 pub mod search_index;

@@ -5,7 +5,7 @@
 //! are merged here ([`reply::merge`]). An index found missing (dropped behind the namespace's
 //! back, or its shard's slots moved) makes the machine forget the known indexes and start over,
 //! once. Then `JSON.MGET` reads the page's documents (split per slot by the client; documents
-//! deleted since are left out), and the tag tokens they carry are checked ([`Freshness`]):
+//! deleted since are left out), and the tag tokens they carry are checked ([`TokenCheck`]):
 //! entries made stale by a tag invalidation are left out too.
 
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use crate::slot::Slot;
 use super::deadline::Deadline;
 use super::exchange::{Exchange, Progress};
 use super::fan_out;
-use super::fresh::Freshness;
+use super::fresh::TokenCheck;
 use super::machine::{Ctx, Input, Machine, Step, unexpected_input};
 use super::scope::Scope;
 use super::search_index::{EnsureIndex, IndexNews, IndexSpec, KnownIndexes};
@@ -142,7 +142,7 @@ enum Phase {
     Ensure(EnsureIndex),
     Search { slots: Vec<Slot> },
     Read { total: u64, keys: Vec<Bytes> },
-    Fresh { total: u64, keys: Vec<Bytes>, entries: Vec<Option<Entry>>, check: Freshness, round: Exchange },
+    Fresh { total: u64, keys: Vec<Bytes>, entries: Vec<Option<Entry>>, check: TokenCheck, round: Exchange },
     Over,
 }
 
@@ -287,7 +287,7 @@ impl SearchQuery {
             .into_iter()
             .map(|d| plan::read_stored(d)?.map(|b| storage.decode(&b)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        let Some((check, mut round)) = Freshness::round(&self.scope.ns, &entries)? else {
+        let Some((check, mut round)) = TokenCheck::for_entries(&self.scope.ns, &entries)? else {
             return Ok(self.finish(total, keys, entries, 0));
         };
         match round.start(cx.now, &self.deadline)? {
