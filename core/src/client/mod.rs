@@ -239,7 +239,7 @@ pub struct Client {
     refresh_cursor: usize,
     last_refresh_error: Option<String>,
     /// Seeds that refused the credentials before the first topology, with their answer.
-    auth_refused: Vec<(NodeAddr, crate::error::ServerError)>,
+    auth_refused: Vec<(NodeAddr, crate::server_error::ServerError)>,
     conns: Arena<Conn>,
     nodes: HashMap<NodeAddr, NodeConns, crate::hash::Fast>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a

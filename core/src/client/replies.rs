@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use crate::error::{ErrorAction, ServerError, ServerErrorKind};
 use crate::node::NodeAddr;
 use crate::resp::{DecodeError, Value, decode};
 use crate::retry::{self, FailReason, Failure, RetryDecision};
+use crate::server_error::{ErrorAction, ServerError, ServerErrorKind};
 use crate::topology::{RefreshReason, Topology};
 
 use super::arena::Id;
