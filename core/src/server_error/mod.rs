@@ -1,5 +1,6 @@
-//! Errors the core classifies. [`ServerError`] is an error reply from a node, parsed once into
-//! a [`ServerErrorKind`] and mapped to the [`ErrorAction`] a cluster client takes.
+//! The classification of servers' error replies. [`ServerError`] is an error reply from a node,
+//! parsed once into a [`ServerErrorKind`] and mapped to the [`ErrorAction`] a cluster client
+//! takes.
 
 #[cfg(any(test, feature = "_fuzz"))]
 #[doc(hidden)]
