@@ -8,10 +8,10 @@
 pub mod cache;
 pub mod client;
 pub mod command;
+mod fast_hasher;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod hash;
 pub mod keys;
 pub mod node;
 pub mod resp;

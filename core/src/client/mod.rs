@@ -241,7 +241,7 @@ pub struct Client {
     /// Seeds that refused the credentials before the first topology, with their answer.
     auth_refused: Vec<(NodeAddr, crate::server_error::ServerError)>,
     conns: Arena<Conn>,
-    nodes: HashMap<NodeAddr, NodeConns, crate::hash::Fast>,
+    nodes: HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
     /// dead node costs one connect per backoff, not one per request.
     down: HashMap<NodeAddr, Down>,
