@@ -13,7 +13,7 @@ mod fast_hasher;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
-pub mod node;
+pub mod node_addr;
 pub mod resp;
 pub mod retry;
 pub mod rng;
@@ -23,7 +23,7 @@ pub mod topology;
 
 pub use command::{CommandInfo, ResponsePolicy, Routing};
 pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
-pub use node::NodeAddr;
+pub use node_addr::NodeAddr;
 pub use resp::{Protocol, Value};
 pub use retry::{Budget, Idempotency, RetryConfig, RetryDecision};
 pub use rng::Rng;

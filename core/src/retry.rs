@@ -52,7 +52,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::rng::Rng;
 use crate::server_error::{ErrorAction, ServerError};
 use crate::slot::Slot;

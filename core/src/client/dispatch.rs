@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::slot::Slot;
 use crate::topology::RefreshReason;
 

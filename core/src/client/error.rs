@@ -1,6 +1,6 @@
 //! The client's typed errors.
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::DecodeError;
 use crate::server_error::ServerError;
 use crate::slot::Slot;

@@ -6,7 +6,7 @@
 //! their replies are merged per the command's policy.
 
 use crate::command::{self, CommandError, MergeError, ResponsePolicy, Routing, SlotGroup};
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::retry::Idempotency;
 

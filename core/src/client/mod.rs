@@ -35,7 +35,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::topology::{RefreshReason, Topology};
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::{DecodeError, Value, decode};
 use crate::retry::{self, FailReason, Failure, RetryDecision};
 use crate::server_error::{ErrorAction, ServerError, ServerErrorKind};

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use core::time::Duration;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::slot::Slot;
 

@@ -4,7 +4,7 @@ use std::time::Instant;
 use proptest::prelude::*;
 
 use super::*;
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::rng::Rng;
 use crate::server_error::ServerError;
 
