@@ -22,9 +22,9 @@ mod error;
 #[cfg(any(test, feature = "_fuzz"))]
 #[doc(hidden)]
 pub mod fuzz;
+mod input;
 mod merge;
 mod refresh;
-mod replies;
 mod request;
 mod stats;
 #[cfg(test)]
