@@ -23,7 +23,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 mod input;
-mod merge;
+mod plan;
 mod refresh;
 mod request;
 mod stats;
@@ -48,7 +48,7 @@ pub use stats::Stats;
 
 use arena::{Arena, Id};
 use conn::Conn;
-use merge::Shape;
+use plan::Shape;
 use timers::{Timer, Timers};
 
 /// Identifies one connection the client asked the adapter to open.

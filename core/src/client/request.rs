@@ -209,7 +209,7 @@ impl Request {
     /// What [`Client::submit`](super::Client::submit) would refuse for the same reason: an
     /// empty or malformed command, keys in different slots where they must share one.
     pub fn prepare(self) -> Result<Prepared, SubmitError> {
-        Ok(Prepared { plan: super::merge::plan(self.kind)?, timeout: self.timeout })
+        Ok(Prepared { plan: super::plan::plan(self.kind)?, timeout: self.timeout })
     }
 }
 
@@ -217,7 +217,7 @@ impl Request {
 /// [`Client::submit_prepared`](super::Client::submit_prepared).
 #[derive(Debug)]
 pub struct Prepared {
-    pub(crate) plan: super::merge::Plan,
+    pub(crate) plan: super::plan::Plan,
     pub(crate) timeout: Option<Duration>,
 }
 
