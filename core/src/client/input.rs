@@ -12,7 +12,7 @@ use crate::topology::{RefreshReason, Topology};
 use super::arena::Id;
 use super::conn::{ConnState, Expect};
 use super::error::{ConnError, ConnErrorKind, RequestError, TimeoutStage};
-use super::plan;
+use super::merge;
 use super::timers::Timer;
 use super::{Client, ConnId, Event, Output, SubState};
 
@@ -329,7 +329,7 @@ impl Client {
     pub(crate) fn finish_parent(&mut self, pid: Id) {
         let Some(parent) = self.parents.remove(pid) else { return };
         let results = parent.results.into_iter().map(|r| r.unwrap_or(Err(RequestError::Closed))).collect();
-        let result = plan::finish(parent.shape, results);
+        let result = merge::finish(parent.shape, results);
         if let Err(e) = &result {
             self.stats.failed += 1;
             tracing::debug!(request = pid.to_u64(), error = %e, "slotcache: request failed");

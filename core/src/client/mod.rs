@@ -23,6 +23,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 mod input;
+mod merge;
 mod plan;
 mod refresh;
 mod request;
@@ -43,7 +44,8 @@ use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
 pub use config::{ClientConfig, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
-pub use request::{Cmd, Prepared, Reply, Request, RequestKind, ToArg};
+pub use plan::Prepared;
+pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
 
 use arena::{Arena, Id};

@@ -1,18 +1,19 @@
-//! Planning a request into sub-requests, and merging their replies back.
+//! Planning a request into sub-requests ([`Request::prepare`] gives a [`Prepared`]).
 //!
 //! The command table ([`crate::command`]) says where a command goes. A command whose keys
-//! span slots is split per slot (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH, JSON.MGET) and its
-//! parts' replies are put back in the caller's order; fan-out commands go to every primary and
-//! their replies are merged per the command's policy.
+//! span slots is split per slot (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH, JSON.MGET); fan-out
+//! commands go to every primary. The plan's [`Shape`] says how [`super::merge`] puts the parts'
+//! replies back together.
 
-use crate::command::{self, CommandError, MergeError, ResponsePolicy, Routing, SlotGroup};
+use core::time::Duration;
+
+use crate::command::{self, CommandError, ResponsePolicy, Routing, SlotGroup};
 use crate::node_addr::NodeAddr;
-use crate::resp::Value;
 use crate::retry::Idempotency;
 
 use super::Route;
-use super::error::{RequestError, SubmitError};
-use super::request::{Cmd, Reply, RequestKind};
+use super::error::SubmitError;
+use super::request::{Cmd, Request, RequestKind};
 
 /// How a request's sub-replies become its reply.
 #[derive(Debug)]
@@ -76,8 +77,8 @@ fn describe(cmd: &Cmd) -> Result<(&'static command::CommandInfo, bool, Idempoten
     Ok((info, read_only, idempotency))
 }
 
-/// Plans a request.
-pub(crate) fn plan(kind: RequestKind) -> Result<Plan, SubmitError> {
+/// Plans a request into its sub-requests and the [`Shape`] of its reply.
+pub(crate) fn plan_subrequests(kind: RequestKind) -> Result<Plan, SubmitError> {
     match kind {
         RequestKind::Command(cmd) => plan_command(cmd),
         RequestKind::Pipeline(cmds) => {
@@ -152,26 +153,24 @@ fn plan_command(cmd: Cmd) -> Result<Plan, SubmitError> {
     Ok(Plan { shape: Shape::Single, subs: vec![plan_single(cmd)?] })
 }
 
-fn merge_error(e: MergeError) -> RequestError {
-    match e {
-        MergeError::Server { error, .. } => RequestError::Server(error),
-        e => RequestError::UnexpectedReply { expected: "replies that merge", got: e.to_string() },
+impl Request {
+    /// Plans the request: looks its commands up in the command table, hashes their keys to
+    /// slots and splits multi-key commands per slot. A pure function of the request, so it can
+    /// run anywhere (in the caller's task, say), leaving less to the single owner of the
+    /// [`Client`](super::Client), which then only queues and routes it.
+    ///
+    /// # Errors
+    /// What [`Client::submit`](super::Client::submit) would refuse for the same reason: an
+    /// empty or malformed command, keys in different slots where they must share one.
+    pub fn prepare(self) -> Result<Prepared, SubmitError> {
+        Ok(Prepared { plan: plan_subrequests(self.kind)?, timeout: self.timeout })
     }
 }
 
-/// Builds a request's reply from its sub-results (all present).
-pub(crate) fn finish(shape: Shape, results: Vec<Result<Value, RequestError>>) -> Result<Reply, RequestError> {
-    match shape {
-        Shape::Single => results.into_iter().next().unwrap_or(Err(RequestError::Closed)).map(Reply::Value),
-        Shape::Pipeline => Ok(Reply::Pipeline(results)),
-        Shape::PerNode(addrs) => Ok(Reply::PerNode(addrs.into_iter().zip(results).collect())),
-        Shape::Fanout(policy, _) => {
-            let values = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-            command::merge(policy, values).map(Reply::Value).map_err(merge_error)
-        }
-        Shape::Split { policy, groups } => {
-            let values = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-            command::reassemble(policy, &groups, values).map(Reply::Value).map_err(merge_error)
-        }
-    }
+/// A [`Request`] already planned by [`Request::prepare`], ready for
+/// [`Client::submit_prepared`](super::Client::submit_prepared).
+#[derive(Debug)]
+pub struct Prepared {
+    pub(crate) plan: Plan,
+    pub(crate) timeout: Option<Duration>,
 }
