@@ -135,7 +135,7 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<()> {
         for &t in &s.tasks {
             for &c in &clients {
                 let level_ok = !c.is_redis_benchmark() || s.rb_tasks.contains(&t);
-                if c.supports(w) && level_ok {
+                if w.supported_by(c) && level_ok {
                     cells.push(Cell { workload: w, tasks: t, client: c });
                 }
             }
