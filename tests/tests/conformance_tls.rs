@@ -13,7 +13,7 @@
 //! - plain text against the TLS ports is a typed error, not a hang.
 //!
 //! Needs `redis-server`; outside CI it may be skipped with `SLOTCACHE_SKIP_TLS=1` (as
-//! `tests/tls.rs`).
+//! `tests/harness_tls.rs`).
 
 use std::time::{Duration, Instant};
 
