@@ -21,56 +21,15 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use slotcache_core::cache::codec::Binary;
 use slotcache_core::cache::transform::Zstd;
-use slotcache_rt::{
-    Cache, CacheError, Compute, NamespaceOptions, Provider, ProviderConfig, RequestError, Ttl, Value,
-};
-use slotcache_tests::Cluster;
+use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions, Provider, ProviderConfig, Ttl, Value};
 use slotcache_tests::conformance::Rt;
 
 use cache_support::{
-    calls, cluster, config, eventually, exclusive, ns, on_every_runtime, provider, provider_with, raw,
-    requests, roles, shared,
+    calls, cluster, config, eventually, exclusive, is_server_error, members, ns, on_every_runtime, provider,
+    provider_with, raw, requests, roles, s, scan_keys, shared, string_ns,
 };
 
 const LABEL: &str = "cache-fixes";
-
-fn s(v: &str) -> String {
-    v.to_owned()
-}
-
-fn string_ns(p: &Provider, name: &str) -> Cache<String, String> {
-    p.create_namespace::<String, String>(name, NamespaceOptions::default()).expect("namespace")
-}
-
-fn is_server_error(e: &Result<impl std::fmt::Debug, CacheError>, code: &[u8]) -> bool {
-    matches!(e, Err(CacheError::Request(RequestError::Server(se))) if se.code() == code)
-}
-
-/// Every key matching `pattern` on the masters (raw `SCAN`, bounded).
-fn scan_keys(c: &Cluster, masters: &[usize], pattern: &str) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    for &m in masters {
-        let mut cursor = s("0");
-        for _ in 0..10_000 {
-            let v = c.cmd(m, ["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]).expect("scan");
-            let Value::Array(parts) = v else { panic!("SCAN: {v:?}") };
-            let [Value::Bulk(next), Value::Array(keys)] = parts.as_slice() else { panic!("SCAN: {parts:?}") };
-            out.extend(keys.iter().filter_map(|k| k.as_bytes().cloned()));
-            cursor = String::from_utf8(next.to_vec()).expect("cursor");
-            if cursor == "0" {
-                break;
-            }
-        }
-    }
-    out
-}
-
-fn members(c: &Cluster, tag_key: &str) -> Vec<Bytes> {
-    match raw(c, tag_key.as_bytes(), &[b"ZRANGEBYSCORE", tag_key.as_bytes(), b"0", b"+inf"]) {
-        Value::Array(v) => v.into_iter().filter_map(|m| m.as_bytes().cloned()).collect(),
-        other => panic!("{tag_key}: {other:?}"),
-    }
-}
 
 /// §15.1: fan-out goes to primaries only, so on a cluster where every shard has a replica,
 /// iteration yields each entry once, `estimated_size` is exact, `invalidate_all` deletes
