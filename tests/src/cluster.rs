@@ -1,6 +1,7 @@
 //! Forming a local cluster of child `valkey-server` (or `redis-server`) processes, querying it,
 //! and stopping it on drop.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -693,6 +694,12 @@ impl Cluster {
     /// `INFO <section>` of node `i`.
     pub fn info(&self, i: usize, section: &str) -> Result<String> {
         self.cmd_text(i, ["INFO", section])
+    }
+
+    /// Node `i`'s `INFO commandstats`: each command's counters by lower-case name (see
+    /// [`topo::parse_commandstats`]).
+    pub fn commandstats(&self, i: usize) -> Result<BTreeMap<String, topo::CommandStats>> {
+        topo::parse_commandstats(&self.info(i, "commandstats")?)
     }
 
     /// Node `i`'s role from `INFO replication`.

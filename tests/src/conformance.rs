@@ -165,15 +165,9 @@ pub fn keys_on(owners: &[Option<usize>], m: usize, count: usize, name: &str) -> 
 }
 
 /// How many times node `i` ran `command` (lower case, e.g. `"get"`), from `INFO commandstats`
-/// (`cmdstat_get:calls=...`); 0 when it never ran it.
+/// ([`Cluster::commandstats`]); 0 when it never ran it.
 pub fn cmdstat_calls(cluster: &Cluster, i: usize, command: &str) -> crate::Result<u64> {
-    let info = cluster.info(i, "commandstats")?;
-    let field = format!("cmdstat_{command}:");
-    let Some(line) = info.lines().find_map(|l| l.strip_prefix(&field)) else { return Ok(0) };
-    line.split(',')
-        .find_map(|kv| kv.strip_prefix("calls="))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| crate::Error::new(format!("node {i}: cannot read {field}{line}")))
+    Ok(cluster.commandstats(i)?.get(command).map_or(0, |s| s.calls))
 }
 
 /// A short name of an error's kind, for tallies in test output (`Unreachable`, `Timeout`,

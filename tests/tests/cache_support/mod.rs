@@ -8,14 +8,13 @@
 #![allow(dead_code)]
 
 use core::future::Future;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::future::{Either, select};
 use slotcache_rt::{Cache, CacheError, NamespaceOptions, Provider, ProviderConfig, RequestError, Value};
-use slotcache_tests::conformance::{ALL, Rt};
+use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls};
 use slotcache_tests::{Cluster, ClusterBuilder, Role};
 
 /// The cluster of this test binary, while any test holds it.
@@ -158,26 +157,9 @@ pub(crate) fn roles(cluster: &Cluster) -> (Vec<usize>, Vec<usize>) {
     (masters, replicas)
 }
 
-/// `calls` of every command in node `i`'s `INFO commandstats`, by lower-case command name.
-pub(crate) fn commandstats(cluster: &Cluster, i: usize) -> HashMap<String, u64> {
-    let info = cluster.info(i, "commandstats").expect("INFO commandstats");
-    let mut out = HashMap::new();
-    for line in info.lines() {
-        let Some(rest) = line.strip_prefix("cmdstat_") else { continue };
-        let Some((name, fields)) = rest.split_once(':') else { continue };
-        let calls = fields
-            .split(',')
-            .find_map(|f| f.strip_prefix("calls="))
-            .and_then(|c| c.trim().parse().ok())
-            .unwrap_or(0);
-        out.insert(name.to_owned(), calls);
-    }
-    out
-}
-
-/// The sum of `command`'s calls over these nodes.
+/// The sum of `command`'s calls (`INFO commandstats`) over these nodes.
 pub(crate) fn calls(cluster: &Cluster, nodes: &[usize], command: &str) -> u64 {
-    nodes.iter().map(|&i| commandstats(cluster, i).get(command).copied().unwrap_or(0)).sum()
+    nodes.iter().map(|&i| cmdstat_calls(cluster, i, command).expect("INFO commandstats")).sum()
 }
 
 /// Node `i` is stopped (`SIGSTOP`, in force once this returns: the process is seen stopped)
