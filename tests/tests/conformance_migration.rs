@@ -17,21 +17,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use slotcache_core::ServerErrorKind;
 use slotcache_rt::{Client, Cmd, Error, RequestError, Value};
-use slotcache_tests::conformance::{ALL, TrafficRun, config, keys_on, seed_keys, slot_owners};
+use slotcache_tests::conformance::{ALL, TrafficRun, config, seed_keys, slot_owners, traffic_plan};
 use slotcache_tests::{Cluster, ClusterBuilder, key_for_slot};
 
 fn cluster(label: &str) -> Cluster {
     ClusterBuilder::new().masters(3).replicas(0).label(label).start().expect("cluster")
 }
 
-/// Keys of the slots being migrated split into `tasks` groups, plus one group per master of
-/// keys that stay where they are; one traffic task per group, tagged by group index.
-fn groups(moving: &[String], others: Vec<Vec<String>>, tasks: usize) -> Vec<(usize, Vec<String>)> {
+/// Keys of the slots being migrated split into `tasks` groups, plus the groups of `others`
+/// (keys that stay where they are); one traffic task per group, tagged by group index.
+fn groups(moving: &[String], others: Vec<(usize, Vec<String>)>, tasks: usize) -> Vec<(usize, Vec<String>)> {
     let mut g: Vec<Vec<String>> = (0..tasks).map(|_| Vec::new()).collect();
     for (i, k) in moving.iter().enumerate() {
         g[i % tasks].push(k.clone());
     }
-    g.extend(others);
+    g.extend(others.into_iter().map(|(_, keys)| keys));
     g.into_iter().enumerate().collect()
 }
 
@@ -50,12 +50,7 @@ fn legacy_migration_ask_then_moved_under_traffic_has_no_errors() {
             .flat_map(|&s| (0..30).map(move |i| key_for_slot(s, &format!("lg:{p}:{i}"))))
             .collect();
         seed_keys(&c, from, &moving).expect("seed");
-        let mut others = Vec::new();
-        for m in 0..3 {
-            let keys = keys_on(&owners, m, 8, &format!("lg-other:{p}"));
-            seed_keys(&c, m, &keys).expect("seed");
-            others.push(keys);
-        }
+        let others = traffic_plan(&c, &owners, 0..3, 1, 8, &format!("lg-other:{p}")).expect("seed");
         let cfg = config(&c);
         let c = &c;
         rt.block_on(async move {
@@ -120,12 +115,7 @@ fn atomic_slot_migration_under_traffic_has_no_errors() {
         let moving: Vec<String> =
             (lo..=hi).flat_map(|s| (0..2).map(move |i| key_for_slot(s, &format!("am:{p}:{i}")))).collect();
         seed_keys(&c, from, &moving).expect("seed");
-        let mut others = Vec::new();
-        for m in 0..3 {
-            let keys = keys_on(&owners, m, 8, &format!("am-other:{p}"));
-            seed_keys(&c, m, &keys).expect("seed");
-            others.push(keys);
-        }
+        let others = traffic_plan(&c, &owners, 0..3, 1, 8, &format!("am-other:{p}")).expect("seed");
         let cfg = config(&c);
         let c = &c;
         rt.block_on(async move {
