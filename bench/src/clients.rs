@@ -10,8 +10,6 @@ use slotcache_core::cache::codec::Raw;
 use slotcache_rt::cache::{Cache, NamespaceOptions, Provider, ProviderConfig};
 use slotcache_rt::{Cmd, NodeAddr, Value};
 
-use crate::workloads::Workload;
-
 /// What the workloads need from a client. Each task owns a clone (redis-rs wants `&mut`).
 pub(crate) trait BenchClient: Clone + Send + Sync + 'static {
     /// `GET key`; whether it found a value.
@@ -96,15 +94,6 @@ impl ClientKind {
     /// Whether this is `redis-benchmark` (a separate program, GET and SET only).
     pub(crate) const fn is_redis_benchmark(self) -> bool {
         matches!(self, Self::RedisBenchmarkP16 | Self::RedisBenchmarkP1)
-    }
-
-    /// Whether this client can run `workload` (the runner skips the cells it cannot).
-    pub(crate) const fn supports(self, workload: Workload) -> bool {
-        match workload {
-            Workload::Get | Workload::Set => true,
-            Workload::Mix | Workload::Mget => !self.is_redis_benchmark(),
-            Workload::TagSet | Workload::Invalidate => self.is_slotcache(),
-        }
     }
 
     /// Whether this is slotcache (on any runtime).

@@ -14,6 +14,7 @@ mod clients;
 mod rbench;
 mod report;
 mod run;
+mod settings;
 mod worker;
 mod workloads;
 

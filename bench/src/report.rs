@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 
 use crate::clients::ClientKind;
-use crate::run::{Cell, Settings};
+use crate::settings::{Cell, Settings};
 use crate::worker::CellResult;
 use crate::workloads::{MGET_KEYS, Workload};
 

@@ -4,13 +4,11 @@
 //! its variant in [`Workload`] and a line in each of the small matches below. A workload that
 //! needs an operation only some clients have (the cache layer's tagged SET and
 //! `invalidate_by_tags`, say) adds that method to [`BenchClient`] with a default that fails, and
-//! says which clients have it in [`ClientKind::supports`]; the runner skips the others.
+//! says which clients have it in [`Workload::supported_by`]; the runner skips the others.
 
 use bytes::Bytes;
 
-use crate::clients::BenchClient;
-#[cfg(doc)]
-use crate::clients::ClientKind;
+use crate::clients::{BenchClient, ClientKind};
 
 /// Length of every key: `key:` and 12 digits, the shape `redis-benchmark -r` uses.
 pub(crate) const KEY_LEN: usize = 16;
@@ -166,6 +164,15 @@ impl Workload {
     /// Whether this workload goes through the cache layer (slotcache only).
     pub(crate) const fn is_cache(self) -> bool {
         matches!(self, Self::TagSet | Self::Invalidate)
+    }
+
+    /// Whether `client` can run this workload (the runner skips the cells it cannot).
+    pub(crate) const fn supported_by(self, client: ClientKind) -> bool {
+        match self {
+            Self::Get | Self::Set => true,
+            Self::Mix | Self::Mget => !client.is_redis_benchmark(),
+            Self::TagSet | Self::Invalidate => client.is_slotcache(),
+        }
     }
 
     /// Prepares the next operation, outside the timed part: the invalidation workload writes

@@ -10,6 +10,6 @@
 //! - it is re-exported below, one `pub use` per subsystem, in alphabetical order.
 
 pub use crate::client::fuzz::client_ops;
-pub use crate::error::fuzz::redirect_parse;
 pub use crate::resp::fuzz::{resp_chunked, resp_decode};
+pub use crate::server_error::fuzz::redirect_parse;
 pub use crate::topology::fuzz::topology_parse;

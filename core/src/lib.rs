@@ -8,26 +8,26 @@
 pub mod cache;
 pub mod client;
 pub mod command;
-pub mod error;
+mod fast_hasher;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod hash;
 pub mod keys;
-pub mod node;
+pub mod node_addr;
 pub mod resp;
 pub mod retry;
 pub mod rng;
+pub mod server_error;
 pub mod slot;
 pub mod topology;
 
 pub use command::{CommandInfo, ResponsePolicy, Routing};
-pub use error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
 pub use keys::{EncodedKey, KeyEncoder, Namespace, NamespaceRegistry};
-pub use node::NodeAddr;
+pub use node_addr::NodeAddr;
 pub use resp::{Protocol, Value};
 pub use retry::{Budget, Idempotency, RetryConfig, RetryDecision};
 pub use rng::Rng;
+pub use server_error::{Endpoint, ErrorAction, ServerError, ServerErrorKind};
 pub use slot::{SLOT_COUNT, Slot, hash_tag, key_slot};
 pub use topology::{
     RefreshConfig, RefreshPolicy, RefreshReason, SlotRange, Topology, TopologyDiff, TopologyError,

@@ -52,9 +52,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::error::{ErrorAction, ServerError};
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::rng::Rng;
+use crate::server_error::{ErrorAction, ServerError};
 use crate::slot::Slot;
 
 /// Whether a command may be resent when it is unknown whether it ran.

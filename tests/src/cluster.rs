@@ -1,6 +1,7 @@
 //! Forming a local cluster of child `valkey-server` (or `redis-server`) processes, querying it,
 //! and stopping it on drop.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -451,18 +452,8 @@ impl Cluster {
     fn boot(&mut self, masters: usize, total: usize, timeout: Duration) -> Result<()> {
         let t0 = Instant::now();
         let claims = locks::claim_ports(total)?;
-        for (index, claim) in claims.into_iter().enumerate() {
-            let dir = self.dir.join(format!("node-{index}"));
-            let child = self.spec.spawn(claim.port(), &dir)?;
-            self.nodes.push(Node {
-                index,
-                claim,
-                id: String::new(),
-                dir,
-                child: Some(child),
-                paused: false,
-                removed: false,
-            });
+        for claim in claims {
+            self.spawn_node(claim)?;
         }
         for i in 0..total {
             self.await_start(i)?;
@@ -545,8 +536,16 @@ impl Cluster {
     }
 
     pub(crate) fn spawn_extra_node(&mut self) -> Result<usize> {
-        let index = self.nodes.len();
         let claim = locks::claim_ports(1)?.pop().ok_or_else(|| Error::new("no port"))?;
+        let index = self.spawn_node(claim)?;
+        self.await_start(index)?;
+        Ok(index)
+    }
+
+    /// Starts the next node (index `self.nodes.len()`, folder `node-<index>`) on the claimed
+    /// port, without waiting for it; returns its index.
+    fn spawn_node(&mut self, claim: PortClaim) -> Result<usize> {
+        let index = self.nodes.len();
         let dir = self.dir.join(format!("node-{index}"));
         let child = self.spec.spawn(claim.port(), &dir)?;
         self.nodes.push(Node {
@@ -558,7 +557,6 @@ impl Cluster {
             paused: false,
             removed: false,
         });
-        self.await_start(index)?;
         Ok(index)
     }
 
@@ -693,6 +691,12 @@ impl Cluster {
     /// `INFO <section>` of node `i`.
     pub fn info(&self, i: usize, section: &str) -> Result<String> {
         self.cmd_text(i, ["INFO", section])
+    }
+
+    /// Node `i`'s `INFO commandstats`: each command's counters by lower-case name (see
+    /// [`topo::parse_commandstats`]).
+    pub fn commandstats(&self, i: usize) -> Result<BTreeMap<String, topo::CommandStats>> {
+        topo::parse_commandstats(&self.info(i, "commandstats")?)
     }
 
     /// Node `i`'s role from `INFO replication`.

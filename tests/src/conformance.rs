@@ -6,12 +6,16 @@
 //!
 //! Also what the suite's files share: [`Rt::wait_until`] (a bounded poll that sleeps on the
 //! runtime), [`slot_owners`] / [`keys_on`] (keys on a given master's slots), [`seed_keys`],
-//! [`traffic`] (a checking read/write task, recorded as [`Traffic`]), [`cmdstat_calls`] and
-//! [`error_kind`].
+//! [`traffic`] (a checking read/write task, recorded as [`Traffic`]) with [`traffic_plan`] and
+//! [`TrafficRun`] (the usual set-up: seeded keys per master, tasks started and collected),
+//! [`cmdstat_calls`] and [`error_kind`].
 
 use core::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
 
 use slotcache_rt::{Config, Runtime};
 
@@ -87,7 +91,7 @@ impl Rt {
         what: &str,
         mut check: impl FnMut() -> crate::Result<bool>,
     ) -> crate::Result<Duration> {
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         loop {
             let last = match check() {
                 Ok(true) => return Ok(start.elapsed()),
@@ -109,7 +113,7 @@ impl Rt {
     pub fn spawn<T: Send + 'static>(
         self,
         fut: impl Future<Output = T> + Send + 'static,
-    ) -> futures_util::future::BoxFuture<'static, T> {
+    ) -> BoxFuture<'static, T> {
         use futures_util::FutureExt;
         match self {
             Self::Tokio => tokio::spawn(fut).map(|r| r.expect("task panicked")).boxed(),
@@ -161,15 +165,9 @@ pub fn keys_on(owners: &[Option<usize>], m: usize, count: usize, name: &str) -> 
 }
 
 /// How many times node `i` ran `command` (lower case, e.g. `"get"`), from `INFO commandstats`
-/// (`cmdstat_get:calls=...`); 0 when it never ran it.
+/// ([`Cluster::commandstats`]); 0 when it never ran it.
 pub fn cmdstat_calls(cluster: &Cluster, i: usize, command: &str) -> crate::Result<u64> {
-    let info = cluster.info(i, "commandstats")?;
-    let field = format!("cmdstat_{command}:");
-    let Some(line) = info.lines().find_map(|l| l.strip_prefix(&field)) else { return Ok(0) };
-    line.split(',')
-        .find_map(|kv| kv.strip_prefix("calls="))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| crate::Error::new(format!("node {i}: cannot read {field}{line}")))
+    Ok(cluster.commandstats(i)?.get(command).map_or(0, |s| s.calls))
 }
 
 /// A short name of an error's kind, for tallies in test output (`Unreachable`, `Timeout`,
@@ -261,18 +259,17 @@ pub async fn traffic(
     client: slotcache_rt::Client,
     keys: Vec<String>,
     tag: usize,
-    t0: std::time::Instant,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
 ) -> Traffic {
     use slotcache_rt::{Cmd, Value};
-    use std::sync::atomic::Ordering;
     let hard_stop = t0 + Duration::from_secs(60);
     let mut seen = Traffic::default();
     // Sequence numbers: the last one sent (maybe executed) and the last one acknowledged.
     let mut sent = vec![0u64; keys.len()];
     let mut acked = vec![0u64; keys.len()];
     let mut n = 0usize;
-    while !keys.is_empty() && !stop.load(Ordering::Relaxed) && std::time::Instant::now() < hard_stop {
+    while !keys.is_empty() && !stop.load(Ordering::Relaxed) && Instant::now() < hard_stop {
         let k = n % keys.len();
         let write = (n / keys.len()).is_multiple_of(2);
         n += 1;
@@ -334,4 +331,66 @@ pub fn seed_keys(cluster: &Cluster, m: usize, keys: &[String]) -> crate::Result<
         }
     }
     Ok(())
+}
+
+/// The usual traffic plan: `tasks_per_master` tasks of `keys_per_task` keys on each of
+/// `masters`, the keys named after `name`, spread over each master's slots (by `owners`, see
+/// [`keys_on`]) and seeded ([`seed_keys`]) first. Each task is tagged with its master; start them
+/// with [`TrafficRun::start`].
+pub fn traffic_plan(
+    cluster: &Cluster,
+    owners: &[Option<usize>],
+    masters: impl IntoIterator<Item = usize>,
+    tasks_per_master: usize,
+    keys_per_task: usize,
+    name: &str,
+) -> crate::Result<Vec<(usize, Vec<String>)>> {
+    let mut plan = Vec::new();
+    for m in masters {
+        let keys = keys_on(owners, m, tasks_per_master * keys_per_task, name);
+        seed_keys(cluster, m, &keys)?;
+        plan.extend(keys.chunks(keys_per_task.max(1)).map(|chunk| (m, chunk.to_vec())));
+    }
+    Ok(plan)
+}
+
+/// [`traffic`] tasks running on one client: started together by [`TrafficRun::start`], stopped
+/// and collected by [`TrafficRun::finish`] (or [`TrafficRun::finish_each`]).
+pub struct TrafficRun {
+    /// When the traffic started: every [`Op`]'s times count from here.
+    pub t0: Instant,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<(usize, BoxFuture<'static, Traffic>)>,
+}
+
+impl TrafficRun {
+    /// Starts one [`traffic`] task on `rt` for each `(tag, keys)` of `plan`, all on `client`.
+    pub fn start(rt: Rt, client: &slotcache_rt::Client, plan: Vec<(usize, Vec<String>)>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let t0 = Instant::now();
+        let tasks = plan
+            .into_iter()
+            .map(|(tag, keys)| (tag, rt.spawn(traffic(rt, client.clone(), keys, tag, t0, stop.clone()))))
+            .collect();
+        Self { t0, stop, tasks }
+    }
+
+    /// Stops every task and returns what each saw, with its tag, in the plan's order.
+    pub async fn finish_each(self) -> Vec<(usize, Traffic)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(self.tasks.len());
+        for (tag, task) in self.tasks {
+            out.push((tag, task.await));
+        }
+        out
+    }
+
+    /// Stops every task and returns what they saw, merged.
+    pub async fn finish(self) -> Traffic {
+        let mut all = Traffic::default();
+        for (_, seen) in self.finish_each().await {
+            all.merge(seen);
+        }
+        all
+    }
 }

@@ -45,5 +45,5 @@ pub use error::{Error, Result, ResultExt};
 pub use keys::key_for_slot;
 pub use resp::{Conn, Redirect};
 pub use tls::{TlsClient, TlsFiles};
-pub use topo::{NodeEntry, Role, Shard, ShardNode};
+pub use topo::{CommandStats, NodeEntry, Role, Shard, ShardNode};
 pub use wait::wait_until;

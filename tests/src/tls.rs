@@ -14,7 +14,24 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::{Result, ResultExt};
+use crate::{Result, ResultExt, install};
+
+/// Why a TLS test skips itself, if it does: `SLOTCACHE_SKIP_TLS=1` is set outside CI (the
+/// reason says where `redis-server` is, or why it is missing). In CI the variable is ignored,
+/// with a notice: TLS tests must run there. `None`: run the test.
+#[must_use]
+pub fn skip_reason() -> Option<String> {
+    let skip = std::env::var("SLOTCACHE_SKIP_TLS").is_ok_and(|v| v == "1");
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    if skip && ci {
+        eprintln!("SLOTCACHE_SKIP_TLS=1 is ignored in CI: TLS tests must run there");
+        return None;
+    }
+    skip.then(|| match install::redis_server() {
+        Ok(p) => format!("SLOTCACHE_SKIP_TLS=1 is set (redis-server is at {})", p.display()),
+        Err(e) => format!("SLOTCACHE_SKIP_TLS=1 is set and {e}"),
+    })
+}
 
 /// The certificate and key files of a TLS cluster (all absolute paths, PEM).
 #[derive(Clone, Debug)]

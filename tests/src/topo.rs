@@ -1,4 +1,7 @@
-//! Reading what the cluster says about itself: `CLUSTER NODES`, `CLUSTER SHARDS`, `INFO` fields.
+//! Reading what the cluster says about itself: `CLUSTER NODES`, `CLUSTER SHARDS`, `INFO` fields,
+//! `INFO commandstats`.
+
+use std::collections::BTreeMap;
 
 use slotcache_core::{NodeAddr, Value};
 
@@ -17,6 +20,45 @@ pub enum Role {
 #[must_use]
 pub fn info_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+}
+
+/// One command's counters in `INFO commandstats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandStats {
+    /// Times it ran (`calls=`).
+    pub calls: u64,
+    /// Times it was refused before running (`rejected_calls=`: `MOVED`, `NOPERM`, ...; 0 on
+    /// servers that do not report it).
+    pub rejected_calls: u64,
+    /// Times it ran and failed (`failed_calls=`; 0 on servers that do not report it).
+    pub failed_calls: u64,
+}
+
+/// Parses `INFO commandstats`: every command's counters, by its lower-case name as the server
+/// writes it (`get`, `cluster|shards`). A command never run is absent.
+///
+/// # Errors
+/// A `cmdstat_` line without a readable `calls=`.
+pub fn parse_commandstats(text: &str) -> Result<BTreeMap<String, CommandStats>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cmdstat_") else { continue };
+        let Some((name, fields)) = rest.split_once(':') else { continue };
+        let field = |key: &str| {
+            fields
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .and_then(|n| n.trim().parse().ok())
+        };
+        let calls = field("calls").ok_or_else(|| Error::new(format!("cannot read calls in {line:?}")))?;
+        let stats = CommandStats {
+            calls,
+            rejected_calls: field("rejected_calls").unwrap_or(0),
+            failed_calls: field("failed_calls").unwrap_or(0),
+        };
+        out.insert(name.to_owned(), stats);
+    }
+    Ok(out)
 }
 
 /// One line of `CLUSTER NODES`.
@@ -213,5 +255,16 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001,host1 myself,mast
         assert_eq!(info_field(t, "role"), Some("slave"));
         assert_eq!(info_field(t, "master_port"), Some("7000"));
         assert_eq!(info_field(t, "master"), None);
+    }
+
+    #[test]
+    fn parses_commandstats() {
+        let t = "# Commandstats\r\ncmdstat_get:calls=12,usec=30,usec_per_call=2.50,rejected_calls=1,failed_calls=2\r\n\
+                 cmdstat_cluster|shards:calls=3,usec=9,usec_per_call=3.00\r\n";
+        let s = parse_commandstats(t).unwrap();
+        assert_eq!(s["get"], CommandStats { calls: 12, rejected_calls: 1, failed_calls: 2 });
+        assert_eq!(s["cluster|shards"], CommandStats { calls: 3, ..CommandStats::default() });
+        assert!(!s.contains_key("set"));
+        assert!(parse_commandstats("cmdstat_get:usec=3\r\n").is_err());
     }
 }

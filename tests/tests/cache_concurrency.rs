@@ -16,20 +16,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions, Provider};
+use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, config, ns, on_every_runtime, provider, provider_with, shared};
+use cache_support::{cluster, config, ns, on_every_runtime, provider, provider_with, s, shared, string_ns};
 
 const LABEL: &str = "cache-conc";
-
-fn s(v: &str) -> String {
-    v.to_owned()
-}
-
-fn string_ns(p: &Provider, name: &str) -> Cache<String, String> {
-    p.create_namespace::<String, String>(name, NamespaceOptions::default()).expect("namespace")
-}
 
 /// ConcurrentReads, ConcurrentWrites, ConcurrentReadWrite (50 tasks each) and the integration
 /// suite's parallel set/get of own keys: every value exact, no error.

@@ -18,13 +18,9 @@ use futures_util::StreamExt;
 use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions, Ttl, Value};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, raw, shared};
+use cache_support::{cluster, ns, on_every_runtime, provider, raw, s, shared};
 
 const LABEL: &str = "cache-conf";
-
-fn s(v: &str) -> String {
-    v.to_owned()
-}
 
 async fn string_ns(p: &slotcache_rt::Provider, name: &str) -> Cache<String, String> {
     p.create_namespace::<String, String>(name, NamespaceOptions::default()).expect("namespace")

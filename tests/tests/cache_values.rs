@@ -20,7 +20,7 @@ use slotcache_rt::{Cache, CacheError, NamespaceOptions, Value};
 use slotcache_tests::conformance::Rt;
 
 use cache_support::{
-    Rng, cluster, config, ns, on_every_runtime, provider, provider_with, raw, requests, shared,
+    Rng, cluster, config, ns, on_every_runtime, provider, provider_with, raw, requests, s, shared,
 };
 
 const LABEL: &str = "cache-values";
@@ -55,10 +55,6 @@ fn profile(i: u64) -> Profile {
             nested: None,
         })),
     }
-}
-
-fn s(v: &str) -> String {
-    v.to_owned()
 }
 
 fn opts<V>(codec: Arc<dyn Codec<V>>, transforms: Vec<Arc<dyn Transform>>) -> NamespaceOptions<String, V>

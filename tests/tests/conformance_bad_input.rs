@@ -24,8 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use slotcache_core::resp::{DecodeError, Protocol, encode_value};
+use slotcache_core::topology::{Node, Shard, SlotRange, Topology};
+use slotcache_core::{SLOT_COUNT, Slot};
 use slotcache_rt::{Client, Cmd, Config, Error, NodeAddr, RequestError, Value};
 use slotcache_tests::conformance::ALL;
 
@@ -128,32 +130,19 @@ fn encode(v: &Value) -> Vec<u8> {
     out.to_vec()
 }
 
-/// `CLUSTER SHARDS` of a one-node cluster: `addr` serves every slot.
+/// `CLUSTER SHARDS` of a one-node cluster: `addr` serves every slot (rendered by
+/// [`Topology::to_shards_reply`]).
 fn shards_reply(addr: &NodeAddr) -> Vec<u8> {
-    let b = |s: &str| Value::Bulk(Bytes::copy_from_slice(s.as_bytes()));
-    let node = Value::Array(vec![
-        b("id"),
-        b(&"f".repeat(40)),
-        b("port"),
-        Value::Int(i64::from(addr.port())),
-        b("ip"),
-        b(addr.host()),
-        b("endpoint"),
-        b(addr.host()),
-        b("role"),
-        b("master"),
-        b("replication-offset"),
-        Value::Int(0),
-        b("health"),
-        b("online"),
-    ]);
-    let shard = Value::Array(vec![
-        b("slots"),
-        Value::Array(vec![Value::Int(0), Value::Int(16383)]),
-        b("nodes"),
-        Value::Array(vec![node]),
-    ]);
-    encode(&Value::Array(vec![shard]))
+    let all =
+        SlotRange::new(Slot::new(0).expect("slot"), Slot::new(SLOT_COUNT - 1).expect("slot")).expect("range");
+    let primary = Node {
+        id: Some("f".repeat(40).into()),
+        replication_offset: Some(0),
+        ..Node::from_addr(addr.clone())
+    };
+    let topology = Topology::from_shards(vec![Shard { slots: vec![all], primary, replicas: Vec::new() }])
+        .expect("a one-node topology");
+    encode(&topology.to_shards_reply(Protocol::Resp2, false))
 }
 
 /// Serves one connection until the client closes it, a bad answer closes it, or the test stops.

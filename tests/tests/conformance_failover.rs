@@ -21,12 +21,10 @@
 //! Prints `[figure]` lines per runtime: the failover window seen by the client, errors (total,
 //! killed shard, healthy shards), and the time from the promotion to the first success.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use slotcache_rt::Client;
-use slotcache_tests::conformance::{ALL, Op, Traffic, config, keys_on, seed_keys, slot_owners, traffic};
+use slotcache_tests::conformance::{ALL, Op, Traffic, TrafficRun, config, slot_owners, traffic_plan};
 use slotcache_tests::{ClusterBuilder, Role};
 
 const TASKS_PER_SHARD: usize = 8;
@@ -65,26 +63,23 @@ fn master_killed_under_traffic_on_every_runtime() {
 
         // Keys: 8 tasks per shard, 8 keys each, spread over the shard's slots. Seeded with
         // sequence 0 and replicated before the kill, so a nil read is a wrong value.
-        let mut plan = Vec::new();
-        for &m in &masters {
-            let keys = keys_on(&owners, m, TASKS_PER_SHARD * KEYS_PER_TASK, &format!("fo:{p}"));
-            seed_keys(&cluster, m, &keys).expect("seed");
-            for chunk in keys.chunks(KEYS_PER_TASK) {
-                plan.push((m, chunk.to_vec()));
-            }
-        }
+        let plan = traffic_plan(
+            &cluster,
+            &owners,
+            masters.iter().copied(),
+            TASKS_PER_SHARD,
+            KEYS_PER_TASK,
+            &format!("fo:{p}"),
+        )
+        .expect("seed");
 
         let mut cfg = config(&cluster);
         cfg.client.request_timeout = REQUEST_TIMEOUT;
         let cluster = &mut cluster;
         rt.block_on(async move {
             let client = Client::connect(rt.runtime(), cfg).await.expect("connect");
-            let stop = Arc::new(AtomicBool::new(false));
-            let t0 = Instant::now();
-            let tasks: Vec<_> = plan
-                .into_iter()
-                .map(|(m, keys)| (m, rt.spawn(traffic(rt, client.clone(), keys, m, t0, stop.clone()))))
-                .collect();
+            let run = TrafficRun::start(rt, &client, plan);
+            let t0 = run.t0;
             rt.sleep(WARM_UP).await;
 
             let t_kill = t0.elapsed();
@@ -109,11 +104,9 @@ fn master_killed_under_traffic_on_every_runtime() {
                 .await;
             let t_agreed = t0.elapsed();
             rt.sleep(AFTER).await;
-            stop.store(true, Ordering::Relaxed);
             let mut all = Traffic::default();
             let mut healthy_stale = 0;
-            for (m, t) in tasks {
-                let seen = t.await;
+            for (m, seen) in run.finish_each().await {
                 if m != victim {
                     healthy_stale += seen.stale;
                 }

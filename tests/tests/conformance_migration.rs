@@ -12,56 +12,27 @@
 //!   spans the migration it is retried until the migration completes (completed concurrently,
 //!   after a bounded delay) and returns every value.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slotcache_core::ServerErrorKind;
 use slotcache_rt::{Client, Cmd, Error, RequestError, Value};
-use slotcache_tests::conformance::{ALL, Rt, Traffic, config, keys_on, seed_keys, slot_owners, traffic};
+use slotcache_tests::conformance::{ALL, TrafficRun, config, seed_keys, slot_owners, traffic_plan};
 use slotcache_tests::{Cluster, ClusterBuilder, key_for_slot};
 
 fn cluster(label: &str) -> Cluster {
     ClusterBuilder::new().masters(3).replicas(0).label(label).start().expect("cluster")
 }
 
-/// Traffic tasks over `groups` of keys (one task per group), tagged by group index.
-fn start_traffic(
-    rt: Rt,
-    client: &Client,
-    groups: Vec<Vec<String>>,
-    t0: Instant,
-    stop: &Arc<AtomicBool>,
-) -> Vec<futures_util::future::BoxFuture<'static, Traffic>> {
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, keys)| rt.spawn(traffic(rt, client.clone(), keys, i, t0, stop.clone())))
-        .collect()
-}
-
-async fn finish_traffic(
-    stop: &AtomicBool,
-    tasks: Vec<futures_util::future::BoxFuture<'static, Traffic>>,
-) -> Traffic {
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Traffic::default();
-    for t in tasks {
-        all.merge(t.await);
-    }
-    all
-}
-
-/// Keys of the slots being migrated split into `tasks` groups, plus one group per master of
-/// keys that stay where they are.
-fn groups(moving: &[String], others: Vec<Vec<String>>, tasks: usize) -> Vec<Vec<String>> {
+/// Keys of the slots being migrated split into `tasks` groups, plus the groups of `others`
+/// (keys that stay where they are); one traffic task per group, tagged by group index.
+fn groups(moving: &[String], others: Vec<(usize, Vec<String>)>, tasks: usize) -> Vec<(usize, Vec<String>)> {
     let mut g: Vec<Vec<String>> = (0..tasks).map(|_| Vec::new()).collect();
     for (i, k) in moving.iter().enumerate() {
         g[i % tasks].push(k.clone());
     }
-    g.extend(others);
-    g
+    g.extend(others.into_iter().map(|(_, keys)| keys));
+    g.into_iter().enumerate().collect()
 }
 
 #[test]
@@ -79,19 +50,12 @@ fn legacy_migration_ask_then_moved_under_traffic_has_no_errors() {
             .flat_map(|&s| (0..30).map(move |i| key_for_slot(s, &format!("lg:{p}:{i}"))))
             .collect();
         seed_keys(&c, from, &moving).expect("seed");
-        let mut others = Vec::new();
-        for m in 0..3 {
-            let keys = keys_on(&owners, m, 8, &format!("lg-other:{p}"));
-            seed_keys(&c, m, &keys).expect("seed");
-            others.push(keys);
-        }
+        let others = traffic_plan(&c, &owners, 0..3, 1, 8, &format!("lg-other:{p}")).expect("seed");
         let cfg = config(&c);
         let c = &c;
         rt.block_on(async move {
             let client = Client::connect(rt.runtime(), cfg).await.expect("connect");
-            let stop = Arc::new(AtomicBool::new(false));
-            let t0 = Instant::now();
-            let tasks = start_traffic(rt, &client, groups(&moving, others, 9), t0, &stop);
+            let run = TrafficRun::start(rt, &client, groups(&moving, others, 9));
             rt.sleep(Duration::from_millis(200)).await;
             let t_mig = Instant::now();
             for &slot in &slots {
@@ -109,7 +73,7 @@ fn legacy_migration_ask_then_moved_under_traffic_has_no_errors() {
             }
             let took = t_mig.elapsed();
             rt.sleep(Duration::from_millis(300)).await;
-            let all = finish_traffic(&stop, tasks).await;
+            let all = run.finish().await;
             let stats = client.stats().await.expect("stats");
             client.close().await;
             let errors = all.errors().count();
@@ -151,23 +115,16 @@ fn atomic_slot_migration_under_traffic_has_no_errors() {
         let moving: Vec<String> =
             (lo..=hi).flat_map(|s| (0..2).map(move |i| key_for_slot(s, &format!("am:{p}:{i}")))).collect();
         seed_keys(&c, from, &moving).expect("seed");
-        let mut others = Vec::new();
-        for m in 0..3 {
-            let keys = keys_on(&owners, m, 8, &format!("am-other:{p}"));
-            seed_keys(&c, m, &keys).expect("seed");
-            others.push(keys);
-        }
+        let others = traffic_plan(&c, &owners, 0..3, 1, 8, &format!("am-other:{p}")).expect("seed");
         let cfg = config(&c);
         let c = &c;
         rt.block_on(async move {
             let client = Client::connect(rt.runtime(), cfg).await.expect("connect");
-            let stop = Arc::new(AtomicBool::new(false));
-            let t0 = Instant::now();
-            let tasks = start_traffic(rt, &client, groups(&moving, others, 9), t0, &stop);
+            let run = TrafficRun::start(rt, &client, groups(&moving, others, 9));
             rt.sleep(Duration::from_millis(300)).await;
             let took = c.migrate_slots(from, to, lo, hi).expect("CLUSTER MIGRATESLOTS");
             rt.sleep(Duration::from_millis(300)).await;
-            let all = finish_traffic(&stop, tasks).await;
+            let all = run.finish().await;
             let stats = client.stats().await.expect("stats");
             client.close().await;
             let errors = all.errors().count();

@@ -14,13 +14,11 @@
 //! Prints `[figure]` lines per runtime: timeouts, their durations, healthy-shard latency during
 //! the pause, and the time from `SIGCONT` to the first success.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use slotcache_rt::Client;
 use slotcache_tests::ClusterBuilder;
-use slotcache_tests::conformance::{ALL, Op, Traffic, config, keys_on, seed_keys, slot_owners, traffic};
+use slotcache_tests::conformance::{ALL, Op, TrafficRun, config, slot_owners, traffic_plan};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 const PAUSE: Duration = Duration::from_millis(1500);
@@ -47,25 +45,14 @@ fn paused_master_times_out_its_slots_only_and_serves_again_after_sigcont() {
         let p = rt.name();
         let victim = round;
         let owners = slot_owners(&cluster, 0).expect("owners");
-        let mut plan = Vec::new();
-        for m in 0..3 {
-            let keys = keys_on(&owners, m, 4 * 6, &format!("pause:{p}"));
-            seed_keys(&cluster, m, &keys).expect("seed");
-            for chunk in keys.chunks(6) {
-                plan.push((m, chunk.to_vec()));
-            }
-        }
+        let plan = traffic_plan(&cluster, &owners, 0..3, 4, 6, &format!("pause:{p}")).expect("seed");
         let mut cfg = config(&cluster);
         cfg.client.request_timeout = REQUEST_TIMEOUT;
         let cluster = &mut cluster;
         rt.block_on(async move {
             let client = Client::connect(rt.runtime(), cfg).await.expect("connect");
-            let stop = Arc::new(AtomicBool::new(false));
-            let t0 = Instant::now();
-            let tasks: Vec<_> = plan
-                .into_iter()
-                .map(|(m, keys)| rt.spawn(traffic(rt, client.clone(), keys, m, t0, stop.clone())))
-                .collect();
+            let run = TrafficRun::start(rt, &client, plan);
+            let t0 = run.t0;
             rt.sleep(Duration::from_millis(300)).await;
             let t_pause = t0.elapsed();
             cluster.pause(victim).expect("SIGSTOP");
@@ -73,11 +60,7 @@ fn paused_master_times_out_its_slots_only_and_serves_again_after_sigcont() {
             let t_cont = t0.elapsed();
             cluster.resume(victim).expect("SIGCONT");
             rt.sleep(Duration::from_millis(700)).await;
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let mut all = Traffic::default();
-            for t in tasks {
-                all.merge(t.await);
-            }
+            let all = run.finish().await;
             let stats = client.stats().await.expect("stats");
             client.close().await;
 

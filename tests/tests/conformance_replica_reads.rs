@@ -25,13 +25,7 @@ fn calls(c: &Cluster, nodes: &[usize], command: &str) -> Vec<u64> {
 
 /// `rejected_calls` of `cmdstat_<command>` on node `i`.
 fn rejected(c: &Cluster, i: usize, command: &str) -> u64 {
-    let info = c.info(i, "commandstats").expect("info");
-    let prefix = format!("cmdstat_{command}:");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|l| l.split(',').find_map(|kv| kv.strip_prefix("rejected_calls=")))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    c.commandstats(i).expect("commandstats").get(command).map_or(0, |s| s.rejected_calls)
 }
 
 fn delta(after: &[u64], before: &[u64]) -> u64 {

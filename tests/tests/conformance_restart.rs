@@ -12,16 +12,12 @@
 //!   while it rejoins: the bound is from its restart);
 //! - zero wrong values on the other shards.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slotcache_rt::{Client, Cmd, Value};
 use slotcache_tests::ClusterBuilder;
-use slotcache_tests::conformance::{
-    ALL, Traffic, config, error_kind, keys_on, seed_keys, slot_owners, traffic,
-};
+use slotcache_tests::conformance::{ALL, TrafficRun, config, error_kind, keys_on, slot_owners, traffic_plan};
 
 #[test]
 fn restarted_master_is_reconnected_and_serves_its_slots_again() {
@@ -37,14 +33,8 @@ fn restarted_master_is_reconnected_and_serves_its_slots_again() {
         let victim = round;
         let owners = slot_owners(&cluster, 0).expect("owners");
         // Traffic on the other shards; probes spread over every slot range of the victim.
-        let mut plan = Vec::new();
-        for m in (0..3).filter(|&m| m != victim) {
-            let keys = keys_on(&owners, m, 4 * 6, &format!("rs:{p}"));
-            seed_keys(&cluster, m, &keys).expect("seed");
-            for chunk in keys.chunks(6) {
-                plan.push((m, chunk.to_vec()));
-            }
-        }
+        let others = (0..3).filter(|&m| m != victim);
+        let plan = traffic_plan(&cluster, &owners, others, 4, 6, &format!("rs:{p}")).expect("seed");
         let probes = keys_on(&owners, victim, 64, &format!("rs-probe:{p}"));
         let mut cfg = config(&cluster);
         cfg.client.request_timeout = Duration::from_secs(1);
@@ -58,12 +48,7 @@ fn restarted_master_is_reconnected_and_serves_its_slots_again() {
                 async move { client.send(Cmd::new("SET").arg(key.as_str()).arg("x")).await }
             };
             probe(0).await.expect("the victim serves before the kill");
-            let stop = Arc::new(AtomicBool::new(false));
-            let t0 = Instant::now();
-            let tasks: Vec<_> = plan
-                .into_iter()
-                .map(|(m, keys)| rt.spawn(traffic(rt, client.clone(), keys, m, t0, stop.clone())))
-                .collect();
+            let run = TrafficRun::start(rt, &client, plan);
             rt.sleep(Duration::from_millis(200)).await;
             let connects_before = client.stats().await.expect("stats").connects;
 
@@ -111,11 +96,7 @@ fn restarted_master_is_reconnected_and_serves_its_slots_again() {
                 let v = client.send(Cmd::new("GET").arg(k.as_str())).await.expect("get");
                 assert_eq!(v, Value::Bulk(Bytes::from(format!("after:{k}"))), "{p}");
             }
-            stop.store(true, Ordering::Relaxed);
-            let mut all = Traffic::default();
-            for t in tasks {
-                all.merge(t.await);
-            }
+            let all = run.finish().await;
             let stats = client.stats().await.expect("stats");
             client.close().await;
             let mut kinds = failures.clone();

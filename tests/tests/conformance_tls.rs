@@ -13,27 +13,14 @@
 //! - plain text against the TLS ports is a typed error, not a hang.
 //!
 //! Needs `redis-server`; outside CI it may be skipped with `SLOTCACHE_SKIP_TLS=1` (as
-//! `tests/tls.rs`).
+//! `tests/harness_tls.rs`).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slotcache_rt::{Client, Cmd, Config, Error, RequestError, TlsConfig, Value};
 use slotcache_tests::conformance::{ALL, config};
-use slotcache_tests::{ClusterBuilder, TlsFiles, install};
-
-fn skip_reason() -> Option<String> {
-    let skip = std::env::var("SLOTCACHE_SKIP_TLS").is_ok_and(|v| v == "1");
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    if skip && ci {
-        eprintln!("SLOTCACHE_SKIP_TLS=1 is ignored in CI: TLS tests must run there");
-        return None;
-    }
-    skip.then(|| match install::redis_server() {
-        Ok(p) => format!("SLOTCACHE_SKIP_TLS=1 is set (redis-server is at {})", p.display()),
-        Err(e) => format!("SLOTCACHE_SKIP_TLS=1 is set and {e}"),
-    })
-}
+use slotcache_tests::{ClusterBuilder, TlsFiles};
 
 fn read(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -60,7 +47,7 @@ fn no_topology_detail(e: &Error) -> String {
 
 #[test]
 fn tls_cluster_verifies_certificates_and_reports_tls_failures_clearly() {
-    if let Some(reason) = skip_reason() {
+    if let Some(reason) = slotcache_tests::tls::skip_reason() {
         eprintln!("SKIPPED tls_cluster_verifies_certificates_and_reports_tls_failures_clearly: {reason}");
         return;
     }

@@ -28,7 +28,7 @@ use slotcache_core::client::{
     Client, ConnError, ConnErrorKind, ConnId, Event, Input, Output, Prepared, Reply, RequestId, Stats,
 };
 
-use crate::conn_task::{self, ConnEvent, io_error};
+use crate::dial::{self, ConnEvent, io_error};
 use crate::error::Error;
 use crate::runtime::{BoxFuture, BoxStream, Runtime};
 use crate::tls::TlsSetup;
@@ -321,7 +321,7 @@ impl Driver {
                 Output::Connect { conn, addr } => {
                     self.dialling.insert(conn);
                     let deadline = now + self.client.config().connect_timeout;
-                    let task = conn_task::run(
+                    let task = dial::run(
                         self.rt.clone(),
                         conn,
                         addr,

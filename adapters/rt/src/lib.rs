@@ -9,7 +9,7 @@
 //! re-export this crate's API with their runtime plugged in.
 
 pub mod cache;
-mod conn_task;
+mod dial;
 mod driver;
 mod error;
 mod handle;

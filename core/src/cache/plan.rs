@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use crate::client::Cmd;
-use crate::error::{ServerError, ServerErrorKind};
 use crate::keys::{EncodedKey, Namespace};
 use crate::resp::Value;
+use crate::server_error::{ServerError, ServerErrorKind};
 use crate::slot::key_slot;
 
 use super::envelope::Entry;

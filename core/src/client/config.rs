@@ -4,7 +4,7 @@ use core::fmt;
 use core::time::Duration;
 use std::sync::Arc;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::{Limits, Protocol};
 use crate::retry::RetryConfig;
 use crate::topology::RefreshConfig;

@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use std::collections::VecDeque;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::{Protocol, encode_command};
 
 use super::arena::Id;

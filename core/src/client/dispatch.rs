@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::slot::Slot;
 use crate::topology::RefreshReason;
 
@@ -10,7 +10,7 @@ use super::arena::Id;
 use super::config::ReadFrom;
 use super::conn::{Conn, ConnState, Expect};
 use super::error::RequestError;
-use super::merge::Shape;
+use super::plan::Shape;
 use super::timers::Timer;
 use super::{Client, ConnId, Output, Route, Sub, SubState};
 

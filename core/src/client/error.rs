@@ -1,8 +1,8 @@
 //! The client's typed errors.
 
-use crate::error::ServerError;
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::DecodeError;
+use crate::server_error::ServerError;
 use crate::slot::Slot;
 
 /// Why a connection failed or closed, as the adapter reports it (the core holds no `io::Error`).

@@ -33,7 +33,8 @@ use super::{
     Request, RequestId,
 };
 use crate::resp::{Limits, Protocol, decode, encode_value};
-use crate::{NodeAddr, Value, key_slot};
+use crate::topology::{Health, Node, Role, Shard, SlotRange, Topology};
+use crate::{NodeAddr, Slot, Value, key_slot};
 
 /// Most operations one input plays (bounds the time one input takes).
 const MAX_OPS: usize = 256;
@@ -737,30 +738,26 @@ fn node_id(i: u8) -> String {
     format!("{:040x}", u64::from(i) + 0xa11ce)
 }
 
-/// The `CLUSTER SHARDS` reply.
+/// The `CLUSTER SHARDS` reply, rendered from the layout by [`Topology::to_shards_reply`].
 fn shards(resp3: bool, alt: bool) -> Value {
-    let shard = |(ranges, nodes): ShardSpec| {
-        let slots = ranges.iter().flat_map(|&(a, b)| [a, b]).map(|s| Value::Int(i64::from(s))).collect();
-        let nodes = nodes
-            .iter()
-            .map(|s| {
-                object(
-                    resp3,
-                    vec![
-                        ("id", bulk(&node_id(s.i))),
-                        ("port", Value::Int(7000 + i64::from(s.i))),
-                        ("ip", bulk("127.0.0.1")),
-                        ("endpoint", bulk("127.0.0.1")),
-                        ("role", bulk(if s.primary { "master" } else { "replica" })),
-                        ("replication-offset", Value::Int(100)),
-                        ("health", bulk(s.health)),
-                    ],
-                )
-            })
-            .collect();
-        object(resp3, vec![("slots", Value::Array(slots)), ("nodes", Value::Array(nodes))])
+    let node = |s: &Spec| Node {
+        id: Some(node_id(s.i).into()),
+        role: if s.primary { Role::Primary } else { Role::Replica },
+        health: Health::parse(s.health),
+        replication_offset: Some(100),
+        ..Node::from_addr(NodeAddr::new("127.0.0.1", 7000 + u16::from(s.i)))
     };
-    Value::Array(layout(alt).into_iter().map(shard).collect())
+    let shards = layout(alt)
+        .into_iter()
+        .map(|(ranges, nodes)| {
+            let slot = |s: u16| Slot::new(s).expect("a slot of the layout");
+            let slots = ranges.iter().filter_map(|&(a, b)| SlotRange::new(slot(a), slot(b))).collect();
+            let (primary, replicas): (Vec<&Spec>, Vec<&Spec>) = nodes.iter().partition(|s| s.primary);
+            Shard { slots, primary: node(primary[0]), replicas: replicas.into_iter().map(node).collect() }
+        })
+        .collect();
+    let topology = Topology::from_shards(shards).expect("the layout is a valid topology");
+    topology.to_shards_reply(if resp3 { Protocol::Resp3 } else { Protocol::Resp2 }, false)
 }
 
 /// The `CLUSTER SLOTS` reply (failed and loading nodes left out, as servers do).

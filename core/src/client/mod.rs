@@ -22,9 +22,10 @@ mod error;
 #[cfg(any(test, feature = "_fuzz"))]
 #[doc(hidden)]
 pub mod fuzz;
+mod input;
 mod merge;
+mod plan;
 mod refresh;
-mod replies;
 mod request;
 mod stats;
 #[cfg(test)]
@@ -35,7 +36,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
@@ -43,12 +44,13 @@ use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
 pub use config::{ClientConfig, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
-pub use request::{Cmd, Prepared, Reply, Request, RequestKind, ToArg};
+pub use plan::Prepared;
+pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
 
 use arena::{Arena, Id};
 use conn::Conn;
-use merge::Shape;
+use plan::Shape;
 use timers::{Timer, Timers};
 
 /// Identifies one connection the client asked the adapter to open.
@@ -246,9 +248,9 @@ pub struct Client {
     refresh_cursor: usize,
     last_refresh_error: Option<String>,
     /// Seeds that refused the credentials before the first topology, with their answer.
-    auth_refused: Vec<(NodeAddr, crate::error::ServerError)>,
+    auth_refused: Vec<(NodeAddr, crate::server_error::ServerError)>,
     conns: Arena<Conn>,
-    nodes: HashMap<NodeAddr, NodeConns, crate::hash::Fast>,
+    nodes: HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
     /// dead node costs one connect per backoff, not one per request.
     down: HashMap<NodeAddr, Down>,

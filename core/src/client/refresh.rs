@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::topology::{RefreshReason, Topology};
 
@@ -100,7 +100,7 @@ impl Client {
     /// no topology will come with these credentials: the requests waiting for one fail now with
     /// the typed error instead of at their deadline (the refresh goes on, backing off, in case
     /// the servers' users change).
-    pub(crate) fn seed_refused_auth(&mut self, addr: NodeAddr, error: crate::error::ServerError) {
+    pub(crate) fn seed_refused_auth(&mut self, addr: NodeAddr, error: crate::server_error::ServerError) {
         if self.topology.is_some() {
             return;
         }

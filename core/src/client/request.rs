@@ -3,11 +3,11 @@
 use bytes::Bytes;
 use core::time::Duration;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::slot::Slot;
 
-use super::error::{RequestError, SubmitError};
+use super::error::RequestError;
 
 /// One command: its name and arguments, plus optional routing facts the caller already knows.
 ///
@@ -220,26 +220,6 @@ impl Request {
         self.timeout = Some(timeout);
         self
     }
-
-    /// Plans the request: looks its commands up in the command table, hashes their keys to
-    /// slots and splits multi-key commands per slot. A pure function of the request, so it can
-    /// run anywhere (in the caller's task, say), leaving less to the single owner of the
-    /// [`Client`](super::Client), which then only queues and routes it.
-    ///
-    /// # Errors
-    /// What [`Client::submit`](super::Client::submit) would refuse for the same reason: an
-    /// empty or malformed command, keys in different slots where they must share one.
-    pub fn prepare(self) -> Result<Prepared, SubmitError> {
-        Ok(Prepared { plan: super::merge::plan(self.kind)?, timeout: self.timeout })
-    }
-}
-
-/// A [`Request`] already planned by [`Request::prepare`], ready for
-/// [`Client::submit_prepared`](super::Client::submit_prepared).
-#[derive(Debug)]
-pub struct Prepared {
-    pub(crate) plan: super::merge::Plan,
-    pub(crate) timeout: Option<Duration>,
 }
 
 /// A completed request's reply; its shape follows the [`RequestKind`].

@@ -131,7 +131,7 @@ fn an_index_is_not_reused_before_its_completion_is_polled() {
 #[test]
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn the_first_connect_backoff_is_10_ms() {
-    use super::replies::connect_backoff;
+    use super::input::connect_backoff;
     let ms = Duration::from_millis;
     assert_eq!(connect_backoff(1), ms(10), "the first wait");
     assert_eq!(connect_backoff(2), ms(20));

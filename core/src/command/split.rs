@@ -9,8 +9,8 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::{CommandError, CommandInfo, KeySpec, ResponsePolicy};
-use crate::error::ServerError;
 use crate::resp::Value;
+use crate::server_error::ServerError;
 use crate::slot::{Slot, key_slot};
 
 /// The keys of one slot in a split command.

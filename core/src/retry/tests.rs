@@ -4,9 +4,9 @@ use std::time::Instant;
 use proptest::prelude::*;
 
 use super::*;
-use crate::error::ServerError;
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::rng::Rng;
+use crate::server_error::ServerError;
 
 /// The one real instant the tests offset from. The core never reads the clock (clippy bans
 /// `Instant::now` there); tests need a base `Instant` to build others from, and only the

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::Topology;
-use super::node::{Health, Node, Role};
+use super::node_info::{Health, Node, Role};
 use super::range::SlotRange;
 use crate::{NodeAddr, SLOT_COUNT, Slot};
 

@@ -31,7 +31,7 @@ mod error;
 #[cfg(any(test, feature = "_fuzz"))]
 #[doc(hidden)]
 pub mod fuzz;
-mod node;
+mod node_info;
 mod range;
 pub mod refresh;
 mod render;
@@ -41,7 +41,7 @@ mod slots;
 
 pub use diff::{HealthChange, RoleChange, SlotMove, TopologyDiff};
 pub use error::TopologyError;
-pub use node::{Health, Node, Role, SkipReason, SkippedNode};
+pub use node_info::{Health, Node, Role, SkipReason, SkippedNode};
 pub use range::SlotRange;
 pub use refresh::{RefreshConfig, RefreshConfigError, RefreshPolicy, RefreshReason};
 pub use slot_map::{MAX_SHARDS, Shard, Topology};

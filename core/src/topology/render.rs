@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Topology;
-use super::node::{Health, Node, Role};
+use super::node_info::{Health, Node, Role};
 use crate::{Protocol, Value};
 
 impl Topology {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::node::{self, Endpoint, Health, Node, Role, SkipReason, SkippedNode};
+use super::node_info::{self, Endpoint, Health, Node, Role, SkipReason, SkippedNode};
 use super::range::SlotRange;
 use super::slot_map::Shard;
 use super::{Topology, TopologyError};
@@ -31,7 +31,7 @@ impl Topology {
     /// a replica. A shard with no usable primary is dropped: its slots stay unowned and its
     /// replicas are listed in [`Topology::skipped`] with [`SkipReason::NoPrimary`].
     pub fn from_shards_reply(reply: &Value, origin: &NodeAddr, tls: bool) -> Result<Self, TopologyError> {
-        if let Some(e) = node::server_error(reply) {
+        if let Some(e) = node_info::server_error(reply) {
             return Err(e);
         }
         let entries = reply.as_array().ok_or(TopologyError::NotAnArray { what: "CLUSTER SHARDS reply" })?;
@@ -104,11 +104,11 @@ fn parse_node(v: &Value, origin_host: &Arc<str>, tls: bool) -> Result<Parsed, To
     if !matches!(v, Value::Map(_) | Value::Array(_)) {
         return Err(TopologyError::NotAMap { what: "node" });
     }
-    let id = node::opt_text(v.field("id"), "id")?;
+    let id = node_info::opt_text(v.field("id"), "id")?;
     let skip = |reason| Ok(Err(SkippedNode { id: id.clone(), reason }));
 
-    let port = v.field("port").map(node::parse_port).transpose()?.filter(|&p| p != 0);
-    let tls_port = v.field("tls-port").map(node::parse_port).transpose()?.filter(|&p| p != 0);
+    let port = v.field("port").map(node_info::parse_port).transpose()?.filter(|&p| p != 0);
+    let tls_port = v.field("tls-port").map(node_info::parse_port).transpose()?.filter(|&p| p != 0);
     if port.is_none() && tls_port.is_none() {
         return Err(TopologyError::MissingField { field: "port" });
     }
@@ -116,14 +116,14 @@ fn parse_node(v: &Value, origin_host: &Arc<str>, tls: bool) -> Result<Parsed, To
     let Some(port) = chosen else { return skip(SkipReason::NoUsablePort) };
 
     let endpoint = match v.field("endpoint") {
-        Some(e) => node::parse_endpoint(e)?,
+        Some(e) => node_info::parse_endpoint(e)?,
         // Servers always send `endpoint`; if one does not, the `ip` is the next best thing.
-        None => match node::opt_text(v.field("ip"), "ip")? {
+        None => match node_info::opt_text(v.field("ip"), "ip")? {
             Some(ip) => Endpoint::Host(ip),
             None => Endpoint::Origin,
         },
     };
-    let Some(addr) = node::resolve(endpoint, port, origin_host) else {
+    let Some(addr) = node_info::resolve(endpoint, port, origin_host) else {
         return skip(SkipReason::UnknownEndpoint);
     };
 
@@ -145,7 +145,7 @@ fn parse_node(v: &Value, origin_host: &Arc<str>, tls: bool) -> Result<Parsed, To
         role,
         health,
         replication_offset,
-        availability_zone: node::opt_text(v.field("availability-zone"), "availability-zone")?,
-        hostname: node::opt_text(v.field("hostname"), "hostname")?,
+        availability_zone: node_info::opt_text(v.field("availability-zone"), "availability-zone")?,
+        hostname: node_info::opt_text(v.field("hostname"), "hostname")?,
     }))
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::TopologyError;
-use super::node::{Health, Node, SkippedNode};
+use super::node_info::{Health, Node, SkippedNode};
 use super::range::{self, SlotRange};
 use crate::{NodeAddr, SLOT_COUNT, Slot};
 

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::node::{self, Health, Node, Role, SkipReason, SkippedNode};
+use super::node_info::{self, Health, Node, Role, SkipReason, SkippedNode};
 use super::range::SlotRange;
 use super::slot_map::Shard;
 use super::{Topology, TopologyError};
@@ -29,7 +29,7 @@ impl Topology {
     /// stay unowned and its replicas are skipped. Replicas a server lists are online (it omits
     /// failed and unsynced ones); nodes carry no health or offset beyond that.
     pub fn from_slots_reply(reply: &Value, origin: &NodeAddr) -> Result<Self, TopologyError> {
-        if let Some(e) = node::server_error(reply) {
+        if let Some(e) = node_info::server_error(reply) {
             return Err(e);
         }
         let entries = reply.as_array().ok_or(TopologyError::NotAnArray { what: "CLUSTER SLOTS reply" })?;
@@ -94,17 +94,17 @@ fn parse_node(
     let [endpoint_v, port_v, rest @ ..] = items else {
         return Err(TopologyError::MissingField { field: "port" });
     };
-    let id = node::opt_text(rest.first(), "id")?;
+    let id = node_info::opt_text(rest.first(), "id")?;
     let meta = rest.get(1).filter(|m| matches!(m, Value::Map(_) | Value::Array(_)));
-    let port = node::parse_port(port_v)?;
-    let endpoint = node::parse_endpoint(endpoint_v)?;
+    let port = node_info::parse_port(port_v)?;
+    let endpoint = node_info::parse_endpoint(endpoint_v)?;
     if port == 0 {
         return Ok(Err(SkippedNode { id, reason: SkipReason::NoUsablePort }));
     }
-    let Some(addr) = node::resolve(endpoint, port, origin_host) else {
+    let Some(addr) = node_info::resolve(endpoint, port, origin_host) else {
         return Ok(Err(SkippedNode { id, reason: SkipReason::UnknownEndpoint }));
     };
-    let field = |name: &'static str| node::opt_text(meta.and_then(|m| m.field(name)), name);
+    let field = |name: &'static str| node_info::opt_text(meta.and_then(|m| m.field(name)), name);
     Ok(Ok(Node {
         id,
         addr,

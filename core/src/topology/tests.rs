@@ -264,11 +264,11 @@ fn endpoint_null_and_empty_mean_the_answering_host() {
 /// again. They now read like the same endpoints in a `MOVED` reply.
 #[test]
 fn bracketed_endpoints_read_like_redirects() {
-    let parse = |text: &str| node::parse_endpoint(&bulk(text)).expect("a string endpoint");
-    let host = |e: node::Endpoint| match e {
-        node::Endpoint::Host(h) => Some(h.to_string()),
-        node::Endpoint::Origin => Some(String::new()),
-        node::Endpoint::Unknown => None,
+    let parse = |text: &str| node_info::parse_endpoint(&bulk(text)).expect("a string endpoint");
+    let host = |e: node_info::Endpoint| match e {
+        node_info::Endpoint::Host(h) => Some(h.to_string()),
+        node_info::Endpoint::Origin => Some(String::new()),
+        node_info::Endpoint::Unknown => None,
     };
     assert_eq!(host(parse("[::1]")), Some("::1".to_owned()));
     assert_eq!(host(parse("::1")), Some("::1".to_owned()));

@@ -1,19 +1,20 @@
 //! What the `cache_*` test files share: one cluster per test binary (started by the first test
 //! that needs it, stopped when the last running test lets go of it), a provider per runtime,
-//! bounded waits on the test's runtime, server counters, and a small seeded random generator.
+//! bounded waits on the test's runtime, server counters, raw looks at what is stored, small helpers
+//! for `String` namespaces, and a small seeded random generator.
 //!
 //! Each `cache_*.rs` file is its own test binary, so the statics here are per file.
 
 #![allow(dead_code)]
 
 use core::future::Future;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures_util::future::{Either, select};
-use slotcache_rt::{Provider, ProviderConfig};
-use slotcache_tests::conformance::{ALL, Rt};
+use slotcache_rt::{Cache, CacheError, NamespaceOptions, Provider, ProviderConfig, RequestError, Value};
+use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls};
 use slotcache_tests::{Cluster, ClusterBuilder, Role};
 
 /// The cluster of this test binary, while any test holds it.
@@ -156,26 +157,9 @@ pub(crate) fn roles(cluster: &Cluster) -> (Vec<usize>, Vec<usize>) {
     (masters, replicas)
 }
 
-/// `calls` of every command in node `i`'s `INFO commandstats`, by lower-case command name.
-pub(crate) fn commandstats(cluster: &Cluster, i: usize) -> HashMap<String, u64> {
-    let info = cluster.info(i, "commandstats").expect("INFO commandstats");
-    let mut out = HashMap::new();
-    for line in info.lines() {
-        let Some(rest) = line.strip_prefix("cmdstat_") else { continue };
-        let Some((name, fields)) = rest.split_once(':') else { continue };
-        let calls = fields
-            .split(',')
-            .find_map(|f| f.strip_prefix("calls="))
-            .and_then(|c| c.trim().parse().ok())
-            .unwrap_or(0);
-        out.insert(name.to_owned(), calls);
-    }
-    out
-}
-
-/// The sum of `command`'s calls over these nodes.
+/// The sum of `command`'s calls (`INFO commandstats`) over these nodes.
 pub(crate) fn calls(cluster: &Cluster, nodes: &[usize], command: &str) -> u64 {
-    nodes.iter().map(|&i| commandstats(cluster, i).get(command).copied().unwrap_or(0)).sum()
+    nodes.iter().map(|&i| cmdstat_calls(cluster, i, command).expect("INFO commandstats")).sum()
 }
 
 /// Node `i` is stopped (`SIGSTOP`, in force once this returns: the process is seen stopped)
@@ -201,9 +185,51 @@ impl Drop for Stopped {
 }
 
 /// A node's reply to one command, as text (for raw checks of what is stored).
-pub(crate) fn raw(cluster: &Cluster, key: &[u8], args: &[&[u8]]) -> slotcache_rt::Value {
+pub(crate) fn raw(cluster: &Cluster, key: &[u8], args: &[&[u8]]) -> Value {
     let node = cluster.owner_of_key(key).expect("owner");
     cluster.cmd(node, args).expect("raw command")
+}
+
+/// A `String` from a `&str` (the cache tests' keys and values are `String`s).
+pub(crate) fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+/// A `String` to `String` namespace with the default options.
+pub(crate) fn string_ns(p: &Provider, name: &str) -> Cache<String, String> {
+    p.create_namespace::<String, String>(name, NamespaceOptions::default()).expect("namespace")
+}
+
+/// Whether `e` is a server error reply with this code (`WRONGTYPE`, ...).
+pub(crate) fn is_server_error(e: &Result<impl std::fmt::Debug, CacheError>, code: &[u8]) -> bool {
+    matches!(e, Err(CacheError::Request(RequestError::Server(se))) if se.code() == code)
+}
+
+/// Every key matching `pattern` on the masters (raw `SCAN`, bounded).
+pub(crate) fn scan_keys(c: &Cluster, masters: &[usize], pattern: &str) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for &m in masters {
+        let mut cursor = s("0");
+        for _ in 0..10_000 {
+            let v = c.cmd(m, ["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]).expect("scan");
+            let Value::Array(parts) = v else { panic!("SCAN: {v:?}") };
+            let [Value::Bulk(next), Value::Array(keys)] = parts.as_slice() else { panic!("SCAN: {parts:?}") };
+            out.extend(keys.iter().filter_map(|k| k.as_bytes().cloned()));
+            cursor = String::from_utf8(next.to_vec()).expect("cursor");
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The members of the tag's sorted set at `tag_key` (raw `ZRANGEBYSCORE`).
+pub(crate) fn members(c: &Cluster, tag_key: &str) -> Vec<Bytes> {
+    match raw(c, tag_key.as_bytes(), &[b"ZRANGEBYSCORE", tag_key.as_bytes(), b"0", b"+inf"]) {
+        Value::Array(v) => v.into_iter().filter_map(|m| m.as_bytes().cloned()).collect(),
+        other => panic!("{tag_key}: {other:?}"),
+    }
 }
 
 /// A small xorshift generator; the seed is printed so a failing run can be replayed with

@@ -7,8 +7,8 @@ use crate::cache::error::CacheError;
 use crate::cache::plan;
 use crate::cache::scripts::Script;
 use crate::client::{Cmd, Reply, Request, RequestError};
-use crate::error::ServerErrorKind;
 use crate::resp::Value;
+use crate::server_error::ServerErrorKind;
 
 use super::deadline::Deadline;
 

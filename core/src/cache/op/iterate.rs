@@ -18,7 +18,7 @@ use crate::cache::envelope::Entry;
 use crate::cache::error::CacheError;
 use crate::cache::plan;
 use crate::client::{Reply, Request, RequestError};
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 
 use super::deadline::Deadline;

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::cache::error::CacheError;
 use crate::cache::plan;
 use crate::client::{Cmd, Reply, Request, RequestError};
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::topology::Topology;
 
@@ -96,7 +96,7 @@ pub fn single(
 pub fn read_scan(v: Value) -> Result<(Bytes, Vec<Bytes>), CacheError> {
     let v = match v {
         Value::Error(e) => {
-            return Err(CacheError::Request(RequestError::Server(crate::error::ServerError::new(e))));
+            return Err(CacheError::Request(RequestError::Server(crate::server_error::ServerError::new(e))));
         }
         v => v,
     };

@@ -125,5 +125,5 @@ pub(crate) fn bulk(s: &[u8]) -> Value {
 
 /// A server error reply, as the client reports it.
 pub(crate) fn server_error(msg: &str) -> RequestError {
-    RequestError::Server(crate::error::ServerError::new(Bytes::copy_from_slice(msg.as_bytes())))
+    RequestError::Server(crate::server_error::ServerError::new(Bytes::copy_from_slice(msg.as_bytes())))
 }

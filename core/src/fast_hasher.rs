@@ -79,7 +79,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
-    use crate::node::NodeAddr;
+    use crate::node_addr::NodeAddr;
 
     #[test]
     fn distinct_addresses_and_ids_hash_apart() {

@@ -4,10 +4,10 @@
 use core::time::Duration;
 use std::time::Instant;
 
-use crate::error::{ErrorAction, ServerError, ServerErrorKind};
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::{DecodeError, Value, decode};
 use crate::retry::{self, FailReason, Failure, RetryDecision};
+use crate::server_error::{ErrorAction, ServerError, ServerErrorKind};
 use crate::topology::{RefreshReason, Topology};
 
 use super::arena::Id;

@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::node::NodeAddr;
+use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::slot::Slot;
 

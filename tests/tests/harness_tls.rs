@@ -7,22 +7,9 @@ use std::time::Duration;
 
 use slotcache_tests::{ClusterBuilder, Conn, DRILL_TIMEOUT, Role, install, resp, wait_until};
 
-fn skip_reason() -> Option<String> {
-    let skip = std::env::var("SLOTCACHE_SKIP_TLS").is_ok_and(|v| v == "1");
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    if skip && ci {
-        eprintln!("SLOTCACHE_SKIP_TLS=1 is ignored in CI: TLS tests must run there");
-        return None;
-    }
-    skip.then(|| match install::redis_server() {
-        Ok(p) => format!("SLOTCACHE_SKIP_TLS=1 is set (redis-server is at {})", p.display()),
-        Err(e) => format!("SLOTCACHE_SKIP_TLS=1 is set and {e}"),
-    })
-}
-
 #[test]
 fn tls_cluster_forms_serves_and_replicates_over_tls() {
-    if let Some(reason) = skip_reason() {
+    if let Some(reason) = slotcache_tests::tls::skip_reason() {
         eprintln!("SKIPPED tls_cluster_forms_serves_and_replicates_over_tls: {reason}");
         return;
     }

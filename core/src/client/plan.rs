@@ -1,0 +1,199 @@
+//! Planning a request into sub-requests ([`Request::prepare`] gives a [`Prepared`]).
+//!
+//! The command table ([`crate::command`]) says where a command goes. A command whose keys
+//! span slots is split per slot (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH, JSON.MGET); fan-out
+//! commands go to every primary. The plan's [`Shape`] says how [`super::merge`] puts the parts'
+//! replies back together.
+
+use core::time::Duration;
+
+use crate::command::{self, CommandError, ResponsePolicy, Routing, SlotGroup};
+use crate::node_addr::NodeAddr;
+use crate::retry::Idempotency;
+
+use super::Route;
+use super::error::SubmitError;
+use super::request::{Cmd, Request, RequestKind};
+
+/// How a request's sub-replies become its reply.
+#[derive(Debug)]
+pub(crate) enum Shape {
+    /// One sub-request; its reply is the reply.
+    Single,
+    /// A multi-key command split per slot.
+    Split { policy: ResponsePolicy, groups: Vec<SlotGroup> },
+    /// A pipeline: one result per command.
+    Pipeline,
+    /// Every primary (or node), one result each; the addresses are filled in on expansion.
+    PerNode(Vec<NodeAddr>),
+    /// Every primary (or node), merged into one value per the command's policy.
+    Fanout(ResponsePolicy, Vec<NodeAddr>),
+}
+
+/// One planned sub-request.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) cmd: Cmd,
+    pub(crate) route: Route,
+    pub(crate) read_only: bool,
+    pub(crate) idempotency: Idempotency,
+}
+
+/// A request's plan.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) shape: Shape,
+    pub(crate) subs: Vec<Planned>,
+}
+
+fn malformed(cmd: &Cmd, e: &CommandError) -> SubmitError {
+    let name = cmd.args().first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+    match e {
+        CommandError::Empty => SubmitError::Empty,
+        CommandError::CrossSlot { .. } => SubmitError::CrossSlot { name },
+        e => SubmitError::Malformed { name, reason: e.to_string() },
+    }
+}
+
+/// The command table's entry for `cmd`, plus the caller's overrides.
+fn describe(cmd: &Cmd) -> Result<(&'static command::CommandInfo, bool, Idempotency), SubmitError> {
+    let info = command::lookup(cmd.args()).map_err(|e| malformed(cmd, &e))?;
+    if info.routing() == Routing::Connection && cmd.slot().is_none() {
+        let name = String::from_utf8_lossy(&cmd.args()[0]).into_owned();
+        return Err(SubmitError::Malformed {
+            name,
+            reason: "acts on connection state, which a shared, pipelined connection cannot offer \
+                     (inside a pipeline, give it an explicit slot: it then runs on the same \
+                     connection as the pipeline's other commands for that node)"
+                .into(),
+        });
+    }
+    let read_only = cmd.read_only_override().unwrap_or_else(|| info.is_read_only());
+    let idempotency = match cmd.idempotent_override() {
+        Some(true) => Idempotency::Idempotent,
+        Some(false) => Idempotency::NonIdempotent,
+        None => info.idempotency_of(cmd.args()),
+    };
+    Ok((info, read_only, idempotency))
+}
+
+/// A [`Cmd::after`](super::Cmd::after) that cannot be met: outside a pipeline, or naming
+/// itself or a later command.
+fn check_follows(index: usize, cmd: &Cmd, in_pipeline: bool) -> Result<(), SubmitError> {
+    match cmd.follows() {
+        Some(i) if !in_pipeline || i >= index => Err(SubmitError::Malformed {
+            name: cmd.args().first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            reason: format!(
+                "command {index} is to follow command {i}: only an earlier command of the same \
+                 pipeline can be followed"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Plans a request into its sub-requests and the [`Shape`] of its reply.
+pub(crate) fn plan_subrequests(kind: RequestKind) -> Result<Plan, SubmitError> {
+    match &kind {
+        RequestKind::Pipeline(cmds) => {
+            cmds.iter().enumerate().try_for_each(|(i, c)| check_follows(i, c, true))?;
+        }
+        RequestKind::Command(c) | RequestKind::AllPrimaries(c) | RequestKind::Node(_, c) => {
+            check_follows(0, c, false)?;
+        }
+    }
+    match kind {
+        RequestKind::Command(cmd) => plan_command(cmd),
+        RequestKind::Pipeline(cmds) => {
+            if cmds.is_empty() {
+                return Err(SubmitError::Empty);
+            }
+            let subs = cmds.into_iter().map(plan_single).collect::<Result<_, _>>()?;
+            Ok(Plan { shape: Shape::Pipeline, subs })
+        }
+        RequestKind::AllPrimaries(cmd) => {
+            let (_, read_only, idempotency) = describe(&cmd)?;
+            let route = Route::Fanout { replicas: false };
+            Ok(Plan {
+                shape: Shape::PerNode(Vec::new()),
+                subs: vec![Planned { cmd, route, read_only, idempotency }],
+            })
+        }
+        RequestKind::Node(addr, cmd) => {
+            let (_, read_only, idempotency) = describe(&cmd)?;
+            Ok(Plan {
+                shape: Shape::Single,
+                subs: vec![Planned { cmd, route: Route::Node(addr), read_only, idempotency }],
+            })
+        }
+    }
+}
+
+/// Plans one command that goes to one place (also a pipeline element).
+fn plan_single(cmd: Cmd) -> Result<Planned, SubmitError> {
+    let (info, read_only, idempotency) = describe(&cmd)?;
+    let slot = match cmd.slot() {
+        Some(s) => Some(s),
+        None => info.slot(cmd.args()).map_err(|e| malformed(&cmd, &e))?,
+    };
+    let route = slot.map_or(Route::Any, Route::Slot);
+    Ok(Planned { cmd, route, read_only, idempotency })
+}
+
+fn plan_command(cmd: Cmd) -> Result<Plan, SubmitError> {
+    let (info, read_only, idempotency) = describe(&cmd)?;
+    if cmd.slot().is_none() {
+        let fanout = match info.routing() {
+            Routing::AllPrimaries(p) => Some((p, false)),
+            Routing::AllNodes(p) => Some((p, true)),
+            _ => None,
+        };
+        if let Some((policy, replicas)) = fanout {
+            let shape = if policy == ResponsePolicy::PerNode {
+                Shape::PerNode(Vec::new())
+            } else {
+                Shape::Fanout(policy, Vec::new())
+            };
+            let route = Route::Fanout { replicas };
+            return Ok(Plan { shape, subs: vec![Planned { cmd, route, read_only, idempotency }] });
+        }
+        if let Some(policy) = info.split_policy() {
+            let groups = command::split_by_slot(info, cmd.args()).map_err(|e| malformed(&cmd, &e))?;
+            if groups.len() > 1 {
+                let subs = groups
+                    .iter()
+                    .map(|g| Planned {
+                        cmd: Cmd::from_args(command::sub_command(info, cmd.args(), g)).with_slot(g.slot),
+                        route: Route::Slot(g.slot),
+                        read_only,
+                        idempotency,
+                    })
+                    .collect();
+                return Ok(Plan { shape: Shape::Split { policy, groups }, subs });
+            }
+        }
+    }
+    Ok(Plan { shape: Shape::Single, subs: vec![plan_single(cmd)?] })
+}
+
+impl Request {
+    /// Plans the request: looks its commands up in the command table, hashes their keys to
+    /// slots and splits multi-key commands per slot. A pure function of the request, so it can
+    /// run anywhere (in the caller's task, say), leaving less to the single owner of the
+    /// [`Client`](super::Client), which then only queues and routes it.
+    ///
+    /// # Errors
+    /// What [`Client::submit`](super::Client::submit) would refuse for the same reason: an
+    /// empty or malformed command, keys in different slots where they must share one.
+    pub fn prepare(self) -> Result<Prepared, SubmitError> {
+        Ok(Prepared { plan: plan_subrequests(self.kind)?, timeout: self.timeout })
+    }
+}
+
+/// A [`Request`] already planned by [`Request::prepare`], ready for
+/// [`Client::submit_prepared`](super::Client::submit_prepared).
+#[derive(Debug)]
+pub struct Prepared {
+    pub(crate) plan: Plan,
+    pub(crate) timeout: Option<Duration>,
+}
