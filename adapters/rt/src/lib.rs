@@ -28,7 +28,7 @@ pub use slotcache_core::cache::search::{
     Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
     SortBy, SortOrder, VectorAlgorithm,
 };
-pub use slotcache_core::cache::{CacheError, Ttl};
+pub use slotcache_core::cache::{CacheError, LoaderError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,
 };

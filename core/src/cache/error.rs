@@ -1,5 +1,7 @@
 //! The cache layer's typed errors.
 
+use std::sync::Arc;
+
 use crate::client::{RequestError, SubmitError};
 use crate::keys::{KeyError, NamespaceError, TagError};
 
@@ -89,9 +91,10 @@ pub enum CacheError {
     /// The loader found nothing (not cached).
     #[error("key not found")]
     NotFound,
-    /// The loader failed.
+    /// The loader failed: its error, kept as the source (see [`LoaderError::downcast_ref`]).
+    /// Every caller that joined the same load gets the same error.
     #[error("loader failed: {0}")]
-    Loader(String),
+    Loader(#[source] LoaderError),
     /// The loader panicked or was dropped before it finished.
     #[error("loader did not finish: {0}")]
     LoaderAborted(String),
@@ -131,6 +134,11 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// A loader's error, kept as the source.
+    pub fn loader(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Loader(LoaderError::new(e))
+    }
+
     pub(crate) fn invalid_tag(reason: impl Into<String>) -> Self {
         Self::InvalidTag { reason: reason.into() }
     }
@@ -145,5 +153,50 @@ impl From<KeyError> for CacheError {
 impl From<TagError> for CacheError {
     fn from(e: TagError) -> Self {
         Self::InvalidTag { reason: e.to_string() }
+    }
+}
+
+/// A loader's own error, shared by every caller of one load (cloning it shares the source).
+///
+/// It displays as the source does, and its [`source`](std::error::Error::source) is the
+/// source's: it stands for the loader's error in a chain. [`LoaderError::downcast_ref`] gets
+/// the loader's typed error back. Two `LoaderError`s are equal when they share one source.
+#[derive(Clone, Debug)]
+pub struct LoaderError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl LoaderError {
+    /// Wraps a loader's error.
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(Arc::from(e.into()))
+    }
+
+    /// The loader's error.
+    #[must_use]
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The loader's error as a `T`, if it is one.
+    #[must_use]
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl core::fmt::Display for LoaderError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for LoaderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for LoaderError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }

@@ -17,7 +17,7 @@ pub mod ttl;
 pub use codec::{Binary, Codec, Json, Raw};
 pub use durability::Durability;
 pub use envelope::{Entry, TagToken, TransformId};
-pub use error::CacheError;
+pub use error::{CacheError, LoaderError};
 pub use storage::Storage;
 pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
 pub use ttl::Ttl;

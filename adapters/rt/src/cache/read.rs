@@ -111,15 +111,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.fresh_entries(stored, deadline).await
     }
 
-    /// The value under `key`, without counting a read (the loaders' own checks).
-    pub(crate) async fn peek(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let d = self.op_deadline("get");
-        match self.read_fresh(key, &d).await? {
-            Some(e) => self.decode_value(&e).map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
     ///
     /// # Errors

@@ -2,10 +2,20 @@
 //! as a step machine (see [`machine`]). The async layer drives them over the cluster client;
 //! the simulation drives the same machines over a simulated cluster with faults.
 
+pub mod bulk_load;
+pub mod bulk_refresh;
+pub mod cas;
+pub mod child;
+pub mod compute;
 pub mod deadline;
 pub mod exchange;
+pub mod flights;
+pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
+pub mod load;
+pub mod lock;
+pub mod lookup;
 pub mod machine;
 pub mod rounds;
 pub mod scope;
