@@ -167,3 +167,44 @@ impl<P> Machine for BulkLoad<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cache::op::testing::{Hand, pipeline, scope, server_error, stored};
+    use crate::resp::Value;
+
+    fn keys() -> Vec<EncodedKey> {
+        vec![EncodedKey::new(Bytes::from_static(b"ns:a")), EncodedKey::new(Bytes::from_static(b"ns:b"))]
+    }
+
+    /// The misses go to the loader with the hits; a failed store is reported, not an error.
+    #[test]
+    fn misses_are_loaded_and_a_failed_store_is_reported() {
+        let mut m = Hand::new(BulkLoad::new(scope(), keys(), Duration::from_secs(1)));
+        let _read = pipeline(&m.start());
+        let call = m.reply(vec![Ok(Value::Bulk(stored(b"1", &[]))), Ok(Value::Nil)]);
+        let Step::Call(LoadMisses { hits }) = call else { panic!("{call:?}") };
+        assert_eq!((hits[0].is_some(), hits[1].is_none()), (true, true));
+        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"2")), ttl_ms: None };
+        let items = vec![Item { key: keys()[1].clone(), prepared }];
+        let store = pipeline(&m.resume(Input::Answer(Ok(("loaded", Ok(items))))));
+        assert_eq!(store.len(), 1);
+        let done = m.reply(vec![Err(server_error("ERR oom"))]);
+        let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
+        assert_eq!((out.loaded, out.hits.is_none()), (Some("loaded"), true));
+        assert!(matches!(out.store_error, Some(CacheError::Request(_))), "{:?}", out.store_error);
+    }
+
+    /// Every key hit: no call.
+    #[test]
+    fn all_hits_call_nothing() {
+        let mut m = Hand::new(BulkLoad::<()>::new(scope(), keys(), Duration::from_secs(1)));
+        let _read = pipeline(&m.start());
+        let hit = || Ok(Value::Bulk(stored(b"1", &[])));
+        let done = m.reply(vec![hit(), hit()]);
+        assert!(matches!(done, Step::Done(Ok(BulkLoaded { hits: Some(_), loaded: None, .. }))), "{done:?}");
+    }
+}

@@ -139,3 +139,54 @@ impl<P> Machine for BulkRefresh<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::envelope::Entry;
+    use crate::cache::op::load::Prepared;
+    use crate::cache::op::testing::{Hand, bulk, ok, pipeline, scope, stored, token_reply, words};
+    use crate::resp::Value;
+
+    fn item(k: &'static [u8]) -> Item {
+        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None };
+        Item { key: EncodedKey::new(Bytes::from_static(k)), prepared }
+    }
+
+    /// Each value keeps its entry's tags; absent keys and extra values are untagged; one write.
+    #[test]
+    fn values_keep_their_entries_tags() {
+        let keys =
+            vec![EncodedKey::new(Bytes::from_static(b"ns:a")), EncodedKey::new(Bytes::from_static(b"ns:b"))];
+        let mut m = Hand::new(BulkRefresh::new(scope(), keys, Duration::from_secs(1)));
+        let read = pipeline(&m.start());
+        assert_eq!(read.len(), 2);
+        let _tokens =
+            pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")]))), Ok(Value::Nil)]));
+        assert!(matches!(m.reply(vec![Ok(token_reply(b"a"))]), Step::Call(CallLoader)));
+        let items = vec![item(b"ns:a"), item(b"ns:b"), item(b"ns:extra")];
+        let tag_write = pipeline(&m.resume(Input::Answer(Ok((3usize, items)))));
+        assert_eq!(tag_write.len(), 1, "only ns:a is tagged");
+        let w = words(&tag_write[0]);
+        assert!(w[0] == "EVALSHA" && w.iter().any(|a| a == "ns:a"), "{w:?}");
+        let store = pipeline(&m.reply(vec![Ok(bulk(b"a"))]));
+        assert_eq!(store.len(), 3);
+        let done = m.reply(vec![Ok(ok()), Ok(ok()), Ok(ok())]);
+        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 3, stale: 0 }))), "{done:?}");
+    }
+
+    /// The loader's error is the operation's.
+    #[test]
+    fn the_loader_s_error_is_the_outcome() {
+        let mut m = Hand::new(BulkRefresh::<usize>::new(
+            scope(),
+            vec![EncodedKey::new(Bytes::from_static(b"ns:a"))],
+            Duration::from_secs(1),
+        ));
+        let _read = pipeline(&m.start());
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let e = CacheError::loader("boom");
+        let done = m.resume(Input::Answer(Err(e.clone())));
+        assert!(matches!(done, Step::Done(Err(ref got)) if *got == e), "{done:?}");
+    }
+}

@@ -228,3 +228,187 @@ impl<P> Machine for ComputeEntry<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cache::op::testing::{
+        Counting, Hand, bulk, key, pipeline, scope, sleep, stored, token_reply, words,
+    };
+    use crate::resp::Value;
+
+    fn machine(max: u32) -> Hand<ComputeEntry<u32>> {
+        #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+        let d = Deadline::new(Instant::now(), "compute", Duration::from_secs(1));
+        Hand::new(ComputeEntry::new(scope(), key(), max, d))
+    }
+
+    fn set(v: u32) -> Input<Result<Decision<u32>, CacheError>> {
+        let entry = Entry::plain(Bytes::from(v.to_string()));
+        Input::Answer(Ok(Decision::Set { entry, ttl_ms: Some(1000), value: v }))
+    }
+
+    /// Reads the key on the primary, and answers that it is absent: the machine calls.
+    fn read_absent(m: &mut Hand<ComputeEntry<u32>>, step: &Step<ComputeOutcome<u32>, Apply>) {
+        let read = pipeline(step);
+        assert_eq!(words(&read[0]), ["GET", "ns:k"]);
+        let call = m.reply(vec![Ok(Value::Nil)]);
+        assert!(matches!(call, Step::Call(Apply { current: None })), "{call:?}");
+    }
+
+    /// What the test entropy draws after `skip` draws of 8 bytes.
+    fn draw(skip: u8) -> u64 {
+        let mut e = Counting(skip * 8);
+        e.next_u64()
+    }
+
+    #[test]
+    fn absent_then_written() {
+        let mut m = machine(3);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let cas = pipeline(&m.resume(set(7)));
+        assert_eq!(words(&cas[0])[0], "EVALSHA");
+        assert_eq!(words(&cas[0])[3..6], ["ns:k", "", "set"], "expects the key absent");
+        let done = m.reply(vec![Ok(Value::Int(1))]);
+        let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
+        assert_eq!(out, ComputeOutcome { computed: Computed::Written(7), attempts: 1, stale: 0 });
+    }
+
+    #[test]
+    fn keep_and_delete_of_absent_send_nothing() {
+        let mut m = machine(3);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let done = m.resume(Input::Answer(Ok(Decision::Keep(5))));
+        assert!(
+            matches!(done, Step::Done(Ok(ComputeOutcome { computed: Computed::Kept(5), .. }))),
+            "{done:?}"
+        );
+        let mut m = machine(3);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let done = m.resume(Input::Answer(Ok(Decision::Delete)));
+        assert!(
+            matches!(done, Step::Done(Ok(ComputeOutcome { computed: Computed::Deleted, .. }))),
+            "{done:?}"
+        );
+    }
+
+    /// A conflict sleeps a jittered pause drawn from the entropy, within the attempt's cap
+    /// (2 ms, then 4 ms), and reads again.
+    #[test]
+    fn conflicts_retry_after_jittered_pauses() {
+        let mut m = machine(3);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(1)));
+        let at = sleep(&m.reply(vec![Ok(Value::Int(0))]));
+        let pause = at - m.now;
+        assert_eq!(pause, Duration::from_micros(draw(0) % 2001));
+        assert!(pause <= Duration::from_millis(2));
+        m.now = at;
+        let step = m.resume(Input::Woke);
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(2)));
+        let at = sleep(&m.reply(vec![Ok(Value::Int(0))]));
+        assert_eq!(at - m.now, Duration::from_micros(draw(1) % 4001));
+        m.now = at;
+        let step = m.resume(Input::Woke);
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(3)));
+        let done = m.reply(vec![Ok(Value::Int(1))]);
+        let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
+        assert_eq!((out.computed, out.attempts), (Computed::Written(3), 3));
+    }
+
+    #[test]
+    fn retries_exhausted() {
+        let mut m = machine(2);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(1)));
+        m.now = sleep(&m.reply(vec![Ok(Value::Int(0))]));
+        let step = m.resume(Input::Woke);
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(2)));
+        let done = m.reply(vec![Ok(Value::Int(0))]);
+        assert!(matches!(done, Step::Done(Err(CacheError::ComputeConflict { attempts: 2 }))), "{done:?}");
+    }
+
+    /// No time left for the pause: the operation's timeout, not a sleep past the deadline.
+    #[test]
+    fn timeout_instead_of_a_pause_past_the_deadline() {
+        let mut m = machine(5);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let _cas = pipeline(&m.resume(set(1)));
+        m.now += Duration::from_secs(1);
+        let done = m.reply(vec![Ok(Value::Int(0))]);
+        assert!(matches!(done, Step::Done(Err(CacheError::Timeout { op: "compute", .. }))), "{done:?}");
+    }
+
+    /// Bug fix: a stale entry's tags are kept (registered first, with their current token),
+    /// not dropped.
+    #[test]
+    fn a_stale_entry_keeps_its_tags() {
+        let mut m = machine(3);
+        let _read = pipeline(&m.start());
+        let old = stored(b"old", &[(b"t", b"a")]);
+        let tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(old.clone()))]));
+        assert_eq!(words(&tokens[0])[0], "ZRANGEBYSCORE");
+        let call = m.reply(vec![Ok(token_reply(b"b"))]);
+        assert!(matches!(call, Step::Call(Apply { current: None })), "stale is absent: {call:?}");
+        let tag_write = pipeline(&m.resume(set(1)));
+        assert_eq!(words(&tag_write[0])[0], "EVALSHA", "the tag first");
+        let cas = pipeline(&m.reply(vec![Ok(bulk(b"b"))]));
+        let args = words(&cas[0]);
+        assert_eq!(args[4], crate::cache::scripts::sha1_hex(&old), "expects the stale bytes");
+        let written = Entry::decode(&cas[0].args()[6]).expect("an envelope");
+        assert_eq!(written.tags[0].tag.as_ref(), b"t");
+        assert_eq!(written.tags[0].token.as_ref(), b"b", "the current token");
+        let done = m.reply(vec![Ok(Value::Int(1))]);
+        assert!(matches!(done, Step::Done(Ok(ComputeOutcome { stale: 1, .. }))), "{done:?}");
+    }
+
+    /// Bug fix: a tag registration that fails comes before the compare-and-set, so an error
+    /// never follows an applied change.
+    #[test]
+    fn a_failed_tag_registration_applies_nothing() {
+        let mut m = machine(3);
+        let _read = pipeline(&m.start());
+        let tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")])))]));
+        assert_eq!(tokens.len(), 1);
+        let call = m.reply(vec![Ok(token_reply(b"a"))]);
+        assert!(matches!(call, Step::Call(Apply { current: Some(_) })), "fresh: {call:?}");
+        let _tag_write = pipeline(&m.resume(set(1)));
+        let done = m.reply(vec![Err(crate::cache::op::testing::server_error("ERR oom"))]);
+        assert!(matches!(done, Step::Done(Err(CacheError::Request(_)))), "{done:?}");
+    }
+
+    /// The entry read was fresh, but its tag's token changed before the write: a conflict
+    /// (writing the old token would store a value that is already a miss).
+    #[test]
+    fn a_changed_token_is_a_conflict() {
+        let mut m = machine(3);
+        let _read = pipeline(&m.start());
+        let _tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")])))]));
+        let _call = m.reply(vec![Ok(token_reply(b"a"))]);
+        let _tag_write = pipeline(&m.resume(set(1)));
+        let step = m.reply(vec![Ok(bulk(b"c"))]);
+        let _ = sleep(&step);
+    }
+
+    #[test]
+    fn the_function_s_error_ends_it() {
+        let mut m = machine(3);
+        let step = m.start();
+        read_absent(&mut m, &step);
+        let done = m.resume(Input::Answer(Err(CacheError::Codec("no".into()))));
+        assert!(matches!(done, Step::Done(Err(CacheError::Codec(_)))), "{done:?}");
+    }
+}

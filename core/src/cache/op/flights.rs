@@ -61,3 +61,25 @@ impl<F: Clone> Flights<F> {
         self.loads.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_leads_the_others_join_the_leader_ends_it() {
+        let mut f: Flights<&str> = Flights::default();
+        let k = Bytes::from_static(b"k");
+        let (role, got) = f.join_or_lead(&k, || "load 1");
+        let Role::Lead(ticket) = role else { panic!("{role:?}") };
+        assert_eq!(got, "load 1");
+        assert_eq!(f.join_or_lead(&k, || "load 2"), (Role::Join("load 1"), "load 1"));
+        f.finish(&k, ticket);
+        assert!(f.is_empty());
+        let (role, got) = f.join_or_lead(&k, || "load 3");
+        assert!(matches!(role, Role::Lead(t) if t != ticket), "{role:?}");
+        // A stale ticket does not end the new load.
+        f.finish(&k, ticket);
+        assert_eq!((f.len(), got), (1, "load 3"));
+    }
+}

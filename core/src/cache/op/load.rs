@@ -342,3 +342,165 @@ impl<P> Machine for Load<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::op::testing::{Hand, key, ok, pipeline, scope, sleep, stored, words};
+    use crate::resp::Value;
+
+    const HOLD: Duration = Duration::from_secs(2);
+
+    fn machine(kind: LoadKind, lock: bool) -> Hand<Load<u32>> {
+        let config = LoadConfig { op_timeout: Duration::from_millis(500), lock_hold: lock.then_some(HOLD) };
+        Hand::new(Load::new(scope(), key(), kind, config))
+    }
+
+    fn value(v: u32) -> Input<Loaded<u32>> {
+        let entry = Entry::plain(Bytes::from(v.to_string()));
+        Input::Answer(Loaded::Value { value: v, store: Ok(Prepared { entry, ttl_ms: Some(1000) }) })
+    }
+
+    fn outcome(step: Step<LoadOutcome<u32>, CallLoader>) -> LoadOutcome<u32> {
+        match step {
+            Step::Done(Ok(o)) => o,
+            other => panic!("expected an outcome, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_miss_checks_again_loads_and_stores() {
+        let mut m = machine(LoadKind::Miss, false);
+        let check = pipeline(&m.start());
+        assert_eq!(words(&check[0]), ["GET", "ns:k"]);
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let store = pipeline(&m.resume(value(7)));
+        assert_eq!(words(&store[0])[..2], ["SET", "ns:k"]);
+        let out = outcome(m.reply(vec![Ok(ok())]));
+        assert_eq!(out.result, Ok(LoadResult::Loaded(7)));
+        assert!(out.warnings.is_empty());
+    }
+
+    /// The check finds what another load stored: no loader call.
+    #[test]
+    fn a_miss_found_on_the_check_does_not_load() {
+        let mut m = machine(LoadKind::Miss, false);
+        let _check = pipeline(&m.start());
+        let out = outcome(m.reply(vec![Ok(Value::Bulk(stored(b"1", &[])))]));
+        assert!(matches!(out.result, Ok(LoadResult::Found(_))), "{out:?}");
+    }
+
+    /// The loader's error comes back as it was, downcastable, and the lock is released.
+    #[test]
+    fn the_loader_s_error_keeps_its_source() {
+        let mut m = machine(LoadKind::Miss, true);
+        let _set = pipeline(&m.start());
+        let _check = pipeline(&m.reply(vec![Ok(ok())]));
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let failed = CacheError::loader(std::io::Error::new(std::io::ErrorKind::NotFound, "db down"));
+        let unlock = pipeline(&m.resume(Input::Answer(Loaded::Failed(failed.clone()))));
+        assert_eq!(words(&unlock[0])[0], "EVALSHA");
+        let out = outcome(m.reply(vec![Ok(Value::Int(1))]));
+        assert_eq!(out.result, Err(failed), "the same shared error");
+        let Err(CacheError::Loader(e)) = out.result else { unreachable!() };
+        let io = e.downcast_ref::<std::io::Error>().expect("the loader's own type");
+        assert_eq!((io.kind(), io.to_string()), (std::io::ErrorKind::NotFound, "db down".into()));
+    }
+
+    /// The lock is held by another process: poll (5 ms, then 10 ms) until it frees, then load,
+    /// store and release it.
+    #[test]
+    fn a_held_lock_is_polled_until_it_frees() {
+        let mut m = machine(LoadKind::Miss, true);
+        let set = pipeline(&m.start());
+        let w = words(&set[0]);
+        assert_eq!(
+            (w[0].as_str(), w[1].as_str(), &w[3..5]),
+            ("SET", "lock:{ns:k}", &["NX".to_string(), "PX".to_string()][..])
+        );
+        assert_eq!(w[5], "2000");
+        for pause in [5, 10] {
+            let peek = pipeline(&m.reply(vec![Ok(Value::Nil)]));
+            assert_eq!(words(&peek[0]), ["GET", "ns:k"]);
+            let at = sleep(&m.reply(vec![Ok(Value::Nil)]));
+            assert_eq!(at - m.now, Duration::from_millis(pause));
+            m.now = at;
+            let again = pipeline(&m.resume(Input::Woke));
+            assert_eq!(words(&again[0])[2], w[2], "the same token");
+        }
+        let _check = pipeline(&m.reply(vec![Ok(ok())]));
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let _store = pipeline(&m.resume(value(3)));
+        let unlock = pipeline(&m.reply(vec![Ok(ok())]));
+        assert_eq!(words(&unlock[0])[4], w[2], "released with its token");
+        let out = outcome(m.reply(vec![Ok(Value::Int(1))]));
+        assert_eq!((out.result, out.warnings), (Ok(LoadResult::Loaded(3)), vec![]));
+    }
+
+    /// The holder stores the value while this one waits: that value, no load, no release.
+    #[test]
+    fn a_held_lock_ends_with_the_holder_s_value() {
+        let mut m = machine(LoadKind::Miss, true);
+        let _set = pipeline(&m.start());
+        let _peek = pipeline(&m.reply(vec![Ok(Value::Nil)]));
+        let out = outcome(m.reply(vec![Ok(Value::Bulk(stored(b"9", &[])))]));
+        assert!(matches!(out.result, Ok(LoadResult::Found(_))), "{out:?}");
+    }
+
+    /// The lock stays held past the wait's deadline: the load goes on without it (a warning).
+    #[test]
+    fn a_lock_held_past_the_deadline_loads_without_it() {
+        let mut m = machine(LoadKind::Miss, true);
+        let _set = pipeline(&m.start());
+        let _peek = pipeline(&m.reply(vec![Ok(Value::Nil)]));
+        m.now += HOLD + Duration::from_millis(500);
+        let check = pipeline(&m.reply(vec![Ok(Value::Nil)]));
+        assert_eq!(words(&check[0]), ["GET", "ns:k"]);
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let _store = pipeline(&m.resume(value(1)));
+        let out = outcome(m.reply(vec![Ok(ok())]));
+        assert!(
+            matches!(
+                out.warnings.as_slice(),
+                [Warning::LockUnavailable(CacheError::Timeout { op: "load_lock", .. })]
+            ),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    /// A reload keeps the entry's tags; a failure to store is a warning, the value still the
+    /// outcome.
+    #[test]
+    fn a_reload_keeps_the_tags_and_survives_a_store_failure() {
+        let mut m = machine(LoadKind::Refresh, false);
+        let _read = pipeline(&m.start());
+        let _tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"1", &[(b"t", b"a")])))]));
+        let call = m.reply(vec![Ok(crate::cache::op::testing::token_reply(b"a"))]);
+        assert!(matches!(call, Step::Call(CallLoader)));
+        let tag_write = pipeline(&m.resume(value(2)));
+        assert_eq!(words(&tag_write[0])[0], "EVALSHA", "the tag first");
+        let out = outcome(m.reply(vec![Err(crate::cache::op::testing::server_error("ERR oom"))]));
+        assert_eq!(out.result, Ok(LoadResult::Loaded(2)));
+        assert!(matches!(out.warnings.as_slice(), [Warning::StoreFailed(_)]), "{:?}", out.warnings);
+    }
+
+    /// A reload whose tag read fails loads nothing.
+    #[test]
+    fn a_reload_whose_read_fails_loads_nothing() {
+        let mut m = machine(LoadKind::Refresh, false);
+        let _read = pipeline(&m.start());
+        let out = outcome(m.reply(vec![Err(crate::cache::op::testing::server_error("ERR down"))]));
+        assert!(matches!(out.result, Err(CacheError::Request(_))), "{out:?}");
+    }
+
+    /// The deadline passes between the read's two rounds: the operation's timeout.
+    #[test]
+    fn timeout() {
+        let mut m = machine(LoadKind::Refresh, false);
+        let _read = pipeline(&m.start());
+        m.now += Duration::from_millis(500);
+        let out = outcome(m.reply(vec![Ok(Value::Bulk(stored(b"1", &[(b"t", b"a")])))]));
+        assert!(matches!(out.result, Err(CacheError::Timeout { op: "refresh", .. })), "{out:?}");
+    }
+}

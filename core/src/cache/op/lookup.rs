@@ -81,3 +81,39 @@ impl Machine for LookUp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use core::time::Duration;
+
+    use super::*;
+    use crate::cache::op::testing::{Hand, key, pipeline, scope};
+    use crate::resp::Value;
+
+    fn look(entry: &Entry, wall_ms: u64) -> Step<Lookup> {
+        #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+        let d = Deadline::new(Instant::now(), "get", Duration::from_secs(1));
+        let mut m = Hand::new(LookUp::new(scope(), key(), d));
+        m.wall_ms = wall_ms;
+        let _read = pipeline(&m.start());
+        m.reply(vec![Ok(Value::Bulk(entry.encode().expect("encodes")))])
+    }
+
+    /// A hit past its refresh time asks for a reload; before it, not.
+    #[test]
+    fn the_reload_decision() {
+        let mut e = Entry::plain(bytes::Bytes::from_static(b"v"));
+        e.refresh_at_ms = Some(1000);
+        assert!(matches!(look(&e, 999), Step::Done(Ok(Lookup::Hit { reload: false, .. }))));
+        assert!(matches!(look(&e, 1000), Step::Done(Ok(Lookup::Hit { reload: true, .. }))));
+    }
+
+    #[test]
+    fn closed_fails_other_errors_load() {
+        assert_eq!(Lookup::or_unavailable(Err(CacheError::Closed)), Err(CacheError::Closed));
+        let e = CacheError::Codec("x".into());
+        assert_eq!(Lookup::or_unavailable(Err(e.clone())), Ok(Lookup::Unavailable(e)));
+    }
+}
