@@ -63,8 +63,13 @@ fn core_ops() {
                 assert_eq!(v, "loaded-key");
             }
             assert_eq!(calls.load(Ordering::SeqCst), 1, "the second get is served from the cache");
-            let e = cache.get(&s("err"), |_| async { Err(CacheError::Loader("boom".into())) }).await;
-            assert_eq!(e, Err(CacheError::Loader("boom".into())), "the loader's error, as it is");
+            let e = cache
+                .get(&s("err"), |_| async { Err(CacheError::loader(std::io::Error::other("boom"))) })
+                .await;
+            let Err(CacheError::Loader(source)) = &e else { panic!("the loader's error: {e:?}") };
+            let io = source.downcast_ref::<std::io::Error>().expect("the loader's own error, as it is");
+            assert_eq!((io.kind(), io.to_string()), (std::io::ErrorKind::Other, "boom".to_string()));
+            assert_eq!(e.expect_err("failed").to_string(), "loader failed: boom");
             assert_eq!(cache.get_if_present(&s("err")).await.expect("nothing stored"), None);
 
             // Invalidate_Existing / _Missing.

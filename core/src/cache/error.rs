@@ -91,9 +91,10 @@ pub enum CacheError {
     /// The loader found nothing (not cached).
     #[error("key not found")]
     NotFound,
-    /// The loader failed.
+    /// The loader failed: its error, kept as the source (see [`SharedError::downcast_ref`]).
+    /// Every caller that joined the same load gets the same error.
     #[error("loader failed: {0}")]
-    Loader(String),
+    Loader(#[source] SharedError),
     /// The loader panicked or was dropped before it finished.
     #[error("loader did not finish: {0}")]
     LoaderAborted(String),
@@ -146,9 +147,9 @@ pub enum CacheError {
 pub struct SharedError(Arc<dyn std::error::Error + Send + Sync>);
 
 impl SharedError {
-    /// Wraps `error`.
-    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Arc::new(error))
+    /// Wraps `error` (an error value, or a message).
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(Arc::from(error.into()))
     }
 
     /// Wraps an already boxed error.
@@ -165,7 +166,7 @@ impl SharedError {
 
     /// The wrapped error.
     #[must_use]
-    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
     }
 }
@@ -195,6 +196,11 @@ impl PartialEq for SharedError {
 }
 
 impl CacheError {
+    /// A loader's error, kept as the source.
+    pub fn loader(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Loader(SharedError::new(e))
+    }
+
     pub(crate) fn invalid_tag(reason: impl Into<String>) -> Self {
         Self::InvalidTag { reason: reason.into() }
     }

@@ -1,21 +1,15 @@
 //! The compute family: optimistic read-modify-write with a compare-and-set script.
 //!
-//! Each attempt reads the entry from the primary, calls the function, and writes with a script
-//! that applies only if the stored bytes are still the ones read (compared by SHA-1 on the
-//! server). A conflict waits a jittered, growing pause and tries again, up to
-//! `max_compute_retries` attempts within `atomic_operation_timeout`. The function may run once
-//! per attempt. The value returned is the one computed and written, never a re-read.
+//! The protocol (read on the primary, compare-and-set, jittered retries) is the core's
+//! `op::compute` machine; this file holds the caller's function, encodes and decodes values,
+//! and maps the outcome. The function may run once per attempt (`max_compute_retries` within
+//! `atomic_operation_timeout`). The value returned is the one computed and written, never a
+//! re-read.
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use slotcache_core::cache::plan::{self, Tags};
-use slotcache_core::cache::scripts::{self, sha1_hex};
+use slotcache_core::cache::op::compute::{Apply, ComputeEntry, Computed, Decision};
 use slotcache_core::cache::{CacheError, Ttl};
 
-use super::exec::{Deadline, Step};
-use super::namespace::{Cache, wall_ms};
-use super::random;
+use super::namespace::{Cache, Counters, wall_ms};
 
 /// What a compute function decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,100 +25,40 @@ pub enum Compute<V> {
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
+    /// Runs the compute machine; `f` is called once per attempt (`None` from it: leave the
+    /// entry, used by compute_if_absent/present).
     async fn compute_inner<F>(&self, key: &K, op: &'static str, mut f: F) -> Result<Option<V>, CacheError>
     where
         F: FnMut(Option<&V>) -> Option<Compute<V>>,
     {
         let fk = self.key(key)?;
-        let d = self.deadline(op, self.inner.settings.config.atomic_operation_timeout);
-        let max = self.inner.settings.config.max_compute_retries;
-        for attempt in 1..=max {
-            let v = self.inner.exec.one(self.read_cmd(&fk, true).into(), &d).await?; // search hook
-            let stored = plan::read_stored(v)?;
-            let entry = self.fresh_entries(vec![stored.clone()], &d).await?.pop().flatten();
-            let current = entry.as_ref().map(|e| self.decode_value(e)).transpose()?;
-            // `None` from the function: leave everything (used by compute_if_absent/present).
-            let Some(action) = f(current.as_ref()) else { return Ok(current) };
-            let expected = stored.as_ref().map_or_else(Bytes::new, |s| Bytes::from(sha1_hex(s)));
-            let (args, result, keep_tags) = match action {
-                Compute::Keep => return Ok(current),
-                Compute::Delete => {
-                    if stored.is_none() {
-                        return Ok(None);
-                    }
-                    (vec![expected, Bytes::from_static(b"del"), Bytes::new(), Bytes::new()], None, None)
-                }
-                Compute::Set(new) => self.compute_write(key, expected, new, None, entry.as_ref())?,
-                Compute::SetWithTtl(new, ttl) => {
-                    self.compute_write(key, expected, new, Some(ttl), entry.as_ref())?
-                }
-            };
-            let cmd = plan::script(self.cas_script(), &fk, args, true, false); // search hook
-            let v = self.inner.exec.one(Step::script(cmd, self.cas_script()), &d).await?;
-            if plan::read_int("cas", &v)? == 1 {
-                if let Some((tags, ttl_ms)) = keep_tags {
-                    self.refresh_memberships(&fk, &tags, ttl_ms, &d).await?;
-                }
-                return Ok(result);
-            }
-            if attempt < max {
-                self.conflict_pause(attempt, &d).await?;
-            }
-        }
-        Err(CacheError::ComputeConflict { attempts: max })
+        let config = &self.inner.settings.config;
+        let d = self.deadline(op, config.atomic_operation_timeout);
+        let machine = ComputeEntry::new(self.inner.scope.clone(), fk, config.max_compute_retries, d);
+        let apply = |call: Apply| std::future::ready(self.apply(key, call, &mut f));
+        let outcome = self.inner.exec.drive_with(machine, apply).await?;
+        Counters::add(&self.inner.counters.stale, outcome.stale);
+        Ok(match outcome.computed {
+            Computed::Kept(v) | Computed::Written(v) => v,
+            Computed::Deleted => None,
+        })
     }
 
-    /// The CAS arguments for writing `new`, keeping the tags of the entry it replaces.
-    #[allow(clippy::type_complexity)]
-    fn compute_write(
-        &self,
-        key: &K,
-        expected: Bytes,
-        new: V,
-        ttl: Option<Ttl>,
-        old: Option<&slotcache_core::cache::Entry>,
-    ) -> Result<(Vec<Bytes>, Option<V>, Option<(Vec<Bytes>, Option<u64>)>), CacheError> {
+    /// Decodes the entry read, calls `f`, and encodes its decision.
+    fn apply<F>(&self, key: &K, call: Apply, f: &mut F) -> Result<Decision<Option<V>>, CacheError>
+    where
+        F: FnMut(Option<&V>) -> Option<Compute<V>>,
+    {
+        let current = call.current.as_ref().map(|e| self.decode_value(e)).transpose()?;
+        let (new, ttl) = match f(current.as_ref()) {
+            None | Some(Compute::Keep) => return Ok(Decision::Keep(current)),
+            Some(Compute::Delete) => return Ok(Decision::Delete),
+            Some(Compute::Set(new)) => (new, None),
+            Some(Compute::SetWithTtl(new, ttl)) => (new, Some(ttl)),
+        };
         let ttl_ms = self.ttl_for(key, &new, ttl)?;
-        let mut entry = self.encode_value(&new, wall_ms())?;
-        let keep = old.filter(|o| !o.tags.is_empty()).map(|o| {
-            entry.tags.clone_from(&o.tags);
-            (o.tags.iter().map(|t| t.tag.clone()).collect::<Vec<_>>(), ttl_ms)
-        });
-        let stored = self.stored_form(&entry)?; // search hook: a document in JSON mode
-        let ttl_arg = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
-        Ok((vec![expected, Bytes::from_static(b"set"), stored, ttl_arg], Some(new), keep))
-    }
-
-    /// Re-registers a key in its tags with its new lifetime after a compute rewrote it.
-    async fn refresh_memberships(
-        &self,
-        fk: &slotcache_core::keys::EncodedKey,
-        tags: &[Bytes],
-        ttl_ms: Option<u64>,
-        d: &Deadline,
-    ) -> Result<(), CacheError> {
-        let plans = Tags::new(&self.inner.ns);
-        let mut steps = Vec::with_capacity(tags.len());
-        for t in tags {
-            steps.push(Step::script(plans.write(t, fk, ttl_ms, random::token(), true)?, &scripts::TAG_WRITE));
-        }
-        for r in self.inner.exec.run(steps, d).await? {
-            plan::read_token_written(r.map_err(CacheError::Request)?)?;
-        }
-        Ok(())
-    }
-
-    async fn conflict_pause(&self, attempt: u32, d: &Deadline) -> Result<(), CacheError> {
-        let cap_ms = (1u64 << attempt.min(6)).min(50);
-        let mut b = [0u8; 2];
-        random::fill(&mut b);
-        let jitter = u64::from(u16::from_le_bytes(b)) % (cap_ms * 1000 + 1);
-        let pause = Duration::from_micros(jitter);
-        if d.remaining(self.inner.exec.now())? <= pause {
-            return Err(d.timeout_error());
-        }
-        self.inner.exec.sleep(pause).await;
-        Ok(())
+        let entry = self.encode_value(&new, wall_ms())?;
+        Ok(Decision::Set { entry, ttl_ms, value: Some(new) })
     }
 
     /// Reads the entry, calls `f` with it (`None` when absent or invalidated), and applies its

@@ -1,5 +1,10 @@
 //! Loaders: `get` with single-flight stampede protection (and an optional lock in the key's
-//! slot across processes), background `refresh`, and `bulk_get_with`.
+//! slot across processes), background `refresh`, `bulk_refresh` and `bulk_get_with`.
+//!
+//! Every protocol (the lock and its polling, the checks before loading, the tags a reload
+//! keeps, the store) is a core machine (`op::lookup`, `op::load`, `op::bulk_refresh`,
+//! `op::bulk_load`); which caller leads a load is decided by the core's `op::flights`. This
+//! file holds the loaders, encodes and decodes values, spawns the loads and maps outcomes.
 //!
 //! A load runs in its own task: callers that give up (their future is dropped) do not cancel
 //! it, and every concurrent caller of the same key in this process awaits the same load. A
@@ -9,54 +14,40 @@ use core::future::Future;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
-use slotcache_core::cache::CacheError;
-use slotcache_core::cache::plan;
-use slotcache_core::cache::scripts;
-use slotcache_core::client::Cmd;
+use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
+use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
+use slotcache_core::cache::op::flights::Role;
+use slotcache_core::cache::op::load::{
+    CallLoader, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared, Warning,
+};
+use slotcache_core::cache::op::lookup::{LookUp, Lookup};
+use slotcache_core::cache::{CacheError, Entry};
 use slotcache_core::keys::EncodedKey;
 
-use super::exec::Step;
-use super::namespace::{Cache, Counters, Inner, wall_ms};
-use super::random;
+use super::namespace::{Cache, Counters, Flight, Inner, wall_ms};
 
-/// Removes a finished (or panicked) load from the in-flight map.
+/// Ends a led load in the in-flight table once it is over (or has panicked).
 struct FlightGuard<K, V> {
     inner: Arc<Inner<K, V>>,
     key: Bytes,
+    ticket: u64,
 }
 
 impl<K, V> Drop for FlightGuard<K, V> {
     fn drop(&mut self) {
         if let Ok(mut f) = self.inner.flights.lock() {
-            f.remove(&self.key);
+            f.finish(&self.key, self.ticket);
         }
     }
 }
 
-/// Why a load runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LoadKind {
-    /// A caller found nothing: the value may have been stored since its read (by a load that
-    /// just finished here, or by another process), so the load checks again first.
-    Miss,
-    /// A reload of a present value (`refresh`, refresh-after): always loads.
-    Refresh,
-}
-
-/// The lock key for loading `fk`: in `fk`'s slot when its hashed part allows it.
-fn lock_key(fk: &EncodedKey) -> EncodedKey {
-    let tag = slotcache_core::hash_tag(fk.bytes());
-    let key = if tag.contains(&b'}') {
-        [b"lock:".as_slice(), fk.bytes()].concat()
-    } else {
-        [b"lock:{".as_slice(), tag, b"}"].concat()
-    };
-    EncodedKey::new(Bytes::from(key))
+fn aborted(what: &str) -> CacheError {
+    CacheError::LoaderAborted(format!("the {what} panicked or was dropped"))
 }
 
 impl<K, V> Cache<K, V>
@@ -75,39 +66,40 @@ where
     /// (keeping its tags, as [`Cache::refresh`] does).
     ///
     /// # Errors
-    /// The loader's error ([`CacheError::NotFound`] is not cached), or
-    /// [`CacheError::LoaderAborted`] when it panicked.
+    /// The loader's error ([`CacheError::NotFound`] is not cached; the loader's own error
+    /// comes back as it was, see [`CacheError::loader`]), or [`CacheError::LoaderAborted`]
+    /// when it panicked.
     pub async fn get<F, Fut>(&self, key: &K, loader: F) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let d = self.op_deadline("get");
-        match self.read_entry(key, &d).await {
-            Ok(Some(entry)) => {
+        let fk = self.key(key)?;
+        let looked =
+            self.inner.exec.drive(LookUp::new(self.inner.scope.clone(), fk, self.op_deadline("get")));
+        let c = &self.inner.counters;
+        match Lookup::or_unavailable(looked.await)? {
+            Lookup::Hit { entry, reload } => {
+                Counters::bump(&c.hits);
                 let value = self.decode_value(&entry)?;
-                if entry.refresh_at_ms.is_some_and(|at| wall_ms() >= at) {
+                if reload {
                     drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
                 }
                 return Ok(value);
             }
-            Ok(None) => {}
-            // A closed provider is the caller's state, not the cache being unavailable.
-            Err(CacheError::Closed) => return Err(CacheError::Closed),
-            Err(e) => {
-                tracing::warn!(namespace = %self.inner.name, error = %e, "read failed; loading instead")
+            Lookup::Miss { stale } => {
+                Counters::add(&c.stale, u64::from(stale));
+                Counters::bump(&c.misses);
+            }
+            Lookup::Unavailable(e) => {
+                tracing::warn!(namespace = %self.inner.name, error = %e, "read failed; loading instead");
             }
         }
         self.load_shared(key.clone(), loader, LoadKind::Miss).await
     }
 
     /// Starts (or joins) the load of `key`.
-    fn load_shared<F, Fut>(
-        &self,
-        key: K,
-        loader: F,
-        kind: LoadKind,
-    ) -> futures_util::future::Shared<futures_util::future::BoxFuture<'static, Result<V, CacheError>>>
+    fn load_shared<F, Fut>(&self, key: K, loader: F, kind: LoadKind) -> Flight<V>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
@@ -119,132 +111,89 @@ where
         let Ok(mut flights) = self.inner.flights.lock() else {
             return futures_util::future::ready(Err(CacheError::Closed)).boxed().shared();
         };
-        if let Some(f) = flights.get(fk.bytes()) {
-            return f.clone();
-        }
         let (tx, rx) = oneshot::channel();
-        let shared = rx
-            .map(|r| {
-                r.unwrap_or_else(|_| {
-                    Err(CacheError::LoaderAborted("the loader panicked or was dropped".into()))
-                })
-            })
-            .boxed()
-            .shared();
-        flights.insert(fk.bytes().clone(), shared.clone());
+        let (role, shared) = flights.join_or_lead(fk.bytes(), || {
+            rx.map(|r| r.unwrap_or_else(|_| Err(aborted("loader")))).boxed().shared()
+        });
         drop(flights);
+        let Role::Lead(ticket) = role else { return shared };
         let this = self.clone();
-        let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone() };
+        let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone(), ticket };
         self.inner.exec.rt.spawn(Box::pin(async move {
-            let result = this.load_and_store(key, fk, loader, kind).await;
+            let result = this.load(key, fk, loader, kind).await;
             drop(guard);
             let _ = tx.send(result);
         }));
         shared
     }
 
-    async fn load_and_store<F, Fut>(
-        &self,
-        key: K,
-        fk: EncodedKey,
-        loader: F,
-        kind: LoadKind,
-    ) -> Result<V, CacheError>
+    /// Runs the load machine of `key`.
+    async fn load<F, Fut>(&self, key: K, fk: EncodedKey, loader: F, kind: LoadKind) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let lock = match self.inner.opts.cluster_lock {
-            Some(hold) => match self.acquire_lock(&key, &fk, hold).await {
-                Ok(Ok(token)) => Some(token),
-                Ok(Err(found)) => return Ok(found),
-                Err(e) => {
-                    tracing::warn!(error = %e, "load lock unavailable; loading without it");
-                    None
-                }
-            },
-            None => None,
+        let config = LoadConfig {
+            op_timeout: self.inner.settings.config.operation_timeout,
+            lock_hold: self.inner.opts.cluster_lock,
         };
-        if kind == LoadKind::Miss {
-            // The caller's read may predate a store that has happened since: by the load this
-            // one follows in this process, or by the process that held the lock until now.
-            // Checking inside the flight (as the reference's single-flight does) makes the
-            // herd load exactly once; a failed check just loads.
-            if let Ok(Some(found)) = self.peek(&key).await {
-                self.release_lock(&fk, lock).await;
-                return Ok(found);
-            }
-        }
-        // A reload keeps the tags of the entry it replaces: stored untagged, it would escape
-        // their invalidations. Read before loading; if that read fails, nothing is loaded and
-        // the old value stays.
-        let tags = if kind == LoadKind::Refresh {
-            match self.read_fresh(&key, &self.op_deadline("refresh")).await {
-                Ok(entry) => entry.map(|e| tag_names(&e)).unwrap_or_default(),
-                Err(e) => {
-                    self.release_lock(&fk, lock).await;
-                    return Err(e);
+        let machine = Load::new(self.inner.scope.clone(), fk, kind, config);
+        let mut loader = Some(loader);
+        let call = |CallLoader| {
+            let (key, loader) = (key.clone(), loader.take());
+            async move {
+                let Some(loader) = loader else { return Loaded::Failed(aborted("loader")) };
+                match self.timed_load(loader(key.clone())).await {
+                    Err(e) => Loaded::Failed(e),
+                    Ok(v) => Loaded::Value { store: self.prepare_load(&key, &v), value: v },
                 }
             }
-        } else {
-            Vec::new()
         };
-        let started = Instant::now();
-        let loaded = loader(key.clone()).await;
+        let outcome = self.inner.exec.drive_with(machine, call).await?;
         let c = &self.inner.counters;
-        c.record_load(started, &loaded);
-        if let Ok(v) = &loaded {
-            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-            if let Err(e) = self.set(&key, v, &tags).await {
-                Counters::bump(&c.store_failures);
-                tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
+        Counters::add(&c.stale, outcome.stale);
+        for w in outcome.warnings {
+            match w {
+                Warning::LockUnavailable(e) => {
+                    tracing::warn!(error = %e, "load lock unavailable; loading without it");
+                }
+                Warning::StoreFailed(e) => {
+                    Counters::bump(&c.store_failures);
+                    tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
+                }
+                Warning::UnlockFailed(e) => {
+                    tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
+                }
             }
         }
-        let result = loaded;
-        self.release_lock(&fk, lock).await;
-        result
-    }
-
-    /// Releases a load lock this process holds (if it still holds it).
-    async fn release_lock(&self, fk: &EncodedKey, token: Option<Bytes>) {
-        let Some(token) = token else { return };
-        let d = self.op_deadline("unlock");
-        let lk = lock_key(fk);
-        let cmd = plan::script(&scripts::UNLOCK, &lk, vec![token], true, true);
-        if let Err(e) = self.inner.exec.one(Step::script(cmd, &scripts::UNLOCK), &d).await {
-            tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
+        match outcome.result? {
+            LoadResult::Found(entry) => self.decode_value(&entry),
+            LoadResult::Loaded(v) => Ok(v),
         }
     }
 
-    /// Takes the load lock, or waits for another process's load to store the value:
-    /// `Ok(Ok(token))` = ours; `Ok(Err(value))` = someone else loaded it.
-    async fn acquire_lock(
+    /// Awaits a loader, counting it.
+    async fn timed_load<T>(
         &self,
-        key: &K,
-        fk: &EncodedKey,
-        hold: Duration,
-    ) -> Result<Result<Bytes, V>, CacheError> {
-        let lk = lock_key(fk);
-        let token = random::token();
-        let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
-        let d = self.deadline("load_lock", hold + self.inner.settings.config.operation_timeout);
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let cmd =
-                Cmd::new("SET").arg(lk.bytes().clone()).arg(token.clone()).arg("NX").arg("PX").arg(hold_ms);
-            let v = self.inner.exec.one(cmd.with_slot(lk.slot()).into(), &d).await?;
-            if !v.is_nil() {
-                return Ok(Ok(token));
-            }
-            if let Some(found) = self.peek(key).await? {
-                return Ok(Err(found));
-            }
-            if d.remaining(self.inner.exec.now())? <= pause {
-                return Err(d.timeout_error());
-            }
-            self.inner.exec.sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
+        load: impl Future<Output = Result<T, CacheError>>,
+    ) -> Result<T, CacheError> {
+        let started = Instant::now();
+        let loaded = load.await;
+        self.inner.counters.record_load(started, &loaded);
+        loaded
+    }
+
+    /// A loaded value, ready to store.
+    fn prepare_load(&self, key: &K, value: &V) -> Result<Prepared, CacheError> {
+        Ok(Prepared { ttl_ms: self.ttl_for(key, value, None)?, entry: self.encode_value(value, wall_ms())? })
+    }
+
+    /// Loaded values, ready to store.
+    fn prepare_items(&self, items: &[(K, V)]) -> Result<Vec<Item>, CacheError> {
+        items
+            .iter()
+            .map(|(k, v)| Ok(Item { key: self.key(k)?, prepared: self.prepare_load(k, v)? }))
+            .collect()
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
@@ -263,8 +212,8 @@ where
         self.load_shared(key.clone(), loader, LoadKind::Refresh)
     }
 
-    /// Reloads `keys` in the background with one call of `loader` and one `bulk_set` per
-    /// distinct set of tags (each entry keeps the tags it had; keys that were absent, and
+    /// Reloads `keys` in the background with one call of `loader`, and stores every value it
+    /// returns in one write, each with the tags its entry had (keys that were absent, and
     /// values the loader returns for keys it was not asked for, are stored untagged); the
     /// returned future resolves to how many values were stored.
     ///
@@ -281,37 +230,34 @@ where
         let (tx, rx) = oneshot::channel();
         let this = self.clone();
         self.inner.exec.rt.spawn(Box::pin(async move {
-            let r = async {
-                let d = this.deadline("bulk_refresh", this.inner.settings.config.bulk_operation_timeout);
-                let current = this.read_fresh_many(&keys, &d).await?;
-                let mut tags_of: HashMap<Bytes, Vec<String>> = HashMap::new();
-                for (k, e) in keys.iter().zip(current) {
-                    if let Some(e) = e.filter(|e| !e.tags.is_empty()) {
-                        tags_of.insert(this.key(k)?.bytes().clone(), tag_names(&e));
-                    }
-                }
-                let items = loader(keys).await?;
-                let n = items.len();
-                // One bulk_set per distinct set of tags (usually one or two).
-                let mut groups: Vec<TagGroup<K, V>> = Vec::new();
-                for (k, v) in items {
-                    let tags =
-                        this.key(&k).ok().and_then(|fk| tags_of.get(fk.bytes()).cloned()).unwrap_or_default();
-                    match groups.iter_mut().find(|(t, _)| *t == tags) {
-                        Some((_, g)) => g.push((k, v)),
-                        None => groups.push((tags, vec![(k, v)])),
-                    }
-                }
-                for (tags, group) in groups {
-                    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-                    this.bulk_set(&group, &tags).await?;
-                }
-                Ok(n)
-            }
-            .await;
-            let _ = tx.send(r);
+            let _ = tx.send(this.bulk_reload(keys, loader).await);
         }));
-        rx.map(|r| r.unwrap_or_else(|_| Err(CacheError::LoaderAborted("the bulk loader panicked".into()))))
+        rx.map(|r| r.unwrap_or_else(|_| Err(aborted("bulk loader"))))
+    }
+
+    async fn bulk_reload<F, Fut>(&self, keys: Vec<K>, loader: F) -> Result<usize, CacheError>
+    where
+        F: FnOnce(Vec<K>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<(K, V)>, CacheError>> + Send + 'static,
+    {
+        let fks = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
+        let budget = self.inner.settings.config.bulk_operation_timeout;
+        let machine = BulkRefresh::new(self.inner.scope.clone(), fks, budget);
+        let mut call = Some((keys, loader));
+        let outcome = self
+            .inner
+            .exec
+            .drive_with(machine, |CallLoader| {
+                let call = call.take();
+                async move {
+                    let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
+                    let items = loader(keys).await?;
+                    Ok((items.len(), self.prepare_items(&items)?))
+                }
+            })
+            .await?;
+        Counters::add(&self.inner.counters.stale, outcome.stale);
+        Ok(outcome.loaded)
     }
 
     /// [`Cache::bulk_get`], with the misses produced by one call of `loader` and stored
@@ -327,29 +273,62 @@ where
         F: FnOnce(Vec<K>) -> Fut,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>>,
     {
-        let mut found = self.bulk_get(keys).await?;
-        let misses: Vec<K> = keys.iter().filter(|k| !found.contains_key(*k)).cloned().collect();
-        if misses.is_empty() {
-            return Ok(found);
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
-        let started = Instant::now();
-        let loaded = loader(misses).await;
+        let fks = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
+        let budget = self.inner.settings.config.bulk_operation_timeout;
+        let machine = BulkLoad::new(self.inner.scope.clone(), fks, budget);
+        let mut found = HashMap::with_capacity(keys.len());
+        let mut loader = Some(loader);
+        let call = |LoadMisses { hits }| {
+            let misses = self.take_hits(keys, hits, &mut found);
+            let loader = loader.take();
+            async move {
+                let (misses, loader) = (misses?, loader.ok_or_else(|| aborted("bulk loader"))?);
+                let loaded = self.timed_load(loader(misses)).await?;
+                let items = self.prepare_items(&loaded);
+                Ok((loaded, items))
+            }
+        };
+        let outcome = self.inner.exec.drive_with(machine, call).await?;
         let c = &self.inner.counters;
-        c.record_load(started, &loaded);
-        let loaded = loaded?;
-        if let Err(e) = self.bulk_set(&loaded, &[]).await {
+        Counters::add(&c.stale, outcome.stale);
+        if let Some(hits) = outcome.hits {
+            self.take_hits(keys, hits, &mut found)?;
+        }
+        if let Some(e) = outcome.store_error {
             Counters::bump(&c.store_failures);
             tracing::warn!(namespace = %self.inner.name, error = %e, "storing bulk-loaded values failed");
         }
-        found.extend(loaded);
+        found.extend(outcome.loaded.unwrap_or_default());
         Ok(found)
     }
-}
 
-/// Entries to store with one set of tags.
-type TagGroup<K, V> = (Vec<String>, Vec<(K, V)>);
-
-/// The names of an entry's tags.
-fn tag_names(entry: &slotcache_core::cache::Entry) -> Vec<String> {
-    entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect()
+    /// Decodes the hits of `keys` into `found`, counting hits and misses; returns the misses.
+    fn take_hits(
+        &self,
+        keys: &[K],
+        hits: Vec<Option<Entry>>,
+        found: &mut HashMap<K, V>,
+    ) -> Result<Vec<K>, CacheError>
+    where
+        K: Eq + Hash,
+    {
+        let c = &self.inner.counters;
+        let mut misses = Vec::new();
+        for (k, e) in keys.iter().zip(hits) {
+            match e {
+                Some(e) => {
+                    Counters::bump(&c.hits);
+                    found.insert(k.clone(), self.decode_value(&e)?);
+                }
+                None => {
+                    Counters::bump(&c.misses);
+                    misses.push(k.clone());
+                }
+            }
+        }
+        Ok(misses)
+    }
 }

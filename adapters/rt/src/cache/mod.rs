@@ -15,7 +15,6 @@ mod provider;
 mod random;
 mod read;
 mod search;
-mod storage_hooks;
 mod tags;
 mod write;
 

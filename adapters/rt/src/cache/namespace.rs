@@ -1,7 +1,6 @@
 //! A namespace: its options, and the typed [`Cache`] handle.
 
 use core::fmt;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +10,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use slotcache_core::cache::codec::{Codec, Json};
+use slotcache_core::cache::op::flights::Flights;
 use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::transform::{Transform, ValuePipeline};
 use slotcache_core::cache::{CacheError, Entry, Ttl};
@@ -181,6 +181,12 @@ impl Counters {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        if n > 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Records a loader call that started at `started` and ended with `outcome`.
     pub(crate) fn record_load<T>(&self, started: std::time::Instant, outcome: &Result<T, CacheError>) {
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -214,7 +220,7 @@ pub(crate) struct Inner<K, V> {
     pub(crate) name: String,
     pub(crate) opts: NamespaceOptions<K, V>,
     pub(crate) values: ValuePipeline,
-    pub(crate) flights: Mutex<HashMap<Bytes, Flight<V>>>,
+    pub(crate) flights: Mutex<Flights<Flight<V>>>,
     pub(crate) counters: Counters,
     /// search hook: `Some` for a searchable namespace (JSON documents).
     pub(crate) search: Option<Arc<super::search::SearchState>>,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use slotcache_core::cache::CacheError;
 use slotcache_core::cache::Storage;
+use slotcache_core::cache::op::flights::Flights;
 use slotcache_core::cache::transform::ValuePipeline;
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::client::Cmd;
@@ -165,7 +166,7 @@ impl Provider {
                 name: full.clone(),
                 opts: options,
                 values,
-                flights: Mutex::new(HashMap::new()),
+                flights: Mutex::new(Flights::default()),
                 counters: Counters::default(),
                 search,
             }),

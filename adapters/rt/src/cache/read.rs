@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use slotcache_core::cache::op::fresh::CheckFresh;
 use slotcache_core::cache::op::read::{Found, ReadEntries, Reads};
 use slotcache_core::cache::{CacheError, Entry};
 
@@ -29,19 +27,6 @@ pub struct EntryInfo<V> {
 }
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// Decodes stored entries and drops the ones a tag invalidation made stale, checking every
-    /// distinct tag's token in one pipeline (untagged entries cost nothing more).
-    pub(crate) async fn fresh_entries(
-        &self,
-        stored: Vec<Option<Bytes>>,
-        deadline: &Deadline,
-    ) -> Result<Vec<Option<Entry>>, CacheError> {
-        let machine = CheckFresh::machine(self.inner.scope.clone(), stored, *deadline)?;
-        let fresh = self.inner.exec.drive(machine).await?;
-        self.count_stale(fresh.stale);
-        Ok(fresh.entries)
-    }
-
     pub(crate) fn count_stale(&self, stale: u64) {
         for _ in 0..stale {
             Counters::bump(&self.inner.counters.stale);
@@ -92,15 +77,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ) -> Result<Vec<Option<Entry>>, CacheError> {
         let keys: Vec<&K> = keys.iter().collect();
         Ok(self.read(&keys, false, deadline).await?.into_iter().map(|f| f.map(|f| f.entry)).collect())
-    }
-
-    /// The value under `key`, without counting a read (the loaders' own checks).
-    pub(crate) async fn peek(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let d = self.op_deadline("get");
-        match self.read_fresh(key, &d).await? {
-            Some(e) => self.decode_value(&e).map(Some),
-            None => Ok(None),
-        }
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.

@@ -2,16 +2,26 @@
 //! as a step machine (see [`machine`]). The async layer drives them over the cluster client;
 //! the simulation drives the same machines over a simulated cluster with faults.
 
+pub mod bulk_load;
+pub mod bulk_refresh;
+pub mod cas;
+pub mod child;
+pub mod compute;
 pub mod deadline;
 pub mod exchange;
 pub mod expiry;
 pub mod fan_out;
+pub mod flights;
 pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
 pub mod iterate;
+pub mod load;
+pub mod lock;
+pub mod lookup;
 pub mod machine;
 pub mod read;
+pub mod read_fresh;
 pub mod refresh_mark;
 pub mod rounds;
 pub mod scan;

@@ -127,3 +127,51 @@ pub(crate) fn bulk(s: &[u8]) -> Value {
 pub(crate) fn server_error(msg: &str) -> RequestError {
     RequestError::Server(crate::server_error::ServerError::new(Bytes::copy_from_slice(msg.as_bytes())))
 }
+
+/// A namespace `ns` storing envelopes, with primary durability.
+pub(crate) fn scope() -> std::sync::Arc<super::scope::Scope> {
+    std::sync::Arc::new(super::scope::Scope {
+        ns: crate::keys::Namespace::new("ns").expect("valid"),
+        name: "ns:".into(),
+        storage: crate::cache::storage::Storage::Envelope,
+        max_value_size: 1 << 20,
+        durability: crate::cache::durability::Durability::Primary,
+    })
+}
+
+/// The key `ns:k`.
+pub(crate) fn key() -> crate::keys::EncodedKey {
+    crate::keys::EncodedKey::new(Bytes::from_static(b"ns:k"))
+}
+
+/// A simple-string `OK`.
+pub(crate) fn ok() -> Value {
+    Value::Simple(Bytes::from_static(b"OK"))
+}
+
+/// The stored bytes of an entry holding `payload` with these tags and tokens.
+pub(crate) fn stored(payload: &[u8], tags: &[(&[u8], &[u8])]) -> Bytes {
+    let mut e = crate::cache::envelope::Entry::plain(Bytes::copy_from_slice(payload));
+    e.tags = tags
+        .iter()
+        .map(|(t, tok)| crate::cache::envelope::TagToken {
+            tag: Bytes::copy_from_slice(t),
+            token: Bytes::copy_from_slice(tok),
+        })
+        .collect();
+    e.encode().expect("encodes")
+}
+
+/// A tag token query's reply: the tag's token is `token`.
+pub(crate) fn token_reply(token: &[u8]) -> Value {
+    Value::Array(vec![Value::Bulk(Bytes::from([&[0u8][..], token].concat()))])
+}
+
+/// A step's sleep instant.
+#[track_caller]
+pub(crate) fn sleep<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Instant {
+    match step {
+        Step::Sleep(at) => *at,
+        other => panic!("expected a Sleep, got {other:?}"),
+    }
+}

@@ -1,0 +1,192 @@
+//! `bulk_refresh`: read the entries (their tags), call the caller's loader once
+//! ([`Step::Call`](super::Step::Call)), and store every value it returns in one write, each
+//! with the tags its entry had (keys that were absent or stale, and values for keys it was
+//! not asked for, untagged). If the read fails nothing is loaded.
+
+use core::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::cache::error::CacheError;
+use crate::keys::EncodedKey;
+
+use super::bulk_load::Item;
+use super::child::{self, Turn};
+use super::deadline::Deadline;
+use super::load::CallLoader;
+use super::machine::{Ctx, Input, Machine, Step, unexpected_input};
+use super::read_fresh::{ReadFresh, ReadFreshMachine, ReadMode, stale_count};
+use super::scope::Scope;
+use super::write::{Write, WriteEntries, WriteMachine};
+
+/// The outcome.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refreshed<P> {
+    /// What the caller kept of the load.
+    pub loaded: P,
+    /// Reads that met an entry a tag invalidation had made stale.
+    pub stale: u64,
+}
+
+enum State<P> {
+    Read(ReadFreshMachine),
+    Calling(HashMap<Bytes, Vec<Bytes>>),
+    Store(WriteMachine, P),
+    Over,
+}
+
+/// The `bulk_refresh` operation.
+pub struct BulkRefresh<P> {
+    scope: Arc<Scope>,
+    keys: Vec<EncodedKey>,
+    budget: Duration,
+    stale: u64,
+    state: State<P>,
+}
+
+impl<P> core::fmt::Debug for BulkRefresh<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BulkRefresh").field("keys", &self.keys.len()).finish_non_exhaustive()
+    }
+}
+
+impl<P> BulkRefresh<P> {
+    /// Reloads `keys` of `scope`'s namespace; the read and the write each have `budget`.
+    #[must_use]
+    pub const fn new(scope: Arc<Scope>, keys: Vec<EncodedKey>, budget: Duration) -> Self {
+        Self { scope, keys, budget, stale: 0, state: State::Over }
+    }
+
+    fn done(&self, loaded: P) -> Step<Refreshed<P>, CallLoader> {
+        Step::Done(Ok(Refreshed { loaded, stale: self.stale }))
+    }
+}
+
+impl<P> Machine for BulkRefresh<P> {
+    type Output = Refreshed<P>;
+    type Call = CallLoader;
+    type Answer = Result<(P, Vec<Item>), CacheError>;
+
+    fn resume(&mut self, cx: &mut Ctx<'_>, input: Input<Self::Answer>) -> Step<Refreshed<P>, CallLoader> {
+        let mut input = input;
+        loop {
+            match (std::mem::replace(&mut self.state, State::Over), input) {
+                (State::Over, Input::Start) => {
+                    let d = Deadline::new(cx.now, "bulk_refresh", self.budget);
+                    let keys = self.keys.clone();
+                    self.state =
+                        State::Read(ReadFresh::machine(self.scope.clone(), keys, ReadMode::SERVED, d));
+                    input = Input::Start;
+                }
+                (State::Read(mut m), i) => match child::resume(&mut m, cx, i) {
+                    Turn::Pass(step) => {
+                        self.state = State::Read(m);
+                        return step;
+                    }
+                    Turn::Over(Err(e)) => return Step::Done(Err(e)),
+                    Turn::Over(Ok(found)) => {
+                        self.stale = stale_count(&found);
+                        let mut tags_of = HashMap::new();
+                        for (k, f) in self.keys.iter().zip(found) {
+                            if let Some(e) = f.into_fresh().filter(|e| !e.tags.is_empty()) {
+                                tags_of
+                                    .insert(k.bytes().clone(), e.tags.into_iter().map(|t| t.tag).collect());
+                            }
+                        }
+                        self.state = State::Calling(tags_of);
+                        return Step::Call(CallLoader);
+                    }
+                },
+                (State::Calling(tags_of), Input::Answer(answer)) => {
+                    let (kept, items) = match answer {
+                        Err(e) => return Step::Done(Err(e)),
+                        Ok(a) => a,
+                    };
+                    if items.is_empty() {
+                        return self.done(kept);
+                    }
+                    let writes = items
+                        .into_iter()
+                        .map(|i| {
+                            let tags = tags_of.get(i.key.bytes()).cloned().unwrap_or_default();
+                            Write { key: i.key, entry: i.prepared.entry, ttl_ms: i.prepared.ttl_ms, tags }
+                        })
+                        .collect();
+                    let d = Deadline::new(cx.now, "bulk_set", self.budget);
+                    match WriteEntries::machine(self.scope.clone(), writes, d) {
+                        Ok(m) => {
+                            self.state = State::Store(m, kept);
+                            input = Input::Start;
+                        }
+                        Err(e) => return Step::Done(Err(e)),
+                    }
+                }
+                (State::Store(mut m, kept), i) => match child::resume(&mut m, cx, i) {
+                    Turn::Pass(step) => {
+                        self.state = State::Store(m, kept);
+                        return step;
+                    }
+                    Turn::Over(Err(e)) => return Step::Done(Err(e)),
+                    Turn::Over(Ok(())) => return self.done(kept),
+                },
+                (state, i) => {
+                    self.state = state;
+                    return unexpected_input("bulk_refresh", &i);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::envelope::Entry;
+    use crate::cache::op::load::Prepared;
+    use crate::cache::op::testing::{Hand, bulk, ok, pipeline, scope, stored, token_reply, words};
+    use crate::resp::Value;
+
+    fn item(k: &'static [u8]) -> Item {
+        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None };
+        Item { key: EncodedKey::new(Bytes::from_static(k)), prepared }
+    }
+
+    /// Each value keeps its entry's tags; absent keys and extra values are untagged; one write.
+    #[test]
+    fn values_keep_their_entries_tags() {
+        let keys =
+            vec![EncodedKey::new(Bytes::from_static(b"ns:a")), EncodedKey::new(Bytes::from_static(b"ns:b"))];
+        let mut m = Hand::new(BulkRefresh::new(scope(), keys, Duration::from_secs(1)));
+        let read = pipeline(&m.start());
+        assert_eq!(read.len(), 2);
+        let _tokens =
+            pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")]))), Ok(Value::Nil)]));
+        assert!(matches!(m.reply(vec![Ok(token_reply(b"a"))]), Step::Call(CallLoader)));
+        let items = vec![item(b"ns:a"), item(b"ns:b"), item(b"ns:extra")];
+        let tag_write = pipeline(&m.resume(Input::Answer(Ok((3usize, items)))));
+        assert_eq!(tag_write.len(), 1, "only ns:a is tagged");
+        let w = words(&tag_write[0]);
+        assert!(w[0] == "EVALSHA" && w.iter().any(|a| a == "ns:a"), "{w:?}");
+        let store = pipeline(&m.reply(vec![Ok(bulk(b"a"))]));
+        assert_eq!(store.len(), 3);
+        let done = m.reply(vec![Ok(ok()), Ok(ok()), Ok(ok())]);
+        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 3, stale: 0 }))), "{done:?}");
+    }
+
+    /// The loader's error is the operation's.
+    #[test]
+    fn the_loader_s_error_is_the_outcome() {
+        let mut m = Hand::new(BulkRefresh::<usize>::new(
+            scope(),
+            vec![EncodedKey::new(Bytes::from_static(b"ns:a"))],
+            Duration::from_secs(1),
+        ));
+        let _read = pipeline(&m.start());
+        assert!(matches!(m.reply(vec![Ok(Value::Nil)]), Step::Call(CallLoader)));
+        let e = CacheError::loader("boom");
+        let done = m.resume(Input::Answer(Err(e.clone())));
+        assert!(matches!(done, Step::Done(Err(ref got)) if *got == e), "{done:?}");
+    }
+}
