@@ -26,6 +26,7 @@ mod merge;
 mod refresh;
 mod replies;
 mod request;
+mod stall;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -41,7 +42,7 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, Password, ReadFrom};
+pub use config::{ClientConfig, MAX_STALL_TIMEOUT, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use request::{Cmd, Prepared, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
@@ -486,8 +487,10 @@ impl Client {
                 Timer::Refresh(cid, at) => {
                     if self.refresh_conn == Some((cid, at)) {
                         self.refresh_failed(now, "the topology query timed out");
+                        self.arm_stall_check(cid, now);
                     }
                 }
+                Timer::Stall(cid) => self.check_stall(now, cid),
             }
         }
     }
@@ -498,6 +501,7 @@ impl Client {
             Timer::Retry(sid) => self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingRetry),
             Timer::Connect(cid, _) => self.conns.get(cid).is_some_and(|c| c.state != conn::ConnState::Ready),
             Timer::Refresh(cid, at) => self.refresh_conn == Some((cid, at)),
+            Timer::Stall(cid) => self.conns.get(cid).is_some(),
         }
     }
 }
