@@ -406,7 +406,7 @@ fn two_healthy_primaries_in_one_shard_keep_the_one_that_answered() {
     let promoted = NodeSpec::new(3, false).addr();
     let reply = shards_reply(&spec, Shape::Resp3);
     let t = Topology::from_shards_reply(&reply, &promoted, false).expect("parses");
-    assert_eq!(addr_of(&t, 0), Some(promoted.clone()), "the answering node");
+    assert_eq!(addr_of(&t, 0), Some(promoted), "the answering node");
     let t = Topology::from_shards_reply(&reply, &origin(), false).expect("parses");
     assert_eq!(addr_of(&t, 0), Some(NodeSpec::new(0, true).addr()), "else the lower address, as before");
 }
