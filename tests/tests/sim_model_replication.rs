@@ -36,8 +36,7 @@ fn set_and_wait(sim: &mut Sim, key: &str, value: &str, replicas: u32, timeout_ms
 
 #[test]
 fn a_write_not_yet_replicated_is_lost_when_the_primary_crashes() {
-    // Two shards (the client refreshes its topology from primaries: see the ignored test
-    // below); node 2 replicates node 0.
+    // Two shards; node 2 replicates node 0.
     let mut c = SimCluster::new(2, 1);
     c.set_replication_lag(&addr(2), Duration::from_millis(50), Duration::ZERO);
     let mut sim = Sim::new(c, Sim::config(), 1);
@@ -65,12 +64,12 @@ fn a_write_not_yet_replicated_is_lost_when_the_primary_crashes() {
     assert_eq!(sim.cluster.get(&addr(0), old.as_bytes()), Some(Bytes::from("1")));
 }
 
-/// Found with the simulator: once the client has a topology it asks only primaries for the
-/// next one (`refresh_candidates` in core/src/client/refresh.rs), so when every primary it
-/// knows is dead (a one-shard cluster here) it never asks the promoted replica, which it knows,
-/// nor its seeds, and every request fails `Unreachable` for good.
+/// Found with the simulator: once the client had a topology it asked only the primaries it
+/// knew for the next one (`refresh_candidates` in core/src/client/refresh.rs), so when every
+/// primary it knew was dead (a one-shard cluster here) it never asked the promoted replica,
+/// which it knew, nor its seeds, and every request failed `Unreachable` for good. A run of
+/// failed refreshes now walks the primaries, then the replicas, then the seeds.
 #[test]
-#[ignore = "client issue: topology refresh never asks replicas or seeds; see the doc comment"]
 fn single_shard_promotion_is_discovered() {
     let mut sim = pair(1, 8);
     sim.call(Cmd::new("SET").arg("k").arg("v")).expect("set");

@@ -49,6 +49,10 @@ impl fmt::Debug for Password {
     }
 }
 
+/// The longest [`ClientConfig::stall_timeout`] accepted: a longer one is most likely seconds
+/// given where milliseconds were meant, and keeps a dead connection failing requests that long.
+pub const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything the client state machine needs to know, validated by [`ClientConfig::validate`].
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -72,6 +76,29 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// How long a connection may take to open and finish its handshake.
     pub connect_timeout: Duration,
+    /// How long a connection may stay silent while the reply it owes first belongs to a request
+    /// that already timed out, before the client closes it and opens another. Default 250 ms;
+    /// must be more than zero and at most [`MAX_STALL_TIMEOUT`].
+    ///
+    /// Replies come back in the order commands were sent, so a connection whose oldest reply
+    /// never comes (half-open: the peer or a middlebox lost it without a close; a node that
+    /// dropped the bytes; a blocking command that outlived its request) holds every later
+    /// request on it too. The rule: **when a request times out with its command in flight, and
+    /// `stall_timeout` later the connection's oldest unanswered reply still belongs to no
+    /// waiting request and nothing has arrived on it for `stall_timeout`, the connection is
+    /// closed and replaced.** Commands in flight behind that reply are resent on a new
+    /// connection when idempotent (within their own deadline) and fail with
+    /// [`RequestError::ConnectionLost`](super::RequestError::ConnectionLost) otherwise, since
+    /// they may have run; [`Stats::stalled`](super::Stats::stalled) counts such closes.
+    ///
+    /// A connection whose oldest reply some request still waits for is never closed for being
+    /// slow: a `WAIT 1 250`, a long `EVAL` or a blocking command keeps its connection for as long
+    /// as its request's timeout allows ([`Request::with_timeout`](super::Request::with_timeout)
+    /// for commands meant to run longer than `request_timeout`). Give a blocking command a
+    /// request timeout longer than its block: once its request has timed out, the blocked
+    /// connection is closed `stall_timeout` later, which is also the only way to unblock it.
+    /// A late reply within `stall_timeout` keeps the connection (a node that was merely slow).
+    pub stall_timeout: Duration,
     /// Bound on requests queued or in flight per node; beyond it requests fail fast with
     /// `QueueFull`, so memory stays flat while a node is slow or down.
     pub max_queued_per_node: usize,
@@ -102,6 +129,7 @@ impl ClientConfig {
             connections_per_node: 1,
             request_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_millis(250),
             max_queued_per_node: 65_536,
             max_outstanding: 1 << 20,
             retry: RetryConfig::default(),
@@ -136,6 +164,9 @@ impl ClientConfig {
         }
         if self.connect_timeout.is_zero() {
             return invalid("connect_timeout", "must be positive");
+        }
+        if self.stall_timeout.is_zero() || self.stall_timeout > MAX_STALL_TIMEOUT {
+            return invalid("stall_timeout", "must be more than zero and at most 60 s");
         }
         if self.max_queued_per_node == 0 {
             return invalid("max_queued_per_node", "must be positive");

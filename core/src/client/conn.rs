@@ -6,6 +6,7 @@
 
 use bytes::BytesMut;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::node_addr::NodeAddr;
 use crate::resp::{Protocol, encode_command};
@@ -77,6 +78,8 @@ pub(crate) struct Conn {
     pub(crate) queued_topology: Option<TopologyQuery>,
     /// Whether the connection is listed for the next `Transmit` (kept by the client).
     pub(crate) dirty: bool,
+    /// When bytes last arrived on it (for the stall check).
+    pub(crate) last_read: Option<Instant>,
 }
 
 impl Conn {
@@ -91,6 +94,7 @@ impl Conn {
             queued: VecDeque::new(),
             queued_topology: None,
             dirty: false,
+            last_read: None,
         }
     }
 

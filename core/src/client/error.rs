@@ -40,6 +40,10 @@ pub enum ConnErrorKind {
     Tls,
     /// The peer sent bytes that are not RESP, or exceeded a decoding limit.
     Protocol,
+    /// The client closed it: its oldest reply belonged to a request that had timed out and
+    /// nothing arrived for [`ClientConfig::stall_timeout`](super::ClientConfig::stall_timeout)
+    /// (a half-open connection, or a node that dropped or never answered the command).
+    Stalled,
 }
 
 /// Why a request failed. Cloneable so that one failure can be reported to several waiters.

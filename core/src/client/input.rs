@@ -38,6 +38,7 @@ impl Client {
     pub(crate) fn on_received(&mut self, now: Instant, cid: Id, data: &[u8]) {
         let limits = self.cfg.limits;
         let Some(conn) = self.conns.get_mut(cid) else { return };
+        conn.last_read = Some(now);
         conn.read_buf.extend_from_slice(data);
         loop {
             let Some(conn) = self.conns.get_mut(cid) else { return };
@@ -305,7 +306,7 @@ impl Client {
         self.down.insert(addr.clone(), super::Down { until: now + wait, failures, error: err.clone() });
     }
 
-    fn forget_conn(&mut self, addr: &NodeAddr, cid: Id) {
+    pub(crate) fn forget_conn(&mut self, addr: &NodeAddr, cid: Id) {
         if let Some(node) = self.nodes.get_mut(addr) {
             node.conns.retain(|c| *c != cid);
             if node.conns.is_empty() {
@@ -364,8 +365,13 @@ impl Client {
     pub(crate) fn expire_parent(&mut self, pid: Id) {
         self.stats.timeouts += 1;
         let Some(parent) = self.parents.get(pid) else { return };
-        let subs = parent.subs.clone();
+        let (subs, deadline) = (parent.subs.clone(), parent.deadline);
         for sid in subs {
+            let Some(sub) = self.subs.get(sid) else { continue };
+            if let SubState::InFlight(cid) = sub.state {
+                // Its reply is abandoned: if it never comes, the connection is stalled.
+                self.arm_stall_check(cid, deadline);
+            }
             let Some(sub) = self.subs.get(sid) else { continue };
             let attempts = sub.attempts;
             let error = match sub.state {

@@ -27,6 +27,7 @@ mod merge;
 mod plan;
 mod refresh;
 mod request;
+mod stall;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -42,7 +43,7 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, Password, ReadFrom};
+pub use config::{ClientConfig, MAX_STALL_TIMEOUT, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
@@ -488,8 +489,10 @@ impl Client {
                 Timer::Refresh(cid, at) => {
                     if self.refresh_conn == Some((cid, at)) {
                         self.refresh_failed(now, "the topology query timed out");
+                        self.arm_stall_check(cid, now);
                     }
                 }
+                Timer::Stall(cid) => self.check_stall(now, cid),
             }
         }
     }
@@ -500,6 +503,7 @@ impl Client {
             Timer::Retry(sid) => self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingRetry),
             Timer::Connect(cid, _) => self.conns.get(cid).is_some_and(|c| c.state != conn::ConnState::Ready),
             Timer::Refresh(cid, at) => self.refresh_conn == Some((cid, at)),
+            Timer::Stall(cid) => self.conns.get(cid).is_some(),
         }
     }
 }

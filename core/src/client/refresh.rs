@@ -20,12 +20,14 @@ impl Client {
             return;
         }
         self.stats.refreshes += 1;
-        let candidates = self.refresh_candidates();
-        let Some(addr) = candidates.get(self.refresh_cursor % candidates.len().max(1)).cloned() else {
+        let Some(addr) = self.refresh_target() else {
             self.refresh_failed(now, "no node to ask");
             return;
         };
-        self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
+        if self.topology.is_none() {
+            // The seeds in turn; with a topology the cursor moves on success (`apply_topology`).
+            self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
+        }
         let cid = match self.conn_for(now, &addr) {
             Ok(cid) => cid,
             Err(e) => {
@@ -45,16 +47,59 @@ impl Client {
         self.timers.push(deadline, Timer::Refresh(cid, now));
     }
 
-    /// Nodes to ask, in order: the known nodes (those with an open connection first, so a
-    /// refresh costs no connect), else the seeds.
-    fn refresh_candidates(&self) -> Vec<NodeAddr> {
-        let Some(t) = &self.topology else { return self.cfg.seeds.clone() };
-        let mut all: Vec<NodeAddr> = t.primaries().map(|n| n.addr.clone()).collect();
-        if all.is_empty() {
-            return self.cfg.seeds.clone();
+    /// The node to ask for the next topology.
+    ///
+    /// Without a topology: the seeds in turn, from a random one.
+    ///
+    /// With one: after a successful refresh, a known primary, a different one each time (so
+    /// refreshes spread over the primaries). After `k` consecutive failed refreshes, the `k`-th
+    /// next node of [`refresh_candidates`](Self::refresh_candidates), wrapping round: a run of
+    /// failures asks every known primary (from the one that failed), then every known replica,
+    /// then every seed the topology does not list, before asking any node twice. So when every
+    /// primary the client knows is dead (a one-shard cluster, or all of them at once), the next
+    /// refresh asks a replica, which knows of its own promotion; and if the whole topology is
+    /// stale, the seeds. Only the choice of node changes with failures: when a refresh starts
+    /// stays the [`RefreshPolicy`](crate::topology::RefreshPolicy)'s (minimum interval, jitter,
+    /// failure backoff).
+    fn refresh_target(&self) -> Option<NodeAddr> {
+        let cursor = self.refresh_cursor;
+        if self.topology.is_none() {
+            return self.cfg.seeds.get(cursor % self.cfg.seeds.len().max(1)).cloned();
         }
-        all.sort_by_key(|a| !self.nodes.contains_key(a));
-        all
+        let (candidates, primaries) = self.refresh_candidates();
+        if candidates.is_empty() {
+            return None;
+        }
+        let failures = usize::try_from(self.refresh.consecutive_failures()).unwrap_or(usize::MAX);
+        let k = failures % candidates.len();
+        let i = if k < primaries { (cursor + k) % primaries } else { k };
+        candidates.get(i).cloned()
+    }
+
+    /// Nodes to ask once a topology is known, in order, and how many of them (the first ones)
+    /// are primaries: the known primaries, then the known replicas (each group with the nodes
+    /// that have an open connection first, so a refresh costs no connect), then the seeds the
+    /// topology does not list. Every address once.
+    fn refresh_candidates(&self) -> (Vec<NodeAddr>, usize) {
+        let Some(t) = &self.topology else { return (self.cfg.seeds.clone(), 0) };
+        let mut primaries: Vec<NodeAddr> = t.primaries().map(|n| n.addr.clone()).collect();
+        primaries.sort_by_key(|a| !self.nodes.contains_key(a));
+        let mut replicas: Vec<NodeAddr> = t
+            .shards()
+            .iter()
+            .flat_map(|s| s.replicas.iter().map(|n| n.addr.clone()))
+            .filter(|a| !primaries.contains(a))
+            .collect();
+        replicas.sort_by_key(|a| !self.nodes.contains_key(a));
+        let n = primaries.len();
+        let mut all = primaries;
+        all.append(&mut replicas);
+        for seed in &self.cfg.seeds {
+            if !all.contains(seed) {
+                all.push(seed.clone());
+            }
+        }
+        (all, n)
     }
 
     pub(crate) fn on_topology_reply(&mut self, now: Instant, cid: Id, q: TopologyQuery, value: Value) {
@@ -148,6 +193,7 @@ impl Client {
 
     fn apply_topology(&mut self, now: Instant, new: Topology) {
         self.refresh_conn = None;
+        self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
         let n = new.node_count();
         self.refresh.finished(now, true, n, &mut self.rng);
         self.last_refresh_error = None;

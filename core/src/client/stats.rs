@@ -38,4 +38,7 @@ pub struct Stats {
     pub topology_changes: u64,
     /// Malformed replies (each closed its connection).
     pub protocol_errors: u64,
+    /// Connections closed because a reply no request waited for any more was overdue (see
+    /// [`ClientConfig::stall_timeout`](super::ClientConfig::stall_timeout)).
+    pub stalled: u64,
 }

@@ -153,3 +153,67 @@ fn the_first_connect_backoff_is_10_ms() {
     assert_eq!(dials(&mut c, t0 + ms(9)), 0, "9 ms after the refusal the node is still backed off");
     assert_eq!(dials(&mut c, t0 + ms(10)), 1, "10 ms after it, the node is dialled again");
 }
+
+/// Found with the simulator (`single_shard_promotion_is_discovered`): once it had a topology
+/// the client asked only the primaries it knew for the next one, so when they were all dead (a
+/// one-shard cluster whose primary crashed) it never learnt of the promoted replica it already
+/// knew. A run of failed refreshes now asks every known primary, then every known replica, then
+/// the seeds the topology does not list.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn failed_refreshes_ask_the_primaries_then_the_replicas_then_the_seeds() {
+    use crate::resp::encode_value;
+    use crate::slot::Slot;
+    use crate::topology::{Node, Role, Shard};
+    let t0 = Instant::now();
+    let at = |port| NodeAddr::new("127.0.0.1", port);
+    let range = |a, b| SlotRange::new(Slot::new(a).expect("slot"), Slot::new(b).expect("slot")).expect("range");
+    let replica = |port| Node { role: Role::Replica, ..Node::from_addr(at(port)) };
+    // Two shards, primaries 7001 and 7002, replicas 7003 and 7004; the seed 7000 is not listed.
+    let topology = Topology::from_shards(vec![
+        Shard { slots: vec![range(0, 8191)], primary: Node::from_addr(at(7001)), replicas: vec![replica(7003)] },
+        Shard { slots: vec![range(8192, 16383)], primary: Node::from_addr(at(7002)), replicas: vec![replica(7004)] },
+    ])
+    .expect("topology");
+    let (mut c, seed) = client(t0);
+    let mut reply = bytes::BytesMut::from(&b"%1\r\n$5\r\nproto\r\n:3\r\n"[..]);
+    encode_value(&mut reply, &topology.to_shards_reply(crate::Protocol::Resp3, false), crate::Protocol::Resp3)
+        .expect("encoded");
+    c.handle_input(t0, Input::Connected(seed));
+    c.handle_input(t0, Input::Received(seed, &reply));
+    drain(&mut c);
+    assert!(c.topology().is_some_and(|t| t.node_count() == 4), "the seed's topology is applied");
+
+    // The node the refresh in flight asks, and the connection it asks on.
+    let asked = |c: &Client| {
+        let (cid, _) = c.refresh_conn?;
+        c.conns.get(cid).map(|x| (ConnId(cid.to_u64()), x.addr.clone()))
+    };
+    let mut now = t0 + Duration::from_millis(200);
+    c.request_refresh(now, RefreshReason::Manual);
+    let mut order = Vec::new();
+    for _ in 0..200 {
+        if let Some((cid, addr)) = asked(&c) {
+            order.push(addr);
+            if order.len() == 5 {
+                break;
+            }
+            // Every node it asks is dead.
+            let e = ConnError::new(ConnErrorKind::Refused, "refused");
+            if c.conns.get(cid.id()).is_some_and(|x| x.state == conn::ConnState::Connecting) {
+                c.handle_input(now, Input::ConnectFailed(cid, e));
+            } else {
+                c.handle_input(now, Input::Disconnected(cid, e));
+            }
+        }
+        let (_, wake) = drain(&mut c);
+        now = wake.expect("a refresh is pending after a failure");
+        c.handle_input(now, Input::Timeout);
+    }
+    assert_eq!(order.len(), 5, "five refreshes started: {order:?}");
+    let mut primaries = order[..2].to_vec();
+    primaries.sort();
+    assert_eq!(primaries, [at(7001), at(7002)], "the primaries first: {order:?}");
+    assert_eq!(order[2..], [at(7003), at(7004), at(7000)], "then the replicas, then the seed: {order:?}");
+    assert!(now - t0 < Duration::from_secs(5), "on the policy's backoff: {:?}", now - t0);
+}

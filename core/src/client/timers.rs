@@ -24,6 +24,8 @@ pub(crate) enum Timer {
     Connect(Id, Instant),
     /// The topology query's deadline (the connection and the refresh's start).
     Refresh(Id, Instant),
+    /// A check of a connection whose head reply may be abandoned (see `stall.rs`).
+    Stall(Id),
 }
 
 /// The timers.

@@ -39,7 +39,7 @@ impl Topology {
         let mut shards = Vec::with_capacity(entries.len());
         let mut skipped = Vec::new();
         for entry in entries {
-            if let Some(shard) = parse_shard(entry, &origin_host, tls, &mut skipped)? {
+            if let Some(shard) = parse_shard(entry, origin, &origin_host, tls, &mut skipped)? {
                 shards.push(shard);
             }
         }
@@ -49,6 +49,7 @@ impl Topology {
 
 fn parse_shard(
     entry: &Value,
+    origin: &NodeAddr,
     origin_host: &Arc<str>,
     tls: bool,
     skipped: &mut Vec<SkippedNode>,
@@ -79,9 +80,12 @@ fn parse_shard(
             Err(skip) => skipped.push(skip),
         }
     }
-    // Best health first; ties broken by address so that node order in the reply does not matter.
-    primaries
-        .sort_by(|a, b| (health_rank(a.health), a.sort_key()).cmp(&(health_rank(b.health), b.sort_key())));
+    // Best health first; then the node that answered (right after a failover, before the old
+    // primary is marked failed, the promoted replica lists both as primaries of its shard, and
+    // it knows its own role best); ties broken by address so that node order in the reply does
+    // not matter.
+    let rank = |n: &Node| (health_rank(n.health), n.addr != *origin);
+    primaries.sort_by(|a, b| (rank(a), a.sort_key()).cmp(&(rank(b), b.sort_key())));
     let mut primaries = primaries.into_iter();
     let Some(primary) = primaries.next() else {
         skipped.extend(replicas.into_iter().map(|r| SkippedNode { id: r.id, reason: SkipReason::NoPrimary }));

@@ -395,6 +395,22 @@ fn two_primaries_in_one_shard_keep_the_healthy_one() {
     );
 }
 
+/// Right after a takeover the promoted replica lists itself and its dead old primary (not yet
+/// marked failed) as primaries of one shard: the node that answered knows its own role best,
+/// so it is kept, whatever the addresses' order. (Found on a real one-shard cluster: the old
+/// primary, first by address, was kept and the promoted one dropped from the topology.)
+#[test]
+fn two_healthy_primaries_in_one_shard_keep_the_one_that_answered() {
+    let mut spec = three_by_two();
+    spec[0].nodes[1].primary = true; // node 3, the promoted replica, says master too
+    let promoted = NodeSpec::new(3, false).addr();
+    let reply = shards_reply(&spec, Shape::Resp3);
+    let t = Topology::from_shards_reply(&reply, &promoted, false).expect("parses");
+    assert_eq!(addr_of(&t, 0), Some(promoted), "the answering node");
+    let t = Topology::from_shards_reply(&reply, &origin(), false).expect("parses");
+    assert_eq!(addr_of(&t, 0), Some(NodeSpec::new(0, true).addr()), "else the lower address, as before");
+}
+
 #[test]
 fn partial_coverage_and_empty_shards() {
     let mut spec = three_by_two();
