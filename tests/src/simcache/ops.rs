@@ -10,6 +10,7 @@ use slotcache_core::cache::op::Deadline;
 use slotcache_core::cache::op::Scope;
 use slotcache_core::cache::op::invalidate::InvalidateKey;
 use slotcache_core::cache::op::invalidate_tags::{InvalidateTags, Variant};
+use slotcache_core::cache::op::read::{ReadEntries, Reads};
 use slotcache_core::cache::op::scope::distinct_tags;
 use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::keys::EncodedKey;
@@ -90,7 +91,24 @@ impl CacheOps {
                 );
                 Box::new(Mapped::new(m, Ret::Count))
             }
-            Op::Get { .. } | Op::GetEntry { .. } => return None,
+            Op::Get { key } => {
+                let m = ReadEntries::machine(scope, vec![self.key(key)], d("get_if_present"));
+                Box::new(Mapped::new(m, |r: Reads| Ret::Read(first_value(r.found))))
+            }
+            Op::GetEntry { key } => {
+                let m = ReadEntries::with_ttl(scope, vec![self.key(key)], d("get_entry"));
+                Box::new(Mapped::new(m, |r: Reads| {
+                    Ret::Entry(r.found.into_iter().next().flatten().map(|f| {
+                        let tags = f.entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect();
+                        (String::from_utf8_lossy(&f.entry.payload).into_owned(), Some(tags))
+                    }))
+                }))
+            }
         })
     }
+}
+
+/// The value of the first key a read found, as the history's string.
+fn first_value(found: Vec<Option<slotcache_core::cache::op::read::Found>>) -> Option<String> {
+    found.into_iter().next().flatten().map(|f| String::from_utf8_lossy(&f.entry.payload).into_owned())
 }
