@@ -93,7 +93,9 @@ fn single_shard_master_killed_the_client_reaches_the_promoted_replica() {
         let served = served.unwrap_or_else(|| panic!("not served {BOUND:?} after the promotion: {errors:?}"));
         assert_eq!(served, Value::Bulk(want.into()), "the replicated value");
         assert!(
-            errors.iter().all(|e| e.starts_with("Unreachable") || e == "ConnectionLost" || e.starts_with("Timeout")),
+            errors
+                .iter()
+                .all(|e| e.starts_with("Unreachable") || e == "ConnectionLost" || e.starts_with("Timeout")),
             "typed failures only: {errors:?}"
         );
     });

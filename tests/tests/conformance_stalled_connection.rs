@@ -53,7 +53,8 @@ fn a_stuck_connection_is_replaced_after_a_reply_timeout_on_every_runtime() {
             let took = t.elapsed();
             assert!(error_kind(&err).starts_with("Timeout"), "{p}: a typed timeout: {err:?}");
             assert!(
-                took >= BLPOP_TIMEOUT - Duration::from_millis(5) && took < BLPOP_TIMEOUT + Duration::from_millis(150),
+                took >= BLPOP_TIMEOUT - Duration::from_millis(5)
+                    && took < BLPOP_TIMEOUT + Duration::from_millis(150),
                 "{p}: the BLPOP timed out after {took:?}"
             );
             let t_timeout = Instant::now();
@@ -89,10 +90,17 @@ fn a_stuck_connection_is_replaced_after_a_reply_timeout_on_every_runtime() {
             client.close().await;
 
             // The node saw the connection go: none of ours is blocked any more.
-            rt.wait_until(Duration::from_secs(5), Duration::from_millis(20), "the node to drop the BLPOP", || {
-                let list = cluster.cmd_text(0, ["CLIENT", "LIST"])?;
-                Ok(!list.lines().any(|l| l.contains("name=slotcache-conformance") && l.contains("cmd=blpop")))
-            })
+            rt.wait_until(
+                Duration::from_secs(5),
+                Duration::from_millis(20),
+                "the node to drop the BLPOP",
+                || {
+                    let list = cluster.cmd_text(0, ["CLIENT", "LIST"])?;
+                    Ok(!list
+                        .lines()
+                        .any(|l| l.contains("name=slotcache-conformance") && l.contains("cmd=blpop")))
+                },
+            )
             .await
             .expect("the blocked connection is closed on the server too");
         });

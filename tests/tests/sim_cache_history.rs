@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use slotcache_core::cache::op::invalidate_tags::Variant;
+use slotcache_core::cache::op::load;
 use slotcache_tests::simcache::scenario::{Options, run};
 
 fn seeds(default: u64) -> Vec<u64> {
@@ -22,25 +23,53 @@ fn seeds(default: u64) -> Vec<u64> {
     (1..=n).collect()
 }
 
+/// Seeds each CI run checks (the variants stop at their first catch, within
+/// [`VARIANT_SEEDS`]).
+const SEEDS: u64 = 2_000;
+const VARIANT_SEEDS: u64 = 300;
+
 #[test]
 fn no_stale_hit_after_an_invalidation_in_any_seed() {
     let started = Instant::now();
-    let (mut ops, mut hits, mut invalidations, mut faults, mut errors, mut covered) = (0, 0, 0, 0, 0, 0);
-    let seeds = seeds(300);
-    for &seed in &seeds {
-        let out = run(seed, Options::default());
-        assert!(out.violations.is_empty(), "{}", out.report());
-        ops += out.history.len();
-        hits += out.history.hits();
-        invalidations += out.history.invalidations_ok();
-        errors += out.history.errors();
-        faults += out.faults.len();
-        covered += out.figures.hits_after_covering_invalidation;
-    }
+    let seeds = seeds(SEEDS);
+    // Two threads (CI has two cores); each seed is independent and deterministic.
+    let halves: Vec<Vec<u64>> = vec![
+        seeds.iter().copied().filter(|s| s % 2 == 0).collect(),
+        seeds.iter().copied().filter(|s| s % 2 == 1).collect(),
+    ];
+    let totals = std::thread::scope(|scope| {
+        let workers: Vec<_> = halves
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut t = [0usize; 6];
+                    for seed in part {
+                        let out = run(seed, Options::default());
+                        assert!(out.violations.is_empty(), "{}", out.report());
+                        t[0] += out.history.len();
+                        t[1] += out.history.hits();
+                        t[2] += out.history.invalidations_ok();
+                        t[3] += out.history.errors();
+                        t[4] += out.faults.len();
+                        t[5] += out.figures.hits_checked;
+                    }
+                    t
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("a seed failed")).fold([0usize; 6], |mut a, t| {
+            for (x, y) in a.iter_mut().zip(t) {
+                *x += y;
+            }
+            a
+        })
+    });
+    let [ops, hits, invalidations, errors, faults, checked] = totals;
+    assert_eq!(hits, checked, "every value read is checked");
     eprintln!(
-        "[figure] sim_cache_history: {} seeds, {ops} operations ({hits} hits, {invalidations} Ok \
-         invalidations, {errors} errors), {faults} faults, {covered} hits after a covering \
-         invalidation checked, 0 violations, in {:?}",
+        "[figure] sim_cache_history: {} seeds, {ops} operations ({checked} values read and checked, \
+         {invalidations} Ok invalidations, {errors} failed operations), {faults} faults, 0 violations, \
+         in {:?}",
         seeds.len(),
         started.elapsed()
     );
@@ -50,11 +79,26 @@ fn no_stale_hit_after_an_invalidation_in_any_seed() {
 #[test]
 fn the_wait_before_the_eval_retry_is_caught() {
     let options = Options { variant: Variant::WaitBeforeRetry, ..Options::default() };
-    let seeds = seeds(300);
+    let seeds = seeds(VARIANT_SEEDS);
     let caught = seeds.iter().find_map(|&seed| {
         let out = run(seed, options);
         (!out.violations.is_empty()).then_some(out)
     });
     let out = caught.unwrap_or_else(|| panic!("bug A1 not caught in {} seeds", seeds.len()));
     eprintln!("[figure] sim_cache_history: bug A1 caught at seed {}: {}", out.seed, out.violations[0]);
+}
+
+#[test]
+fn a_reload_stored_untagged_is_caught() {
+    let options = Options { load_variant: load::Variant::ReloadUntagged, ..Options::default() };
+    let seeds = seeds(VARIANT_SEEDS);
+    let caught = seeds.iter().find_map(|&seed| {
+        let out = run(seed, options);
+        (!out.violations.is_empty()).then_some(out)
+    });
+    let out = caught.unwrap_or_else(|| panic!("the untagged reload not caught in {} seeds", seeds.len()));
+    eprintln!(
+        "[figure] sim_cache_history: untagged reload caught at seed {}: {}",
+        out.seed, out.violations[0]
+    );
 }

@@ -81,7 +81,9 @@ impl Client {
         let addr = conn.addr.clone();
         for expect in conn.inflight {
             let Expect::Sub(sid) = expect else { continue };
-            let Some(sub) = self.subs.get(sid).filter(|s| s.state == SubState::InFlight(cid)) else { continue };
+            let Some(sub) = self.subs.get(sid).filter(|s| s.state == SubState::InFlight(cid)) else {
+                continue;
+            };
             // An idempotent command is resent; if its time runs out meanwhile, it timed out.
             let failed = if sub.idempotency == Idempotency::Idempotent {
                 RequestError::Timeout { stage: TimeoutStage::Reply, attempts: sub.attempts }

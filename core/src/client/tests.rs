@@ -167,18 +167,31 @@ fn failed_refreshes_ask_the_primaries_then_the_replicas_then_the_seeds() {
     use crate::topology::{Node, Role, Shard};
     let t0 = Instant::now();
     let at = |port| NodeAddr::new("127.0.0.1", port);
-    let range = |a, b| SlotRange::new(Slot::new(a).expect("slot"), Slot::new(b).expect("slot")).expect("range");
+    let range =
+        |a, b| SlotRange::new(Slot::new(a).expect("slot"), Slot::new(b).expect("slot")).expect("range");
     let replica = |port| Node { role: Role::Replica, ..Node::from_addr(at(port)) };
     // Two shards, primaries 7001 and 7002, replicas 7003 and 7004; the seed 7000 is not listed.
     let topology = Topology::from_shards(vec![
-        Shard { slots: vec![range(0, 8191)], primary: Node::from_addr(at(7001)), replicas: vec![replica(7003)] },
-        Shard { slots: vec![range(8192, 16383)], primary: Node::from_addr(at(7002)), replicas: vec![replica(7004)] },
+        Shard {
+            slots: vec![range(0, 8191)],
+            primary: Node::from_addr(at(7001)),
+            replicas: vec![replica(7003)],
+        },
+        Shard {
+            slots: vec![range(8192, 16383)],
+            primary: Node::from_addr(at(7002)),
+            replicas: vec![replica(7004)],
+        },
     ])
     .expect("topology");
     let (mut c, seed) = client(t0);
     let mut reply = bytes::BytesMut::from(&b"%1\r\n$5\r\nproto\r\n:3\r\n"[..]);
-    encode_value(&mut reply, &topology.to_shards_reply(crate::Protocol::Resp3, false), crate::Protocol::Resp3)
-        .expect("encoded");
+    encode_value(
+        &mut reply,
+        &topology.to_shards_reply(crate::Protocol::Resp3, false),
+        crate::Protocol::Resp3,
+    )
+    .expect("encoded");
     c.handle_input(t0, Input::Connected(seed));
     c.handle_input(t0, Input::Received(seed, &reply));
     drain(&mut c);

@@ -13,7 +13,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{History, Op, Record, Ret, Violation};
+#[cfg(test)]
+use super::Ret;
+use super::{History, Op, Record, Violation};
 
 /// What the check looked at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,6 +48,86 @@ fn distinct(tags: &[String]) -> BTreeSet<&str> {
     tags.iter().map(String::as_str).collect()
 }
 
+/// One value `v` that `r` read from `key` (with the tags it reported, if any).
+#[allow(clippy::too_many_arguments)]
+fn check_read(
+    h: &History,
+    writes: &HashMap<&str, usize>,
+    by_tag: &HashMap<&str, Vec<&Record>>,
+    by_key: &HashMap<&str, Vec<&Record>>,
+    r: &Record,
+    key: &str,
+    v: &str,
+    reported: Option<&[String]>,
+    out: &mut Vec<Violation>,
+    fig: &mut Figures,
+) {
+    fig.hits_checked += 1;
+    let Some(&wi) = writes.get(v) else {
+        out.push(Violation {
+            property: "P1",
+            what: format!("read a value never written: {v}"),
+            ops: vec![r.clone()],
+        });
+        return;
+    };
+    let w = &h.records[wi];
+    let written_to = w.op.writes().into_iter().find(|(_, wv)| *wv == v).map(|(k, _)| k);
+    if written_to != Some(key) {
+        out.push(Violation {
+            property: "P1",
+            what: format!("read of {key} returned {v}, written to {written_to:?}"),
+            ops: vec![w.clone(), r.clone()],
+        });
+        return;
+    }
+    if r.completed < w.invoked {
+        out.push(Violation {
+            property: "P1",
+            what: format!("read of {key} returned {v} before its write was invoked"),
+            ops: vec![w.clone(), r.clone()],
+        });
+        return;
+    }
+    if let Some(reported) = reported
+        && matches!(w.op, Op::Set { .. } | Op::BulkSet { .. })
+        && distinct(reported) != distinct(w.written_tags())
+    {
+        out.push(Violation {
+            property: "P4",
+            what: format!("get_entry({key}) reports tags {reported:?}, its write had {:?}", w.written_tags()),
+            ops: vec![w.clone(), r.clone()],
+        });
+    }
+    if !w.ok() {
+        return;
+    }
+    let covering = distinct(w.written_tags())
+        .into_iter()
+        .flat_map(|t| by_tag.get(t).into_iter().flatten())
+        .chain(by_key.get(key).into_iter().flatten())
+        .filter(|i| w.completed < i.invoked && i.invoked < r.completed);
+    let mut exposed = false;
+    for i in covering {
+        exposed = true;
+        if i.completed < r.invoked {
+            out.push(Violation {
+                property: "P1",
+                what: format!(
+                    "read of {key} returned {v} although its write completed before {} was invoked \
+                     and that completed before the read was invoked",
+                    i.op
+                ),
+                ops: vec![w.clone(), (*i).clone(), r.clone()],
+            });
+            break;
+        }
+    }
+    if exposed {
+        fig.hits_after_covering_invalidation += 1;
+    }
+}
+
 /// Checks guarantee 1 (and read/write consistency) on `h`.
 #[must_use]
 pub fn check_p1(h: &History) -> (Vec<Violation>, Figures) {
@@ -66,74 +148,8 @@ pub fn check_p1(h: &History) -> (Vec<Violation>, Figures) {
     let mut out = Vec::new();
     let mut fig = Figures::default();
     for r in &h.records {
-        let (Op::Get { key } | Op::GetEntry { key }) = &r.op else { continue };
-        let Ok(ret) = &r.result else { continue };
-        let Some(v) = ret.value_read() else { continue };
-        fig.hits_checked += 1;
-        let Some(&wi) = writes.get(v) else {
-            out.push(Violation {
-                property: "P1",
-                what: format!("read a value never written: {v}"),
-                ops: vec![r.clone()],
-            });
-            continue;
-        };
-        let w = &h.records[wi];
-        let written_to = w.op.writes().into_iter().find(|(_, wv)| *wv == v).map(|(k, _)| k);
-        if written_to != Some(key.as_str()) {
-            out.push(Violation {
-                property: "P1",
-                what: format!("read of {key} returned {v}, written to {written_to:?}"),
-                ops: vec![w.clone(), r.clone()],
-            });
-            continue;
-        }
-        if r.completed < w.invoked {
-            out.push(Violation {
-                property: "P1",
-                what: format!("read of {key} returned {v} before its write was invoked"),
-                ops: vec![w.clone(), r.clone()],
-            });
-            continue;
-        }
-        if let Ret::Entry(Some((_, Some(reported)))) = ret
-            && distinct(reported) != distinct(w.op.write_tags())
-        {
-            out.push(Violation {
-                property: "P4",
-                what: format!(
-                    "get_entry({key}) reports tags {reported:?}, its write had {:?}",
-                    w.op.write_tags()
-                ),
-                ops: vec![w.clone(), r.clone()],
-            });
-        }
-        if !w.ok() {
-            continue;
-        }
-        let covering = distinct(w.op.write_tags())
-            .into_iter()
-            .flat_map(|t| by_tag.get(t).into_iter().flatten())
-            .chain(by_key.get(key.as_str()).into_iter().flatten())
-            .filter(|i| w.completed < i.invoked && i.invoked < r.completed);
-        let mut exposed = false;
-        for i in covering {
-            exposed = true;
-            if i.completed < r.invoked {
-                out.push(Violation {
-                    property: "P1",
-                    what: format!(
-                        "read of {key} returned {v} although its write completed before {} was invoked \
-                         and that completed before the read was invoked",
-                        i.op
-                    ),
-                    ops: vec![w.clone(), (*i).clone(), r.clone()],
-                });
-                break;
-            }
-        }
-        if exposed {
-            fig.hits_after_covering_invalidation += 1;
+        for (key, v, reported) in r.reads() {
+            check_read(h, &writes, &by_tag, &by_key, r, key, v, reported, &mut out, &mut fig);
         }
     }
     (out, fig)

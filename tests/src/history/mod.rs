@@ -93,6 +93,44 @@ pub enum Op {
         /// The tags.
         tags: Vec<String>,
     },
+    /// `bulk_get` of several keys.
+    BulkGet {
+        /// The keys.
+        keys: Vec<String>,
+    },
+    /// `compute`, whose function sets this (unique) value; the entry keeps the tags it had.
+    Compute {
+        /// The key.
+        key: String,
+        /// The value the function sets.
+        value: String,
+    },
+    /// `get` with a loader that produces this (unique) value on a miss.
+    Load {
+        /// The key.
+        key: String,
+        /// The value the loader produces.
+        value: String,
+    },
+    /// A reload (`refresh`) whose loader produces this (unique) value; it keeps the tags the
+    /// entry had when it started ([`Ret::Refreshed`] reports them).
+    Refresh {
+        /// The key.
+        key: String,
+        /// The value the loader produces.
+        value: String,
+    },
+    /// `set_expires_after` of one key.
+    Expire {
+        /// The key.
+        key: String,
+        /// The new TTL in ms.
+        ms: u64,
+    },
+    /// `invalidate_all` (exercised, not checked: keys written while it runs may survive).
+    InvalidateAll,
+    /// `estimated_size` (exercised, not checked).
+    EstimatedSize,
 }
 
 impl Op {
@@ -100,7 +138,10 @@ impl Op {
     #[must_use]
     pub fn writes(&self) -> Vec<(&str, &str)> {
         match self {
-            Self::Set { key, value, .. } => vec![(key.as_str(), value.as_str())],
+            Self::Set { key, value, .. }
+            | Self::Compute { key, value }
+            | Self::Load { key, value }
+            | Self::Refresh { key, value } => vec![(key.as_str(), value.as_str())],
             Self::BulkSet { items, .. } => items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
             _ => Vec::new(),
         }
@@ -131,6 +172,13 @@ impl fmt::Display for Op {
             Self::GetEntry { key } => write!(f, "get_entry({key})"),
             Self::Invalidate { key } => write!(f, "invalidate({key})"),
             Self::InvalidateTags { tags } => write!(f, "invalidate_by_tags({tags:?})"),
+            Self::BulkGet { keys } => write!(f, "bulk_get({keys:?})"),
+            Self::Compute { key, value } => write!(f, "compute({key} = {value})"),
+            Self::Load { key, value } => write!(f, "get_or_load({key}, loader gives {value})"),
+            Self::Refresh { key, value } => write!(f, "refresh({key}, loader gives {value})"),
+            Self::Expire { key, ms } => write!(f, "set_expires_after({key}, {ms} ms)"),
+            Self::InvalidateAll => write!(f, "invalidate_all()"),
+            Self::EstimatedSize => write!(f, "estimated_size()"),
         }
     }
 }
@@ -148,6 +196,10 @@ pub enum Ret {
     Existed(bool),
     /// `invalidate_by_tags`: the count it returned.
     Count(u64),
+    /// `bulk_get`: one value per key, in order (`None`: a miss).
+    Values(Vec<Option<String>>),
+    /// A reload stored its value keeping these tags (the entry's when it started).
+    Refreshed(Vec<String>),
 }
 
 impl Ret {
@@ -157,6 +209,38 @@ impl Ret {
         match self {
             Self::Read(Some(v)) | Self::Entry(Some((v, _))) => Some(v),
             _ => None,
+        }
+    }
+}
+
+impl Record {
+    /// The values this operation read, with their keys and the tags it reported for them.
+    #[must_use]
+    pub fn reads(&self) -> Vec<(&str, &str, Option<&[String]>)> {
+        let Ok(ret) = &self.result else { return Vec::new() };
+        match (&self.op, ret) {
+            (Op::Get { key } | Op::Load { key, .. }, Ret::Read(Some(v))) => {
+                vec![(key.as_str(), v.as_str(), None)]
+            }
+            (Op::GetEntry { key }, Ret::Entry(Some((v, tags)))) => {
+                vec![(key.as_str(), v.as_str(), tags.as_deref())]
+            }
+            (Op::BulkGet { keys }, Ret::Values(values)) => keys
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v, None)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The tags the value(s) this operation wrote carry: a write's own tags; a reload's, as it
+    /// reported them; none known for `compute` and loads (only key invalidations cover them).
+    #[must_use]
+    pub fn written_tags(&self) -> &[String] {
+        match (&self.op, &self.result) {
+            (Op::Refresh { .. }, Ok(Ret::Refreshed(tags))) => tags,
+            (op, _) => op.write_tags(),
         }
     }
 }
@@ -286,13 +370,19 @@ impl History {
     /// Reads (`get`, `get_entry`) that returned `Ok`.
     #[must_use]
     pub fn reads_ok(&self) -> usize {
-        self.records.iter().filter(|r| matches!(r.op, Op::Get { .. } | Op::GetEntry { .. }) && r.ok()).count()
+        self.records
+            .iter()
+            .filter(|r| {
+                matches!(r.op, Op::Get { .. } | Op::GetEntry { .. } | Op::BulkGet { .. } | Op::Load { .. })
+                    && r.ok()
+            })
+            .count()
     }
 
     /// Reads that returned a value.
     #[must_use]
     pub fn hits(&self) -> usize {
-        self.records.iter().filter(|r| r.result.as_ref().is_ok_and(|v| v.value_read().is_some())).count()
+        self.records.iter().map(|r| r.reads().len()).sum()
     }
 
     /// Invalidations (by tags, by key) that returned `Ok`.

@@ -6,7 +6,7 @@
 //! (restart or `SCRIPT FLUSH`), and later the frozen replica is promoted with only what it had
 //! applied; then it thaws. Around it, random faults: a second failover of the same shard,
 //! lossless failovers, legacy and atomic slot migrations, slow nodes, dropped connections,
-//! paused nodes, script flushes.
+//! paused nodes, half-open connections, script flushes, restarts.
 
 use std::time::Duration;
 
@@ -43,6 +43,9 @@ pub enum Fault {
     Slow(Slot, Duration),
     /// Drops every connection to the primary of `slot`.
     DropConnections(Slot),
+    /// Makes every connection to the primary of `slot` half-open: bytes accepted and lost,
+    /// nothing answered, no close (the client must notice the stall and reconnect).
+    HalfOpen(Slot),
     /// Pauses the primary of `slot` (`SIGSTOP`)...
     Pause(Slot),
     /// ... and resumes every paused node.
@@ -89,7 +92,7 @@ impl Schedule {
         for _ in 0..rng.below(6) {
             let at = ms(&mut rng, 1, h);
             let s = slot(&mut rng);
-            let f = match rng.below(8) {
+            let f = match rng.below(9) {
                 0 => Fault::ManualFailover(s),
                 1 => {
                     faults.push((at + ms(&mut rng, 20, 300), Fault::FinishMigration(s)));
@@ -106,6 +109,7 @@ impl Schedule {
                     Fault::Pause(s)
                 }
                 6 => Fault::ScriptFlush(s),
+                7 => Fault::HalfOpen(s),
                 _ => Fault::Restart(s),
             };
             faults.push((at, f));
@@ -202,6 +206,10 @@ pub fn apply(sim: &mut Sim, fault: &Fault) -> String {
         Fault::Pause(s) => {
             let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
             sim.pause(&p);
+        }
+        Fault::HalfOpen(s) => {
+            let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
+            sim.half_open(&p);
         }
         Fault::ResumeAll => {
             let all: Vec<NodeAddr> = sim.cluster.nodes.keys().cloned().collect();

@@ -73,7 +73,7 @@ where
 
 /// A [`Machine`] that calls user code (a compute closure, a loader), with the function that
 /// answers its calls at once (deterministic stand-ins for user code) and the one that records
-/// its outcome.
+/// its outcome (or the error its outcome carries).
 pub struct Answering<M, A, F> {
     machine: M,
     answer: A,
@@ -91,7 +91,7 @@ impl<M, A, F> SimOp for Answering<M, A, F>
 where
     M: Machine,
     A: FnMut(M::Call) -> M::Answer,
-    F: FnMut(M::Output) -> Ret,
+    F: FnMut(M::Output) -> Result<Ret, String>,
 {
     fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<Result<Ret, String>> {
         let mut input: Input<M::Answer> = match input {
@@ -104,7 +104,7 @@ where
         for _ in 0..1_000 {
             match self.machine.resume(cx, input) {
                 Step::Call(c) => input = Input::Answer((self.answer)(c)),
-                Step::Done(Ok(out)) => return Step::Done(Ok(Ok((self.map)(out)))),
+                Step::Done(Ok(out)) => return Step::Done(Ok((self.map)(out))),
                 Step::Done(Err(e)) => return Step::Done(Ok(Err(e.to_string()))),
                 Step::Send(r) => return Step::Send(r),
                 Step::Sleep(at) => return Step::Sleep(at),

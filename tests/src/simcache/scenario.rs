@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use slotcache_core::cache::op::Scope;
 use slotcache_core::cache::op::invalidate_tags::Variant;
+use slotcache_core::cache::op::load;
 use slotcache_core::cache::{Durability, Storage};
 use slotcache_core::keys::Namespace;
 
@@ -30,13 +31,20 @@ pub struct Options {
     pub mix: Mix,
     /// The `invalidate_by_tags` bug variant (test-only).
     pub variant: Variant,
+    /// The reload bug variant (test-only).
+    pub load_variant: load::Variant,
     /// The fault schedule's horizon (virtual time).
     pub horizon: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { mix: Mix::default(), variant: Variant::Correct, horizon: Duration::from_secs(2) }
+        Self {
+            mix: Mix::default(),
+            variant: Variant::Correct,
+            load_variant: load::Variant::Correct,
+            horizon: Duration::from_secs(2),
+        }
     }
 }
 
@@ -53,6 +61,8 @@ pub struct Outcome {
     pub figures: Figures,
     /// The faults applied, in order.
     pub faults: Vec<String>,
+    /// The run's conditions (TTL, eviction, lock).
+    pub conditions: String,
     /// The simulation's trace (its last events).
     pub trace: String,
 }
@@ -72,7 +82,7 @@ impl Outcome {
         for v in self.violations.iter().take(5) {
             s.push_str(&format!("  {v}\n"));
         }
-        s.push_str(&format!("faults: {:?}\n", self.faults));
+        s.push_str(&format!("conditions: {}\nfaults: {:?}\n", self.conditions, self.faults));
         s.push_str(&self.trace);
         s
     }
@@ -96,11 +106,25 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     cfg.request_timeout = Duration::from_secs(2);
     let mut cluster = SimCluster::new(3, 1);
     cluster.randomize_replication_lag(Duration::from_millis(3));
+    // Conditions drawn from the seed: short TTLs that expire during the run, a maxmemory small
+    // enough to evict, loads under the cluster lock.
+    let mut conditions = crate::history::workload::Rng::new(seed ^ 0xC0D1);
+    let evicting = conditions.below(4) == 0;
+    if evicting {
+        for p in cluster.primaries() {
+            cluster.set_maxmemory(&p, 2_000, crate::sim::eviction::EvictionPolicy::AllKeysLru);
+        }
+    }
+    let ttl_ms = (conditions.below(3) == 0).then(|| 50 + conditions.next() % 500);
+    let lock_hold = (conditions.below(3) == 0).then(|| Duration::from_millis(200));
     let mut sim = Sim::new(cluster, cfg, seed);
     sim.enable_trace(400);
     let mut runner = Runner::new(sim, seed);
     let mut ops = CacheOps::new(scope());
     ops.invalidate_tags_variant = options.variant;
+    ops.load_variant = options.load_variant;
+    ops.ttl_ms = ttl_ms;
+    ops.lock_hold = lock_hold;
     let mut draw = Ops::new(options.mix, seed);
     let episode_slot =
         ops.scope.ns.tag_key(b"t0").map_or_else(|_| slotcache_core::key_slot(b"t0"), |k| k.slot());
@@ -172,5 +196,6 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     }
     let history = History::merge([records]);
     let (violations, figures) = check_p1(&history);
-    Outcome { seed, history, violations, figures, faults, trace: runner.sim.trace_dump() }
+    let conditions = format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}");
+    Outcome { seed, history, violations, figures, faults, conditions, trace: runner.sim.trace_dump() }
 }

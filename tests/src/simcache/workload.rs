@@ -31,8 +31,6 @@ pub struct Ops {
     seq: u64,
     keys: Vec<String>,
     tags: Vec<String>,
-    /// Whether reads are drawn (only once the simulation has a read machine).
-    pub reads: bool,
 }
 
 impl Ops {
@@ -41,7 +39,7 @@ impl Ops {
     pub fn new(mix: Mix, seed: u64) -> Self {
         let keys = (0..mix.keys).map(key_name).collect();
         let tags = (0..mix.tags).map(|i| format!("t{i}")).collect();
-        Self { mix, rng: Rng::new(seed), seq: 0, keys, tags, reads: true }
+        Self { mix, rng: Rng::new(seed), seq: 0, keys, tags }
     }
 
     /// The run's size.
@@ -65,20 +63,30 @@ impl Ops {
         let key = self.keys[self.rng.below(self.keys.len())].clone();
         let roll = self.rng.below(100);
         match roll {
-            0..=29 if self.reads => Op::Get { key },
-            30..=34 if self.reads => Op::GetEntry { key },
-            _ if roll < 60 => {
+            0..=19 => Op::Get { key },
+            20..=23 => Op::GetEntry { key },
+            24..=27 => {
+                let n = 2 + self.rng.below(3);
+                Op::BulkGet { keys: self.rng.pick(&self.keys, n) }
+            }
+            28..=49 => {
                 let tags = self.some_tags();
                 Op::Set { value: self.value(worker), key, tags }
             }
-            60..=69 => {
+            50..=56 => {
                 let n = 2 + self.rng.below(3);
                 let keys = self.rng.pick(&self.keys, n);
                 let items = keys.into_iter().map(|k| (k, self.value(worker))).collect();
                 let tags = self.some_tags();
                 Op::BulkSet { items, tags }
             }
-            70..=79 => Op::Invalidate { key },
+            57..=61 => Op::Compute { value: self.value(worker), key },
+            62..=67 => Op::Load { value: self.value(worker), key },
+            68..=72 => Op::Refresh { value: self.value(worker), key },
+            73..=75 => Op::Expire { key, ms: 20 + self.rng.next() % 400 },
+            76..=84 => Op::Invalidate { key },
+            85 => Op::EstimatedSize,
+            86 if self.rng.below(4) == 0 => Op::InvalidateAll,
             _ => {
                 let n = 1 + self.rng.below(2);
                 Op::InvalidateTags { tags: self.rng.pick(&self.tags, n) }

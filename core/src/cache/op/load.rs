@@ -92,11 +92,26 @@ pub enum Warning {
     UnlockFailed(CacheError),
 }
 
+/// Test-only variants of real bugs, to show that the simulation catches them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Variant {
+    /// The protocol as documented.
+    #[default]
+    Correct,
+    /// The old bug: a reload stores its value untagged, so it escapes the invalidations of
+    /// the tags the entry had.
+    ReloadUntagged,
+}
+
 /// A load's outcome.
 #[derive(Debug)]
 pub struct LoadOutcome<P> {
     /// The value, or the loader's (or the tag read's) error.
     pub result: Result<LoadResult<P>, CacheError>,
+    /// The tags a reload kept for the value it stored (the entry's when the reload started;
+    /// empty for a load on a miss).
+    pub kept_tags: Vec<Bytes>,
     /// What went wrong without failing the load.
     pub warnings: Vec<Warning>,
     /// Reads that met an entry a tag invalidation had made stale.
@@ -121,9 +136,11 @@ pub struct Load<P> {
     config: LoadConfig,
     token: Option<Bytes>,
     result: Option<Result<LoadResult<P>, CacheError>>,
+    kept_tags: Vec<Bytes>,
     warnings: Vec<Warning>,
     stale: u64,
     state: State,
+    variant: Variant,
 }
 
 impl<P> core::fmt::Debug for Load<P> {
@@ -143,10 +160,20 @@ impl<P> Load<P> {
             config,
             token: None,
             result: None,
+            kept_tags: Vec::new(),
             warnings: Vec::new(),
             stale: 0,
             state: State::Over,
+            variant: Variant::Correct,
         }
+    }
+
+    /// The same load with a test-only bug variant.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
 
     fn deadline(&self, cx: &Ctx<'_>, op: &'static str) -> Deadline {
@@ -186,6 +213,7 @@ impl<P> Load<P> {
             .unwrap_or(Err(CacheError::UnexpectedReply { command: "load", got: "no result".into() }));
         Step::Done(Ok(LoadOutcome {
             result,
+            kept_tags: std::mem::take(&mut self.kept_tags),
             warnings: std::mem::take(&mut self.warnings),
             stale: self.stale,
         }))
@@ -201,6 +229,8 @@ impl<P> Load<P> {
             Loaded::Failed(e) => return self.finish(cx, Err(e)),
             Loaded::Value { value, store } => (value, store),
         };
+        self.kept_tags.clone_from(&tags);
+        let tags = if self.variant == Variant::ReloadUntagged { Vec::new() } else { tags };
         let write = store.and_then(|p| {
             let w = Write { key: self.key.clone(), entry: p.entry, ttl_ms: p.ttl_ms, tags };
             WriteEntries::machine(self.scope.clone(), vec![w], self.deadline(cx, "set"))
