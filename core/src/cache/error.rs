@@ -5,8 +5,6 @@ use std::sync::Arc;
 use crate::client::{ConfigError, RequestError, SubmitError};
 use crate::keys::{KeyError, NamespaceError, TagError};
 
-use super::search::SearchError;
-
 /// Everything a cache operation can fail with.
 ///
 /// The reference's sentinels (spec section 11.1) that apply to a cluster cache map onto
@@ -216,4 +214,26 @@ impl From<TagError> for CacheError {
     fn from(e: TagError) -> Self {
         Self::InvalidTag { reason: e.to_string() }
     }
+}
+
+/// What can go wrong with a search, before or after the server answers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The schema is not usable.
+    #[error("invalid search schema: {0}")]
+    Schema(String),
+    /// An existing index was built with another schema; it is never silently reused. Drop it
+    /// (`FT.DROPINDEX`) or change `index_prefix`.
+    #[error("the existing search index differs from the schema: {0}")]
+    SchemaMismatch(String),
+    /// A filter, sort or page request that cannot be expressed exactly.
+    #[error("invalid search filter: {0}")]
+    InvalidFilter(String),
+    /// The server refused the search.
+    #[error("search failed on the server: {0}")]
+    Server(String),
+    /// A reply of an unexpected shape.
+    #[error("unexpected search reply: {0}")]
+    Reply(String),
 }

@@ -17,6 +17,29 @@ use super::envelope::Entry;
 use super::error::CacheError;
 use super::scripts::{self, Script};
 
+/// One command of a round, with the script it calls (for the `EVAL` fallback).
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// The command (`EVALSHA` for a script).
+    pub cmd: Cmd,
+    /// The script it runs, if it is an `EVALSHA`.
+    pub script: Option<&'static Script>,
+}
+
+impl From<Cmd> for Command {
+    fn from(cmd: Cmd) -> Self {
+        Self { cmd, script: None }
+    }
+}
+
+impl Command {
+    /// An `EVALSHA` of `script`.
+    #[must_use]
+    pub const fn script(cmd: Cmd, script: &'static Script) -> Self {
+        Self { cmd, script: Some(script) }
+    }
+}
+
 fn unexpected(command: &'static str, v: &Value) -> CacheError {
     let mut got = format!("{v:?}");
     got.truncate(200);

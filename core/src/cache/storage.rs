@@ -9,10 +9,10 @@ use crate::keys::EncodedKey;
 
 use super::envelope::Entry;
 use super::error::CacheError;
-use super::op::exchange::Command;
-use super::plan;
+use super::plan::{self, Command};
 use super::scripts::{self, Script};
 use super::search::doc::{self, CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE};
+use super::search::refusal::is_unknown_command;
 
 /// A namespace's storage mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,11 +138,4 @@ impl Storage {
         }
         e
     }
-}
-
-/// Whether a server error says the command does not exist (a module is missing).
-#[must_use]
-pub fn is_unknown_command(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    m.contains("unknown command") || m.contains("unknown redis command")
 }

@@ -1,5 +1,5 @@
 //! `bulk_get_with`: read many keys (one pipeline, plus one for their tags' tokens), hand the
-//! misses to the caller's loader ([`Step::Call`](super::Step::Call)) and store what it returns
+//! misses to the caller's loader ([`Step::Call`]) and store what it returns
 //! untagged in one write. A failure to store is reported, not an error: the values are still
 //! returned.
 

@@ -1,5 +1,5 @@
 //! `bulk_refresh`: read the entries (their tags), call the caller's loader once
-//! ([`Step::Call`](super::Step::Call)), and store every value it returns in one write, each
+//! ([`Step::Call`]), and store every value it returns in one write, each
 //! with the tags its entry had (keys that were absent or stale, and values for keys it was
 //! not asked for, untagged). If the read fails nothing is loaded.
 

@@ -1,7 +1,7 @@
 //! The compute family: an optimistic read-modify-write.
 //!
 //! Each attempt reads the entry on the primary (with its tags' tokens), asks the caller's
-//! function what to do ([`Step::Call`](super::Step::Call) with the fresh entry, or `None`),
+//! function what to do ([`Step::Call`] with the fresh entry, or `None`),
 //! and applies the decision with a compare-and-set ([`Cas`]). A conflict waits a jittered,
 //! growing pause (drawn from the context's entropy) and tries again, up to the attempts
 //! allowed, within the deadline. The value written keeps the tags of the entry it replaces,
@@ -72,7 +72,7 @@ pub struct ComputeOutcome<P> {
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// The pause after attempt `attempt` (from 1) conflicted: uniform in `[0, cap]` where the cap
-/// doubles from 2 ms up to [`MAX_PAUSE`], in microseconds.
+/// doubles from 2 ms up to 50 ms, in microseconds.
 pub fn conflict_pause(attempt: u32, entropy: &mut dyn Entropy) -> Duration {
     let cap_us = (1u64 << attempt.clamp(1, 6)).saturating_mul(1000).min(MAX_PAUSE.as_micros() as u64);
     Duration::from_micros(entropy.next_u64() % (cap_us + 1))

@@ -5,35 +5,13 @@ use std::time::Instant;
 
 use crate::cache::error::CacheError;
 use crate::cache::plan;
-use crate::cache::scripts::Script;
-use crate::client::{Cmd, Reply, Request, RequestError};
+use crate::client::{Reply, Request, RequestError};
 use crate::resp::Value;
 use crate::server_error::ServerErrorKind;
 
 use super::deadline::Deadline;
 
-/// One command of a round, with the script it calls (for the `EVAL` fallback).
-#[derive(Clone, Debug)]
-pub struct Command {
-    /// The command (`EVALSHA` for a script).
-    pub cmd: Cmd,
-    /// The script it runs, if it is an `EVALSHA`.
-    pub script: Option<&'static Script>,
-}
-
-impl From<Cmd> for Command {
-    fn from(cmd: Cmd) -> Self {
-        Self { cmd, script: None }
-    }
-}
-
-impl Command {
-    /// An `EVALSHA` of `script`.
-    #[must_use]
-    pub const fn script(cmd: Cmd, script: &'static Script) -> Self {
-        Self { cmd, script: Some(script) }
-    }
-}
+pub use crate::cache::plan::Command;
 
 /// The results of a round, one per command, in order.
 pub type Results = Vec<Result<Value, RequestError>>;
@@ -51,7 +29,7 @@ pub enum Progress {
 /// connection; nodes are served in parallel).
 ///
 /// A script the node does not know is sent again as `EVAL`, **together with every command
-/// that follows it** ([`Cmd::after`]): a `WAIT` that follows a script must run after the
+/// that follows it** ([`Cmd::after`](crate::client::Cmd::after)): a `WAIT` that follows a script must run after the
 /// script's real execution, on its connection, or it acknowledges nothing.
 #[derive(Debug)]
 pub struct Exchange {

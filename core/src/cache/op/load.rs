@@ -6,7 +6,7 @@
 //! load that just finished, here or in the process that held the lock, may have stored it);
 //! for a reload, the entry's tags are read (the reloaded value keeps them: stored untagged, it
 //! would escape their invalidations; if that read fails nothing is loaded). Then the loader is
-//! called ([`Step::Call`](super::Step::Call)), its value stored (a failure to store is a
+//! called ([`Step::Call`]), its value stored (a failure to store is a
 //! warning: the value is still the outcome), and the lock released.
 
 use core::time::Duration;

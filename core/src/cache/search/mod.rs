@@ -27,27 +27,7 @@ pub use query::{Filter, FilterOp, FilterValue, GeoUnit, Knn, SortBy, SortOrder};
 pub use reply::{Hit, ShardPage};
 pub use schema::{Distance, FieldKind, SearchField, SearchSchema, VectorAlgorithm};
 
-/// What can go wrong with a search, before or after the server answers.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SearchError {
-    /// The schema is not usable.
-    #[error("invalid search schema: {0}")]
-    Schema(String),
-    /// An existing index was built with another schema; it is never silently reused. Drop it
-    /// (`FT.DROPINDEX`) or change `index_prefix`.
-    #[error("the existing search index differs from the schema: {0}")]
-    SchemaMismatch(String),
-    /// A filter, sort or page request that cannot be expressed exactly.
-    #[error("invalid search filter: {0}")]
-    InvalidFilter(String),
-    /// The server refused the search.
-    #[error("search failed on the server: {0}")]
-    Server(String),
-    /// A reply of an unexpected shape.
-    #[error("unexpected search reply: {0}")]
-    Reply(String),
-}
+pub use crate::cache::error::SearchError;
 
 /// A short hash tag whose slot is `slot`: `{tag}` in an index name routes it to that slot's
 /// owner. The same slot always gives the same tag.

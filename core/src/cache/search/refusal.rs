@@ -2,7 +2,6 @@
 //! exists already, or anything else (reported as the server's text).
 
 use crate::cache::error::CacheError;
-use crate::cache::storage::is_unknown_command;
 
 /// A server's refusal of an `FT.*` command, classified.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +43,13 @@ pub fn not_supported() -> CacheError {
         "the cluster has no search module (FT.*): load RediSearch + RedisJSON or valkey-search + valkey-json"
             .into(),
     )
+}
+
+/// Whether a server error says the command does not exist (a module is missing).
+#[must_use]
+pub fn is_unknown_command(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("unknown command") || m.contains("unknown redis command")
 }
 
 #[cfg(test)]
