@@ -9,8 +9,7 @@ use futures_util::future::join_all;
 use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::{Ctx, Entropy, Input, Machine, Step};
 
-use super::exec::{Exec, to_cache_error};
-use super::namespace::wall_ms;
+use super::exec::{Exec, to_cache_error, wall_ms};
 use super::random;
 use crate::error::Error;
 

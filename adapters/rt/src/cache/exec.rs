@@ -35,3 +35,10 @@ impl Exec {
         self.rt.now()
     }
 }
+
+/// Wall-clock milliseconds since the Unix epoch (for refresh-after times stored in entries).
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

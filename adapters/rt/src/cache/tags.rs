@@ -25,7 +25,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
     /// acknowledged (the invalidation is in force on the primary; retrying is safe).
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
-        let d = self.deadline("invalidate_by_tags", self.inner.settings.config.bulk_operation_timeout);
+        let d = self.deadline("invalidate_by_tags", self.inner.config.bulk_operation_timeout);
         let machine = InvalidateTags::machine(self.inner.scope.clone(), distinct_tags(tags), d);
         self.inner.exec.drive(machine).await
     }
@@ -41,8 +41,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error, or the `flush_timeout`.
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("invalidate_all", self.inner.settings.config.flush_timeout);
-        let ns = &self.inner.ns;
+        let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
+        let ns = self.inner.typed.ns();
         let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
         self.inner.exec.drive(ScanAll::unlink(patterns, d)).await
     }
@@ -55,8 +55,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("estimated_size", self.inner.settings.config.bulk_operation_timeout);
-        self.inner.exec.drive(ScanAll::count(self.inner.ns.scan_pattern(), d)).await
+        let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
+        self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
     }
 }
 
@@ -83,7 +83,7 @@ pub mod testing {
         K: Send + Sync + 'static,
         V: Send + Sync + 'static,
     {
-        let d = cache.deadline("invalidate_by_tags", cache.inner.settings.config.bulk_operation_timeout);
+        let d = cache.deadline("invalidate_by_tags", cache.inner.config.bulk_operation_timeout);
         let machine =
             InvalidateTags::machine_with(cache.inner.scope.clone(), distinct_tags(tags), d, variant);
         cache.inner.exec.drive(machine).await
