@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use crate::keys::{Namespace, NamespaceRegistry};
 
+use super::config::ProviderConfig;
 use super::error::CacheError;
+use super::options::NamespaceOptions;
+use super::typed::Typed;
 
 /// A namespace made, with what it was made with.
 struct Made<C> {
@@ -34,44 +37,38 @@ impl<C> core::fmt::Debug for Namespaces<C> {
     }
 }
 
-impl<C> Namespaces<C> {
-    /// The handle of namespace `name` if it was made, with key type `K`, value type `V` and
-    /// options of this fingerprint.
+impl<C: Clone> Namespaces<C> {
+    /// The handle of namespace `ns` (with key type `K`, value type `V` and `options`): the one
+    /// made before, or one `make` builds from the namespace's typed side, kept for later.
     ///
     /// # Errors
-    /// [`CacheError::NamespaceConflict`] when it was made with other types or options.
-    pub fn existing<K: 'static, V: 'static>(
-        &self,
-        name: &str,
-        fingerprint: &str,
-    ) -> Result<Option<&C>, CacheError> {
-        let Some(m) = self.made.get(name) else { return Ok(None) };
-        let conflict = |what| Err(CacheError::NamespaceConflict { name: name.to_owned(), what });
-        if m.types != (TypeId::of::<K>(), TypeId::of::<V>()) {
-            return conflict("other key or value types");
-        }
-        if m.fingerprint != fingerprint {
-            return conflict("other options");
-        }
-        Ok(Some(&m.cache))
-    }
-
-    /// Registers namespace `ns` named `name`, made with `K`, `V` and options of this
-    /// fingerprint, and keeps its handle.
-    ///
-    /// # Errors
-    /// [`CacheError::Config`] when it overlaps a namespace made before.
-    pub fn add<K: 'static, V: 'static>(
+    /// [`CacheError::NamespaceConflict`] when it was made with other types or options; an
+    /// invalid option; [`CacheError::Config`] when it overlaps a namespace made before.
+    pub fn get_or_make<K: 'static, V: 'static, T>(
         &mut self,
-        ns: &Namespace,
-        name: String,
-        fingerprint: String,
-        cache: C,
-    ) -> Result<(), CacheError> {
-        self.registry.register(ns).map_err(|e| CacheError::Config(e.to_string()))?;
+        config: &ProviderConfig<T>,
+        ns: Namespace,
+        options: NamespaceOptions<K, V>,
+        make: impl FnOnce(Typed<K, V>) -> C,
+    ) -> Result<C, CacheError> {
+        let name = String::from_utf8_lossy(ns.data_prefix()).into_owned();
         let types = (TypeId::of::<K>(), TypeId::of::<V>());
-        self.made.insert(name, Made { types, fingerprint, cache });
-        Ok(())
+        let fingerprint = options.fingerprint();
+        if let Some(m) = self.made.get(&name) {
+            let conflict = |what| Err(CacheError::NamespaceConflict { name: name.clone(), what });
+            if m.types != types {
+                return conflict("other key or value types");
+            }
+            if m.fingerprint != fingerprint {
+                return conflict("other options");
+            }
+            return Ok(m.cache.clone());
+        }
+        options.check()?;
+        self.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
+        let cache = make(Typed::new(config, ns, options)?);
+        self.made.insert(name, Made { types, fingerprint, cache: cache.clone() });
+        Ok(cache)
     }
 
     /// Forgets every handle (the provider closed).
@@ -82,31 +79,43 @@ impl<C> Namespaces<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    fn ns(name: &str) -> Namespace {
-        Namespace::with_global("", name).expect("valid")
+    use super::*;
+    use crate::cache::search::SearchSchema;
+
+    type Made = Namespaces<&'static str>;
+
+    fn make<K: 'static, V: 'static>(
+        n: &mut Made,
+        name: &str,
+        options: NamespaceOptions<K, V>,
+        handle: &'static str,
+    ) -> Result<&'static str, CacheError> {
+        let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
+        n.get_or_make(&config, Namespace::with_global("", name).expect("valid"), options, |_| handle)
     }
 
     #[test]
     fn one_namespace_one_set_of_types_and_options_no_overlap() {
-        let mut n: Namespaces<u8> = Namespaces::default();
-        assert_eq!(n.existing::<String, u32>("users:", "f").map(|c| c.copied()), Ok(None));
-        n.add::<String, u32>(&ns("users"), "users:".into(), "f".into(), 1).expect("new");
-        assert_eq!(n.existing::<String, u32>("users:", "f").map(|c| c.copied()), Ok(Some(1)));
+        let mut n = Made::default();
+        assert_eq!(make::<String, u32>(&mut n, "users", NamespaceOptions::default(), "a"), Ok("a"));
+        assert_eq!(make::<String, u32>(&mut n, "users:", NamespaceOptions::default(), "b"), Ok("a"));
         assert!(matches!(
-            n.existing::<String, u64>("users:", "f"),
+            make::<String, u64>(&mut n, "users", NamespaceOptions::default(), "c"),
             Err(CacheError::NamespaceConflict { what: "other key or value types", .. })
         ));
+        let other = NamespaceOptions::default().with_search(SearchSchema::new().tag("t", false));
         assert!(matches!(
-            n.existing::<String, u32>("users:", "g"),
+            make::<String, u32>(&mut n, "users", other.clone(), "c"),
             Err(CacheError::NamespaceConflict { what: "other options", .. })
         ));
-        assert!(matches!(
-            n.add::<String, u32>(&ns("users:admin"), "users:admin:".into(), "f".into(), 2),
-            Err(CacheError::Config(_))
-        ));
+        let overlapping = make::<String, u32>(&mut n, "users:admin", NamespaceOptions::default(), "c");
+        assert!(matches!(overlapping, Err(CacheError::Config(_))), "{overlapping:?}");
+        let mut binary = other;
+        binary.codec = Arc::new(crate::cache::Binary);
+        assert!(matches!(make(&mut n, "docs", binary, "c"), Err(CacheError::Config(_))), "search needs JSON");
         n.clear();
-        assert_eq!(n.existing::<String, u32>("users:", "f").map(|c| c.copied()), Ok(None));
+        assert_eq!(make::<String, u32>(&mut n, "users", NamespaceOptions::default(), "d"), Ok("d"));
     }
 }

@@ -8,25 +8,31 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use crate::keys::{EncodedKey, Namespace};
 
+use super::config::ProviderConfig;
 use super::envelope::Entry;
 use super::error::CacheError;
-use super::op::bulk_load::Item;
+use super::op::Scope;
+use super::op::bulk_load::{BulkLoaded, Item};
 use super::op::compute::{Apply, Decision};
 use super::op::iterate::Page;
-use super::op::load::Prepared;
+use super::op::load::{LoadOutcome, LoadResult, Loaded, Prepared};
 use super::op::lookup::Lookup;
 use super::op::read::Found;
 use super::op::scope::distinct_tags;
+use super::op::search_index::IndexSpec;
 use super::op::search_query;
 use super::op::write::Write;
 use super::options::NamespaceOptions;
 use super::plan::Tags;
 use super::query::SearchResults;
 use super::stats::Counters;
+use super::storage::Storage;
 use super::transform::ValuePipeline;
-use super::ttl::Ttl;
+use super::ttl::{Ttl, check_default};
 
 /// Randomness for value transformers (nonces): fills the buffer.
 pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
@@ -61,10 +67,13 @@ pub struct EntryInfo<V> {
     pub refreshable_at: Option<SystemTime>,
 }
 
-/// A namespace's key layout, options, value pipeline, default TTL and counters.
+/// A namespace's key layout, scope, search index, options, value pipeline, default TTL and
+/// counters.
 pub struct Typed<K, V> {
     ns: Namespace,
     name: String,
+    scope: Arc<Scope>,
+    index: Option<Arc<IndexSpec>>,
     opts: NamespaceOptions<K, V>,
     values: ValuePipeline,
     default_ttl_ms: u64,
@@ -78,17 +87,43 @@ impl<K, V: 'static> core::fmt::Debug for Typed<K, V> {
 }
 
 impl<K, V: 'static> Typed<K, V> {
-    /// The typed side of namespace `ns` (normalised name `name`).
-    #[must_use]
-    pub fn new(
+    /// The typed side of namespace `ns` with `opts`, under the provider's `config`. A
+    /// namespace with a search schema stores plain JSON documents under an index.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero default TTL.
+    pub fn new<T>(
+        config: &ProviderConfig<T>,
         ns: Namespace,
-        name: String,
         opts: NamespaceOptions<K, V>,
-        default_ttl_ms: u64,
-        max_value_size: usize,
-    ) -> Self {
-        let values = ValuePipeline::new(opts.transforms.clone()).with_max_value_size(max_value_size);
-        Self { ns, name, opts, values, default_ttl_ms, counters: Counters::default() }
+    ) -> Result<Self, CacheError> {
+        let name = String::from_utf8_lossy(ns.data_prefix()).into_owned();
+        let default_ttl_ms = check_default(config.default_ttl)?;
+        let index = opts.search.clone().map(|schema| {
+            let (index_prefix, data_prefix) = (config.index_prefix.clone(), ns.data_prefix().to_vec());
+            Arc::new(IndexSpec { schema, index_prefix, data_prefix })
+        });
+        let scope = Arc::new(Scope {
+            ns: ns.clone(),
+            name: name.clone(),
+            storage: if index.is_some() { Storage::Document } else { Storage::Envelope },
+            max_value_size: config.max_value_size,
+            durability: config.durability,
+        });
+        let values = ValuePipeline::new(opts.transforms.clone()).with_max_value_size(config.max_value_size);
+        Ok(Self { ns, name, scope, index, opts, values, default_ttl_ms, counters: Counters::default() })
+    }
+
+    /// The namespace as the core's operations see it.
+    #[must_use]
+    pub fn scope(&self) -> Arc<Scope> {
+        self.scope.clone()
+    }
+
+    /// The search index of a searchable namespace.
+    #[must_use]
+    pub const fn index(&self) -> Option<&Arc<IndexSpec>> {
+        self.index.as_ref()
     }
 
     /// The key layout.
@@ -231,6 +266,58 @@ impl<K, V: 'static> Typed<K, V> {
             .iter()
             .map(|(k, v)| Ok(Item { key: self.key(k)?, prepared: self.prepare(k, v, now_ms, random)? }))
             .collect()
+    }
+
+    /// The loader's answer for the load machine: its value, ready to store.
+    pub fn answer(
+        &self,
+        key: &K,
+        loaded: Result<V, CacheError>,
+        now_ms: u64,
+        random: Random<'_>,
+    ) -> Loaded<V> {
+        match loaded {
+            Err(e) => Loaded::Failed(e),
+            Ok(value) => Loaded::Value { store: self.prepare(key, &value, now_ms, random), value },
+        }
+    }
+
+    /// A load's value, its stale reads and warnings counted (and the warnings logged).
+    ///
+    /// # Errors
+    /// The loader's (or the tag read's) error; an entry stored meanwhile that does not decode.
+    pub fn loaded(&self, outcome: LoadOutcome<V>) -> Result<V, CacheError> {
+        self.counters.stale(outcome.stale);
+        self.counters.load_warnings(&self.name, outcome.warnings);
+        match outcome.result? {
+            LoadResult::Found(entry) => self.decode(&entry),
+            LoadResult::Loaded(v) => Ok(v),
+        }
+    }
+
+    /// Adds a bulk load's outcome to `found`: the hits of `keys` when they were read after
+    /// the loader call, and what it loaded; counts stale reads and a failure to store (logged).
+    ///
+    /// # Errors
+    /// A hit does not decode.
+    pub fn bulk_loaded(
+        &self,
+        keys: &[K],
+        outcome: BulkLoaded<Vec<(K, V)>>,
+        found: &mut HashMap<K, V>,
+    ) -> Result<(), CacheError>
+    where
+        K: Clone + Eq + Hash,
+    {
+        self.counters.stale(outcome.stale);
+        if let Some(hits) = outcome.hits {
+            self.take_hits(keys, hits, found)?;
+        }
+        if let Some(e) = outcome.store_error {
+            self.counters.store_failed(&self.name, &e, "storing bulk-loaded values failed");
+        }
+        found.extend(outcome.loaded.unwrap_or_default());
+        Ok(())
     }
 
     /// What `get` does with a lookup, counted: `Some((value, reload))` for a hit (`reload`: load

@@ -23,7 +23,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let fk = self.inner.typed.key(key)?;
         let config = &self.inner.config;
         let d = self.deadline(op, config.atomic_operation_timeout);
-        let machine = ComputeEntry::new(self.inner.scope.clone(), fk, config.max_compute_retries, d);
+        let machine = ComputeEntry::new(self.inner.typed.scope(), fk, config.max_compute_retries, d);
         let typed = &self.inner.typed;
         let apply = |call| std::future::ready(typed.apply(key, call, &mut f, wall_ms(), &mut random::fill));
         let outcome = self.inner.exec.drive_with(machine, apply).await?;

@@ -31,7 +31,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         cursor: KeyCursor,
         values: bool,
     ) -> Result<(KeyCursor, Option<Page>), CacheError> {
-        let (scope, budget) = (self.inner.scope.clone(), self.inner.config.operation_timeout);
+        let (scope, budget) = (self.inner.typed.scope(), self.inner.config.operation_timeout);
         let machine = if values {
             NextPage::entries(scope, cursor, "scan", budget)
         } else {

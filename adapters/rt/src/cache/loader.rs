@@ -24,7 +24,7 @@ use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
 use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
 use slotcache_core::cache::op::flights::Role;
-use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, LoadResult, Loaded};
+use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
 use slotcache_core::keys::EncodedKey;
 
@@ -77,7 +77,7 @@ where
     {
         let fk = self.inner.typed.key(key)?;
         let looked =
-            self.inner.exec.drive(LookUp::new(self.inner.scope.clone(), fk, self.op_deadline("get")));
+            self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
         if let Some((value, reload)) = self.inner.typed.looked_up(Lookup::or_unavailable(looked.await)?)? {
             if reload {
                 drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
@@ -126,29 +126,18 @@ where
             op_timeout: self.inner.config.operation_timeout,
             lock_hold: self.inner.typed.options().cluster_lock,
         };
-        let machine = Load::new(self.inner.scope.clone(), fk, kind, config);
+        let machine = Load::new(self.inner.typed.scope(), fk, kind, config);
         let mut loader = Some(loader);
         let call = |CallLoader| {
             let (key, loader) = (key.clone(), loader.take());
             async move {
                 let Some(loader) = loader else { return Loaded::Failed(aborted("loader")) };
-                match self.timed_load(loader(key.clone())).await {
-                    Err(e) => Loaded::Failed(e),
-                    Ok(v) => Loaded::Value {
-                        store: self.inner.typed.prepare(&key, &v, wall_ms(), &mut random::fill),
-                        value: v,
-                    },
-                }
+                let loaded = self.timed_load(loader(key.clone())).await;
+                self.inner.typed.answer(&key, loaded, wall_ms(), &mut random::fill)
             }
         };
         let outcome = self.inner.exec.drive_with(machine, call).await?;
-        let typed = &self.inner.typed;
-        typed.counters().stale(outcome.stale);
-        typed.counters().load_warnings(typed.name(), outcome.warnings);
-        match outcome.result? {
-            LoadResult::Found(entry) => typed.decode(&entry),
-            LoadResult::Loaded(v) => Ok(v),
-        }
+        self.inner.typed.loaded(outcome)
     }
 
     /// Awaits a loader, counting it.
@@ -213,7 +202,7 @@ where
     {
         let fks = self.inner.typed.keys(&keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkRefresh::new(self.inner.scope.clone(), fks, budget);
+        let machine = BulkRefresh::new(self.inner.typed.scope(), fks, budget);
         let mut call = Some((keys, loader));
         let outcome = self
             .inner
@@ -249,7 +238,7 @@ where
         }
         let fks = self.inner.typed.keys(keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkLoad::new(self.inner.scope.clone(), fks, budget);
+        let machine = BulkLoad::new(self.inner.typed.scope(), fks, budget);
         let mut found = HashMap::with_capacity(keys.len());
         let mut loader = Some(loader);
         let call = |LoadMisses { hits }| {
@@ -263,15 +252,7 @@ where
             }
         };
         let outcome = self.inner.exec.drive_with(machine, call).await?;
-        let typed = &self.inner.typed;
-        typed.counters().stale(outcome.stale);
-        if let Some(hits) = outcome.hits {
-            typed.take_hits(keys, hits, &mut found)?;
-        }
-        if let Some(e) = outcome.store_error {
-            typed.counters().store_failed(typed.name(), &e, "storing bulk-loaded values failed");
-        }
-        found.extend(outcome.loaded.unwrap_or_default());
+        self.inner.typed.bulk_loaded(keys, outcome, &mut found)?;
         Ok(found)
     }
 }

@@ -6,14 +6,14 @@
 //! `docs/consistency.md` for the tag protocol and what it guarantees.
 //!
 //! Modules depend one way: `provider` on `namespace`, the operations (`read`, `write`,
-//! `compute`, `loader`, `iter`, `tags`, `search`) on `namespace` and `drive`, `namespace` on
-//! `exec`, `indexes` and `config`; none on `provider` or on each other.
+//! `compute`, `loader`, `iter`, `tags`, `search`) on `namespace`, `exec` and `random`,
+//! `namespace` on `exec` and `config`, `drive` on `exec` and `random`; nothing depends on
+//! `provider` or on an operation.
 
 mod compute;
 mod config;
 mod drive;
 mod exec;
-mod indexes;
 mod iter;
 mod loader;
 mod namespace;

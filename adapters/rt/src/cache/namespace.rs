@@ -5,13 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
-use slotcache_core::cache::op::Scope;
 use slotcache_core::cache::op::flights::Flights;
+use slotcache_core::cache::op::search_index::KnownIndexes;
 use slotcache_core::cache::{CacheError, CacheStats, Typed};
 
 use super::config::ProviderConfig;
 use super::exec::{Deadline, Exec};
-use super::indexes::SearchState;
 
 /// A load shared by every concurrent caller of one key.
 pub(crate) type Flight<V> = Shared<BoxFuture<'static, Result<V, CacheError>>>;
@@ -19,14 +18,13 @@ pub(crate) type Flight<V> = Shared<BoxFuture<'static, Result<V, CacheError>>>;
 /// What every handle of one namespace shares.
 pub(crate) struct Inner<K, V> {
     pub(crate) exec: Exec,
-    /// The namespace as the core's operations see it.
-    pub(crate) scope: Arc<Scope>,
     pub(crate) config: Arc<ProviderConfig>,
-    /// Keys, values, TTLs and counters.
+    /// Scope, keys, values, TTLs, search index and counters.
     pub(crate) typed: Typed<K, V>,
+    /// The loads in flight.
     pub(crate) flights: Mutex<Flights<Flight<V>>>,
-    /// search hook: `Some` for a searchable namespace (JSON documents).
-    pub(crate) search: Option<SearchState>,
+    /// search hook: the search indexes known to exist.
+    pub(crate) known: Mutex<KnownIndexes>,
 }
 
 /// A typed cache over one namespace. Cheap to clone; every clone shares the provider's cluster

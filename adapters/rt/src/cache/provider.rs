@@ -5,16 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use slotcache_core::cache::namespaces::Namespaces;
-use slotcache_core::cache::op::Scope;
-use slotcache_core::cache::op::flights::Flights;
 use slotcache_core::cache::ttl::check_default;
-use slotcache_core::cache::{CacheError, NamespaceOptions, Storage, Typed};
+use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
 use slotcache_core::keys::Namespace;
 
 use super::config::ProviderConfig;
 use super::exec::{Exec, to_cache_error};
-use super::indexes::SearchState;
 use super::namespace::{Cache, Inner};
 use super::random;
 use crate::handle::Client;
@@ -35,8 +32,7 @@ use crate::runtime::Runtime;
 pub struct Provider {
     exec: Exec,
     config: Arc<ProviderConfig>,
-    default_ttl_ms: u64,
-    namespaces: Arc<Mutex<Namespaces<Box<dyn Any + Send + Sync>>>>,
+    namespaces: Arc<Mutex<Namespaces<Arc<dyn Any + Send + Sync>>>>,
     closed: Arc<AtomicBool>,
 }
 
@@ -53,7 +49,7 @@ impl Provider {
     /// # Errors
     /// [`CacheError::Config`] for invalid settings; the connection error otherwise.
     pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
-        let default_ttl_ms = check_default(config.default_ttl)?;
+        check_default(config.default_ttl)?;
         let mut settings = config.client_settings()?;
         settings.client.rng_seed = random::seed();
         let client = Client::start(rt.clone(), settings).map_err(to_cache_error)?;
@@ -64,7 +60,6 @@ impl Provider {
         Ok(Self {
             exec: Exec { client, rt },
             config: Arc::new(config),
-            default_ttl_ms,
             namespaces: Arc::default(),
             closed: Arc::new(AtomicBool::new(false)),
         })
@@ -103,43 +98,14 @@ impl Provider {
         if self.closed.load(Ordering::Acquire) {
             return Err(CacheError::Closed);
         }
-        let config = &self.config;
-        let ns = Namespace::with_global(&config.namespace, name)?;
-        let full = String::from_utf8_lossy(ns.data_prefix()).into_owned();
+        let ns = Namespace::with_global(&self.config.namespace, name)?;
         let mut namespaces = self.namespaces.lock().map_err(|_| CacheError::Closed)?;
-        let fingerprint = options.fingerprint();
-        if let Some(cache) = namespaces.existing::<K, V>(&full, &fingerprint)? {
-            return cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed);
-        }
-        options.check()?;
-        // search hook: a searchable namespace stores plain JSON documents.
-        let search =
-            options.search.clone().map(|s| SearchState::new(s, &config.index_prefix, ns.data_prefix()));
-        let scope = Arc::new(Scope {
-            ns: ns.clone(),
-            name: full.clone(),
-            storage: if search.is_some() { Storage::Document } else { Storage::Envelope },
-            max_value_size: config.max_value_size,
-            durability: config.durability,
-        });
-        let cache = Cache {
-            inner: Arc::new(Inner {
-                exec: self.exec.clone(),
-                scope,
-                config: config.clone(),
-                typed: Typed::new(
-                    ns.clone(),
-                    full.clone(),
-                    options,
-                    self.default_ttl_ms,
-                    config.max_value_size,
-                ),
-                flights: Mutex::new(Flights::default()),
-                search,
-            }),
-        };
-        namespaces.add::<K, V>(&ns, full, fingerprint, Box::new(cache.clone()))?;
-        Ok(cache)
+        let cache = namespaces.get_or_make(&self.config, ns, options, |typed| {
+            let (exec, config) = (self.exec.clone(), self.config.clone());
+            let inner = Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default() };
+            Arc::new(Cache { inner: Arc::new(inner) }) as Arc<dyn Any + Send + Sync>
+        })?;
+        cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed)
     }
 
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this

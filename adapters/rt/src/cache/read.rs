@@ -16,7 +16,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`: one pipelined
     /// round trip, plus one for the tokens of their tags.
     async fn read(&self, keys: &[K], ttl: bool, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
-        let (scope, keys) = (self.inner.scope.clone(), self.inner.typed.keys(keys)?);
+        let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
         let machine =
             if ttl { ReadEntries::with_ttl(scope, keys, d) } else { ReadEntries::machine(scope, keys, d) };
         let Reads { found, stale } = self.inner.exec.drive(machine).await?;

@@ -5,22 +5,29 @@
 //! See `slotcache_core::cache::search` for why each primary has its own index, and
 //! `docs/search.md` for what is supported and how it differs from valkey-search.
 
+use std::sync::{Arc, MutexGuard};
+
 use slotcache_core::cache::op::search_drop::DropIndex;
-use slotcache_core::cache::op::search_index::EnsureIndex;
+use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
 use slotcache_core::cache::op::search_query::SearchQuery;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 
-use super::indexes::SearchState;
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    fn state(&self, what: &str) -> Result<&SearchState, CacheError> {
-        self.inner.search.as_ref().ok_or_else(|| {
+    /// The namespace's index, or why it cannot be searched.
+    fn index(&self, what: &str) -> Result<&Arc<IndexSpec>, CacheError> {
+        self.inner.typed.index().ok_or_else(|| {
             CacheError::SearchNotSupported(format!(
                 "namespace {} has no search schema: set NamespaceOptions::search to enable {what}",
                 self.inner.typed.name()
             ))
         })
+    }
+
+    /// The search indexes known to exist (never held across an await).
+    fn known(&self) -> Result<MutexGuard<'_, KnownIndexes>, CacheError> {
+        self.inner.known.lock().map_err(|_| CacheError::Closed)
     }
 
     /// Makes sure every primary has this namespace's index with this schema: creates it where
@@ -35,10 +42,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        let st = self.state("search")?;
+        let (index, known) = (self.index("search")?.clone(), self.known()?.clone());
         let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
-        let ensured = self.inner.exec.drive(EnsureIndex::new(st.spec.clone(), st.known()?, d)).await?;
-        st.learn(ensured.news)
+        let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
+        self.known()?.apply(ensured.news);
+        Ok(())
     }
 
     /// Full-text search for `text` over the schema's TEXT fields (RediSearch only), with
@@ -70,12 +78,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         text: Option<&str>,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        let st = self.state(op)?;
+        let (index, known) = (self.index(op)?.clone(), self.known()?.clone());
         let d = self.deadline(op, self.inner.config.search_timeout);
-        let (scope, query) = (self.inner.scope.clone(), options.query(text));
-        let mut found =
-            self.inner.exec.drive(SearchQuery::new(scope, st.spec.clone(), st.known()?, d, query)?).await?;
-        st.learn(core::mem::take(&mut found.news))?;
+        let machine = SearchQuery::new(self.inner.typed.scope(), index, known, d, options.query(text))?;
+        let mut found = self.inner.exec.drive(machine).await?;
+        self.known()?.apply(core::mem::take(&mut found.news));
         self.inner.typed.search_results(found)
     }
 
@@ -85,9 +92,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
-        let st = self.state("drop_search_index")?;
+        let index = self.index("drop_search_index")?.clone();
         let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
-        st.forget()?;
-        self.inner.exec.drive(DropIndex::new(st.spec.clone(), d)).await
+        self.known()?.clear();
+        self.inner.exec.drive(DropIndex::new(index, d)).await
     }
 }

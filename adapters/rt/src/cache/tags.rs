@@ -26,7 +26,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// acknowledged (the invalidation is in force on the primary; retrying is safe).
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
         let d = self.deadline("invalidate_by_tags", self.inner.config.bulk_operation_timeout);
-        let machine = InvalidateTags::machine(self.inner.scope.clone(), distinct_tags(tags), d);
+        let machine = InvalidateTags::machine(self.inner.typed.scope(), distinct_tags(tags), d);
         self.inner.exec.drive(machine).await
     }
 
@@ -85,7 +85,7 @@ pub mod testing {
     {
         let d = cache.deadline("invalidate_by_tags", cache.inner.config.bulk_operation_timeout);
         let machine =
-            InvalidateTags::machine_with(cache.inner.scope.clone(), distinct_tags(tags), d, variant);
+            InvalidateTags::machine_with(cache.inner.typed.scope(), distinct_tags(tags), d, variant);
         cache.inner.exec.drive(machine).await
     }
 }

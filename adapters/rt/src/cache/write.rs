@@ -19,7 +19,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// values with those tokens in their envelopes. Two round trips for any number of tagged
     /// entries, one when none is tagged.
     async fn write_entries(&self, writes: Vec<Write>, deadline: Deadline) -> Result<(), CacheError> {
-        let machine = WriteEntries::machine(self.inner.scope.clone(), writes, deadline)?;
+        let machine = WriteEntries::machine(self.inner.typed.scope(), writes, deadline)?;
         self.inner.exec.drive(machine).await
     }
 
@@ -74,7 +74,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
         let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("invalidate");
-        self.inner.exec.drive(InvalidateKey::machine(self.inner.scope.clone(), fk, d)).await
+        self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
     }
 
     /// Sets the remaining lifetime of `key` (and keeps its tag memberships alive as long).
@@ -86,7 +86,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let ms = Ttl::After(ttl).resolve(self.inner.typed.default_ttl_ms())?.unwrap_or(1);
         let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_expires_after");
-        self.inner.exec.drive(ExpireEntry::machine(self.inner.scope.clone(), fk, ms, d)).await
+        self.inner.exec.drive(ExpireEntry::machine(self.inner.typed.scope(), fk, ms, d)).await
     }
 
     /// Marks `key` for a background reload by [`Cache::get`] once `after` has passed; until the
@@ -99,6 +99,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_refreshable_after");
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        self.inner.exec.drive(MarkRefreshable::machine(self.inner.scope.clone(), fk, after_ms, d)).await
+        self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after_ms, d)).await
     }
 }
