@@ -2,7 +2,6 @@
 //! the runtime (its clock and timers) that [`Exec::drive`](super::drive) runs machines on.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use slotcache_core::cache::{CacheError, SharedError};
 
@@ -27,12 +26,6 @@ pub(crate) fn to_cache_error(e: Error) -> CacheError {
         Error::Closed => CacheError::Closed,
         Error::Config(c) => CacheError::ClientConfig(c),
         Error::Tls(t) => CacheError::Tls(SharedError::new(t)),
-    }
-}
-
-impl Exec {
-    pub(crate) fn now(&self) -> Instant {
-        self.rt.now()
     }
 }
 

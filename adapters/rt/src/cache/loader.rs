@@ -24,7 +24,7 @@ use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
 use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
 use slotcache_core::cache::op::flights::Role;
-use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded};
+use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded, aborted};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
 use slotcache_core::keys::EncodedKey;
 
@@ -45,10 +45,6 @@ impl<K, V> Drop for FlightGuard<K, V> {
             f.finish(&self.key, self.ticket);
         }
     }
-}
-
-fn aborted(what: &str) -> CacheError {
-    CacheError::LoaderAborted(format!("the {what} panicked or was dropped"))
 }
 
 impl<K, V> Cache<K, V>
@@ -204,18 +200,15 @@ where
         let budget = self.inner.config.bulk_operation_timeout;
         let machine = BulkRefresh::new(self.inner.typed.scope(), fks, budget);
         let mut call = Some((keys, loader));
-        let outcome = self
-            .inner
-            .exec
-            .drive_with(machine, |CallLoader| {
-                let call = call.take();
-                async move {
-                    let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
-                    let items = loader(keys).await?;
-                    Ok((items.len(), self.prepare_items(&items)?))
-                }
-            })
-            .await?;
+        let call = |CallLoader| {
+            let call = call.take();
+            async move {
+                let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
+                let items = loader(keys).await?;
+                Ok((items.len(), self.prepare_items(&items)?))
+            }
+        };
+        let outcome = self.inner.exec.drive_with(machine, call).await?;
         self.inner.typed.counters().stale(outcome.stale);
         Ok(outcome.loaded)
     }

@@ -86,7 +86,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub const fn close(&self) {}
 
     pub(crate) fn deadline(&self, op: &'static str, budget: Duration) -> Deadline {
-        Deadline::new(self.inner.exec.now(), op, budget)
+        Deadline::new(self.inner.exec.rt.now(), op, budget)
     }
 
     pub(crate) fn op_deadline(&self, op: &'static str) -> Deadline {
