@@ -1,5 +1,5 @@
 //! The provider's connection to the cluster, shared by every namespace: the client handle and
-//! the runtime (its clock and timers) that [`Exec::drive`](super::drive) runs machines on.
+//! the runtime (its clock and timers) that `Exec::drive` (in `drive.rs`) runs machines on.
 
 use std::sync::Arc;
 
