@@ -1,5 +1,5 @@
 //! Opening connections: one short task per dial (TCP, then TLS), which hands the open stream to
-//! the driver. The driver then reads and writes the stream itself (see [`crate::driver`]), so
+//! the driver. The driver then reads and writes the stream itself (see the `driver` module), so
 //! bytes go from the socket into the core with no task hop and no extra copy.
 
 use std::sync::Arc;

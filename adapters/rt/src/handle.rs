@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_channel::oneshot;
-use slotcache_core::client::{Client as Core, ClientConfig, Cmd, Event, Reply, Request, RequestError, Stats};
+use slotcache_core::client::{Client as Core, Cmd, Event, Reply, Request, RequestError, Stats};
 use slotcache_core::{NodeAddr, Value};
 
 use crate::driver::{Driver, Msg};
@@ -16,21 +16,7 @@ use crate::tls::{TlsConfig, TlsSetup};
 const MAILBOX: usize = 65_536;
 
 /// Settings for [`Client::connect`]: the core's settings plus TLS.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Seeds, credentials, timeouts, read routing, retry and refresh policy.
-    pub client: ClientConfig,
-    /// TLS for every connection; `None` for plain TCP.
-    pub tls: Option<TlsConfig>,
-}
-
-impl Config {
-    /// A configuration with these seeds and defaults for everything else.
-    #[must_use]
-    pub fn new(seeds: Vec<NodeAddr>) -> Self {
-        Self { client: ClientConfig::new(seeds), tls: None }
-    }
-}
+pub type Config = slotcache_core::client::ClientSettings<TlsConfig>;
 
 /// An async Valkey Cluster client. Cloning it is cheap; every clone shares one driver task,
 /// one connection pool and one topology.

@@ -3,21 +3,32 @@
 //! how to read their replies). The async layer only sequences these plans.
 
 pub mod codec;
+pub mod config;
 pub mod durability;
 pub mod envelope;
 pub mod error;
+pub mod namespaces;
 pub mod op;
+pub mod options;
 pub mod plan;
+pub mod query;
 pub mod scripts;
 pub mod search;
+pub mod stats;
 pub mod storage;
 pub mod transform;
 pub mod ttl;
+pub mod typed;
 
 pub use codec::{Binary, Codec, Json, Raw};
+pub use config::ProviderConfig;
 pub use durability::Durability;
 pub use envelope::{Entry, TagToken, TransformId};
 pub use error::{CacheError, SharedError};
+pub use options::{DefaultKey, ExpiryFn, NamespaceOptions, SharedKeyEncoder};
+pub use query::{QueryOptions, SearchResults};
+pub use stats::{CacheStats, Counters};
 pub use storage::Storage;
 pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
 pub use ttl::Ttl;
+pub use typed::{Compute, EntryInfo, Typed};

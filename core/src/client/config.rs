@@ -194,3 +194,21 @@ impl ClientConfig {
         Ok(())
     }
 }
+
+/// An adapter's client settings: the core's settings plus the adapter's TLS settings `Tls`
+/// (the async layer's `Config` is this with its rustls settings).
+#[derive(Clone, Debug)]
+pub struct ClientSettings<Tls> {
+    /// Seeds, credentials, timeouts, read routing, retry and refresh policy.
+    pub client: ClientConfig,
+    /// TLS for every connection; `None` for plain TCP.
+    pub tls: Option<Tls>,
+}
+
+impl<Tls> ClientSettings<Tls> {
+    /// A configuration with these seeds and defaults for everything else.
+    #[must_use]
+    pub fn new(seeds: Vec<NodeAddr>) -> Self {
+        Self { client: ClientConfig::new(seeds), tls: None }
+    }
+}

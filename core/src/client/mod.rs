@@ -43,7 +43,7 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, MAX_STALL_TIMEOUT, Password, ReadFrom};
+pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};

@@ -1,28 +1,17 @@
 //! The compute family: optimistic read-modify-write with a compare-and-set script.
 //!
 //! The protocol (read on the primary, compare-and-set, jittered retries) is the core's
-//! `op::compute` machine; this file holds the caller's function, encodes and decodes values,
-//! and maps the outcome. The function may run once per attempt (`max_compute_retries` within
-//! `atomic_operation_timeout`). The value returned is the one computed and written, never a
-//! re-read.
+//! `op::compute` machine, and one attempt's decoding and encoding is the core's
+//! `Typed::apply`; this file holds the caller's function and maps the outcome. The function
+//! may run once per attempt (`max_compute_retries` within `atomic_operation_timeout`). The
+//! value returned is the one computed and written, never a re-read.
 
-use slotcache_core::cache::op::compute::{Apply, ComputeEntry, Computed, Decision};
-use slotcache_core::cache::{CacheError, Ttl};
+use slotcache_core::cache::op::compute::{ComputeEntry, Computed};
+use slotcache_core::cache::{CacheError, Compute, Ttl};
 
-use super::namespace::{Cache, Counters, wall_ms};
-
-/// What a compute function decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Compute<V> {
-    /// Store this value (the namespace's TTL).
-    Set(V),
-    /// Store this value with this TTL.
-    SetWithTtl(V, Ttl),
-    /// Delete the entry.
-    Delete,
-    /// Leave the entry as it is.
-    Keep,
-}
+use super::exec::wall_ms;
+use super::namespace::Cache;
+use super::random;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Runs the compute machine; `f` is called once per attempt (`None` from it: leave the
@@ -31,34 +20,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(Option<&V>) -> Option<Compute<V>>,
     {
-        let fk = self.key(key)?;
-        let config = &self.inner.settings.config;
+        let fk = self.inner.typed.key(key)?;
+        let config = &self.inner.config;
         let d = self.deadline(op, config.atomic_operation_timeout);
-        let machine = ComputeEntry::new(self.inner.scope.clone(), fk, config.max_compute_retries, d);
-        let apply = |call: Apply| std::future::ready(self.apply(key, call, &mut f));
+        let machine = ComputeEntry::new(self.inner.typed.scope(), fk, config.max_compute_retries, d);
+        let typed = &self.inner.typed;
+        let apply = |call| std::future::ready(typed.apply(key, call, &mut f, wall_ms(), &mut random::fill));
         let outcome = self.inner.exec.drive_with(machine, apply).await?;
-        Counters::add(&self.inner.counters.stale, outcome.stale);
+        typed.counters().stale(outcome.stale);
         Ok(match outcome.computed {
             Computed::Kept(v) | Computed::Written(v) => v,
             Computed::Deleted => None,
         })
-    }
-
-    /// Decodes the entry read, calls `f`, and encodes its decision.
-    fn apply<F>(&self, key: &K, call: Apply, f: &mut F) -> Result<Decision<Option<V>>, CacheError>
-    where
-        F: FnMut(Option<&V>) -> Option<Compute<V>>,
-    {
-        let current = call.current.as_ref().map(|e| self.decode_value(e)).transpose()?;
-        let (new, ttl) = match f(current.as_ref()) {
-            None | Some(Compute::Keep) => return Ok(Decision::Keep(current)),
-            Some(Compute::Delete) => return Ok(Decision::Delete),
-            Some(Compute::Set(new)) => (new, None),
-            Some(Compute::SetWithTtl(new, ttl)) => (new, Some(ttl)),
-        };
-        let ttl_ms = self.ttl_for(key, &new, ttl)?;
-        let entry = self.encode_value(&new, wall_ms())?;
-        Ok(Decision::Set { entry, ttl_ms, value: Some(new) })
     }
 
     /// Reads the entry, calls `f` with it (`None` when absent or invalidated), and applies its

@@ -7,22 +7,11 @@ use std::future::Future;
 
 use futures_util::future::join_all;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::{Ctx, Entropy, Input, Machine, Step};
+use slotcache_core::cache::op::{Ctx, Input, Machine, Step};
 
-use super::exec::{Exec, to_cache_error};
-use super::namespace::wall_ms;
+use super::exec::{Exec, to_cache_error, wall_ms};
 use super::random;
 use crate::error::Error;
-
-/// Randomness from the operating system: tokens must never repeat across processes.
-#[derive(Debug, Default)]
-pub(crate) struct OsEntropy;
-
-impl Entropy for OsEntropy {
-    fn fill(&mut self, buf: &mut [u8]) {
-        random::fill(buf);
-    }
-}
 
 impl Exec {
     /// Runs a machine that calls no user code.
@@ -49,9 +38,9 @@ impl Exec {
             let topology = self.client.topology();
             let step = {
                 let mut cx = Ctx {
-                    now: self.now(),
+                    now: self.rt.now(),
                     wall_ms: wall_ms(),
-                    entropy: &mut OsEntropy,
+                    entropy: &mut random::fill,
                     topology: topology.as_deref(),
                 };
                 machine.resume(&mut cx, input)

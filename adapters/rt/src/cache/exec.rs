@@ -1,8 +1,7 @@
 //! The provider's connection to the cluster, shared by every namespace: the client handle and
-//! the runtime (its clock and timers) that [`Exec::drive`](super::drive) runs machines on.
+//! the runtime (its clock and timers) that `Exec::drive` (in `drive.rs`) runs machines on.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use slotcache_core::cache::{CacheError, SharedError};
 
@@ -30,8 +29,9 @@ pub(crate) fn to_cache_error(e: Error) -> CacheError {
     }
 }
 
-impl Exec {
-    pub(crate) fn now(&self) -> Instant {
-        self.rt.now()
-    }
+/// Wall-clock milliseconds since the Unix epoch (for refresh-after times stored in entries).
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

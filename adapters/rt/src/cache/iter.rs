@@ -13,11 +13,9 @@ use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
 use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::iterate::{KeyCursor, NextPage, Page};
+use slotcache_core::cache::typed::{PageItems, Typed};
 
 use super::namespace::Cache;
-
-/// A page's items, or the error that fails the whole page.
-type PageItems<T> = Result<Vec<Result<T, CacheError>>, CacheError>;
 
 /// A stream's state: the walk (`None` once it ended or failed) and the items of its last page.
 struct Walk<K, V, T> {
@@ -33,7 +31,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         cursor: KeyCursor,
         values: bool,
     ) -> Result<(KeyCursor, Option<Page>), CacheError> {
-        let (scope, budget) = (self.inner.scope.clone(), self.inner.settings.config.operation_timeout);
+        let (scope, budget) = (self.inner.typed.scope(), self.inner.config.operation_timeout);
         let machine = if values {
             NextPage::entries(scope, cursor, "scan", budget)
         } else {
@@ -43,18 +41,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         Ok((paged.cursor, paged.page))
     }
 
-    pub(crate) fn user_key(&self, data_key: &[u8]) -> Result<K, CacheError> {
-        Ok(self.inner.ns.decode_key(self.inner.opts.key_encoder.as_ref(), data_key)?)
-    }
-
     /// A stream of the items `items` makes of each page; an error of the walk, or of a whole
     /// page, is its last item.
     fn walk<T: Send + 'static>(
         &self,
         values: bool,
-        items: fn(&Self, Page) -> PageItems<T>,
+        items: fn(&Typed<K, V>, Page) -> PageItems<T>,
     ) -> BoxStream<'static, Result<T, CacheError>> {
-        let cursor = Some(KeyCursor::new(self.inner.ns.scan_pattern()));
+        let cursor = Some(KeyCursor::new(self.inner.typed.ns().scan_pattern()));
         let walk = Walk { cache: self.clone(), cursor, buf: VecDeque::new() };
         stream::unfold(walk, move |mut w| async move {
             loop {
@@ -62,12 +56,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
                     return Some((item, w));
                 }
                 let cursor = w.cursor.take()?;
-                match w
-                    .cache
-                    .next_page(cursor, values)
-                    .await
-                    .and_then(|(cursor, page)| page.map(|p| Ok((cursor, items(&w.cache, p)?))).transpose())
-                {
+                match w.cache.next_page(cursor, values).await.and_then(|(cursor, page)| {
+                    page.map(|p| Ok((cursor, items(&w.cache.inner.typed, p)?))).transpose()
+                }) {
                     Ok(Some((cursor, page))) => {
                         w.cursor = Some(cursor);
                         w.buf.extend(page);
@@ -82,29 +73,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Every key of the namespace (values are not fetched).
     pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
-        self.walk(false, |c, page| Ok(page.keys.iter().map(|k| c.user_key(k)).collect()))
+        self.walk(false, Typed::page_keys)
     }
 
     /// Every entry of the namespace, page by page.
     pub fn entries(&self) -> BoxStream<'static, Result<(K, V), CacheError>> {
-        self.walk(true, Self::page_entries)
+        self.walk(true, Typed::page_entries)
     }
 
     /// Every value of the namespace.
     pub fn values(&self) -> BoxStream<'static, Result<V, CacheError>> {
         self.entries().map(|r| r.map(|(_, v)| v)).boxed()
-    }
-
-    /// The fresh entries of one page, typed. A key or value that does not decode fails the
-    /// page (and ends the stream).
-    fn page_entries(&self, page: Page) -> PageItems<(K, V)> {
-        self.count_stale(page.stale);
-        let mut out = Vec::with_capacity(page.keys.len());
-        for (k, e) in page.keys.into_iter().zip(page.entries) {
-            if let Some(e) = e {
-                out.push(Ok((self.user_key(&k)?, self.decode_value(&e)?)));
-            }
-        }
-        Ok(out)
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Every protocol (the lock and its polling, the checks before loading, the tags a reload
 //! keeps, the store) is a core machine (`op::lookup`, `op::load`, `op::bulk_refresh`,
-//! `op::bulk_load`); which caller leads a load is decided by the core's `op::flights`. This
-//! file holds the loaders, encodes and decodes values, spawns the loads and maps outcomes.
+//! `op::bulk_load`); which caller leads a load is decided by the core's `op::flights`; values
+//! are encoded, decoded and counted by the core's `Typed`. This file holds the loaders, spawns
+//! the loads and maps outcomes.
 //!
 //! A load runs in its own task: callers that give up (their future is dropped) do not cancel
 //! it, and every concurrent caller of the same key in this process awaits the same load. A
@@ -19,17 +20,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
+use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
 use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
 use slotcache_core::cache::op::flights::Role;
-use slotcache_core::cache::op::load::{
-    CallLoader, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared, Warning,
-};
+use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded, aborted};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
-use slotcache_core::cache::{CacheError, Entry};
 use slotcache_core::keys::EncodedKey;
 
-use super::namespace::{Cache, Counters, Flight, Inner, wall_ms};
+use super::exec::wall_ms;
+use super::namespace::{Cache, Flight, Inner};
+use super::random;
 
 /// Ends a led load in the in-flight table once it is over (or has panicked).
 struct FlightGuard<K, V> {
@@ -44,10 +45,6 @@ impl<K, V> Drop for FlightGuard<K, V> {
             f.finish(&self.key, self.ticket);
         }
     }
-}
-
-fn aborted(what: &str) -> CacheError {
-    CacheError::LoaderAborted(format!("the {what} panicked or was dropped"))
 }
 
 impl<K, V> Cache<K, V>
@@ -74,26 +71,14 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let fk = self.key(key)?;
+        let fk = self.inner.typed.key(key)?;
         let looked =
-            self.inner.exec.drive(LookUp::new(self.inner.scope.clone(), fk, self.op_deadline("get")));
-        let c = &self.inner.counters;
-        match Lookup::or_unavailable(looked.await)? {
-            Lookup::Hit { entry, reload } => {
-                Counters::bump(&c.hits);
-                let value = self.decode_value(&entry)?;
-                if reload {
-                    drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
-                }
-                return Ok(value);
+            self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
+        if let Some((value, reload)) = self.inner.typed.looked_up(Lookup::or_unavailable(looked.await)?)? {
+            if reload {
+                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
             }
-            Lookup::Miss { stale } => {
-                Counters::add(&c.stale, u64::from(stale));
-                Counters::bump(&c.misses);
-            }
-            Lookup::Unavailable(e) => {
-                tracing::warn!(namespace = %self.inner.name, error = %e, "read failed; loading instead");
-            }
+            return Ok(value);
         }
         self.load_shared(key.clone(), loader, LoadKind::Miss).await
     }
@@ -104,7 +89,7 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let fk = match self.key(&key) {
+        let fk = match self.inner.typed.key(&key) {
             Ok(fk) => fk,
             Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
         };
@@ -134,42 +119,21 @@ where
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
         let config = LoadConfig {
-            op_timeout: self.inner.settings.config.operation_timeout,
-            lock_hold: self.inner.opts.cluster_lock,
+            op_timeout: self.inner.config.operation_timeout,
+            lock_hold: self.inner.typed.options().cluster_lock,
         };
-        let machine = Load::new(self.inner.scope.clone(), fk, kind, config);
+        let machine = Load::new(self.inner.typed.scope(), fk, kind, config);
         let mut loader = Some(loader);
         let call = |CallLoader| {
             let (key, loader) = (key.clone(), loader.take());
             async move {
                 let Some(loader) = loader else { return Loaded::Failed(aborted("loader")) };
-                match self.timed_load(loader(key.clone())).await {
-                    Err(e) => Loaded::Failed(e),
-                    Ok(v) => Loaded::Value { store: self.prepare_load(&key, &v), value: v },
-                }
+                let loaded = self.timed_load(loader(key.clone())).await;
+                self.inner.typed.answer(&key, loaded, wall_ms(), &mut random::fill)
             }
         };
         let outcome = self.inner.exec.drive_with(machine, call).await?;
-        let c = &self.inner.counters;
-        Counters::add(&c.stale, outcome.stale);
-        for w in outcome.warnings {
-            match w {
-                Warning::LockUnavailable(e) => {
-                    tracing::warn!(error = %e, "load lock unavailable; loading without it");
-                }
-                Warning::StoreFailed(e) => {
-                    Counters::bump(&c.store_failures);
-                    tracing::warn!(namespace = %self.inner.name, error = %e, "storing a loaded value failed");
-                }
-                Warning::UnlockFailed(e) => {
-                    tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
-                }
-            }
-        }
-        match outcome.result? {
-            LoadResult::Found(entry) => self.decode_value(&entry),
-            LoadResult::Loaded(v) => Ok(v),
-        }
+        self.inner.typed.loaded(outcome)
     }
 
     /// Awaits a loader, counting it.
@@ -179,21 +143,13 @@ where
     ) -> Result<T, CacheError> {
         let started = Instant::now();
         let loaded = load.await;
-        self.inner.counters.record_load(started, &loaded);
+        self.inner.typed.counters().load(started.elapsed(), loaded.is_ok());
         loaded
-    }
-
-    /// A loaded value, ready to store.
-    fn prepare_load(&self, key: &K, value: &V) -> Result<Prepared, CacheError> {
-        Ok(Prepared { ttl_ms: self.ttl_for(key, value, None)?, entry: self.encode_value(value, wall_ms())? })
     }
 
     /// Loaded values, ready to store.
     fn prepare_items(&self, items: &[(K, V)]) -> Result<Vec<Item>, CacheError> {
-        items
-            .iter()
-            .map(|(k, v)| Ok(Item { key: self.key(k)?, prepared: self.prepare_load(k, v)? }))
-            .collect()
+        self.inner.typed.items(items, wall_ms(), &mut random::fill)
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
@@ -240,23 +196,20 @@ where
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>> + Send + 'static,
     {
-        let fks = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
-        let budget = self.inner.settings.config.bulk_operation_timeout;
-        let machine = BulkRefresh::new(self.inner.scope.clone(), fks, budget);
+        let fks = self.inner.typed.keys(&keys)?;
+        let budget = self.inner.config.bulk_operation_timeout;
+        let machine = BulkRefresh::new(self.inner.typed.scope(), fks, budget);
         let mut call = Some((keys, loader));
-        let outcome = self
-            .inner
-            .exec
-            .drive_with(machine, |CallLoader| {
-                let call = call.take();
-                async move {
-                    let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
-                    let items = loader(keys).await?;
-                    Ok((items.len(), self.prepare_items(&items)?))
-                }
-            })
-            .await?;
-        Counters::add(&self.inner.counters.stale, outcome.stale);
+        let call = |CallLoader| {
+            let call = call.take();
+            async move {
+                let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
+                let items = loader(keys).await?;
+                Ok((items.len(), self.prepare_items(&items)?))
+            }
+        };
+        let outcome = self.inner.exec.drive_with(machine, call).await?;
+        self.inner.typed.counters().stale(outcome.stale);
         Ok(outcome.loaded)
     }
 
@@ -276,13 +229,13 @@ where
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let fks = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
-        let budget = self.inner.settings.config.bulk_operation_timeout;
-        let machine = BulkLoad::new(self.inner.scope.clone(), fks, budget);
+        let fks = self.inner.typed.keys(keys)?;
+        let budget = self.inner.config.bulk_operation_timeout;
+        let machine = BulkLoad::new(self.inner.typed.scope(), fks, budget);
         let mut found = HashMap::with_capacity(keys.len());
         let mut loader = Some(loader);
         let call = |LoadMisses { hits }| {
-            let misses = self.take_hits(keys, hits, &mut found);
+            let misses = self.inner.typed.take_hits(keys, hits, &mut found);
             let loader = loader.take();
             async move {
                 let (misses, loader) = (misses?, loader.ok_or_else(|| aborted("bulk loader"))?);
@@ -292,43 +245,7 @@ where
             }
         };
         let outcome = self.inner.exec.drive_with(machine, call).await?;
-        let c = &self.inner.counters;
-        Counters::add(&c.stale, outcome.stale);
-        if let Some(hits) = outcome.hits {
-            self.take_hits(keys, hits, &mut found)?;
-        }
-        if let Some(e) = outcome.store_error {
-            Counters::bump(&c.store_failures);
-            tracing::warn!(namespace = %self.inner.name, error = %e, "storing bulk-loaded values failed");
-        }
-        found.extend(outcome.loaded.unwrap_or_default());
+        self.inner.typed.bulk_loaded(keys, outcome, &mut found)?;
         Ok(found)
-    }
-
-    /// Decodes the hits of `keys` into `found`, counting hits and misses; returns the misses.
-    fn take_hits(
-        &self,
-        keys: &[K],
-        hits: Vec<Option<Entry>>,
-        found: &mut HashMap<K, V>,
-    ) -> Result<Vec<K>, CacheError>
-    where
-        K: Eq + Hash,
-    {
-        let c = &self.inner.counters;
-        let mut misses = Vec::new();
-        for (k, e) in keys.iter().zip(hits) {
-            match e {
-                Some(e) => {
-                    Counters::bump(&c.hits);
-                    found.insert(k.clone(), self.decode_value(&e)?);
-                }
-                None => {
-                    Counters::bump(&c.misses);
-                    misses.push(k.clone());
-                }
-            }
-        }
-        Ok(misses)
     }
 }

@@ -1,41 +1,21 @@
 //! The provider: one cluster client shared by every namespace.
 
-use core::any::{Any, TypeId};
-use std::collections::HashMap;
+use core::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use slotcache_core::cache::CacheError;
-use slotcache_core::cache::Storage;
-use slotcache_core::cache::op::flights::Flights;
-use slotcache_core::cache::transform::ValuePipeline;
+use slotcache_core::cache::namespaces::Namespaces;
 use slotcache_core::cache::ttl::check_default;
+use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
-use slotcache_core::keys::{Namespace, NamespaceRegistry};
+use slotcache_core::keys::Namespace;
 
 use super::config::ProviderConfig;
 use super::exec::{Exec, to_cache_error};
-use super::namespace::{Cache, Counters, Inner, NamespaceOptions};
+use super::namespace::{Cache, Inner};
+use super::random;
 use crate::handle::Client;
 use crate::runtime::Runtime;
-
-/// Settings every namespace reads.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) config: ProviderConfig,
-    pub(crate) default_ttl_ms: u64,
-}
-
-struct Registered {
-    types: (TypeId, TypeId),
-    fingerprint: String,
-    cache: Box<dyn Any + Send + Sync>,
-}
-
-struct State {
-    namespaces: HashMap<String, Registered>,
-    registry: NamespaceRegistry,
-}
 
 /// A Valkey Cluster cache provider: one shared cluster client, many typed namespaces.
 ///
@@ -51,14 +31,14 @@ struct State {
 #[derive(Clone)]
 pub struct Provider {
     exec: Exec,
-    settings: Arc<Settings>,
-    state: Arc<Mutex<State>>,
+    config: Arc<ProviderConfig>,
+    namespaces: Arc<Mutex<Namespaces<Arc<dyn Any + Send + Sync>>>>,
     closed: Arc<AtomicBool>,
 }
 
 impl core::fmt::Debug for Provider {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Provider").field("config", &self.settings.config).finish_non_exhaustive()
+        f.debug_struct("Provider").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -69,8 +49,9 @@ impl Provider {
     /// # Errors
     /// [`CacheError::Config`] for invalid settings; the connection error otherwise.
     pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
-        let default_ttl_ms = check_default(config.default_ttl)?;
-        let settings = config.client_settings()?;
+        check_default(config.default_ttl)?;
+        let mut settings = config.client_settings()?;
+        settings.client.rng_seed = random::seed();
         let client = Client::start(rt.clone(), settings).map_err(to_cache_error)?;
         if let Err(e) = client.send(Cmd::new("PING")).await {
             client.close().await;
@@ -78,11 +59,8 @@ impl Provider {
         }
         Ok(Self {
             exec: Exec { client, rt },
-            settings: Arc::new(Settings { config, default_ttl_ms }),
-            state: Arc::new(Mutex::new(State {
-                namespaces: HashMap::new(),
-                registry: NamespaceRegistry::new(),
-            })),
+            config: Arc::new(config),
+            namespaces: Arc::default(),
             closed: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -96,7 +74,7 @@ impl Provider {
     /// The provider's configuration.
     #[must_use]
     pub fn config(&self) -> &ProviderConfig {
-        &self.settings.config
+        &self.config
     }
 
     /// A typed cache over namespace `name`.
@@ -120,59 +98,14 @@ impl Provider {
         if self.closed.load(Ordering::Acquire) {
             return Err(CacheError::Closed);
         }
-        let ns = Namespace::with_global(&self.settings.config.namespace, name)?;
-        let full = String::from_utf8_lossy(ns.data_prefix()).into_owned();
-        let mut state = self.state.lock().map_err(|_| CacheError::Closed)?;
-        let types = (TypeId::of::<K>(), TypeId::of::<V>());
-        let fingerprint = options.fingerprint();
-        if let Some(r) = state.namespaces.get(&full) {
-            if r.types != types {
-                return Err(CacheError::NamespaceConflict { name: full, what: "other key or value types" });
-            }
-            if r.fingerprint != fingerprint {
-                return Err(CacheError::NamespaceConflict { name: full, what: "other options" });
-            }
-            let cache = r.cache.downcast_ref::<Cache<K, V>>().ok_or(CacheError::Closed)?;
-            return Ok(cache.clone());
-        }
-        // search hook: a searchable namespace stores plain JSON documents.
-        let search = match &options.search {
-            Some(schema) => {
-                super::search::check_options(schema, options.codec.name(), options.transforms.len())?;
-                Some(Arc::new(super::search::SearchState::new(
-                    schema.clone(),
-                    &self.settings.config.index_prefix,
-                    ns.data_prefix(),
-                )))
-            }
-            None => None,
-        };
-        state.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
-        let values = ValuePipeline::new(options.transforms.clone())
-            .with_max_value_size(self.settings.config.max_value_size);
-        let scope = Arc::new(slotcache_core::cache::op::Scope {
-            ns: ns.clone(),
-            name: full.clone(),
-            storage: if search.is_some() { Storage::Document } else { Storage::Envelope },
-            max_value_size: self.settings.config.max_value_size,
-            durability: self.settings.config.durability,
-        });
-        let cache = Cache {
-            inner: Arc::new(Inner {
-                exec: self.exec.clone(),
-                scope,
-                settings: self.settings.clone(),
-                ns,
-                name: full.clone(),
-                opts: options,
-                values,
-                flights: Mutex::new(Flights::default()),
-                counters: Counters::default(),
-                search,
-            }),
-        };
-        state.namespaces.insert(full, Registered { types, fingerprint, cache: Box::new(cache.clone()) });
-        Ok(cache)
+        let ns = Namespace::with_global(&self.config.namespace, name)?;
+        let mut namespaces = self.namespaces.lock().map_err(|_| CacheError::Closed)?;
+        let cache = namespaces.get_or_make(&self.config, ns, options, |typed| {
+            let (exec, config) = (self.exec.clone(), self.config.clone());
+            let inner = Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default() };
+            Arc::new(Cache { inner: Arc::new(inner) }) as Arc<dyn Any + Send + Sync>
+        })?;
+        cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed)
     }
 
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
@@ -181,7 +114,7 @@ impl Provider {
     /// # Errors
     /// [`CacheError::UnsafeFlush`] when not allowed; the first node's error otherwise.
     pub async fn flush_all(&self) -> Result<(), CacheError> {
-        if !self.settings.config.allow_unsafe_flushdb {
+        if !self.config.allow_unsafe_flushdb {
             return Err(CacheError::UnsafeFlush);
         }
         let per = self.exec.client.all_primaries(Cmd::new("FLUSHDB")).await.map_err(to_cache_error)?;
@@ -195,8 +128,8 @@ impl Provider {
     /// pending operations fail with [`CacheError::Closed`].
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        if let Ok(mut s) = self.state.lock() {
-            s.namespaces.clear();
+        if let Ok(mut n) = self.namespaces.lock() {
+            n.clear();
         }
         self.exec.client.close().await;
     }

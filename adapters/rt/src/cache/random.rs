@@ -1,5 +1,5 @@
-//! Randomness from the operating system, for tag tokens, lock tokens and nonces (through
-//! [`OsEntropy`](super::drive::OsEntropy), the core machines' entropy source).
+//! Randomness from the operating system, for tag tokens, lock tokens and nonces ([`fill`] is
+//! the entropy source the driver hands the core machines, and the value transformers').
 //!
 //! Tokens must be unique across every process sharing a cluster (two processes that drew the
 //! same token could make an invalidation miss entries), so they come from the OS, never from a

@@ -1,82 +1,27 @@
-//! Reads: `get_if_present`, `bulk_get`, `get_entry`/`probe_entry`, and the tag-token check
-//! every read of a tagged entry makes. The protocol is the core's `ReadEntries` and
-//! `CheckFresh` machines; this file encodes keys, decodes values and keeps the statistics.
+//! Reads: `get_if_present`, `bulk_get`, `get_entry`/`probe_entry`. The protocol (with the
+//! tag-token check every read of a tagged entry makes) is the core's `ReadEntries` machine;
+//! the typed side and the statistics are the core's `Typed`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::slice;
 
 use slotcache_core::cache::op::read::{Found, ReadEntries, Reads};
-use slotcache_core::cache::{CacheError, Entry};
+use slotcache_core::cache::{CacheError, EntryInfo};
 
 use super::exec::Deadline;
-use super::namespace::{Cache, Counters};
-
-/// What a read found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EntryInfo<V> {
-    /// The value.
-    pub value: V,
-    /// Time left before it expires; `None` when it never expires.
-    pub ttl: Option<Duration>,
-    /// Its tags.
-    pub tags: Vec<String>,
-    /// When `get` starts reloading it in the background.
-    pub refreshable_at: Option<SystemTime>,
-}
+use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    pub(crate) fn count_stale(&self, stale: u64) {
-        for _ in 0..stale {
-            Counters::bump(&self.inner.counters.stale);
-        }
-    }
-
-    /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`.
-    async fn read(
-        &self,
-        keys: &[&K],
-        ttl: bool,
-        deadline: &Deadline,
-    ) -> Result<Vec<Option<Found>>, CacheError> {
-        let keys = keys.iter().map(|k| self.key(k)).collect::<Result<Vec<_>, _>>()?;
-        let scope = self.inner.scope.clone();
-        let machine = if ttl {
-            ReadEntries::with_ttl(scope, keys, *deadline)
-        } else {
-            ReadEntries::machine(scope, keys, *deadline)
-        };
-        let Reads { found, stale } = self.inner.exec.drive(machine).await?;
-        self.count_stale(stale);
-        Ok(found)
-    }
-
-    fn count_read(&self, hit: bool) {
-        Counters::bump(if hit { &self.inner.counters.hits } else { &self.inner.counters.misses });
-    }
-
-    /// Reads one entry (fresh only), counting a hit or a miss.
-    pub(crate) async fn read_entry(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
-        let entry = self.read_fresh(key, deadline).await?;
-        self.count_read(entry.is_some());
-        Ok(entry)
-    }
-
-    /// Reads one entry (fresh only) without counting it.
-    pub(crate) async fn read_fresh(&self, key: &K, deadline: &Deadline) -> Result<Option<Entry>, CacheError> {
-        Ok(self.read(&[key], false, deadline).await?.pop().flatten().map(|f| f.entry))
-    }
-
-    /// Reads many entries (fresh only, in `keys`' order) without counting them: one pipelined
+    /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`: one pipelined
     /// round trip, plus one for the tokens of their tags.
-    pub(crate) async fn read_fresh_many(
-        &self,
-        keys: &[K],
-        deadline: &Deadline,
-    ) -> Result<Vec<Option<Entry>>, CacheError> {
-        let keys: Vec<&K> = keys.iter().collect();
-        Ok(self.read(&keys, false, deadline).await?.into_iter().map(|f| f.map(|f| f.entry)).collect())
+    async fn read(&self, keys: &[K], ttl: bool, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
+        let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
+        let machine =
+            if ttl { ReadEntries::with_ttl(scope, keys, d) } else { ReadEntries::machine(scope, keys, d) };
+        let Reads { found, stale } = self.inner.exec.drive(machine).await?;
+        self.inner.typed.counters().stale(stale);
+        Ok(found)
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
@@ -84,11 +29,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error (never turned into a miss), an undecodable or oversized value.
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let d = self.op_deadline("get_if_present");
-        match self.read_entry(key, &d).await? {
-            Some(e) => self.decode_value(&e).map(Some),
-            None => Ok(None),
-        }
+        let found =
+            self.read(slice::from_ref(key), false, self.op_deadline("get_if_present")).await?.pop().flatten();
+        self.inner.typed.counters().read(found.is_some());
+        found.map(|f| self.inner.typed.decode(&f.entry)).transpose()
     }
 
     /// The values of `keys` that are present: one `GET` per key, the keys of one node
@@ -103,34 +47,20 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         K: Clone + Eq + Hash,
     {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let d = self.deadline("bulk_get", self.inner.settings.config.bulk_operation_timeout);
-        let entries = self.read_fresh_many(keys, &d).await?;
         let mut out = HashMap::with_capacity(keys.len());
-        for (k, e) in keys.iter().zip(entries) {
-            self.count_read(e.is_some());
-            if let Some(e) = e {
-                out.insert(k.clone(), self.decode_value(&e)?);
-            }
+        if !keys.is_empty() {
+            let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
+            let found = self.read(keys, false, d).await?;
+            let entries = found.into_iter().map(|f| f.map(|f| f.entry)).collect();
+            self.inner.typed.take_hits(keys, entries, &mut out)?;
         }
         Ok(out)
     }
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
-        let d = self.op_deadline("get_entry");
-        let found = self.read(&[key], true, &d).await?.pop().flatten();
-        if count {
-            self.count_read(found.is_some());
-        }
-        let Some(Found { entry, ttl_ms }) = found else { return Ok(None) };
-        Ok(Some(EntryInfo {
-            value: self.decode_value(&entry)?,
-            ttl: ttl_ms.map(Duration::from_millis),
-            tags: entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect(),
-            refreshable_at: entry.refresh_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
-        }))
+        let found =
+            self.read(slice::from_ref(key), true, self.op_deadline("get_entry")).await?.pop().flatten();
+        self.inner.typed.entry_info(found, count)
     }
 
     /// The entry under `key` with its remaining TTL (milliseconds; `None` = no expiry, told

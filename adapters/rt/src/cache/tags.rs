@@ -1,7 +1,7 @@
 //! Tag invalidation and namespace-wide invalidation.
 
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::invalidate_tags::InvalidateTags;
+use slotcache_core::cache::op::invalidate_tags::{InvalidateTags, Variant};
 use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::scope::distinct_tags;
 
@@ -25,8 +25,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
     /// acknowledged (the invalidation is in force on the primary; retrying is safe).
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
-        let d = self.deadline("invalidate_by_tags", self.inner.settings.config.bulk_operation_timeout);
-        let machine = InvalidateTags::machine(self.inner.scope.clone(), distinct_tags(tags), d);
+        self.invalidate_tags(tags, Variant::Correct).await
+    }
+
+    /// `invalidate_by_tags` with the machine's `variant` (test-only bugs; see [`testing`]).
+    async fn invalidate_tags(&self, tags: &[&str], variant: Variant) -> Result<u64, CacheError> {
+        let d = self.deadline("invalidate_by_tags", self.inner.config.bulk_operation_timeout);
+        let machine = InvalidateTags::machine_with(self.inner.typed.scope(), distinct_tags(tags), d, variant);
         self.inner.exec.drive(machine).await
     }
 
@@ -41,8 +46,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error, or the `flush_timeout`.
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("invalidate_all", self.inner.settings.config.flush_timeout);
-        let ns = &self.inner.ns;
+        let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
+        let ns = self.inner.typed.ns();
         let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
         self.inner.exec.drive(ScanAll::unlink(patterns, d)).await
     }
@@ -55,8 +60,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("estimated_size", self.inner.settings.config.bulk_operation_timeout);
-        self.inner.exec.drive(ScanAll::count(self.inner.ns.scan_pattern(), d)).await
+        let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
+        self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
     }
 }
 
@@ -65,8 +70,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 #[doc(hidden)]
 pub mod testing {
     use slotcache_core::cache::CacheError;
-    use slotcache_core::cache::op::invalidate_tags::{InvalidateTags, Variant};
-    use slotcache_core::cache::op::scope::distinct_tags;
+    use slotcache_core::cache::op::invalidate_tags::Variant;
 
     use super::Cache;
 
@@ -83,9 +87,6 @@ pub mod testing {
         K: Send + Sync + 'static,
         V: Send + Sync + 'static,
     {
-        let d = cache.deadline("invalidate_by_tags", cache.inner.settings.config.bulk_operation_timeout);
-        let machine =
-            InvalidateTags::machine_with(cache.inner.scope.clone(), distinct_tags(tags), d, variant);
-        cache.inner.exec.drive(machine).await
+        cache.invalidate_tags(tags, variant).await
     }
 }

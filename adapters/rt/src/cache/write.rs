@@ -1,43 +1,30 @@
 //! Writes: `set`, `set_with_ttl`, `bulk_set`, `invalidate`, `set_expires_after`,
-//! `set_refreshable_after`, and the tag part of a tagged write.
+//! `set_refreshable_after`. The protocols are the core's machines (`op::write`, the tag part
+//! of a tagged write included); the core's `Typed` prepares each write.
 
 use std::time::Duration;
 
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::invalidate::InvalidateKey;
 use slotcache_core::cache::op::refresh_mark::MarkRefreshable;
-use slotcache_core::cache::op::write::WriteEntries;
-use slotcache_core::cache::plan::Tags;
+use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::cache::{CacheError, Ttl};
 
-use super::exec::Deadline;
-use super::namespace::{Cache, wall_ms};
-
-pub(crate) use slotcache_core::cache::op::scope::distinct_tags;
-pub(crate) use slotcache_core::cache::op::write::Write;
+use super::exec::{Deadline, wall_ms};
+use super::namespace::Cache;
+use super::random;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Writes entries: first every tag membership (which hands back each tag's token), then the
     /// values with those tokens in their envelopes. Two round trips for any number of tagged
     /// entries, one when none is tagged.
-    pub(crate) async fn write_entries(
-        &self,
-        writes: Vec<Write>,
-        deadline: &Deadline,
-    ) -> Result<(), CacheError> {
-        let machine = WriteEntries::machine(self.inner.scope.clone(), writes, *deadline)?;
+    async fn write_entries(&self, writes: Vec<Write>, deadline: Deadline) -> Result<(), CacheError> {
+        let machine = WriteEntries::machine(self.inner.typed.scope(), writes, deadline)?;
         self.inner.exec.drive(machine).await
     }
 
     fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
-        let fk = self.key(key)?;
-        let ttl_ms = self.ttl_for(key, value, ttl)?;
-        let tags = distinct_tags(tags);
-        let plans = Tags::new(&self.inner.ns);
-        for t in &tags {
-            plans.key(t)?;
-        }
-        Ok(Write { key: fk, entry: self.encode_value(value, wall_ms())?, ttl_ms, tags })
+        self.inner.typed.write((key, value), ttl, tags, wall_ms(), &mut random::fill)
     }
 
     /// Stores `value` under `key` with the namespace's TTL (its expiry function, else the
@@ -49,8 +36,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// An invalid tag, an unencodable or oversized value, a cluster error.
     pub async fn set(&self, key: &K, value: &V, tags: &[&str]) -> Result<(), CacheError> {
         let w = self.prepare(key, value, None, tags)?;
-        let d = self.op_deadline("set");
-        self.write_entries(vec![w], &d).await
+        self.write_entries(vec![w], self.op_deadline("set")).await
     }
 
     /// Like [`Cache::set`] with an explicit TTL (see [`Ttl`] for its one meaning).
@@ -59,8 +45,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::InvalidTtl`] for a zero TTL, before anything is sent; as `set` otherwise.
     pub async fn set_with_ttl(&self, key: &K, value: &V, ttl: Ttl, tags: &[&str]) -> Result<(), CacheError> {
         let w = self.prepare(key, value, Some(ttl), tags)?;
-        let d = self.op_deadline("set_with_ttl");
-        self.write_entries(vec![w], &d).await
+        self.write_entries(vec![w], self.op_deadline("set_with_ttl")).await
     }
 
     /// Stores many entries, all with these tags: the tag memberships of every entry in one
@@ -75,8 +60,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         }
         let writes =
             items.iter().map(|(k, v)| self.prepare(k, v, None, tags)).collect::<Result<Vec<_>, _>>()?;
-        let d = self.deadline("bulk_set", self.inner.settings.config.bulk_operation_timeout);
-        self.write_entries(writes, &d).await
+        let d = self.deadline("bulk_set", self.inner.config.bulk_operation_timeout);
+        self.write_entries(writes, d).await
     }
 
     /// Removes `key`, and its memberships in its tags. Returns whether it existed.
@@ -87,9 +72,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
-        let fk = self.key(key)?;
+        let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("invalidate");
-        self.inner.exec.drive(InvalidateKey::machine(self.inner.scope.clone(), fk, d)).await
+        self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
     }
 
     /// Sets the remaining lifetime of `key` (and keeps its tag memberships alive as long).
@@ -98,10 +83,10 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for zero; a cluster error.
     pub async fn set_expires_after(&self, key: &K, ttl: Duration) -> Result<bool, CacheError> {
-        let ms = Ttl::After(ttl).resolve(self.default_ttl_ms())?.unwrap_or(1);
-        let fk = self.key(key)?;
+        let ms = Ttl::After(ttl).resolve(self.inner.typed.default_ttl_ms())?.unwrap_or(1);
+        let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_expires_after");
-        self.inner.exec.drive(ExpireEntry::machine(self.inner.scope.clone(), fk, ms, d)).await
+        self.inner.exec.drive(ExpireEntry::machine(self.inner.typed.scope(), fk, ms, d)).await
     }
 
     /// Marks `key` for a background reload by [`Cache::get`] once `after` has passed; until the
@@ -111,9 +96,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error.
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
-        let fk = self.key(key)?;
+        let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_refreshable_after");
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        self.inner.exec.drive(MarkRefreshable::machine(self.inner.scope.clone(), fk, after_ms, d)).await
+        self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after_ms, d)).await
     }
 }

@@ -26,6 +26,12 @@ use super::read_fresh::{ReadFresh, ReadFreshMachine, ReadMode};
 use super::scope::Scope;
 use super::write::{Write, WriteEntries, WriteMachine};
 
+/// The error of a load whose loader (`what`) panicked or was dropped before answering.
+#[must_use]
+pub fn aborted(what: &str) -> CacheError {
+    CacheError::LoaderAborted(format!("the {what} panicked or was dropped"))
+}
+
 /// Why a load runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadKind {

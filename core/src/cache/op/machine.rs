@@ -36,6 +36,14 @@ pub trait Entropy {
     }
 }
 
+/// A function that fills a buffer is a source of randomness (the async layer passes the
+/// operating system's).
+impl<F: FnMut(&mut [u8])> Entropy for F {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self(buf);
+    }
+}
+
 /// What a machine may read of the world when it is resumed.
 pub struct Ctx<'a> {
     /// The driver's monotonic time (never goes backwards).

@@ -1,0 +1,198 @@
+//! A namespace's options: how its keys and values are encoded, their TTLs, refresh, the cluster
+//! lock and search. Plain data, checked when the namespace is created.
+
+use core::fmt;
+use core::time::Duration;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::keys::{BytesKeys, DecimalKeys, KeyEncoder, StringKeys};
+
+use super::codec::{Codec, Json};
+use super::error::CacheError;
+use super::search::SearchSchema;
+use super::transform::Transform;
+use super::ttl::Ttl;
+
+/// A key encoder usable by a namespace.
+pub type SharedKeyEncoder<K> = Arc<dyn KeyEncoder<Key = K> + Send + Sync>;
+
+/// Computes an entry's TTL from the entry (the reference's expiry calculator).
+pub type ExpiryFn<K, V> = Arc<dyn Fn(&K, &V) -> Ttl + Send + Sync>;
+
+/// Key types with a default encoder: strings verbatim, integers in decimal, bytes as is.
+pub trait DefaultKey: Sized + Send + Sync + 'static {
+    /// The default encoder for this key type.
+    fn default_encoder() -> SharedKeyEncoder<Self>;
+}
+
+impl DefaultKey for String {
+    fn default_encoder() -> SharedKeyEncoder<Self> {
+        Arc::new(StringKeys)
+    }
+}
+
+impl DefaultKey for Bytes {
+    fn default_encoder() -> SharedKeyEncoder<Self> {
+        Arc::new(BytesKeys)
+    }
+}
+
+macro_rules! decimal_key {
+    ($($t:ty),*) => {$(
+        impl DefaultKey for $t {
+            fn default_encoder() -> SharedKeyEncoder<Self> {
+                Arc::new(DecimalKeys::<$t>::default())
+            }
+        }
+    )*};
+}
+decimal_key!(u32, u64, i32, i64, usize);
+
+/// Options of one namespace.
+pub struct NamespaceOptions<K, V> {
+    /// How user keys become bytes (and back, for iteration).
+    pub key_encoder: SharedKeyEncoder<K>,
+    /// How values become bytes. Default: JSON, byte-compatible with the reference.
+    pub codec: Arc<dyn Codec<V>>,
+    /// Transformers applied to the codec's bytes, in order (compression, encryption).
+    pub transforms: Vec<Arc<dyn Transform>>,
+    /// Per-entry TTL from the entry; `None` uses the provider's `default_ttl`.
+    pub expiry: Option<ExpiryFn<K, V>>,
+    /// Entries older than this are served while a background reload replaces them (only
+    /// through `Cache::get`, which has a loader).
+    pub refresh_after: Option<Duration>,
+    /// Guards loads with a lock in the key's slot (`SET NX PX`) held at most this long, so
+    /// that many processes do not all load the same key.
+    pub cluster_lock: Option<Duration>,
+    /// Makes the namespace searchable (see `Cache::query`): entries are stored as JSON
+    /// documents (the codec must be JSON, with no transformers) and indexed on every primary.
+    pub search: Option<SearchSchema>,
+}
+
+impl<K, V> Clone for NamespaceOptions<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            key_encoder: self.key_encoder.clone(),
+            codec: self.codec.clone(),
+            transforms: self.transforms.clone(),
+            expiry: self.expiry.clone(),
+            refresh_after: self.refresh_after,
+            cluster_lock: self.cluster_lock,
+            search: self.search.clone(),
+        }
+    }
+}
+
+impl<K, V: 'static> fmt::Debug for NamespaceOptions<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamespaceOptions")
+            .field("codec", &self.codec.name())
+            .field("transforms", &self.transforms.iter().map(|t| t.name()).collect::<Vec<_>>())
+            .field("expiry", &self.expiry.is_some())
+            .field("refresh_after", &self.refresh_after)
+            .field("cluster_lock", &self.cluster_lock)
+            .field("search", &self.search)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: DefaultKey, V: Serialize + DeserializeOwned + Send + Sync + 'static> Default
+    for NamespaceOptions<K, V>
+{
+    fn default() -> Self {
+        Self::with_key_encoder(K::default_encoder())
+    }
+}
+
+impl<K, V: Serialize + DeserializeOwned + Send + Sync + 'static> NamespaceOptions<K, V> {
+    /// JSON values, no transformers, default TTL, this key encoder.
+    #[must_use]
+    pub fn with_key_encoder(key_encoder: SharedKeyEncoder<K>) -> Self {
+        Self {
+            key_encoder,
+            codec: Arc::new(Json),
+            transforms: Vec::new(),
+            expiry: None,
+            refresh_after: None,
+            cluster_lock: None,
+            search: None,
+        }
+    }
+}
+
+impl<K, V> NamespaceOptions<K, V> {
+    /// These options with a search schema: the namespace stores JSON documents and can be
+    /// searched (see `Cache::query`).
+    #[must_use]
+    pub fn with_search(mut self, schema: SearchSchema) -> Self {
+        self.search = Some(schema);
+        self
+    }
+}
+
+impl<K, V: 'static> NamespaceOptions<K, V> {
+    /// A fingerprint of the options that change what is stored or how loads behave: reusing a
+    /// namespace with different ones is refused rather than silently ignored.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        let t: Vec<&str> = self.transforms.iter().map(|t| t.name()).collect();
+        // search hook: the schema is part of what is stored.
+        format!(
+            "{}|{t:?}|{:?}|{}|{:?}|{:?}",
+            self.codec.name(),
+            self.refresh_after,
+            self.expiry.is_some(),
+            self.cluster_lock,
+            self.search
+        )
+    }
+
+    /// Checks the options when the namespace is created: a searchable namespace stores plain
+    /// JSON documents (a valid schema, the JSON codec, no transformers).
+    ///
+    /// # Errors
+    /// [`CacheError::Search`] for an invalid schema, [`CacheError::Config`] otherwise.
+    pub fn check(&self) -> Result<(), CacheError> {
+        match &self.search {
+            Some(schema) => check_searchable(schema, self.codec.name(), self.transforms.len()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks a searchable namespace's schema, codec name and number of transformers.
+fn check_searchable(schema: &SearchSchema, codec: &str, transforms: usize) -> Result<(), CacheError> {
+    schema.validate()?;
+    if codec != "json" {
+        return Err(CacheError::Config(format!(
+            "a searchable namespace stores JSON documents: its codec must be json, not {codec}"
+        )));
+    }
+    if transforms != 0 {
+        return Err(CacheError::Config("a searchable namespace cannot use value transformers".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searchable_namespaces_store_plain_json() {
+        assert!(check_searchable(&SearchSchema::new().tag("a", false), "json", 0).is_ok());
+        assert!(matches!(
+            check_searchable(&SearchSchema::new().tag("a", false), "binary", 0),
+            Err(CacheError::Config(_))
+        ));
+        assert!(matches!(
+            check_searchable(&SearchSchema::new().tag("a", false), "json", 1),
+            Err(CacheError::Config(_))
+        ));
+        assert!(matches!(check_searchable(&SearchSchema::new(), "json", 0), Err(CacheError::Search(_))));
+    }
+}

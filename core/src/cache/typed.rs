@@ -1,0 +1,447 @@
+//! A namespace's typed side: user keys and values to and from what the machines store, TTLs,
+//! and the statistics of what reads found. Everything the async API does between a caller's
+//! types and a core machine, without I/O: the caller passes the wall-clock time and the
+//! randomness in.
+
+use core::time::Duration;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use std::sync::Arc;
+
+use crate::keys::{EncodedKey, Namespace};
+
+use super::config::ProviderConfig;
+use super::envelope::Entry;
+use super::error::CacheError;
+use super::op::Scope;
+use super::op::bulk_load::{BulkLoaded, Item};
+use super::op::compute::{Apply, Decision};
+use super::op::iterate::Page;
+use super::op::load::{LoadOutcome, LoadResult, Loaded, Prepared};
+use super::op::lookup::Lookup;
+use super::op::read::Found;
+use super::op::scope::distinct_tags;
+use super::op::search_index::IndexSpec;
+use super::op::search_query;
+use super::op::write::Write;
+use super::options::NamespaceOptions;
+use super::plan::Tags;
+use super::query::SearchResults;
+use super::stats::Counters;
+use super::storage::Storage;
+use super::transform::ValuePipeline;
+use super::ttl::{Ttl, check_default};
+
+/// Randomness for value transformers (nonces): fills the buffer.
+pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
+
+/// A page's items, or the error that fails the whole page.
+pub type PageItems<T> = Result<Vec<Result<T, CacheError>>, CacheError>;
+
+/// What a compute function decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compute<V> {
+    /// Store this value (the namespace's TTL).
+    Set(V),
+    /// Store this value with this TTL.
+    SetWithTtl(V, Ttl),
+    /// Delete the entry.
+    Delete,
+    /// Leave the entry as it is.
+    Keep,
+}
+
+/// What a read found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EntryInfo<V> {
+    /// The value.
+    pub value: V,
+    /// Time left before it expires; `None` when it never expires.
+    pub ttl: Option<Duration>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// When `get` starts reloading it in the background.
+    pub refreshable_at: Option<SystemTime>,
+}
+
+/// A namespace's key layout, scope, search index, options, value pipeline, default TTL and
+/// counters.
+pub struct Typed<K, V> {
+    ns: Namespace,
+    name: String,
+    scope: Arc<Scope>,
+    index: Option<Arc<IndexSpec>>,
+    opts: NamespaceOptions<K, V>,
+    values: ValuePipeline,
+    default_ttl_ms: u64,
+    counters: Counters,
+}
+
+impl<K, V: 'static> core::fmt::Debug for Typed<K, V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Typed").field("name", &self.name).field("options", &self.opts).finish_non_exhaustive()
+    }
+}
+
+impl<K, V: 'static> Typed<K, V> {
+    /// The typed side of namespace `ns` with `opts`, under the provider's `config`. A
+    /// namespace with a search schema stores plain JSON documents under an index.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero default TTL.
+    pub fn new<T>(
+        config: &ProviderConfig<T>,
+        ns: Namespace,
+        opts: NamespaceOptions<K, V>,
+    ) -> Result<Self, CacheError> {
+        let name = String::from_utf8_lossy(ns.data_prefix()).into_owned();
+        let default_ttl_ms = check_default(config.default_ttl)?;
+        let index = opts.search.clone().map(|schema| {
+            let (index_prefix, data_prefix) = (config.index_prefix.clone(), ns.data_prefix().to_vec());
+            Arc::new(IndexSpec { schema, index_prefix, data_prefix })
+        });
+        let scope = Arc::new(Scope {
+            ns: ns.clone(),
+            name: name.clone(),
+            storage: if index.is_some() { Storage::Document } else { Storage::Envelope },
+            max_value_size: config.max_value_size,
+            durability: config.durability,
+        });
+        let values = ValuePipeline::new(opts.transforms.clone()).with_max_value_size(config.max_value_size);
+        Ok(Self { ns, name, scope, index, opts, values, default_ttl_ms, counters: Counters::default() })
+    }
+
+    /// The namespace as the core's operations see it.
+    #[must_use]
+    pub fn scope(&self) -> Arc<Scope> {
+        self.scope.clone()
+    }
+
+    /// The search index of a searchable namespace.
+    #[must_use]
+    pub const fn index(&self) -> Option<&Arc<IndexSpec>> {
+        self.index.as_ref()
+    }
+
+    /// The key layout.
+    #[must_use]
+    pub const fn ns(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The normalised name (with its trailing `:`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The options.
+    #[must_use]
+    pub const fn options(&self) -> &NamespaceOptions<K, V> {
+        &self.opts
+    }
+
+    /// The counters.
+    #[must_use]
+    pub const fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The default TTL in ms.
+    #[must_use]
+    pub const fn default_ttl_ms(&self) -> u64 {
+        self.default_ttl_ms
+    }
+
+    /// The data key of `key`.
+    ///
+    /// # Errors
+    /// [`CacheError::Key`] when the encoder refuses it.
+    pub fn key(&self, key: &K) -> Result<EncodedKey, CacheError> {
+        self.ns.encode_key(self.opts.key_encoder.as_ref(), key).map_err(|e| CacheError::Key(e.to_string()))
+    }
+
+    /// The data keys of `keys`, in order.
+    ///
+    /// # Errors
+    /// As [`Typed::key`].
+    pub fn keys<'k>(&self, keys: impl IntoIterator<Item = &'k K>) -> Result<Vec<EncodedKey>, CacheError>
+    where
+        K: 'k,
+    {
+        keys.into_iter().map(|k| self.key(k)).collect()
+    }
+
+    /// The user key of a data key.
+    ///
+    /// # Errors
+    /// The key is not of this namespace or does not decode.
+    pub fn user_key(&self, data_key: &[u8]) -> Result<K, CacheError> {
+        Ok(self.ns.decode_key(self.opts.key_encoder.as_ref(), data_key)?)
+    }
+
+    /// The TTL in ms for a write of `value` (`None`: no expiry): `ttl`, else the namespace's
+    /// expiry function, else the default.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL.
+    pub fn ttl_ms(&self, key: &K, value: &V, ttl: Option<Ttl>) -> Result<Option<u64>, CacheError> {
+        let ttl = match (ttl, &self.opts.expiry) {
+            (Some(t), _) => t,
+            (None, Some(f)) => f(key, value),
+            (None, None) => Ttl::Default,
+        };
+        ttl.resolve(self.default_ttl_ms)
+    }
+
+    /// The envelope (without tags) for `value`, written at wall-clock `now_ms`.
+    ///
+    /// # Errors
+    /// The codec's or a transformer's error; an oversized value.
+    pub fn encode(&self, value: &V, now_ms: u64, random: Random<'_>) -> Result<Entry, CacheError> {
+        let mut bytes = Vec::new();
+        self.opts.codec.encode(value, &mut bytes)?;
+        let (payload, transforms) = self.values.encode(bytes, random)?;
+        let refresh_at_ms = self
+            .opts
+            .refresh_after
+            .map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+        Ok(Entry { payload, transforms, tags: Vec::new(), refresh_at_ms })
+    }
+
+    /// The value in an entry.
+    ///
+    /// # Errors
+    /// A transformer's or the codec's error; an oversized value.
+    pub fn decode(&self, entry: &Entry) -> Result<V, CacheError> {
+        let bytes = self.values.decode(&entry.payload, &entry.transforms)?;
+        self.opts.codec.decode(&bytes)
+    }
+
+    /// A write of `value` under `key` with `ttl` (`None`: the namespace's) and `tags`.
+    ///
+    /// # Errors
+    /// An invalid key, TTL or tag; an unencodable or oversized value.
+    pub fn write(
+        &self,
+        (key, value): (&K, &V),
+        ttl: Option<Ttl>,
+        tags: &[&str],
+        now_ms: u64,
+        random: Random<'_>,
+    ) -> Result<Write, CacheError> {
+        let fk = self.key(key)?;
+        let ttl_ms = self.ttl_ms(key, value, ttl)?;
+        let tags = distinct_tags(tags);
+        let plans = Tags::new(&self.ns);
+        for t in &tags {
+            plans.key(t)?;
+        }
+        Ok(Write { key: fk, entry: self.encode(value, now_ms, random)?, ttl_ms, tags })
+    }
+
+    /// A loaded value, ready to store (the namespace's TTL).
+    ///
+    /// # Errors
+    /// An invalid TTL; an unencodable or oversized value.
+    pub fn prepare(
+        &self,
+        key: &K,
+        value: &V,
+        now_ms: u64,
+        random: Random<'_>,
+    ) -> Result<Prepared, CacheError> {
+        Ok(Prepared { ttl_ms: self.ttl_ms(key, value, None)?, entry: self.encode(value, now_ms, random)? })
+    }
+
+    /// Loaded values, ready to store.
+    ///
+    /// # Errors
+    /// As [`Typed::key`] and [`Typed::prepare`].
+    pub fn items(&self, items: &[(K, V)], now_ms: u64, random: Random<'_>) -> Result<Vec<Item>, CacheError> {
+        items
+            .iter()
+            .map(|(k, v)| Ok(Item { key: self.key(k)?, prepared: self.prepare(k, v, now_ms, random)? }))
+            .collect()
+    }
+
+    /// The loader's answer for the load machine: its value, ready to store.
+    pub fn answer(
+        &self,
+        key: &K,
+        loaded: Result<V, CacheError>,
+        now_ms: u64,
+        random: Random<'_>,
+    ) -> Loaded<V> {
+        match loaded {
+            Err(e) => Loaded::Failed(e),
+            Ok(value) => Loaded::Value { store: self.prepare(key, &value, now_ms, random), value },
+        }
+    }
+
+    /// A load's value, its stale reads and warnings counted (and the warnings logged).
+    ///
+    /// # Errors
+    /// The loader's (or the tag read's) error; an entry stored meanwhile that does not decode.
+    pub fn loaded(&self, outcome: LoadOutcome<V>) -> Result<V, CacheError> {
+        self.counters.stale(outcome.stale);
+        self.counters.load_warnings(&self.name, outcome.warnings);
+        match outcome.result? {
+            LoadResult::Found(entry) => self.decode(&entry),
+            LoadResult::Loaded(v) => Ok(v),
+        }
+    }
+
+    /// Adds a bulk load's outcome to `found`: the hits of `keys` when they were read after
+    /// the loader call, and what it loaded; counts stale reads and a failure to store (logged).
+    ///
+    /// # Errors
+    /// A hit does not decode.
+    pub fn bulk_loaded(
+        &self,
+        keys: &[K],
+        outcome: BulkLoaded<Vec<(K, V)>>,
+        found: &mut HashMap<K, V>,
+    ) -> Result<(), CacheError>
+    where
+        K: Clone + Eq + Hash,
+    {
+        self.counters.stale(outcome.stale);
+        if let Some(hits) = outcome.hits {
+            self.take_hits(keys, hits, found)?;
+        }
+        if let Some(e) = outcome.store_error {
+            self.counters.store_failed(&self.name, &e, "storing bulk-loaded values failed");
+        }
+        found.extend(outcome.loaded.unwrap_or_default());
+        Ok(())
+    }
+
+    /// What `get` does with a lookup, counted: `Some((value, reload))` for a hit (`reload`: load
+    /// it again in the background), `None` to load it (a miss, or a failed read, logged).
+    ///
+    /// # Errors
+    /// The hit does not decode.
+    pub fn looked_up(&self, lookup: Lookup) -> Result<Option<(V, bool)>, CacheError> {
+        match lookup {
+            Lookup::Hit { entry, reload } => {
+                self.counters.read(true);
+                Ok(Some((self.decode(&entry)?, reload)))
+            }
+            Lookup::Miss { stale } => {
+                self.counters.stale(u64::from(stale));
+                self.counters.read(false);
+                Ok(None)
+            }
+            Lookup::Unavailable(e) => {
+                tracing::warn!(namespace = %self.name, error = %e, "read failed; loading instead");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Decodes the hits of `keys` into `found`, counting hits and misses; returns the misses.
+    ///
+    /// # Errors
+    /// A hit does not decode.
+    pub fn take_hits(
+        &self,
+        keys: &[K],
+        hits: Vec<Option<Entry>>,
+        found: &mut HashMap<K, V>,
+    ) -> Result<Vec<K>, CacheError>
+    where
+        K: Clone + Eq + Hash,
+    {
+        let mut misses = Vec::new();
+        for (k, e) in keys.iter().zip(hits) {
+            self.counters.read(e.is_some());
+            match e {
+                Some(e) => drop(found.insert(k.clone(), self.decode(&e)?)),
+                None => misses.push(k.clone()),
+            }
+        }
+        Ok(misses)
+    }
+
+    /// What a read of one key found, counted as a read when `count`.
+    ///
+    /// # Errors
+    /// The value does not decode.
+    pub fn entry_info(&self, found: Option<Found>, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
+        if count {
+            self.counters.read(found.is_some());
+        }
+        let Some(Found { entry, ttl_ms }) = found else { return Ok(None) };
+        Ok(Some(EntryInfo {
+            value: self.decode(&entry)?,
+            ttl: ttl_ms.map(Duration::from_millis),
+            tags: entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect(),
+            refreshable_at: entry.refresh_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        }))
+    }
+
+    /// The keys of a page, typed (a key that does not decode is an error item).
+    ///
+    /// # Errors
+    /// Never: the page itself does not fail.
+    pub fn page_keys(&self, page: Page) -> PageItems<K> {
+        Ok(page.keys.iter().map(|k| self.user_key(k)).collect())
+    }
+
+    /// The fresh entries of a page, typed (its stale entries counted).
+    ///
+    /// # Errors
+    /// A key or value that does not decode fails the page.
+    pub fn page_entries(&self, page: Page) -> PageItems<(K, V)> {
+        self.counters.stale(page.stale);
+        let mut out = Vec::with_capacity(page.keys.len());
+        for (k, e) in page.keys.into_iter().zip(page.entries) {
+            if let Some(e) = e {
+                out.push(Ok((self.user_key(&k)?, self.decode(&e)?)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A search's page, typed (its stale entries counted).
+    ///
+    /// # Errors
+    /// A key or value that does not decode.
+    pub fn search_results(&self, found: search_query::Found) -> Result<SearchResults<K, V>, CacheError> {
+        self.counters.stale(found.stale);
+        let mut items = Vec::with_capacity(found.items.len());
+        for (k, e) in found.items {
+            items.push((self.user_key(&k)?, self.decode(&e)?));
+        }
+        Ok(SearchResults { total: found.total, items, offset: found.offset, limit: found.limit })
+    }
+
+    /// One attempt of a compute: decodes the entry read, asks `f` (`None` from it: leave the
+    /// entry), and encodes its decision.
+    ///
+    /// # Errors
+    /// The entry does not decode; the new value does not encode; an invalid TTL.
+    pub fn apply(
+        &self,
+        key: &K,
+        call: Apply,
+        f: impl FnOnce(Option<&V>) -> Option<Compute<V>>,
+        now_ms: u64,
+        random: Random<'_>,
+    ) -> Result<Decision<Option<V>>, CacheError> {
+        let current = call.current.as_ref().map(|e| self.decode(e)).transpose()?;
+        let (new, ttl) = match f(current.as_ref()) {
+            None | Some(Compute::Keep) => return Ok(Decision::Keep(current)),
+            Some(Compute::Delete) => return Ok(Decision::Delete),
+            Some(Compute::Set(new)) => (new, None),
+            Some(Compute::SetWithTtl(new, ttl)) => (new, Some(ttl)),
+        };
+        let ttl_ms = self.ttl_ms(key, &new, ttl)?;
+        let entry = self.encode(&new, now_ms, random)?;
+        Ok(Decision::Set { entry, ttl_ms, value: Some(new) })
+    }
+}
