@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use slotcache_core::cache::op::search_query::Variant;
 use slotcache_tests::history::{Op, Ret};
+use slotcache_tests::sim::{Sim, SimCluster};
 use slotcache_tests::simcache::ops::{CacheOps, Search};
 use slotcache_tests::simcache::runner::Runner;
 use slotcache_tests::simcache::scenario::{Options, duplicate_pages, run};
-use slotcache_tests::sim::{Sim, SimCluster};
 
 fn seeds(default: u64) -> Vec<u64> {
     if let Some(one) = std::env::var("SLOTCACHE_SIM_SEED").ok().and_then(|s| s.parse().ok()) {

@@ -294,7 +294,10 @@ mod tests {
         // NX / XX, members, and a new key only at the root.
         assert_eq!(t.run(&["JSON.SET", "d", "$", "{}", "NX"]), Value::Nil);
         assert_eq!(t.run(&["JSON.SET", "e", "$", "{}", "XX"]), Value::Nil);
-        assert!(is_err(&t.run(&["JSON.SET", "e", "$.a", "1"]), "ERR new objects must be created at the root"));
+        assert!(is_err(
+            &t.run(&["JSON.SET", "e", "$.a", "1"]),
+            "ERR new objects must be created at the root"
+        ));
         assert_eq!(t.run(&["JSON.SET", "d", "$.c", "[1,2]"]), ok());
         assert_eq!(t.run(&["JSON.SET", "d", "$.c", "3", "NX"]), Value::Nil);
         assert_eq!(t.run(&["JSON.SET", "d", "$.q.r", "3"]), Value::Nil, "no parent");

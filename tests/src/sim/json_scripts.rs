@@ -158,7 +158,8 @@ fn del_if_stale_json(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> 
     let path = format!("$.{RESERVED_FIELD}");
     let Some(m) = bulk(cx.call(&[b"JSON.GET", k, path.as_bytes()])?) else { return Ok(Value::Nil) };
     let members: Vec<Json> = serde_json::from_slice(&m).unwrap_or_default();
-    let pairs = members.first().and_then(|m| m.get("t")).and_then(Json::as_array).cloned().unwrap_or_default();
+    let pairs =
+        members.first().and_then(|m| m.get("t")).and_then(Json::as_array).cloned().unwrap_or_default();
     let stale = pairs.iter().any(|p| match p.as_array().map(Vec::as_slice) {
         Some([Json::String(t), Json::String(tok)]) => {
             t.as_bytes() == tag.as_ref() && tok.as_bytes() != current.as_ref()
@@ -224,10 +225,16 @@ mod tests {
     fn json_write_replaces_any_type_and_sets_the_ttl() {
         let mut m = M::new();
         m.run(&[b"ZADD", b"k", b"1", b"a"]);
-        assert_eq!(m.eval(JSON_WRITE.source, b"k", &[br#"{"a":1}"#, b"500"]), Value::Simple(Bytes::from_static(b"OK")));
+        assert_eq!(
+            m.eval(JSON_WRITE.source, b"k", &[br#"{"a":1}"#, b"500"]),
+            Value::Simple(Bytes::from_static(b"OK"))
+        );
         assert_eq!(m.get(b"k"), b(br#"[{"a":1}]"#));
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(500));
-        assert_eq!(m.eval(JSON_WRITE.source, b"k", &[br#"{"a":2}"#, b""]), Value::Simple(Bytes::from_static(b"OK")));
+        assert_eq!(
+            m.eval(JSON_WRITE.source, b"k", &[br#"{"a":2}"#, b""]),
+            Value::Simple(Bytes::from_static(b"OK"))
+        );
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(-1), "the DEL drops the old TTL");
         // Invalid JSON: the script raises JSON.SET's error, after its DEL.
         assert!(is_err(&m.eval(JSON_WRITE.source, b"k", &[b"{nope", b""]), "ERR "));
@@ -278,10 +285,17 @@ mod tests {
         let Value::Bulk(read) = m.get(b"k") else { panic!() };
         let h = sha1_hex(&read);
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[b"00", b"set", br#"{"a":2}"#, b""]), Value::Int(0));
-        assert_eq!(m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"set", br#"{"a":2}"#, b"100"]), Value::Int(1));
+        assert_eq!(
+            m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"set", br#"{"a":2}"#, b"100"]),
+            Value::Int(1)
+        );
         assert_eq!(m.get(b"k"), b(br#"[{"a":2}]"#));
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(100));
-        assert_eq!(m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"del", b"", b""]), Value::Int(0), "stale hash");
+        assert_eq!(
+            m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"del", b"", b""]),
+            Value::Int(0),
+            "stale hash"
+        );
         let Value::Bulk(read) = m.get(b"k") else { panic!() };
         let h2 = sha1_hex(&read);
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[h2.as_bytes(), b"del", b"", b""]), Value::Int(1));
@@ -289,7 +303,10 @@ mod tests {
         // A key of another type is never "the document read", nor absent.
         m.run(&[b"SET", b"s", b"v"]);
         assert_eq!(m.eval(CAS_JSON.source, b"s", &[b"", b"set", b"{}", b""]), Value::Int(0));
-        assert_eq!(m.eval(CAS_JSON.source, b"s", &[sha1_hex(b"v").as_bytes(), b"del", b"", b""]), Value::Int(0));
+        assert_eq!(
+            m.eval(CAS_JSON.source, b"s", &[sha1_hex(b"v").as_bytes(), b"del", b"", b""]),
+            Value::Int(0)
+        );
     }
 
     #[test]

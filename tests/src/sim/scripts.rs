@@ -98,7 +98,8 @@ impl ScriptCtx<'_> {
     pub fn call(&mut self, args: &[&[u8]]) -> Result<Value, String> {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let name = args.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
-        let Some(spec) = spec_of(&name).filter(|_| self.modules || !commands::is_module_command(&name)) else {
+        let Some(spec) = spec_of(&name).filter(|_| self.modules || !commands::is_module_command(&name))
+        else {
             return Err("ERR Unknown Redis command called from script".into());
         };
         let Ok(idx) = spec.keys(&args) else {

@@ -172,7 +172,10 @@ fn create(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
                 if n < 0 || a.len() < i + 2 + n as usize {
                     return err("Bad arguments for vector similarity number of parameters");
                 }
-                f.vector = a[i..i + 2 + n as usize].iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+                f.vector = a[i..i + 2 + n as usize]
+                    .iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
                 i += 2 + n as usize;
             }
             other => return err(&format!("Invalid field type for field `{other}`")),
@@ -237,7 +240,7 @@ fn indexable(def: &IndexDef, doc: &Json) -> bool {
     })
 }
 
-fn info(cx: &mut Ctx<'_>, name: &Bytes) -> Value {
+fn info(cx: &Ctx<'_>, name: &Bytes) -> Value {
     let Some(def) = cx.store.index(name).cloned() else { return err(UNKNOWN_INDEX) };
     let resp3 = cx.resp3;
     let s = |x: &str| Value::Simple(Bytes::copy_from_slice(x.as_bytes()));
@@ -253,14 +256,21 @@ fn info(cx: &mut Ctx<'_>, name: &Bytes) -> Value {
         .fields
         .iter()
         .map(|f| {
-            let mut pairs =
-                vec![("identifier", bulk(f.path.as_bytes())), ("attribute", bulk(f.alias.as_bytes())), ("type", s(&f.kind))];
+            let mut pairs = vec![
+                ("identifier", bulk(f.path.as_bytes())),
+                ("attribute", bulk(f.alias.as_bytes())),
+                ("type", s(&f.kind)),
+            ];
             if f.kind == "TAG" {
                 pairs.push(("SEPARATOR", bulk(b"")));
             }
             if f.kind == "VECTOR" {
                 let opt = |k: &str| {
-                    f.vector.iter().position(|w| w.eq_ignore_ascii_case(k)).and_then(|i| f.vector.get(i + 1)).cloned()
+                    f.vector
+                        .iter()
+                        .position(|w| w.eq_ignore_ascii_case(k))
+                        .and_then(|i| f.vector.get(i + 1))
+                        .cloned()
                 };
                 pairs.push(("algorithm", s(f.vector.first().map_or("", String::as_str))));
                 pairs.push(("data_type", s(&opt("TYPE").unwrap_or_default())));
@@ -380,14 +390,20 @@ fn options(a: &[Bytes]) -> Result<Options, Value> {
                 num(i + 1).ok_or_else(|| err(&format!("{w}: Value is not an integer")))?;
                 i += 1;
             }
-            _ => return Err(err(&format!("Unknown argument `{}` at position {}", String::from_utf8_lossy(&a[i]), i + 2))),
+            _ => {
+                return Err(err(&format!(
+                    "Unknown argument `{}` at position {}",
+                    String::from_utf8_lossy(&a[i]),
+                    i + 2
+                )));
+            }
         }
         i += 1;
     }
     Ok(o)
 }
 
-fn search(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
+fn search(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
     let Some(def) = cx.store.index(&a[0]).cloned() else {
         return err(&format!("{}: no such index", String::from_utf8_lossy(&a[0])));
     };
@@ -444,7 +460,11 @@ fn search(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
                     m.push((s("sortkey"), sk.map_or(Value::Nil, |v| bulk(v.key()))));
                 }
                 if !o.nocontent {
-                    let fields = if content { vec![(bulk(Bytes::from_static(b"$")), bulk(Bytes::from(text(&doc))))] } else { Vec::new() };
+                    let fields = if content {
+                        vec![(bulk(Bytes::from_static(b"$")), bulk(Bytes::from(text(&doc))))]
+                    } else {
+                        Vec::new()
+                    };
                     m.push((s("extra_attributes"), Value::Map(fields)));
                 }
                 m.push((s("values"), Value::Array(Vec::new())));
@@ -526,9 +546,9 @@ struct End {
 #[derive(Debug, Clone)]
 enum Q {
     All,
-    And(Vec<Q>),
-    Or(Vec<Q>),
-    Not(Box<Q>),
+    And(Vec<Self>),
+    Or(Vec<Self>),
+    Not(Box<Self>),
     Tags { field: String, values: Vec<(String, bool)> },
     Range { field: String, lo: End, hi: End },
     Words { field: String, words: Vec<(String, bool)> },
@@ -564,7 +584,9 @@ impl Q {
                 above && below
             }
             Self::Words { field, words } => {
-                let Some(Json::String(s)) = def.field(field).and_then(|f| member(f, doc)) else { return false };
+                let Some(Json::String(s)) = def.field(field).and_then(|f| member(f, doc)) else {
+                    return false;
+                };
                 let have: BTreeSet<String> = s
                     .split(|c: char| !(c.is_alphanumeric() || c == '_'))
                     .filter(|w| !w.is_empty())
@@ -592,7 +614,8 @@ impl<'a> Parser<'a> {
     }
 
     fn syntax(&self) -> String {
-        let near = String::from_utf8_lossy(&self.s[self.i.min(self.s.len())..]).chars().take(10).collect::<String>();
+        let near =
+            String::from_utf8_lossy(&self.s[self.i.min(self.s.len())..]).chars().take(10).collect::<String>();
         format!("Syntax error at offset {} near {near}", self.i)
     }
 
@@ -694,7 +717,11 @@ impl<'a> Parser<'a> {
                 loop {
                     self.ws();
                     let start = self.i;
-                    while self.s.get(self.i).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80) {
+                    while self
+                        .s
+                        .get(self.i)
+                        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80)
+                    {
                         self.i += 1;
                     }
                     if start == self.i {
@@ -829,8 +856,28 @@ mod tests {
         t.run(&["JSON.SET", "other:a", "$", r#"{"role":"admin","age":1}"#]);
         t.run(&["SET", "u:s", "string"]);
         let r = t.run(&[
-            "FT.CREATE", "idx", "ON", "JSON", "PREFIX", "1", "u:", "SCHEMA", "$.role", "AS", "role", "TAG",
-            "SORTABLE", "$.age", "AS", "age", "NUMERIC", "SORTABLE", "$.bio", "AS", "bio", "TEXT",
+            "FT.CREATE",
+            "idx",
+            "ON",
+            "JSON",
+            "PREFIX",
+            "1",
+            "u:",
+            "SCHEMA",
+            "$.role",
+            "AS",
+            "role",
+            "TAG",
+            "SORTABLE",
+            "$.age",
+            "AS",
+            "age",
+            "NUMERIC",
+            "SORTABLE",
+            "$.bio",
+            "AS",
+            "bio",
+            "TEXT",
         ]);
         assert_eq!(r, ok());
         t
@@ -839,7 +886,10 @@ mod tests {
     #[test]
     fn queries_over_the_nodes_documents_under_the_prefix() {
         let mut t = setup();
-        assert_eq!(keys(&t.search("*", &[])), (4, vec!["u:a".into(), "u:b".into(), "u:c".into(), "u:d".into()]));
+        assert_eq!(
+            keys(&t.search("*", &[])),
+            (4, vec!["u:a".into(), "u:b".into(), "u:c".into(), "u:d".into()])
+        );
         assert_eq!(keys(&t.search("@role:{admin}", &[])), (1, vec!["u:a".into()]), "case-insensitive");
         assert_eq!(keys(&t.search(r"@role:{a\-b\ c}", &[])).1, ["u:c"]);
         assert_eq!(keys(&t.search("@role:{admin|user}", &[])).1, ["u:a", "u:b"]);
@@ -876,12 +926,18 @@ mod tests {
         let r = t.run(&["FT.SEARCH", "idx", "@role:{user}"]);
         assert_eq!(
             r,
-            Value::Array(vec![Value::Int(1), b("u:b"), Value::Array(vec![b("$"), b(r#"{"age":20,"role":"user"}"#)])])
+            Value::Array(vec![
+                Value::Int(1),
+                b("u:b"),
+                Value::Array(vec![b("$"), b(r#"{"age":20,"role":"user"}"#)])
+            ])
         );
         t.resp3 = true;
         let r = t.search("@role:{user}", &["WITHSCORES"]);
         let Value::Map(m) = r else { panic!("{r:?}") };
-        assert!(m.iter().any(|(k, v)| k.as_bytes().is_some_and(|k| k.as_ref() == b"total_results") && *v == Value::Int(1)));
+        assert!(m.iter().any(
+            |(k, v)| k.as_bytes().is_some_and(|k| k.as_ref() == b"total_results") && *v == Value::Int(1)
+        ));
     }
 
     #[test]
@@ -889,7 +945,10 @@ mod tests {
         let mut t = setup();
         assert!(err_text(&t.search("hello", &[])).starts_with("Syntax error"));
         assert!(err_text(&t.search("@role:{admin", &[])).starts_with("Syntax error"));
-        assert!(err_text(&t.search("@age:{admin}", &[])).starts_with("Syntax error"), "TAG syntax on NUMERIC");
+        assert!(
+            err_text(&t.search("@age:{admin}", &[])).starts_with("Syntax error"),
+            "TAG syntax on NUMERIC"
+        );
         assert!(err_text(&t.search("@age:[1]", &[])).starts_with("Syntax error"));
         assert!(err_text(&t.search("@nope:{x}", &[])).starts_with("Unknown field"));
         assert!(err_text(&t.search("*", &["BOGUS"])).starts_with("Unknown argument"));
@@ -916,14 +975,20 @@ mod tests {
         let mut args: Vec<Bytes> = cmd.args().to_vec();
         assert_eq!(run_cmd(&mut Ctx { store: &mut t.store, now_us: t.now_us, resp3: false }, &args), ok());
         args[1] = Bytes::from_static(b"idx");
-        assert_eq!(err_text(&run_cmd(&mut Ctx { store: &mut t.store, now_us: t.now_us, resp3: false }, &args)), EXISTS);
+        assert_eq!(
+            err_text(&run_cmd(&mut Ctx { store: &mut t.store, now_us: t.now_us, resp3: false }, &args)),
+            EXISTS
+        );
         assert_eq!(t.run(&["FT.DROPINDEX", "idx"]), ok());
         assert!(err_text(&t.run(&["FT.DROPINDEX", "idx"])).to_lowercase().contains("unknown index"));
         assert_eq!(t.run(&["EXISTS", "u:a"]), Value::Int(1), "documents stay");
         assert_eq!(t.run(&["FT.DROPINDEX", "idx2", "DD"]), ok());
         assert_eq!(t.run(&["EXISTS", "u:a"]), Value::Int(0), "DD deletes them");
         assert!(err_text(&t.run(&["FT.CREATE", "x", "ON", "JSON", "SCHEMA"])).contains("missing"));
-        assert!(err_text(&t.run(&["FT.CREATE", "x", "ON", "JSON", "SCHEMA", "$.a", "AS", "a", "BLOB"])).contains("Invalid field type"));
+        assert!(
+            err_text(&t.run(&["FT.CREATE", "x", "ON", "JSON", "SCHEMA", "$.a", "AS", "a", "BLOB"]))
+                .contains("Invalid field type")
+        );
         assert!(err_text(&t.run(&["FT.CREATE", "x", "ON", "JSON", "PREFIX", "2", "a"])).contains("PREFIX"));
     }
 }

@@ -19,6 +19,7 @@ use slotcache_core::cache::op::scope::distinct_tags;
 use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::keys::EncodedKey;
 
+use slotcache_core::cache::Storage;
 use slotcache_core::cache::op::compute::{ComputeEntry, Computed, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
@@ -27,7 +28,6 @@ use slotcache_core::cache::op::search_drop::DropIndex;
 use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
 use slotcache_core::cache::op::search_query::{self, Query, SearchQuery};
 use slotcache_core::cache::search::{Filter, FilterOp, SearchSchema, SortBy, SortOrder};
-use slotcache_core::cache::Storage;
 
 use crate::history::{Op, Ret};
 
@@ -260,7 +260,9 @@ impl CacheOps {
                 let keys = keys.iter().map(|k| self.key(k)).collect();
                 let m = ReadEntries::machine(scope, keys, d("bulk_get"));
                 Box::new(Mapped::new(m, move |r: Reads| {
-                    Ret::Values(r.found.into_iter().map(|f| f.map(|f| value_of(doc, &f.entry.payload))).collect())
+                    Ret::Values(
+                        r.found.into_iter().map(|f| f.map(|f| value_of(doc, &f.entry.payload))).collect(),
+                    )
                 }))
             }
             Op::Compute { key, value } => {

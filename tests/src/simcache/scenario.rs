@@ -208,7 +208,8 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     faults.push(apply(&mut runner.sim, &super::faults::Fault::ResumeAll));
     runner.sim.run_for(Duration::from_millis(500));
     let checker = options.mix.workers;
-    let mut last: Vec<Op> = (0..options.mix.keys).map(|i| Op::Get { key: crate::history::workload::key_name(i) }).collect();
+    let mut last: Vec<Op> =
+        (0..options.mix.keys).map(|i| Op::Get { key: crate::history::workload::key_name(i) }).collect();
     if options.documents {
         last.push(Op::Query { filter: "limit=100".into() });
     }
@@ -270,7 +271,9 @@ pub fn query_violations(h: &History) -> Vec<Violation> {
     }
     let mut out = Vec::new();
     for r in &h.records {
-        let (Op::Query { filter }, Ok(crate::history::Ret::Found(items))) = (&r.op, &r.result) else { continue };
+        let (Op::Query { filter }, Ok(crate::history::Ret::Found(items))) = (&r.op, &r.result) else {
+            continue;
+        };
         let Some(f) = SearchFilter::parse(filter) else { continue };
         for (k, v) in items {
             let settled = by_value.get(v.as_str()).is_some_and(|w| {
