@@ -131,6 +131,17 @@ pub enum Op {
     InvalidateAll,
     /// `estimated_size` (exercised, not checked).
     EstimatedSize,
+    /// `query` of a searchable namespace: every document it returns is checked like a read
+    /// ([`Ret::Found`]).
+    Query {
+        /// The filter, sort and page, in the workload's notation (see
+        /// [`crate::simcache::ops::SearchFilter`]).
+        filter: String,
+    },
+    /// `ensure_search_index` (exercised, not checked).
+    EnsureIndex,
+    /// `drop_search_index` (exercised, not checked).
+    DropIndex,
 }
 
 impl Op {
@@ -179,6 +190,9 @@ impl fmt::Display for Op {
             Self::Expire { key, ms } => write!(f, "set_expires_after({key}, {ms} ms)"),
             Self::InvalidateAll => write!(f, "invalidate_all()"),
             Self::EstimatedSize => write!(f, "estimated_size()"),
+            Self::Query { filter } => write!(f, "query({filter})"),
+            Self::EnsureIndex => write!(f, "ensure_search_index()"),
+            Self::DropIndex => write!(f, "drop_search_index()"),
         }
     }
 }
@@ -200,6 +214,8 @@ pub enum Ret {
     Values(Vec<Option<String>>),
     /// A reload stored its value keeping these tags (the entry's when it started).
     Refreshed(Vec<String>),
+    /// A query's page: each document's key and value, in order.
+    Found(Vec<(String, String)>),
 }
 
 impl Ret {
@@ -230,6 +246,9 @@ impl Record {
                 .zip(values)
                 .filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v, None)))
                 .collect(),
+            (Op::Query { .. }, Ret::Found(items)) => {
+                items.iter().map(|(k, v)| (k.as_str(), v.as_str(), None)).collect()
+            }
             _ => Vec::new(),
         }
     }

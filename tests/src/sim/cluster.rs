@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use slotcache_core::{NodeAddr, Rng, SLOT_COUNT, Value, key_slot};
 
-use super::commands::{self, Ctx, err, ok, spec_of};
+use super::commands::{self, Ctx, err, is_module_command, ok, spec_of};
 use super::eviction::{self, EvictionPolicy};
 use super::replication::{ClusterEv, Repl};
 use super::routing::View;
@@ -60,6 +60,9 @@ pub struct SimNode {
     pub evicted: u64,
     /// Keys removed by expiry so far (lazy or active, on a primary).
     pub expired: u64,
+    /// RedisJSON and RediSearch are loaded (default); without them every `JSON.*` and `FT.*`
+    /// command is unknown, in scripts too.
+    pub modules: bool,
 }
 
 /// A simulated cluster: nodes, who owns which slot, and slots being migrated.
@@ -192,6 +195,13 @@ impl SimCluster {
     pub fn get(&self, a: &NodeAddr, key: &[u8]) -> Option<Bytes> {
         let n = self.nodes.get(a)?;
         n.data.get_str(key, self.now_ms(a)).cloned()
+    }
+
+    /// Loads (`true`, the default) or unloads the JSON and search modules on every node.
+    pub fn set_modules(&mut self, on: bool) {
+        for n in self.nodes.values_mut() {
+            n.modules = on;
+        }
     }
 
     /// Sets `maxmemory` and its policy on one node.
@@ -362,6 +372,9 @@ impl SimCluster {
                 args.get(1).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default()
             )));
         }
+        if is_module_command(&name) && !node.modules {
+            return reply(commands::unknown(args));
+        }
         let is_script = name == "EVAL" || name == "EVALSHA";
         let spec = spec_of(&name);
         let (keys, write, denyoom) = if is_script {
@@ -401,7 +414,9 @@ impl SimCluster {
             };
             let data = &self.nodes[at].data;
             let key_refs: Vec<&[u8]> = keys.iter().map(|i| args[*i].as_ref()).collect();
-            if let Err(r) = view.check(&key_refs, write, &|k| data.peek(k, now).is_some()) {
+            // A search index's name counts as a key that exists where the index does.
+            let here = |k: &[u8]| data.peek(k, now).is_some() || data.has_index(k);
+            if let Err(r) = view.check(&key_refs, write, &here) {
                 return reply(r.reply());
             }
             session.asking = asking; // kept for the script's own checks below
@@ -568,7 +583,9 @@ fn run_script(
     let key_args: Vec<Bytes> = keys.iter().map(|i| args[*i].clone()).collect();
     let argv = &args[3 + keys.len()..];
     let is_primary = node.replica_of.is_none();
-    let mut cx = ScriptCtx { view, store: &mut node.data, now_us, oom, wrote: false, slot: None, is_primary };
+    let modules = node.modules;
+    let mut cx =
+        ScriptCtx { view, store: &mut node.data, now_us, oom, wrote: false, slot: None, is_primary, modules };
     match (script.run)(&mut cx, &key_args, argv) {
         Ok(v) => v,
         Err(msg) => script_error(&msg, &sha),
@@ -595,6 +612,7 @@ impl SimNode {
             policy: EvictionPolicy::NoEviction,
             evicted: 0,
             expired: 0,
+            modules: true,
         }
     }
 }

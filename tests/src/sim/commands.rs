@@ -40,7 +40,7 @@ pub struct Spec {
     pub arity: i32,
     /// Index of the first key (0: no keys).
     pub first_key: usize,
-    /// Index of the last key (-1: the last argument).
+    /// Index of the last key (-1: the last argument, -2: the one before it).
     pub last_key: i32,
     /// Distance between keys.
     pub step: usize,
@@ -86,7 +86,25 @@ pub static SPECS: &[Spec] = &[
     spec("ZREM", -3, ONE, true, false),
     spec("ZREMRANGEBYSCORE", 4, ONE, true, false),
     spec("ZSCORE", 3, ONE, false, false),
+    // RedisJSON ([`super::json`]).
+    spec("JSON.DEL", -2, ONE, true, false),
+    spec("JSON.GET", -2, ONE, false, false),
+    spec("JSON.MGET", -3, (1, -2, 1), false, false),
+    spec("JSON.SET", -4, ONE, true, true),
+    spec("JSON.TYPE", -2, ONE, false, false),
+    // RediSearch ([`super::search`]): the index name is routed like a key.
+    spec("FT.CREATE", -2, ONE, true, true),
+    spec("FT.DROPINDEX", -2, ONE, true, false),
+    spec("FT.INFO", 2, ONE, false, false),
+    spec("FT.SEARCH", -3, ONE, false, false),
 ];
+
+/// Whether `name` (upper-case) is a module command (`JSON.*`, `FT.*`): unknown on a node
+/// without the modules.
+#[must_use]
+pub fn is_module_command(name: &str) -> bool {
+    name.starts_with("JSON.") || name.starts_with("FT.")
+}
 
 /// The spec of a data command, by upper-case name.
 #[must_use]
@@ -114,7 +132,11 @@ impl Spec {
         if self.first_key == 0 {
             return Ok(Vec::new());
         }
-        let last = if self.last_key < 0 { args.len() - 1 } else { self.last_key as usize };
+        let last = if self.last_key < 0 {
+            args.len().saturating_sub(self.last_key.unsigned_abs() as usize)
+        } else {
+            self.last_key as usize
+        };
         Ok((self.first_key..=last).step_by(self.step).collect())
     }
 }
@@ -146,6 +168,12 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
     }
     let now = cx.now_ms();
     let a = &args[1..];
+    if name.starts_with("JSON.") {
+        return super::json::exec(cx, &name, a);
+    }
+    if name.starts_with("FT.") {
+        return super::search::exec(cx, &name, a);
+    }
     match name.as_str() {
         "GET" => match cx.store.get(&a[0], now) {
             None => Value::Nil,
@@ -202,7 +230,7 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
                 cx.store
                     .get_mut(&a[0], now, |e| match &mut e.val {
                         Val::ZSet(m) => a[1..].iter().filter(|x| m.remove(*x).is_some()).count() as i64,
-                        Val::Str(_) => 0,
+                        Val::Str(_) | Val::Json(_) => 0,
                     })
                     .unwrap_or(0),
             ),
@@ -223,7 +251,7 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
                                 m.retain(|_, s| !(min.below(*s) && max.above(*s)));
                                 (before - m.len()) as i64
                             }
-                            Val::Str(_) => 0,
+                            Val::Str(_) | Val::Json(_) => 0,
                         })
                         .unwrap_or(0),
                 ),

@@ -9,10 +9,15 @@
 //! `READONLY`, `CLUSTER SHARDS` describing their current view.
 //!
 //! What it models:
-//! - **Data** ([`store`], [`commands`]): strings and sorted sets with expiry on each node's
-//!   clock (virtual time plus [`SimNode::clock_skew_ms`]); lazy and active expiry.
+//! - **Data** ([`store`], [`commands`]): strings, sorted sets and JSON documents ([`json`])
+//!   with expiry on each node's clock (virtual time plus [`SimNode::clock_skew_ms`]); lazy and
+//!   active expiry.
+//! - **Search** ([`search`]): per-node RediSearch indexes over the node's JSON documents
+//!   (`FT.CREATE`/`INFO`/`DROPINDEX`/`SEARCH`); [`SimCluster::set_modules`] turns the modules
+//!   off (every `JSON.*`/`FT.*` is then an unknown command).
 //! - **Scripts** ([`scripts`]): per-node script caches, `NOSCRIPT`, and native twins of the
-//!   cache's Lua scripts, run command by command with Valkey's in-script cluster checks.
+//!   cache's Lua scripts, run command by command with Valkey's in-script cluster checks
+//!   (the JSON scripts' twins are in [`json_scripts`]).
 //! - **Replication** ([`replication`]): asynchronous with per-replica lag, frozen replicas,
 //!   `WAIT` (blocking, per connection), lossy failover, restarts with or without data.
 //! - **Eviction** ([`eviction`]): `maxmemory` and its policies, `OOM`.
@@ -50,11 +55,14 @@ mod cluster;
 pub mod commands;
 pub mod eviction;
 pub mod glob;
+pub mod json;
+pub mod json_scripts;
 mod migration;
 mod net;
 pub mod replication;
 pub mod routing;
 pub mod scripts;
+pub mod search;
 pub mod store;
 pub mod trace;
 

@@ -23,6 +23,9 @@ pub enum Effect {
     Del(Bytes),
     /// Every key is gone (`FLUSHDB`).
     Flush,
+    /// A search index was created (`Some`) or dropped (`None`): `FT.CREATE` and
+    /// `FT.DROPINDEX` are replicated like RediSearch propagates them.
+    Index(Bytes, Option<super::search::IndexDef>),
 }
 
 impl Effect {
@@ -32,6 +35,8 @@ impl Effect {
         let n = match self {
             Self::Put(k, Val::Str(v), _) => 40 + k.len() + v.len(),
             Self::Put(k, Val::ZSet(m), _) => 40 + k.len() + m.keys().map(|m| m.len() + 24).sum::<usize>(),
+            Self::Put(k, Val::Json(v), _) => 40 + k.len() + super::json::text(v).len(),
+            Self::Index(k, _) => 60 + k.len(),
             Self::Del(k) => 20 + k.len(),
             Self::Flush => 20,
         };

@@ -45,9 +45,9 @@ impl Registry {
         Self::default()
     }
 
-    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `COND_DEL`, `CAS`, `UNLOCK`). The
-    /// JSON variants (`JSON_WRITE`, `JSON_GETDEL`, `COND_DEL_JSON`, `CAS_JSON`) are not
-    /// simulated: the simulated nodes have no JSON type.
+    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `COND_DEL`, `CAS`, `UNLOCK`) and
+    /// the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `COND_DEL_JSON`, `CAS_JSON`: see
+    /// [`super::json_scripts`]).
     #[must_use]
     pub fn standard() -> Self {
         let mut r = Self::new();
@@ -56,6 +56,7 @@ impl Registry {
         r.register("cond_del", core_scripts::COND_DEL.source, cond_del);
         r.register("cas", core_scripts::CAS.source, cas);
         r.register("unlock", core_scripts::UNLOCK.source, unlock);
+        super::json_scripts::register_standard(&mut r);
         r
     }
 
@@ -85,6 +86,8 @@ pub struct ScriptCtx<'a> {
     pub(crate) wrote: bool,
     pub(crate) slot: Option<Slot>,
     pub(crate) is_primary: bool,
+    /// The node has the JSON and search modules.
+    pub(crate) modules: bool,
 }
 
 impl ScriptCtx<'_> {
@@ -95,7 +98,8 @@ impl ScriptCtx<'_> {
     pub fn call(&mut self, args: &[&[u8]]) -> Result<Value, String> {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let name = args.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
-        let Some(spec) = spec_of(&name) else {
+        let Some(spec) = spec_of(&name).filter(|_| self.modules || !commands::is_module_command(&name))
+        else {
             return Err("ERR Unknown Redis command called from script".into());
         };
         let Ok(idx) = spec.keys(&args) else {

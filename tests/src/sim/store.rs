@@ -1,4 +1,4 @@
-//! One node's typed keyspace: strings and sorted sets, each key with an optional expiry in the
+//! One node's typed keyspace: strings, sorted sets and JSON documents, each key with an optional expiry in the
 //! node's milliseconds, an approximate memory count, an access clock for LRU eviction, and the
 //! record of which keys changed (the replication stream is built from it).
 //!
@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::replication::Effect;
+use super::search::IndexDef;
 
 /// A value of one of the simulated types.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,10 @@ pub enum Val {
     Str(Bytes),
     /// A sorted set: member → score (never NaN).
     ZSet(BTreeMap<Bytes, f64>),
+    /// A JSON document (RedisJSON's `ReJSON-RL` type). Objects keep their members in key
+    /// order (the workspace's `serde_json` has no `preserve_order`), unlike RedisJSON, which
+    /// keeps insertion order: replies are still deterministic.
+    Json(serde_json::Value),
 }
 
 impl Val {
@@ -28,6 +33,7 @@ impl Val {
         match self {
             Self::Str(_) => "string",
             Self::ZSet(_) => "zset",
+            Self::Json(_) => "ReJSON-RL",
         }
     }
 
@@ -35,6 +41,7 @@ impl Val {
         match self {
             Self::Str(b) => 16 + b.len(),
             Self::ZSet(m) => 64 + m.keys().map(|k| k.len() + 40).sum::<usize>(),
+            Self::Json(v) => 64 + super::json::text(v).len(),
         }
     }
 }
@@ -82,6 +89,10 @@ pub struct Store {
     tick: u64,
     dirty: BTreeSet<Bytes>,
     flushed: bool,
+    /// Search indexes by name (not keys: `FT.CREATE` definitions, replicated and flushed
+    /// with the keyspace, as RediSearch keeps them in the RDB and drops them on a flush).
+    indexes: BTreeMap<Bytes, IndexDef>,
+    index_dirty: BTreeSet<Bytes>,
 }
 
 impl Store {
@@ -182,12 +193,40 @@ impl Store {
         (!e.expired(now_ms)).then_some(e)
     }
 
-    /// Deletes every key, recorded as a flush.
+    /// Deletes every key (and search index), recorded as a flush.
     pub fn flush(&mut self) {
         self.map.clear();
         self.used = 0;
         self.dirty.clear();
+        self.indexes.clear();
+        self.index_dirty.clear();
         self.flushed = true;
+    }
+
+    /// The search index called `name`.
+    #[must_use]
+    pub fn index(&self, name: &[u8]) -> Option<&IndexDef> {
+        self.indexes.get(name)
+    }
+
+    /// Whether a search index called `name` exists.
+    #[must_use]
+    pub fn has_index(&self, name: &[u8]) -> bool {
+        self.indexes.contains_key(name)
+    }
+
+    /// Creates (or with `None` drops) a search index, recorded as a change to replicate.
+    pub fn set_index(&mut self, name: Bytes, def: Option<IndexDef>) {
+        match def {
+            Some(d) => self.indexes.insert(name.clone(), d),
+            None => self.indexes.remove(&name),
+        };
+        self.index_dirty.insert(name);
+    }
+
+    /// The search indexes' names, in byte order.
+    pub fn index_names(&self) -> impl Iterator<Item = &Bytes> {
+        self.indexes.keys()
     }
 
     /// A primary's lazy expiry: removes `key` if it has expired (the deletion is replicated).
@@ -222,12 +261,17 @@ impl Store {
                 None => out.push(Effect::Del(k)),
             }
         }
+        for name in std::mem::take(&mut self.index_dirty) {
+            let def = self.indexes.get(&name).cloned();
+            out.push(Effect::Index(name, def));
+        }
         out
     }
 
     /// Drops the record of changes (a replica's applied writes are not its own to replicate).
     pub fn clear_effects(&mut self) {
         self.dirty.clear();
+        self.index_dirty.clear();
         self.flushed = false;
     }
 
@@ -236,8 +280,17 @@ impl Store {
         match effect {
             Effect::Flush => {
                 self.map.clear();
+                self.indexes.clear();
                 self.used = 0;
             }
+            Effect::Index(name, def) => match def {
+                Some(d) => {
+                    self.indexes.insert(name.clone(), d.clone());
+                }
+                None => {
+                    self.indexes.remove(name);
+                }
+            },
             Effect::Put(k, v, exp) => {
                 self.put_raw(k.clone(), Entry { val: v.clone(), expires_at: *exp, access: 0 });
             }
@@ -250,6 +303,8 @@ impl Store {
     /// Replaces the whole keyspace with a copy of `other` (a full resynchronisation).
     pub fn replace_with(&mut self, other: &Self) {
         self.map = other.map.clone();
+        self.indexes = other.indexes.clone();
+        self.index_dirty.clear();
         self.used = other.used;
         self.dirty.clear();
         self.flushed = false;

@@ -1,6 +1,10 @@
 //! The history's operations ([`crate::history::Op`]) as the core's machines, for one namespace
-//! whose values are the history's strings stored as plain envelopes.
+//! whose values are the history's strings stored as plain envelopes, or (a searchable
+//! namespace, [`Storage::Document`]) as JSON documents `{"v":<value>,"g":<tag>,"n":<number>}`
+//! whose searchable members are drawn from the value ([`document`]).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,10 +19,15 @@ use slotcache_core::cache::op::scope::distinct_tags;
 use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::keys::EncodedKey;
 
+use slotcache_core::cache::Storage;
 use slotcache_core::cache::op::compute::{ComputeEntry, Computed, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
 use slotcache_core::cache::op::scan::ScanAll;
+use slotcache_core::cache::op::search_drop::DropIndex;
+use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
+use slotcache_core::cache::op::search_query::{self, Query, SearchQuery};
+use slotcache_core::cache::search::{Filter, FilterOp, SearchSchema, SortBy, SortOrder};
 
 use crate::history::{Op, Ret};
 
@@ -39,6 +48,135 @@ pub struct CacheOps {
     pub load_variant: load::Variant,
     /// Loads take the cluster lock for at most this long (`None`: no lock).
     pub lock_hold: Option<Duration>,
+    /// The namespace's search index, for a searchable namespace.
+    pub search: Option<Search>,
+}
+
+/// A searchable namespace's index, the indexes it knows to exist (shared by its operations,
+/// like the async layer's namespace state), and the search bug variant.
+#[derive(Clone, Debug)]
+pub struct Search {
+    /// The index.
+    pub spec: Arc<IndexSpec>,
+    /// The indexes known to exist.
+    pub known: Rc<RefCell<KnownIndexes>>,
+    /// The search bug variant (test-only).
+    pub variant: search_query::Variant,
+}
+
+impl Search {
+    /// The index of the workload's documents over `scope`'s namespace: `g` TAG and `n`
+    /// NUMERIC, both sortable.
+    #[must_use]
+    pub fn new(scope: &Scope, variant: search_query::Variant) -> Self {
+        let spec = IndexSpec {
+            schema: SearchSchema::new().tag("g", true).numeric("n", true),
+            index_prefix: "index:".into(),
+            data_prefix: scope.ns.data_prefix().to_vec(),
+        };
+        Self { spec: Arc::new(spec), known: Rc::default(), variant }
+    }
+}
+
+/// The `g` members of the workload's documents.
+pub const COLOURS: [&str; 3] = ["red", "blue", "green"];
+
+/// The searchable members of value `value` (`w<worker>-<seq>`): `g` is a colour and `n` a
+/// digit, both from the sequence number.
+#[must_use]
+pub fn members(value: &str) -> (&'static str, u64) {
+    let seq: u64 = value.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (COLOURS[(seq % 3) as usize], seq % 10)
+}
+
+/// The JSON document value `value` is stored as in a searchable namespace.
+#[must_use]
+pub fn document(value: &str) -> String {
+    let (g, n) = members(value);
+    serde_json::json!({ "v": value, "g": g, "n": n }).to_string()
+}
+
+/// A query of the workload, in a small notation: space-separated `g=<colour>`, `g!=<colour>`,
+/// `n<=<x>`, `n>=<x>`, `sort=<field>:asc|desc`, `offset=<k>`, `limit=<k>`; `*` alone for none.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchFilter {
+    /// `g` equal to this.
+    pub g: Option<String>,
+    /// `g` not equal to this.
+    pub not_g: Option<String>,
+    /// `n` at least this.
+    pub n_min: Option<u64>,
+    /// `n` at most this.
+    pub n_max: Option<u64>,
+    /// Sort field and whether descending.
+    pub sort: Option<(String, bool)>,
+    /// Results to skip.
+    pub offset: usize,
+    /// Results to return (0: the default).
+    pub limit: usize,
+}
+
+impl SearchFilter {
+    /// Parses the notation; `None` for anything else.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut f = Self::default();
+        for w in s.split_whitespace().filter(|w| *w != "*") {
+            if let Some(v) = w.strip_prefix("g!=") {
+                f.not_g = Some(v.to_owned());
+            } else if let Some(v) = w.strip_prefix("g=") {
+                f.g = Some(v.to_owned());
+            } else if let Some(v) = w.strip_prefix("n<=") {
+                f.n_max = Some(v.parse().ok()?);
+            } else if let Some(v) = w.strip_prefix("n>=") {
+                f.n_min = Some(v.parse().ok()?);
+            } else if let Some(v) = w.strip_prefix("sort=") {
+                let (field, order) = v.split_once(':')?;
+                f.sort = Some((field.to_owned(), order == "desc"));
+            } else if let Some(v) = w.strip_prefix("offset=") {
+                f.offset = v.parse().ok()?;
+            } else if let Some(v) = w.strip_prefix("limit=") {
+                f.limit = v.parse().ok()?;
+            } else {
+                return None;
+            }
+        }
+        Some(f)
+    }
+
+    /// The machine's query.
+    #[must_use]
+    pub fn query(&self) -> Query {
+        let mut filters = Vec::new();
+        if let Some(g) = &self.g {
+            filters.push(Filter::eq("g", g.as_str()));
+        }
+        if let Some(g) = &self.not_g {
+            filters.push(Filter::ne("g", g.as_str()));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        match (self.n_min, self.n_max) {
+            (Some(lo), Some(hi)) => filters.push(Filter::between("n", lo as f64, hi as f64)),
+            (Some(lo), None) => filters.push(Filter::new("n", FilterOp::Ge(lo as f64))),
+            (None, Some(hi)) => filters.push(Filter::new("n", FilterOp::Le(hi as f64))),
+            (None, None) => {}
+        }
+        let sort = self.sort.as_ref().map(|(field, desc)| SortBy {
+            field: field.clone(),
+            order: if *desc { SortOrder::Desc } else { SortOrder::Asc },
+        });
+        Query { filters, sort, offset: self.offset, limit: self.limit, ..Query::default() }
+    }
+
+    /// Whether the document of `value` matches the filter.
+    #[must_use]
+    pub fn matches(&self, value: &str) -> bool {
+        let (g, n) = members(value);
+        self.g.as_deref().is_none_or(|x| x == g)
+            && self.not_g.as_deref().is_none_or(|x| x != g)
+            && self.n_min.is_none_or(|x| n >= x)
+            && self.n_max.is_none_or(|x| n <= x)
+    }
 }
 
 impl CacheOps {
@@ -52,7 +190,18 @@ impl CacheOps {
             invalidate_tags_variant: Variant::Correct,
             load_variant: load::Variant::Correct,
             lock_hold: None,
+            search: None,
         }
+    }
+
+    /// Whether the namespace stores JSON documents.
+    fn documents(&self) -> bool {
+        self.scope.storage == Storage::Document
+    }
+
+    /// The entry value `value` is stored as.
+    fn entry(&self, value: &str) -> Entry {
+        stored(self.documents(), value)
     }
 
     /// The data key of user key `key`.
@@ -65,7 +214,7 @@ impl CacheOps {
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         Write {
             key: self.key(key),
-            entry: Entry::plain(Bytes::copy_from_slice(value.as_bytes())),
+            entry: self.entry(value),
             ttl_ms: self.ttl_ms,
             tags: distinct_tags(&tags),
         }
@@ -77,6 +226,7 @@ impl CacheOps {
     pub fn machine(&self, op: &Op, now: Instant) -> Option<Box<dyn SimOp>> {
         let d = |name| Deadline::new(now, name, self.budget);
         let scope = self.scope.clone();
+        let doc = self.documents();
         Some(match op {
             Op::Set { key, value, tags } => {
                 let w = self.write(key, value, tags);
@@ -104,18 +254,20 @@ impl CacheOps {
             }
             Op::Get { key } => {
                 let m = ReadEntries::machine(scope, vec![self.key(key)], d("get_if_present"));
-                Box::new(Mapped::new(m, |r: Reads| Ret::Read(first_value(r.found))))
+                Box::new(Mapped::new(m, move |r: Reads| Ret::Read(first_value(doc, r.found))))
             }
             Op::BulkGet { keys } => {
                 let keys = keys.iter().map(|k| self.key(k)).collect();
                 let m = ReadEntries::machine(scope, keys, d("bulk_get"));
-                Box::new(Mapped::new(m, |r: Reads| {
-                    Ret::Values(r.found.into_iter().map(|f| f.map(|f| text(&f.entry.payload))).collect())
+                Box::new(Mapped::new(m, move |r: Reads| {
+                    Ret::Values(
+                        r.found.into_iter().map(|f| f.map(|f| value_of(doc, &f.entry.payload))).collect(),
+                    )
                 }))
             }
             Op::Compute { key, value } => {
                 let m = ComputeEntry::<()>::new(scope, self.key(key), 10, d("compute"));
-                let (entry, ttl_ms) = (plain(value), self.ttl_ms);
+                let (entry, ttl_ms) = (self.entry(value), self.ttl_ms);
                 let answer = move |_call| Ok(Decision::Set { entry: entry.clone(), ttl_ms, value: () });
                 Box::new(Answering::new(
                     m,
@@ -129,13 +281,13 @@ impl CacheOps {
                 let kind = if matches!(op, Op::Load { .. }) { LoadKind::Miss } else { LoadKind::Refresh };
                 let config = LoadConfig { op_timeout: self.budget, lock_hold: self.lock_hold };
                 let m = Load::new(scope, self.key(key), kind, config).with_variant(self.load_variant);
-                let (entry, ttl_ms, loaded) = (plain(value), self.ttl_ms, value.clone());
+                let (entry, ttl_ms, loaded) = (self.entry(value), self.ttl_ms, value.clone());
                 let answer = move |_call| Loaded::Value {
                     value: loaded.clone(),
                     store: Ok(Prepared { entry: entry.clone(), ttl_ms }),
                 };
                 Box::new(Answering::new(m, answer, move |out: load::LoadOutcome<String>| match out.result {
-                    Ok(LoadResult::Found(e)) => Ok(Ret::Read(Some(text(&e.payload)))),
+                    Ok(LoadResult::Found(e)) => Ok(Ret::Read(Some(value_of(doc, &e.payload)))),
                     Ok(LoadResult::Loaded(v)) if kind == LoadKind::Miss => Ok(Ret::Read(Some(v))),
                     Ok(LoadResult::Loaded(_)) => {
                         Ok(Ret::Refreshed(out.kept_tags.iter().map(|t| text(t)).collect()))
@@ -158,7 +310,7 @@ impl CacheOps {
             )),
             Op::GetEntry { key } => {
                 let m = ReadEntries::with_ttl(scope, vec![self.key(key)], d("get_entry"));
-                Box::new(Mapped::new(m, |r: Reads| {
+                Box::new(Mapped::new(m, move |r: Reads| {
                     Ret::Entry(r.found.into_iter().next().flatten().map(|f| {
                         let tags = f
                             .entry
@@ -166,17 +318,71 @@ impl CacheOps {
                             .iter()
                             .map(|t| String::from_utf8_lossy(&t.tag).into_owned())
                             .collect();
-                        (String::from_utf8_lossy(&f.entry.payload).into_owned(), Some(tags))
+                        (value_of(doc, &f.entry.payload), Some(tags))
                     }))
                 }))
+            }
+            Op::Query { filter } => {
+                let search = self.search.as_ref()?;
+                let q = SearchFilter::parse(filter)?.query();
+                let known = search.known.borrow().clone();
+                let m = SearchQuery::new(scope, search.spec.clone(), known, d("query"), q)
+                    .ok()?
+                    .with_variant(search.variant);
+                let (shared, prefix) = (search.known.clone(), self.scope.ns.data_prefix().to_vec());
+                Box::new(Mapped::new(m, move |found: search_query::Found| {
+                    shared.borrow_mut().apply(found.news);
+                    Ret::Found(
+                        found
+                            .items
+                            .iter()
+                            .map(|(k, e)| {
+                                let key = k.strip_prefix(prefix.as_slice()).unwrap_or(k);
+                                (text(key), value_of(true, &e.payload))
+                            })
+                            .collect(),
+                    )
+                }))
+            }
+            Op::EnsureIndex => {
+                let search = self.search.as_ref()?;
+                let known = search.known.borrow().clone();
+                let m = EnsureIndex::new(search.spec.clone(), known, d("ensure_search_index"));
+                let shared = search.known.clone();
+                Box::new(Mapped::new(m, move |e: slotcache_core::cache::op::search_index::Ensured| {
+                    shared.borrow_mut().apply(e.news);
+                    Ret::Done
+                }))
+            }
+            Op::DropIndex => {
+                let search = self.search.as_ref()?;
+                search.known.borrow_mut().clear();
+                let m = DropIndex::new(search.spec.clone(), d("drop_search_index"));
+                Box::new(Mapped::new(m, |()| Ret::Done))
             }
         })
     }
 }
 
 /// The value of the first key a read found, as the history's string.
-fn first_value(found: Vec<Option<slotcache_core::cache::op::read::Found>>) -> Option<String> {
-    found.into_iter().next().flatten().map(|f| String::from_utf8_lossy(&f.entry.payload).into_owned())
+fn first_value(doc: bool, found: Vec<Option<slotcache_core::cache::op::read::Found>>) -> Option<String> {
+    found.into_iter().next().flatten().map(|f| value_of(doc, &f.entry.payload))
+}
+
+/// The history's value in a read payload: the text, or a document's `v` member.
+fn value_of(doc: bool, payload: &[u8]) -> String {
+    if !doc {
+        return text(payload);
+    }
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("v").and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| format!("<not a workload document: {}>", text(payload)))
+}
+
+/// The entry `value` is stored as: plain bytes, or its [`document`].
+fn stored(doc: bool, value: &str) -> Entry {
+    if doc { Entry::plain(Bytes::from(document(value))) } else { plain(value) }
 }
 
 /// Bytes as the history's text.

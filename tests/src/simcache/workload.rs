@@ -31,6 +31,7 @@ pub struct Ops {
     seq: u64,
     keys: Vec<String>,
     tags: Vec<String>,
+    search: bool,
 }
 
 impl Ops {
@@ -39,7 +40,49 @@ impl Ops {
     pub fn new(mix: Mix, seed: u64) -> Self {
         let keys = (0..mix.keys).map(key_name).collect();
         let tags = (0..mix.tags).map(|i| format!("t{i}")).collect();
-        Self { mix, rng: Rng::new(seed), seq: 0, keys, tags }
+        Self { mix, rng: Rng::new(seed), seq: 0, keys, tags, search: false }
+    }
+
+    /// These operations with searches of a searchable namespace mixed in (about a quarter:
+    /// queries, `ensure_search_index`, now and then `drop_search_index`).
+    #[must_use]
+    pub const fn with_search(mut self) -> Self {
+        self.search = true;
+        self
+    }
+
+    fn search_op(&mut self) -> Op {
+        match self.rng.below(25) {
+            0 => return Op::DropIndex,
+            1 | 2 => return Op::EnsureIndex,
+            _ => {}
+        }
+        let mut parts: Vec<String> = Vec::new();
+        let colours = super::ops::COLOURS;
+        match self.rng.below(10) {
+            0..=3 => parts.push(format!("g={}", colours[self.rng.below(3)])),
+            4 => parts.push(format!("g!={}", colours[self.rng.below(3)])),
+            _ => {}
+        }
+        match self.rng.below(10) {
+            0..=1 => parts.push(format!("n<={}", self.rng.below(10))),
+            2..=3 => parts.push(format!("n>={}", self.rng.below(10))),
+            4 => {
+                let lo = self.rng.below(6);
+                parts.push(format!("n>={lo} n<={}", lo + self.rng.below(5)));
+            }
+            _ => {}
+        }
+        if self.rng.below(2) == 0 {
+            let field = if self.rng.below(2) == 0 { "n" } else { "g" };
+            let order = if self.rng.below(2) == 0 { "asc" } else { "desc" };
+            parts.push(format!("sort={field}:{order}"));
+        }
+        if self.rng.below(5) == 0 {
+            parts.push(format!("offset={}", 1 + self.rng.below(3)));
+        }
+        parts.push(format!("limit={}", 3 + self.rng.below(10)));
+        Op::Query { filter: parts.join(" ") }
     }
 
     /// The run's size.
@@ -60,6 +103,9 @@ impl Ops {
 
     /// The next operation of `worker`.
     pub fn next(&mut self, worker: usize) -> Op {
+        if self.search && self.rng.below(4) == 0 {
+            return self.search_op();
+        }
         let key = self.keys[self.rng.below(self.keys.len())].clone();
         let roll = self.rng.below(100);
         match roll {

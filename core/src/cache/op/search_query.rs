@@ -34,6 +34,18 @@ use super::search_index::{EnsureIndex, IndexNews, IndexSpec, KnownIndexes};
 /// The page size when none is given.
 pub const DEFAULT_LIMIT: usize = 10;
 
+/// Test-only variants of real bugs, to show that the simulation catches them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Variant {
+    /// The protocol as documented.
+    #[default]
+    Correct,
+    /// The page's documents are returned without checking their tags' tokens: an entry whose
+    /// tag was invalidated but whose document is still there (its delete was lost) is served.
+    SkipTokenCheck,
+}
+
 /// What to search for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Query {
@@ -157,6 +169,7 @@ pub struct SearchQuery {
     phase: Phase,
     news: IndexNews,
     retried: bool,
+    variant: Variant,
 }
 
 type Stepped = Result<Step<Found>, CacheError>;
@@ -185,7 +198,15 @@ impl SearchQuery {
             phase: Phase::Over,
             news: IndexNews::default(),
             retried: false,
+            variant: Variant::Correct,
         })
+    }
+
+    /// This search with a bug variant (test-only).
+    #[must_use]
+    pub const fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
 
     /// Runs the index check (a fresh one from `Start`) until it is done, then searches.
@@ -287,6 +308,9 @@ impl SearchQuery {
             .into_iter()
             .map(|d| plan::read_stored(d)?.map(|b| storage.decode(&b)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
+        if self.variant == Variant::SkipTokenCheck {
+            return Ok(self.finish(total, keys, entries, 0));
+        }
         let Some((check, mut round)) = TokenCheck::for_entries(&self.scope.ns, &entries)? else {
             return Ok(self.finish(total, keys, entries, 0));
         };
