@@ -94,9 +94,9 @@ pub enum CacheError {
         /// Entries left unlisted.
         unlisted: u64,
         /// Why the deletes failed.
-        cause: Box<CacheError>,
+        cause: Box<Self>,
         /// Why the re-listing failed.
-        relist: Box<CacheError>,
+        relist: Box<Self>,
     },
     /// A compare-and-set kept conflicting with concurrent writers.
     #[error("compute gave up after {attempts} conflicting attempts")]

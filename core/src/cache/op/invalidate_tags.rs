@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -216,7 +217,7 @@ impl InvalidateTags {
     /// Reads the deletes: a member whose delete did not complete is kept to list again.
     fn after_delete(
         &mut self,
-        cx: &mut Ctx<'_>,
+        now: Instant,
         doomed: Vec<Doomed>,
         results: Results,
     ) -> Result<Next<u64>, CacheError> {
@@ -246,7 +247,7 @@ impl InvalidateTags {
             }
         }
         if deleted.is_empty() {
-            return self.relist_or_finish(cx, 0);
+            return self.relist_or_finish(now, 0);
         }
         let others: BTreeSet<Bytes> = deleted
             .iter()
@@ -288,22 +289,17 @@ impl InvalidateTags {
         Next::Round(Exchange::new(std::mem::take(&mut self.leave)))
     }
 
-    fn after_leave(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        removed: u64,
-        results: Results,
-    ) -> Result<Next<u64>, CacheError> {
+    fn after_leave(&mut self, now: Instant, removed: u64, results: Results) -> Result<Next<u64>, CacheError> {
         for r in results {
             if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("ZREM", &v)) {
                 self.fail(e);
             }
         }
-        self.relist_or_finish(cx, removed)
+        self.relist_or_finish(now, removed)
     }
 
     /// Round 5 when a delete did not complete, else the outcome.
-    fn relist_or_finish(&mut self, cx: &mut Ctx<'_>, removed: u64) -> Result<Next<u64>, CacheError> {
+    fn relist_or_finish(&mut self, now: Instant, removed: u64) -> Result<Next<u64>, CacheError> {
         if self.unlisted.is_empty() {
             return self.finish(removed);
         }
@@ -317,7 +313,7 @@ impl InvalidateTags {
                 sizes.push(members.len() as u64);
             }
         }
-        self.cleanup = Some(self.deadline.renewed(cx.now));
+        self.cleanup = Some(self.deadline.renewed(now));
         self.phase = Phase::Relist { sizes };
         Ok(Next::Round(Exchange::new(cmds)))
     }
@@ -383,9 +379,9 @@ impl Rounds for InvalidateTags {
     fn after_round(&mut self, cx: &mut Ctx<'_>, results: Results) -> Result<Next<u64>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::Swap { waits, tokens } => Ok(self.after_swap(&waits, tokens, results)),
-            Phase::Delete { doomed } => self.after_delete(cx, doomed, results),
+            Phase::Delete { doomed } => self.after_delete(cx.now, doomed, results),
             Phase::Count { deleted, others } => Ok(self.after_count(&deleted, others, results)),
-            Phase::Leave { removed } => self.after_leave(cx, removed, results),
+            Phase::Leave { removed } => self.after_leave(cx.now, removed, results),
             Phase::Relist { sizes } => self.after_relist(&sizes, results),
             Phase::Over => Err(CacheError::UnexpectedReply {
                 command: "invalidate_by_tags",
@@ -408,12 +404,12 @@ impl Rounds for InvalidateTags {
                     self.unlist(d);
                 }
                 self.leave.clear();
-                self.relist_or_finish(cx, 0)
+                self.relist_or_finish(cx.now, 0)
             }
             Phase::Count { .. } | Phase::Leave { .. } => {
                 self.fail(error);
                 self.leave.clear();
-                self.relist_or_finish(cx, 0)
+                self.relist_or_finish(cx.now, 0)
             }
             Phase::Relist { sizes } => Err(self.unlisted_error(sizes.iter().sum(), error)),
         }
