@@ -105,7 +105,7 @@ fn search_across_every_shard() {
         let want: BTreeSet<String> = (0..61).map(|i| format!("p{}", if i == 60 { 70 } else { i })).collect();
         assert_eq!(got, want);
 
-        // Invalidation by tag removes documents (COND_DEL for JSON) from reads and from search.
+        // Invalidation by tag removes documents (DEL_IF_STALE_JSON) from reads and from search.
         assert_eq!(ns.invalidate_by_tags(&["bulk"]).await.expect("invalidate tag"), 20);
         assert_eq!(ns.get_if_present(&"p35".to_string()).await.expect("get"), None);
         let all = ns.query(&QueryOptions::new().page(0, 1000)).await.expect("query all");

@@ -4,8 +4,10 @@
 //! failover episode (frozen replica, lost script cache, promotion of the stale replica),
 //! second failovers, migrations (legacy and atomic), slow, paused and disconnected nodes.
 //! The tag history checker must find no violation of guarantee 1 (no stale hit after an
-//! invalidation) in any seed, and it must find the reintroduced bug A1 (the `WAIT` answered
-//! before the `EVAL` retry) within the seeds CI runs.
+//! invalidation) in any seed, nor any orphan once the run is quiescent and every tag was
+//! invalidated once more (P2 clean-up: an entry left with a stale token that no tag lists), and
+//! it must find the reintroduced bugs A1 (the `WAIT` answered before the `EVAL` retry) and A6
+//! (a failed clean-up that does not list its survivors again) within the seeds CI runs.
 //!
 //! Seeds: `SLOTCACHE_SIM_SEEDS` (how many, from 1), or `SLOTCACHE_SIM_SEED` (just that one).
 
@@ -100,5 +102,21 @@ fn a_reload_stored_untagged_is_caught() {
     eprintln!(
         "[figure] sim_cache_history: untagged reload caught at seed {}: {}",
         out.seed, out.violations[0]
+    );
+}
+
+#[test]
+fn a_leaked_entry_after_a_failed_clean_up_is_caught() {
+    let options = Options { variant: Variant::EraseBeforeEarlyReturn, ..Options::default() };
+    let seeds = seeds(VARIANT_SEEDS);
+    let caught = seeds.iter().find_map(|&seed| {
+        let out = run(seed, options);
+        out.violations.iter().any(|v| v.property == "P2-cleanup").then_some(out)
+    });
+    let out = caught.unwrap_or_else(|| panic!("bug A6 not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "P2-cleanup").expect("found");
+    eprintln!(
+        "[figure] sim_cache_history: bug A6 (leak after a failed clean-up) caught at seed {}: {v}",
+        out.seed
     );
 }

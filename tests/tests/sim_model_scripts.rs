@@ -81,7 +81,8 @@ fn native_tag_invalidate_does_what_the_lua_does() {
 
     let inv = tags.invalidate(b"admins", Bytes::from_static(b"NEW"), false).expect("cmd");
     let v = sim.call(inv).expect("invalidate");
-    let (old, mut members) = plan::read_invalidated(v).expect("read").expect("had a token");
+    let (old, listed) = plan::read_invalidated(v).expect("read").expect("had a token");
+    let mut members: Vec<Bytes> = listed.into_iter().map(|l| l.member).collect();
     members.sort();
     assert_eq!(old, Bytes::from("OLD"));
     assert_eq!(members, vec![ns.data_key(b"alice").bytes().clone(), ns.data_key(b"bob").bytes().clone()]);

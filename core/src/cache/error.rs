@@ -80,6 +80,22 @@ pub enum CacheError {
         /// Replicas required.
         wanted: i64,
     },
+    /// `invalidate_by_tags` failed to delete some of the entries it found (`cause`), and then
+    /// failed to list them in their tags again (`relist`). The invalidation itself is in force
+    /// (those entries are stale: never served), but no later invalidation can find them, so
+    /// their bytes stay until their TTL expires (forever without one).
+    #[error(
+        "invalidation clean-up failed ({cause}), and {unlisted} stale entries could not be listed \
+         in their tags again ({relist}): they stay until they expire"
+    )]
+    CleanupUnlisted {
+        /// Entries left unlisted.
+        unlisted: u64,
+        /// Why the deletes failed.
+        cause: Box<Self>,
+        /// Why the re-listing failed.
+        relist: Box<Self>,
+    },
     /// A compare-and-set kept conflicting with concurrent writers.
     #[error("compute gave up after {attempts} conflicting attempts")]
     ComputeConflict {

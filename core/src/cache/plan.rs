@@ -237,6 +237,26 @@ impl<'a> Tags<'a> {
         Ok(script(&scripts::TAG_INVALIDATE, &self.key(tag)?, vec![new_token], by_sha, false))
     }
 
+    /// Lists members in a tag again, each with the score it had (`ZADD key GT score member
+    /// ...`): the members an invalidation erased from the tag (`TAG_INVALIDATE`) but failed to
+    /// delete. `GT` never lowers the score of a member written again meanwhile. `None` when
+    /// there is nothing to list.
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn relist(&self, tag: &[u8], members: &[Listed]) -> Result<Option<Cmd>, CacheError> {
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let key = self.key(tag)?;
+        let mut cmd = Cmd::new("ZADD").arg(key.bytes().clone()).arg("GT");
+        for m in members {
+            cmd.push_arg(m.score.clone());
+            cmd.push_arg(m.member.clone());
+        }
+        Ok(Some(cmd.with_slot(key.slot())))
+    }
+
     /// Removes a data key from a tag (explicit `invalidate` of that key).
     ///
     /// # Errors
@@ -247,33 +267,34 @@ impl<'a> Tags<'a> {
     }
 }
 
-/// Deletes `member` if it still carries `token` (script `COND_DEL`).
+/// Deletes `member` if it carries `tag` with a token other than `current` (script
+/// `DEL_IF_STALE`).
 #[must_use]
-pub fn cond_del(member: &Bytes, token: &Bytes, by_sha: bool) -> Cmd {
+pub fn del_if_stale(member: &Bytes, tag: &Bytes, current: &Bytes, by_sha: bool) -> Cmd {
     let key = EncodedKey::new(member.clone());
-    script(&scripts::COND_DEL, &key, vec![token.clone()], by_sha, true)
+    script(&scripts::DEL_IF_STALE, &key, vec![tag.clone(), current.clone()], by_sha, true)
 }
 
-/// Reads a `COND_DEL` reply: the deleted entry's tags (an [`Entry`] with an empty payload), or
-/// `None` when nothing was deleted.
+/// Reads a `DEL_IF_STALE` reply: the deleted entry's tags (an [`Entry`] with an empty payload),
+/// or `None` when nothing was deleted.
 ///
 /// # Errors
 /// A server error, another shape, or a header that does not decode.
-pub fn read_cond_del(v: Value) -> Result<Option<Entry>, CacheError> {
-    read_cond_del_raw(v)?.map(|header| Entry::decode(&header)).transpose()
+pub fn read_deleted(v: Value) -> Result<Option<Entry>, CacheError> {
+    read_deleted_raw(v)?.map(|header| Entry::decode(&header)).transpose()
 }
 
-/// Reads a `COND_DEL` (or `COND_DEL_JSON`) reply as the bytes it returned, or `None` when
-/// nothing was deleted; the storage mode decides how to decode them.
+/// Reads a `DEL_IF_STALE` (or `DEL_IF_STALE_JSON`) reply as the bytes it returned, or `None`
+/// when nothing was deleted; the storage mode decides how to decode them.
 ///
 /// # Errors
 /// A server error or another shape.
-pub fn read_cond_del_raw(v: Value) -> Result<Option<Bytes>, CacheError> {
+pub fn read_deleted_raw(v: Value) -> Result<Option<Bytes>, CacheError> {
     match v {
         Value::Nil | Value::Int(0) => Ok(None),
         Value::Bulk(header) => Ok(Some(header)),
         Value::Error(e) => Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e)))),
-        other => Err(unexpected("cond_del", &other)),
+        other => Err(unexpected("del_if_stale", &other)),
     }
 }
 
@@ -305,12 +326,23 @@ pub fn read_current_token(v: Value) -> Result<Option<Bytes>, CacheError> {
     }
 }
 
-/// Reads a `TAG_INVALIDATE` reply: the old token and the live members, or `None` when the tag
-/// had no token.
+/// A member of a tag as `TAG_INVALIDATE` listed it: the data key and its score (the entry's
+/// expiry in server milliseconds, or `inf`), as the server printed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The full data key.
+    pub member: Bytes,
+    /// Its score, verbatim (fit for `ZADD`).
+    pub score: Bytes,
+}
+
+/// Reads a `TAG_INVALIDATE` reply: the old token and the live members with their scores, or
+/// `None` when the tag had no token.
 ///
 /// # Errors
-/// A server error or another shape.
-pub fn read_invalidated(v: Value) -> Result<Option<(Bytes, Vec<Bytes>)>, CacheError> {
+/// A server error or another shape (an odd-length member list, a member or score that is not
+/// a string).
+pub fn read_invalidated(v: Value) -> Result<Option<(Bytes, Vec<Listed>)>, CacheError> {
     let Value::Array(mut items) = v else {
         if let Value::Error(e) = v {
             return Err(CacheError::Request(crate::client::RequestError::Server(ServerError::new(e))));
@@ -323,15 +355,21 @@ pub fn read_invalidated(v: Value) -> Result<Option<(Bytes, Vec<Bytes>)>, CacheEr
     let members = items.pop().unwrap_or(Value::Nil);
     let old = items.pop().unwrap_or(Value::Nil);
     let Value::Bulk(old) = old else { return Ok(None) };
-    let Value::Array(members) = members else { return Err(unexpected("tag_invalidate", &members)) };
-    let members = members
-        .into_iter()
-        .map(|m| match m {
-            Value::Bulk(b) => Ok(b),
-            other => Err(unexpected("tag_invalidate", &other)),
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Some((old, members)))
+    let Value::Array(flat) = members else { return Err(unexpected("tag_invalidate", &members)) };
+    if flat.len() % 2 != 0 {
+        return Err(unexpected("tag_invalidate", &Value::Array(flat)));
+    }
+    let mut listed = Vec::with_capacity(flat.len() / 2);
+    let mut it = flat.into_iter();
+    while let (Some(m), Some(s)) = (it.next(), it.next()) {
+        match (m, s) {
+            (Value::Bulk(member), Value::Bulk(score) | Value::Simple(score)) => {
+                listed.push(Listed { member, score });
+            }
+            (m, _) => return Err(unexpected("tag_invalidate", &m)),
+        }
+    }
+    Ok(Some((old, listed)))
 }
 
 /// Whether an entry's tag tokens all match the current ones (`current[tag]` = `None` when the
@@ -377,19 +415,31 @@ mod tests {
             Some(Bytes::from_static(b"abc"))
         );
         assert_eq!(read_current_token(Value::Array(vec![])).expect("none"), None);
+        let b = |s: &'static [u8]| Value::Bulk(Bytes::from_static(s));
         let inv = Value::Array(vec![
-            Value::Bulk(Bytes::from_static(b"old")),
-            Value::Array(vec![Value::Bulk(Bytes::from_static(b"users:a"))]),
+            b(b"old"),
+            Value::Array(vec![b(b"users:a"), b(b"inf"), b(b"users:b"), b(b"17")]),
         ]);
         let (old, members) = read_invalidated(inv).expect("read").expect("had a token");
         assert_eq!(old.as_ref(), b"old");
-        assert_eq!(members, vec![Bytes::from_static(b"users:a")]);
+        let listed = |m: &'static [u8], s: &'static [u8]| Listed {
+            member: Bytes::from_static(m),
+            score: Bytes::from_static(s),
+        };
+        assert_eq!(members, vec![listed(b"users:a", b"inf"), listed(b"users:b", b"17")]);
+        let odd = Value::Array(vec![b(b"old"), Value::Array(vec![b(b"users:a")])]);
+        assert!(read_invalidated(odd).is_err(), "a member without its score");
+        let ns = Namespace::new("users").expect("ns");
+        let cmd = Tags::new(&ns).relist(b"x", &members).expect("cmd").expect("members");
+        let words: Vec<&[u8]> = cmd.args().iter().map(AsRef::as_ref).collect();
+        assert_eq!(words, vec![&b"ZADD"[..], b"tag:{users:x}", b"GT", b"inf", b"users:a", b"17", b"users:b"]);
+        assert_eq!(Tags::new(&ns).relist(b"x", &[]).expect("cmd"), None);
         assert_eq!(
             read_invalidated(Value::Array(vec![Value::Nil, Value::Array(vec![])])).expect("read"),
             None
         );
         assert!(read_invalidated(Value::Int(3)).is_err());
-        assert_eq!(read_cond_del(Value::Int(0)).expect("kept"), None);
+        assert_eq!(read_deleted(Value::Int(0)).expect("kept"), None);
         let e = Entry {
             payload: Bytes::from_static(b"payload"),
             tags: vec![TagToken { tag: Bytes::from_static(b"a"), token: Bytes::from_static(b"1") }],
@@ -397,11 +447,11 @@ mod tests {
         };
         let stored = e.encode().expect("encode");
         let header = stored.slice(..stored.len() - e.payload.len());
-        let got = read_cond_del(Value::Bulk(header)).expect("read").expect("deleted");
+        let got = read_deleted(Value::Bulk(header)).expect("read").expect("deleted");
         assert_eq!((got.tags, got.payload.len()), (e.tags, 0));
-        assert!(read_cond_del(Value::Int(1)).is_err());
-        assert_eq!(read_cond_del(Value::Nil).expect("nothing deleted"), None);
-        assert!(read_cond_del(Value::Error(Bytes::from_static(b"ERR x"))).is_err());
+        assert!(read_deleted(Value::Int(1)).is_err());
+        assert_eq!(read_deleted(Value::Nil).expect("nothing deleted"), None);
+        assert!(read_deleted(Value::Error(Bytes::from_static(b"ERR x"))).is_err());
     }
 
     #[test]

@@ -71,12 +71,17 @@ return string.sub(token, 2)
 ",
 );
 
-/// Replaces a tag's token and hands back the old token with the live members.
+/// Replaces a tag's token and hands back the old token with the live members and their
+/// scores.
 ///
-/// `KEYS[1]` tag key; `ARGV[1]` the new token. Returns `{old_token, {members...}}`, or
-/// `{false, {}}` when the tag has no token (nothing was written under it, or it all expired).
-/// Atomic: a write that read the old token can no longer produce a visible entry, and a write
-/// that reads the new one is after the invalidation. The key keeps its TTL.
+/// `KEYS[1]` tag key; `ARGV[1]` the new token. Returns `{old_token, {member1, score1, member2,
+/// score2, ...}}` (each member's score as the server prints it: its expiry in server
+/// milliseconds, or `inf`), or `{false, {}}` when the tag has no token (nothing was written
+/// under it, or it all expired). Atomic: a write that read the old token can no longer produce
+/// a visible entry, and a write that reads the new one is after the invalidation. The key
+/// keeps its TTL. The member list is **erased** with the swap (the tag then lists only the new
+/// generation): a member whose deletion ([`DEL_IF_STALE`]) then fails must be listed again by
+/// the caller (`ZADD key GT score member`), or no later invalidation finds it.
 ///
 /// The key is never emptied, not even to be re-created: the new token goes in first, then the
 /// old token and every member go. In a slot being migrated the legacy way (`MIGRATING`), the
@@ -92,7 +97,7 @@ if #tok == 0 then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local members = redis.call('ZRANGEBYSCORE', k, now, 'inf')
+local members = redis.call('ZRANGEBYSCORE', k, now, 'inf', 'WITHSCORES')
 redis.call('ZADD', k, -1, '\0' .. ARGV[1])
 redis.call('ZREM', k, unpack(tok))
 redis.call('ZREMRANGEBYSCORE', k, '(-1', 'inf')
@@ -100,26 +105,63 @@ return {string.sub(tok[1], 2), members}
 ",
 );
 
-/// Deletes an entry only if its envelope header still carries a given token.
+/// Deletes an entry that carries a tag with a token other than the tag's current one: an
+/// entry no read can ever serve again (tokens never repeat), left by an invalidation of the
+/// tag.
 ///
-/// `KEYS[1]` data key; `ARGV[1]` token. Returns the deleted entry's envelope **without its
-/// payload** (prefix and header: its tags and their tokens), or nil when nothing was deleted.
-/// An entry rewritten since (with a newer token, or without the tag) is left alone. The caller
-/// reads the returned header to tell an entry that was still fresh (counted) from one that an
-/// invalidation of another of its tags had already made stale (deleted as clean-up only).
-pub static COND_DEL: Script = Script::new(
-    "cond_del",
+/// `KEYS[1]` data key; `ARGV[1]` tag; `ARGV[2]` the tag's **current** token (the one the
+/// invalidation just swapped in). Parses the envelope header exactly (flags, the optional
+/// refresh time, the transformer ids, `tag_count` u16 BE, then `{tag_len u16 BE, tag,
+/// token_len u8, token}` per tag; see [`super::envelope`]), finds the tag by equality, and
+/// deletes the entry iff it carries the tag with a token other than `ARGV[2]`. Returns the
+/// deleted entry's envelope **without its payload** (prefix and header: its tags and their
+/// tokens), or nil when nothing was deleted: an entry rewritten after the swap (it carries
+/// `ARGV[2]`), rewritten without the tag, untagged, absent, of another envelope version, or
+/// whose header does not parse is left alone. The caller reads the returned header to tell an
+/// entry that was still fresh (counted) from one that was already stale (deleted as clean-up
+/// only).
+///
+/// Because it compares with the current token rather than the one just replaced, the next
+/// invalidation of the tag also deletes an entry that an earlier one failed to delete, once
+/// that entry is listed in the tag again (see `invalidate_tags` in `cache::op`).
+pub static DEL_IF_STALE: Script = Script::new(
+    "del_if_stale",
     r"
 local v = redis.call('GET', KEYS[1])
-if not v or string.sub(v, 1, 3) ~= '\0SC' or string.len(v) < 8 then
+if not v or string.len(v) < 8 or string.sub(v, 1, 4) ~= '\0SC\1' then
   return false
 end
 local b1, b2, b3, b4 = string.byte(v, 5, 8)
-local hl = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-local head = string.sub(v, 1, 8 + hl)
-if string.find(string.sub(head, 9), ARGV[1], 1, true) then
-  redis.call('DEL', KEYS[1])
-  return head
+local last = 8 + ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+if last > string.len(v) then return false end
+local p = 9
+if p > last then return false end
+local flags = string.byte(v, p)
+p = p + 1
+if flags % 2 == 1 then p = p + 8 end
+if p > last then return false end
+p = p + 1 + string.byte(v, p)
+if p + 1 > last then return false end
+local c1, c2 = string.byte(v, p, p + 1)
+p = p + 2
+for i = 1, c1 * 256 + c2 do
+  if p + 1 > last then return false end
+  local l1, l2 = string.byte(v, p, p + 1)
+  local tl = l1 * 256 + l2
+  p = p + 2
+  if p + tl > last then return false end
+  local tag = string.sub(v, p, p + tl - 1)
+  p = p + tl
+  local kl = string.byte(v, p)
+  p = p + 1
+  if p + kl - 1 > last then return false end
+  local tok = string.sub(v, p, p + kl - 1)
+  p = p + kl
+  if tag == ARGV[1] then
+    if tok == ARGV[2] then return false end
+    redis.call('DEL', KEYS[1])
+    return string.sub(v, 1, last)
+  end
 end
 return false
 ",

@@ -11,7 +11,7 @@ use super::envelope::Entry;
 use super::error::CacheError;
 use super::plan::{self, Command};
 use super::scripts::{self, Script};
-use super::search::doc::{self, CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE};
+use super::search::doc::{self, CAS_JSON, DEL_IF_STALE_JSON, JSON_GETDEL, JSON_WRITE};
 use super::search::refusal::is_unknown_command;
 
 /// A namespace's storage mode.
@@ -112,18 +112,22 @@ impl Storage {
         }
     }
 
-    /// The delete of `member` only if it still carries `token` (a tag invalidation).
+    /// The delete of `member` only if it carries `tag` with a token other than `current`, the
+    /// tag's current token (a tag invalidation's clean-up): `DEL_IF_STALE`, or
+    /// `DEL_IF_STALE_JSON`.
     #[must_use]
-    pub fn delete_if_token(self, member: &Bytes, token: &Bytes) -> Command {
+    pub fn delete_if_stale(self, member: &Bytes, tag: &Bytes, current: &Bytes) -> Command {
         match self {
             Self::Document => {
                 let key = EncodedKey::new(member.clone());
                 Command::script(
-                    plan::script(&COND_DEL_JSON, &key, vec![token.clone()], true, true),
-                    &COND_DEL_JSON,
+                    plan::script(&DEL_IF_STALE_JSON, &key, vec![tag.clone(), current.clone()], true, true),
+                    &DEL_IF_STALE_JSON,
                 )
             }
-            Self::Envelope => Command::script(plan::cond_del(member, token, true), &scripts::COND_DEL),
+            Self::Envelope => {
+                Command::script(plan::del_if_stale(member, tag, current, true), &scripts::DEL_IF_STALE)
+            }
         }
     }
 

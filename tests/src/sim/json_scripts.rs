@@ -1,30 +1,28 @@
 //! Native twins of the cache's JSON Lua scripts (`slotcache_core::cache::search::doc`), run
 //! command by command through [`ScriptCtx::call`] like the Lua's `redis.call`s, and the twin of
-//! the coming `DEL_IF_STALE_JSON` (registered by its source with
-//! [`register_del_if_stale_json`] once the Lua is in the core).
+//! `DEL_IF_STALE_JSON` (registered by the core's source).
 
 use bytes::Bytes;
 use serde_json::Value as Json;
 use slotcache_core::Value;
 use slotcache_core::cache::scripts::sha1_hex;
-use slotcache_core::cache::search::doc::{CAS_JSON, COND_DEL_JSON, JSON_GETDEL, JSON_WRITE, RESERVED_FIELD};
+use slotcache_core::cache::search::doc::{self, CAS_JSON, JSON_GETDEL, JSON_WRITE, RESERVED_FIELD};
 
 use super::scripts::{Registry, ScriptCtx};
 
 /// The registry name of the `DEL_IF_STALE_JSON` twin.
 pub const DEL_IF_STALE_JSON: &str = "del_if_stale_json";
 
-/// Registers the twins of `JSON_WRITE`, `JSON_GETDEL`, `COND_DEL_JSON` and `CAS_JSON` (part of
-/// [`Registry::standard`]).
+/// Registers the twins of `JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON` and `CAS_JSON`
+/// (part of [`Registry::standard`]).
 pub fn register_standard(r: &mut Registry) {
     r.register("json_write", JSON_WRITE.source, json_write);
     r.register("json_getdel", JSON_GETDEL.source, json_getdel);
-    r.register("cond_del_json", COND_DEL_JSON.source, cond_del_json);
+    register_del_if_stale_json(r, doc::DEL_IF_STALE_JSON.source);
     r.register("cas_json", CAS_JSON.source, cas_json);
 }
 
-/// Registers the `DEL_IF_STALE_JSON` twin under the Lua `source` (the core's, once it exists);
-/// returns its SHA-1.
+/// Registers the `DEL_IF_STALE_JSON` twin under the Lua `source`; returns its SHA-1.
 pub fn register_del_if_stale_json(r: &mut Registry, source: &str) -> String {
     r.register(DEL_IF_STALE_JSON, source, del_if_stale_json)
 }
@@ -89,28 +87,6 @@ fn member_reply(m: &[u8]) -> Value {
     out.extend_from_slice(inner);
     out.extend_from_slice(b"}]");
     Value::Bulk(Bytes::from(out))
-}
-
-/// `COND_DEL_JSON`: deletes the document if the text of its reserved member contains the token
-/// (`string.find(m, ARGV[1], 1, true)`: a plain substring search).
-fn cond_del_json(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
-    let k = arg(keys, 0, "KEYS")?;
-    // if redis.call('TYPE', KEYS[1])['ok'] ~= 'ReJSON-RL' then return false end
-    if type_of(cx, k)?.as_ref() != b"ReJSON-RL" {
-        return Ok(Value::Nil);
-    }
-    // local m = redis.call('JSON.GET', KEYS[1], '$.__slotcache')
-    let path = format!("$.{RESERVED_FIELD}");
-    let Some(m) = bulk(cx.call(&[b"JSON.GET", k, path.as_bytes()])?) else { return Ok(Value::Nil) };
-    // if m and string.len(m) > 2 and string.find(m, ARGV[1], 1, true) then
-    let needle = arg(argv, 0, "ARGV")?;
-    let found = needle.is_empty() || m.windows(needle.len()).any(|w| w == needle.as_ref());
-    if m.len() > 2 && found {
-        // redis.call('DEL', KEYS[1]); return '[{"__slotcache":' .. string.sub(m, 2, -2) .. '}]'
-        cx.call(&[b"DEL", k])?;
-        return Ok(member_reply(&m));
-    }
-    Ok(Value::Nil)
 }
 
 /// `CAS_JSON`: applies `set`/`del` only over the document whose `JSON.GET k $` reply has the
@@ -181,9 +157,6 @@ mod tests {
     use super::*;
     use crate::sim::{Session, SimCluster, addr};
 
-    /// The stand-in Lua source the `DEL_IF_STALE_JSON` twin is registered under until the
-    /// core's script lands.
-    const DEL_IF_STALE_SRC: &str = "-- DEL_IF_STALE_JSON stand-in (sim unit test)";
 
     struct M {
         c: SimCluster,
@@ -193,8 +166,7 @@ mod tests {
 
     impl M {
         fn new() -> Self {
-            let mut c = SimCluster::new(1, 0);
-            register_del_if_stale_json(&mut c.scripts, DEL_IF_STALE_SRC);
+            let c = SimCluster::new(1, 0);
             Self { c, s: Session::default(), n: addr(0) }
         }
         fn run(&mut self, args: &[&[u8]]) -> Value {
@@ -258,26 +230,6 @@ mod tests {
     }
 
     #[test]
-    fn cond_del_json_deletes_on_the_token_and_returns_the_member() {
-        let mut m = M::new();
-        m.run(&[b"JSON.SET", b"k", b"$", DOC]);
-        assert_eq!(m.eval(COND_DEL_JSON.source, b"k", &[b"T9"]), Value::Nil);
-        let got = m.eval(COND_DEL_JSON.source, b"k", &[b"T2"]);
-        assert_eq!(got, b(br#"[{"__slotcache":{"r":7,"t":[["red","T1"],["blue","T2"]]}}]"#));
-        let Value::Bulk(g) = &got else { panic!() };
-        assert_eq!(from_stored(g).expect("entry").refresh_at_ms, Some(7));
-        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
-        // No member: kept whatever the token; the substring search also matches a tag name.
-        m.run(&[b"JSON.SET", b"u", b"$", br#"{"v":"T2"}"#]);
-        assert_eq!(m.eval(COND_DEL_JSON.source, b"u", &[b"T2"]), Value::Nil);
-        m.run(&[b"JSON.SET", b"k", b"$", DOC]);
-        assert_ne!(m.eval(COND_DEL_JSON.source, b"k", &[b"blue"]), Value::Nil, "plain substring search");
-        m.run(&[b"SET", b"s", b"T1"]);
-        assert_eq!(m.eval(COND_DEL_JSON.source, b"s", &[b"T1"]), Value::Nil);
-        assert_eq!(m.run(&[b"EXISTS", b"s"]), Value::Int(1));
-    }
-
-    #[test]
     fn cas_json_applies_only_over_the_document_read() {
         let mut m = M::new();
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[b"", b"set", br#"{"a":1}"#, b""]), Value::Int(1));
@@ -312,7 +264,7 @@ mod tests {
     #[test]
     fn del_if_stale_json_deletes_only_an_old_token_of_the_tag() {
         let mut m = M::new();
-        let src = DEL_IF_STALE_SRC;
+        let src = doc::DEL_IF_STALE_JSON.source;
         m.run(&[b"JSON.SET", b"k", b"$", DOC]);
         assert_eq!(m.eval(src, b"k", &[b"red", b"T1"]), Value::Nil, "the current token: kept");
         assert_eq!(m.eval(src, b"k", &[b"green", b"T1"]), Value::Nil, "another tag: kept");

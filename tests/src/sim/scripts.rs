@@ -45,15 +45,15 @@ impl Registry {
         Self::default()
     }
 
-    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `COND_DEL`, `CAS`, `UNLOCK`) and
-    /// the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `COND_DEL_JSON`, `CAS_JSON`: see
+    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `DEL_IF_STALE`, `CAS`, `UNLOCK`) and
+    /// the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`, `CAS_JSON`: see
     /// [`super::json_scripts`]).
     #[must_use]
     pub fn standard() -> Self {
         let mut r = Self::new();
         r.register("tag_write", core_scripts::TAG_WRITE.source, tag_write);
         r.register("tag_invalidate", core_scripts::TAG_INVALIDATE.source, tag_invalidate);
-        r.register("cond_del", core_scripts::COND_DEL.source, cond_del);
+        r.register("del_if_stale", core_scripts::DEL_IF_STALE.source, del_if_stale);
         r.register("cas", core_scripts::CAS.source, cas);
         r.register("unlock", core_scripts::UNLOCK.source, unlock);
         super::json_scripts::register_standard(&mut r);
@@ -235,8 +235,9 @@ fn tag_invalidate(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Res
         return Ok(Value::Array(vec![Value::Nil, Value::Array(Vec::new())]));
     };
     let now = cx.time_ms()?;
-    // local members = redis.call('ZRANGEBYSCORE', k, now, 'inf')
-    let members = cx.call(&[b"ZRANGEBYSCORE", k, now.to_string().as_bytes(), b"inf"])?;
+    // local members = redis.call('ZRANGEBYSCORE', k, now, 'inf', 'WITHSCORES')
+    // (a script's calls speak RESP2: a flat member, score, member, score... array)
+    let members = cx.call(&[b"ZRANGEBYSCORE", k, now.to_string().as_bytes(), b"inf", b"WITHSCORES"])?;
     // redis.call('ZADD', k, -1, '\0' .. ARGV[1])
     let new = cat(b"\0", arg(argv, 0, "ARGV")?);
     cx.call(&[b"ZADD", k, b"-1", &new])?;
@@ -250,28 +251,58 @@ fn tag_invalidate(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Res
     Ok(Value::Array(vec![Value::Bulk(old.slice(1..)), members]))
 }
 
-/// `COND_DEL` (core `cache::scripts::COND_DEL`).
-fn cond_del(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+/// `DEL_IF_STALE` (core `cache::scripts::DEL_IF_STALE`).
+fn del_if_stale(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
     let k = arg(keys, 0, "KEYS")?;
     // local v = redis.call('GET', KEYS[1])
     let Value::Bulk(v) = cx.call(&[b"GET", k])? else { return Ok(Value::Nil) };
-    // if not v or sub(v, 1, 3) ~= '\0SC' or len(v) < 8 then return false
-    // ('\0SC' is three bytes in Lua: NUL, 'S', 'C'.)
-    if v.len() < 8 || &v[..3] != b"\0SC" {
+    // if not v or len(v) < 8 or sub(v, 1, 4) ~= '\0SC\1' then return false
+    if v.len() < 8 || &v[..4] != b"\0SC\x01" {
         return Ok(Value::Nil);
     }
-    // hl = big-endian u32 of bytes 5..8; head = sub(v, 1, 8 + hl)
-    let hl = u32::from_be_bytes([v[4], v[5], v[6], v[7]]) as usize;
-    let head = v.slice(..(8 + hl).min(v.len()));
-    // if string.find(sub(head, 9), ARGV[1], 1, true) then DEL; return head
-    let needle = arg(argv, 0, "ARGV")?;
-    let body = &head[8..];
-    let found = needle.is_empty() || body.windows(needle.len()).any(|w| w == needle.as_ref());
-    if found {
-        cx.call(&[b"DEL", k])?;
-        return Ok(Value::Bulk(head));
+    // last = 8 + big-endian u32 of bytes 5..8; if last > len(v) then return false
+    let last = 8 + u32::from_be_bytes([v[4], v[5], v[6], v[7]]) as usize;
+    if last > v.len() {
+        return Ok(Value::Nil);
     }
-    Ok(Value::Nil)
+    let (tag, current) = (arg(argv, 0, "ARGV")?, arg(argv, 1, "ARGV")?);
+    match stale_tag(&v[8..last], tag, current) {
+        Some(true) => {
+            cx.call(&[b"DEL", k])?;
+            Ok(Value::Bulk(v.slice(..last)))
+        }
+        _ => Ok(Value::Nil),
+    }
+}
+
+/// Walks an envelope header as `DEL_IF_STALE`'s Lua does: `Some(stale)` for the first tag
+/// equal to `tag` (stale: its token is not `current`), `None` when the tag is absent or the
+/// header is cut short.
+fn stale_tag(h: &[u8], tag: &[u8], current: &[u8]) -> Option<bool> {
+    let mut p = 0usize;
+    let take = |p: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = h.get(*p..p.checked_add(n)?)?;
+        *p += n;
+        Some(s)
+    };
+    // flags; the refresh time when flags is odd; the transformer ids
+    let flags = take(&mut p, 1)?[0];
+    if flags % 2 == 1 {
+        p += 8;
+    }
+    let n = usize::from(take(&mut p, 1)?[0]);
+    p += n;
+    let c = take(&mut p, 2)?;
+    for _ in 0..u16::from_be_bytes([c[0], c[1]]) {
+        let l = take(&mut p, 2)?;
+        let t = take(&mut p, usize::from(u16::from_be_bytes([l[0], l[1]])))?;
+        let kl = usize::from(take(&mut p, 1)?[0]);
+        let tok = take(&mut p, kl)?;
+        if t == tag {
+            return Some(tok != current);
+        }
+    }
+    None
 }
 
 /// `CAS` (core `cache::scripts::CAS`).
@@ -319,7 +350,9 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
 
 #[cfg(test)]
 mod tests {
-    use slotcache_core::cache::scripts::{CAS, COND_DEL, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
+    use slotcache_core::cache::envelope::TagToken;
+    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
+    use slotcache_core::cache::{Entry, TransformId};
     use slotcache_core::{NodeAddr, Value};
 
     use super::*;
@@ -399,13 +432,16 @@ mod tests {
             "no token: {{false, {{}}}}"
         );
         assert_eq!(m.run(&[b"EXISTS", b"tag:{a}"]), Value::Int(0), "nothing created");
+        let now = m.now_ms();
         m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]);
         m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"", b"T1"]);
         m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d3", b"10", b"T1"]);
         let ttl_before = m.run(&[b"PTTL", b"tag:{a}"]);
         m.advance(500);
         let r = m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"T2"]);
-        assert_eq!(r, Value::Array(vec![b(b"T1"), Value::Array(vec![b(b"d1"), b(b"d2")])]), "d3 expired");
+        let score1 = b((now + 1000).to_string().as_bytes());
+        let listed = Value::Array(vec![b(b"d1"), score1, b(b"d2"), b(b"inf")]);
+        assert_eq!(r, Value::Array(vec![b(b"T1"), listed]), "d3 expired; members with their scores");
         // Only the new token is left; the key keeps its TTL.
         assert_eq!(m.run(&[b"ZRANGEBYSCORE", b"tag:{a}", b"-inf", b"+inf"]), Value::Array(vec![b(b"\0T2")]));
         assert_eq!(ttl_before, Value::Int(-1));
@@ -414,30 +450,57 @@ mod tests {
         assert_eq!(r, Value::Array(vec![b(b"T2"), Value::Array(vec![])]));
     }
 
-    fn envelope(tokens: &[u8], payload: &[u8]) -> Vec<u8> {
-        let mut v = b"\0SC\x01".to_vec();
-        v.extend_from_slice(&(tokens.len() as u32).to_be_bytes());
-        v.extend_from_slice(tokens);
-        v.extend_from_slice(payload);
-        v
+    fn stored(tags: &[(&[u8], &[u8])], refresh: Option<u64>, transforms: Vec<TransformId>) -> Vec<u8> {
+        let e = Entry {
+            payload: Bytes::from_static(b"payload"),
+            tags: tags
+                .iter()
+                .map(|(t, k)| TagToken { tag: Bytes::copy_from_slice(t), token: Bytes::copy_from_slice(k) })
+                .collect(),
+            refresh_at_ms: refresh,
+            transforms,
+        };
+        e.encode().expect("encode").to_vec()
     }
 
+    /// The contract of `DEL_IF_STALE`: delete iff the entry carries the tag with a token other
+    /// than the current one; return the header; leave everything else alone.
     #[test]
-    fn cond_del_deletes_only_entries_carrying_the_token() {
+    fn del_if_stale_deletes_only_entries_carrying_another_token_of_the_tag() {
         let mut m = M::new();
-        let stored = envelope(b"tagA:TOK1", b"payload");
-        m.run(&[b"SET", b"k", &stored]);
-        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK2"]), Value::Nil, "other token: kept");
-        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(1));
-        let head = &stored[..stored.len() - b"payload".len()];
-        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK1"]), b(head), "header returned, payload not");
+        let del =
+            |m: &mut M, key: &[u8], tag: &[u8], cur: &[u8]| m.eval(DEL_IF_STALE.source, key, &[tag, cur]);
+        // Carries the old token of tag a (and b): deleted, header returned without the payload.
+        let v = stored(&[(b"b", b"B1"), (b"a", b"OLD")], Some(7), vec![TransformId::Zstd]);
+        m.run(&[b"SET", b"k", &v]);
+        assert_eq!(del(&mut m, b"k", b"a", b"NEW"), b(&v[..v.len() - b"payload".len()]));
         assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
-        assert_eq!(m.eval(COND_DEL.source, b"k", &[b"TOK1"]), Value::Nil, "absent");
-        m.run(&[b"SET", b"raw", b"TOK1 but no envelope"]);
-        assert_eq!(m.eval(COND_DEL.source, b"raw", &[b"TOK1"]), Value::Nil, "untagged value: kept");
-        // The token is searched in the header only, not the payload.
-        m.run(&[b"SET", b"p", &envelope(b"x", b"TOK1")]);
-        assert_eq!(m.eval(COND_DEL.source, b"p", &[b"TOK1"]), Value::Nil);
+        // An even older token is stale too (tokens never repeat).
+        m.run(&[b"SET", b"k", &stored(&[(b"a", b"OLDER")], None, vec![])]);
+        assert!(matches!(del(&mut m, b"k", b"a", b"NEW"), Value::Bulk(_)));
+        // Rewritten after the swap (carries the current token): kept.
+        m.run(&[b"SET", b"k", &stored(&[(b"a", b"NEW")], None, vec![])]);
+        assert_eq!(del(&mut m, b"k", b"a", b"NEW"), Value::Nil);
+        // Rewritten without the tag: kept, even if another tag's token looks stale, and even if
+        // the tag's name or the token appear inside other fields.
+        m.run(&[b"SET", b"k", &stored(&[(b"ab", b"OLD"), (b"x", b"a")], None, vec![])]);
+        assert_eq!(del(&mut m, b"k", b"a", b"NEW"), Value::Nil);
+        assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(1));
+        // Untagged envelope, bare value, absent key, truncated header: kept, nil.
+        m.run(&[b"SET", b"k", &stored(&[], Some(1), vec![])]);
+        assert_eq!(del(&mut m, b"k", b"a", b"NEW"), Value::Nil);
+        m.run(&[b"SET", b"raw", b"a OLD"]);
+        assert_eq!(del(&mut m, b"raw", b"a", b"NEW"), Value::Nil);
+        assert_eq!(del(&mut m, b"absent", b"a", b"NEW"), Value::Nil);
+        let mut cut = stored(&[(b"a", b"OLD")], None, vec![]);
+        cut.truncate(12);
+        m.run(&[b"SET", b"cut", &cut]);
+        assert_eq!(del(&mut m, b"cut", b"a", b"NEW"), Value::Nil);
+        let mut lying = stored(&[(b"a", b"OLD")], None, vec![]);
+        lying[13] = 0xFF; // the tag's length runs past the header
+        m.run(&[b"SET", b"lying", &lying]);
+        assert_eq!(del(&mut m, b"lying", b"a", b"NEW"), Value::Nil);
+        assert_eq!(m.run(&[b"EXISTS", b"cut"]), Value::Int(1));
     }
 
     #[test]

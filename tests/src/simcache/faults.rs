@@ -50,6 +50,9 @@ pub enum Fault {
     Pause(Slot),
     /// ... and resumes every paused node.
     ResumeAll,
+    /// The primary of `slot` answers its next N keyed commands with an error (whatever they
+    /// are: a delete of an invalidation's clean-up, a swap, a write, a read).
+    FailNext(Slot, u32),
 }
 
 /// Faults at instants of virtual time since the start.
@@ -210,6 +213,13 @@ pub fn apply(sim: &mut Sim, fault: &Fault) -> String {
         Fault::HalfOpen(s) => {
             let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
             sim.half_open(&p);
+        }
+        Fault::FailNext(s, n) => {
+            let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
+            if let Some(node) = sim.cluster.nodes.get_mut(&p) {
+                node.fail_next = *n;
+                node.fail_with_once = super::orphans::INJECTED.into();
+            }
         }
         Fault::ResumeAll => {
             let all: Vec<NodeAddr> = sim.cluster.nodes.keys().cloned().collect();

@@ -8,6 +8,7 @@
 
 pub mod faults;
 pub mod ops;
+pub mod orphans;
 pub mod runner;
 pub mod scenario;
 pub mod workload;

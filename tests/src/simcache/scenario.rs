@@ -1,6 +1,10 @@
 //! One seeded history run of the whole cache in the simulation: workers run the operation mix
 //! over a 3+3 simulated cluster while the fault schedule plays; then the faults heal, every key
-//! is read once more, and the tag history checker judges the history.
+//! is read once more, every tag is invalidated once more, and the tag history checker judges
+//! the history while the orphan check ([`super::orphans`]) reads the quiescent nodes.
+//!
+//! Besides the schedule, an invalidation often has a primary fail its next few keyed commands
+//! ([`super::faults::Fault::FailNext`]) as it starts: its clean-up then fails part-way.
 //!
 //! Rerun one seed: `SLOTCACHE_SIM_SEED=<seed> cargo test -p slotcache-tests --test
 //! sim_cache_history -- --nocapture` (the failure message prints the seed, the violations and
@@ -160,13 +164,23 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     // Think time between a worker's operations, so that the run spans the fault schedule.
     let per_op = options.horizon / u32::try_from(options.mix.ops_per_worker.max(1)).unwrap_or(1);
     let mut pace = crate::history::workload::Rng::new(seed ^ 0x7A11);
+    let mut partial = crate::history::workload::Rng::new(seed ^ 0xFA11);
     let mut next_start = vec![Duration::ZERO; options.mix.workers];
     let mut records = Vec::new();
     let mut faults = Vec::new();
+    // The lossy failovers, for the orphan check.
+    let mut lossy = Vec::new();
     let limit = options.horizon * 10;
     for _ in 0..1_000_000 {
         let elapsed = runner.sim.elapsed();
         for f in schedule.due(elapsed) {
+            if let super::faults::Fault::LossyFailover(s) = f {
+                let owner = runner.sim.cluster.owner.get(usize::from(s.get())).cloned().flatten();
+                let slots = (0..16384u16)
+                    .filter(|&i| owner.is_some() && runner.sim.cluster.owner[usize::from(i)] == owner)
+                    .collect();
+                lossy.push(super::orphans::Lossy { at: runner.clock(), slots });
+            }
             faults.push(apply(&mut runner.sim, &f));
         }
         for w in 0..left.len() {
@@ -175,6 +189,11 @@ pub fn run(seed: u64, options: Options) -> Outcome {
                 let think = u64::try_from(per_op.as_micros()).unwrap_or(1).max(1) * 2;
                 next_start[w] = elapsed + Duration::from_micros(pace.next() % think);
                 let op = draw.next(w);
+                if matches!(op, Op::InvalidateTags { .. }) && partial.below(3) == 0 {
+                    let s = slotcache_core::key_slot(format!("fail-{}", partial.next()).as_bytes());
+                    let n = 1 + u32::try_from(partial.below(3)).unwrap_or(0);
+                    faults.push(apply(&mut runner.sim, &super::faults::Fault::FailNext(s, n)));
+                }
                 if let Some(m) = ops.machine(&op, runner.sim.now) {
                     runner.spawn(w, op, m);
                 }
@@ -225,9 +244,38 @@ pub fn run(seed: u64, options: Options) -> Outcome {
             }
         }
     }
+    // Quiescence: every tag invalidated once more (recorded), then no entry may be left with a
+    // stale token that no tag lists.
+    for _ in 0..3 {
+        for n in runner.sim.cluster.nodes.values_mut() {
+            n.fail_next = 0;
+        }
+        let mut failed = false;
+        for t in 0..options.mix.tags {
+            let op = Op::InvalidateTags { tags: vec![format!("t{t}")] };
+            if let Some(m) = ops.machine(&op, runner.sim.now) {
+                runner.spawn(checker, op, m);
+            }
+            for _ in 0..10_000 {
+                let more = runner.step(Duration::from_millis(50));
+                let done = runner.take_finished();
+                failed |= done.iter().any(|r| r.result.is_err());
+                records.extend(done);
+                if !more && runner.running() == 0 {
+                    break;
+                }
+            }
+        }
+        runner.sim.run_for(Duration::from_millis(500));
+        if !failed {
+            break;
+        }
+    }
+    let orphans = super::orphans::find(&runner.sim.cluster, &ops.scope.ns);
     let history = History::merge([records]);
     let (mut violations, figures) = check_p1(&history);
     violations.extend(query_violations(&history));
+    violations.extend(super::orphans::judge(&ops.scope.ns, &orphans, &history.records, &lossy, evicting));
     let conditions = format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}");
     let test = if options.documents { "sim_search_history" } else { "sim_cache_history" };
     Outcome { seed, history, violations, figures, faults, conditions, trace: runner.sim.trace_dump(), test }

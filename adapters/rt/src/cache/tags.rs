@@ -21,9 +21,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`Durability::Replicas`](super::Durability) the token change is acknowledged by a
     /// replica before this returns, so a failover cannot undo it.
     ///
+    /// If deleting some entries fails (a node down, a timeout, an error reply), the entries
+    /// not deleted are listed in their tags again before the call fails, so the next
+    /// invalidation of the tag deletes them (retrying is enough); if that listing fails too,
+    /// the error is [`CacheError::CleanupUnlisted`] and those (stale, never served) entries
+    /// stay until their TTL.
+    ///
     /// # Errors
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
-    /// acknowledged (the invalidation is in force on the primary; retrying is safe).
+    /// acknowledged (the invalidation is in force on the primary; retrying is safe);
+    /// [`CacheError::CleanupUnlisted`].
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
         self.invalidate_tags(tags, Variant::Correct).await
     }
@@ -73,6 +80,23 @@ pub mod testing {
     use slotcache_core::cache::op::invalidate_tags::Variant;
 
     use super::Cache;
+
+    /// `invalidate_by_tags` with bug A6 reintroduced ([`Variant::EraseBeforeEarlyReturn`]): a
+    /// delete round that fails returns at once, and the entries it did not delete are no
+    /// longer listed in their tag.
+    ///
+    /// # Errors
+    /// As `invalidate_by_tags`.
+    pub async fn invalidate_by_tags_without_relisting<K, V>(
+        cache: &Cache<K, V>,
+        tags: &[&str],
+    ) -> Result<u64, CacheError>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        invalidate_by_tags_with(cache, tags, Variant::EraseBeforeEarlyReturn).await
+    }
 
     /// `invalidate_by_tags` with the machine's bug `variant`.
     ///

@@ -27,6 +27,13 @@ impl Deadline {
         self.at
     }
 
+    /// A deadline for the same operation with the same budget, starting at `now`: for a
+    /// clean-up round that must run even once the operation's own budget is spent.
+    #[must_use]
+    pub fn renewed(&self, now: Instant) -> Self {
+        Self::new(now, self.op, self.budget)
+    }
+
     /// The operation's timeout error.
     #[must_use]
     pub fn timeout_error(&self) -> CacheError {

@@ -1,25 +1,37 @@
-//! `invalidate_by_tags`: swap each tag's token, then delete the members that still carry the
-//! old one, count the fresh ones, and take the deleted entries out of their other tags.
+//! `invalidate_by_tags`: swap each tag's token, then delete the members that carry a stale
+//! token, count the fresh ones, take the deleted entries out of their other tags, and list
+//! again in their tag the members whose delete did not complete.
 //!
-//! Round 1, per tag: the `TAG_INVALIDATE` script, and (with [`Durability::Replicas`]) a `WAIT`
+//! Round 1, per tag: the `TAG_INVALIDATE` script (it returns the old token and the members with
+//! their scores, and **erases** the member list), and (with [`Durability::Replicas`]) a `WAIT`
 //! that **follows** it ([`Cmd::after`](crate::client::Cmd::after)): sent once the script has
 //! answered, on the connection that ran it, wherever a redirection took it. A script the node
 //! did not have cached is sent again as `EVAL` together with its `WAIT` (see
 //! [`Exchange`]), so the acknowledgement always covers the token swap that happened.
-//! Round 2: the conditional deletes. Round 3 (only when deleted entries have tags outside the
-//! call): those tags' current tokens, to count only entries that were still fresh. Round 4:
-//! `ZREM` of each deleted entry from its other tags. See `docs/consistency.md`.
+//! Round 2: `DEL_IF_STALE` of each member, with the tag and its **new** token (it deletes an
+//! entry carrying any other token of the tag). Round 3 (only when deleted entries have tags
+//! outside the call): those tags' current tokens, to count only entries that were still fresh.
+//! Round 4: `ZREM` of each deleted entry from its other tags. Round 5 (only when a delete
+//! failed): `ZADD tag GT score member...` of every member whose delete did not complete, with
+//! the score the swap saw, so the next invalidation of the tag deletes it; its budget is
+//! renewed ([`Deadline::renewed`]), since a delete round that timed out spent the call's.
+//!
+//! A failure after the swap never returns early: it is kept, the remaining rounds run, and the
+//! call fails with it after round 5 ([`CacheError::CleanupUnlisted`] when round 5 failed too).
+//! A swap round that fails as a whole (its replies lost) leaves nothing to re-list: the swaps
+//! that did run erased members this call never saw. See `docs/consistency.md`.
 //!
 //! [`Durability::Replicas`]: crate::cache::durability::Durability::Replicas
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::cache::envelope::Entry;
 use crate::cache::error::CacheError;
-use crate::cache::plan::{self, Tags};
+use crate::cache::plan::{self, Listed, Tags};
 use crate::cache::scripts;
 use crate::client::RequestError;
 
@@ -39,15 +51,33 @@ pub enum Variant {
     /// Bug A1: the `WAIT` is pipelined after the `EVALSHA` instead of following the script's
     /// real execution, so a `NOSCRIPT` retry goes out after the `WAIT` has answered.
     WaitBeforeRetry,
+    /// Bug A6: a delete round that fails returns at once, without listing again the members
+    /// it did not delete: the swap erased them from the tag, so no later invalidation finds
+    /// them, and their bytes leak until their TTL.
+    EraseBeforeEarlyReturn,
+}
+
+/// A member found by the swap of `tag`: deleted if stale, else listed again.
+#[derive(Clone, Debug)]
+struct Doomed {
+    tag: Bytes,
+    /// The tag's token after the swap.
+    current: Bytes,
+    listed: Listed,
 }
 
 #[derive(Debug)]
 enum Phase {
-    Swap { waits: Vec<Option<u32>> },
-    Delete { doomed: Vec<(Bytes, Bytes)> },
+    Swap { waits: Vec<Option<u32>>, tokens: Vec<Bytes> },
+    Delete { doomed: Vec<Doomed> },
     Count { deleted: Vec<Option<Entry>>, others: Vec<Bytes> },
     Leave { removed: u64 },
+    Relist { sizes: Vec<u64> },
     Over,
+}
+
+fn missing() -> RequestError {
+    RequestError::Internal { what: "a round ended without a result for every command" }
 }
 
 /// The `invalidate_by_tags` operation.
@@ -63,6 +93,12 @@ pub struct InvalidateTags {
     /// The first shard whose replicas did not all acknowledge: (acked, wanted).
     short: Option<(i64, i64)>,
     leave: Vec<Command>,
+    /// The first failure after the swap: the call fails with it once the clean-up is over.
+    failed: Option<CacheError>,
+    /// The members whose delete did not complete, by tag, to list again.
+    unlisted: BTreeMap<Bytes, Vec<Listed>>,
+    /// The re-listing round's own budget.
+    cleanup: Option<Deadline>,
 }
 
 /// The machine of [`InvalidateTags`].
@@ -93,20 +129,33 @@ impl InvalidateTags {
             before: BTreeMap::new(),
             short: None,
             leave: Vec::new(),
+            failed: None,
+            unlisted: BTreeMap::new(),
+            cleanup: None,
         })
+    }
+
+    /// Keeps the first failure.
+    fn fail(&mut self, e: CacheError) {
+        self.failed.get_or_insert(e);
+    }
+
+    /// A member to list again in its tag.
+    fn unlist(&mut self, d: Doomed) {
+        self.unlisted.entry(d.tag).or_default().push(d.listed);
     }
 
     fn swap_round(&mut self, cx: &mut Ctx<'_>) -> Result<Next<u64>, CacheError> {
         let plans = Tags::new(&self.scope.ns);
         let mut cmds = Vec::new();
         let mut waits = Vec::new();
+        let mut tokens = Vec::new();
         for t in &self.tags {
             let key = plans.key(t)?;
             let at = cmds.len();
-            cmds.push(Command::script(
-                plans.invalidate(t, token(cx.entropy), true)?,
-                &scripts::TAG_INVALIDATE,
-            ));
+            let new = token(cx.entropy);
+            cmds.push(Command::script(plans.invalidate(t, new.clone(), true)?, &scripts::TAG_INVALIDATE));
+            tokens.push(new);
             let wait = self.scope.durability.wait_for(key.slot(), cx.topology);
             if let Some((n, ms)) = wait {
                 let w = plan::wait_after(&key, n, ms);
@@ -114,64 +163,91 @@ impl InvalidateTags {
             }
             waits.push(wait.map(|(n, _)| n));
         }
-        self.phase = Phase::Swap { waits };
+        self.phase = Phase::Swap { waits, tokens };
         Ok(Next::Round(Exchange::new(cmds)))
     }
 
-    fn after_swap(&mut self, waits: &[Option<u32>], results: Results) -> Result<Next<u64>, CacheError> {
+    /// Reads the swaps (a failed one is kept as the call's error: the others erased their
+    /// members, which must still be deleted or listed again) and sends the deletes.
+    fn after_swap(&mut self, waits: &[Option<u32>], tokens: Vec<Bytes>, results: Results) -> Next<u64> {
         let mut replies = results.into_iter();
         let mut doomed = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (tag, want) in self.tags.iter().zip(waits) {
-            let r = replies
-                .next()
-                .unwrap_or(Err(RequestError::Internal {
-                    what: "a round ended without a result for every command",
-                }))
-                .map_err(CacheError::Request)?;
-            let old = plan::read_invalidated(r)?.map(|(old, members)| {
-                for m in members {
-                    if seen.insert((m.clone(), old.clone())) {
-                        doomed.push((m, old.clone()));
-                    }
+        let tags = self.tags.clone();
+        for ((tag, want), current) in tags.into_iter().zip(waits).zip(tokens) {
+            let swap = replies.next().unwrap_or(Err(missing()));
+            match swap.map_err(CacheError::Request).and_then(plan::read_invalidated) {
+                Ok(Some((old, listed))) => {
+                    doomed.extend(listed.into_iter().map(|listed| Doomed {
+                        tag: tag.clone(),
+                        current: current.clone(),
+                        listed,
+                    }));
+                    self.before.insert(tag, Some(old));
                 }
-                old
-            });
-            self.before.insert(tag.clone(), old);
+                Ok(None) => {
+                    self.before.insert(tag, None);
+                }
+                Err(e) => self.fail(e),
+            }
             if let Some(want) = want {
                 let want = i64::from(*want);
-                let acked = match replies.next().unwrap_or(Err(RequestError::Internal {
-                    what: "a round ended without a result for every command",
-                })) {
-                    Ok(v) => plan::read_int("WAIT", &v)?,
+                let acked = match replies.next().unwrap_or(Err(missing())) {
+                    Ok(v) => plan::read_int("WAIT", &v),
                     // The connection that ran the swap is gone before the WAIT could run there:
                     // nothing says a replica has it.
-                    Err(RequestError::ConnectionLost { .. } | RequestError::Skipped { .. }) => 0,
-                    Err(e) => return Err(CacheError::Request(e)),
+                    Err(RequestError::ConnectionLost { .. } | RequestError::Skipped { .. }) => Ok(0),
+                    Err(e) => Err(CacheError::Request(e)),
                 };
-                if acked < want {
-                    self.short.get_or_insert((acked, want));
+                match acked {
+                    Ok(acked) if acked < want => {
+                        self.short.get_or_insert((acked, want));
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.fail(e),
                 }
             }
         }
         let storage = self.scope.storage;
-        let cmds = doomed.iter().map(|(m, tok)| storage.delete_if_token(m, tok)).collect();
+        let cmds =
+            doomed.iter().map(|d| storage.delete_if_stale(&d.listed.member, &d.tag, &d.current)).collect();
         self.phase = Phase::Delete { doomed };
-        Ok(Next::Round(Exchange::new(cmds)))
+        Next::Round(Exchange::new(cmds))
     }
 
-    fn after_delete(&mut self, doomed: &[(Bytes, Bytes)], results: Results) -> Result<Next<u64>, CacheError> {
-        let plans = Tags::new(&self.scope.ns);
+    /// Reads the deletes: a member whose delete did not complete is kept to list again.
+    fn after_delete(
+        &mut self,
+        now: Instant,
+        doomed: Vec<Doomed>,
+        results: Results,
+    ) -> Result<Next<u64>, CacheError> {
+        let scope = self.scope.clone();
+        let plans = Tags::new(&scope.ns);
         let mut deleted = Vec::new();
-        for (r, (member, _)) in results.into_iter().zip(doomed) {
-            if let Some(header) = plan::read_cond_del_raw(r.map_err(CacheError::Request)?)? {
-                let entry = self.scope.storage.decode(&header).ok();
-                // The deleted entry leaves its other tags too (the invalidated ones are gone).
-                for t in entry.iter().flat_map(|e| &e.tags).filter(|t| !self.tags.contains(&t.tag)) {
-                    self.leave.push(plans.remove_member(&t.tag, member)?.into());
+        let mut results = results.into_iter();
+        for d in doomed {
+            let r = results.next().unwrap_or(Err(missing()));
+            match r.map_err(CacheError::Request).and_then(plan::read_deleted_raw) {
+                Ok(Some(header)) => {
+                    let entry = scope.storage.decode(&header).ok();
+                    // The deleted entry leaves its other tags too (the invalidated ones are gone).
+                    for t in entry.iter().flat_map(|e| &e.tags).filter(|t| !self.tags.contains(&t.tag)) {
+                        if let Ok(cmd) = plans.remove_member(&t.tag, &d.listed.member) {
+                            self.leave.push(cmd.into());
+                        }
+                    }
+                    deleted.push(entry);
                 }
-                deleted.push(entry);
+                Ok(None) => {}
+                Err(e) if self.variant == Variant::EraseBeforeEarlyReturn => return Err(e),
+                Err(e) => {
+                    self.fail(e);
+                    self.unlist(d);
+                }
             }
+        }
+        if deleted.is_empty() {
+            return self.relist_or_finish(now, 0);
         }
         let others: BTreeSet<Bytes> = deleted
             .iter()
@@ -180,9 +256,10 @@ impl InvalidateTags {
             .filter(|t| !self.before.contains_key(*t))
             .cloned()
             .collect();
-        let others: Vec<Bytes> = others.into_iter().collect();
-        let cmds =
-            others.iter().map(|t| plans.read_token(t).map(Command::from)).collect::<Result<Vec<_>, _>>()?;
+        let (others, cmds): (Vec<Bytes>, Vec<Command>) = others
+            .into_iter()
+            .filter_map(|t| plans.read_token(&t).ok().map(|c| (t, Command::from(c))))
+            .unzip();
         self.phase = Phase::Count { deleted, others };
         Ok(Next::Round(Exchange::new(cmds)))
     }
@@ -212,9 +289,65 @@ impl InvalidateTags {
         Next::Round(Exchange::new(std::mem::take(&mut self.leave)))
     }
 
-    fn after_leave(&self, removed: u64, results: Results) -> Result<Next<u64>, CacheError> {
+    fn after_leave(&mut self, now: Instant, removed: u64, results: Results) -> Result<Next<u64>, CacheError> {
         for r in results {
-            plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
+            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("ZREM", &v)) {
+                self.fail(e);
+            }
+        }
+        self.relist_or_finish(now, removed)
+    }
+
+    /// Round 5 when a delete did not complete, else the outcome.
+    fn relist_or_finish(&mut self, now: Instant, removed: u64) -> Result<Next<u64>, CacheError> {
+        if self.unlisted.is_empty() {
+            return self.finish(removed);
+        }
+        let plans = Tags::new(&self.scope.ns);
+        let mut cmds = Vec::new();
+        let mut sizes = Vec::new();
+        for (tag, members) in std::mem::take(&mut self.unlisted) {
+            // The tag's key was built for the swap, so it builds again.
+            if let Ok(Some(cmd)) = plans.relist(&tag, &members) {
+                cmds.push(Command::from(cmd));
+                sizes.push(members.len() as u64);
+            }
+        }
+        self.cleanup = Some(self.deadline.renewed(now));
+        self.phase = Phase::Relist { sizes };
+        Ok(Next::Round(Exchange::new(cmds)))
+    }
+
+    fn after_relist(&mut self, sizes: &[u64], results: Results) -> Result<Next<u64>, CacheError> {
+        let mut lost = 0;
+        let mut relist = None;
+        let mut results = results.into_iter();
+        for n in sizes {
+            let r = results.next().unwrap_or(Err(missing()));
+            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("ZADD", &v)) {
+                lost += n;
+                relist.get_or_insert(e);
+            }
+        }
+        match relist {
+            Some(e) => Err(self.unlisted_error(lost, e)),
+            None => self.finish(0),
+        }
+    }
+
+    fn unlisted_error(&mut self, unlisted: u64, relist: CacheError) -> CacheError {
+        let cause = self.failed.take().unwrap_or_else(|| CacheError::UnexpectedReply {
+            command: "invalidate_by_tags",
+            got: "members to list again without a failed delete".into(),
+        });
+        CacheError::CleanupUnlisted { unlisted, cause: Box::new(cause), relist: Box::new(relist) }
+    }
+
+    /// The outcome: the first failure, else `NotDurable` if a shard was short of
+    /// acknowledgements, else the count.
+    fn finish(&mut self, removed: u64) -> Result<Next<u64>, CacheError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         if let Some((acked, wanted)) = self.short {
             return Err(CacheError::NotDurable { acked, wanted });
@@ -233,7 +366,7 @@ impl Rounds for InvalidateTags {
     type Answer = core::convert::Infallible;
 
     fn deadline(&self) -> &Deadline {
-        &self.deadline
+        self.cleanup.as_ref().unwrap_or(&self.deadline)
     }
 
     fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<u64>, CacheError> {
@@ -243,76 +376,45 @@ impl Rounds for InvalidateTags {
         self.swap_round(cx)
     }
 
-    fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<u64>, CacheError> {
+    fn after_round(&mut self, cx: &mut Ctx<'_>, results: Results) -> Result<Next<u64>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
-            Phase::Swap { waits } => self.after_swap(&waits, results),
-            Phase::Delete { doomed } => self.after_delete(&doomed, results),
+            Phase::Swap { waits, tokens } => Ok(self.after_swap(&waits, tokens, results)),
+            Phase::Delete { doomed } => self.after_delete(cx.now, doomed, results),
             Phase::Count { deleted, others } => Ok(self.after_count(&deleted, others, results)),
-            Phase::Leave { removed } => self.after_leave(removed, results),
+            Phase::Leave { removed } => self.after_leave(cx.now, removed, results),
+            Phase::Relist { sizes } => self.after_relist(&sizes, results),
             Phase::Over => Err(CacheError::UnexpectedReply {
                 command: "invalidate_by_tags",
                 got: "a round too many".into(),
             }),
         }
     }
+
+    /// A round that failed as a whole. The swap round: nothing is known of what it did, so the
+    /// call fails. A later round: the failure is kept and the clean-up goes on (a failed delete
+    /// round lists every member again: which deletes ran is unknown, and listing a deleted
+    /// member again is harmless: the next invalidation finds it absent).
+    fn round_failed(&mut self, cx: &mut Ctx<'_>, error: CacheError) -> Result<Next<u64>, CacheError> {
+        match std::mem::replace(&mut self.phase, Phase::Over) {
+            Phase::Swap { .. } | Phase::Over => Err(error),
+            Phase::Delete { .. } if self.variant == Variant::EraseBeforeEarlyReturn => Err(error),
+            Phase::Delete { doomed } => {
+                self.fail(error);
+                for d in doomed {
+                    self.unlist(d);
+                }
+                self.leave.clear();
+                self.relist_or_finish(cx.now, 0)
+            }
+            Phase::Count { .. } | Phase::Leave { .. } => {
+                self.fail(error);
+                self.leave.clear();
+                self.relist_or_finish(cx.now, 0)
+            }
+            Phase::Relist { sizes } => Err(self.unlisted_error(sizes.iter().sum(), error)),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use core::time::Duration;
-
-    use super::*;
-    use crate::cache::durability::Durability;
-    use crate::cache::op::Step;
-    use crate::cache::op::testing::{Hand, bulk, pipeline, server_error, words};
-    use crate::cache::storage::Storage;
-    use crate::keys::Namespace;
-    use crate::resp::Value;
-
-    fn machine(variant: Variant) -> Hand<InvalidateTagsMachine> {
-        let scope = Arc::new(Scope {
-            ns: Namespace::new("ns").expect("valid"),
-            name: "ns:".into(),
-            storage: Storage::Envelope,
-            max_value_size: 1 << 20,
-            durability: Durability::Replicas { replicas: 1, timeout: Duration::from_millis(250) },
-        });
-        #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
-        let d = Deadline::new(Instant::now(), "invalidate_by_tags", Duration::from_secs(10));
-        Hand::new(InvalidateTags::machine_with(scope, vec![Bytes::from_static(b"t")], d, variant))
-    }
-
-    use std::time::Instant;
-
-    /// The WAIT follows the script (it runs on the connection that ran it), and after a
-    /// NOSCRIPT it goes out again behind the EVAL: the acknowledgement covers the real swap.
-    #[test]
-    fn the_wait_follows_the_script_and_its_eval_retry() {
-        let mut m = machine(Variant::Correct);
-        let first = pipeline(&m.start());
-        assert_eq!(words(&first[0])[0], "EVALSHA");
-        assert_eq!((words(&first[1])[0].as_str(), first[1].follows()), ("WAIT", Some(0)));
-        let noscript = server_error("NOSCRIPT No matching script. Please use EVAL.");
-        let again = pipeline(&m.reply(vec![Err(noscript), Err(RequestError::Skipped { index: 0 })]));
-        assert_eq!(words(&again[0])[0], "EVAL");
-        assert_eq!((words(&again[1])[0].as_str(), again[1].follows()), ("WAIT", Some(0)));
-        // The swap ran, the replica did not acknowledge: NotDurable, after the clean-up rounds.
-        let swap = Value::Array(vec![bulk(b"old"), Value::Array(vec![])]);
-        let mut step = m.reply(vec![Ok(swap), Ok(Value::Int(0))]);
-        while let Step::Send(_) = step {
-            step = m.reply(Vec::new());
-        }
-        assert!(matches!(step, Step::Done(Err(CacheError::NotDurable { acked: 0, wanted: 1 }))), "{step:?}");
-    }
-
-    /// The A1 variant pipelines the WAIT after the EVALSHA and does not send it again.
-    #[test]
-    fn the_a1_variant_sends_the_wait_before_the_retry() {
-        let mut m = machine(Variant::WaitBeforeRetry);
-        let first = pipeline(&m.start());
-        assert_eq!(first[1].follows(), None);
-        let noscript = server_error("NOSCRIPT No matching script. Please use EVAL.");
-        let again = pipeline(&m.reply(vec![Err(noscript), Ok(Value::Int(1))]));
-        assert_eq!(again.len(), 1, "only the EVAL: {again:?}");
-    }
-}
+mod tests;

@@ -50,6 +50,21 @@ pub trait Rounds {
         results: Results,
     ) -> Result<Next<Self::Output, Self::Call>, CacheError>;
 
+    /// The next move after a round failed as a whole: its request failed, one of its commands
+    /// timed out, or the deadline passed before it could be sent. The default fails the
+    /// operation with `error`; an operation whose clean-up must run whatever happened
+    /// overrides it.
+    ///
+    /// # Errors
+    /// The operation fails (by default, with `error`).
+    fn round_failed(
+        &mut self,
+        _cx: &mut Ctx<'_>,
+        error: CacheError,
+    ) -> Result<Next<Self::Output, Self::Call>, CacheError> {
+        Err(error)
+    }
+
     /// The next move after a sleep (operations that never sleep keep the default).
     ///
     /// # Errors
@@ -102,7 +117,7 @@ impl<R: Rounds> RoundMachine<R> {
                 Ok(Next::Sleep(at)) => return Step::Sleep(at),
                 Ok(Next::Call(c)) => return Step::Call(c),
                 Ok(Next::Round(mut ex)) => match ex.start(cx.now, self.rounds.deadline()) {
-                    Err(e) => return Step::Done(Err(e)),
+                    Err(e) => next = self.rounds.round_failed(cx, e),
                     Ok(Progress::Send(req)) => {
                         self.round = Some(ex);
                         return Step::Send(vec![req]);
@@ -140,7 +155,10 @@ impl<R: Rounds> Machine for RoundMachine<R> {
                 };
                 let reply = replies.pop().expect("one reply");
                 match ex.on_reply(cx.now, self.rounds.deadline(), reply) {
-                    Err(e) => Step::Done(Err(e)),
+                    Err(e) => {
+                        let next = self.rounds.round_failed(cx, e);
+                        self.next(cx, next)
+                    }
                     Ok(Progress::Send(req)) => {
                         self.round = Some(ex);
                         Step::Send(vec![req])

@@ -148,18 +148,33 @@ return v
 ",
 );
 
-/// [`crate::cache::scripts::COND_DEL`] for documents: deletes the document if its reserved
-/// member still carries the token. `KEYS[1]` data key; `ARGV[1]` token. Returns, when it
-/// deleted, `[{"__slotcache":<member>}]` (what [`from_stored`] reads: the deleted entry's tags,
-/// for counting), else nil.
-pub static COND_DEL_JSON: Script = Script::new(
-    "cond_del_json",
+/// [`crate::cache::scripts::DEL_IF_STALE`] for documents: deletes the document if its reserved
+/// member carries the tag with a token other than the tag's current one.
+///
+/// `KEYS[1]` data key; `ARGV[1]` tag; `ARGV[2]` the tag's **current** token (the one the
+/// invalidation just swapped in). Reads `JSON.GET k $.__slotcache` and decodes it with
+/// `cjson` (no substring search): the first pair `[tag, token]` of its `t` member whose tag
+/// equals `ARGV[1]` decides. Deletes the document iff that pair's token is a string other than
+/// `ARGV[2]`, and then returns `[{"__slotcache":<member>}]` (what [`from_stored`] reads: the
+/// deleted entry's tags, for counting). Returns nil and leaves the key alone when it is absent
+/// or not a document, has no reserved member or no pair for the tag (untagged, rewritten
+/// without the tag), carries `ARGV[2]` (rewritten after the swap), or the member is malformed.
+pub static DEL_IF_STALE_JSON: Script = Script::new(
+    "del_if_stale_json",
     r#"
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'ReJSON-RL' then return false end
 local m = redis.call('JSON.GET', KEYS[1], '$.__slotcache')
-if m and string.len(m) > 2 and string.find(m, ARGV[1], 1, true) then
-  redis.call('DEL', KEYS[1])
-  return '[{"__slotcache":' .. string.sub(m, 2, -2) .. '}]'
+if not m then return false end
+local ok, d = pcall(cjson.decode, m)
+if not ok or type(d) ~= 'table' or type(d[1]) ~= 'table' then return false end
+local t = d[1]['t']
+if type(t) ~= 'table' then return false end
+for _, pair in ipairs(t) do
+  if type(pair) == 'table' and pair[1] == ARGV[1] then
+    if type(pair[2]) ~= 'string' or pair[2] == ARGV[2] then return false end
+    redis.call('DEL', KEYS[1])
+    return '[{"__slotcache":' .. string.sub(m, 2, -2) .. '}]'
+  end
 end
 return false
 "#,
@@ -225,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn cond_del_json_reply_gives_the_tags() {
+    fn del_if_stale_json_reply_gives_the_tags() {
         let e = from_stored(br#"[{"__slotcache":{"t":[["x","tok"]],"r":5}}]"#).expect("entry");
         assert_eq!(
             e.tags,
