@@ -83,7 +83,7 @@ fn a_stuck_connection_is_replaced_after_a_reply_timeout_on_every_runtime() {
                 stats.connects
             );
             assert!(
-                first_ok < stall + Duration::from_millis(300),
+                first_ok < stall + Duration::from_secs(2),
                 "{p}: the first GET took {first_ok:?} after the BLPOP's timeout"
             );
             assert_eq!(stats.stalled, 1, "{p}: one stuck connection closed: {stats:?}");
