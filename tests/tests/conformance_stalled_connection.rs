@@ -55,7 +55,8 @@ fn a_stuck_connection_is_replaced_after_a_reply_timeout_on_every_runtime() {
             assert!(
                 // The upper bound only says the deadline ended it (a loaded 2-core machine can
                 // take a few hundred ms to run the timer), not when exactly.
-                took >= BLPOP_TIMEOUT - Duration::from_millis(5) && took < BLPOP_TIMEOUT + Duration::from_secs(2),
+                took >= BLPOP_TIMEOUT - Duration::from_millis(5)
+                    && took < BLPOP_TIMEOUT + Duration::from_secs(2),
                 "{p}: the BLPOP timed out after {took:?}"
             );
             let t_timeout = Instant::now();

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use slotcache_core::{NodeAddr, Rng, SLOT_COUNT, Value, key_slot};
+use slotcache_core::topology::{Health, Node, Role, Shard};
+use slotcache_core::{NodeAddr, Protocol, Rng, SLOT_COUNT, Slot, SlotRange, Topology, Value, key_slot};
 
 use super::commands::{self, Ctx, err, is_module_command, ok, spec_of};
 use super::eviction::{self, EvictionPolicy};
@@ -239,17 +240,26 @@ impl SimCluster {
     /// `CLUSTER SHARDS` as this cluster would answer it (RESP3 maps or RESP2 flat arrays).
     #[must_use]
     pub fn shards_reply(&self, resp3: bool) -> Value {
-        let b = |s: &str| Value::Bulk(Bytes::copy_from_slice(s.as_bytes()));
-        let obj = |pairs: Vec<(&str, Value)>| {
-            if resp3 {
-                Value::Map(pairs.into_iter().map(|(k, v)| (b(k), v)).collect())
-            } else {
-                Value::Array(pairs.into_iter().flat_map(|(k, v)| [b(k), v]).collect())
-            }
+        let protocol = if resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        self.topology().map_or(Value::Array(Vec::new()), |t| t.to_shards_reply(protocol, false))
+    }
+
+    /// The cluster as the core's [`Topology`]: each primary's slot ranges (merged), its
+    /// replicas in address order, ids, replication offsets, and health (`fail` for a node that
+    /// is down). `None` when no slot is owned (the topology would be invalid).
+    #[must_use]
+    pub fn topology(&self) -> Option<Topology> {
+        let node = |n: &SimNode, role: Role| {
+            let mut node = Node::from_addr(n.addr.clone());
+            node.id = Some(n.id.as_str().into());
+            node.role = role;
+            node.health = if n.up { Health::Online } else { Health::Failed };
+            node.replication_offset = i64::try_from(n.repl.offset).ok();
+            node
         };
         let mut shards = Vec::new();
         for p in self.primaries() {
-            let mut ranges = Vec::new();
+            let mut slots = Vec::new();
             let mut s = 0usize;
             while s < self.owner.len() {
                 if self.owner[s].as_ref() == Some(&p) {
@@ -257,30 +267,23 @@ impl SimCluster {
                     while s < self.owner.len() && self.owner[s].as_ref() == Some(&p) {
                         s += 1;
                     }
-                    ranges.push(Value::Int(start as i64));
-                    ranges.push(Value::Int(s as i64 - 1));
+                    let slot = |i: usize| Slot::new(u16::try_from(i).unwrap_or(u16::MAX));
+                    if let (Some(lo), Some(hi)) = (slot(start), slot(s - 1)) {
+                        slots.extend(SlotRange::new(lo, hi));
+                    }
                 } else {
                     s += 1;
                 }
             }
-            let node_obj = |n: &SimNode| {
-                obj(vec![
-                    ("id", b(&n.id)),
-                    ("port", Value::Int(i64::from(n.addr.port()))),
-                    ("ip", b(n.addr.host())),
-                    ("endpoint", b(n.addr.host())),
-                    ("role", b(if n.replica_of.is_some() { "replica" } else { "master" })),
-                    ("replication-offset", Value::Int(n.repl.offset as i64)),
-                    ("health", b(if n.up { "online" } else { "fail" })),
-                ])
-            };
-            let mut members = vec![node_obj(&self.nodes[&p])];
-            for n in self.nodes.values().filter(|n| n.replica_of.as_ref() == Some(&p)) {
-                members.push(node_obj(n));
-            }
-            shards.push(obj(vec![("slots", Value::Array(ranges)), ("nodes", Value::Array(members))]));
+            let replicas = self
+                .nodes
+                .values()
+                .filter(|n| n.replica_of.as_ref() == Some(&p))
+                .map(|n| node(n, Role::Replica))
+                .collect();
+            shards.push(Shard { slots, primary: node(&self.nodes[&p], Role::Primary), replicas });
         }
-        Value::Array(shards)
+        Topology::from_shards(shards).ok()
     }
 
     /// Executes one command on node `at`; `WAIT` answers at once with the replicas that have

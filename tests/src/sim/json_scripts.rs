@@ -157,7 +157,6 @@ mod tests {
     use super::*;
     use crate::sim::{Session, SimCluster, addr};
 
-
     struct M {
         c: SimCluster,
         s: Session,
