@@ -135,6 +135,9 @@ pub enum CacheError {
     /// the source is the TLS library's own error where there is one.
     #[error("TLS: {0}")]
     Tls(#[source] SharedError),
+    /// The credentials provider failed when the client started; its error is the source.
+    #[error("the credentials provider failed: {0}")]
+    Credentials(#[source] SharedError),
 }
 
 impl CacheError {

@@ -151,7 +151,12 @@ impl Client {
         match value {
             Value::Error(msg) => {
                 let addr = self.conns.get(cid).map(|c| c.addr.clone());
-                self.on_server_error(now, sid, addr, ServerError::new(msg));
+                let e = ServerError::new(msg);
+                let refused_auth = is_auth_error(&e) && self.subs.get(sid).is_some_and(|s| super::reauth::is_auth(&s.cmd));
+                match addr {
+                    Some(addr) if refused_auth => self.complete_sub(sid, Err(RequestError::Auth { addr, error: e })),
+                    addr => self.on_server_error(now, sid, addr, e),
+                }
             }
             v => self.complete_sub(sid, Ok(v)),
         }

@@ -25,6 +25,7 @@ pub mod fuzz;
 mod input;
 mod merge;
 mod plan;
+mod reauth;
 mod refresh;
 mod request;
 mod stall;
