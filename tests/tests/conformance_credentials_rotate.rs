@@ -67,14 +67,10 @@ fn a_password_rotated_under_load_fails_no_request() {
             let vault = Arc::new(Vault { current: Mutex::new(creds("old")), calls: AtomicU64::new(0) });
             let mut cfg = config(&c);
             cfg.client.connections_per_node = 2;
-            let client = Client::connect_with_credentials(
-                rt.runtime(),
-                cfg,
-                vault.clone(),
-                Duration::from_millis(50),
-            )
-            .await
-            .expect("connect with the old password");
+            let client =
+                Client::connect_with_credentials(rt.runtime(), cfg, vault.clone(), Duration::from_millis(50))
+                    .await
+                    .expect("connect with the old password");
 
             let stop = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicU64::new(0));

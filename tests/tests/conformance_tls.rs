@@ -113,8 +113,14 @@ fn tls_cluster_verifies_certificates_and_reports_tls_failures_clearly() {
             let t = Instant::now();
             let e = Client::connect(rt.runtime(), cfg).await.expect_err("wrong CA");
             let took = t.elapsed();
-            eprintln!("[figure] tls/{p}: wrong CA refused in {} ms (request timeout 10 s): {e}", took.as_millis());
-            assert!(took < Duration::from_secs(1), "{p}: a wrong CA fails at once, not at the deadline: {took:?}");
+            eprintln!(
+                "[figure] tls/{p}: wrong CA refused in {} ms (request timeout 10 s): {e}",
+                took.as_millis()
+            );
+            assert!(
+                took < Duration::from_secs(1),
+                "{p}: a wrong CA fails at once, not at the deadline: {took:?}"
+            );
             let error = tls_refusal(&e);
             assert_eq!(error.tls_failure(), Some(TlsFailure::UnknownIssuer), "{p}: {error}");
             let text = e.to_string();

@@ -84,7 +84,10 @@ impl Client {
 }
 
 /// Hands credentials to the driver and waits for the re-authentication of the open connections.
-async fn send_credentials(driver: &async_channel::Sender<Msg>, credentials: Credentials) -> Result<(), Error> {
+async fn send_credentials(
+    driver: &async_channel::Sender<Msg>,
+    credentials: Credentials,
+) -> Result<(), Error> {
     let (tx, rx) = oneshot::channel();
     let msg = Msg::Credentials(credentials.username, credentials.password, tx);
     driver.send(msg).await.map_err(|_| Error::Closed)?;

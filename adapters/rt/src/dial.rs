@@ -125,14 +125,19 @@ mod tests {
         assert!(e.message.contains("requires a client certificate"), "{e}");
 
         let bad = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, bad.clone()));
+        let e =
+            io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, bad.clone()));
         assert_eq!(e.kind, ConnErrorKind::Tls);
         assert_eq!(e.tls_failure(), Some(TlsFailure::UnknownIssuer));
         assert!(e.is_permanent());
         assert!(e.to_string().starts_with("Tls: unknown issuer: invalid peer certificate"), "{e}");
         assert!(e.message.contains("trusted root"), "{e}");
         let source = e.source().and_then(|s| s.downcast_ref::<slotcache_core::cache::SharedError>());
-        assert_eq!(source.and_then(|s| s.downcast_ref::<rustls::Error>()), Some(&bad), "rustls's error is the source");
+        assert_eq!(
+            source.and_then(|s| s.downcast_ref::<rustls::Error>()),
+            Some(&bad),
+            "rustls's error is the source"
+        );
 
         let name = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
         let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, name));

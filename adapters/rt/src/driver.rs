@@ -188,14 +188,16 @@ impl Driver {
                     let _ = waiter.send(Err(Error::Submit(e)));
                 }
             },
-            Msg::Credentials(user, password, waiter) => match self.client.set_credentials(now, user, password) {
-                Ok(id) => {
-                    self.waiters.insert(id, waiter);
+            Msg::Credentials(user, password, waiter) => {
+                match self.client.set_credentials(now, user, password) {
+                    Ok(id) => {
+                        self.waiters.insert(id, waiter);
+                    }
+                    Err(e) => {
+                        let _ = waiter.send(Err(Error::Submit(e)));
+                    }
                 }
-                Err(e) => {
-                    let _ = waiter.send(Err(Error::Submit(e)));
-                }
-            },
+            }
             Msg::Stats(tx) => {
                 let _ = tx.send(self.client.stats());
             }

@@ -32,7 +32,8 @@ pub use slotcache_core::cache::search::{
 };
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
-    ClientConfig, Cmd, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats, TlsFailure,
+    ClientConfig, Cmd, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request, RequestError,
+    RequestKind, Stats, TlsFailure,
 };
 pub use slotcache_core::{NodeAddr, Slot, Value, key_slot};
 pub use tls::TlsConfig;

@@ -161,9 +161,11 @@ impl TlsConfig {
                     )
                     .into());
                 }
-                let verifier =
-                    rustls_platform_verifier::Verifier::new_with_extra_roots(self.roots.iter().cloned(), crypto_provider())
-                        .map_err(|e| TlsError::caused("platform verifier", e))?;
+                let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+                    self.roots.iter().cloned(),
+                    crypto_provider(),
+                )
+                .map_err(|e| TlsError::caused("platform verifier", e))?;
                 builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
             }
         };

@@ -69,7 +69,8 @@ impl Client {
                     // find where the slot went) instead of dialling again at once; unless it
                     // refused for a reason retrying does not fix (a TLS handshake that did not
                     // verify), then fail now.
-                    let permanent = matches!(&e, RequestError::Unreachable { error, .. } if error.is_permanent());
+                    let permanent =
+                        matches!(&e, RequestError::Unreachable { error, .. } if error.is_permanent());
                     let lost = if permanent {
                         crate::retry::Failure::Refused
                     } else {

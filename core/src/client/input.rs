@@ -152,9 +152,12 @@ impl Client {
             Value::Error(msg) => {
                 let addr = self.conns.get(cid).map(|c| c.addr.clone());
                 let e = ServerError::new(msg);
-                let refused_auth = is_auth_error(&e) && self.subs.get(sid).is_some_and(|s| super::reauth::is_auth(&s.cmd));
+                let refused_auth =
+                    is_auth_error(&e) && self.subs.get(sid).is_some_and(|s| super::reauth::is_auth(&s.cmd));
                 match addr {
-                    Some(addr) if refused_auth => self.complete_sub(sid, Err(RequestError::Auth { addr, error: e })),
+                    Some(addr) if refused_auth => {
+                        self.complete_sub(sid, Err(RequestError::Auth { addr, error: e }))
+                    }
                     addr => self.on_server_error(now, sid, addr, e),
                 }
             }
@@ -300,7 +303,8 @@ impl Client {
         }
         for sid in conn.queued {
             if self.subs.get(sid).is_some_and(|s| s.state == SubState::Queued(cid)) {
-                let lost = if refused { Failure::Refused } else { Failure::ConnectionLost { written: false } };
+                let lost =
+                    if refused { Failure::Refused } else { Failure::ConnectionLost { written: false } };
                 self.retry_or_fail(now, sid, lost, unreachable.clone(), RefreshReason::ConnectionLost);
             }
         }

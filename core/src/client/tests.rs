@@ -241,7 +241,8 @@ fn a_tls_refusal_fails_at_once_with_its_cause() {
     let (mut c, conn) = client(t0);
     let id = c.submit(t0, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
     let _ = drain(&mut c);
-    let e = ConnError::tls(TlsFailure::UnknownIssuer, "unknown issuer: invalid peer certificate: UnknownIssuer");
+    let e =
+        ConnError::tls(TlsFailure::UnknownIssuer, "unknown issuer: invalid peer certificate: UnknownIssuer");
     c.handle_input(t0, Input::ConnectFailed(conn, e.clone()));
     let (out, _) = drain(&mut c);
     let result = out.into_iter().find_map(|o| match o {
