@@ -18,6 +18,7 @@ pub mod resp;
 pub mod retry;
 pub mod rng;
 pub mod server_error;
+mod shared_error;
 pub mod slot;
 pub mod topology;
 

@@ -294,6 +294,9 @@ pub enum Failure<'a> {
     },
     /// No reply within the attempt's response timeout (the request had been written).
     Timeout,
+    /// The connection could not be set up for a reason retrying does not fix (a TLS handshake
+    /// that refused the certificates or settings): nothing was written.
+    Refused,
 }
 
 /// Why a request is not retried.
@@ -303,6 +306,9 @@ pub enum FailReason {
     /// The server's error is final (see [`ErrorAction::Fail`]).
     #[error("the server's error reply is final")]
     Server,
+    /// The connection was refused for a reason retrying does not fix ([`Failure::Refused`]).
+    #[error("the connection was refused for a reason retrying does not fix")]
+    Refused,
     /// Every allowed send was used.
     #[error("gave up after {attempts} attempts")]
     AttemptsExhausted {
@@ -445,6 +451,7 @@ fn decide_inner(
         }
         Failure::ConnectionLost { written: true } => true,
         Failure::Timeout => false,
+        Failure::Refused => return Err(FailReason::Refused),
     };
     if budget.attempts_used >= cfg.max_attempts {
         return Err(FailReason::AttemptsExhausted { attempts: budget.attempts_used });

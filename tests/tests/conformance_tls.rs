@@ -6,10 +6,12 @@
 //! - with [`slotcache_rt::TlsConfig`] trusting the cluster's CA and presenting a client
 //!   certificate, the client connects with certificate verification, learns the `tls-port`s from
 //!   `CLUSTER SHARDS`, and serves every slot (single keys, split `MGET`, fan-out);
-//! - a wrong CA is a typed error at [`Client::connect`] whose text says the certificate was not
-//!   trusted (TLS, certificate, unknown issuer) and names the node;
-//! - no client certificate, while the servers demand one, is a typed error that says TLS and
-//!   certificate too;
+//! - a wrong CA is a typed error at [`Client::connect`], at once (well under a second with a 10 s
+//!   request timeout; before, the request waited for its deadline): `Unreachable` naming the
+//!   node, its connection error of kind `Tls` with [`TlsFailure::UnknownIssuer`] and rustls's
+//!   error as the source;
+//! - no client certificate, while the servers demand one, is a typed TLS error that says
+//!   certificate too, also at once;
 //! - plain text against the TLS ports is a typed error, not a hang.
 //!
 //! Needs `redis-server`; outside CI it may be skipped with `SLOTCACHE_SKIP_TLS=1` (as
@@ -18,7 +20,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slotcache_rt::{Client, Cmd, Config, Error, RequestError, TlsConfig, Value};
+use slotcache_core::client::{ConnError, ConnErrorKind, TlsFailure};
+use slotcache_rt::{Client, Cmd, Config, Error, RequestError, SharedError, TlsConfig, Value};
 use slotcache_tests::conformance::{ALL, config};
 use slotcache_tests::{ClusterBuilder, TlsFiles};
 
@@ -42,6 +45,19 @@ fn no_topology_detail(e: &Error) -> String {
     match e {
         Error::Request(RequestError::NoTopology { detail, .. }) => detail.clone(),
         other => panic!("expected NoTopology, got {other:?}"),
+    }
+}
+
+/// The connection error of a request refused by TLS; panics unless it is the typed
+/// `Unreachable` of kind `Tls` with a [`TlsFailure`].
+fn tls_refusal(e: &Error) -> ConnError {
+    match e {
+        Error::Request(RequestError::Unreachable { addr, error }) => {
+            assert_eq!(error.kind, ConnErrorKind::Tls, "{addr}: {error}");
+            assert!(error.tls_failure().is_some(), "typed: {error}");
+            error.clone()
+        }
+        other => panic!("expected Unreachable with a TLS failure, got {other:?}"),
     }
 }
 
@@ -89,26 +105,51 @@ fn tls_cluster_verifies_certificates_and_reports_tls_failures_clearly() {
                 cfg.client.request_timeout = Duration::from_millis(600);
                 cfg
             };
-            // A CA that did not sign the servers' certificates.
-            let mut cfg = short(config(&c));
+            // A CA that did not sign the servers' certificates: refused at once, typed, though
+            // the request may wait 10 s.
+            let mut cfg = config(&c);
+            cfg.client.request_timeout = Duration::from_secs(10);
             cfg.tls = Some(tls(&stranger.ca_cert, &files, true));
             let t = Instant::now();
             let e = Client::connect(rt.runtime(), cfg).await.expect_err("wrong CA");
             let took = t.elapsed();
-            let detail = no_topology_detail(&e);
-            eprintln!("[figure] tls/{p}: wrong CA refused in {} ms: {e}", took.as_millis());
-            let lower = detail.to_lowercase();
-            assert!(lower.contains("tls") && lower.contains("certificate"), "{p}: {detail}");
-            assert!(lower.contains("invalid peer certificate"), "{p}: {detail}");
-            assert!(detail.contains("127.0.0.1:"), "{p}: the node is named: {detail}");
+            eprintln!(
+                "[figure] tls/{p}: wrong CA refused in {} ms (request timeout 10 s): {e}",
+                took.as_millis()
+            );
+            assert!(
+                took < Duration::from_secs(1),
+                "{p}: a wrong CA fails at once, not at the deadline: {took:?}"
+            );
+            let error = tls_refusal(&e);
+            assert_eq!(error.tls_failure(), Some(TlsFailure::UnknownIssuer), "{p}: {error}");
+            let text = e.to_string();
+            assert!(text.contains("unknown issuer") && text.contains("127.0.0.1:"), "{p}: {text}");
+            let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<SharedError>());
+            assert!(
+                matches!(
+                    source.and_then(|s| s.downcast_ref::<rustls::Error>()),
+                    // Both CAs are named alike: rustls finds the issuer by name, then the
+                    // signature fails.
+                    Some(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature
+                    ))
+                ),
+                "{p}: rustls's error is the source: {source:?}"
+            );
 
-            // No client certificate while the servers demand one.
-            let mut cfg = short(config(&c));
+            // No client certificate while the servers demand one: also at once.
+            let mut cfg = config(&c);
+            cfg.client.request_timeout = Duration::from_secs(10);
             cfg.tls = Some(tls(&files.ca_cert, &files, false));
+            let t = Instant::now();
             let e = Client::connect(rt.runtime(), cfg).await.expect_err("no client certificate");
-            eprintln!("[figure] tls/{p}: no client certificate: {e}");
-            let detail = no_topology_detail(&e).to_lowercase();
-            assert!(detail.contains("tls") && detail.contains("certificate"), "{p}: {detail}");
+            let took = t.elapsed();
+            eprintln!("[figure] tls/{p}: no client certificate refused in {} ms: {e}", took.as_millis());
+            assert!(took < Duration::from_secs(1), "{p}: {took:?}");
+            let error = tls_refusal(&e);
+            let detail = e.to_string().to_lowercase();
+            assert!(detail.contains("tls") && detail.contains("certificate"), "{p}: {error}");
 
             // Plain text against TLS ports.
             let cfg = short(config(&c));

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures_util::future::{Either, select};
 use slotcache_core::NodeAddr;
-use slotcache_core::client::{ConnError, ConnErrorKind, ConnId};
+use slotcache_core::client::{ConnError, ConnErrorKind, ConnId, TlsFailure};
 
 use crate::runtime::{BoxStream, Runtime};
 use crate::tls::TlsSetup;
@@ -32,43 +32,45 @@ impl core::fmt::Debug for ConnEvent {
 /// A connection error from an I/O error. rustls reports TLS failures as I/O errors carrying a
 /// `rustls::Error`, at the handshake or later (a TLS 1.3 server that wants a client certificate
 /// says so with an alert after the client's handshake is done): those become
-/// [`ConnErrorKind::Tls`], whatever `kind` the caller expected, with a hint at the usual cause.
+/// [`ConnErrorKind::Tls`], whatever `kind` the caller expected, naming what did not verify
+/// ([`TlsFailure`]) with a hint at the usual cause, and keeping rustls's error as the source.
 pub(crate) fn io_error(kind: ConnErrorKind, e: &std::io::Error) -> ConnError {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(tls) => ConnError::new(ConnErrorKind::Tls, tls_message(tls)),
+        Some(tls) => tls_error(tls),
         None => ConnError::new(kind, e.to_string()),
     }
 }
 
-/// rustls's text, with a hint in parentheses (the kind, `Tls`, already says TLS).
-fn tls_message(e: &rustls::Error) -> String {
+/// A [`ConnErrorKind::Tls`] error from rustls's: typed when rustls says what was refused.
+fn tls_error(e: &rustls::Error) -> ConnError {
+    match tls_failure(e) {
+        Some(failure) => ConnError::tls(failure, format!("{failure}: {e} ({})", failure.hint())),
+        None => ConnError::new(ConnErrorKind::Tls, e.to_string()),
+    }
+    .with_source(e.clone())
+}
+
+/// What rustls's error says was refused; `None` for failures of an established session.
+fn tls_failure(e: &rustls::Error) -> Option<TlsFailure> {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E};
-    let hint = match e {
-        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
-            "the server's certificate is not signed by a trusted root: check the CA given to \
-             TlsConfig::with_root_pem"
-        }
+    Some(match e {
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => TlsFailure::UnknownIssuer,
         E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            "the server's certificate does not name the address connected to: see \
-             TlsConfig::with_server_name"
+            TlsFailure::NameMismatch
         }
-        E::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => "the server's certificate is expired or not yet valid",
-        E::InvalidCertificate(_) => "the server's certificate was refused",
-        E::AlertReceived(A::CertificateRequired) => {
-            "the server requires a client certificate: see TlsConfig::with_client_cert_pem"
-        }
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => TlsFailure::Expired,
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => TlsFailure::NotYetValid,
+        E::InvalidCertificate(C::Revoked) => TlsFailure::Revoked,
+        E::InvalidCertificate(_) => TlsFailure::BadCertificate,
+        E::AlertReceived(A::CertificateRequired) => TlsFailure::ClientCertificateRequired,
         E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::DecryptError) => {
-            "the server refused the client certificate"
+            TlsFailure::ClientCertificateRefused
         }
-        E::AlertReceived(A::HandshakeFailure) => {
-            "the server refused the handshake (it may require a client certificate: see \
-             TlsConfig::with_client_cert_pem)"
-        }
-        _ => "",
-    };
-    if hint.is_empty() { e.to_string() } else { format!("{e} ({hint})") }
+        E::AlertReceived(A::HandshakeFailure | A::ProtocolVersion | A::InsufficientSecurity)
+        | E::PeerIncompatible(_)
+        | E::InvalidMessage(_) => TlsFailure::Handshake,
+        _ => return None,
+    })
 }
 
 async fn dial(
@@ -115,16 +117,38 @@ mod tests {
 
     #[test]
     fn tls_failures_are_typed_tls_with_a_hint_whatever_the_stage() {
+        use std::error::Error as _;
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
         let e = io_error(ConnErrorKind::Io, &std::io::Error::new(std::io::ErrorKind::InvalidData, alert));
         assert_eq!(e.kind, ConnErrorKind::Tls);
+        assert_eq!(e.tls_failure(), Some(TlsFailure::ClientCertificateRequired));
         assert!(e.message.contains("requires a client certificate"), "{e}");
 
         let bad = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, bad));
+        let e =
+            io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, bad.clone()));
         assert_eq!(e.kind, ConnErrorKind::Tls);
-        assert!(e.to_string().starts_with("Tls: invalid peer certificate"), "{e}");
+        assert_eq!(e.tls_failure(), Some(TlsFailure::UnknownIssuer));
+        assert!(e.is_permanent());
+        assert!(e.to_string().starts_with("Tls: unknown issuer: invalid peer certificate"), "{e}");
         assert!(e.message.contains("trusted root"), "{e}");
+        let source = e.source().and_then(|s| s.downcast_ref::<slotcache_core::cache::SharedError>());
+        assert_eq!(
+            source.and_then(|s| s.downcast_ref::<rustls::Error>()),
+            Some(&bad),
+            "rustls's error is the source"
+        );
+
+        let name = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, name));
+        assert_eq!(e.tls_failure(), Some(TlsFailure::NameMismatch));
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let e = io_error(ConnErrorKind::Tls, &std::io::Error::new(std::io::ErrorKind::InvalidData, expired));
+        assert_eq!(e.tls_failure(), Some(TlsFailure::Expired));
+
+        let record = rustls::Error::DecryptError;
+        let e = io_error(ConnErrorKind::Io, &std::io::Error::new(std::io::ErrorKind::InvalidData, record));
+        assert_eq!((e.kind, e.tls_failure(), e.is_permanent()), (ConnErrorKind::Tls, None, false));
 
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
         let e = io_error(ConnErrorKind::Io, &plain);

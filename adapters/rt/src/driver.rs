@@ -40,6 +40,8 @@ pub(crate) type Waiter = oneshot::Sender<Result<Reply, Error>>;
 pub(crate) enum Msg {
     /// Submit a request (planned by the caller's task: that work stays off the driver).
     Request(Prepared, Waiter),
+    /// Switch to new credentials and re-authenticate the open connections.
+    Credentials(Option<String>, slotcache_core::client::Password, Waiter),
     /// Report the counters.
     Stats(oneshot::Sender<Stats>),
     /// Subscribe to topology and push events.
@@ -186,6 +188,16 @@ impl Driver {
                     let _ = waiter.send(Err(Error::Submit(e)));
                 }
             },
+            Msg::Credentials(user, password, waiter) => {
+                match self.client.set_credentials(now, user, password) {
+                    Ok(id) => {
+                        self.waiters.insert(id, waiter);
+                    }
+                    Err(e) => {
+                        let _ = waiter.send(Err(Error::Submit(e)));
+                    }
+                }
+            }
             Msg::Stats(tx) => {
                 let _ = tx.send(self.client.stats());
             }

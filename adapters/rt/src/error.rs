@@ -19,6 +19,9 @@ pub enum Error {
     /// The TLS settings are unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The [`CredentialsProvider`](crate::CredentialsProvider) failed when the client started.
+    #[error("the credentials provider failed: {0}")]
+    Credentials(#[source] SharedError),
     /// The client was closed (or its driver task stopped).
     #[error("the client is closed")]
     Closed,

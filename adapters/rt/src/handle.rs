@@ -82,6 +82,11 @@ impl Client {
         Ok(Self { tx, topology })
     }
 
+    /// The driver's mailbox.
+    pub(crate) const fn sender(&self) -> &async_channel::Sender<Msg> {
+        &self.tx
+    }
+
     /// Sends any request and waits for its reply.
     ///
     /// # Errors

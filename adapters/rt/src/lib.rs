@@ -9,6 +9,7 @@
 //! re-export this crate's API with their runtime plugged in.
 
 pub mod cache;
+mod credentials;
 mod dial;
 mod driver;
 mod error;
@@ -20,6 +21,7 @@ pub use cache::{
     Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider,
     ProviderConfig, QueryOptions, SearchResults,
 };
+pub use credentials::{Credentials, CredentialsProvider};
 pub use error::{Error, TlsError};
 pub use handle::{Client, Config};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
@@ -30,7 +32,8 @@ pub use slotcache_core::cache::search::{
 };
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
-    ClientConfig, Cmd, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind, Stats,
+    ClientConfig, Cmd, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request, RequestError,
+    RequestKind, Stats, TlsFailure,
 };
 pub use slotcache_core::{NodeAddr, Slot, Value, key_slot};
 pub use tls::TlsConfig;

@@ -12,10 +12,37 @@ use slotcache_core::NodeAddr;
 
 use crate::error::{Error, TlsError};
 
+/// Where the certificates that verify servers come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Trust {
+    /// Only the roots given with [`TlsConfig::with_root_pem`].
+    #[default]
+    Custom,
+    /// The operating system's verifier and trust store, plus the custom roots.
+    #[cfg(feature = "platform-verifier")]
+    Platform,
+}
+
 /// TLS settings for every connection of a client.
+///
+/// Servers are verified against, at one's choice (they combine):
+///
+/// - custom roots, [`TlsConfig::with_root_pem`] (a private CA);
+/// - Mozilla's roots compiled in, [`TlsConfig::with_webpki_roots`] (cargo feature
+///   `webpki-roots`): the same answer on every machine;
+/// - the operating system's verifier and trust store, [`TlsConfig::with_platform_verifier`]
+///   (cargo feature `platform-verifier`): what managed services with certificates from public
+///   CAs expect, and what a company's roots installed on the machine need. On Linux the store is
+///   read as `rustls-native-certs` does, so `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured.
+///
+/// Client certificates (mutual TLS) and the map from announced addresses to certificate names
+/// apply whichever roots verify.
 #[derive(Clone, Default)]
 pub struct TlsConfig {
     roots: Vec<CertificateDer<'static>>,
+    trust: Trust,
+    /// Whether Mozilla's roots are trusted too.
+    webpki: bool,
     client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     names: HashMap<String, String>,
     default_name: Option<String>,
@@ -25,6 +52,8 @@ impl core::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TlsConfig")
             .field("roots", &self.roots.len())
+            .field("trust", &self.trust)
+            .field("webpki", &self.webpki)
             .field("client_auth", &self.client_auth.is_some())
             .field("names", &self.names)
             .field("default_name", &self.default_name)
@@ -33,7 +62,8 @@ impl core::fmt::Debug for TlsConfig {
 }
 
 impl TlsConfig {
-    /// TLS trusting no roots yet; add them with [`TlsConfig::with_root_pem`].
+    /// TLS trusting no roots yet; add them with [`TlsConfig::with_root_pem`],
+    /// [`TlsConfig::with_webpki_roots`] or [`TlsConfig::with_platform_verifier`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -47,6 +77,25 @@ impl TlsConfig {
         let certs = parse_certs(pem)?;
         self.roots.extend(certs);
         Ok(self)
+    }
+
+    /// Trusts Mozilla's root certificates, compiled in (the `webpki-roots` crate), besides the
+    /// custom roots. Not combined with [`TlsConfig::with_platform_verifier`], whose trust store
+    /// is the system's ([`TlsConfig::build`] refuses both).
+    #[cfg(feature = "webpki-roots")]
+    #[must_use]
+    pub const fn with_webpki_roots(mut self) -> Self {
+        self.webpki = true;
+        self
+    }
+
+    /// Verifies servers with the operating system's verifier and trust store
+    /// (`rustls-platform-verifier`), the custom roots added as well.
+    #[cfg(feature = "platform-verifier")]
+    #[must_use]
+    pub const fn with_platform_verifier(mut self) -> Self {
+        self.trust = Trust::Platform;
+        self
     }
 
     /// Presents this client certificate chain and key (mutual TLS).
@@ -94,20 +143,32 @@ impl TlsConfig {
     /// Builds the rustls configuration.
     ///
     /// # Errors
-    /// [`Error::Tls`] when no root is trusted or the client certificate is refused.
+    /// [`Error::Tls`] when nothing is trusted (no custom root, no Mozilla roots, no platform
+    /// verifier), a root or the client certificate is refused, the platform verifier cannot
+    /// start, or both Mozilla's roots and the platform verifier are asked for.
     pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in &self.roots {
-            roots.add(cert.clone()).map_err(|e| TlsError::caused("root certificate", e))?;
-        }
-        if roots.is_empty() {
-            return Err(TlsError::new("no root certificate to trust: add one with with_root_pem").into());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::caused("protocol versions", e))?
-            .with_root_certificates(roots);
+            .map_err(|e| TlsError::caused("protocol versions", e))?;
+        let builder = match self.trust {
+            Trust::Custom => builder.with_root_certificates(self.root_store()?),
+            #[cfg(feature = "platform-verifier")]
+            Trust::Platform => {
+                if self.webpki {
+                    return Err(TlsError::new(
+                        "with_webpki_roots and with_platform_verifier do not combine: the platform \
+                         verifier trusts the system's roots",
+                    )
+                    .into());
+                }
+                let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+                    self.roots.iter().cloned(),
+                    crypto_provider(),
+                )
+                .map_err(|e| TlsError::caused("platform verifier", e))?;
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
+            }
+        };
         let config = match &self.client_auth {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
@@ -116,6 +177,31 @@ impl TlsConfig {
         };
         Ok(Arc::new(config))
     }
+
+    /// The custom roots, and Mozilla's when asked for.
+    fn root_store(&self) -> Result<rustls::RootCertStore, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in &self.roots {
+            roots.add(cert.clone()).map_err(|e| TlsError::caused("root certificate", e))?;
+        }
+        #[cfg(feature = "webpki-roots")]
+        if self.webpki {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if roots.is_empty() {
+            return Err(TlsError::new(
+                "no root certificate to trust: add one with with_root_pem, or use with_webpki_roots \
+                 or with_platform_verifier (cargo features webpki-roots, platform-verifier)",
+            )
+            .into());
+        }
+        Ok(roots)
+    }
+}
+
+/// The one crypto provider slotcache uses (ring).
+fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {

@@ -66,8 +66,16 @@ impl Client {
                 }
                 Err(e @ RequestError::Unreachable { .. }) => {
                     // The node refused a connection moments ago: back off (and let a refresh
-                    // find where the slot went) instead of dialling again at once.
-                    let lost = crate::retry::Failure::ConnectionLost { written: false };
+                    // find where the slot went) instead of dialling again at once; unless it
+                    // refused for a reason retrying does not fix (a TLS handshake that did not
+                    // verify), then fail now.
+                    let permanent =
+                        matches!(&e, RequestError::Unreachable { error, .. } if error.is_permanent());
+                    let lost = if permanent {
+                        crate::retry::Failure::Refused
+                    } else {
+                        crate::retry::Failure::ConnectionLost { written: false }
+                    };
                     self.retry_or_fail(now, sid, lost, e, RefreshReason::ConnectionLost);
                     return;
                 }

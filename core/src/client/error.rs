@@ -3,25 +3,72 @@
 use crate::node_addr::NodeAddr;
 use crate::resp::DecodeError;
 use crate::server_error::ServerError;
+use crate::shared_error::SharedError;
 use crate::slot::Slot;
 
-/// Why a connection failed or closed, as the adapter reports it (the core holds no `io::Error`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+use super::tls_failure::TlsFailure;
+
+/// Why a connection failed or closed, as the adapter reports it (the core holds no `io::Error`;
+/// the adapter's own error, a TLS library's for instance, may travel as the [source]).
+///
+/// [source]: std::error::Error::source
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct ConnError {
     /// The broad kind.
     pub kind: ConnErrorKind,
     /// The adapter's description (an I/O or TLS error's text).
     pub message: String,
+    /// What the TLS handshake did not accept, when the adapter could tell.
+    tls: Option<TlsFailure>,
+    /// The adapter's error, kept whole.
+    #[source]
+    source: Option<SharedError>,
 }
 
 impl ConnError {
     /// A connection error of this kind with this description.
     #[must_use]
     pub fn new(kind: ConnErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), tls: None, source: None }
+    }
+
+    /// A [`ConnErrorKind::Tls`] error saying what the handshake did not accept; connections
+    /// that fail so before they are ready are not retried (see [`TlsFailure`]).
+    #[must_use]
+    pub fn tls(failure: TlsFailure, message: impl Into<String>) -> Self {
+        Self { kind: ConnErrorKind::Tls, message: message.into(), tls: Some(failure), source: None }
+    }
+
+    /// The same error, with the adapter's own error kept as its source.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(SharedError::new(source));
+        self
+    }
+
+    /// What the TLS handshake did not accept, when that is why the connection failed.
+    #[must_use]
+    pub const fn tls_failure(&self) -> Option<TlsFailure> {
+        self.tls
+    }
+
+    /// Whether retrying cannot help when this happens before the connection is ready: a TLS
+    /// handshake refused for a [`TlsFailure`].
+    #[must_use]
+    pub const fn is_permanent(&self) -> bool {
+        self.tls.is_some()
     }
 }
+
+/// Equal when kind, text and TLS failure are (the sources are not compared).
+impl PartialEq for ConnError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message && self.tls == other.tls
+    }
+}
+
+impl Eq for ConnError {}
 
 /// The broad kind of a [`ConnError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +101,8 @@ pub enum RequestError {
     /// this was the last answer).
     #[error("server error: {0}")]
     Server(ServerError),
-    /// Authentication failed while connecting (`WRONGPASS`, `NOAUTH`, `NOPERM` on `HELLO`/`AUTH`).
+    /// Authentication failed (`WRONGPASS`, `NOAUTH`, `NOPERM` on `HELLO`/`AUTH`), while
+    /// connecting or re-authenticating an open connection with new credentials.
     #[error("authentication to {addr} failed: {error}")]
     Auth {
         /// The node that refused.
@@ -76,7 +124,8 @@ pub enum RequestError {
     ConnectionLost {
         /// The node.
         addr: NodeAddr,
-        /// How the connection was lost.
+        /// How the connection was lost (also the [source](std::error::Error::source)).
+        #[source]
         error: ConnError,
     },
     /// A node could not be reached and the retry budget ran out.
@@ -84,7 +133,8 @@ pub enum RequestError {
     Unreachable {
         /// The node.
         addr: NodeAddr,
-        /// The last connection error.
+        /// The last connection error (also the [source](std::error::Error::source)).
+        #[source]
         error: ConnError,
     },
     /// A node sent a malformed reply; the connection was closed.

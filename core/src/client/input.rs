@@ -130,7 +130,7 @@ impl Client {
             self.complete_sub(sid, Err(error.clone()));
         }
         if is_auth_error(&e) {
-            self.seed_refused_auth(conn.addr.clone(), e.clone());
+            self.seed_refused(conn.addr.clone(), error.clone());
         }
         for expect in conn.inflight {
             match expect {
@@ -151,7 +151,15 @@ impl Client {
         match value {
             Value::Error(msg) => {
                 let addr = self.conns.get(cid).map(|c| c.addr.clone());
-                self.on_server_error(now, sid, addr, ServerError::new(msg));
+                let e = ServerError::new(msg);
+                let refused_auth =
+                    is_auth_error(&e) && self.subs.get(sid).is_some_and(|s| super::reauth::is_auth(&s.cmd));
+                match addr {
+                    Some(addr) if refused_auth => {
+                        self.complete_sub(sid, Err(RequestError::Auth { addr, error: e }))
+                    }
+                    addr => self.on_server_error(now, sid, addr, e),
+                }
             }
             v => self.complete_sub(sid, Ok(v)),
         }
@@ -274,6 +282,12 @@ impl Client {
         };
         let addr = conn.addr.clone();
         let unreachable = RequestError::Unreachable { addr: addr.clone(), error: err.clone() };
+        // Refused before it was ready for a reason retrying does not fix (a TLS handshake that
+        // did not verify): what waits on it fails now, not at its deadline.
+        let refused = conn.state != ConnState::Ready && err.is_permanent();
+        if refused && self.topology.is_none() {
+            self.seed_refused(addr.clone(), unreachable.clone());
+        }
         for expect in conn.inflight {
             let Expect::Sub(sid) = expect else { continue };
             let Some(sub) = self.subs.get(sid) else { continue };
@@ -283,13 +297,14 @@ impl Client {
             if let Some(e) = &protocol {
                 self.complete_sub(sid, Err(RequestError::Protocol { addr: addr.clone(), error: *e }));
             } else {
-                let lost = Failure::ConnectionLost { written: true };
+                let lost = if refused { Failure::Refused } else { Failure::ConnectionLost { written: true } };
                 self.retry_or_fail(now, sid, lost, unreachable.clone(), RefreshReason::ConnectionLost);
             }
         }
         for sid in conn.queued {
             if self.subs.get(sid).is_some_and(|s| s.state == SubState::Queued(cid)) {
-                let lost = Failure::ConnectionLost { written: false };
+                let lost =
+                    if refused { Failure::Refused } else { Failure::ConnectionLost { written: false } };
                 self.retry_or_fail(now, sid, lost, unreachable.clone(), RefreshReason::ConnectionLost);
             }
         }
@@ -377,7 +392,7 @@ impl Client {
             let error = match sub.state {
                 SubState::InFlight(_) => RequestError::Timeout { stage: TimeoutStage::Reply, attempts },
                 SubState::WaitingTopology if self.topology.is_none() => {
-                    self.last_auth_refusal().unwrap_or_else(|| RequestError::NoTopology {
+                    self.last_seed_refusal().unwrap_or_else(|| RequestError::NoTopology {
                         seeds: self.cfg.seeds.clone(),
                         detail: self
                             .last_refresh_error

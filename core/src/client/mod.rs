@@ -25,6 +25,7 @@ pub mod fuzz;
 mod input;
 mod merge;
 mod plan;
+mod reauth;
 mod refresh;
 mod request;
 mod stall;
@@ -32,6 +33,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod tls_failure;
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -48,6 +50,7 @@ pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
+pub use tls_failure::TlsFailure;
 
 use arena::{Arena, Id};
 use conn::Conn;
@@ -248,8 +251,9 @@ pub struct Client {
     refresh_conn: Option<(Id, Instant)>,
     refresh_cursor: usize,
     last_refresh_error: Option<String>,
-    /// Seeds that refused the credentials before the first topology, with their answer.
-    auth_refused: Vec<(NodeAddr, crate::server_error::ServerError)>,
+    /// Seeds that refused the client (credentials, TLS) before the first topology, with the
+    /// typed error.
+    seed_refusals: Vec<(NodeAddr, RequestError)>,
     conns: Arena<Conn>,
     nodes: HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
@@ -284,7 +288,7 @@ impl Client {
             refresh_conn: None,
             refresh_cursor: 0,
             last_refresh_error: None,
-            auth_refused: Vec::new(),
+            seed_refusals: Vec::new(),
             conns: Arena::default(),
             nodes: HashMap::default(),
             down: HashMap::new(),

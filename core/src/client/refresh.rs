@@ -141,16 +141,18 @@ impl Client {
         }
     }
 
-    /// Before the first topology, seed `addr` refused the credentials. Once every seed has,
-    /// no topology will come with these credentials: the requests waiting for one fail now with
-    /// the typed error instead of at their deadline (the refresh goes on, backing off, in case
-    /// the servers' users change).
-    pub(crate) fn seed_refused_auth(&mut self, addr: NodeAddr, error: crate::server_error::ServerError) {
+    /// Before the first topology, seed `addr` refused this client for a reason retrying does
+    /// not fix: the credentials ([`RequestError::Auth`]) or the TLS handshake
+    /// ([`RequestError::Unreachable`] with a [`TlsFailure`](super::TlsFailure)). Once every seed
+    /// has, no topology will come with these settings: the requests waiting for one fail now
+    /// with the typed error instead of at their deadline (the refresh goes on, backing off, in
+    /// case the servers change).
+    pub(crate) fn seed_refused(&mut self, addr: NodeAddr, error: RequestError) {
         if self.topology.is_some() {
             return;
         }
-        self.auth_refused.retain(|(a, _)| *a != addr);
-        self.auth_refused.push((addr, error));
+        self.seed_refusals.retain(|(a, _)| *a != addr);
+        self.seed_refusals.push((addr, error));
         if let Some(e) = self.refused_by_every_seed() {
             let waiting: Vec<Id> = self.waiting_topology.drain(..).collect();
             for sid in waiting {
@@ -161,21 +163,19 @@ impl Client {
         }
     }
 
-    /// The typed authentication error, when there is no topology yet and every seed refused the
-    /// credentials.
+    /// The typed refusal, when there is no topology yet and every seed refused the client.
     pub(crate) fn refused_by_every_seed(&self) -> Option<RequestError> {
         if self.topology.is_some()
-            || !self.cfg.seeds.iter().all(|s| self.auth_refused.iter().any(|(a, _)| a == s))
+            || !self.cfg.seeds.iter().all(|s| self.seed_refusals.iter().any(|(a, _)| a == s))
         {
             return None;
         }
-        self.last_auth_refusal()
+        self.last_seed_refusal()
     }
 
-    /// The last seed's refusal of the credentials before the first topology, as a typed error.
-    pub(crate) fn last_auth_refusal(&self) -> Option<RequestError> {
-        let (addr, error) = self.auth_refused.last()?;
-        Some(RequestError::Auth { addr: addr.clone(), error: error.clone() })
+    /// The last seed's refusal before the first topology, as a typed error.
+    pub(crate) fn last_seed_refusal(&self) -> Option<RequestError> {
+        self.seed_refusals.last().map(|(_, e)| e.clone())
     }
 
     /// The reason to ask for a topology with while none routes a request: `Startup` (at once)
@@ -197,7 +197,7 @@ impl Client {
         let n = new.node_count();
         self.refresh.finished(now, true, n, &mut self.rng);
         self.last_refresh_error = None;
-        self.auth_refused.clear();
+        self.seed_refusals.clear();
         let mut new = new;
         let changed = match &self.topology {
             Some(old) => {

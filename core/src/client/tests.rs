@@ -230,3 +230,41 @@ fn failed_refreshes_ask_the_primaries_then_the_replicas_then_the_seeds() {
     assert_eq!(order[2..], [at(7003), at(7004), at(7000)], "then the replicas, then the seed: {order:?}");
     assert!(now - t0 < Duration::from_secs(5), "on the policy's backoff: {:?}", now - t0);
 }
+
+/// A seed that refuses the TLS handshake for a reason retrying does not fix (its certificate
+/// does not verify) fails the waiting request at once, with the typed failure, not at its
+/// deadline; a plain refusal still waits and retries.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn a_tls_refusal_fails_at_once_with_its_cause() {
+    let t0 = Instant::now();
+    let (mut c, conn) = client(t0);
+    let id = c.submit(t0, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
+    let _ = drain(&mut c);
+    let e =
+        ConnError::tls(TlsFailure::UnknownIssuer, "unknown issuer: invalid peer certificate: UnknownIssuer");
+    c.handle_input(t0, Input::ConnectFailed(conn, e.clone()));
+    let (out, _) = drain(&mut c);
+    let result = out.into_iter().find_map(|o| match o {
+        Output::Completed { id: done, result } if done == id => Some(result),
+        _ => None,
+    });
+    match result {
+        Some(Err(RequestError::Unreachable { addr, error })) => {
+            assert_eq!(addr, NodeAddr::new("127.0.0.1", 7000));
+            assert_eq!(error.tls_failure(), Some(TlsFailure::UnknownIssuer));
+            assert_eq!(error, e);
+        }
+        other => panic!("expected Unreachable with the TLS failure at once, got {other:?}"),
+    }
+
+    let (mut c, conn) = client(t0);
+    let id = c.submit(t0, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
+    let _ = drain(&mut c);
+    c.handle_input(t0, Input::ConnectFailed(conn, ConnError::new(ConnErrorKind::Refused, "refused")));
+    let (out, _) = drain(&mut c);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Completed { id: done, .. } if *done == id)),
+        "a plain refusal is retried until the deadline"
+    );
+}

@@ -447,3 +447,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_refused_connection_is_not_retried() {
+    let now = t0();
+    let mut b = Budget::new(now + ms(100));
+    let d = decide(
+        &mut b,
+        Failure::Refused,
+        Idempotency::Idempotent,
+        now,
+        &RetryConfig::default(),
+        &mut Rng::new(7),
+    );
+    assert_eq!(d, RetryDecision::Fail(FailReason::Refused));
+}

@@ -26,6 +26,7 @@ pub(crate) fn to_cache_error(e: Error) -> CacheError {
         Error::Closed => CacheError::Closed,
         Error::Config(c) => CacheError::ClientConfig(c),
         Error::Tls(t) => CacheError::Tls(SharedError::new(t)),
+        Error::Credentials(c) => CacheError::Credentials(c),
     }
 }
 
