@@ -129,13 +129,20 @@ pub enum CacheError {
     /// An invalid configuration.
     #[error("invalid cache configuration: {0}")]
     Config(String),
-    /// An invalid cluster client configuration (a provider setting passed on to the client).
-    #[error("invalid client configuration: {0}")]
+    /// An invalid provider or client setting, or connection URL: the error names the field
+    /// ([`ConfigError::field`]).
+    #[error("invalid configuration: {0}")]
     ClientConfig(#[from] ConfigError),
     /// The TLS settings are unusable (a certificate, key or server name that cannot be read);
     /// the source is the TLS library's own error where there is one.
     #[error("TLS: {0}")]
     Tls(#[source] SharedError),
+}
+
+impl From<crate::config::UrlError> for CacheError {
+    fn from(e: crate::config::UrlError) -> Self {
+        Self::ClientConfig(ConfigError::Url(e))
+    }
 }
 
 /// An error from outside slotcache (a TLS library's, a loader's), kept whole: cloneable so one

@@ -43,7 +43,7 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom};
+pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom, ReadFromError};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
@@ -274,7 +274,7 @@ impl Client {
         cfg.validate()?;
         let mut rng = Rng::new(cfg.rng_seed);
         let mut refresh = RefreshPolicy::new(cfg.refresh.clone())
-            .map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+            .map_err(ConfigError::Refresh)?;
         refresh.request(now, RefreshReason::Startup, cfg.seeds.len(), &mut rng);
         let mut client = Self {
             rng,
