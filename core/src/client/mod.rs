@@ -31,6 +31,8 @@ mod stall;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod pipeline_tests;
 mod timers;
 
 use bytes::Bytes;
