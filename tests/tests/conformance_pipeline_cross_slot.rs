@@ -20,7 +20,8 @@ fn with_keys(name: &str, keys: &[String], values: bool) -> Cmd {
 
 #[test]
 fn cross_slot_commands_in_a_pipeline_on_every_runtime() {
-    let cluster = ClusterBuilder::new().masters(3).replicas(0).label("conf-pipe-xslot").start().expect("cluster");
+    let cluster =
+        ClusterBuilder::new().masters(3).replicas(0).label("conf-pipe-xslot").start().expect("cluster");
     for rt in ALL {
         let cfg = config(&cluster);
         rt.block_on(async move {
@@ -48,7 +49,11 @@ fn cross_slot_commands_in_a_pipeline_on_every_runtime() {
             let want: Vec<Value> =
                 keys.iter().map(|k| Value::Bulk(Bytes::from(format!("v-{k}")))).chain([Value::Nil]).collect();
             assert_eq!(values, &want, "{p}: MGET in the caller's order");
-            assert_eq!(r[2..], [Value::Int(50), Value::Int(50), Value::Int(25), Value::Int(25), Value::Int(0)], "{p}");
+            assert_eq!(
+                r[2..],
+                [Value::Int(50), Value::Int(50), Value::Int(25), Value::Int(25), Value::Int(0)],
+                "{p}"
+            );
             let stats = client.stats().await.expect("stats");
             assert_eq!(stats.moved, 0, "{p}: every part went to its owner: {stats:?}");
             client.close().await;

@@ -7,14 +7,78 @@
 macro_rules! shared_api {
     ($then:ident) => {
         $then!(
-            AsyncStream, Binary, BoxFuture, BoxStream, Cache, CacheError, CacheStats, Client, ClientConfig, Cmd,
-            Codec, Compute, Config, ConfigError, ConnectionUrl, DefaultKey, Distance, Durability, DurationError,
-            EntryInfo, Error, Event, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Jitter, Json, Knn, Limits,
-            NamespaceOptions, NodeAddr, Password, Protocol, Provider, ProviderConfig, QueryOptions, Raw, ReadFrom,
-            RefreshConfig, Reply, Request, RequestError, RequestKind, RetryConfig, Runtime, SearchError,
-            SearchField, SearchResults, SearchSchema, SharedError, Slot, SortBy, SortOrder, Stats, SubmitError,
-            TlsConfig, TlsError, Transform, Ttl, UrlError, Value, ValuePipeline, VectorAlgorithm,
-            XChaCha20Poly1305, Zstd, cache, connect, key_slot, parse_duration, provider
+            AsyncStream,
+            Binary,
+            BoxFuture,
+            BoxStream,
+            Cache,
+            CacheError,
+            CacheStats,
+            Client,
+            ClientConfig,
+            Cmd,
+            Codec,
+            Compute,
+            Config,
+            ConfigError,
+            ConnectionUrl,
+            DefaultKey,
+            Distance,
+            Durability,
+            DurationError,
+            EntryInfo,
+            Error,
+            Event,
+            FieldKind,
+            Filter,
+            FilterOp,
+            FilterValue,
+            GeoUnit,
+            Jitter,
+            Json,
+            Knn,
+            Limits,
+            NamespaceOptions,
+            NodeAddr,
+            Password,
+            Protocol,
+            Provider,
+            ProviderConfig,
+            QueryOptions,
+            Raw,
+            ReadFrom,
+            RefreshConfig,
+            Reply,
+            Request,
+            RequestError,
+            RequestKind,
+            RetryConfig,
+            Runtime,
+            SearchError,
+            SearchField,
+            SearchResults,
+            SearchSchema,
+            SharedError,
+            Slot,
+            SortBy,
+            SortOrder,
+            Stats,
+            SubmitError,
+            TlsConfig,
+            TlsError,
+            Transform,
+            Ttl,
+            UrlError,
+            Value,
+            ValuePipeline,
+            VectorAlgorithm,
+            XChaCha20Poly1305,
+            Zstd,
+            cache,
+            connect,
+            key_slot,
+            parse_duration,
+            provider
         );
     };
 }
@@ -39,7 +103,8 @@ shared_api!(import_everywhere);
 /// every runtime crate defines.
 fn rt_exports() -> std::collections::BTreeSet<String> {
     let src = include_str!("../../adapters/rt/src/lib.rs");
-    let code: String = src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let code: String =
+        src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
     let mut names: std::collections::BTreeSet<String> = ["connect", "provider"].map(String::from).into();
     for stmt in code.split(';') {
         let stmt = stmt.trim();

@@ -28,7 +28,7 @@ fn cross_slot_commands_in_a_pipeline_are_split_and_merged_in_order() {
     let keys: Vec<String> = (0..40).map(|i| format!("x:{i}")).collect();
     let slots: std::collections::BTreeSet<_> = keys.iter().map(|k| key_slot(k.as_bytes())).collect();
     assert!(slots.len() > 20, "the keys span many slots");
-    let absent = vec!["x:absent:1".to_owned(), "x:absent:2".to_owned()];
+    let absent = ["x:absent:1".to_owned(), "x:absent:2".to_owned()];
     let mut mget_keys = keys.clone();
     mget_keys.extend(absent.iter().cloned());
     let id = sim.submit(Request::pipeline(vec![
@@ -45,7 +45,8 @@ fn cross_slot_commands_in_a_pipeline_are_split_and_merged_in_order() {
     assert_eq!(r[0].as_ref().expect("mset"), &Value::Simple(Bytes::from_static(b"OK")));
     assert_eq!(r[1].as_ref().expect("get"), &bulk("v-x:0"));
     let Value::Array(values) = r[2].as_ref().expect("mget") else { panic!("array") };
-    let want: Vec<Value> = keys.iter().map(|k| bulk(&format!("v-{k}"))).chain([Value::Nil, Value::Nil]).collect();
+    let want: Vec<Value> =
+        keys.iter().map(|k| bulk(&format!("v-{k}"))).chain([Value::Nil, Value::Nil]).collect();
     assert_eq!(values, &want, "MGET values in the caller's key order");
     assert_eq!(r[3].as_ref().expect("exists"), &Value::Int(40));
     assert_eq!(r[4].as_ref().expect("del"), &Value::Int(20));

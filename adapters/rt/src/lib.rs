@@ -29,7 +29,9 @@ pub use slotcache_core::cache::search::{
     SortBy, SortOrder, VectorAlgorithm,
 };
 /// Value codecs and transformers (compression, encryption), for [`NamespaceOptions`].
-pub use slotcache_core::cache::{Binary, Codec, Json, Raw, Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
+pub use slotcache_core::cache::{
+    Binary, Codec, Json, Raw, Transform, ValuePipeline, XChaCha20Poly1305, Zstd,
+};
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, ConfigError, Event, Password, ReadFrom, Reply, Request, RequestError, RequestKind,
@@ -54,7 +56,9 @@ macro_rules! runtime_entry_points {
         ///
         /// # Errors
         /// See [`Client::connect`].
-        pub async fn connect(config: $crate::Config) -> ::core::result::Result<$crate::Client, $crate::Error> {
+        pub async fn connect(
+            config: $crate::Config,
+        ) -> ::core::result::Result<$crate::Client, $crate::Error> {
             $crate::Client::connect(::std::sync::Arc::new($runtime), config).await
         }
 

@@ -51,7 +51,9 @@ fn pipeline(parts: &[Part], results: Vec<Result<Value, RequestError>>) -> Vec<Re
     let mut out = Vec::with_capacity(parts.len());
     for part in parts {
         let result = match part {
-            Part::One => results.next().unwrap_or(Err(RequestError::Internal { what: "a pipeline command had no result" })),
+            Part::One => results
+                .next()
+                .unwrap_or(Err(RequestError::Internal { what: "a pipeline command had no result" })),
             Part::Split { policy, groups } => {
                 // All of this part's sub-results are taken before looking for an error.
                 let taken: Vec<_> = results.by_ref().take(groups.len()).collect();

@@ -24,6 +24,8 @@ mod error;
 pub mod fuzz;
 mod input;
 mod merge;
+#[cfg(test)]
+mod pipeline_tests;
 mod plan;
 mod refresh;
 mod request;
@@ -31,8 +33,6 @@ mod stall;
 mod stats;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod pipeline_tests;
 mod timers;
 
 use bytes::Bytes;
@@ -275,8 +275,7 @@ impl Client {
     pub fn new(cfg: ClientConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let mut rng = Rng::new(cfg.rng_seed);
-        let mut refresh = RefreshPolicy::new(cfg.refresh.clone())
-            .map_err(ConfigError::Refresh)?;
+        let mut refresh = RefreshPolicy::new(cfg.refresh.clone()).map_err(ConfigError::Refresh)?;
         refresh.request(now, RefreshReason::Startup, cfg.seeds.len(), &mut rng);
         let mut client = Self {
             rng,

@@ -18,7 +18,11 @@ fn words(c: &Cmd) -> Vec<String> {
 
 /// `a`, `b` and `c` hash to three different slots.
 fn mget_abc() -> Cmd {
-    assert!(key_slot(b"a") != key_slot(b"b") && key_slot(b"b") != key_slot(b"c") && key_slot(b"a") != key_slot(b"c"));
+    assert!(
+        key_slot(b"a") != key_slot(b"b")
+            && key_slot(b"b") != key_slot(b"c")
+            && key_slot(b"a") != key_slot(b"c")
+    );
     Cmd::new("MGET").arg("a").arg("b").arg("c")
 }
 
@@ -71,7 +75,12 @@ fn replies_merge_back_in_order() {
 fn a_failed_part_fails_only_its_command() {
     let plan = plan_subrequests(RequestKind::Pipeline(vec![mget_abc(), Cmd::new("GET").arg("x")])).unwrap();
     let lost = RequestError::Timeout { stage: TimeoutStage::Reply, attempts: 1 };
-    let results = vec![Ok(Value::Array(vec![bulk("A")])), Err(lost.clone()), Ok(Value::Array(vec![bulk("C")])), Ok(bulk("x"))];
+    let results = vec![
+        Ok(Value::Array(vec![bulk("A")])),
+        Err(lost.clone()),
+        Ok(Value::Array(vec![bulk("C")])),
+        Ok(bulk("x")),
+    ];
     let Ok(Reply::Pipeline(replies)) = finish(plan.shape, results) else { panic!() };
     assert_eq!(replies, vec![Err(lost), Ok(bulk("x"))]);
 }
@@ -98,9 +107,13 @@ fn followers_keep_their_command_and_are_never_split() {
     assert_eq!(replies[2], Err(RequestError::Skipped { index: 1 }));
 
     // A command that follows or is followed must go to one place: keys across slots are refused.
-    let followed = plan_subrequests(RequestKind::Pipeline(vec![mget_abc(), Cmd::new("WAIT").arg("1").arg("0").with_slot(key_slot(b"x")).after(0)]));
+    let followed = plan_subrequests(RequestKind::Pipeline(vec![
+        mget_abc(),
+        Cmd::new("WAIT").arg("1").arg("0").with_slot(key_slot(b"x")).after(0),
+    ]));
     assert!(matches!(followed, Err(SubmitError::CrossSlot { .. })), "{followed:?}");
-    let follows = plan_subrequests(RequestKind::Pipeline(vec![Cmd::new("SET").arg("x").arg("1"), mget_abc().after(0)]));
+    let follows =
+        plan_subrequests(RequestKind::Pipeline(vec![Cmd::new("SET").arg("x").arg("1"), mget_abc().after(0)]));
     assert!(matches!(follows, Err(SubmitError::CrossSlot { .. })), "{follows:?}");
 }
 

@@ -172,7 +172,10 @@ fn plan_pipeline(cmds: Vec<Cmd>) -> Result<Plan, SubmitError> {
         let cmd = match cmd.follows() {
             // `check_follows` made sure j < i.
             Some(j) => {
-                let flat = first_sub.get(j).copied().ok_or(SubmitError::Internal { what: "follows a later command" })?;
+                let flat = first_sub
+                    .get(j)
+                    .copied()
+                    .ok_or(SubmitError::Internal { what: "follows a later command" })?;
                 cmd.after(flat)
             }
             None => cmd,
@@ -190,9 +193,12 @@ fn plan_pipeline(cmds: Vec<Cmd>) -> Result<Plan, SubmitError> {
     Ok(Plan { shape: Shape::Pipeline(parts), subs })
 }
 
+/// A split command: its merge policy, its slot groups and one sub-request per group.
+type Split = (ResponsePolicy, Vec<SlotGroup>, Vec<Planned>);
+
 /// A multi-key command whose keys span slots, split per slot: its policy, groups and
 /// sub-requests; `None` for any other command.
-fn plan_split(cmd: &Cmd) -> Result<Option<(ResponsePolicy, Vec<SlotGroup>, Vec<Planned>)>, SubmitError> {
+fn plan_split(cmd: &Cmd) -> Result<Option<Split>, SubmitError> {
     let (info, read_only, idempotency) = describe(cmd)?;
     let Some(policy) = info.split_policy().filter(|_| cmd.slot().is_none()) else { return Ok(None) };
     let groups = command::split_by_slot(info, cmd.args()).map_err(|e| malformed(cmd, &e))?;

@@ -8,8 +8,8 @@
 use core::fmt;
 use core::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::cache::Durability;
 use crate::client::{Password, ReadFrom};
@@ -119,7 +119,9 @@ impl<'de> Deserialize<'de> for Durability {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Durability, E> {
                 match s {
                     "primary" => Ok(Durability::Primary),
-                    other => Err(E::custom(format!("{other:?} is not a durability: use \"primary\" or a table"))),
+                    other => {
+                        Err(E::custom(format!("{other:?} is not a durability: use \"primary\" or a table")))
+                    }
                 }
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Durability, A::Error> {

@@ -108,7 +108,9 @@ mod tests {
     fn refuses_what_is_unclear() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
         assert!(matches!(parse_duration("250"), Err(DurationError::NoUnit(_))));
-        assert!(matches!(parse_duration("2 weeks"), Err(DurationError::Unit { unit, .. }) if unit == "weeks"));
+        assert!(
+            matches!(parse_duration("2 weeks"), Err(DurationError::Unit { unit, .. }) if unit == "weeks")
+        );
         assert!(matches!(parse_duration("ms"), Err(DurationError::Number(_))));
         assert!(matches!(parse_duration("1.2.3s"), Err(DurationError::Number(_))));
         assert!(matches!(parse_duration("99999999999999999999999d"), Err(DurationError::Number(_))));

@@ -3,9 +3,9 @@
 //! configuration type implements `serde::Deserialize`, durations written `"250ms"`, unknown
 //! fields refused by name).
 
-pub mod duration;
 #[cfg(feature = "serde")]
 pub mod de;
+pub mod duration;
 pub mod url;
 
 pub use duration::{DurationError, parse_duration};

@@ -131,7 +131,8 @@ impl ConnectionUrl {
             Some(info) => {
                 let (user, pass) = info.split_once(':').map_or((info, None), |(u, p)| (u, Some(p)));
                 let user = decode(user).ok_or(UrlError::Encoding { part: "user" })?;
-                let pass = pass.map(|p| decode(p).ok_or(UrlError::Encoding { part: "password" })).transpose()?;
+                let pass =
+                    pass.map(|p| decode(p).ok_or(UrlError::Encoding { part: "password" })).transpose()?;
                 (Some(user).filter(|u| !u.is_empty()), pass.filter(|p| !p.is_empty()).map(Password::new))
             }
         };

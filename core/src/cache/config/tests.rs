@@ -104,7 +104,9 @@ fn from_url_reads_seeds_credentials_and_options() {
 
     let e = |u: &str| Config::from_url(u).unwrap_err();
     assert!(matches!(e("redis://h?colour=blue"), UrlError::UnknownOption { name } if name == "colour"));
-    assert!(matches!(e("redis://h?default_ttl=soon"), UrlError::OptionValue { name, .. } if name == "default_ttl"));
+    assert!(
+        matches!(e("redis://h?default_ttl=soon"), UrlError::OptionValue { name, .. } if name == "default_ttl")
+    );
     assert!(matches!(e("memcached://h"), UrlError::Scheme { .. }));
 }
 
@@ -154,12 +156,19 @@ min_interval = "200ms"
     fn a_toml_document_reads_into_a_provider_config() {
         let c: Config = toml::from_str(TOML).unwrap();
         assert_eq!(c.init_address.len(), 2);
-        assert_eq!((c.default_ttl, c.operation_timeout), (Duration::from_secs(600), Duration::from_millis(500)));
+        assert_eq!(
+            (c.default_ttl, c.operation_timeout),
+            (Duration::from_secs(600), Duration::from_millis(500))
+        );
         assert_eq!(c.read_from, ReadFrom::AzAffinity("use1-az1".into()));
         assert_eq!((c.protocol, c.connections_per_node), (Protocol::Resp2, 2));
         assert_eq!(c.durability, Durability::Replicas { replicas: 1, timeout: Duration::from_millis(100) });
         assert_eq!((c.retry.max_attempts, c.retry.max_backoff), (4, Duration::from_millis(100)));
-        assert_eq!(c.retry.base_backoff, RetryConfig::default().base_backoff, "unset fields keep their defaults");
+        assert_eq!(
+            c.retry.base_backoff,
+            RetryConfig::default().base_backoff,
+            "unset fields keep their defaults"
+        );
         assert_eq!((c.refresh.periodic, c.refresh.min_interval), (None, Duration::from_millis(200)));
         assert_eq!(c.index_prefix, "index:");
         assert!(c.client_settings().is_ok());
@@ -188,9 +197,17 @@ min_interval = "200ms"
         assert_eq!(c.seeds, [NodeAddr::new("127.0.0.1", 7000), NodeAddr::new("::1", 7001)]);
         assert_eq!(c.password.as_ref().map(Password::expose), Some("pw"));
         assert!(!format!("{c:?}").contains("\"pw\""));
-        assert_eq!((c.request_timeout, c.read_from.clone(), c.limits.max_depth), (Duration::from_secs(1), ReadFrom::PreferReplica, 8));
+        assert_eq!(
+            (c.request_timeout, c.read_from.clone(), c.limits.max_depth),
+            (Duration::from_secs(1), ReadFrom::PreferReplica, 8)
+        );
         assert!(c.validate().is_ok());
-        assert!(toml::from_str::<ClientConfig>("seeds = [\"nohost\"]").unwrap_err().to_string().contains("nohost"));
+        assert!(
+            toml::from_str::<ClientConfig>("seeds = [\"nohost\"]")
+                .unwrap_err()
+                .to_string()
+                .contains("nohost")
+        );
         assert!(toml::from_str::<ClientConfig>("colour = 1").unwrap_err().to_string().contains("colour"));
     }
 }

@@ -10,7 +10,8 @@ fn secret_url(rest: &str) -> String {
 
 #[test]
 fn reads_every_part() {
-    let u = ConnectionUrl::parse(&secret_url("h1:7000,[::1]:7001,h3/0?seed=h4:7003&client_name=svc")).unwrap();
+    let u =
+        ConnectionUrl::parse(&secret_url("h1:7000,[::1]:7001,h3/0?seed=h4:7003&client_name=svc")).unwrap();
     assert!(!u.tls);
     assert_eq!(u.username.as_deref(), Some("app"));
     assert_eq!(u.password.as_ref().map(Password::expose), Some(SECRET));
@@ -29,7 +30,10 @@ fn reads_every_part() {
     }
     assert!(!ConnectionUrl::parse("valkey://h").unwrap().tls);
     let only_password = ConnectionUrl::parse("redis://:pw@h").unwrap();
-    assert_eq!((only_password.username, only_password.password.map(|p| p.expose().to_owned())), (None, Some("pw".into())));
+    assert_eq!(
+        (only_password.username, only_password.password.map(|p| p.expose().to_owned())),
+        (None, Some("pw".into()))
+    );
 }
 
 #[test]
@@ -60,9 +64,15 @@ fn client_options_are_applied_and_checked() {
     assert_eq!(apply("refresh_periodic", "off"), Ok(true));
     assert_eq!(apply("max_attempts", "3"), Ok(true));
     assert_eq!(apply("nonsense", "1"), Ok(false));
-    assert!(matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4"));
-    assert!(matches!(apply("connect_timeout", "250"), Err(UrlError::OptionValue { name, .. }) if name == "connect_timeout"));
-    assert!(matches!(apply("read_from", "somewhere"), Err(UrlError::OptionValue { name, .. }) if name == "read_from"));
+    assert!(
+        matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4")
+    );
+    assert!(
+        matches!(apply("connect_timeout", "250"), Err(UrlError::OptionValue { name, .. }) if name == "connect_timeout")
+    );
+    assert!(
+        matches!(apply("read_from", "somewhere"), Err(UrlError::OptionValue { name, .. }) if name == "read_from")
+    );
     assert!(matches!(apply("connections_per_node", "-1"), Err(UrlError::OptionValue { .. })));
     assert_eq!(c.read_from, ReadFrom::AzAffinity("use1-az1".into()));
     assert_eq!(c.protocol, Protocol::Resp2);
@@ -77,10 +87,15 @@ fn the_password_never_shows() {
     assert!(!format!("{good:?}").contains("p@ss") && !format!("{good:?}").contains("p%40ss"));
     // Every kind of error, on URLs carrying the password encoded or not.
     for tail in ["h:x", "h:0", "", "h/9", "[::1", "h?x=%zz"] {
-        for url in [secret_url(tail), format!("redis://app:{SECRET}@{tail}"), format!("ftp://app:{SECRET}@{tail}")] {
+        for url in
+            [secret_url(tail), format!("redis://app:{SECRET}@{tail}"), format!("ftp://app:{SECRET}@{tail}")]
+        {
             if let Err(e) = ConnectionUrl::parse(&url) {
                 for shown in [e.to_string(), format!("{e:?}")] {
-                    assert!(!shown.contains("p@ss") && !shown.contains("p%40ss") && !shown.contains("w/rd"), "{url}: {shown}");
+                    assert!(
+                        !shown.contains("p@ss") && !shown.contains("p%40ss") && !shown.contains("w/rd"),
+                        "{url}: {shown}"
+                    );
                 }
             }
         }
