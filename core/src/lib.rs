@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod client;
 pub mod command;
+pub mod config;
 mod fast_hasher;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]

@@ -79,18 +79,22 @@ pub enum Jitter {
 /// Retry limits and backoff shape. Build from [`Default`] and adjust, then [`validate`](Self::validate).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(default, deny_unknown_fields))]
 pub struct RetryConfig {
-    /// Sends per request, the first included. At least 1.
+    /// Sends per request, the first included. Default 6; at least 1.
     pub max_attempts: u32,
-    /// The cap of the first backoff wait. More than zero.
+    /// The cap of the first backoff wait. Default 2 ms; more than zero.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub base_backoff: Duration,
-    /// The cap of any backoff wait. At least `base_backoff`, at most [`MAX_BACKOFF_LIMIT`].
+    /// The cap of any backoff wait. Default 128 ms; at least `base_backoff`, at most
+    /// [`MAX_BACKOFF_LIMIT`].
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub max_backoff: Duration,
-    /// How waits are randomised.
+    /// How waits are randomised (`"full"` or `"equal"`). Default [`Jitter::Equal`].
     pub jitter: Jitter,
-    /// `MOVED` plus `ASK` redirects followed per request; one more fails it.
+    /// `MOVED` plus `ASK` redirects followed per request; one more fails it. Default 5.
     pub max_redirects: u32,
-    /// Redirects back to a node already seen for the slot, tolerated per request.
+    /// Redirects back to a node already seen for the slot, tolerated per request. Default 1.
     pub max_moved_revisits: u32,
 }
 

@@ -4,17 +4,14 @@
 //! point to smol), so this crate is deliberately tiny: async-std runs on the same async-io
 //! reactor as smol, so timers and sockets are smol's, and only spawning is async-std's.
 //! Prefer `slotcache-smol` for new code.
+//!
+//! Its API is the same as the other runtime crates': everything of [`slotcache_rt`], plus
+//! [`AsyncStdRuntime`], `connect` and `provider`.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
-pub use slotcache_smol::{
-    BoxFuture, BoxStream, Cache, CacheError, CacheStats, Client, ClientConfig, Cmd, Compute, Config,
-    DefaultKey, Durability, EntryInfo, Error, Event, NamespaceOptions, NodeAddr, Password, Provider,
-    ProviderConfig, ReadFrom, Reply, Request, RequestError, RequestKind, Runtime, Slot, Stats, TlsConfig,
-    Ttl, Value, key_slot,
-};
+pub use slotcache_rt::*;
 
 /// The async-std [`Runtime`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,19 +31,4 @@ impl Runtime for AsyncStdRuntime {
     }
 }
 
-/// Connects a client on async-std and waits until the cluster answers.
-///
-/// # Errors
-/// See [`Client::connect`].
-pub async fn connect(config: Config) -> Result<Client, Error> {
-    Client::connect(Arc::new(AsyncStdRuntime), config).await
-}
-
-/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
-/// namespace) and pings the cluster.
-///
-/// # Errors
-/// See [`Provider::connect`].
-pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
-    Provider::connect(Arc::new(AsyncStdRuntime), config).await
-}
+slotcache_rt::runtime_entry_points!(AsyncStdRuntime);

@@ -27,6 +27,12 @@ pub enum Error {
     Closed,
 }
 
+impl From<slotcache_core::config::UrlError> for Error {
+    fn from(e: slotcache_core::config::UrlError) -> Self {
+        Self::Config(ConfigError::Url(e))
+    }
+}
+
 /// Unusable TLS settings: what could not be used, and the TLS library's error when it gave one.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("TLS: {what}{}", .source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]

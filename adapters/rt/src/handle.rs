@@ -46,6 +46,7 @@ impl Client {
     /// # Errors
     /// An invalid configuration or unusable TLS settings.
     pub fn start(rt: Arc<dyn Runtime>, config: Config) -> Result<Self, Error> {
+        config.validate()?;
         let Config { mut client, tls } = config;
         let tls = match tls {
             Some(config) => {

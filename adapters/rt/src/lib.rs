@@ -30,10 +30,49 @@ pub use slotcache_core::cache::search::{
     Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
     SortBy, SortOrder, VectorAlgorithm,
 };
+/// Value codecs and transformers (compression, encryption), for [`NamespaceOptions`].
+pub use slotcache_core::cache::{
+    Binary, Codec, Json, Raw, Transform, ValuePipeline, XChaCha20Poly1305, Zstd,
+};
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
-    ClientConfig, Cmd, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request, RequestError,
-    RequestKind, Stats, TlsFailure,
+    ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request,
+    RequestError, RequestKind, Stats, SubmitError, TlsFailure,
 };
-pub use slotcache_core::{NodeAddr, Slot, Value, key_slot};
+/// Reading configuration: connection URLs and human-readable durations.
+pub use slotcache_core::config::{ConnectionUrl, DurationError, UrlError, parse_duration};
+pub use slotcache_core::resp::Limits;
+pub use slotcache_core::retry::Jitter;
+pub use slotcache_core::{NodeAddr, Protocol, RefreshConfig, RetryConfig, Slot, Value, key_slot};
 pub use tls::TlsConfig;
+
+/// Defines a runtime crate's entry points, `connect` and `provider`, on `$runtime` (an
+/// expression building the crate's [`Runtime`]), so every runtime crate has the same ones.
+/// Used by `slotcache-tokio`, `slotcache-smol` and `slotcache-async-std` after
+/// `pub use slotcache_rt::*;`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! runtime_entry_points {
+    ($runtime:expr) => {
+        /// Connects a client on this runtime and waits until the cluster answers.
+        ///
+        /// # Errors
+        /// See [`Client::connect`].
+        pub async fn connect(
+            config: $crate::Config,
+        ) -> ::core::result::Result<$crate::Client, $crate::Error> {
+            $crate::Client::connect(::std::sync::Arc::new($runtime), config).await
+        }
+
+        /// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
+        /// namespace) and pings the cluster.
+        ///
+        /// # Errors
+        /// See [`Provider::connect`].
+        pub async fn provider(
+            config: $crate::ProviderConfig,
+        ) -> ::core::result::Result<$crate::Provider, $crate::CacheError> {
+            $crate::Provider::connect(::std::sync::Arc::new($runtime), config).await
+        }
+    };
+}

@@ -14,7 +14,6 @@
 //! ```
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub use slotcache_rt::*;
@@ -55,19 +54,4 @@ pub fn connect_tcp(host: String, port: u16) -> BoxFuture<io::Result<BoxStream>> 
     })
 }
 
-/// Connects a client on smol and waits until the cluster answers.
-///
-/// # Errors
-/// See [`Client::connect`].
-pub async fn connect(config: Config) -> Result<Client, Error> {
-    Client::connect(Arc::new(SmolRuntime), config).await
-}
-
-/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
-/// namespace) and pings the cluster.
-///
-/// # Errors
-/// See [`Provider::connect`].
-pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
-    Provider::connect(Arc::new(SmolRuntime), config).await
-}
+slotcache_rt::runtime_entry_points!(SmolRuntime);

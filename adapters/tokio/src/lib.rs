@@ -15,7 +15,6 @@
 //! ```
 
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub use slotcache_rt::*;
@@ -48,19 +47,4 @@ impl Runtime for TokioRuntime {
     }
 }
 
-/// Connects a client on the current tokio runtime and waits until the cluster answers.
-///
-/// # Errors
-/// See [`Client::connect`].
-pub async fn connect(config: Config) -> Result<Client, Error> {
-    Client::connect(Arc::new(TokioRuntime), config).await
-}
-
-/// Connects a cache [`Provider`] on this runtime (one shared cluster client for every
-/// namespace) and pings the cluster.
-///
-/// # Errors
-/// See [`Provider::connect`].
-pub async fn provider(config: ProviderConfig) -> Result<Provider, CacheError> {
-    Provider::connect(Arc::new(TokioRuntime), config).await
-}
+slotcache_rt::runtime_entry_points!(TokioRuntime);

@@ -144,8 +144,9 @@ pub enum CacheError {
     /// An invalid configuration.
     #[error("invalid cache configuration: {0}")]
     Config(String),
-    /// An invalid cluster client configuration (a provider setting passed on to the client).
-    #[error("invalid client configuration: {0}")]
+    /// An invalid provider or client setting, or connection URL: the error names the field
+    /// ([`ConfigError::field`]).
+    #[error("invalid configuration: {0}")]
     ClientConfig(#[from] ConfigError),
     /// The TLS settings are unusable (a certificate, key or server name that cannot be read);
     /// the source is the TLS library's own error where there is one.
@@ -154,6 +155,12 @@ pub enum CacheError {
     /// The credentials provider failed when the client started; its error is the source.
     #[error("the credentials provider failed: {0}")]
     Credentials(#[source] SharedError),
+}
+
+impl From<crate::config::UrlError> for CacheError {
+    fn from(e: crate::config::UrlError) -> Self {
+        Self::ClientConfig(ConfigError::Url(e))
+    }
 }
 
 impl CacheError {

@@ -10,6 +10,7 @@ use crate::retry::RetryConfig;
 use crate::topology::RefreshConfig;
 
 use super::error::ConfigError;
+use crate::config::{ConnectionUrl, UrlError};
 
 /// Where read-only commands go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,6 +24,27 @@ pub enum ReadFrom {
     PreferReplica,
     /// Read-only commands go to an online replica in this availability zone, else the primary.
     AzAffinity(Arc<str>),
+}
+
+/// Why a read policy could not be read (see [`ReadFrom`]'s `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a read policy: use primary, replica or az:<zone>")]
+pub struct ReadFromError(pub String);
+
+/// `primary`; `replica` (or `prefer_replica`); `az:<zone>` (or `az_affinity:<zone>`).
+impl core::str::FromStr for ReadFrom {
+    type Err = ReadFromError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "primary" => Ok(Self::Primary),
+            "replica" | "prefer_replica" => Ok(Self::PreferReplica),
+            other => match other.split_once(':') {
+                Some(("az" | "az_affinity", zone)) if !zone.is_empty() => Ok(Self::AzAffinity(zone.into())),
+                _ => Err(ReadFromError(s.to_owned())),
+            },
+        }
+    }
 }
 
 /// A password that never shows in `Debug` output or logs.
@@ -54,27 +76,41 @@ impl fmt::Debug for Password {
 pub const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything the client state machine needs to know, validated by [`ClientConfig::validate`].
+///
+/// Build it with [`ClientConfig::new`] (or [`Default`], or from a URL with
+/// [`ClientSettings::from_url`]) and set fields; with the `serde` feature it also reads from a
+/// file (missing fields take their defaults, unknown ones are refused, durations are written
+/// `"250ms"`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(default, deny_unknown_fields))]
 pub struct ClientConfig {
-    /// Seed nodes; the first topology comes from whichever answers.
+    /// Seed nodes (`"host:port"`); the first topology comes from whichever answers. No default:
+    /// at least one is required.
     pub seeds: Vec<NodeAddr>,
-    /// ACL user name; `None` for the default user.
+    /// ACL user name; `None` (default) for the default user. Needs a password.
     pub username: Option<String>,
-    /// Password; `None` for no authentication.
+    /// Password; `None` (default) for no authentication. Never shown by `Debug`.
     pub password: Option<Password>,
-    /// `CLIENT SETNAME` for every connection.
+    /// `CLIENT SETNAME` for every connection; default none. No spaces or newlines.
     pub client_name: Option<String>,
-    /// The protocol to ask for. RESP3 falls back to RESP2 on servers without `HELLO`.
+    /// The protocol to ask for (`2`/`3`); default RESP3, which falls back to RESP2 on servers
+    /// without `HELLO`.
     pub protocol: Protocol,
-    /// Whether connections use TLS (then `tls-port` from `CLUSTER SHARDS` is used).
+    /// Whether connections use TLS (then `tls-port` from `CLUSTER SHARDS` is used); default
+    /// false. Set by a `rediss://` URL; then the adapter's TLS settings are required.
     pub tls: bool,
-    /// Where read-only commands go.
+    /// Where read-only commands go; default [`ReadFrom::Primary`]. In files and URLs:
+    /// `"primary"`, `"replica"`, `"az:<zone>"`.
     pub read_from: ReadFrom,
-    /// Connections per node; requests are pipelined over them.
+    /// Connections per node, requests pipelined over them; default 1, must be 1..=64.
     pub connections_per_node: usize,
-    /// A request's default whole budget, retries included.
+    /// A request's default whole budget, retries included; default 2 s, must be positive.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub request_timeout: Duration,
-    /// How long a connection may take to open and finish its handshake.
+    /// How long a connection may take to open and finish its handshake; default 1 s, must be
+    /// positive.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub connect_timeout: Duration,
     /// How long a connection may stay silent while the reply it owes first belongs to a request
     /// that already timed out, before the client closes it and opens another. Default 250 ms;
@@ -98,20 +134,30 @@ pub struct ClientConfig {
     /// request timeout longer than its block: once its request has timed out, the blocked
     /// connection is closed `stall_timeout` later, which is also the only way to unblock it.
     /// A late reply within `stall_timeout` keeps the connection (a node that was merely slow).
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub stall_timeout: Duration,
     /// Bound on requests queued or in flight per node; beyond it requests fail fast with
-    /// `QueueFull`, so memory stays flat while a node is slow or down.
+    /// `QueueFull`, so memory stays flat while a node is slow or down. Default 65,536, must be
+    /// positive.
     pub max_queued_per_node: usize,
-    /// Bound on outstanding requests for the whole client.
+    /// Bound on outstanding requests for the whole client; default 1,048,576, must be positive.
     pub max_outstanding: usize,
-    /// Retry budget and backoff.
+    /// Retry budget and backoff; defaults in [`RetryConfig`]'s `Default`.
     pub retry: RetryConfig,
-    /// When topology refreshes happen.
+    /// When topology refreshes happen; defaults in [`RefreshConfig`]'s `Default`.
     pub refresh: RefreshConfig,
-    /// RESP decoding limits.
+    /// RESP decoding limits; defaults in [`Limits`]'s `Default`.
     pub limits: Limits,
-    /// Seed of the pseudo-random generator (jitter, replica choice).
+    /// Seed of the pseudo-random generator (jitter, replica choice); a fixed default, so
+    /// whoever connects should draw one (the async layer does, from the operating system).
     pub rng_seed: u64,
+}
+
+impl Default for ClientConfig {
+    /// The defaults, with no seeds (add at least one).
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl ClientConfig {
@@ -187,10 +233,8 @@ impl ClientConfig {
                 return invalid("read_from", "an availability zone name is required");
             }
         }
-        self.retry.validate().map_err(|e| ConfigError::Invalid { field: "retry", reason: e.to_string() })?;
-        self.refresh
-            .validate()
-            .map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+        self.retry.validate().map_err(ConfigError::Retry)?;
+        self.refresh.validate().map_err(ConfigError::Refresh)?;
         Ok(())
     }
 }
@@ -210,5 +254,45 @@ impl<Tls> ClientSettings<Tls> {
     #[must_use]
     pub fn new(seeds: Vec<NodeAddr>) -> Self {
         Self { client: ClientConfig::new(seeds), tls: None }
+    }
+
+    /// A configuration from a connection URL, such as
+    /// `redis://user:secret@10.0.0.1:6379,10.0.0.2:6379?read_from=replica&connect_timeout=250ms`
+    /// (the forms: [`crate::config::url`]). Its options are those of
+    /// [`ConnectionUrl::apply_client_option`] and `request_timeout`.
+    ///
+    /// A `rediss://` or `valkeys://` URL sets [`ClientConfig::tls`]: add TLS settings (`tls`)
+    /// before connecting, or validation fails with [`ConfigError::TlsRequired`].
+    ///
+    /// # Errors
+    /// [`UrlError`] naming the part of the URL that is wrong.
+    pub fn from_url(url: &str) -> Result<Self, UrlError> {
+        let parsed = ConnectionUrl::parse(url)?;
+        let mut client = ClientConfig::new(parsed.seeds);
+        client.tls = parsed.tls;
+        client.username = parsed.username;
+        client.password = parsed.password;
+        for (name, value) in &parsed.options {
+            if ConnectionUrl::apply_client_option(&mut client, name, value)? {
+                continue;
+            }
+            match name.as_str() {
+                "request_timeout" => client.request_timeout = crate::config::url::duration(name, value)?,
+                _ => return Err(UrlError::UnknownOption { name: name.clone() }),
+            }
+        }
+        Ok(Self { client, tls: None })
+    }
+
+    /// Checks every field, and that TLS settings are given when [`ClientConfig::tls`] asks for
+    /// TLS.
+    ///
+    /// # Errors
+    /// The first invalid field; [`ConfigError::TlsRequired`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client.tls && self.tls.is_none() {
+            return Err(ConfigError::TlsRequired);
+        }
+        self.client.validate()
     }
 }

@@ -289,6 +289,38 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// The retry settings (field `retry`) are inconsistent.
+    #[error("invalid retry settings: {0}")]
+    Retry(#[source] crate::retry::RetryConfigError),
+    /// The topology refresh settings (field `refresh`) are inconsistent.
+    #[error("invalid refresh settings: {0}")]
+    Refresh(#[source] crate::topology::RefreshConfigError),
+    /// The configuration asks for TLS (a `rediss://` or `valkeys://` URL, or `tls` set) but
+    /// no TLS settings were given.
+    #[error(
+        "TLS is required (rediss:// or valkeys://) but no TLS settings were given: supply the \
+         certificate roots to trust (slotcache's TlsConfig::with_root_pem) in the tls setting"
+    )]
+    TlsRequired,
+    /// A connection URL that cannot be used.
+    #[error("invalid connection URL: {0}")]
+    Url(#[from] crate::config::UrlError),
+}
+
+impl ConfigError {
+    /// The configuration field at fault (`"tls"` for [`ConfigError::TlsRequired`], `"url"` for
+    /// a URL).
+    #[must_use]
+    pub const fn field(&self) -> &'static str {
+        match self {
+            Self::NoSeeds => "seeds",
+            Self::Invalid { field, .. } => field,
+            Self::Retry(_) => "retry",
+            Self::Refresh(_) => "refresh",
+            Self::TlsRequired => "tls",
+            Self::Url(_) => "url",
+        }
+    }
 }
 
 #[cfg(test)]

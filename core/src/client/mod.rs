@@ -24,6 +24,8 @@ mod error;
 pub mod fuzz;
 mod input;
 mod merge;
+#[cfg(test)]
+mod pipeline_tests;
 mod plan;
 mod reauth;
 mod refresh;
@@ -45,7 +47,7 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom};
+pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom, ReadFromError};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
@@ -277,8 +279,7 @@ impl Client {
     pub fn new(cfg: ClientConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let mut rng = Rng::new(cfg.rng_seed);
-        let mut refresh = RefreshPolicy::new(cfg.refresh.clone())
-            .map_err(|e| ConfigError::Invalid { field: "refresh", reason: e.to_string() })?;
+        let mut refresh = RefreshPolicy::new(cfg.refresh.clone()).map_err(ConfigError::Refresh)?;
         refresh.request(now, RefreshReason::Startup, cfg.seeds.len(), &mut rng);
         let mut client = Self {
             rng,

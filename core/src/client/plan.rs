@@ -22,12 +22,32 @@ pub(crate) enum Shape {
     Single,
     /// A multi-key command split per slot.
     Split { policy: ResponsePolicy, groups: Vec<SlotGroup> },
-    /// A pipeline: one result per command.
-    Pipeline,
+    /// A pipeline: one result per command, each command planned as one or several
+    /// sub-requests ([`Part`]), in order.
+    Pipeline(Vec<Part>),
     /// Every primary (or node), one result each; the addresses are filled in on expansion.
     PerNode(Vec<NodeAddr>),
     /// Every primary (or node), merged into one value per the command's policy.
     Fanout(ResponsePolicy, Vec<NodeAddr>),
+}
+
+/// How one pipeline command's sub-replies become its result.
+#[derive(Debug)]
+pub(crate) enum Part {
+    /// One sub-request.
+    One,
+    /// A multi-key command split per slot: one sub-request per group, in order.
+    Split { policy: ResponsePolicy, groups: Vec<SlotGroup> },
+}
+
+impl Part {
+    /// Sub-requests of this part.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::One => 1,
+            Self::Split { groups, .. } => groups.len(),
+        }
+    }
 }
 
 /// One planned sub-request.
@@ -108,8 +128,7 @@ pub(crate) fn plan_subrequests(kind: RequestKind) -> Result<Plan, SubmitError> {
             if cmds.is_empty() {
                 return Err(SubmitError::Empty);
             }
-            let subs = cmds.into_iter().map(plan_single).collect::<Result<_, _>>()?;
-            Ok(Plan { shape: Shape::Pipeline, subs })
+            plan_pipeline(cmds)
         }
         RequestKind::AllPrimaries(cmd) => {
             let (_, read_only, idempotency) = describe(&cmd)?;
@@ -127,6 +146,75 @@ pub(crate) fn plan_subrequests(kind: RequestKind) -> Result<Plan, SubmitError> {
             })
         }
     }
+}
+
+/// Plans a pipeline: each command as one sub-request, or, for a multi-key command whose keys
+/// span slots (MGET, MSET, DEL, ...), one per slot, merged back into that command's result.
+///
+/// A command that follows another ([`Cmd::after`]) or is followed must go to one place, so it
+/// is not split (keys across slots are then refused as before); `after` indexes are rewritten
+/// from pipeline positions to sub-request positions.
+fn plan_pipeline(cmds: Vec<Cmd>) -> Result<Plan, SubmitError> {
+    let followed: Vec<bool> = {
+        let mut f = vec![false; cmds.len()];
+        for j in cmds.iter().filter_map(Cmd::follows) {
+            if let Some(x) = f.get_mut(j) {
+                *x = true;
+            }
+        }
+        f
+    };
+    let mut parts = Vec::with_capacity(cmds.len());
+    let mut subs = Vec::with_capacity(cmds.len());
+    let mut first_sub = Vec::with_capacity(cmds.len());
+    for (i, cmd) in cmds.into_iter().enumerate() {
+        first_sub.push(subs.len());
+        let cmd = match cmd.follows() {
+            // `check_follows` made sure j < i.
+            Some(j) => {
+                let flat = first_sub
+                    .get(j)
+                    .copied()
+                    .ok_or(SubmitError::Internal { what: "follows a later command" })?;
+                cmd.after(flat)
+            }
+            None => cmd,
+        };
+        if cmd.follows().is_none() && !followed[i] {
+            if let Some((policy, groups, planned)) = plan_split(&cmd)? {
+                subs.extend(planned);
+                parts.push(Part::Split { policy, groups });
+                continue;
+            }
+        }
+        subs.push(plan_single(cmd)?);
+        parts.push(Part::One);
+    }
+    Ok(Plan { shape: Shape::Pipeline(parts), subs })
+}
+
+/// A split command: its merge policy, its slot groups and one sub-request per group.
+type Split = (ResponsePolicy, Vec<SlotGroup>, Vec<Planned>);
+
+/// A multi-key command whose keys span slots, split per slot: its policy, groups and
+/// sub-requests; `None` for any other command.
+fn plan_split(cmd: &Cmd) -> Result<Option<Split>, SubmitError> {
+    let (info, read_only, idempotency) = describe(cmd)?;
+    let Some(policy) = info.split_policy().filter(|_| cmd.slot().is_none()) else { return Ok(None) };
+    let groups = command::split_by_slot(info, cmd.args()).map_err(|e| malformed(cmd, &e))?;
+    if groups.len() < 2 {
+        return Ok(None);
+    }
+    let subs = groups
+        .iter()
+        .map(|g| Planned {
+            cmd: Cmd::from_args(command::sub_command(info, cmd.args(), g)).with_slot(g.slot),
+            route: Route::Slot(g.slot),
+            read_only,
+            idempotency,
+        })
+        .collect();
+    Ok(Some((policy, groups, subs)))
 }
 
 /// Plans one command that goes to one place (also a pipeline element).
@@ -157,20 +245,8 @@ fn plan_command(cmd: Cmd) -> Result<Plan, SubmitError> {
             let route = Route::Fanout { replicas };
             return Ok(Plan { shape, subs: vec![Planned { cmd, route, read_only, idempotency }] });
         }
-        if let Some(policy) = info.split_policy() {
-            let groups = command::split_by_slot(info, cmd.args()).map_err(|e| malformed(&cmd, &e))?;
-            if groups.len() > 1 {
-                let subs = groups
-                    .iter()
-                    .map(|g| Planned {
-                        cmd: Cmd::from_args(command::sub_command(info, cmd.args(), g)).with_slot(g.slot),
-                        route: Route::Slot(g.slot),
-                        read_only,
-                        idempotency,
-                    })
-                    .collect();
-                return Ok(Plan { shape: Shape::Split { policy, groups }, subs });
-            }
+        if let Some((policy, groups, subs)) = plan_split(&cmd)? {
+            return Ok(Plan { shape: Shape::Split { policy, groups }, subs });
         }
     }
     Ok(Plan { shape: Shape::Single, subs: vec![plan_single(cmd)?] })

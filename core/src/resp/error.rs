@@ -11,7 +11,10 @@ use core::fmt;
 /// Nothing bounds a whole frame, only its parts: a decoded [`Value`](super::Value) takes up to
 /// about 24 times the bytes of a frame of tiny elements (72 bytes per 3-byte `_\r\n`), so the
 /// caller bounds how much it buffers for one reply.
+///
+/// With the `serde` feature, a table of these fields (missing ones take their defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(default, deny_unknown_fields))]
 pub struct Limits {
     /// Deepest nesting of aggregates (arrays, maps, sets, pushes, attributes): `0` allows only
     /// scalar replies, `1` allows an array of scalars, and so on.

@@ -65,25 +65,36 @@ pub enum RefreshReason {
 
 /// Settings of a [`RefreshPolicy`]. The defaults suit a cache: react within about 100 ms, never
 /// more than 10 refreshes a second per client.
+///
+/// Build it from [`Default`] and set fields; with the `serde` feature, durations are written
+/// `"100ms"` and `periodic = "off"` turns the periodic refresh off.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(default, deny_unknown_fields))]
 pub struct RefreshConfig {
     /// Least time between two refresh starts after a success. Default 100 ms: Valkey needs
     /// about a second (`cluster-node-timeout`) to fail a primary over, so asking more often
     /// learns nothing, while `MOVED` patches keep routing correct in between; and a client
     /// sees a promotion at most about 100 ms (plus jitter) after it happens.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub min_interval: Duration,
     /// Jitter added per listed node before a triggered refresh. Default 2 ms: 12 ms for a
     /// 3 × 2 cluster, 2 s for 1,000 nodes.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub jitter_per_node: Duration,
     /// Cap on the jitter. Default 5 s, reached at 2,500 nodes.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub max_jitter: Duration,
     /// Delay before retrying after the first failed refresh. Default 50 ms.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub retry_initial: Duration,
     /// Cap on the doubling retry delay. Default 2 s.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::duration"))]
     pub retry_max: Duration,
     /// Periodic refresh after the last success (plus up to an eighth of it as jitter), or
     /// `None` for none. Default 30 s: picks up changes no request stumbles on (a new replica, a
     /// new availability zone) at the cost of one small reply per client per half minute.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "crate::config::de::optional_duration"))]
     pub periodic: Option<Duration>,
 }
 

@@ -1,4 +1,4 @@
-//! RedisJSON 2.x documents: the `JSON.*` commands the cache sends, on one node's [`Store`], with
+//! RedisJSON 2.x documents: the `JSON.*` commands the cache sends, on one node's [`Store`](super::store::Store), with
 //! RedisJSON's reply shapes.
 //!
 //! - `JSON.SET k <path> <json> [NX|XX]`: a new key only at the root; replacing a document keeps

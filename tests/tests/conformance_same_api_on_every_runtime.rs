@@ -1,0 +1,133 @@
+//! The three runtime crates export the same API: every name `slotcache-rt` exports at its root,
+//! plus `connect` and `provider`. The list below is checked against `adapters/rt/src/lib.rs`
+//! (so a new export of `slotcache-rt` must be added here), and each crate must export every
+//! name on it, or this file does not compile.
+
+/// The shared list, handed to `$then`.
+macro_rules! shared_api {
+    ($then:ident) => {
+        $then!(
+            AsyncStream,
+            Binary,
+            BoxFuture,
+            BoxStream,
+            Cache,
+            CacheError,
+            CacheStats,
+            Client,
+            ClientConfig,
+            Cmd,
+            Codec,
+            Compute,
+            Config,
+            ConfigError,
+            ConnectionUrl,
+            DefaultKey,
+            Distance,
+            Durability,
+            DurationError,
+            EntryInfo,
+            Error,
+            Event,
+            FieldKind,
+            Filter,
+            FilterOp,
+            FilterValue,
+            GeoUnit,
+            Jitter,
+            Json,
+            Knn,
+            Limits,
+            NamespaceOptions,
+            NodeAddr,
+            Password,
+            Protocol,
+            Provider,
+            ProviderConfig,
+            QueryOptions,
+            Raw,
+            ReadFrom,
+            RefreshConfig,
+            Reply,
+            Request,
+            RequestError,
+            RequestKind,
+            RetryConfig,
+            Runtime,
+            SearchError,
+            SearchField,
+            SearchResults,
+            SearchSchema,
+            SharedError,
+            Slot,
+            SortBy,
+            SortOrder,
+            Stats,
+            SubmitError,
+            TlsConfig,
+            TlsError,
+            Transform,
+            Ttl,
+            UrlError,
+            Value,
+            ValuePipeline,
+            VectorAlgorithm,
+            XChaCha20Poly1305,
+            Zstd,
+            cache,
+            connect,
+            key_slot,
+            parse_duration,
+            provider
+        );
+    };
+}
+
+/// Imports every name from each runtime crate (a missing one fails to compile) and lists them.
+macro_rules! import_everywhere {
+    ($($name:ident),* $(,)?) => {
+        #[allow(unused_imports)]
+        mod on_tokio { use slotcache_tokio::{$($name),*}; }
+        #[allow(unused_imports)]
+        mod on_smol { use slotcache_smol::{$($name),*}; }
+        #[allow(unused_imports)]
+        mod on_async_std { use slotcache_async_std::{$($name),*}; }
+        /// The shared names.
+        const NAMES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+shared_api!(import_everywhere);
+
+/// The names `pub use` and `pub mod` put at the root of `slotcache-rt`, plus the entry points
+/// every runtime crate defines.
+fn rt_exports() -> std::collections::BTreeSet<String> {
+    let src = include_str!("../../adapters/rt/src/lib.rs");
+    let code: String =
+        src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let mut names: std::collections::BTreeSet<String> = ["connect", "provider"].map(String::from).into();
+    for stmt in code.split(';') {
+        let stmt = stmt.trim();
+        if let Some(m) = stmt.strip_prefix("pub mod ") {
+            names.insert(m.trim().to_owned());
+        }
+        let Some(path) = stmt.strip_prefix("pub use ") else { continue };
+        let items = match (path.find('{'), path.rfind('}')) {
+            (Some(a), Some(b)) => &path[a + 1..b],
+            _ => path.rsplit("::").next().unwrap_or(path),
+        };
+        for item in items.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            names.insert(item.rsplit(" as ").next().unwrap_or(item).trim().to_owned());
+        }
+    }
+    names
+}
+
+#[test]
+fn the_shared_list_is_what_slotcache_rt_exports() {
+    let listed: std::collections::BTreeSet<String> = NAMES.iter().map(|s| (*s).to_owned()).collect();
+    let exported = rt_exports();
+    let missing: Vec<_> = exported.difference(&listed).collect();
+    let extra: Vec<_> = listed.difference(&exported).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "add to the list: {missing:?}; not exported: {extra:?}");
+}
