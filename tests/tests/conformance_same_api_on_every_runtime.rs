@@ -21,7 +21,11 @@ macro_rules! shared_api {
             Compute,
             Config,
             ConfigError,
+            ConnError,
+            ConnErrorKind,
             ConnectionUrl,
+            Credentials,
+            CredentialsProvider,
             DefaultKey,
             Distance,
             Durability,
@@ -66,6 +70,7 @@ macro_rules! shared_api {
             SubmitError,
             TlsConfig,
             TlsError,
+            TlsFailure,
             Transform,
             Ttl,
             UrlError,
@@ -78,7 +83,7 @@ macro_rules! shared_api {
             connect,
             key_slot,
             parse_duration,
-            provider
+            provider,
         );
     };
 }
