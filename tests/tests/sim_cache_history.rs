@@ -16,14 +16,7 @@ use std::time::Instant;
 use slotcache_core::cache::op::invalidate_tags::Variant;
 use slotcache_core::cache::op::load;
 use slotcache_tests::simcache::scenario::{Options, run};
-
-fn seeds(default: u64) -> Vec<u64> {
-    if let Some(one) = std::env::var("SLOTCACHE_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        return vec![one];
-    }
-    let n = std::env::var("SLOTCACHE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
-    (1..=n).collect()
-}
+use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
 /// Seeds each CI run checks (the variants stop at their first catch, within
 /// [`VARIANT_SEEDS`]).
@@ -33,38 +26,18 @@ const VARIANT_SEEDS: u64 = 1_000;
 #[test]
 fn no_stale_hit_after_an_invalidation_in_any_seed() {
     let started = Instant::now();
-    let seeds = seeds(SEEDS);
-    // Two threads (CI has two cores); each seed is independent and deterministic.
-    let halves: Vec<Vec<u64>> = vec![
-        seeds.iter().copied().filter(|s| s % 2 == 0).collect(),
-        seeds.iter().copied().filter(|s| s % 2 == 1).collect(),
-    ];
-    let totals = std::thread::scope(|scope| {
-        let workers: Vec<_> = halves
-            .into_iter()
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut t = [0usize; 6];
-                    for seed in part {
-                        let out = run(seed, Options::default());
-                        assert!(out.violations.is_empty(), "{}", out.report());
-                        t[0] += out.history.len();
-                        t[1] += out.history.hits();
-                        t[2] += out.history.invalidations_ok();
-                        t[3] += out.history.errors();
-                        t[4] += out.faults.len();
-                        t[5] += out.figures.hits_checked;
-                    }
-                    t
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("a seed failed")).fold([0usize; 6], |mut a, t| {
-            for (x, y) in a.iter_mut().zip(t) {
-                *x += y;
-            }
-            a
-        })
+    let seeds = from_env(SEEDS);
+    let totals = totals(&seeds, |seed| {
+        let out = run(seed, Options::default());
+        assert!(out.violations.is_empty(), "{}", out.report());
+        [
+            out.history.len(),
+            out.history.hits(),
+            out.history.invalidations_ok(),
+            out.history.errors(),
+            out.faults.len(),
+            out.figures.hits_checked,
+        ]
     });
     let [ops, hits, invalidations, errors, faults, checked] = totals;
     assert_eq!(hits, checked, "every value read is checked");
@@ -81,11 +54,8 @@ fn no_stale_hit_after_an_invalidation_in_any_seed() {
 #[test]
 fn the_wait_before_the_eval_retry_is_caught() {
     let options = Options { variant: Variant::WaitBeforeRetry, ..Options::default() };
-    let seeds = seeds(VARIANT_SEEDS);
-    let caught = seeds.iter().find_map(|&seed| {
-        let out = run(seed, options);
-        (!out.violations.is_empty()).then_some(out)
-    });
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| !out.violations.is_empty());
     let out = caught.unwrap_or_else(|| panic!("bug A1 not caught in {} seeds", seeds.len()));
     eprintln!("[figure] sim_cache_history: bug A1 caught at seed {}: {}", out.seed, out.violations[0]);
 }
@@ -93,11 +63,8 @@ fn the_wait_before_the_eval_retry_is_caught() {
 #[test]
 fn a_reload_stored_untagged_is_caught() {
     let options = Options { load_variant: load::Variant::ReloadUntagged, ..Options::default() };
-    let seeds = seeds(VARIANT_SEEDS);
-    let caught = seeds.iter().find_map(|&seed| {
-        let out = run(seed, options);
-        (!out.violations.is_empty()).then_some(out)
-    });
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| !out.violations.is_empty());
     let out = caught.unwrap_or_else(|| panic!("the untagged reload not caught in {} seeds", seeds.len()));
     eprintln!(
         "[figure] sim_cache_history: untagged reload caught at seed {}: {}",
@@ -108,11 +75,9 @@ fn a_reload_stored_untagged_is_caught() {
 #[test]
 fn a_leaked_entry_after_a_failed_clean_up_is_caught() {
     let options = Options { variant: Variant::EraseBeforeEarlyReturn, ..Options::default() };
-    let seeds = seeds(VARIANT_SEEDS);
-    let caught = seeds.iter().find_map(|&seed| {
-        let out = run(seed, options);
-        out.violations.iter().any(|v| v.property == "P2-cleanup").then_some(out)
-    });
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught =
+        first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "P2-cleanup"));
     let out = caught.unwrap_or_else(|| panic!("bug A6 not caught in {} seeds", seeds.len()));
     let v = out.violations.iter().find(|v| v.property == "P2-cleanup").expect("found");
     eprintln!(

@@ -18,14 +18,7 @@ use slotcache_tests::sim::{Sim, SimCluster};
 use slotcache_tests::simcache::ops::{CacheOps, Search};
 use slotcache_tests::simcache::runner::Runner;
 use slotcache_tests::simcache::scenario::{Options, duplicate_pages, run};
-
-fn seeds(default: u64) -> Vec<u64> {
-    if let Some(one) = std::env::var("SLOTCACHE_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        return vec![one];
-    }
-    let n = std::env::var("SLOTCACHE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
-    (1..=n).collect()
-}
+use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
 /// Seeds each CI run checks (sized for about 30 s in debug on two cores).
 const SEEDS: u64 = 400;
@@ -35,46 +28,27 @@ const VARIANT_SEEDS: u64 = 400;
 #[test]
 fn no_invalidated_document_in_any_query_page() {
     let started = Instant::now();
-    let seeds = seeds(SEEDS);
-    let halves: Vec<Vec<u64>> = vec![
-        seeds.iter().copied().filter(|s| s % 2 == 0).collect(),
-        seeds.iter().copied().filter(|s| s % 2 == 1).collect(),
-    ];
-    let totals = std::thread::scope(|scope| {
-        let workers: Vec<_> = halves
-            .into_iter()
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut t = [0usize; 8];
-                    for seed in part {
-                        let out = run(seed, Options::documents());
-                        assert!(out.violations.is_empty(), "{}", out.report());
-                        for r in &out.history.records {
-                            match (&r.op, &r.result) {
-                                (Op::Query { .. }, Ok(Ret::Found(items))) => {
-                                    t[0] += 1;
-                                    t[1] += items.len();
-                                }
-                                (Op::Query { .. }, Err(_)) => t[2] += 1,
-                                _ => {}
-                            }
-                        }
-                        t[3] += out.history.len();
-                        t[4] += out.figures.hits_checked;
-                        t[5] += out.history.invalidations_ok();
-                        t[6] += out.faults.len();
-                        t[7] += duplicate_pages(&out.history).len();
-                    }
-                    t
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("a seed failed")).fold([0usize; 8], |mut a, t| {
-            for (x, y) in a.iter_mut().zip(t) {
-                *x += y;
+    let seeds = from_env(SEEDS);
+    let totals = totals(&seeds, |seed| {
+        let out = run(seed, Options::documents());
+        assert!(out.violations.is_empty(), "{}", out.report());
+        let mut t = [0usize; 8];
+        for r in &out.history.records {
+            match (&r.op, &r.result) {
+                (Op::Query { .. }, Ok(Ret::Found(items))) => {
+                    t[0] += 1;
+                    t[1] += items.len();
+                }
+                (Op::Query { .. }, Err(_)) => t[2] += 1,
+                _ => {}
             }
-            a
-        })
+        }
+        t[3] = out.history.len();
+        t[4] = out.figures.hits_checked;
+        t[5] = out.history.invalidations_ok();
+        t[6] = out.faults.len();
+        t[7] = duplicate_pages(&out.history).len();
+        t
     });
     let [queries, documents, failed, ops, checked, invalidations, faults, duplicated] = totals;
     eprintln!(
@@ -91,11 +65,8 @@ fn no_invalidated_document_in_any_query_page() {
 #[test]
 fn a_search_that_skips_the_token_check_is_caught() {
     let options = Options { search_variant: Variant::SkipTokenCheck, ..Options::documents() };
-    let seeds = seeds(VARIANT_SEEDS);
-    let caught = seeds.iter().find_map(|&seed| {
-        let out = run(seed, options);
-        (!out.violations.is_empty()).then_some(out)
-    });
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| !out.violations.is_empty());
     let out = caught.unwrap_or_else(|| panic!("SkipTokenCheck not caught in {} seeds", seeds.len()));
     assert!(
         out.violations.iter().any(|v| v.ops.last().is_some_and(|r| matches!(r.op, Op::Query { .. }))),

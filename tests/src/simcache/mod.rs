@@ -11,6 +11,7 @@ pub mod ops;
 pub mod orphans;
 pub mod runner;
 pub mod scenario;
+pub mod seeds;
 pub mod workload;
 
 pub use ops::CacheOps;
