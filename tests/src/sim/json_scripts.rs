@@ -151,39 +151,15 @@ fn del_if_stale_json(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> 
 
 #[cfg(test)]
 mod tests {
-    use slotcache_core::NodeAddr;
     use slotcache_core::cache::search::doc::from_stored;
 
     use super::*;
-    use crate::sim::{Session, SimCluster, addr};
 
-    struct M {
-        c: SimCluster,
-        s: Session,
-        n: NodeAddr,
-    }
+    use crate::sim::one_node::{OneNode as M, b};
 
-    impl M {
-        fn new() -> Self {
-            let c = SimCluster::new(1, 0);
-            Self { c, s: Session::default(), n: addr(0) }
-        }
-        fn run(&mut self, args: &[&[u8]]) -> Value {
-            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-            self.c.execute(&self.n, &args, &mut self.s)
-        }
-        fn eval(&mut self, src: &str, key: &[u8], argv: &[&[u8]]) -> Value {
-            let mut a: Vec<&[u8]> = vec![b"EVAL", src.as_bytes(), b"1", key];
-            a.extend_from_slice(argv);
-            self.run(&a)
-        }
-        fn get(&mut self, k: &[u8]) -> Value {
-            self.run(&[b"JSON.GET", k, b"$"])
-        }
-    }
-
-    fn b(s: &[u8]) -> Value {
-        Value::Bulk(Bytes::copy_from_slice(s))
+    /// `JSON.GET k $`.
+    fn get(m: &mut M, k: &[u8]) -> Value {
+        m.run(&[b"JSON.GET", k, b"$"])
     }
 
     fn is_err(v: &Value, prefix: &str) -> bool {
@@ -200,7 +176,7 @@ mod tests {
             m.eval(JSON_WRITE.source, b"k", &[br#"{"a":1}"#, b"500"]),
             Value::Simple(Bytes::from_static(b"OK"))
         );
-        assert_eq!(m.get(b"k"), b(br#"[{"a":1}]"#));
+        assert_eq!(get(&mut m, b"k"), b(br#"[{"a":1}]"#));
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(500));
         assert_eq!(
             m.eval(JSON_WRITE.source, b"k", &[br#"{"a":2}"#, b""]),
@@ -233,21 +209,21 @@ mod tests {
         let mut m = M::new();
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[b"", b"set", br#"{"a":1}"#, b""]), Value::Int(1));
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[b"", b"set", br#"{"a":2}"#, b""]), Value::Int(0));
-        let Value::Bulk(read) = m.get(b"k") else { panic!() };
+        let Value::Bulk(read) = get(&mut m, b"k") else { panic!() };
         let h = sha1_hex(&read);
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[b"00", b"set", br#"{"a":2}"#, b""]), Value::Int(0));
         assert_eq!(
             m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"set", br#"{"a":2}"#, b"100"]),
             Value::Int(1)
         );
-        assert_eq!(m.get(b"k"), b(br#"[{"a":2}]"#));
+        assert_eq!(get(&mut m, b"k"), b(br#"[{"a":2}]"#));
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(100));
         assert_eq!(
             m.eval(CAS_JSON.source, b"k", &[h.as_bytes(), b"del", b"", b""]),
             Value::Int(0),
             "stale hash"
         );
-        let Value::Bulk(read) = m.get(b"k") else { panic!() };
+        let Value::Bulk(read) = get(&mut m, b"k") else { panic!() };
         let h2 = sha1_hex(&read);
         assert_eq!(m.eval(CAS_JSON.source, b"k", &[h2.as_bytes(), b"del", b"", b""]), Value::Int(1));
         assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));

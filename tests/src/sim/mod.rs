@@ -59,6 +59,8 @@ pub mod json;
 pub mod json_scripts;
 mod migration;
 mod net;
+#[cfg(test)]
+mod one_node;
 pub mod replication;
 pub mod routing;
 pub mod scripts;

@@ -350,46 +350,14 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
 
 #[cfg(test)]
 mod tests {
+    use slotcache_core::Value;
     use slotcache_core::cache::envelope::TagToken;
     use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
     use slotcache_core::cache::{Entry, TransformId};
-    use slotcache_core::{NodeAddr, Value};
 
     use super::*;
-    use crate::sim::{Session, SimCluster, addr};
 
-    /// One primary and a connection to it.
-    struct M {
-        c: SimCluster,
-        s: Session,
-        n: NodeAddr,
-    }
-
-    impl M {
-        fn new() -> Self {
-            Self { c: SimCluster::new(1, 0), s: Session::default(), n: addr(0) }
-        }
-        fn now_ms(&self) -> u64 {
-            self.c.now_ms(&self.n)
-        }
-        fn run(&mut self, args: &[&[u8]]) -> Value {
-            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-            self.c.execute(&self.n, &args, &mut self.s)
-        }
-        fn eval(&mut self, src: &str, key: &[u8], argv: &[&[u8]]) -> Value {
-            let mut a: Vec<&[u8]> = vec![b"EVAL", src.as_bytes(), b"1", key];
-            a.extend_from_slice(argv);
-            self.run(&a)
-        }
-        fn advance(&mut self, ms: u64) {
-            let t = self.c.clock + std::time::Duration::from_millis(ms);
-            self.c.set_clock(t);
-        }
-    }
-
-    fn b(s: &[u8]) -> Value {
-        Value::Bulk(Bytes::copy_from_slice(s))
-    }
+    use crate::sim::one_node::{OneNode as M, b};
 
     #[test]
     fn tag_write_creates_the_token_adds_the_member_and_keeps_the_key_alive() {
