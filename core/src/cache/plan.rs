@@ -406,6 +406,18 @@ mod tests {
         assert!(tags.write(b"bad}tag", &member, None, Bytes::new(), true).is_err());
     }
 
+    /// The token read of every freshness check is a known, idempotent read: a lost connection
+    /// sends it again instead of failing the read (it was once missing from the command table,
+    /// so it went out as an unknown write that is never resent).
+    #[test]
+    fn the_token_read_is_a_known_idempotent_read() {
+        let ns = Namespace::new("users").expect("ns");
+        let cmd = Tags::new(&ns).read_token(b"admin").expect("cmd");
+        let info = crate::command::lookup(cmd.args()).expect("known");
+        assert_eq!(info.name(), "ZRANGEBYSCORE");
+        assert_eq!(info.idempotency_of(cmd.args()), crate::retry::Idempotency::Idempotent);
+    }
+
     #[test]
     fn replies_are_read_or_typed_errors() {
         assert_eq!(read_stored(Value::Nil).expect("nil"), None);

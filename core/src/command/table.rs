@@ -160,6 +160,7 @@ pub(super) static COMMANDS: &[CommandInfo] = &[
     c("ZADD", W, N, -4, KeySpec::Index(1), Routing::BySlot),
     c("ZCARD", R, I, 2, KeySpec::Index(1), Routing::BySlot),
     c("ZRANGE", R, I, -4, KeySpec::Index(1), Routing::BySlot),
+    c("ZRANGEBYSCORE", R, I, -4, KeySpec::Index(1), Routing::BySlot),
     c("ZREM", W, I, -3, KeySpec::Index(1), Routing::BySlot),
     c("ZSCORE", R, I, 3, KeySpec::Index(1), Routing::BySlot),
 ];
