@@ -69,6 +69,22 @@ impl Client {
     /// [`Error::Credentials`] when the provider fails now; what [`Client::connect`] returns.
     pub async fn connect_with_credentials(
         rt: Arc<dyn Runtime>,
+        config: Config,
+        provider: Arc<dyn CredentialsProvider>,
+        interval: Duration,
+    ) -> Result<Self, Error> {
+        let client = Self::start_with_credentials(rt, config, provider, interval).await?;
+        client.send(slotcache_core::client::Cmd::new("PING")).await?;
+        Ok(client)
+    }
+
+    /// [`Client::start`] with credentials from `provider` (asked now, then every `interval`),
+    /// without waiting for the cluster.
+    ///
+    /// # Errors
+    /// [`Error::Credentials`] when the provider fails now; what [`Client::start`] returns.
+    pub async fn start_with_credentials(
+        rt: Arc<dyn Runtime>,
         mut config: Config,
         provider: Arc<dyn CredentialsProvider>,
         interval: Duration,
@@ -76,7 +92,7 @@ impl Client {
         let first = provider.credentials().await.map_err(Error::Credentials)?;
         config.client.username = first.username.clone();
         config.client.password = Some(first.password.clone());
-        let client = Self::connect(rt.clone(), config).await?;
+        let client = Self::start(rt.clone(), config)?;
         let weak = client.sender().downgrade();
         rt.spawn(Box::pin(refresh(rt.clone(), weak, provider, interval, first)));
         Ok(client)

@@ -74,5 +74,24 @@ macro_rules! runtime_entry_points {
         ) -> ::core::result::Result<$crate::Provider, $crate::CacheError> {
             $crate::Provider::connect(::std::sync::Arc::new($runtime), config).await
         }
+
+        /// [`provider`] with credentials that rotate (see
+        /// [`Provider::connect_with_credentials`]).
+        ///
+        /// # Errors
+        /// See [`Provider::connect_with_credentials`].
+        pub async fn provider_with_credentials(
+            config: $crate::ProviderConfig,
+            credentials: ::std::sync::Arc<dyn $crate::CredentialsProvider>,
+            interval: ::std::time::Duration,
+        ) -> ::core::result::Result<$crate::Provider, $crate::CacheError> {
+            $crate::Provider::connect_with_credentials(
+                ::std::sync::Arc::new($runtime),
+                config,
+                credentials,
+                interval,
+            )
+            .await
+        }
     };
 }

@@ -3,6 +3,7 @@
 use core::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use slotcache_core::cache::namespaces::Namespaces;
 use slotcache_core::cache::ttl::check_default;
@@ -14,6 +15,7 @@ use super::config::ProviderConfig;
 use super::exec::{Exec, to_cache_error};
 use super::namespace::{Cache, Inner};
 use super::random;
+use crate::credentials::CredentialsProvider;
 use crate::handle::Client;
 use crate::runtime::Runtime;
 
@@ -49,10 +51,39 @@ impl Provider {
     /// # Errors
     /// [`CacheError::Config`] for invalid settings; the connection error otherwise.
     pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
+        Self::connect_as(rt, config, None).await
+    }
+
+    /// [`Provider::connect`] with credentials that rotate: `credentials` is asked now (its
+    /// answer replaces the user and password of `config`), then every `interval`, and live
+    /// connections are re-authenticated without dropping a request (the whole model:
+    /// [`CredentialsProvider`]).
+    ///
+    /// # Errors
+    /// [`CacheError::Credentials`] when the provider fails now; what [`Provider::connect`]
+    /// returns.
+    pub async fn connect_with_credentials(
+        rt: Arc<dyn Runtime>,
+        config: ProviderConfig,
+        credentials: Arc<dyn CredentialsProvider>,
+        interval: Duration,
+    ) -> Result<Self, CacheError> {
+        Self::connect_as(rt, config, Some((credentials, interval))).await
+    }
+
+    async fn connect_as(
+        rt: Arc<dyn Runtime>,
+        config: ProviderConfig,
+        credentials: Option<(Arc<dyn CredentialsProvider>, Duration)>,
+    ) -> Result<Self, CacheError> {
         check_default(config.default_ttl)?;
         let mut settings = config.client_settings()?;
         settings.client.rng_seed = random::seed();
-        let client = Client::start(rt.clone(), settings).map_err(to_cache_error)?;
+        let client = match credentials {
+            Some((c, interval)) => Client::start_with_credentials(rt.clone(), settings, c, interval).await,
+            None => Client::start(rt.clone(), settings),
+        }
+        .map_err(to_cache_error)?;
         if let Err(e) = client.send(Cmd::new("PING")).await {
             client.close().await;
             return Err(to_cache_error(e));
