@@ -47,6 +47,7 @@ pub struct ClusterBuilder {
     label: String,
     form_timeout: Duration,
     permit: bool,
+    host: &'static str,
 }
 
 impl Default for ClusterBuilder {
@@ -69,7 +70,16 @@ impl ClusterBuilder {
             label: "cluster".to_owned(),
             form_timeout: Duration::from_secs(30),
             permit: true,
+            host: "127.0.0.1",
         }
+    }
+
+    /// Binds and meets every node on the IPv6 loopback `::1` instead of `127.0.0.1`: the
+    /// nodes then announce `::1` in `CLUSTER SHARDS`, `CLUSTER SLOTS` and redirects.
+    #[must_use]
+    pub const fn ipv6(mut self) -> Self {
+        self.host = "::1";
+        self
     }
 
     /// Number of masters (slots are split evenly between them). At least 1.
@@ -195,7 +205,13 @@ impl ClusterBuilder {
             None
         };
         let mut cluster = Cluster {
-            spec: Spec { binary, node_timeout: self.node_timeout, args: self.args.clone(), tls },
+            spec: Spec {
+                binary,
+                node_timeout: self.node_timeout,
+                args: self.args.clone(),
+                tls,
+                host: self.host,
+            },
             dir,
             nodes: Vec::new(),
             timings: FormTimings::default(),
@@ -248,6 +264,8 @@ struct Spec {
     node_timeout: Duration,
     args: Vec<String>,
     tls: Option<(TlsFiles, TlsClient)>,
+    /// The loopback address every node binds and announces.
+    host: &'static str,
 }
 
 impl Spec {
@@ -262,7 +280,7 @@ impl Spec {
             push("--port");
         }
         push(&port.to_string());
-        for s in ["--bind", "127.0.0.1", "--dir"] {
+        for s in ["--bind", self.host, "--dir"] {
             push(s);
         }
         push(&dir.to_string_lossy());
@@ -342,6 +360,7 @@ impl Spec {
 #[derive(Debug)]
 pub struct Node {
     index: usize,
+    host: &'static str,
     claim: PortClaim,
     id: String,
     dir: PathBuf,
@@ -363,10 +382,16 @@ impl Node {
         self.claim.port()
     }
 
-    /// Its address, `127.0.0.1:port`.
+    /// Its address, `127.0.0.1:port` (or `[::1]:port` in an [IPv6](ClusterBuilder::ipv6) cluster).
     #[must_use]
     pub fn addr(&self) -> NodeAddr {
-        NodeAddr::new("127.0.0.1", self.port())
+        NodeAddr::new(self.host, self.port())
+    }
+
+    /// The address it binds and announces: `127.0.0.1`, or `::1`.
+    #[must_use]
+    pub const fn host(&self) -> &'static str {
+        self.host
     }
 
     /// Its cluster node id.
@@ -463,7 +488,7 @@ impl Cluster {
             let mut c = self.conn(i)?;
             c.cmd_ok(["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()])?;
             if i > 0 {
-                self.conn(0)?.cmd_ok(["CLUSTER", "MEET", "127.0.0.1", &node.port().to_string()])?;
+                self.conn(0)?.cmd_ok(["CLUSTER", "MEET", node.host, &node.port().to_string()])?;
             }
         }
         let per = 16384 / masters;
@@ -550,6 +575,7 @@ impl Cluster {
         let child = self.spec.spawn(claim.port(), &dir)?;
         self.nodes.push(Node {
             index,
+            host: self.spec.host,
             claim,
             id: String::new(),
             dir,

@@ -234,7 +234,12 @@ impl Cluster {
     pub fn add_master(&mut self) -> Result<usize> {
         let i = self.spawn_extra_node()?;
         let via = self.live().into_iter().find(|&j| j != i).ok_or_else(|| Error::new("no node to meet"))?;
-        self.conn(via)?.cmd_ok(["CLUSTER", "MEET", "127.0.0.1", &self.nodes[i].port().to_string()])?;
+        self.conn(via)?.cmd_ok([
+            "CLUSTER",
+            "MEET",
+            self.nodes[i].host(),
+            &self.nodes[i].port().to_string(),
+        ])?;
         self.wait_state_ok(DRILL_TIMEOUT)?;
         Ok(i)
     }
@@ -310,9 +315,9 @@ impl LegacyMigration {
         if keys.is_empty() {
             return Ok(());
         }
-        let port = c.node(self.to).port().to_string();
+        let (host, port) = (c.node(self.to).host(), c.node(self.to).port().to_string());
         let mut args: Vec<&[u8]> =
-            vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
+            vec![b"MIGRATE", host.as_bytes(), port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
         args.extend(keys.iter().map(AsRef::as_ref));
         let v = c.cmd(self.from, &args)?;
         match v.as_str() {

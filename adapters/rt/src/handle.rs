@@ -168,7 +168,8 @@ impl Client {
         }
     }
 
-    /// Sends a command to one node.
+    /// Sends a command to one node. Redirects are not followed: a key the node does not serve
+    /// is its `MOVED` (or `ASK`) error, at once (the client's slot map learns from it).
     ///
     /// # Errors
     /// The command's error, or [`Error::Closed`].

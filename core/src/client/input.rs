@@ -195,6 +195,14 @@ impl Client {
         }
         tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
         let error = RequestError::Server(e.clone());
+        // A request for one node is answered by that node: a redirect elsewhere is its answer
+        // (sending it to the same node again would only be redirected again, until its time ran
+        // out).
+        let to_one_node = self.subs.get(sid).is_some_and(|s| matches!(s.route, super::Route::Node(_)));
+        if to_one_node && matches!(e.action(), ErrorAction::Redirect { .. } | ErrorAction::Ask { .. }) {
+            self.complete_sub(sid, Err(error));
+            return;
+        }
         self.retry_or_fail(now, sid, Failure::Server { error: &e, origin: &origin }, error, reason);
     }
 

@@ -208,7 +208,8 @@ impl Request {
         Self { kind: RequestKind::AllPrimaries(cmd), timeout: None }
     }
 
-    /// A command for one node.
+    /// A command for one node. Redirects are not followed: a `MOVED` or `ASK` from the node is
+    /// the request's error, at once.
     #[must_use]
     pub const fn node(addr: NodeAddr, cmd: Cmd) -> Self {
         Self { kind: RequestKind::Node(addr, cmd), timeout: None }
