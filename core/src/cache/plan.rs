@@ -26,6 +26,15 @@ pub struct Command {
     pub script: Option<&'static Script>,
 }
 
+impl Command {
+    /// The same command on its node's blocking lane ([`Cmd::blocking`]): what a `WAIT` will
+    /// follow, so the `WAIT` holds up no other traffic.
+    #[must_use]
+    pub fn blocking(self) -> Self {
+        Self { cmd: self.cmd.blocking(), ..self }
+    }
+}
+
 impl From<Cmd> for Command {
     fn from(cmd: Cmd) -> Self {
         Self { cmd, script: None }
@@ -78,6 +87,9 @@ pub fn as_eval(cmd: &Cmd, script: &Script) -> Cmd {
     }
     if let Some(i) = cmd.idempotent_override() {
         out = out.with_idempotent(i);
+    }
+    if cmd.is_blocking() {
+        out = out.blocking();
     }
     out
 }

@@ -51,39 +51,48 @@ impl Client {
             .get(sid)
             .map(|s| s.parent)
             .filter(|p| self.parents.get(*p).is_some_and(|p| p.results.len() > 1));
+        let blocking = self.subs.get(sid).is_some_and(|s| s.cmd.is_blocking());
+        let on_lane = |c: Id| self.nodes.get(&addr).is_some_and(|n| n.blocking == Some(c)) == blocking;
         let pinned = parent.and_then(|p| self.parents.get(p)).and_then(|p| {
-            p.pinned.iter().find(|(a, c)| *a == addr && self.conns.get(*c).is_some()).map(|(_, c)| *c)
+            p.pinned
+                .iter()
+                .find(|(a, c)| *a == addr && self.conns.get(*c).is_some() && on_lane(*c))
+                .map(|(_, c)| *c)
         });
         let cid = match pinned {
             Some(cid) => cid,
-            None => match self.conn_for(now, &addr) {
-                Ok(cid) => {
-                    if let Some(p) = parent.and_then(|p| self.parents.get_mut(p)) {
-                        p.pinned.retain(|(a, _)| *a != addr);
-                        p.pinned.push((addr.clone(), cid));
+            None => {
+                match if blocking { self.blocking_conn_for(now, &addr) } else { self.conn_for(now, &addr) } {
+                    Ok(cid) => {
+                        if let Some(p) = parent.and_then(|p| self.parents.get_mut(p)) {
+                            let lane_of =
+                                |c: &Id| self.nodes.get(&addr).is_some_and(|n| n.blocking == Some(*c));
+                            p.pinned.retain(|(a, c)| *a != addr || lane_of(c) != blocking);
+                            p.pinned.push((addr.clone(), cid));
+                        }
+                        cid
                     }
-                    cid
+                    Err(e @ RequestError::Unreachable { .. }) => {
+                        // The node refused a connection moments ago: back off (and let a refresh
+                        // find where the slot went) instead of dialling again at once; unless it
+                        // refused for a reason retrying does not fix (a TLS handshake that did not
+                        // verify), then fail now.
+                        let permanent =
+                            matches!(&e, RequestError::Unreachable { error, .. } if error.is_permanent());
+                        let lost = if permanent {
+                            crate::retry::Failure::Refused
+                        } else {
+                            crate::retry::Failure::ConnectionLost { written: false }
+                        };
+                        self.retry_or_fail(now, sid, lost, e, RefreshReason::ConnectionLost);
+                        return;
+                    }
+                    Err(e) => {
+                        self.complete_sub(sid, Err(e));
+                        return;
+                    }
                 }
-                Err(e @ RequestError::Unreachable { .. }) => {
-                    // The node refused a connection moments ago: back off (and let a refresh
-                    // find where the slot went) instead of dialling again at once; unless it
-                    // refused for a reason retrying does not fix (a TLS handshake that did not
-                    // verify), then fail now.
-                    let permanent =
-                        matches!(&e, RequestError::Unreachable { error, .. } if error.is_permanent());
-                    let lost = if permanent {
-                        crate::retry::Failure::Refused
-                    } else {
-                        crate::retry::Failure::ConnectionLost { written: false }
-                    };
-                    self.retry_or_fail(now, sid, lost, e, RefreshReason::ConnectionLost);
-                    return;
-                }
-                Err(e) => {
-                    self.complete_sub(sid, Err(e));
-                    return;
-                }
-            },
+            }
         };
         let Some(conn) = self.conns.get_mut(cid) else { return };
         if conn.state == ConnState::Ready {
@@ -300,11 +309,10 @@ impl Client {
                     return Err(RequestError::Unreachable { addr: addr.clone(), error: d.error.clone() });
                 }
             }
-            let cid = self.conns.insert(Conn::new(addr.clone()));
-            node.conns.push(cid);
-            self.stats.connects += 1;
-            self.outputs.push_back(Output::Connect { conn: ConnId(cid.to_u64()), addr: addr.clone() });
-            self.timers.push(now + self.cfg.connect_timeout, Timer::Connect(cid, now));
+            let cid = self.open_conn(now, addr);
+            if let Some(node) = self.nodes.get_mut(addr) {
+                node.conns.push(cid);
+            }
             return Ok(cid);
         }
         node.next = node.next.wrapping_add(1);
@@ -313,6 +321,35 @@ impl Client {
             .map(|i| node.conns[(start + i) % node.conns.len()])
             .min_by_key(|c| self.conns.get(*c).map_or(usize::MAX, Conn::load));
         best.ok_or_else(|| RequestError::QueueFull { addr: addr.clone() })
+    }
+
+    /// The connection of `addr`'s blocking lane (see [`Cmd::blocking`](super::Cmd::blocking)),
+    /// opened if it has none.
+    fn blocking_conn_for(&mut self, now: Instant, addr: &NodeAddr) -> Result<Id, RequestError> {
+        let node = self.nodes.entry(addr.clone()).or_default();
+        if let Some(cid) = node.blocking.filter(|c| self.conns.get(*c).is_some()) {
+            if self.conns.get(cid).is_some_and(|c| c.load() >= self.cfg.max_queued_per_node) {
+                return Err(RequestError::QueueFull { addr: addr.clone() });
+            }
+            return Ok(cid);
+        }
+        if let Some(d) = self.down.get(addr).filter(|d| d.until > now) {
+            return Err(RequestError::Unreachable { addr: addr.clone(), error: d.error.clone() });
+        }
+        let cid = self.open_conn(now, addr);
+        if let Some(node) = self.nodes.get_mut(addr) {
+            node.blocking = Some(cid);
+        }
+        Ok(cid)
+    }
+
+    /// Opens a connection to `addr` (its handshake follows).
+    fn open_conn(&mut self, now: Instant, addr: &NodeAddr) -> Id {
+        let cid = self.conns.insert(Conn::new(addr.clone()));
+        self.stats.connects += 1;
+        self.outputs.push_back(Output::Connect { conn: ConnId(cid.to_u64()), addr: addr.clone() });
+        self.timers.push(now + self.cfg.connect_timeout, Timer::Connect(cid, now));
+        cid
     }
 
     /// A connection finished its handshake: writes what waited for it.

@@ -331,8 +331,7 @@ impl Client {
 
     pub(crate) fn forget_conn(&mut self, addr: &NodeAddr, cid: Id) {
         if let Some(node) = self.nodes.get_mut(addr) {
-            node.conns.retain(|c| *c != cid);
-            if node.conns.is_empty() {
+            if node.forget(cid) {
                 self.nodes.remove(addr);
             }
         }

@@ -231,6 +231,19 @@ struct Parent {
 struct NodeConns {
     conns: Vec<Id>,
     next: usize,
+    /// The blocking lane's connection (see [`Cmd::blocking`]).
+    blocking: Option<Id>,
+}
+
+impl NodeConns {
+    /// Forgets connection `cid`; whether the node has no connection left.
+    fn forget(&mut self, cid: Id) -> bool {
+        self.conns.retain(|c| *c != cid);
+        if self.blocking == Some(cid) {
+            self.blocking = None;
+        }
+        self.conns.is_empty() && self.blocking.is_none()
+    }
 }
 
 /// A node that refused a connection.

@@ -241,18 +241,16 @@ impl Client {
                 .conns
                 .iter()
                 .copied()
+                .chain(node.blocking)
                 .filter(|c| self.conns.get(*c).is_some_and(|c| c.load() == 0 && c.queued_topology.is_none()))
                 .filter(|c| self.refresh_conn.map(|(r, _)| r) != Some(*c))
                 .collect();
             for cid in idle {
                 self.conns.remove(cid);
-                if let Some(node) = self.nodes.get_mut(&addr) {
-                    node.conns.retain(|c| *c != cid);
+                if self.nodes.get_mut(&addr).is_some_and(|n| n.forget(cid)) {
+                    self.nodes.remove(&addr);
                 }
                 self.outputs.push_back(Output::Close { conn: super::ConnId(cid.to_u64()) });
-            }
-            if self.nodes.get(&addr).is_some_and(|n| n.conns.is_empty()) {
-                self.nodes.remove(&addr);
             }
         }
     }

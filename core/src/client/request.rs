@@ -23,6 +23,7 @@ pub struct Cmd {
     read_only: Option<bool>,
     idempotent: Option<bool>,
     after: Option<usize>,
+    blocking: bool,
 }
 
 /// Anything that can be a command argument.
@@ -74,13 +75,13 @@ impl Cmd {
         // Room for the name and a few arguments (GET k, SET k v, SET k v PX ms) in one allocation.
         let mut args = Vec::with_capacity(5);
         args.push(name.to_arg());
-        Self { args, slot: None, read_only: None, idempotent: None, after: None }
+        Self { args, slot: None, read_only: None, idempotent: None, after: None, blocking: false }
     }
 
     /// A command from its whole argument vector (name first).
     #[must_use]
     pub fn from_args(args: Vec<Bytes>) -> Self {
-        Self { args, slot: None, read_only: None, idempotent: None, after: None }
+        Self { args, slot: None, read_only: None, idempotent: None, after: None, blocking: false }
     }
 
     /// Appends an argument.
@@ -130,6 +131,23 @@ impl Cmd {
     pub const fn after(mut self, index: usize) -> Self {
         self.after = Some(index);
         self
+    }
+
+    /// Sends this command on its node's **blocking lane**: one more connection per node that
+    /// ordinary traffic never uses (opened when first needed, outside `connections_per_node`).
+    /// For a command that holds its connection up, such as the write a `WAIT` must follow
+    /// ([`Cmd::after`] puts the `WAIT` on the same connection): a `WAIT` for replicas that are
+    /// slow to acknowledge then delays nothing but the commands on that lane.
+    #[must_use]
+    pub const fn blocking(mut self) -> Self {
+        self.blocking = true;
+        self
+    }
+
+    /// Whether this command goes on its node's blocking lane (see [`Cmd::blocking`]).
+    #[must_use]
+    pub const fn is_blocking(&self) -> bool {
+        self.blocking
     }
 
     /// The pipeline command this one waits for (see [`Cmd::after`]).

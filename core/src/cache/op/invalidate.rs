@@ -54,8 +54,9 @@ impl Rounds for InvalidateKey {
     }
 
     fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<bool>, CacheError> {
-        let mut cmds = vec![self.scope.storage.take(&self.key)];
+        let take = self.scope.storage.take(&self.key);
         let wait = self.scope.durability.wait_for(self.key.slot(), cx.topology);
+        let mut cmds = vec![if wait.is_some() { take.blocking() } else { take }];
         if let Some((n, ms)) = wait {
             cmds.push(Command::from(plan::wait_after(&self.key, n, ms).after(0)));
         }

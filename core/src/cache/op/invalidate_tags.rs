@@ -154,9 +154,10 @@ impl InvalidateTags {
             let key = plans.key(t)?;
             let at = cmds.len();
             let new = token(cx.entropy);
-            cmds.push(Command::script(plans.invalidate(t, new.clone(), true)?, &scripts::TAG_INVALIDATE));
+            let swap = Command::script(plans.invalidate(t, new.clone(), true)?, &scripts::TAG_INVALIDATE);
             tokens.push(new);
             let wait = self.scope.durability.wait_for(key.slot(), cx.topology);
+            cmds.push(if wait.is_some() { swap.blocking() } else { swap });
             if let Some((n, ms)) = wait {
                 let w = plan::wait_after(&key, n, ms);
                 cmds.push(if self.variant == Variant::WaitBeforeRetry { w } else { w.after(at) }.into());
