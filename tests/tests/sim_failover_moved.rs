@@ -66,3 +66,27 @@ fn crashed_primary_is_replaced_without_wrong_values() {
     }
     assert!(sim.client.stats().refreshes >= 2);
 }
+
+/// A command addressed to one node is not redirected: after a failover the old primary's
+/// `MOVED` is the request's answer at once (not a redirect loop on the same node until the
+/// deadline), and the client still patches its map and refreshes.
+#[test]
+fn a_command_addressed_to_a_demoted_primary_answers_its_moved() {
+    let mut sim = Sim::new(SimCluster::new(3, 1), Sim::config(), 13);
+    let keys = warm(&mut sim, 20);
+    sim.run_for(Duration::from_secs(1));
+    sim.cluster.failover(&addr(3));
+    let k =
+        keys.iter().find(|k| slotcache_core::key_slot(k.as_bytes()).get() < 5461).expect("a key of shard 0");
+    let started = sim.elapsed();
+    let id = sim.submit(Request::node(addr(0), Cmd::new("GET").arg(k.as_str())));
+    match sim.wait(id) {
+        Err(RequestError::Server(e)) => assert!(e.to_string().starts_with("MOVED "), "{e}"),
+        other => panic!("expected the node's MOVED, got {other:?}"),
+    }
+    assert!(sim.elapsed() - started < Duration::from_millis(100), "answered at once");
+    assert_eq!(sim.client.stats().moved, 1);
+    sim.run_for(Duration::from_millis(200));
+    let t = sim.client.topology().expect("topology");
+    assert_eq!(t.primary(Slot::new(0).expect("slot")).map(|n| n.addr.clone()), Some(addr(3)), "refreshed");
+}

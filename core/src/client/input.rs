@@ -195,6 +195,15 @@ impl Client {
         }
         tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
         let error = RequestError::Server(e.clone());
+        // A command addressed to one node is not redirected: sending it to that node again
+        // would only be refused again, and the caller chose the node. The redirect is its
+        // answer (the map was patched above; a refresh is asked for).
+        let redirect = matches!(e.action(), ErrorAction::Redirect { .. } | ErrorAction::Ask { .. });
+        if redirect && self.subs.get(sid).is_some_and(|s| matches!(s.route, super::Route::Node(_))) {
+            self.request_refresh_only(now, reason);
+            self.complete_sub(sid, Err(error));
+            return;
+        }
         self.retry_or_fail(now, sid, Failure::Server { error: &e, origin: &origin }, error, reason);
     }
 
