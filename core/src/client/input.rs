@@ -189,8 +189,13 @@ impl Client {
         };
         // A MOVED fixes the slot map at once, whatever becomes of this request.
         if let ErrorAction::Redirect { slot, endpoint } = e.action() {
-            if let Some(t) = self.topology.as_mut() {
-                let _ = t.patch_slot(slot, endpoint.resolve(&origin));
+            if let Some(t) = self.topology.as_mut()
+                && t.patch_slot(slot, endpoint.resolve(&origin)) == Ok(true)
+            {
+                self.patched.push(crate::topology::SlotRange::single(slot));
+                if self.patched.len() > 1024 {
+                    self.patched = crate::topology::union_of_ranges(std::mem::take(&mut self.patched));
+                }
             }
         }
         tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
