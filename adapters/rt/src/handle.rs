@@ -168,7 +168,8 @@ impl Client {
         }
     }
 
-    /// Sends a command to one node.
+    /// Sends a command to one node. It is not redirected: a `MOVED` or `ASK` from that node is
+    /// its error (the client still learns from it and refreshes its topology).
     ///
     /// # Errors
     /// The command's error, or [`Error::Closed`].
