@@ -168,8 +168,8 @@ impl Client {
         }
     }
 
-    /// Sends a command to one node. Redirects are not followed: a key the node does not serve
-    /// is its `MOVED` (or `ASK`) error, at once (the client's slot map learns from it).
+    /// Sends a command to one node. It is not redirected: a `MOVED` or `ASK` from that node is
+    /// its error (the client still learns from it and refreshes its topology).
     ///
     /// # Errors
     /// The command's error, or [`Error::Closed`].

@@ -189,17 +189,23 @@ impl Client {
         };
         // A MOVED fixes the slot map at once, whatever becomes of this request.
         if let ErrorAction::Redirect { slot, endpoint } = e.action() {
-            if let Some(t) = self.topology.as_mut() {
-                let _ = t.patch_slot(slot, endpoint.resolve(&origin));
+            if let Some(t) = self.topology.as_mut()
+                && t.patch_slot(slot, endpoint.resolve(&origin)) == Ok(true)
+            {
+                self.patched.push(crate::topology::SlotRange::single(slot));
+                if self.patched.len() > 1024 {
+                    self.patched = crate::topology::union_of_ranges(std::mem::take(&mut self.patched));
+                }
             }
         }
         tracing::debug!(node = %origin, reply = %e, "slotcache: server error");
         let error = RequestError::Server(e.clone());
-        // A request for one node is answered by that node: a redirect elsewhere is its answer
-        // (sending it to the same node again would only be redirected again, until its time ran
-        // out).
-        let to_one_node = self.subs.get(sid).is_some_and(|s| matches!(s.route, super::Route::Node(_)));
-        if to_one_node && matches!(e.action(), ErrorAction::Redirect { .. } | ErrorAction::Ask { .. }) {
+        // A command addressed to one node is not redirected: sending it to that node again
+        // would only be refused again, and the caller chose the node. The redirect is its
+        // answer (the map was patched above; a refresh is asked for).
+        let redirect = matches!(e.action(), ErrorAction::Redirect { .. } | ErrorAction::Ask { .. });
+        if redirect && self.subs.get(sid).is_some_and(|s| matches!(s.route, super::Route::Node(_))) {
+            self.request_refresh_only(now, reason);
             self.complete_sub(sid, Err(error));
             return;
         }

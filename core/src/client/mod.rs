@@ -261,6 +261,9 @@ pub struct Client {
     rng: Rng,
     topology: Option<Topology>,
     epoch: u64,
+    /// Slots a `MOVED` gave another owner since the last [`Event::TopologyChanged`]: reported
+    /// with the next one, even when the refreshed topology matches the patched map.
+    patched: Vec<SlotRange>,
     refresh: RefreshPolicy,
     /// The connection carrying the refresh in flight, with its deadline.
     refresh_conn: Option<(Id, Instant)>,
@@ -298,6 +301,7 @@ impl Client {
             rng,
             topology: None,
             epoch: 0,
+            patched: Vec::new(),
             refresh,
             refresh_conn: None,
             refresh_cursor: 0,

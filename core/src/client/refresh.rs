@@ -199,10 +199,19 @@ impl Client {
         self.last_refresh_error = None;
         self.seed_refusals.clear();
         let mut new = new;
+        // The slots a MOVED patched since the last event changed owner too, even when the
+        // refreshed topology matches the patched map (a slot migration met by a request): an
+        // observer that only sees refreshed topologies (the async layer's snapshot) must hear
+        // of them.
+        let patched = std::mem::take(&mut self.patched);
         let changed = match &self.topology {
             Some(old) => {
                 let diff = old.diff(&new);
-                (!diff.is_empty()).then(|| diff.moved.iter().map(|m| m.range).collect::<Vec<_>>())
+                (!diff.is_empty() || !patched.is_empty()).then(|| {
+                    crate::topology::union_of_ranges(
+                        diff.moved.iter().map(|m| m.range).chain(patched).collect(),
+                    )
+                })
             }
             None => Some(new.shards().iter().flat_map(|s| s.slots.iter().copied()).collect()),
         };

@@ -194,7 +194,9 @@ pub enum RequestKind {
     Pipeline(Vec<Cmd>),
     /// The command sent to every primary; one reply per primary.
     AllPrimaries(Cmd),
-    /// The command sent to one node.
+    /// The command sent to one node. It is not redirected: a `MOVED` or `ASK` from that node
+    /// is its reply ([`RequestError::Server`](super::RequestError::Server)), after the client
+    /// patched its slot map and asked for a topology refresh.
     Node(NodeAddr, Cmd),
 }
 

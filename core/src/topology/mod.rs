@@ -43,6 +43,7 @@ pub use diff::{HealthChange, RoleChange, SlotMove, TopologyDiff};
 pub use error::TopologyError;
 pub use node_info::{Health, Node, Role, SkipReason, SkippedNode};
 pub use range::SlotRange;
+pub(crate) use range::union as union_of_ranges;
 pub use refresh::{RefreshConfig, RefreshConfigError, RefreshPolicy, RefreshReason};
 pub use slot_map::{MAX_SHARDS, Shard, Topology};
 

@@ -100,6 +100,19 @@ pub(crate) fn normalize(ranges: &mut Vec<SlotRange>) -> Result<(), TopologyError
     Ok(())
 }
 
+/// The union of `ranges` (overlapping or not), sorted and merged.
+pub(crate) fn union(mut ranges: Vec<SlotRange>) -> Vec<SlotRange> {
+    ranges.sort_unstable();
+    let mut out: Vec<SlotRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start.get() <= last.end.get().saturating_add(1) => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// Removes `slot` from sorted, merged `ranges` (splitting a range when needed).
 pub(crate) fn remove_slot(ranges: &mut Vec<SlotRange>, slot: Slot) {
     let Some(i) = ranges.iter().position(|r| r.contains(slot)) else { return };

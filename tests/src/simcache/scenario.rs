@@ -275,15 +275,19 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     let history = History::merge([records]);
     let (mut violations, figures) = check_p1(&history);
     violations.extend(query_violations(&history));
+    if options.documents && ttl_ms.is_none() && !evicting {
+        violations.extend(missing_from_last_query(&history, checker));
+    }
     violations.extend(super::orphans::judge(&ops.scope.ns, &orphans, &history.records, &lossy, evicting));
     let conditions = format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}");
     let test = if options.documents { "sim_search_history" } else { "sim_cache_history" };
     Outcome { seed, history, violations, figures, faults, conditions, trace: runner.sim.trace_dump(), test }
 }
 
-/// Queries whose page held some key twice: with a topology patched by `MOVED` after a
-/// failover, two index slots can name the same primary, whose two indexes both cover its
-/// documents (see the report in `tests/tests/sim_search_history.rs`).
+/// Queries whose page held some key twice (property `Q`, reported by [`query_violations`]).
+/// The old fan-out ([`search_query::Variant::PerSlotFanOut`]) did this after a failover: a
+/// topology patched by `MOVED` named two index slots on one primary, whose two indexes both
+/// cover its documents.
 #[must_use]
 pub fn duplicate_pages(h: &History) -> Vec<&crate::history::Record> {
     h.records
@@ -298,10 +302,40 @@ pub fn duplicate_pages(h: &History) -> Vec<&crate::history::Record> {
         .collect()
 }
 
-/// Queries whose page holds more items than the limit, or a document that does not match the
-/// filter although nothing else could have been read (property `Q`; P1 on their documents is
-/// checked with the other reads). A key twice in one page is counted apart
-/// ([`duplicate_pages`]): a known weakness of the per-primary fan-out, not a violation here.
+/// The last query (`limit=100`, every document, after the faults healed) must list every key
+/// that the quiescent reads just before it found (property `Q`: no document missed because of
+/// the topology the client had, which can still be patched by `MOVED`). Judged only in runs
+/// without TTLs or eviction (an entry could go between the read and the query); keys whose
+/// last read failed, and a failed query, are not judged.
+#[must_use]
+pub fn missing_from_last_query(h: &History, checker: usize) -> Vec<Violation> {
+    let last: Vec<&crate::history::Record> = h.records.iter().filter(|r| r.worker == checker).collect();
+    let Some(q) = last.iter().rev().find(|r| matches!(r.op, Op::Query { .. })) else { return Vec::new() };
+    let Ok(crate::history::Ret::Found(items)) = &q.result else { return Vec::new() };
+    let listed: std::collections::BTreeSet<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+    let mut out = Vec::new();
+    for r in last.iter().filter(|r| r.completed <= q.invoked) {
+        let (Op::Get { key }, Ok(crate::history::Ret::Read(Some(_)))) = (&r.op, &r.result) else { continue };
+        // Only the quiescent read just before the query counts.
+        let later = last.iter().any(|o| {
+            matches!(&o.op, Op::Get { key: k } if k == key)
+                && o.invoked > r.invoked
+                && o.completed <= q.invoked
+        });
+        if !later && !listed.contains(key.as_str()) {
+            out.push(Violation {
+                property: "Q",
+                what: format!("{key} was read just before the last query, which did not list it"),
+                ops: vec![(*r).clone(), (*q).clone()],
+            });
+        }
+    }
+    out
+}
+
+/// Queries whose page holds more items than the limit, a key twice ([`duplicate_pages`]), or
+/// a document that does not match the filter although nothing else could have been read
+/// (property `Q`; P1 on their documents is checked with the other reads).
 ///
 /// A page's documents are read after the search (`NOCONTENT`, then `JSON.MGET`), so a document
 /// replaced in between is returned with its new value, matching or not: a non-matching value is
@@ -340,6 +374,14 @@ pub fn query_violations(h: &History) -> Vec<Violation> {
                     ops: vec![by_value[v.as_str()].clone(), r.clone()],
                 });
             }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some((k, _)) = items.iter().find(|(k, _)| !seen.insert(k)) {
+            out.push(Violation {
+                property: "Q",
+                what: format!("{k} listed twice in one page"),
+                ops: vec![r.clone()],
+            });
         }
         if f.limit > 0 && items.len() > f.limit {
             out.push(Violation {

@@ -1,15 +1,19 @@
 //! `ensure_search_index`: every primary gets the namespace's index with its schema.
 //!
 //! Round 1: `FT.INFO` of each index not yet known to exist, one request per primary; an
-//! existing index is compared with the schema (another schema is an error, never reused).
+//! existing index is compared with the schema (another schema is an error, never reused), and
+//! one still indexing is polled like a new one (round 3).
 //! Round 2: `FT.CREATE` where it is missing (an index another process created meanwhile is
 //! compared in round 3). Round 3, repeated every
 //! [`POLL_INTERVAL`](super::fan_out::POLL_INTERVAL) until the deadline:
 //! `FT.INFO` of the new indexes, until each has indexed the documents that were already there.
 //!
-//! The primaries come from the client's topology (one slot each, see
-//! [`index_slots`](crate::cache::search::index_slots)); before the first topology the machine
-//! waits for one, within the deadline. What it learns about which indexes exist is its output
+//! The homes come from the client's topology, one per distinct primary (see
+//! [`index_homes`](crate::cache::search::index_homes)), and every request is addressed to its
+//! primary, not redirected; a primary that answers `MOVED` or `ASK` (a failover, a resharding,
+//! a stale or `MOVED`-patched map) makes the machine plan again from the topology, within the
+//! deadline (see [`fan_out`]). Before the first topology the machine waits for
+//! one, within the deadline. What it learns about which indexes exist is its output
 //! ([`IndexNews`]), for the namespace's [`KnownIndexes`].
 
 use std::collections::BTreeSet;
@@ -20,13 +24,13 @@ use bytes::Bytes;
 use crate::cache::error::CacheError;
 use crate::cache::search::refusal::{Refusal, not_supported};
 use crate::cache::search::schema::is_indexing;
-use crate::cache::search::{SearchError, SearchSchema, index_name};
+use crate::cache::search::{IndexHome, SearchError, SearchSchema, index_name};
 use crate::client::{Cmd, Reply, RequestError};
 use crate::resp::Value;
 use crate::slot::Slot;
 
 use super::deadline::Deadline;
-use super::fan_out::{self, Located};
+use super::fan_out::{self, Answer, Elsewhere, Located, Routing};
 use super::machine::{Ctx, Input, Machine, Step, unexpected_input};
 
 /// A searchable namespace's index as the operations see it.
@@ -115,31 +119,32 @@ pub struct IndexNews {
 /// The outcome of [`EnsureIndex`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ensured {
-    /// The slots, one per primary, that the indexes were ensured for.
-    pub slots: Vec<Slot>,
+    /// The homes, one per primary, that the indexes were ensured on.
+    pub homes: Vec<IndexHome>,
     /// What it learnt.
     pub news: IndexNews,
 }
 
 #[derive(Debug)]
 enum Phase {
-    /// Waiting for a topology.
+    /// Waiting for a topology (or for a fresher one after a stale plan).
     Locate,
     /// `FT.INFO` of the indexes not known to exist is in flight.
     Info {
-        missing: Vec<Slot>,
+        missing: Vec<IndexHome>,
     },
     /// `FT.CREATE` is in flight.
     Create {
-        create: Vec<Slot>,
+        create: Vec<IndexHome>,
+        pending: Vec<IndexHome>,
     },
     /// `FT.INFO` of the new indexes is in flight.
     Poll {
-        pending: Vec<Slot>,
+        pending: Vec<IndexHome>,
     },
     /// Sleeping before polling again.
     Wait {
-        pending: Vec<Slot>,
+        pending: Vec<IndexHome>,
     },
     Over,
 }
@@ -151,82 +156,173 @@ pub struct EnsureIndex {
     known: KnownIndexes,
     deadline: Deadline,
     phase: Phase,
-    slots: Vec<Slot>,
+    homes: Vec<IndexHome>,
     ready: Vec<Vec<u8>>,
+    avoid: BTreeSet<Slot>,
+    routing: Routing,
 }
 
 type Stepped = Result<Step<Ensured>, CacheError>;
+
+/// A home's answer when its node still serves it: a value, or the server's refusal text.
+type Reached = Result<Value, String>;
 
 impl EnsureIndex {
     /// Ensures `spec`'s index on every primary, skipping the `known` ones.
     #[must_use]
     pub const fn new(spec: Arc<IndexSpec>, known: KnownIndexes, deadline: Deadline) -> Self {
-        Self { spec, known, deadline, phase: Phase::Locate, slots: Vec::new(), ready: Vec::new() }
+        Self {
+            spec,
+            known,
+            deadline,
+            phase: Phase::Locate,
+            homes: Vec::new(),
+            ready: Vec::new(),
+            avoid: BTreeSet::new(),
+            routing: Routing::ToPrimary,
+        }
     }
 
-    fn send(&mut self, cx: &Ctx<'_>, cmds: Vec<Cmd>, phase: Phase) -> Stepped {
-        let reqs = fan_out::requests(cmds, cx.now, &self.deadline)?;
+    /// Names no index by these slots (found migrating away by an earlier step).
+    #[must_use]
+    pub(crate) fn avoiding(mut self, avoid: BTreeSet<Slot>) -> Self {
+        self.avoid = avoid;
+        self
+    }
+
+    /// Routes the requests as `routing` says (the old fan-out is a test-only bug variant).
+    #[must_use]
+    pub(crate) const fn routed(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    fn send(&mut self, cx: &Ctx<'_>, cmds: Vec<(&IndexHome, Cmd)>, phase: Phase) -> Stepped {
+        let reqs = fan_out::requests(cmds, self.routing, cx.now, &self.deadline)?;
         self.phase = phase;
         Ok(Step::Send(reqs))
     }
 
     fn done(&mut self) -> Stepped {
         let news = IndexNews { forget: false, ready: std::mem::take(&mut self.ready) };
-        Ok(Step::Done(Ok(Ensured { slots: std::mem::take(&mut self.slots), news })))
+        Ok(Step::Done(Ok(Ensured { homes: std::mem::take(&mut self.homes), news })))
     }
 
     fn locate(&mut self, cx: &Ctx<'_>) -> Stepped {
-        let slots = match fan_out::locate(cx, &self.deadline)? {
+        let homes = match fan_out::locate(cx, &self.deadline, &self.avoid)? {
             Located::Wait(at) => {
                 self.phase = Phase::Locate;
                 return Ok(Step::Sleep(at));
             }
-            Located::Slots(s) => s,
+            Located::Homes(h) => h,
         };
-        let missing: Vec<Slot> =
-            slots.iter().copied().filter(|s| !self.known.contains(&self.spec.name(*s))).collect();
-        self.slots = slots;
+        let missing: Vec<IndexHome> = homes
+            .iter()
+            .filter(|h| {
+                !self.known.contains(&self.spec.name(h.slot)) && !self.ready.contains(&self.spec.name(h.slot))
+            })
+            .cloned()
+            .collect();
+        self.homes = homes;
         if missing.is_empty() {
             return self.done();
         }
-        let cmds = missing.iter().map(|s| self.spec.info_cmd(*s)).collect();
-        self.send(cx, cmds, Phase::Info { missing })
+        let cmds = missing.iter().map(|h| (h, self.spec.info_cmd(h.slot))).collect();
+        self.send(cx, cmds, Phase::Info { missing: missing.clone() })
+    }
+
+    /// The plan was stale: look at the topology again after a poll interval.
+    fn replan(&mut self, cx: &Ctx<'_>, stale: impl IntoIterator<Item = Elsewhere>) -> Stepped {
+        self.avoid.extend(stale.into_iter().filter_map(|e| e.migrating));
+        self.deadline.remaining(cx.now)?;
+        self.phase = Phase::Locate;
+        Ok(Step::Sleep(fan_out::next_poll(cx.now, &self.deadline)))
+    }
+
+    /// The answers of the homes still planned (`None` for one that was not), and why the plan
+    /// was stale (empty when it was not).
+    fn answers(
+        &self,
+        cx: &Ctx<'_>,
+        replies: Vec<Result<Reply, RequestError>>,
+        homes: &[IndexHome],
+    ) -> Result<(Vec<Option<Reached>>, Vec<Elsewhere>), CacheError> {
+        let mut out = Vec::with_capacity(homes.len());
+        let mut stale = Vec::new();
+        for a in fan_out::answers(cx, replies, homes, &self.avoid, &self.deadline)? {
+            out.push(match a {
+                Answer::Value(v) => Some(Ok(v)),
+                Answer::Refused(m) => Some(Err(m)),
+                Answer::Elsewhere(e) => {
+                    stale.push(e);
+                    None
+                }
+            });
+        }
+        Ok((out, stale))
+    }
+
+    /// Takes in an `FT.INFO` of an existing index: compared with the schema, then ready, or
+    /// still indexing (`pending`).
+    fn existing(
+        &mut self,
+        home: &IndexHome,
+        info: &Value,
+        pending: &mut Vec<IndexHome>,
+    ) -> Result<(), CacheError> {
+        // An index another process created may have another schema.
+        self.spec.check(info)?;
+        if is_indexing(info) {
+            pending.push(home.clone());
+        } else {
+            self.ready.push(self.spec.name(home.slot));
+        }
+        Ok(())
     }
 
     fn after_info(
         &mut self,
         cx: &Ctx<'_>,
-        missing: &[Slot],
+        missing: &[IndexHome],
         replies: Vec<Result<Reply, RequestError>>,
     ) -> Stepped {
+        let (answers, stale) = self.answers(cx, replies, missing)?;
         let mut create = Vec::new();
-        for (s, a) in missing.iter().zip(fan_out::answers(replies, missing.len(), &self.deadline)?) {
+        let mut pending = Vec::new();
+        for (h, a) in missing.iter().zip(answers) {
             match a {
-                Ok(v) => {
-                    self.spec.check(&v)?;
-                    self.ready.push(self.spec.name(*s));
-                }
-                Err(m) => match Refusal::of(&m) {
+                None => {}
+                Some(Ok(v)) => self.existing(h, &v, &mut pending)?,
+                Some(Err(m)) => match Refusal::of(&m) {
                     Refusal::NoModule => return Err(not_supported()),
-                    Refusal::NoIndex => create.push(*s),
+                    Refusal::NoIndex => create.push(h.clone()),
                     Refusal::Exists | Refusal::Other(_) => return Err(SearchError::Server(m).into()),
                 },
             }
         }
-        if create.is_empty() {
-            return self.done();
+        if !stale.is_empty() {
+            return self.replan(cx, stale);
         }
-        let cmds = create.iter().map(|s| self.spec.create_cmd(*s)).collect::<Result<Vec<_>, _>>()?;
-        self.send(cx, cmds, Phase::Create { create })
+        if create.is_empty() {
+            return self.wait_for(cx, pending);
+        }
+        let cmds = create
+            .iter()
+            .map(|h| Ok((h, self.spec.create_cmd(h.slot)?)))
+            .collect::<Result<Vec<_>, SearchError>>()?;
+        let phase = Phase::Create { create: create.clone(), pending };
+        self.send(cx, cmds, phase)
     }
 
     fn after_create(
         &mut self,
         cx: &Ctx<'_>,
-        create: Vec<Slot>,
+        create: Vec<IndexHome>,
+        mut pending: Vec<IndexHome>,
         replies: Vec<Result<Reply, RequestError>>,
     ) -> Stepped {
-        for a in fan_out::answers(replies, create.len(), &self.deadline)? {
+        let (answers, stale) = self.answers(cx, replies, &create)?;
+        for a in answers.into_iter().flatten() {
             if let Err(m) = a {
                 match Refusal::of(&m) {
                     Refusal::NoModule => return Err(not_supported()),
@@ -236,44 +332,57 @@ impl EnsureIndex {
                 }
             }
         }
-        self.poll(cx, create)
+        if !stale.is_empty() {
+            // The indexes created are found by the next plan's `FT.INFO`.
+            return self.replan(cx, stale);
+        }
+        pending.extend(create);
+        self.poll(cx, pending)
     }
 
-    fn poll(&mut self, cx: &Ctx<'_>, pending: Vec<Slot>) -> Stepped {
-        let cmds = pending.iter().map(|s| self.spec.info_cmd(*s)).collect();
-        self.send(cx, cmds, Phase::Poll { pending })
+    fn poll(&mut self, cx: &Ctx<'_>, pending: Vec<IndexHome>) -> Stepped {
+        let cmds = pending.iter().map(|h| (h, self.spec.info_cmd(h.slot))).collect();
+        let phase = Phase::Poll { pending: pending.clone() };
+        self.send(cx, cmds, phase)
+    }
+
+    /// Done when nothing is `pending`, else polls it again after a poll interval.
+    fn wait_for(&mut self, cx: &Ctx<'_>, pending: Vec<IndexHome>) -> Stepped {
+        if pending.is_empty() {
+            return self.done();
+        }
+        self.deadline.remaining(cx.now)?;
+        self.phase = Phase::Wait { pending };
+        Ok(Step::Sleep(fan_out::next_poll(cx.now, &self.deadline)))
     }
 
     fn after_poll(
         &mut self,
         cx: &Ctx<'_>,
-        pending: &[Slot],
+        pending: &[IndexHome],
         replies: Vec<Result<Reply, RequestError>>,
     ) -> Stepped {
+        let (answers, stale) = self.answers(cx, replies, pending)?;
         let mut still = Vec::new();
-        for (s, a) in pending.iter().zip(fan_out::answers(replies, pending.len(), &self.deadline)?) {
-            let v = a.map_err(SearchError::Server)?;
-            // An index another process created may have another schema.
-            self.spec.check(&v)?;
-            if is_indexing(&v) {
-                still.push(*s);
-            } else {
-                self.ready.push(self.spec.name(*s));
+        for (h, a) in pending.iter().zip(answers) {
+            if let Some(a) = a {
+                let v = a.map_err(SearchError::Server)?;
+                self.existing(h, &v, &mut still)?;
             }
         }
-        if still.is_empty() {
-            return self.done();
+        if !stale.is_empty() {
+            return self.replan(cx, stale);
         }
-        self.deadline.remaining(cx.now)?;
-        self.phase = Phase::Wait { pending: still };
-        Ok(Step::Sleep(fan_out::next_poll(cx.now, &self.deadline)))
+        self.wait_for(cx, still)
     }
 
     fn step(&mut self, cx: &Ctx<'_>, input: Input) -> Stepped {
         match (std::mem::replace(&mut self.phase, Phase::Over), input) {
             (Phase::Locate, Input::Start | Input::Woke) => self.locate(cx),
             (Phase::Info { missing }, Input::Replies(r)) => self.after_info(cx, &missing, r),
-            (Phase::Create { create }, Input::Replies(r)) => self.after_create(cx, create, r),
+            (Phase::Create { create, pending }, Input::Replies(r)) => {
+                self.after_create(cx, create, pending, r)
+            }
             (Phase::Poll { pending }, Input::Replies(r)) => self.after_poll(cx, &pending, r),
             (Phase::Wait { pending }, Input::Woke) => {
                 self.deadline.remaining(cx.now)?;
@@ -300,7 +409,7 @@ pub(crate) mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::cache::op::testing::{Hand, commands, three_shards, values, words};
+    use crate::cache::op::testing::{Hand, addressed, commands, three_shards, values, words};
 
     pub(crate) fn s(x: &str) -> Value {
         Value::Simple(Bytes::copy_from_slice(x.as_bytes()))
@@ -404,7 +513,10 @@ pub(crate) mod tests {
         assert_eq!(sent(&again), [("FT.INFO".into(), name(5461), Some(5461))]);
         let done = m.resume(values(vec![Ok(info(0))]));
         let Step::Done(Ok(ensured)) = done else { panic!("{done:?}") };
-        assert_eq!(ensured.slots, [slot(0), slot(5461), slot(10923)]);
+        assert_eq!(
+            ensured.homes.iter().map(|h| h.slot).collect::<Vec<_>>(),
+            [slot(0), slot(5461), slot(10923)]
+        );
         assert_eq!(ensured.news, IndexNews { forget: false, ready: vec![name(0), name(10923), name(5461)] });
         let mut known = KnownIndexes::default();
         known.apply(ensured.news);
@@ -551,9 +663,80 @@ pub(crate) mod tests {
         assert!(matches!(m.start(), Step::Done(Err(CacheError::Timeout { .. }))));
     }
 
-    /// One slot per primary: each shard's lowest, sorted.
+    /// One home per primary: each shard's lowest slot, sorted.
     #[test]
-    fn one_slot_per_primary_from_the_topology() {
-        assert_eq!(crate::cache::search::index_slots(&three_shards()), [slot(0), slot(5461), slot(10923)]);
+    fn one_home_per_primary_from_the_topology() {
+        let homes = crate::cache::search::index_homes(&three_shards(), &BTreeSet::new());
+        let got: Vec<(Slot, u16)> = homes.iter().map(|h| (h.slot, h.primary.port())).collect();
+        assert_eq!(got, [(slot(0), 7000), (slot(5461), 7001), (slot(10923), 7002)]);
+    }
+
+    /// Every request is addressed to the primary of its home (not routed by slot).
+    #[test]
+    fn requests_are_addressed_to_each_primary() {
+        let mut m = machine(KnownIndexes::default());
+        let first = m.start();
+        assert_eq!(addressed(&first), [Some(7000), Some(7001), Some(7002)]);
+    }
+
+    /// A primary that answers `MOVED` (demoted by a failover; the map was patched) makes the
+    /// machine plan again from the topology after a poll interval; one that answers `ASK` (its
+    /// slot is migrating away) gets its index named by another slot.
+    #[test]
+    fn a_stale_plan_is_planned_again() {
+        let mut m = machine(KnownIndexes::default());
+        let _ = m.start();
+        let wait = m.resume(values(vec![Ok(info(0)), Err("MOVED 5461 10.0.0.1:7004"), Ok(info(0))]));
+        let Step::Sleep(at) = wait else { panic!("expected a sleep, got {wait:?}") };
+        assert_eq!(at, m.now + Duration::from_millis(10));
+        m.now = at;
+        // The refresh found the promoted replica.
+        let mut t = three_shards();
+        for n in 5461..=10922 {
+            t.patch_slot(slot(n), crate::node_addr::NodeAddr::new("10.0.0.1", 7004)).expect("patched");
+        }
+        m.topology = Some(t);
+        let again = m.resume(Input::Woke);
+        assert_eq!(sent(&again), [("FT.INFO".into(), name(5461), Some(5461))], "the others are ready");
+        assert_eq!(addressed(&again), [Some(7004)]);
+        let done = m.resume(values(vec![Ok(info(0))]));
+        let Step::Done(Ok(ensured)) = done else { panic!("{done:?}") };
+        let ports: Vec<u16> = ensured.homes.iter().map(|h| h.primary.port()).collect();
+        assert_eq!(ports, [7000, 7004, 7002]);
+        assert_eq!(ensured.news.ready, [name(0), name(10923), name(5461)]);
+
+        let mut m = machine(KnownIndexes::default());
+        let _ = m.start();
+        let wait = m.resume(values(vec![Err("ASK 0 10.0.0.1:7001"), Ok(info(0)), Ok(info(0))]));
+        let Step::Sleep(at) = wait else { panic!("expected a sleep, got {wait:?}") };
+        m.now = at;
+        let again = m.resume(Input::Woke);
+        assert_eq!(sent(&again), [("FT.INFO".into(), name(1), Some(1))]);
+        assert_eq!(addressed(&again), [Some(7000)]);
+    }
+
+    /// The old fan-out (a test-only variant) routes by slot.
+    #[test]
+    fn the_old_fan_out_routes_by_slot() {
+        let mut m = Hand::new(
+            EnsureIndex::new(spec(), KnownIndexes::default(), deadline(10)).routed(Routing::BySlot),
+        );
+        m.topology = Some(three_shards());
+        assert_eq!(addressed(&m.start()), [None, None, None]);
+    }
+
+    /// An existing index still indexing (another process just created it) is polled until it
+    /// has indexed what was there, like a new one.
+    #[test]
+    fn an_existing_index_still_indexing_is_polled() {
+        let mut m = machine(KnownIndexes::default());
+        let _ = m.start();
+        let wait = m.resume(values(vec![Ok(info(0)), Ok(info(1)), Ok(info(0))]));
+        let Step::Sleep(at) = wait else { panic!("expected a sleep, got {wait:?}") };
+        m.now = at;
+        assert_eq!(sent(&m.resume(Input::Woke)), [("FT.INFO".into(), name(5461), Some(5461))]);
+        let done = m.resume(values(vec![Ok(info(0))]));
+        let Step::Done(Ok(ensured)) = done else { panic!("{done:?}") };
+        assert_eq!(ensured.news.ready, [name(0), name(10923), name(5461)]);
     }
 }

@@ -1,13 +1,43 @@
 //! `search` and `query`: the matches over the whole cluster, sorted and paginated exactly.
 //!
 //! First the indexes are ensured ([`EnsureIndex`]). Then `FT.SEARCH` goes to every primary's
-//! index, one request each, asking for its first `offset + limit` keys (`NOCONTENT`); the pages
-//! are merged here ([`reply::merge`]). An index found missing (dropped behind the namespace's
-//! back, or its shard's slots moved) makes the machine forget the known indexes and start over,
-//! once. Then `JSON.MGET` reads the page's documents (split per slot by the client; documents
-//! deleted since are left out), and the tag tokens they carry are checked ([`TokenCheck`]):
-//! entries made stale by a tag invalidation are left out too.
+//! index, one request each **addressed to that primary**, asking for its first
+//! `offset + limit` keys (`NOCONTENT`); the pages are merged here ([`reply::merge`]). An index
+//! found missing (dropped behind the namespace's back, or its shard's slots moved) makes the
+//! machine forget the known indexes and start over, once. Then `JSON.MGET` reads the page's
+//! documents (split per slot by the client; documents deleted since are left out), and the tag
+//! tokens they carry are checked ([`TokenCheck`]): entries made stale by a tag invalidation are
+//! left out too.
+//!
+//! # Each key once, every document
+//!
+//! Each primary's index covers the documents that primary holds, so a page is exact only if
+//! every primary holding documents answers, once. What a demanding caller expects of a page:
+//! no key twice, no document missed because of the topology the client had, `offset`/`limit`
+//! pages that neither overlap nor skip, and a `total` that counts each document once. So:
+//!
+//! - **one request per distinct primary, addressed to it** and not redirected (see
+//!   [`fan_out`]): an answer proves that node serves its index's slot now, and no node answers
+//!   for two homes. The old fan-out routed each index name by its slot and followed the
+//!   redirects: after a failover, a `MOVED`-patched map listed the demoted primary (with the
+//!   slots not yet redirected) and the promoted one (with the others) as two primaries, both
+//!   requests reached the promoted node, and its two indexes both covered its documents: a page
+//!   listed keys twice and the total counted them twice (93 pages over 400 simulated seeds);
+//!   and a primary whose named slot had moved away was not asked at all;
+//! - **a stale plan is planned again**: a primary that answers `MOVED` (it lost the slot: a
+//!   failover, a resharding) or `ASK` (the slot is migrating away: its index is named by
+//!   another of its slots), or that cannot be reached while the topology now names other
+//!   primaries, sends the machine back to the index check with the client's topology (which the
+//!   `MOVED` patched and a refresh replaces), after a poll interval, within the deadline;
+//! - **the merge counts a key once** ([`reply::merge`]), for the moments when one document is
+//!   on two primaries (a migration in flight); offsets stay exact.
+//!
+//! A primary the client's topology does not list at all (slots moved to a node added since its
+//! last refresh, before any request met a `MOVED`) is not asked: the client's periodic refresh
+//! and every `MOVED` bound that window. [`Variant::PerSlotFanOut`] keeps the old fan-out as a
+//! test-only bug variant.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,17 +45,17 @@ use bytes::Bytes;
 use crate::cache::envelope::Entry;
 use crate::cache::error::CacheError;
 use crate::cache::plan;
-use crate::cache::search::SearchError;
 use crate::cache::search::query::{self, Filter, Knn, SortBy, SortOrder};
 use crate::cache::search::refusal::{Refusal, not_supported};
 use crate::cache::search::reply::{self, ShardPage};
+use crate::cache::search::{IndexHome, SearchError};
 use crate::client::{Cmd, Reply, Request, RequestError};
 use crate::resp::Value;
 use crate::slot::Slot;
 
 use super::deadline::Deadline;
 use super::exchange::{Exchange, Progress};
-use super::fan_out;
+use super::fan_out::{self, Answer, Routing};
 use super::fresh::TokenCheck;
 use super::machine::{Ctx, Input, Machine, Step, unexpected_input};
 use super::scope::Scope;
@@ -44,6 +74,11 @@ pub enum Variant {
     /// The page's documents are returned without checking their tags' tokens: an entry whose
     /// tag was invalidated but whose document is still there (its delete was lost) is served.
     SkipTokenCheck,
+    /// The old fan-out: one index per primary of the client's topology, each request routed by
+    /// its index's slot with the redirects followed, and pages merged without counting a key
+    /// once. After a failover a `MOVED`-patched topology sends two index names to one node, and
+    /// a page lists keys twice.
+    PerSlotFanOut,
 }
 
 /// What to search for.
@@ -152,9 +187,22 @@ impl Plan {
 #[derive(Debug)]
 enum Phase {
     Ensure(EnsureIndex),
-    Search { slots: Vec<Slot> },
-    Read { total: u64, keys: Vec<Bytes> },
-    Fresh { total: u64, keys: Vec<Bytes>, entries: Vec<Option<Entry>>, check: TokenCheck, round: Exchange },
+    Search {
+        homes: Vec<IndexHome>,
+    },
+    /// Sleeping before planning again (the plan was stale).
+    Replan,
+    Read {
+        total: u64,
+        keys: Vec<Bytes>,
+    },
+    Fresh {
+        total: u64,
+        keys: Vec<Bytes>,
+        entries: Vec<Option<Entry>>,
+        check: TokenCheck,
+        round: Exchange,
+    },
     Over,
 }
 
@@ -170,6 +218,8 @@ pub struct SearchQuery {
     news: IndexNews,
     retried: bool,
     variant: Variant,
+    /// Slots found migrating away: no index is named by them in this search.
+    avoid: BTreeSet<Slot>,
 }
 
 type Stepped = Result<Step<Found>, CacheError>;
@@ -199,6 +249,7 @@ impl SearchQuery {
             news: IndexNews::default(),
             retried: false,
             variant: Variant::Correct,
+            avoid: BTreeSet::new(),
         })
     }
 
@@ -209,12 +260,31 @@ impl SearchQuery {
         self
     }
 
+    const fn routing(&self) -> Routing {
+        match self.variant {
+            Variant::PerSlotFanOut => Routing::BySlot,
+            Variant::Correct | Variant::SkipTokenCheck => Routing::ToPrimary,
+        }
+    }
+
+    /// A fresh index check, skipping the indexes known so far.
+    fn ensure_again(&self, forget: bool) -> EnsureIndex {
+        let mut known = self.known.clone();
+        known.apply(self.news.clone());
+        if forget {
+            known.clear();
+        }
+        EnsureIndex::new(self.spec.clone(), known, self.deadline)
+            .avoiding(self.avoid.clone())
+            .routed(self.routing())
+    }
+
     /// Runs the index check (a fresh one from `Start`) until it is done, then searches.
     fn ensure(&mut self, cx: &mut Ctx<'_>, mut m: EnsureIndex, input: Input) -> Stepped {
         match m.resume(cx, input) {
             Step::Done(Ok(ensured)) => {
                 self.news.ready.extend(ensured.news.ready);
-                self.search(cx, ensured.slots)
+                self.search(cx, ensured.homes)
             }
             Step::Done(Err(e)) => Err(e),
             Step::Send(reqs) => {
@@ -229,34 +299,45 @@ impl SearchQuery {
         }
     }
 
-    fn search(&mut self, cx: &Ctx<'_>, slots: Vec<Slot>) -> Stepped {
-        let cmds = slots
+    fn search(&mut self, cx: &Ctx<'_>, homes: Vec<IndexHome>) -> Stepped {
+        let cmds = homes
             .iter()
-            .map(|s| self.plan.command(&self.spec, &self.spec.name(*s)).map(|c| c.with_slot(*s)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let reqs = fan_out::requests(cmds, cx.now, &self.deadline)?;
-        self.phase = Phase::Search { slots };
+            .map(|h| Ok((h, self.plan.command(&self.spec, &self.spec.name(h.slot))?)))
+            .collect::<Result<Vec<_>, SearchError>>()?;
+        let reqs = fan_out::requests(cmds, self.routing(), cx.now, &self.deadline)?;
+        self.phase = Phase::Search { homes };
         Ok(Step::Send(reqs))
     }
 
     fn after_search(
         &mut self,
         cx: &mut Ctx<'_>,
-        slots: &[Slot],
+        homes: &[IndexHome],
         replies: Vec<Result<Reply, RequestError>>,
     ) -> Stepped {
         let with_sort_keys = self.plan.sort_order.is_some();
-        let mut pages: Vec<ShardPage> = Vec::with_capacity(slots.len());
+        let mut pages: Vec<ShardPage> = Vec::with_capacity(homes.len());
         let mut lost_index = false;
-        for a in fan_out::answers(replies, slots.len(), &self.deadline)? {
+        let mut stale = false;
+        for a in fan_out::answers(cx, replies, homes, &self.avoid, &self.deadline)? {
             match a {
-                Ok(v) => pages.push(reply::parse_search(&v, self.plan.by_score, with_sort_keys)?),
-                Err(m) => match Refusal::of(&m) {
+                Answer::Value(v) => pages.push(reply::parse_search(&v, self.plan.by_score, with_sort_keys)?),
+                Answer::Elsewhere(e) => {
+                    stale = true;
+                    self.avoid.extend(e.migrating);
+                }
+                Answer::Refused(m) => match Refusal::of(&m) {
                     Refusal::NoModule => return Err(not_supported()),
                     Refusal::NoIndex => lost_index = true,
                     Refusal::Exists | Refusal::Other(_) => return Err(SearchError::Server(m).into()),
                 },
             }
+        }
+        if stale {
+            // A primary no longer serves its index's slot: plan again from the topology.
+            self.deadline.remaining(cx.now)?;
+            self.phase = Phase::Replan;
+            return Ok(Step::Sleep(fan_out::next_poll(cx.now, &self.deadline)));
         }
         if lost_index {
             if self.retried {
@@ -264,12 +345,14 @@ impl SearchQuery {
             }
             // Dropped behind our back (or the shard's slots moved): forget them all, create again.
             self.retried = true;
+            let m = self.ensure_again(true);
             self.news = IndexNews { forget: true, ready: Vec::new() };
-            let m = EnsureIndex::new(self.spec.clone(), KnownIndexes::default(), self.deadline);
             return self.ensure(cx, m, Input::Start);
         }
         let p = &self.plan;
-        let (total, hits) = reply::merge(pages, p.sort_order, p.by_score, 0, p.keep.min(p.window));
+        let distinct = self.variant != Variant::PerSlotFanOut;
+        let (total, hits) =
+            reply::merge_with(pages, p.sort_order, p.by_score, 0, p.keep.min(p.window), distinct);
         let total = total.min(u64::try_from(p.keep).unwrap_or(u64::MAX));
         let keys: Vec<Bytes> = hits.into_iter().skip(p.offset).take(p.limit).map(|h| h.key).collect();
         if keys.is_empty() {
@@ -347,11 +430,16 @@ impl SearchQuery {
     fn step(&mut self, cx: &mut Ctx<'_>, input: Input) -> Stepped {
         match (std::mem::replace(&mut self.phase, Phase::Over), input) {
             (Phase::Over, Input::Start) => {
-                let m = EnsureIndex::new(self.spec.clone(), self.known.clone(), self.deadline);
+                let m = EnsureIndex::new(self.spec.clone(), self.known.clone(), self.deadline)
+                    .routed(self.routing());
                 self.ensure(cx, m, Input::Start)
             }
             (Phase::Ensure(m), input @ (Input::Replies(_) | Input::Woke)) => self.ensure(cx, m, input),
-            (Phase::Search { slots }, Input::Replies(r)) => self.after_search(cx, &slots, r),
+            (Phase::Search { homes }, Input::Replies(r)) => self.after_search(cx, &homes, r),
+            (Phase::Replan, Input::Woke) => {
+                let m = self.ensure_again(false);
+                self.ensure(cx, m, Input::Start)
+            }
             (Phase::Read { total, keys }, Input::Replies(mut r)) if r.len() == 1 => {
                 let reply = r.pop().unwrap_or(Err(RequestError::Closed));
                 self.after_read(cx, total, keys, reply)
@@ -393,7 +481,7 @@ mod tests {
     use super::*;
     use crate::cache::durability::Durability;
     use crate::cache::op::search_index::tests::{deadline, info, name, slot, spec};
-    use crate::cache::op::testing::{Hand, bulk, commands, pipeline, three_shards, values, words};
+    use crate::cache::op::testing::{Hand, addressed, bulk, commands, pipeline, three_shards, values, words};
     use crate::cache::storage::Storage;
     use crate::keys::Namespace;
 
@@ -583,5 +671,55 @@ mod tests {
                 "{q:?}"
             );
         }
+    }
+
+    /// Each `FT.SEARCH` is addressed to its primary. One that answers `MOVED` (demoted by a
+    /// failover) sends the search back to the index check with the refreshed topology after a
+    /// poll interval; the page comes from the new plan, each key once.
+    #[test]
+    fn a_stale_plan_is_searched_again() {
+        let mut m = machine(all_known(), query(0, 10));
+        let search = m.start();
+        assert_eq!(addressed(&search), [Some(7000), Some(7001), Some(7002)]);
+        let wait = m.resume(values(vec![
+            Ok(page(1, &["users:a"])),
+            Err("MOVED 5461 10.0.0.1:7004"),
+            Ok(page(0, &[])),
+        ]));
+        let Step::Sleep(at) = wait else { panic!("expected a sleep, got {wait:?}") };
+        m.now = at;
+        let mut t = three_shards();
+        for n in 5461..=10922 {
+            t.patch_slot(slot(n), crate::node_addr::NodeAddr::new("10.0.0.1", 7004)).expect("patched");
+        }
+        m.topology = Some(t);
+        // The promoted replica has the index (replicated): known by name, searched at once.
+        let search = m.resume(Input::Woke);
+        assert_eq!(addressed(&search), [Some(7000), Some(7004), Some(7002)]);
+        let read =
+            m.resume(values(vec![Ok(page(1, &["users:a"])), Ok(page(1, &["users:b"])), Ok(page(0, &[]))]));
+        assert_eq!(words(&commands(&read)[0]), ["JSON.MGET", "users:a", "users:b", "$"]);
+        let done = m.resume(mget_reply(&[Some(r#"[{"role":"admin"}]"#), Some(r#"[{"role":"admin"}]"#)]));
+        let Step::Done(Ok(found)) = done else { panic!("{done:?}") };
+        assert_eq!((found.total, found.items.len()), (2, 2));
+    }
+
+    /// The old fan-out (a test-only variant) routes by slot and keeps a key listed twice; the
+    /// correct merge lists it once.
+    #[test]
+    fn the_old_fan_out_keeps_duplicates() {
+        let twice = || values(vec![Ok(page(1, &["users:a"])), Ok(page(1, &["users:a"])), Ok(page(0, &[]))]);
+        let mut m = machine(all_known(), query(0, 10));
+        m.machine = SearchQuery::new(scope(), spec(), all_known(), deadline(10), query(0, 10))
+            .expect("valid")
+            .with_variant(Variant::PerSlotFanOut);
+        assert_eq!(addressed(&m.start()), [None, None, None]);
+        let read = m.resume(twice());
+        assert_eq!(words(&commands(&read)[0]), ["JSON.MGET", "users:a", "users:a", "$"]);
+
+        let mut m = machine(all_known(), query(0, 10));
+        let _ = m.start();
+        let read = m.resume(twice());
+        assert_eq!(words(&commands(&read)[0]), ["JSON.MGET", "users:a", "$"]);
     }
 }

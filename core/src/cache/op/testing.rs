@@ -88,8 +88,23 @@ pub(crate) fn commands<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, 
         Step::Send(reqs) => reqs
             .iter()
             .map(|r| match &r.kind {
-                RequestKind::Command(c) => c.clone(),
+                RequestKind::Command(c) | RequestKind::Node(_, c) => c.clone(),
                 other => panic!("expected single commands, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected a Send, got {other:?}"),
+    }
+}
+
+/// The node each request of a step is addressed to (`None` for one routed by its keys).
+#[track_caller]
+pub(crate) fn addressed<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Vec<Option<u16>> {
+    match step {
+        Step::Send(reqs) => reqs
+            .iter()
+            .map(|r| match &r.kind {
+                RequestKind::Node(a, _) => Some(a.port()),
+                _ => None,
             })
             .collect(),
         other => panic!("expected a Send, got {other:?}"),

@@ -5,8 +5,8 @@
 //! documents only, and its name is routed like a key (an `FT.*` command sent to a node that
 //! does not own the name's slot is answered `MOVED`). So each primary gets **its own index**,
 //! named `<index_prefix><namespace>{<tag>}` where `<tag>` hashes to a slot that primary owns
-//! ([`index_tag`]); searches go to every primary and the pages are merged here
-//! ([`reply::merge`]).
+//! ([`index_tag`], [`index_homes`]); searches go to every distinct primary, addressed to it
+//! (see `cache::op::fan_out`), and the pages are merged here ([`reply::merge`]).
 //!
 //! Pure parts only (sans-IO): the schema and its `FT.CREATE` ([`schema`]), filters and the query
 //! string with full escaping ([`query`]), reply parsing and the cluster-wide merge ([`reply`]),
@@ -18,8 +18,10 @@ pub mod refusal;
 pub mod reply;
 pub mod schema;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use crate::node_addr::NodeAddr;
 use crate::slot::{SLOT_COUNT, Slot, key_slot};
 use crate::topology::Topology;
 
@@ -68,22 +70,33 @@ pub fn index_name(index_prefix: &str, data_prefix: &[u8], slot: Slot) -> Vec<u8>
     out
 }
 
-/// The slots whose owners hold the indexes: one per primary (the lowest slot its shards
-/// serve), sorted. Shards that serve no slot are left out; a primary listed by several shards
-/// counts once. Empty only for a topology in which no shard serves a slot.
+/// Where one primary keeps a namespace's index: the primary's address and the slot that
+/// names its index (one that primary serves, so the index name is routed to it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexHome {
+    /// The slot whose tag names the index ([`index_name`]).
+    pub slot: Slot,
+    /// The primary that serves `slot` and holds the index.
+    pub primary: NodeAddr,
+}
+
+/// The indexes' homes in `topology`: one per **distinct primary** (a primary listed by several
+/// shards counts once), named by the lowest slot it serves that is not in `avoid` (slots found
+/// migrating away), sorted by slot. Primaries that serve no slot (or none outside `avoid`) are
+/// left out. Empty only for a topology in which no primary serves a slot.
 #[must_use]
-pub fn index_slots(topology: &Topology) -> Vec<Slot> {
-    let mut by_primary: Vec<(&crate::NodeAddr, Slot)> = Vec::new();
+pub fn index_homes(topology: &Topology, avoid: &BTreeSet<Slot>) -> Vec<IndexHome> {
+    let mut by_primary: BTreeMap<&NodeAddr, Slot> = BTreeMap::new();
     for shard in topology.shards() {
-        let Some(lowest) = shard.slots.iter().map(|r| r.start()).min() else { continue };
-        match by_primary.iter_mut().find(|(p, _)| **p == shard.primary.addr) {
-            Some((_, s)) => *s = (*s).min(lowest),
-            None => by_primary.push((&shard.primary.addr, lowest)),
-        }
+        let Some(lowest) = shard.slots.iter().flat_map(|r| r.slots()).find(|s| !avoid.contains(s)) else {
+            continue;
+        };
+        by_primary.entry(&shard.primary.addr).and_modify(|s| *s = (*s).min(lowest)).or_insert(lowest);
     }
-    let mut slots: Vec<Slot> = by_primary.into_iter().map(|(_, s)| s).collect();
-    slots.sort_unstable();
-    slots
+    let mut homes: Vec<IndexHome> =
+        by_primary.into_iter().map(|(p, slot)| IndexHome { slot, primary: p.clone() }).collect();
+    homes.sort_unstable();
+    homes
 }
 
 #[cfg(test)]

@@ -131,6 +131,15 @@ fn cmp_keys(a: Option<&SortKey>, b: Option<&SortKey>, order: SortOrder) -> Order
 /// sort key when sorting, else the score (highest first) when scored, then the shard's position
 /// in `pages`, then the shard's own order: a total order consistent with every shard's, so
 /// pages never overlap or skip. Returns the summed total and the page.
+///
+/// **A key listed by several pages counts once**, at its first place in that order. The
+/// search asks each primary once, so this happens only while one document is on two primaries
+/// at once (a migration in flight, a demoted primary that does not know it yet); the page then
+/// still lists each key once. Paging stays exact: each page lists a key at most once, so a key
+/// whose first place is after the first `offset + limit` distinct keys is preceded, in its own
+/// page alone, by `offset + limit` keys that all come before it; the pages' first
+/// `offset + limit` results therefore hold the cluster's first `offset + limit` distinct keys,
+/// whatever the offset. The total is the sum of the pages' totals (such a key counts in each).
 #[must_use]
 pub fn merge(
     pages: Vec<ShardPage>,
@@ -138,6 +147,19 @@ pub fn merge(
     by_score: bool,
     offset: usize,
     limit: usize,
+) -> (u64, Vec<Hit>) {
+    merge_with(pages, sort, by_score, offset, limit, true)
+}
+
+/// [`merge`], keeping a key as often as the pages list it when `distinct` is false (the old
+/// merge, for a test-only bug variant).
+pub(crate) fn merge_with(
+    pages: Vec<ShardPage>,
+    sort: Option<SortOrder>,
+    by_score: bool,
+    offset: usize,
+    limit: usize,
+    distinct: bool,
 ) -> (u64, Vec<Hit>) {
     let total = pages.iter().map(|p| p.total).fold(0u64, u64::saturating_add);
     let mut all: Vec<(usize, usize, Hit)> = pages
@@ -153,7 +175,9 @@ pub fn merge(
         };
         first.then(sa.cmp(sb)).then(ra.cmp(rb))
     });
-    (total, all.into_iter().skip(offset).take(limit).map(|(_, _, h)| h).collect())
+    let mut seen = std::collections::HashSet::new();
+    let hits = all.into_iter().map(|(_, _, h)| h).filter(|h| !distinct || seen.insert(h.key.clone()));
+    (total, hits.skip(offset).take(limit).collect())
 }
 
 #[cfg(test)]
@@ -214,5 +238,38 @@ mod tests {
         assert_eq!(keys(h), ["a9", "a5"]);
         let (_, h) = merge(pages(), None, false, 2, 10);
         assert_eq!(keys(h), ["a9", "b2", "b3"]);
+    }
+
+    /// A key two pages list counts once, at its first place; pages over the distinct keys
+    /// neither overlap nor skip.
+    #[test]
+    fn a_key_listed_twice_counts_once() {
+        let keys = |h: Vec<Hit>| {
+            h.into_iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect::<Vec<_>>()
+        };
+        // "k" is on both primaries (a migration in flight), once with another sort key.
+        let pages = || {
+            vec![
+                page(3, &[("a1", 1.0), ("k", 2.0), ("a4", 4.0)]),
+                page(3, &[("b1", 1.5), ("k", 3.0), ("b5", 5.0)]),
+            ]
+        };
+        let (t, h) = merge(pages(), Some(SortOrder::Asc), false, 0, 10);
+        assert_eq!(t, 6);
+        assert_eq!(keys(h), ["a1", "b1", "k", "a4", "b5"]);
+        let mut paged = Vec::new();
+        for offset in (0..5).step_by(2) {
+            // Each primary asked for its first offset + 2 results.
+            let cut = |p: ShardPage| ShardPage {
+                total: p.total,
+                hits: p.hits.into_iter().take(offset + 2).collect(),
+            };
+            let (_, h) =
+                merge(pages().into_iter().map(cut).collect(), Some(SortOrder::Asc), false, offset, 2);
+            paged.extend(keys(h));
+        }
+        assert_eq!(paged, ["a1", "b1", "k", "a4", "b5"]);
+        let (_, h) = merge_with(pages(), Some(SortOrder::Asc), false, 0, 10, false);
+        assert_eq!(keys(h), ["a1", "b1", "k", "k", "a4", "b5"], "the old merge");
     }
 }
