@@ -25,6 +25,7 @@ use super::op::read::Found;
 use super::op::scope::distinct_tags;
 use super::op::search_index::IndexSpec;
 use super::op::search_query;
+use super::op::walk::PageItems;
 use super::op::write::Write;
 use super::options::NamespaceOptions;
 use super::plan::Tags;
@@ -36,9 +37,6 @@ use super::ttl::{Ttl, check_default};
 
 /// Randomness for value transformers (nonces): fills the buffer.
 pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
-
-/// A page's items, or the error that fails the whole page.
-pub type PageItems<T> = Result<Vec<Result<T, CacheError>>, CacheError>;
 
 /// What a compute function decides.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@ pub mod search_index;
 pub mod search_query;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod walk;
 pub mod write;
 
 pub use deadline::Deadline;
