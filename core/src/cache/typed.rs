@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use crate::keys::{EncodedKey, Namespace};
 
+use super::compute::Compute;
 use super::config::ProviderConfig;
 use super::envelope::Entry;
 use super::error::CacheError;
 use super::op::Scope;
 use super::op::bulk_load::{BulkLoaded, Item};
-use super::op::compute::{Apply, Decision};
+use super::op::compute::{Apply, ComputeOutcome, Computed, Decision};
 use super::op::iterate::Page;
 use super::op::load::{LoadOutcome, LoadResult, Loaded, Prepared};
 use super::op::lookup::Lookup;
@@ -37,19 +38,6 @@ use super::ttl::{Ttl, check_default};
 
 /// Randomness for value transformers (nonces): fills the buffer.
 pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
-
-/// What a compute function decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Compute<V> {
-    /// Store this value (the namespace's TTL).
-    Set(V),
-    /// Store this value with this TTL.
-    SetWithTtl(V, Ttl),
-    /// Delete the entry.
-    Delete,
-    /// Leave the entry as it is.
-    Keep,
-}
 
 /// What a read found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -441,5 +429,15 @@ impl<K, V: 'static> Typed<K, V> {
         let ttl_ms = self.ttl_ms(key, &new, ttl)?;
         let entry = self.encode(&new, now_ms, random)?;
         Ok(Decision::Set { entry, ttl_ms, value: Some(new) })
+    }
+
+    /// What a compute left stored (`None` after a delete, or when nothing was), its stale
+    /// reads counted.
+    pub fn computed(&self, outcome: ComputeOutcome<Option<V>>) -> Option<V> {
+        self.counters.stale(outcome.stale);
+        match outcome.computed {
+            Computed::Kept(v) | Computed::Written(v) => v,
+            Computed::Deleted => None,
+        }
     }
 }
