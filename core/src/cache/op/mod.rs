@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod expiry;
 pub mod fan_out;
 pub mod flights;
+pub mod flush;
 pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
