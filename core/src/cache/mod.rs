@@ -20,6 +20,7 @@ pub mod storage;
 pub mod transform;
 pub mod ttl;
 pub mod typed;
+pub mod typed_loads;
 
 pub use codec::{Binary, Codec, Json, Raw};
 pub use compute::{Compute, IfAbsent};
