@@ -112,6 +112,19 @@ impl<K, V: 'static> Typed<K, V> {
         self.index.as_ref()
     }
 
+    /// The search index, or why the namespace cannot be searched (for operation `what`).
+    ///
+    /// # Errors
+    /// [`CacheError::SearchNotSupported`] for a namespace without a search schema.
+    pub fn searchable(&self, what: &str) -> Result<&Arc<IndexSpec>, CacheError> {
+        self.index.as_ref().ok_or_else(|| {
+            CacheError::SearchNotSupported(format!(
+                "namespace {} has no search schema: set NamespaceOptions::search to enable {what}",
+                self.name
+            ))
+        })
+    }
+
     /// The key layout.
     #[must_use]
     pub const fn ns(&self) -> &Namespace {
@@ -439,5 +452,38 @@ impl<K, V: 'static> Typed<K, V> {
             Computed::Kept(v) | Computed::Written(v) => v,
             Computed::Deleted => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::op::compute::ComputeOutcome;
+    use crate::cache::search::SearchSchema;
+
+    fn typed(opts: NamespaceOptions<String, String>) -> Typed<String, String> {
+        let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
+        Typed::new(&config, Namespace::new("ns").expect("valid"), opts).expect("valid")
+    }
+
+    #[test]
+    fn only_a_namespace_with_a_schema_is_searchable() {
+        let e = typed(NamespaceOptions::default()).searchable("query").expect_err("no schema");
+        assert!(
+            matches!(&e, CacheError::SearchNotSupported(m) if m.contains("ns:") && m.ends_with("enable query")),
+            "{e}"
+        );
+        let opts = NamespaceOptions::default().with_search(SearchSchema::new().tag("t", false));
+        assert!(typed(opts).searchable("query").is_ok());
+    }
+
+    #[test]
+    fn a_compute_leaves_what_it_kept_or_wrote_and_counts_stale_reads() {
+        let t = typed(NamespaceOptions::default());
+        let out = |computed, stale| ComputeOutcome { computed, attempts: 1, stale };
+        assert_eq!(t.computed(out(Computed::Written(Some("new".into())), 2)), Some("new".into()));
+        assert_eq!(t.computed(out(Computed::Kept(Some("old".into())), 0)), Some("old".into()));
+        assert_eq!(t.computed(out(Computed::Deleted, 1)), None);
+        assert_eq!(t.counters().snapshot().stale, 3);
     }
 }
