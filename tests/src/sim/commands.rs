@@ -1,4 +1,4 @@
-//! The data commands on one node's [`Store`], with Valkey's reply shapes and error texts.
+//! The data commands on one node's [`Store`](super::store::Store), with Valkey's reply shapes and error texts.
 //!
 //! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
 //! business ([`super::SimCluster`]); this module only runs a command that reached its node.
