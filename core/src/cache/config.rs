@@ -304,10 +304,10 @@ impl<Tls: Clone> ProviderConfig<Tls> {
     /// `redis://app:s3cret@10.0.0.1:6379,10.0.0.2:6379?read_from=replica&connect_timeout=250ms&protocol=3&client_name=svc`
     /// (the forms: [`crate::config::url`]).
     ///
-    /// Options: those of [`ConnectionUrl::apply_client_option`], and `namespace`,
-    /// `index_prefix`, `default_ttl`, `operation_timeout`, `atomic_operation_timeout`,
-    /// `bulk_operation_timeout`, `flush_timeout`, `search_timeout`, `max_compute_retries`,
-    /// `max_value_size`, `send_to_replicas`. A `rediss://` or `valkeys://` URL sets
+    /// Options: those of [`ClientConfig::apply_url_option`], and `namespace`, `index_prefix`,
+    /// `default_ttl`, `operation_timeout`, `atomic_operation_timeout`, `bulk_operation_timeout`,
+    /// `flush_timeout`, `search_timeout`, `max_compute_retries`, `max_value_size`,
+    /// `send_to_replicas`. A `rediss://` or `valkeys://` URL sets
     /// [`require_tls`](Self::require_tls): set [`tls`](Self::tls) before connecting.
     ///
     /// # Errors
@@ -322,7 +322,7 @@ impl<Tls: Clone> ProviderConfig<Tls> {
         let mut client = ClientConfig::default();
         cfg.write_client(&mut client);
         for (name, value) in &parsed.options {
-            if !ConnectionUrl::apply_client_option(&mut client, name, value)? {
+            if !client.apply_url_option(name, value)? {
                 url::apply_provider_option(&mut cfg, name, value)?;
             }
         }

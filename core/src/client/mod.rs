@@ -47,7 +47,8 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom, ReadFromError};
+pub use crate::password::Password;
+pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, ReadFrom, ReadFromError};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};

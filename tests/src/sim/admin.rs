@@ -4,7 +4,7 @@ use bytes::Bytes;
 use slotcache_core::{NodeAddr, Value};
 
 use super::cluster::SimCluster;
-use super::commands::{err, ok, parse_int};
+use super::command_ctx::{err, ok, parse_int};
 use super::eviction::EvictionPolicy;
 use super::glob;
 

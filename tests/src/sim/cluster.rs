@@ -11,11 +11,13 @@ use bytes::Bytes;
 use slotcache_core::topology::{Health, Node, Role, Shard};
 use slotcache_core::{NodeAddr, Protocol, Rng, SLOT_COUNT, Slot, SlotRange, Topology, Value, key_slot};
 
-use super::commands::{self, Ctx, err, is_module_command, ok, spec_of};
+use super::command_ctx::{Ctx, err, ok, parse_int};
+use super::commands::{self, is_module_command, spec_of};
 use super::eviction::{self, EvictionPolicy};
-use super::replication::{ClusterEv, Repl};
+use super::repl_state::Repl;
 use super::routing::View;
-use super::scripts::{Registry, ScriptCtx, script_error};
+use super::script_host::{Registry, ScriptCtx, script_error};
+use super::scripts;
 use super::store::Store;
 
 /// The simulated wall clock at virtual time zero, in microseconds since the Unix epoch.
@@ -23,6 +25,20 @@ pub const EPOCH_US: u64 = 1_700_000_000_000_000;
 
 /// How often (virtual time) primaries run their active expiry cycle.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// Work the cluster asks the simulation to do later (it owns no clock of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEv {
+    /// `replica` applies `primary`'s stream up to `upto`.
+    Apply {
+        /// The replica.
+        replica: NodeAddr,
+        /// The primary it replicated when the write happened.
+        primary: NodeAddr,
+        /// The offset to apply up to.
+        upto: u64,
+    },
+}
 
 /// One simulated node.
 #[derive(Debug, Clone)]
@@ -138,7 +154,7 @@ impl SimCluster {
             migrating: BTreeMap::new(),
             password: None,
             hello: true,
-            scripts: Registry::standard(),
+            scripts: scripts::standard(),
             clock: Duration::ZERO,
             rng: Rng::new(0x5EED),
             outbox: Vec::new(),
@@ -492,7 +508,7 @@ impl SimCluster {
                 "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
             ));
         }
-        let (Some(n), Some(t)) = (commands::parse_int(&args[1]), commands::parse_int(&args[2])) else {
+        let (Some(n), Some(t)) = (parse_int(&args[1]), parse_int(&args[2])) else {
             return Outcome::Reply(err("ERR value is not an integer or out of range"));
         };
         if t < 0 {
@@ -544,7 +560,7 @@ fn script_keys(args: &[Bytes]) -> Result<Vec<usize>, Value> {
     if args.len() < 3 {
         return Err(commands::arity_error(&String::from_utf8_lossy(&args[0])));
     }
-    let Some(n) = commands::parse_int(&args[2]) else {
+    let Some(n) = parse_int(&args[2]) else {
         return Err(err("ERR value is not an integer or out of range"));
     };
     if n < 0 {

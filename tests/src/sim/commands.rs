@@ -1,4 +1,4 @@
-//! The data commands on one node's [`Store`], with Valkey's reply shapes and error texts.
+//! The data commands on one node's [`Store`](super::store::Store), with Valkey's reply shapes and error texts.
 //!
 //! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
 //! business ([`super::SimCluster`]); this module only runs a command that reached its node.
@@ -6,26 +6,13 @@
 use bytes::Bytes;
 use slotcache_core::Value;
 
+use super::command_ctx::{Ctx, WRONGTYPE, err, ok, parse_int};
 use super::glob;
-use super::store::{Entry, Store, Val};
+use super::store::{Entry, Val};
 
-/// The text of a `WRONGTYPE` error.
-pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 const NOT_FLOAT: &str = "ERR value is not a valid float";
-
-/// An error reply.
-#[must_use]
-pub fn err(s: &str) -> Value {
-    Value::Error(Bytes::copy_from_slice(s.as_bytes()))
-}
-
-/// `+OK`.
-#[must_use]
-pub const fn ok() -> Value {
-    Value::Simple(Bytes::from_static(b"OK"))
-}
 
 fn bulk(s: impl Into<Bytes>) -> Value {
     Value::Bulk(s.into())
@@ -138,23 +125,6 @@ impl Spec {
             self.last_key as usize
         };
         Ok((self.first_key..=last).step_by(self.step).collect())
-    }
-}
-
-/// The clock and keyspace one command runs against.
-#[derive(Debug)]
-pub struct Ctx<'a> {
-    /// The node's keyspace.
-    pub store: &'a mut Store,
-    /// The node's clock, microseconds since the Unix epoch (skew included).
-    pub now_us: u64,
-    /// Whether the connection speaks RESP3 (scores as doubles).
-    pub resp3: bool,
-}
-
-impl Ctx<'_> {
-    const fn now_ms(&self) -> u64 {
-        self.now_us / 1000
     }
 }
 
@@ -296,21 +266,6 @@ pub fn unknown(args: &[Bytes]) -> Value {
     let rest: String =
         args.iter().skip(1).take(10).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect();
     err(&format!("ERR unknown command '{name}', with args beginning with: {rest}"))
-}
-
-/// Parses a strict integer as Valkey's `string2ll` does (no `+`, no spaces, no leading zeros
-/// beyond a lone `0`).
-#[must_use]
-pub fn parse_int(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with('+') || s.len() > 20 {
-        return None;
-    }
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) || s == "-0" {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// Parses a score: a float, `inf`, `+inf`, `-inf` (any case); never NaN.
@@ -695,6 +650,7 @@ fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::store::Store;
 
     struct T {
         store: Store,

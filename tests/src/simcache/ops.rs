@@ -300,9 +300,8 @@ impl CacheOps {
                 Box::new(Mapped::new(m, Ret::Existed))
             }
             Op::InvalidateAll => {
-                let ns = &self.scope.ns;
-                let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
-                Box::new(Mapped::new(ScanAll::unlink(patterns, d("invalidate_all")), Ret::Count))
+                let m = ScanAll::unlink_namespace(&self.scope.ns, d("invalidate_all"));
+                Box::new(Mapped::new(m, Ret::Count))
             }
             Op::EstimatedSize => Box::new(Mapped::new(
                 ScanAll::count(self.scope.ns.scan_pattern(), d("estimated_size")),

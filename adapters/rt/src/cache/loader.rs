@@ -2,10 +2,10 @@
 //! slot across processes), background `refresh`, `bulk_refresh` and `bulk_get_with`.
 //!
 //! Every protocol (the lock and its polling, the checks before loading, the tags a reload
-//! keeps, the store) is a core machine (`op::lookup`, `op::load`, `op::bulk_refresh`,
-//! `op::bulk_load`); which caller leads a load is decided by the core's `op::flights`; values
-//! are encoded, decoded and counted by the core's `Typed`. This file holds the loaders, spawns
-//! the loads and maps outcomes.
+//! keeps, the store) is a core machine (`op::lookup`, and `op::load`, `op::bulk_refresh`,
+//! `op::bulk_load` as the typed machines of `typed_loads`, which encode, decode and count);
+//! which caller leads a load is decided by the core's `op::flights`. This file calls the
+//! loaders (timing them), spawns the loads and shares them between callers.
 //!
 //! A load runs in its own task: callers that give up (their future is dropped) do not cancel
 //! it, and every concurrent caller of the same key in this process awaits the same load. A
@@ -21,16 +21,13 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
-use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
 use slotcache_core::cache::op::flights::Role;
-use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded, aborted};
+use slotcache_core::cache::op::load::{LoadKind, aborted};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
+use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
 use slotcache_core::keys::EncodedKey;
 
-use super::exec::wall_ms;
 use super::namespace::{Cache, Flight, Inner};
-use super::random;
 
 /// Ends a led load in the in-flight table once it is over (or has panicked).
 struct FlightGuard<K, V> {
@@ -118,22 +115,14 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let config = LoadConfig {
-            op_timeout: self.inner.config.operation_timeout,
-            lock_hold: self.inner.typed.options().cluster_lock,
-        };
-        let machine = Load::new(self.inner.typed.scope(), fk, kind, config);
+        let budget = self.inner.config.operation_timeout;
+        let machine = TypedLoad::new(&self.inner.typed, key, fk, kind, budget);
         let mut loader = Some(loader);
-        let call = |CallLoader| {
-            let (key, loader) = (key.clone(), loader.take());
-            async move {
-                let Some(loader) = loader else { return Loaded::Failed(aborted("loader")) };
-                let loaded = self.timed_load(loader(key.clone())).await;
-                self.inner.typed.answer(&key, loaded, wall_ms(), &mut random::fill)
-            }
+        let call = |key| {
+            let loader = loader.take();
+            async move { self.timed_load(loader.ok_or_else(|| aborted("loader"))?(key)).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.loaded(outcome)
+        self.inner.exec.drive_with(machine, call).await
     }
 
     /// Awaits a loader, counting it.
@@ -145,11 +134,6 @@ where
         let loaded = load.await;
         self.inner.typed.counters().load(started.elapsed(), loaded.is_ok());
         loaded
-    }
-
-    /// Loaded values, ready to store.
-    fn prepare_items(&self, items: &[(K, V)]) -> Result<Vec<Item>, CacheError> {
-        self.inner.typed.items(items, wall_ms(), &mut random::fill)
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
@@ -196,21 +180,14 @@ where
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>> + Send + 'static,
     {
-        let fks = self.inner.typed.keys(&keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkRefresh::new(self.inner.typed.scope(), fks, budget);
-        let mut call = Some((keys, loader));
-        let call = |CallLoader| {
-            let call = call.take();
-            async move {
-                let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
-                let items = loader(keys).await?;
-                Ok((items.len(), self.prepare_items(&items)?))
-            }
+        let machine = TypedBulkRefresh::new(&self.inner.typed, keys, budget)?;
+        let mut loader = Some(loader);
+        let call = |keys| {
+            let loader = loader.take();
+            async move { loader.ok_or_else(|| aborted("bulk loader"))?(keys).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.counters().stale(outcome.stale);
-        Ok(outcome.loaded)
+        self.inner.exec.drive_with(machine, call).await
     }
 
     /// [`Cache::bulk_get`], with the misses produced by one call of `loader` and stored
@@ -229,23 +206,13 @@ where
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let fks = self.inner.typed.keys(keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkLoad::new(self.inner.typed.scope(), fks, budget);
-        let mut found = HashMap::with_capacity(keys.len());
+        let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
         let mut loader = Some(loader);
-        let call = |LoadMisses { hits }| {
-            let misses = self.inner.typed.take_hits(keys, hits, &mut found);
+        let call = |misses| {
             let loader = loader.take();
-            async move {
-                let (misses, loader) = (misses?, loader.ok_or_else(|| aborted("bulk loader"))?);
-                let loaded = self.timed_load(loader(misses)).await?;
-                let items = self.prepare_items(&loaded);
-                Ok((loaded, items))
-            }
+            async move { self.timed_load(loader.ok_or_else(|| aborted("bulk loader"))?(misses)).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.bulk_loaded(keys, outcome, &mut found)?;
-        Ok(found)
+        self.inner.exec.drive_with(machine, call).await
     }
 }

@@ -1,15 +1,13 @@
 //! The provider: one cluster client shared by every namespace.
 
-use core::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slotcache_core::cache::namespaces::Namespaces;
+use slotcache_core::cache::op::flush::FlushAll;
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
-use slotcache_core::keys::Namespace;
 
 use super::config::ProviderConfig;
 use super::exec::{Exec, to_cache_error};
@@ -34,8 +32,7 @@ use crate::runtime::Runtime;
 pub struct Provider {
     exec: Exec,
     config: Arc<ProviderConfig>,
-    namespaces: Arc<Mutex<Namespaces<Arc<dyn Any + Send + Sync>>>>,
-    closed: Arc<AtomicBool>,
+    namespaces: Arc<Mutex<Namespaces>>,
 }
 
 impl core::fmt::Debug for Provider {
@@ -88,12 +85,7 @@ impl Provider {
             client.close().await;
             return Err(to_cache_error(e));
         }
-        Ok(Self {
-            exec: Exec { client, rt },
-            config: Arc::new(config),
-            namespaces: Arc::default(),
-            closed: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Self { exec: Exec { client, rt }, config: Arc::new(config), namespaces: Arc::default() })
     }
 
     /// The shared cluster client (for commands the cache does not cover).
@@ -126,17 +118,12 @@ impl Provider {
         K: Send + Sync + 'static,
         V: Send + Sync + 'static,
     {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::Closed);
-        }
-        let ns = Namespace::with_global(&self.config.namespace, name)?;
         let mut namespaces = self.namespaces.lock().map_err(|_| CacheError::Closed)?;
-        let cache = namespaces.get_or_make(&self.config, ns, options, |typed| {
+        namespaces.get_or_make(&self.config, name, options, |typed| {
             let (exec, config) = (self.exec.clone(), self.config.clone());
             let inner = Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default() };
-            Arc::new(Cache { inner: Arc::new(inner) }) as Arc<dyn Any + Send + Sync>
-        })?;
-        cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed)
+            Cache { inner: Arc::new(inner) }
+        })
     }
 
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
@@ -145,22 +132,14 @@ impl Provider {
     /// # Errors
     /// [`CacheError::UnsafeFlush`] when not allowed; the first node's error otherwise.
     pub async fn flush_all(&self) -> Result<(), CacheError> {
-        if !self.config.allow_unsafe_flushdb {
-            return Err(CacheError::UnsafeFlush);
-        }
-        let per = self.exec.client.all_primaries(Cmd::new("FLUSHDB")).await.map_err(to_cache_error)?;
-        for (_, r) in per {
-            r.map_err(CacheError::Request)?;
-        }
-        Ok(())
+        self.exec.drive(FlushAll::new(self.config.allow_unsafe_flushdb)).await
     }
 
     /// Closes the shared client: every namespace of this provider stops working, and their
     /// pending operations fail with [`CacheError::Closed`].
     pub async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         if let Ok(mut n) = self.namespaces.lock() {
-            n.clear();
+            n.close();
         }
         self.exec.client.close().await;
     }

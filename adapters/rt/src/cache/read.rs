@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::slice;
 
-use slotcache_core::cache::op::read::{Found, ReadEntries, Reads};
+use slotcache_core::cache::op::read::{Found, ReadEntries};
 use slotcache_core::cache::{CacheError, EntryInfo};
 
 use super::exec::Deadline;
@@ -19,9 +19,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
         let machine =
             if ttl { ReadEntries::with_ttl(scope, keys, d) } else { ReadEntries::machine(scope, keys, d) };
-        let Reads { found, stale } = self.inner.exec.drive(machine).await?;
-        self.inner.typed.counters().stale(stale);
-        Ok(found)
+        Ok(self.inner.typed.reads(self.inner.exec.drive(machine).await?))
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
@@ -31,8 +29,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
         let found =
             self.read(slice::from_ref(key), false, self.op_deadline("get_if_present")).await?.pop().flatten();
-        self.inner.typed.counters().read(found.is_some());
-        found.map(|f| self.inner.typed.decode(&f.entry)).transpose()
+        self.inner.typed.present(found)
     }
 
     /// The values of `keys` that are present: one `GET` per key, the keys of one node
@@ -47,14 +44,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         K: Clone + Eq + Hash,
     {
-        let mut out = HashMap::with_capacity(keys.len());
-        if !keys.is_empty() {
-            let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
-            let found = self.read(keys, false, d).await?;
-            let entries = found.into_iter().map(|f| f.map(|f| f.entry)).collect();
-            self.inner.typed.take_hits(keys, entries, &mut out)?;
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(out)
+        let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
+        self.inner.typed.hits(keys, self.read(keys, false, d).await?)
     }
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {

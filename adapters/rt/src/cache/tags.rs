@@ -54,9 +54,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A node's error, or the `flush_timeout`.
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
         let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
-        let ns = self.inner.typed.ns();
-        let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
-        self.inner.exec.drive(ScanAll::unlink(patterns, d)).await
+        self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), d)).await
     }
 
     /// Approximate number of entries: a `SCAN` count of the namespace's prefix on every

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod expiry;
 pub mod fan_out;
 pub mod flights;
+pub mod flush;
 pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
@@ -31,6 +32,7 @@ pub mod search_index;
 pub mod search_query;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod walk;
 pub mod write;
 
 pub use deadline::Deadline;
