@@ -47,6 +47,67 @@ impl core::str::FromStr for ReadFrom {
     }
 }
 
+/// Which deployment the seeds belong to: a Valkey/Redis Cluster, or one standalone node
+/// (a primary and, optionally, its replicas).
+///
+/// In files and URLs: `"auto"`, `"cluster"`, `"standalone"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Detected from the answering node (the default): a node that answers `CLUSTER SHARDS`
+    /// (or `CLUSTER SLOTS`) is a cluster node; one that answers `ERR This instance has cluster
+    /// support disabled` is standalone, and its `INFO` gives the primary and the replicas.
+    /// Detected on every topology refresh, so it costs one extra round trip per refresh on a
+    /// standalone node and nothing on a cluster.
+    #[default]
+    Auto,
+    /// A cluster only: a standalone seed is refused with
+    /// [`RequestError::ModeMismatch`](super::RequestError::ModeMismatch).
+    Cluster,
+    /// A standalone node only: the topology comes from `INFO` (no `CLUSTER` command is sent,
+    /// and no `READONLY`); a seed running in cluster mode (`cluster_enabled:1`) is refused with
+    /// [`RequestError::ModeMismatch`](super::RequestError::ModeMismatch), since routing every
+    /// slot to one node of a cluster would miss the other shards' keys.
+    Standalone,
+}
+
+impl Mode {
+    /// The spelling of files and URLs: `auto`, `cluster`, `standalone`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Cluster => "cluster",
+            Self::Standalone => "standalone",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a mode could not be read (see [`Mode`]'s `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a mode: use auto, cluster or standalone")]
+pub struct ModeError(pub String);
+
+/// `auto`, `cluster` or `standalone` (ASCII case-insensitive).
+impl core::str::FromStr for Mode {
+    type Err = ModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cluster" => Ok(Self::Cluster),
+            "standalone" => Ok(Self::Standalone),
+            _ => Err(ModeError(s.to_owned())),
+        }
+    }
+}
+
 /// A password that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(Arc<str>);
@@ -88,6 +149,12 @@ pub struct ClientConfig {
     /// Seed nodes (`"host:port"`); the first topology comes from whichever answers. No default:
     /// at least one is required.
     pub seeds: Vec<NodeAddr>,
+    /// A cluster, a standalone node, or detected; default [`Mode::Auto`]. In files and URLs:
+    /// `"auto"`, `"cluster"`, `"standalone"`. A standalone node serves every slot: the topology
+    /// is one shard owning all 16384 slots, whose primary is the node (or, when a replica
+    /// answers, its master) and whose replicas are those the primary's `INFO replication`
+    /// lists as connected. Several seeds must then be nodes of that one deployment.
+    pub mode: Mode,
     /// ACL user name; `None` (default) for the default user. Needs a password.
     pub username: Option<String>,
     /// Password; `None` (default) for no authentication. Never shown by `Debug`.
@@ -166,6 +233,7 @@ impl ClientConfig {
     pub fn new(seeds: Vec<NodeAddr>) -> Self {
         Self {
             seeds,
+            mode: Mode::Auto,
             username: None,
             password: None,
             client_name: None,

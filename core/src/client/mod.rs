@@ -31,6 +31,8 @@ mod reauth;
 mod refresh;
 mod request;
 mod stall;
+#[cfg(test)]
+mod standalone_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -47,7 +49,9 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom, ReadFromError};
+pub use config::{
+    ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Mode, ModeError, Password, ReadFrom, ReadFromError,
+};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};

@@ -3,7 +3,8 @@
 //!
 //! Durations are strings read by [`parse_duration`](super::parse_duration) (`"250ms"`,
 //! `"2s"`, `"1m"`); seeds are `"host:port"`; read policies are `"primary"`, `"replica"`
-//! or `"az:<zone>"`; protocols are `2`, `3`, `"resp2"` or `"resp3"`.
+//! or `"az:<zone>"`; protocols are `2`, `3`, `"resp2"` or `"resp3"`; modes are `"auto"`,
+//! `"cluster"` or `"standalone"`.
 
 use core::fmt;
 use core::time::Duration;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::cache::Durability;
-use crate::client::{Password, ReadFrom};
+use crate::client::{Mode, Password, ReadFrom};
 use crate::node_addr::NodeAddr;
 use crate::resp::Protocol;
 use crate::retry::Jitter;
@@ -63,6 +64,12 @@ impl<'de> Deserialize<'de> for Password {
 }
 
 impl<'de> Deserialize<'de> for ReadFrom {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_str(d, str::parse::<Self>)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_str(d, str::parse::<Self>)
     }

@@ -7,16 +7,17 @@
 //! The `s` schemes require TLS. User and password are percent-decoded (percent-encode `@`,
 //! `:`, `/`, `?` and `%` in them). Several seeds are separated by commas, or given again as
 //! `seed=host:port` options. The port defaults to 6379; IPv6 hosts are written `[::1]:7000`.
-//! A cluster has only database 0, so the path is empty, `/` or `/0`. Option values are
-//! percent-decoded too. [`ConnectionUrl::apply_client_option`] lists the options every
-//! configuration understands.
+//! A cluster has only database 0, and slotcache uses database 0 on a standalone node too, so the
+//! path is empty, `/` or `/0`. Option values are percent-decoded too.
+//! [`ConnectionUrl::apply_client_option`] lists the options every configuration understands
+//! (`mode=standalone` for one node; the default `auto` detects it).
 //!
 //! No error and no `Debug` output ever shows the password.
 
 use core::fmt;
 use core::time::Duration;
 
-use crate::client::{ClientConfig, Password, ReadFrom};
+use crate::client::{ClientConfig, Mode, Password, ReadFrom};
 use crate::node_addr::NodeAddr;
 
 use super::duration::parse_duration;
@@ -56,7 +57,8 @@ pub enum UrlError {
         /// The port as written.
         port: String,
     },
-    /// A path other than none, `/` or `/0` (a cluster has only database 0).
+    /// A path other than none, `/` or `/0` (a cluster has only database 0; slotcache uses
+    /// database 0 on a standalone node too).
     #[error("URL path {path:?}: a cluster has only database 0")]
     Path {
         /// The path as written.
@@ -168,6 +170,7 @@ impl ConnectionUrl {
     ///
     /// | option | setting | example |
     /// |---|---|---|
+    /// | `mode` | [`ClientConfig::mode`] | `auto`, `cluster`, `standalone` |
     /// | `read_from` | [`ClientConfig::read_from`] | `primary`, `replica`, `az:use1-az1` |
     /// | `protocol` | [`ClientConfig::protocol`] | `2`, `3`, `resp2`, `resp3` |
     /// | `client_name` | [`ClientConfig::client_name`] | `my-service` |
@@ -190,6 +193,7 @@ impl ConnectionUrl {
     /// [`UrlError::OptionValue`] when the value cannot be read.
     pub fn apply_client_option(c: &mut ClientConfig, name: &str, value: &str) -> Result<bool, UrlError> {
         match name {
+            "mode" => c.mode = parse_value(name, value, str::parse::<Mode>)?,
             "read_from" => c.read_from = parse_value(name, value, str::parse::<ReadFrom>)?,
             "protocol" => c.protocol = parse_value(name, value, super::parse_protocol)?,
             "client_name" => c.client_name = Some(value.to_owned()).filter(|n| !n.is_empty()),

@@ -63,6 +63,8 @@ fn client_options_are_applied_and_checked() {
     assert_eq!(apply("connect_timeout", "250ms"), Ok(true));
     assert_eq!(apply("refresh_periodic", "off"), Ok(true));
     assert_eq!(apply("max_attempts", "3"), Ok(true));
+    assert_eq!(apply("mode", "standalone"), Ok(true));
+    assert!(matches!(apply("mode", "single"), Err(UrlError::OptionValue { name, .. }) if name == "mode"));
     assert_eq!(apply("nonsense", "1"), Ok(false));
     assert!(
         matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4")
@@ -79,6 +81,10 @@ fn client_options_are_applied_and_checked() {
     assert_eq!(c.connect_timeout, Duration::from_millis(250));
     assert_eq!(c.refresh.periodic, None);
     assert_eq!(c.retry.max_attempts, 3);
+    assert_eq!(c.mode, crate::client::Mode::Standalone);
+    for m in [crate::client::Mode::Auto, crate::client::Mode::Cluster, crate::client::Mode::Standalone] {
+        assert_eq!(m.to_string().parse::<crate::client::Mode>(), Ok(m));
+    }
 }
 
 #[test]
