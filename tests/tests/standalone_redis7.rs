@@ -1,6 +1,6 @@
 //! A standalone Debian `redis-server` 7 (`/usr/bin/redis-server`, as the TLS suites use) with
 //! one replica attached by `--replicaof`, on every runtime: the cache API with the mode
-//! detected and set explicitly, replica reads and `WAIT` durability (see `standalone_support`).
+//! detected and set explicitly, replica reads and `WAIT` durability (see `server_support`).
 //! Redis 7, unlike Valkey 9, refuses `READONLY` on a standalone node: the refusal is ignored
 //! in the detected mode, and not sent at all with `mode = standalone`.
 //!
@@ -8,7 +8,7 @@
 //! the test; elsewhere the test is skipped with a printed notice (as with
 //! `SLOTCACHE_SKIP_TLS=1`).
 
-mod standalone_support;
+mod server_support;
 
 use slotcache_tests::{Standalone, install};
 
@@ -24,5 +24,5 @@ fn the_cache_on_a_standalone_redis_7_with_a_replica_on_every_runtime() {
     assert!(version.starts_with("Redis server v=7."), "{version}");
     let mut s =
         Standalone::builder().binary(redis).replicas(1).label("sa-redis7").start().expect("standalone redis");
-    standalone_support::run_suite(&mut s, "redis7");
+    server_support::run_suite(&mut s, "redis7");
 }

@@ -1,12 +1,12 @@
 //! A standalone Valkey (the harness's pinned `valkey-server`, started without
 //! `--cluster-enabled`) with one replica attached by `--replicaof`, on every runtime: the cache
 //! API with the mode detected and set explicitly, replica reads and `WAIT` durability (see
-//! `standalone_support`); then the mode checks: `mode = cluster` refuses a standalone seed and
+//! `server_support`); then the mode checks: `mode = cluster` refuses a standalone seed and
 //! `mode = standalone` refuses a cluster seed, both at once with `ModeMismatch` (a cluster node
 //! does not serve every slot, so treating it as one node would miss the other shards' keys);
 //! and a replica given as the only seed leads the client to its primary.
 
-mod standalone_support;
+mod server_support;
 
 use std::time::{Duration, Instant};
 
@@ -14,14 +14,14 @@ use slotcache_rt::{CacheError, Mode, NamespaceOptions, Provider, RequestError};
 use slotcache_tests::conformance::ALL;
 use slotcache_tests::{ClusterBuilder, Standalone, install};
 
-use standalone_support::{assert_standalone, config};
+use server_support::{assert_standalone, config};
 
 #[test]
 fn the_cache_on_a_standalone_valkey_with_a_replica_on_every_runtime() {
     let mut s = Standalone::builder().replicas(1).label("sa-valkey").start().expect("standalone valkey");
     let version = install::server_version(s.binary()).expect("version");
     assert!(version.starts_with("Valkey server"), "{version}");
-    standalone_support::run_suite(&mut s, "valkey");
+    server_support::run_suite(&mut s, "valkey");
 }
 
 /// The error of a connect that must be refused for its mode, and how long it took.

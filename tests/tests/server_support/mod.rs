@@ -1,5 +1,7 @@
-//! What the `standalone_*` test files share: the cache API, replica reads and `WAIT` durability
-//! against a standalone server (a primary with one replica, [`Standalone`]), on every runtime.
+//! What the tests against other servers than the pinned Valkey cluster share (the `standalone_*`
+//! files and `cache_redis7_cluster`): the cache API ([`cache_body`], on any deployment), and
+//! against a standalone server (a primary with one replica, [`Standalone`]) replica reads and
+//! `WAIT` durability, on every runtime.
 //!
 //! [`run_suite`] runs, per runtime:
 //!
@@ -58,6 +60,13 @@ pub(crate) fn assert_standalone(
 pub(crate) async fn cache_api(rt: Rt, seeds: Vec<NodeAddr>, replica: NodeAddr, p: String, mode: Mode) {
     let provider = Provider::connect(rt.runtime(), config(&seeds, mode)).await.expect("provider");
     assert_standalone(&provider, &seeds[0], Some(&replica), &p);
+    cache_body(rt, &provider, &p).await;
+    provider.close().await;
+}
+
+/// The cache API on any deployment, namespaces named after `p` (see the module docs, item 1):
+/// every operation's result checked, and no redirect met.
+pub(crate) async fn cache_body(rt: Rt, provider: &Provider, p: &str) {
     let users = provider
         .create_namespace::<String, String>(&format!("users-{p}"), NamespaceOptions::default())
         .expect("namespace");
@@ -157,8 +166,7 @@ pub(crate) async fn cache_api(rt: Rt, seeds: Vec<NodeAddr>, replica: NodeAddr, p
     assert_eq!(other.get_if_present(&"keep".into()).await.expect("other kept"), Some(1), "{p}");
 
     let stats = provider.client().stats().await.expect("stats");
-    assert_eq!((stats.moved, stats.ask), (0, 0), "{p}: a standalone node never redirects: {stats:?}");
-    provider.close().await;
+    assert_eq!((stats.moved, stats.ask), (0, 0), "{p}: every request went to its node: {stats:?}");
 }
 
 /// Reads through `ReadFrom::PreferReplica` (see the module docs, item 2): writes 50 untagged
