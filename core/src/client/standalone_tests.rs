@@ -83,8 +83,7 @@ fn completion(out: Vec<Output>, id: RequestId) -> Option<Result<Reply, RequestEr
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn auto_mode_detects_a_standalone_node_and_reads_from_its_replica() {
     let t0 = Instant::now();
-    let mut cfg = ClientConfig::default();
-    cfg.read_from = ReadFrom::PreferReplica;
+    let cfg = ClientConfig { read_from: ReadFrom::PreferReplica, ..ClientConfig::default() };
     assert_eq!(cfg.mode, Mode::Auto, "the default");
     let (mut c, conn, w) = started(cfg, t0);
     assert!(has(&w, "HELLO") && has(&w, "SHARDS"), "a cluster is asked for first");
@@ -125,9 +124,11 @@ fn auto_mode_detects_a_standalone_node_and_reads_from_its_replica() {
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn cluster_mode_refuses_a_standalone_seed_at_once() {
     let t0 = Instant::now();
-    let mut cfg = ClientConfig::default();
-    cfg.mode = Mode::Cluster;
-    cfg.request_timeout = Duration::from_secs(10);
+    let cfg = ClientConfig {
+        mode: Mode::Cluster,
+        request_timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    };
     let (mut c, conn, _) = started(cfg, t0);
     let id = c.submit(t0, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
     drain(&mut c);
@@ -158,9 +159,11 @@ fn cluster_mode_refuses_a_standalone_seed_at_once() {
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn standalone_mode_asks_info_only_and_refuses_a_cluster_node() {
     let t0 = Instant::now();
-    let mut cfg = ClientConfig::default();
-    cfg.mode = Mode::Standalone;
-    cfg.read_from = ReadFrom::PreferReplica;
+    let cfg = ClientConfig {
+        mode: Mode::Standalone,
+        read_from: ReadFrom::PreferReplica,
+        ..ClientConfig::default()
+    };
     let (mut c, conn, w) = started(cfg.clone(), t0);
     let id = c.submit(t0, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
     c.handle_input(t0, Input::Received(conn, HELLO));
@@ -186,8 +189,7 @@ fn standalone_mode_asks_info_only_and_refuses_a_cluster_node() {
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn a_replica_seed_routes_writes_to_its_primary_and_asks_it_next() {
     let t0 = Instant::now();
-    let mut cfg = ClientConfig::default();
-    cfg.mode = Mode::Standalone;
+    let cfg = ClientConfig { mode: Mode::Standalone, ..ClientConfig::default() };
     let (mut c, conn, _) = started(cfg, t0);
     c.handle_input(t0, Input::Received(conn, HELLO));
     let info = "role:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:7005\r\nmaster_link_status:up\r\ncluster_enabled:0\r\n";
@@ -214,8 +216,7 @@ fn a_replica_seed_routes_writes_to_its_primary_and_asks_it_next() {
 #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
 fn an_info_refused_by_acl_leaves_the_node_alone() {
     let t0 = Instant::now();
-    let mut cfg = ClientConfig::default();
-    cfg.mode = Mode::Standalone;
+    let cfg = ClientConfig { mode: Mode::Standalone, ..ClientConfig::default() };
     let (mut c, conn, _) = started(cfg, t0);
     c.handle_input(t0, Input::Received(conn, HELLO));
     c.handle_input(

@@ -81,9 +81,9 @@ fn client_options_are_applied_and_checked() {
     assert_eq!(c.connect_timeout, Duration::from_millis(250));
     assert_eq!(c.refresh.periodic, None);
     assert_eq!(c.retry.max_attempts, 3);
-    assert_eq!(c.mode, crate::client::Mode::Standalone);
-    for m in [crate::client::Mode::Auto, crate::client::Mode::Cluster, crate::client::Mode::Standalone] {
-        assert_eq!(m.to_string().parse::<crate::client::Mode>(), Ok(m));
+    assert_eq!(c.mode, Mode::Standalone);
+    for m in [Mode::Auto, Mode::Cluster, Mode::Standalone] {
+        assert_eq!(m.to_string().parse::<Mode>(), Ok(m));
     }
 }
 
