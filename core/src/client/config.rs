@@ -68,6 +68,13 @@ pub enum Mode {
     /// and no `READONLY`); a seed running in cluster mode (`cluster_enabled:1`) is refused with
     /// [`RequestError::ModeMismatch`](super::RequestError::ModeMismatch), since routing every
     /// slot to one node of a cluster would miss the other shards' keys.
+    ///
+    /// On a standalone node (detected or chosen) every slot belongs to the one primary, so
+    /// fan-outs to every primary reach it and nothing is redirected; multi-key commands are
+    /// still split per slot, and unsplittable ones still refuse keys of several slots, so the
+    /// same code runs on both deployments. `INFO` names no availability zone, so
+    /// [`ReadFrom::AzAffinity`] reads go to the primary; an ACL user denied `INFO` gets the
+    /// answering node alone as the topology. Database 0 only.
     Standalone,
 }
 

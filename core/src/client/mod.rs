@@ -1,4 +1,4 @@
-//! The cluster client state machine.
+//! The cluster client state machine (which also serves a standalone node: see [`Mode`]).
 //!
 //! [`Client`] ties the core together in the shape quinn-proto and str0m use. The caller (an
 //! adapter, or a test's simulated cluster) owns sockets and the clock, and runs this loop:
