@@ -61,6 +61,7 @@ impl Topology {
         for r in &mut replicas {
             r.role = Role::Replica;
         }
+        replicas.sort_by(|a, b| a.addr.cmp(&b.addr));
         replicas.dedup_by(|a, b| a.addr == b.addr);
         let all = Slot::new(0)
             .zip(Slot::new(SLOT_COUNT - 1))
@@ -101,9 +102,11 @@ impl Topology {
                 let mut skipped = Vec::new();
                 for line in text.lines().map(|l| l.trim_end_matches('\r')) {
                     let Some((name, attrs)) = line.split_once(':') else { continue };
-                    let is_replica_line = name
-                        .strip_prefix("slave")
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                    // `slaveN` (Redis, Valkey); `replicaN` should a server rename it.
+                    let is_replica_line = ["slave", "replica"].iter().any(|p| {
+                        name.strip_prefix(p)
+                            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    });
                     if !is_replica_line {
                         continue;
                     }
@@ -293,7 +296,8 @@ cluster_enabled:0
     #[test]
     fn unusable_replicas_are_skipped_and_the_primary_is_never_its_own_replica() {
         let info = "role:master\nslave0:ip=,port=6380,state=online\nslave1:ip=10.0.0.3,port=0,state=online\n\
-                    slave2:ip=10.0.0.1,port=6379,state=online\nslave3:ip=10.0.0.4,port=6383\nslaves:x\n";
+                    slave2:ip=10.0.0.1,port=6379,state=online\nslave3:ip=10.0.0.4,port=6383\nslaves:x\n\
+                    slave_read_only:1\nreplica4:ip=10.0.0.4,port=6383,state=online\n";
         let t = Topology::from_info_reply(&bulk(info), &origin()).unwrap();
         let shard = &t.shards()[0];
         assert_eq!(shard.replicas.len(), 1, "{:?}", shard.replicas);
