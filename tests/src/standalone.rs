@@ -244,8 +244,10 @@ impl Standalone {
         Ok(())
     }
 
-    /// Waits until the primary lists `n` replicas, each `state=online`, and every running
-    /// replica reports `master_link_status:up`.
+    /// Waits until the primary lists `n` replicas, each `state=online`, every running replica
+    /// reports `master_link_status:up`, and a write on the primary is acknowledged by `n`
+    /// replicas (`WAIT n 200`): right after its initial sync a replica can be listed online
+    /// before it acknowledges anything.
     pub fn wait_replicas_online(&self, n: usize, timeout: Duration) -> Result<Duration> {
         wait_until(scaled(timeout), &format!("{n} replica(s) online"), || {
             let info = self.info(0, "replication")?;
@@ -262,7 +264,14 @@ impl Standalone {
                     return Ok(false);
                 }
             }
-            Ok(true)
+            if n == 0 {
+                return Ok(true);
+            }
+            let mut c = self.conn(0)?;
+            c.cmd_ok(["SET", "slotcache-harness:acked", "1"])?;
+            let acked = c.cmd(["WAIT", &n.to_string(), "200"])?.as_int().unwrap_or(0);
+            c.cmd(["DEL", "slotcache-harness:acked"])?;
+            Ok(usize::try_from(acked).is_ok_and(|a| a >= n))
         })
     }
 
