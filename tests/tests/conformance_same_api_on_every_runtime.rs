@@ -42,6 +42,7 @@ macro_rules! shared_api {
             Json,
             Knn,
             Limits,
+            Mode,
             NamespaceOptions,
             NodeAddr,
             Password,

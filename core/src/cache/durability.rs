@@ -19,6 +19,12 @@ use crate::topology::Topology;
 /// loading or syncing counts: if it cannot acknowledge in time the call fails with
 /// `NotDurable` rather than skipping the wait). A shard that lists no replica at all is not
 /// waited for (nothing can be promoted there). Before the first topology, the configured count.
+///
+/// On a standalone node (see [`Mode`](crate::client::Mode)) the one shard lists the replicas
+/// the primary's `INFO replication` reports as connected: a connected replica that does not
+/// acknowledge (stopped, lagging) makes the call fail with `NotDurable`, while a replica that
+/// disconnected is no longer listed after the next topology refresh, and so no longer waited
+/// for (a cluster keeps listing a failed replica until it is forgotten).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {

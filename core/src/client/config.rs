@@ -9,6 +9,7 @@ use crate::retry::RetryConfig;
 use crate::topology::RefreshConfig;
 
 use super::error::ConfigError;
+use super::mode::Mode;
 use crate::config::url::{duration, number, optional_duration, parse_value};
 use crate::config::{ConnectionUrl, UrlError};
 use crate::password::Password;
@@ -74,6 +75,12 @@ pub struct ClientConfig {
     /// Seed nodes (`"host:port"`); the first topology comes from whichever answers. No default:
     /// at least one is required.
     pub seeds: Vec<NodeAddr>,
+    /// A cluster, a standalone node, or detected; default [`Mode::Auto`]. In files and URLs:
+    /// `"auto"`, `"cluster"`, `"standalone"`. A standalone node serves every slot: the topology
+    /// is one shard owning all 16384 slots, whose primary is the node (or, when a replica
+    /// answers, its master) and whose replicas are those the primary's `INFO replication`
+    /// lists as connected. Several seeds must then be nodes of that one deployment.
+    pub mode: Mode,
     /// ACL user name; `None` (default) for the default user. Needs a password.
     pub username: Option<String>,
     /// Password; `None` (default) for no authentication. Never shown by `Debug`.
@@ -152,6 +159,7 @@ impl ClientConfig {
     pub fn new(seeds: Vec<NodeAddr>) -> Self {
         Self {
             seeds,
+            mode: Mode::Auto,
             username: None,
             password: None,
             client_name: None,
@@ -252,6 +260,7 @@ impl ClientConfig {
     /// [`UrlError::OptionValue`] when the value cannot be read.
     pub fn apply_url_option(&mut self, name: &str, value: &str) -> Result<bool, UrlError> {
         match name {
+            "mode" => self.mode = parse_value(name, value, str::parse::<Mode>)?,
             "read_from" => self.read_from = parse_value(name, value, str::parse::<ReadFrom>)?,
             "protocol" => self.protocol = parse_value(name, value, parse_protocol)?,
             "client_name" => self.client_name = Some(value.to_owned()).filter(|n| !n.is_empty()),
@@ -346,6 +355,8 @@ mod tests {
         assert_eq!(apply("connect_timeout", "250ms"), Ok(true));
         assert_eq!(apply("refresh_periodic", "off"), Ok(true));
         assert_eq!(apply("max_attempts", "3"), Ok(true));
+        assert_eq!(apply("mode", "standalone"), Ok(true));
+        assert!(matches!(apply("mode", "single"), Err(UrlError::OptionValue { name, .. }) if name == "mode"));
         assert_eq!(apply("nonsense", "1"), Ok(false));
         assert!(
             matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4")
@@ -362,5 +373,9 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_millis(250));
         assert_eq!(c.refresh.periodic, None);
         assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.mode, Mode::Standalone);
+        for m in [Mode::Auto, Mode::Cluster, Mode::Standalone] {
+            assert_eq!(m.to_string().parse::<Mode>(), Ok(m));
+        }
     }
 }

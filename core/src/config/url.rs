@@ -11,6 +11,7 @@
 //! percent-decoded too. The options every client configuration understands are read by the
 //! client's configuration (`ClientConfig::apply_url_option`), the others by the configuration
 //! that knows them.
+//! (`mode=standalone` for one node; the default `auto` detects it).
 //!
 //! No error and no `Debug` output ever shows the password.
 
@@ -57,7 +58,8 @@ pub enum UrlError {
         /// The port as written.
         port: String,
     },
-    /// A path other than none, `/` or `/0` (a cluster has only database 0).
+    /// A path other than none, `/` or `/0` (a cluster has only database 0; slotcache uses
+    /// database 0 on a standalone node too).
     #[error("URL path {path:?}: a cluster has only database 0")]
     Path {
         /// The path as written.

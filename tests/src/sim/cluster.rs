@@ -99,6 +99,8 @@ pub struct SimCluster {
     pub scripts: Registry,
     /// Virtual time since the simulation started (set by [`super::Sim`] before each event).
     pub clock: Duration,
+    /// The nodes run without cluster support (see [`SimCluster::standalone`]).
+    pub standalone: bool,
     pub(crate) rng: Rng,
     pub(crate) outbox: Vec<(Duration, ClusterEv)>,
     pub(crate) next_repl_id: u64,
@@ -156,11 +158,26 @@ impl SimCluster {
             hello: true,
             scripts: scripts::standard(),
             clock: Duration::ZERO,
+            standalone: false,
             rng: Rng::new(0x5EED),
             outbox: Vec::new(),
             next_repl_id: u64::from(masters),
             last_sweep: Duration::ZERO,
         }
+    }
+
+    /// A standalone primary (node 0, which owns every slot) with `replicas` replicas, as
+    /// Valkey runs without `cluster-enabled`: every `CLUSTER` command, `READONLY` and `ASKING`
+    /// answer `ERR This instance has cluster support disabled` (as Redis 7 does; Valkey 8 and
+    /// later accept `READONLY`), `INFO` says `cluster_enabled:0` and lists only the replicas
+    /// that are up, replicas serve reads without `READONLY` and refuse writes with `READONLY`,
+    /// and nothing is ever redirected. [`SimCluster::failover`] then models an operator's
+    /// `REPLICAOF NO ONE` on the replica and `REPLICAOF` on the others.
+    #[must_use]
+    pub fn standalone(replicas: u16) -> Self {
+        let mut c = Self::new(1, replicas);
+        c.standalone = true;
+        c
     }
 
     /// Reseeds the cluster's generator (replication jitter, eviction sampling); [`super::Sim`]
@@ -362,6 +379,9 @@ impl SimCluster {
         if let Some(e) = &node.fail_with {
             return reply(err(e));
         }
+        if self.standalone && (name == "CLUSTER" || name == "READONLY" || name == "ASKING") {
+            return reply(err("ERR This instance has cluster support disabled"));
+        }
         match full.as_str() {
             "CLIENT SETNAME" => return reply(ok()),
             "READONLY" => {
@@ -409,7 +429,17 @@ impl SimCluster {
             }
         };
         let is_replica = node.replica_of.is_some();
-        if keys.is_empty() {
+        if self.standalone {
+            // One node serves every key: no redirects; a replica serves reads only.
+            if write && is_replica {
+                return reply(err("READONLY You can't write against a read only replica."));
+            }
+            if !keys.is_empty() && node.fail_next > 0 {
+                node.fail_next -= 1;
+                let e = node.fail_with_once.clone();
+                return reply(err(&e));
+            }
+        } else if keys.is_empty() {
             // Node-local commands (DBSIZE, TIME, SCAN, FLUSHDB) and scripts without keys.
             if write && is_replica {
                 return reply(err("READONLY You can't write against a read only replica."));
