@@ -66,6 +66,7 @@ pub mod routing;
 pub mod scripts;
 pub mod search;
 pub mod store;
+pub mod tag_scripts;
 pub mod trace;
 
 pub use cluster::{EPOCH_US, Outcome, SWEEP_EVERY, Session, SimCluster, SimNode, addr};
