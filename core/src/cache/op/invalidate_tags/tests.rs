@@ -112,7 +112,7 @@ fn lost(addr: u16) -> RequestError {
 /// and these `score, member` pairs.
 fn assert_relist(cmd: &crate::client::Cmd, pairs: &[&str]) {
     let w = words(cmd);
-    assert_eq!(w[..4], ["EVALSHA", crate::cache::scripts::TAG_RELIST.sha1(), "1", "tag:{ns:t}"], "{w:?}");
+    assert_eq!(w[..4], ["EVALSHA", scripts::TAG_RELIST.sha1(), "1", "tag:{ns:t}"], "{w:?}");
     assert_eq!(w[4].len(), crate::cache::op::scope::TOKEN_LEN, "a fresh token: {w:?}");
     assert_eq!(w[5..], *pairs, "{w:?}");
 }
@@ -166,7 +166,7 @@ fn counts_are_unchanged_on_the_happy_path() {
     assert_eq!(words(&reads[0]), ["ZRANGEBYSCORE", "tag:{ns:u}", "-1", "-1"]);
     let leave = pipeline(&m.reply(vec![Ok(Value::Array(vec![bulk(b"\0U1")]))]));
     let leave: Vec<Vec<String>> = leave.iter().map(words).collect();
-    let sha = crate::cache::scripts::TAG_LEAVE.sha1();
+    let sha = scripts::TAG_LEAVE.sha1();
     assert_eq!(
         leave,
         [["EVALSHA", sha, "1", "tag:{ns:u}", "ns:c"], ["EVALSHA", sha, "1", "tag:{ns:u}", "ns:e"]]
