@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use slotcache_core::cache::op::invalidate_tags::Variant;
-use slotcache_core::cache::op::load;
+use slotcache_core::cache::op::{compute, flights, load};
 use slotcache_tests::simcache::scenario::{Options, run};
 use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
@@ -84,4 +84,60 @@ fn a_leaked_entry_after_a_failed_clean_up_is_caught() {
         "[figure] sim_cache_history: bug A6 (leak after a failed clean-up) caught at seed {}: {v}",
         out.seed
     );
+}
+
+/// Bug A3, the lease: a reload stored with the tokens current at store time stores a value
+/// loaded before an invalidation of one of its tags as fresh.
+#[test]
+fn a_reload_stored_under_current_tokens_is_caught() {
+    let options = Options { load_variant: load::Variant::TokensAtStore, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "P1"));
+    let out =
+        caught.unwrap_or_else(|| panic!("the reload without lease not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "P1").expect("found");
+    eprintln!("[figure] sim_cache_history: reload without lease (A3) caught at seed {}: {v}", out.seed);
+}
+
+/// Bug A3, the single flight: a caller that starts after an invalidation returned joins a load
+/// that started before it, and gets the value the invalidation was meant to remove.
+#[test]
+fn a_caller_joining_an_older_load_is_caught() {
+    let options = Options { flights_variant: flights::Variant::JoinAny, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "P1"));
+    let out = caught.unwrap_or_else(|| panic!("joining an older load not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "P1").expect("found");
+    eprintln!(
+        "[figure] sim_cache_history: joining a load older than an invalidation (A3) caught at seed {}: {v}",
+        out.seed
+    );
+}
+
+/// The old compute bug: a value replacing a stale entry is written untagged, and escapes the
+/// invalidations of the tags the entry had.
+#[test]
+fn a_compute_over_a_stale_entry_written_untagged_is_caught() {
+    let options = Options { compute_variant: compute::Variant::StaleUntagged, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| !out.violations.is_empty());
+    let out = caught.unwrap_or_else(|| panic!("the untagged compute not caught in {} seeds", seeds.len()));
+    eprintln!(
+        "[figure] sim_cache_history: compute over a stale entry written untagged caught at seed {}: {}",
+        out.seed, out.violations[0]
+    );
+}
+
+/// The old compute bug: the tags registered after the compare-and-set, so a registration that
+/// fails fails a call whose write happened (property C: a compute that failed with an error
+/// reply wrote nothing).
+#[test]
+fn a_compute_that_errs_after_its_write_is_caught() {
+    let options = Options { compute_variant: compute::Variant::RegisterAfterCas, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "C"));
+    let out = caught
+        .unwrap_or_else(|| panic!("the error after a compute's write not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "C").expect("found");
+    eprintln!("[figure] sim_cache_history: compute erring after its write caught at seed {}: {v}", out.seed);
 }
