@@ -1,8 +1,8 @@
 //! Native twins of the tag protocol's Lua scripts (`slotcache_core::cache::scripts`):
 //! `TAG_WRITE`, `TAG_INVALIDATE`, `TAG_LEAVE`, `TAG_RELIST`, each ending with the shared
-//! expiry rule ([`follow`], the Lua's `follow`), command by command through
-//! [`ScriptCtx::call`] like the Lua's `redis.call`s. The same scenarios run against the Lua on
-//! a real Valkey in `tests/tests/tags_never_member_leaves.rs`.
+//! expiry rule (`follow`, as the Lua's), command by command through [`ScriptCtx::call`] like
+//! the Lua's `redis.call`s. `tests/tests/tags_scripts_match_twins.rs` runs one sequence of them
+//! on a real Valkey and here, and compares.
 
 use bytes::Bytes;
 use slotcache_core::Value;
