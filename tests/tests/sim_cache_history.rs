@@ -1,13 +1,17 @@
 //! The whole cache under deterministic fault simulation: many seeds of concurrent cache
 //! operations (tagged and untagged writes, bulk writes, reads, entry reads, invalidations by
-//! key and by tag) over a simulated 3+3 cluster with asynchronous replication, a lossy
+//! key and by tag, `compute`, loads and reloads whose loaders take time, sharing loads in
+//! flight) over a simulated 3+3 cluster with asynchronous replication, a lossy
 //! failover episode (frozen replica, lost script cache, promotion of the stale replica),
 //! second failovers, migrations (legacy and atomic), slow, paused and disconnected nodes.
 //! The tag history checker must find no violation of guarantee 1 (no stale hit after an
 //! invalidation) in any seed, nor any orphan once the run is quiescent and every tag was
 //! invalidated once more (P2 clean-up: an entry left with a stale token that no tag lists), and
-//! it must find the reintroduced bugs A1 (the `WAIT` answered before the `EVAL` retry) and A6
-//! (a failed clean-up that does not list its survivors again) within the seeds CI runs.
+//! it must find the reintroduced bugs within the seeds CI runs: A1 (the `WAIT` answered before
+//! the `EVAL` retry), A6 (a failed clean-up that does not list its survivors again), a reload
+//! stored untagged, A3 (a reload stored with the tokens current at its store instead of its
+//! lease; a caller joining a load older than an invalidation), and the old `compute` (over a
+//! stale entry, written untagged; failing after its write, property C).
 //!
 //! Seeds: `SLOTCACHE_SIM_SEEDS` (how many, from 1), or `SLOTCACHE_SIM_SEED` (just that one).
 
