@@ -160,7 +160,8 @@ impl<K, V: 'static> Machine for TypedBulkRefresh<'_, K, V> {
             |CallLoader| keys.take().unwrap_or_default(),
             |refreshed| {
                 typed.counters().stale(refreshed.stale);
-                Ok(refreshed.loaded)
+                // Values whose tag was invalidated while they loaded were not stored.
+                Ok(refreshed.loaded.saturating_sub(refreshed.superseded))
             },
         )
     }

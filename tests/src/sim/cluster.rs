@@ -55,8 +55,10 @@ pub struct SimNode {
     pub paused: bool,
     /// Answers every command with this error while set (e.g. `CLUSTERDOWN ...`, `LOADING ...`).
     pub fail_with: Option<String>,
-    /// Answers the next N keyed commands with `fail_with_once`.
+    /// Answers the next N keyed commands with `fail_with_once` (after `fail_skip` more).
     pub fail_next: u32,
+    /// Keyed commands `fail_next` lets through first.
+    pub fail_skip: u32,
     /// The error used by `fail_next`.
     pub fail_with_once: String,
     /// Its keyspace (a replica's follows its primary's after the replication lag).
@@ -445,7 +447,9 @@ impl SimCluster {
                 return reply(err("READONLY You can't write against a read only replica."));
             }
         } else {
-            if node.fail_next > 0 {
+            if node.fail_next > 0 && node.fail_skip > 0 {
+                node.fail_skip -= 1;
+            } else if node.fail_next > 0 {
                 node.fail_next -= 1;
                 let e = node.fail_with_once.clone();
                 return reply(err(&e));
@@ -651,6 +655,7 @@ impl SimNode {
             paused: false,
             fail_with: None,
             fail_next: 0,
+            fail_skip: 0,
             fail_with_once: String::new(),
             data: Store::new(),
             commands: BTreeMap::new(),

@@ -69,6 +69,7 @@ pub static SPECS: &[Spec] = &[
     spec("UNLINK", -2, ALL, true, false),
     spec("ZADD", -4, ONE, true, true),
     spec("ZCARD", 2, ONE, false, false),
+    spec("ZRANGE", -4, ONE, false, false),
     spec("ZRANGEBYSCORE", -4, ONE, false, false),
     spec("ZREM", -3, ONE, true, false),
     spec("ZREMRANGEBYSCORE", 4, ONE, true, false),
@@ -206,6 +207,7 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
             ),
             Some(_) => err(WRONGTYPE),
         },
+        "ZRANGE" => zrange(cx, a),
         "ZRANGEBYSCORE" => zrangebyscore(cx, a),
         "ZREMRANGEBYSCORE" => {
             let (Some(min), Some(max)) = (Bound::parse(&a[1]), Bound::parse(&a[2])) else {
@@ -614,6 +616,42 @@ fn zrangebyscore(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
     Value::Array(out)
 }
 
+/// `ZRANGE key start stop [WITHSCORES]`: by rank only (no `BYSCORE`, `REV`, `LIMIT`), ranks
+/// from the end when negative, in (score, member) order.
+fn zrange(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
+    let (Some(start), Some(stop)) = (parse_int(&a[1]), parse_int(&a[2])) else { return err(NOT_INT) };
+    let withscores = match &a[3..] {
+        [] => false,
+        [w] if w.eq_ignore_ascii_case(b"WITHSCORES") => true,
+        _ => return err(SYNTAX),
+    };
+    let (now, resp3) = (cx.now_ms(), cx.resp3);
+    let m = match cx.store.get(&a[0], now).map(|e| &e.val) {
+        None => return Value::Array(Vec::new()),
+        Some(Val::ZSet(m)) => m,
+        Some(_) => return err(WRONGTYPE),
+    };
+    let mut all: Vec<(f64, &Bytes)> = m.iter().map(|(k, s)| (*s, k)).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+    let len = all.len() as i64;
+    let rank = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (from, to) = (rank(start), rank(stop).min(len - 1));
+    let mut out = Vec::new();
+    if from <= to {
+        for (s, k) in &all[from as usize..=to as usize] {
+            match (withscores, resp3) {
+                (false, _) => out.push(bulk((*k).clone())),
+                (true, true) => out.push(Value::Array(vec![bulk((*k).clone()), Value::Double(*s)])),
+                (true, false) => {
+                    out.push(bulk((*k).clone()));
+                    out.push(bulk(fmt_score(*s)));
+                }
+            }
+        }
+    }
+    Value::Array(out)
+}
+
 fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
     let Some(cursor) = std::str::from_utf8(&a[0]).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return err("ERR invalid cursor");
@@ -756,6 +794,13 @@ mod tests {
         assert_eq!(t.run("ZRANGEBYSCORE z 1 inf WITHSCORES LIMIT 1 1"), Value::Array(vec![b("a"), b("5")]));
         assert_eq!(t.run("ZRANGEBYSCORE z -inf (5"), Value::Array(vec![b("\0tok"), b("c")]));
         assert!(is_err(&t.run("ZRANGEBYSCORE z x 1"), "ERR min or max is not a float"));
+        // By rank: the longest-lived member of a tag is its last.
+        assert_eq!(t.run("ZRANGE z -1 -1 WITHSCORES"), Value::Array(vec![b("b"), b("inf")]));
+        assert_eq!(t.run("ZRANGE z 0 1"), Value::Array(vec![b("\0tok"), b("c")]));
+        assert_eq!(t.run("ZRANGE z -10 10"), Value::Array(vec![b("\0tok"), b("c"), b("a"), b("b")]));
+        assert_eq!(t.run("ZRANGE z 3 1"), Value::Array(vec![]));
+        assert_eq!(t.run("ZRANGE nope -1 -1 WITHSCORES"), Value::Array(vec![]));
+        assert!(is_err(&t.run("ZRANGE z 0 x"), "ERR value is not an integer"));
         assert_eq!(t.run("ZSCORE z b"), b("inf"));
         t.resp3 = true;
         assert_eq!(t.run("ZSCORE z a"), Value::Double(5.0));

@@ -71,6 +71,7 @@ pub mod script_host;
 pub mod scripts;
 pub mod search;
 pub mod store;
+pub mod tag_scripts;
 pub mod trace;
 
 pub use cluster::{ClusterEv, EPOCH_US, Outcome, SWEEP_EVERY, Session, SimCluster, SimNode, addr};

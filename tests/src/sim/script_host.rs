@@ -146,3 +146,21 @@ pub fn script_error(msg: &str, sha: &str) -> Value {
     let msg = if coded { msg.to_owned() } else { format!("ERR {msg}") };
     Value::Error(Bytes::from(format!("{msg} script: {sha}, on @user_script:1.")))
 }
+
+/// Lua's `ARGV[i + 1]` (or `KEYS`): the argument, or the error Lua raises for a nil.
+pub(crate) fn arg<'a>(v: &'a [Bytes], i: usize, what: &str) -> Result<&'a Bytes, String> {
+    v.get(i).ok_or_else(|| format!("ERR user_script:1: attempt to use a nil value ({what}[{}])", i + 1))
+}
+
+pub(crate) fn array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut v = a.to_vec();
+    v.extend_from_slice(b);
+    v
+}

@@ -13,108 +13,21 @@ use bytes::Bytes;
 use slotcache_core::Value;
 use slotcache_core::cache::scripts::{self as core_scripts, sha1_hex};
 
-use super::commands::fmt_score;
 use super::json_scripts;
-use super::script_host::{Registry, ScriptCtx};
+use super::script_host::{Registry, ScriptCtx, arg};
 
-/// The registry of the cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `DEL_IF_STALE`, `CAS`,
-/// `UNLOCK`) and the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`, `CAS_JSON`:
+/// The registry of the cache's scripts (the tag ones, `TAG_WRITE`, `TAG_INVALIDATE`,
+/// `TAG_LEAVE`, `TAG_RELIST`: see [`super::tag_scripts`]; `DEL_IF_STALE`, `CAS`, `UNLOCK`) and the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`, `CAS_JSON`:
 /// see [`super::json_scripts`]).
 #[must_use]
 pub fn standard() -> Registry {
     let mut r = Registry::new();
-    r.register("tag_write", core_scripts::TAG_WRITE.source, tag_write);
-    r.register("tag_invalidate", core_scripts::TAG_INVALIDATE.source, tag_invalidate);
+    super::tag_scripts::register_standard(&mut r);
     r.register("del_if_stale", core_scripts::DEL_IF_STALE.source, del_if_stale);
     r.register("cas", core_scripts::CAS.source, cas);
     r.register("unlock", core_scripts::UNLOCK.source, unlock);
     json_scripts::register_standard(&mut r);
     r
-}
-
-fn arg<'a>(v: &'a [Bytes], i: usize, what: &str) -> Result<&'a Bytes, String> {
-    v.get(i).ok_or_else(|| format!("ERR user_script:1: attempt to use a nil value ({what}[{}])", i + 1))
-}
-
-fn array(v: Value) -> Vec<Value> {
-    match v {
-        Value::Array(a) => a,
-        _ => Vec::new(),
-    }
-}
-
-fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
-    let mut v = a.to_vec();
-    v.extend_from_slice(b);
-    v
-}
-
-/// `TAG_WRITE` (core `cache::scripts::TAG_WRITE`).
-fn tag_write(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
-    let k = arg(keys, 0, "KEYS")?;
-    // local t = redis.call('TIME'); local now = t[1] * 1000 + floor(t[2] / 1000)
-    let now = cx.time_ms()?;
-    // local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
-    let tok = array(cx.call(&[b"ZRANGEBYSCORE", k, b"-1", b"-1"])?);
-    let (token, created) = match tok.first().and_then(Value::as_bytes) {
-        // if #tok == 0: token = '\0' .. ARGV[3]; created = EXISTS == 0; ZADD k -1 token
-        None => {
-            let token = cat(b"\0", arg(argv, 2, "ARGV")?);
-            let created = cx.call(&[b"EXISTS", k])? == Value::Int(0);
-            cx.call(&[b"ZADD", k, b"-1", &token])?;
-            (token, created)
-        }
-        // else token = tok[1]
-        Some(t) => (t.to_vec(), false),
-    };
-    // redis.call('ZREMRANGEBYSCORE', k, 0, '(' .. now)
-    cx.call(&[b"ZREMRANGEBYSCORE", k, b"0", format!("({now}").as_bytes()])?;
-    let member = arg(argv, 0, "ARGV")?;
-    let ttl_arg = arg(argv, 1, "ARGV")?;
-    if ttl_arg.is_empty() {
-        // ZADD k 'inf' ARGV[1]; PERSIST k
-        cx.call(&[b"ZADD", k, b"inf", member])?;
-        cx.call(&[b"PERSIST", k])?;
-    } else {
-        // local ttl = tonumber(ARGV[2]); ZADD k now + ttl ARGV[1]
-        let ttl: f64 = std::str::from_utf8(ttl_arg)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or("ERR user_script:1: attempt to perform arithmetic on local 'ttl' (a nil value)")?;
-        cx.call(&[b"ZADD", k, fmt_score(now as f64 + ttl).as_bytes(), member])?;
-        // local pttl = PTTL k; if created or (pttl >= 0 and pttl < ttl) then PEXPIRE k ttl
-        let pttl = cx.call(&[b"PTTL", k])?.as_int().unwrap_or(-2);
-        if created || (pttl >= 0 && (pttl as f64) < ttl) {
-            cx.call(&[b"PEXPIRE", k, fmt_score(ttl).as_bytes()])?;
-        }
-    }
-    // return string.sub(token, 2)
-    Ok(Value::Bulk(Bytes::from(token[1..].to_vec())))
-}
-
-/// `TAG_INVALIDATE` (core `cache::scripts::TAG_INVALIDATE`).
-fn tag_invalidate(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
-    let k = arg(keys, 0, "KEYS")?;
-    // local tok = redis.call('ZRANGEBYSCORE', k, -1, -1); if #tok == 0 then return {false, {}}
-    let tok = array(cx.call(&[b"ZRANGEBYSCORE", k, b"-1", b"-1"])?);
-    let Some(old) = tok.first().and_then(Value::as_bytes).cloned() else {
-        return Ok(Value::Array(vec![Value::Nil, Value::Array(Vec::new())]));
-    };
-    let now = cx.time_ms()?;
-    // local members = redis.call('ZRANGEBYSCORE', k, now, 'inf', 'WITHSCORES')
-    // (a script's calls speak RESP2: a flat member, score, member, score... array)
-    let members = cx.call(&[b"ZRANGEBYSCORE", k, now.to_string().as_bytes(), b"inf", b"WITHSCORES"])?;
-    // redis.call('ZADD', k, -1, '\0' .. ARGV[1])
-    let new = cat(b"\0", arg(argv, 0, "ARGV")?);
-    cx.call(&[b"ZADD", k, b"-1", &new])?;
-    // redis.call('ZREM', k, unpack(tok))
-    let mut zrem: Vec<&[u8]> = vec![b"ZREM", k];
-    zrem.extend(tok.iter().filter_map(Value::as_bytes).map(Bytes::as_ref));
-    cx.call(&zrem)?;
-    // redis.call('ZREMRANGEBYSCORE', k, '(-1', 'inf')
-    cx.call(&[b"ZREMRANGEBYSCORE", k, b"(-1", b"inf"])?;
-    // return {string.sub(tok[1], 2), members}
-    Ok(Value::Array(vec![Value::Bulk(old.slice(1..)), members]))
 }
 
 /// `DEL_IF_STALE` (core `cache::scripts::DEL_IF_STALE`).
@@ -218,71 +131,12 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
 mod tests {
     use slotcache_core::Value;
     use slotcache_core::cache::envelope::TagToken;
-    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
+    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, UNLOCK};
     use slotcache_core::cache::{Entry, TransformId};
 
     use super::*;
 
     use crate::sim::one_node::{OneNode as M, b};
-
-    #[test]
-    fn tag_write_creates_the_token_adds_the_member_and_keeps_the_key_alive() {
-        let mut m = M::new();
-        let now = m.now_ms();
-        // A new tag: the fresh token is used, the member is scored by its expiry, the key
-        // expires with it.
-        assert_eq!(m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]), b(b"T1"));
-        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"\0T1"]), b(b"-1"));
-        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), b((now + 1000).to_string().as_bytes()));
-        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(1000));
-        // The tag has a token: the fresh one is ignored; a longer TTL extends the key.
-        assert_eq!(m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"5000", b"T2"]), b(b"T1"));
-        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(5000));
-        // A shorter TTL does not shorten it.
-        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d3", b"10", b"T3"]);
-        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(5000));
-        // Expired members are pruned at the next write; no TTL means inf and PERSIST.
-        m.advance(2000);
-        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d4", b"", b"T4"]);
-        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), Value::Nil, "expired member pruned");
-        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d2"]), b((now + 5000).to_string().as_bytes()));
-        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d4"]), b(b"inf"));
-        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1));
-        // EVALSHA works now that EVAL cached it.
-        let r = m.run(&[b"EVALSHA", TAG_WRITE.sha1().as_bytes(), b"1", b"tag:{a}", b"d5", b"", b"x"]);
-        assert_eq!(r, b(b"T1"));
-        // Wrong type: the error the script raised, Valkey style.
-        m.run(&[b"SET", b"tag:{s}", b"v"]);
-        let Value::Error(e) = m.eval(TAG_WRITE.source, b"tag:{s}", &[b"d", b"", b"T"]) else { panic!() };
-        assert!(e.starts_with(b"WRONGTYPE") && e.ends_with(b"on @user_script:1."), "{e:?}");
-    }
-
-    #[test]
-    fn tag_invalidate_swaps_the_token_and_returns_live_members() {
-        let mut m = M::new();
-        assert_eq!(
-            m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"N"]),
-            Value::Array(vec![Value::Nil, Value::Array(vec![])]),
-            "no token: {{false, {{}}}}"
-        );
-        assert_eq!(m.run(&[b"EXISTS", b"tag:{a}"]), Value::Int(0), "nothing created");
-        let now = m.now_ms();
-        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]);
-        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"", b"T1"]);
-        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d3", b"10", b"T1"]);
-        let ttl_before = m.run(&[b"PTTL", b"tag:{a}"]);
-        m.advance(500);
-        let r = m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"T2"]);
-        let score1 = b((now + 1000).to_string().as_bytes());
-        let listed = Value::Array(vec![b(b"d1"), score1, b(b"d2"), b(b"inf")]);
-        assert_eq!(r, Value::Array(vec![b(b"T1"), listed]), "d3 expired; members with their scores");
-        // Only the new token is left; the key keeps its TTL.
-        assert_eq!(m.run(&[b"ZRANGEBYSCORE", b"tag:{a}", b"-inf", b"+inf"]), Value::Array(vec![b(b"\0T2")]));
-        assert_eq!(ttl_before, Value::Int(-1));
-        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1));
-        let r = m.eval(TAG_INVALIDATE.source, b"tag:{a}", &[b"T3"]);
-        assert_eq!(r, Value::Array(vec![b(b"T2"), Value::Array(vec![])]));
-    }
 
     fn stored(tags: &[(&[u8], &[u8])], refresh: Option<u64>, transforms: Vec<TransformId>) -> Vec<u8> {
         let e = Entry {

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::flights::Role;
+use slotcache_core::cache::op::flights::{Barrier, Role};
 use slotcache_core::cache::op::load::{LoadKind, aborted};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
 use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
@@ -38,9 +38,8 @@ struct FlightGuard<K, V> {
 
 impl<K, V> Drop for FlightGuard<K, V> {
     fn drop(&mut self) {
-        if let Ok(mut f) = self.inner.flights.lock() {
-            f.finish(&self.key, self.ticket);
-        }
+        let mut f = self.inner.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.finish(&self.key, self.ticket);
     }
 }
 
@@ -51,7 +50,10 @@ where
 {
     /// The value under `key`; on a miss, `loader(key)` produces it, it is stored (no tags), and
     /// returned. Concurrent callers for one key share one load; the load goes on if they give
-    /// up. With `cluster_lock`, processes coordinate through a lock in the key's slot.
+    /// up. A call never shares a load that started before an invalidation of this namespace
+    /// (through this provider) that returned before the call started: it starts a new one (an
+    /// invalidation by another process is not known here; see `docs/consistency.md`). With
+    /// `cluster_lock`, processes coordinate through a lock in the key's slot.
     ///
     /// A read error does not fail the call: the loader runs (the cache must not make the
     /// application less available), and a failure to store what it loaded is counted in
@@ -68,20 +70,23 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
+        // Taken first: no load older than an invalidation that returned before this call is
+        // joined (see the core's `op::flights`).
+        let barrier = self.barrier();
         let fk = self.inner.typed.key(key)?;
         let looked =
             self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
         if let Some((value, reload)) = self.inner.typed.looked_up(Lookup::or_unavailable(looked.await)?)? {
             if reload {
-                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
+                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
             }
             return Ok(value);
         }
-        self.load_shared(key.clone(), loader, LoadKind::Miss).await
+        self.load_shared(key.clone(), loader, LoadKind::Miss, barrier).await
     }
 
-    /// Starts (or joins) the load of `key`.
-    fn load_shared<F, Fut>(&self, key: K, loader: F, kind: LoadKind) -> Flight<V>
+    /// Starts (or joins) the load of `key`; `barrier` is what the caller took when it started.
+    fn load_shared<F, Fut>(&self, key: K, loader: F, kind: LoadKind, barrier: Barrier) -> Flight<V>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
@@ -90,11 +95,9 @@ where
             Ok(fk) => fk,
             Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
         };
-        let Ok(mut flights) = self.inner.flights.lock() else {
-            return futures_util::future::ready(Err(CacheError::Closed)).boxed().shared();
-        };
+        let mut flights = self.flights();
         let (tx, rx) = oneshot::channel();
-        let (role, shared) = flights.join_or_lead(fk.bytes(), || {
+        let (role, shared) = flights.join_or_lead(fk.bytes(), barrier, || {
             rx.map(|r| r.unwrap_or_else(|_| Err(aborted("loader")))).boxed().shared()
         });
         drop(flights);
@@ -137,9 +140,15 @@ where
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
-    /// stored, with the tags the old one had (a key that is absent is stored untagged). If
-    /// reading those tags fails, nothing is loaded and the future resolves to that error. The
-    /// returned future resolves to the loaded value (dropping it does not cancel the reload).
+    /// stored, with the tags the old one had (a key that is absent or stale is stored
+    /// untagged). If reading those tags fails, nothing is loaded and the future resolves to
+    /// that error. The returned future resolves to the loaded value (dropping it does not
+    /// cancel the reload).
+    ///
+    /// The value is stored under its **lease**: the tags' tokens as they were when the old
+    /// entry was read, before the loader was called. If one of those tags is invalidated while
+    /// the loader runs, the value is not stored (or, if the invalidation lands during the
+    /// store, it is stored stale): a value loaded before an invalidation never outlives it.
     pub fn refresh<F, Fut>(
         &self,
         key: &K,
@@ -149,13 +158,14 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        self.load_shared(key.clone(), loader, LoadKind::Refresh)
+        self.load_shared(key.clone(), loader, LoadKind::Refresh, self.barrier())
     }
 
     /// Reloads `keys` in the background with one call of `loader`, and stores every value it
-    /// returns in one write, each with the tags its entry had (keys that were absent, and
-    /// values the loader returns for keys it was not asked for, are stored untagged); the
-    /// returned future resolves to how many values were stored.
+    /// returns in one write, each with the tags its entry had, under its lease as
+    /// [`Cache::refresh`] does (keys that were absent, and values the loader returns for keys
+    /// it was not asked for, are stored untagged); the returned future resolves to how many
+    /// values were stored (a value whose tag was invalidated while the loader ran is not).
     ///
     /// The current entries are read first: if that read fails, nothing is loaded.
     pub fn bulk_refresh<F, Fut>(

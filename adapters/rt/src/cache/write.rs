@@ -21,7 +21,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// entries, one when none is tagged.
     async fn write_entries(&self, writes: Vec<Write>, deadline: Deadline) -> Result<(), CacheError> {
         let machine = WriteEntries::machine(self.inner.typed.scope(), writes, deadline)?;
-        self.inner.exec.drive(machine).await
+        self.inner.exec.drive(machine).await.map(|_| ())
     }
 
     fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
@@ -74,6 +74,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
         let fk = self.inner.typed.key(key)?;
+        let _running = self.invalidating();
         let d = self.op_deadline("invalidate");
         self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
     }

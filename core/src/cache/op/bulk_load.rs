@@ -137,6 +137,7 @@ impl<P> Machine for BulkLoad<P> {
                                 entry: i.prepared.entry,
                                 ttl_ms: i.prepared.ttl_ms,
                                 tags: Vec::new(),
+                                lease: None,
                             })
                             .collect::<Vec<_>>()
                     });

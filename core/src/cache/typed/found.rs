@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn a_compute_leaves_what_it_kept_or_wrote_and_counts_stale_reads() {
         let t = typed(NamespaceOptions::default());
-        let out = |computed, stale| ComputeOutcome { computed, attempts: 1, stale };
+        let out = |computed, stale| ComputeOutcome { computed, attempts: 1, stale, kept_tags: Vec::new() };
         assert_eq!(t.computed(out(Computed::Written(Some("new".into())), 2)), Some("new".into()));
         assert_eq!(t.computed(out(Computed::Kept(Some("old".into())), 0)), Some("old".into()));
         assert_eq!(t.computed(out(Computed::Deleted, 1)), None);

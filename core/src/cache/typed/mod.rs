@@ -218,7 +218,7 @@ impl<K, V: 'static> Typed<K, V> {
         for t in &tags {
             plans.key(t)?;
         }
-        Ok(Write { key: fk, entry: self.encode(value, now_ms, random)?, ttl_ms, tags })
+        Ok(Write { key: fk, entry: self.encode(value, now_ms, random)?, ttl_ms, tags, lease: None })
     }
 
     /// A loaded value, ready to store (the namespace's TTL).
