@@ -38,15 +38,6 @@ const SHORT_TIMEOUT: Duration = Duration::from_millis(250);
 /// Slack over a deadline for the runtime's timer and the reply to reach the caller.
 const SLACK: Duration = Duration::from_millis(150);
 
-fn assert_clusterdown(e: &Error, p: &str) {
-    match e {
-        Error::Request(RequestError::Server(s)) => {
-            assert_eq!(s.kind(), &ServerErrorKind::ClusterDown, "{p}: {e}");
-        }
-        other => panic!("{p}: expected a CLUSTERDOWN server error, got {other:?}"),
-    }
-}
-
 #[test]
 fn minority_survivor_answers_clusterdown_as_a_typed_error_within_the_timeout() {
     let mut cluster = ClusterBuilder::new()
