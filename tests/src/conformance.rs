@@ -8,7 +8,7 @@
 //! runtime), [`slot_owners`] / [`keys_on`] (keys on a given master's slots), [`seed_keys`],
 //! [`traffic`] (a checking read/write task, recorded as [`Traffic`]) with [`traffic_plan`] and
 //! [`TrafficRun`] (the usual set-up: seeded keys per master, tasks started and collected),
-//! [`cmdstat_calls`] and [`error_kind`].
+//! [`cmdstat_calls`], [`info_number`], [`errorstat_count`] and [`error_kind`].
 
 use core::future::Future;
 use std::sync::Arc;
@@ -168,6 +168,31 @@ pub fn keys_on(owners: &[Option<usize>], m: usize, count: usize, name: &str) -> 
 /// ([`Cluster::commandstats`]); 0 when it never ran it.
 pub fn cmdstat_calls(cluster: &Cluster, i: usize, command: &str) -> crate::Result<u64> {
     Ok(cluster.commandstats(i)?.get(command).map_or(0, |s| s.calls))
+}
+
+/// A number from node `i`'s `INFO <section>` (e.g. `("stats", "total_reads_processed")`).
+pub fn info_number(cluster: &Cluster, i: usize, section: &str, field: &str) -> crate::Result<u64> {
+    let info = cluster.info(i, section)?;
+    crate::topo::info_field(&info, field)
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| crate::Error::new(format!("node {i}: no number {field} in INFO {section}")))
+}
+
+/// How many error replies with this code (`"LOADING"`, `"READONLY"`, ...) node `i` has sent since
+/// it started, from `INFO errorstats` (`errorstat_<CODE>:count=<n>`); 0 when none.
+pub fn errorstat_count(cluster: &Cluster, i: usize, code: &str) -> crate::Result<u64> {
+    let info = cluster.info(i, "errorstats")?;
+    let prefix = format!("errorstat_{code}:");
+    for line in info.lines() {
+        if let Some(rest) = line.strip_prefix(&prefix) {
+            return rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("count="))
+                .and_then(|n| n.trim().parse().ok())
+                .ok_or_else(|| crate::Error::new(format!("node {i}: cannot read {line:?}")));
+        }
+    }
+    Ok(0)
 }
 
 /// A short name of an error's kind, for tallies in test output (`Unreachable`, `Timeout`,

@@ -120,3 +120,33 @@ fn a_slot_patched_by_moved_is_reported_by_the_next_topology_event() {
     assert_eq!(changed.len(), 1, "one event for the refresh: {changed:?}");
     assert_eq!(changed[0], [slotcache_core::SlotRange::single(slot)]);
 }
+
+/// Found on a real Valkey 9 cluster (`conformance_readonly`): a client reading from replicas
+/// used to send `READONLY` on every connection. After a failover it did not yet know of, a
+/// writing script (`EVAL`, which the server does not count as a write command) for the demoted
+/// primary's slots ran there as on any replica for a `READONLY` connection, and its `SET` was
+/// refused with `ERR ... non local key in a cluster node`, an error the client cannot act on.
+/// `READONLY` now goes only to nodes the topology lists as replicas, so the demoted primary
+/// answers the script `MOVED`, which the client follows.
+#[test]
+fn a_writing_script_reaches_the_new_primary_when_reads_go_to_replicas() {
+    const SCRIPT: &str = "return redis.call('SET', KEYS[1], ARGV[1])";
+    let mut cluster = SimCluster::new(3, 1);
+    cluster.scripts.register("test-set", SCRIPT, |cx, keys, argv| cx.call(&[b"SET", &keys[0], &argv[0]]));
+    let mut cfg = Sim::config();
+    cfg.read_from = slotcache_core::client::ReadFrom::PreferReplica;
+    let mut sim = Sim::new(cluster, cfg, 15);
+    let keys = warm(&mut sim, 20);
+    let k =
+        keys.iter().find(|k| slotcache_core::key_slot(k.as_bytes()).get() < 5461).expect("a key of shard 0");
+    let eval = |v: &str| Cmd::new("EVAL").arg(SCRIPT).arg(1).arg(k.as_str()).arg(v);
+    assert_eq!(sim.call(eval("before")).expect("EVAL").as_str(), Some("OK"));
+    sim.run_for(Duration::from_secs(1));
+    // Reads of shard 0 go to its replica, node 3, once replicated.
+    assert_eq!(sim.call(Cmd::new("GET").arg(k.as_str())).expect("GET"), Value::Bulk(Bytes::from("before")));
+    sim.cluster.failover(&addr(3)); // node 0 is now node 3's replica; the client is not told
+    let v = sim.call(eval("after")).expect("a writing script after the failover");
+    assert_eq!(v.as_str(), Some("OK"));
+    assert_eq!(sim.cluster.get(&addr(3), k.as_bytes()), Some(Bytes::from("after")), "on the new primary");
+    assert!(sim.client.stats().moved >= 1, "the demoted primary answered MOVED: {:?}", sim.client.stats());
+}

@@ -35,8 +35,11 @@ pub(crate) enum Expect {
     Auth,
     /// `CLIENT SETNAME`.
     SetName,
-    /// `READONLY` (replica reads).
+    /// `READONLY` (replica reads), in the handshake.
     ReadOnly,
+    /// `READONLY` or `READWRITE` on a connection past its handshake, when the node's role in
+    /// the topology changed (see [`Conn::sync_mode`]); its `+OK` is dropped.
+    Mode,
     /// `ASKING` before a redirected command; its `+OK` is dropped.
     Asking,
     /// A caller's sub-request.
@@ -86,6 +89,8 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// When bytes last arrived on it (for the stall check).
     pub(crate) last_read: Option<Instant>,
+    /// Whether `READONLY` was sent (and not undone by `READWRITE`).
+    pub(crate) readonly: bool,
 }
 
 impl Conn {
@@ -101,6 +106,7 @@ impl Conn {
             queued_topology: None,
             dirty: false,
             last_read: None,
+            readonly: false,
         }
     }
 
@@ -116,8 +122,9 @@ impl Conn {
     }
 
     /// The connection is open: writes the handshake. `HELLO 3` carries the credentials and the
-    /// name in one round trip; RESP2 servers get `AUTH` and `CLIENT SETNAME` instead.
-    pub(crate) fn start_handshake(&mut self, cfg: &ClientConfig) {
+    /// name in one round trip; RESP2 servers get `AUTH` and `CLIENT SETNAME` instead. `replica`:
+    /// whether the topology lists the node as a replica (see [`Conn::write_readonly_if_needed`]).
+    pub(crate) fn start_handshake(&mut self, cfg: &ClientConfig, replica: bool) {
         self.state = ConnState::Handshaking;
         match cfg.protocol {
             Protocol::Resp3 => {
@@ -131,22 +138,48 @@ impl Conn {
                 }
                 self.write(&args, Expect::Hello);
             }
-            Protocol::Resp2 => self.write_resp2_handshake(cfg),
+            Protocol::Resp2 => self.write_resp2_handshake(cfg, replica),
         }
     }
 
-    /// After authentication: `READONLY` when reads may go to replicas. It is sent on every
-    /// connection (harmless on a primary), so a node that changes role needs no reconnect.
-    /// Not in [`Mode::Standalone`]: a standalone replica serves reads without it (and refuses
-    /// it); in [`Mode::Auto`] a standalone node's refusal is ignored.
-    pub(crate) fn write_readonly_if_needed(&mut self, cfg: &ClientConfig) {
-        if cfg.read_from != ReadFrom::Primary && cfg.mode != Mode::Standalone {
+    /// After authentication: `READONLY` when reads may go to replicas and the topology lists
+    /// the node as a replica (`replica`).
+    ///
+    /// Not on connections to primaries: a primary ignores `READONLY`, but a primary that was
+    /// demoted in a failover the client has not heard of yet would then run, as a replica does
+    /// for a `READONLY` connection, every command the server does not count as a write for its
+    /// own master's slots, `EVAL` and `FCALL` included; a writing script's first write is then
+    /// refused with `ERR ... non local key in a cluster node`, which names no node to go to.
+    /// Without `READONLY` the demoted primary answers `MOVED`, which the client follows. When a
+    /// node's role changes in the topology, [`Conn::sync_mode`] switches the mode. Not in
+    /// [`Mode::Standalone`]: a standalone replica serves reads without it (and refuses it); in
+    /// [`Mode::Auto`] a standalone node's refusal is ignored.
+    pub(crate) fn write_readonly_if_needed(&mut self, cfg: &ClientConfig, replica: bool) {
+        if cfg.read_from != ReadFrom::Primary && replica && cfg.mode != Mode::Standalone {
             self.write(&["READONLY"], Expect::ReadOnly);
+            self.readonly = true;
         }
+    }
+
+    /// Past the handshake: sends `READONLY` or `READWRITE` when the node's role in the topology
+    /// (`replica`) calls for the other mode. Returns whether it wrote. A connection still
+    /// connecting or waiting for its `HELLO` reply is left alone: its handshake asks for the
+    /// mode of the topology of that moment.
+    pub(crate) fn sync_mode(&mut self, cfg: &ClientConfig, replica: bool) -> bool {
+        let want = cfg.read_from != ReadFrom::Primary && replica;
+        if want == self.readonly
+            || self.state == ConnState::Connecting
+            || self.inflight.iter().any(|e| *e == Expect::Hello)
+        {
+            return false;
+        }
+        self.write(&[if want { "READONLY" } else { "READWRITE" }], Expect::Mode);
+        self.readonly = want;
+        true
     }
 
     /// The RESP2 handshake: `AUTH` and `CLIENT SETNAME`, each only when configured.
-    pub(crate) fn write_resp2_handshake(&mut self, cfg: &ClientConfig) {
+    pub(crate) fn write_resp2_handshake(&mut self, cfg: &ClientConfig, replica: bool) {
         self.protocol = Protocol::Resp2;
         if let Some(p) = &cfg.password {
             match &cfg.username {
@@ -157,7 +190,7 @@ impl Conn {
         if let Some(name) = &cfg.client_name {
             self.write(&["CLIENT", "SETNAME", name], Expect::SetName);
         }
-        self.write_readonly_if_needed(cfg);
+        self.write_readonly_if_needed(cfg, replica);
     }
 
     /// Whether a handshake reply is still awaited.

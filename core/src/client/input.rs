@@ -25,7 +25,8 @@ impl Client {
             return;
         }
         self.down.remove(&conn.addr);
-        conn.start_handshake(cfg);
+        let replica = self.topology.as_ref().is_some_and(|t| t.lists_replica(&conn.addr));
+        conn.start_handshake(cfg, replica);
         if let Some(q) = conn.queued_topology.take() {
             conn.write(q.command(), Expect::Topology(q));
         }
@@ -90,15 +91,19 @@ impl Client {
                     }
                     // No HELLO or no RESP3 on this server: RESP2 with AUTH and CLIENT SETNAME.
                     let cfg = &self.cfg;
+                    let topology = self.topology.as_ref();
                     if let Some(conn) = self.conns.get_mut(cid) {
-                        conn.write_resp2_handshake(cfg);
+                        let replica = topology.is_some_and(|t| t.lists_replica(&conn.addr));
+                        conn.write_resp2_handshake(cfg, replica);
                     }
                     self.mark_dirty(cid);
                 }
                 _ => {
                     let cfg = &self.cfg;
+                    let topology = self.topology.as_ref();
                     if let Some(conn) = self.conns.get_mut(cid) {
-                        conn.write_readonly_if_needed(cfg);
+                        let replica = topology.is_some_and(|t| t.lists_replica(&conn.addr));
+                        conn.write_readonly_if_needed(cfg, replica);
                     }
                     self.mark_dirty(cid);
                 }
@@ -107,6 +112,13 @@ impl Client {
             // known): its replicas serve reads without it.
             Expect::ReadOnly if matches!(&value, Value::Error(e) if crate::topology::is_cluster_disabled(e)) =>
                 {}
+            Expect::Mode => {
+                if let Value::Error(msg) = value {
+                    // Reads there may meet MOVED, writes the old behaviour: nothing to fail.
+                    let e = ServerError::new(msg);
+                    tracing::debug!(error = %e, "slotcache: READONLY/READWRITE refused");
+                }
+            }
             Expect::Auth | Expect::SetName | Expect::ReadOnly => {
                 if let Value::Error(msg) = value {
                     self.handshake_failed(now, cid, ServerError::new(msg));

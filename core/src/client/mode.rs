@@ -26,7 +26,7 @@ pub enum Mode {
     /// fan-outs to every primary reach it and nothing is redirected; multi-key commands are
     /// still split per slot, and unsplittable ones still refuse keys of several slots, so the
     /// same code runs on both deployments. `INFO` names no availability zone, so
-    /// [`ReadFrom::AzAffinity`] reads go to the primary; an ACL user denied `INFO` gets the
+    /// [`ReadFrom::AzAffinity`](super::ReadFrom::AzAffinity) reads go to the primary; an ACL user denied `INFO` gets the
     /// answering node alone as the topology. Database 0 only.
     Standalone,
 }

@@ -269,11 +269,29 @@ impl Client {
         }
         new.set_epoch(self.epoch);
         self.topology = Some(new);
+        self.sync_conn_modes();
         self.close_idle_strangers();
         let waiting: Vec<Id> = self.waiting_topology.drain(..).collect();
         for sid in waiting {
             if self.subs.get(sid).is_some_and(|s| s.state == SubState::WaitingTopology) {
                 self.dispatch(now, sid);
+            }
+        }
+    }
+
+    /// Puts every open connection in the mode its node's role in the topology calls for:
+    /// `READONLY` to replicas when reads may go there, `READWRITE` otherwise (see
+    /// [`Conn::write_readonly_if_needed`](super::conn::Conn::write_readonly_if_needed)). Written
+    /// before the requests that waited for this topology are routed, so they follow it in order.
+    fn sync_conn_modes(&mut self) {
+        if self.cfg.read_from == super::ReadFrom::Primary {
+            return;
+        }
+        for cid in self.conns.ids() {
+            let Some(conn) = self.conns.get_mut(cid) else { continue };
+            let replica = self.topology.as_ref().is_some_and(|t| t.lists_replica(&conn.addr));
+            if conn.sync_mode(&self.cfg, replica) {
+                self.mark_dirty(cid);
             }
         }
     }

@@ -54,7 +54,7 @@ impl Client {
         let Some(conn) = self.conns.get(cid) else { return false };
         for expect in &conn.inflight {
             return match *expect {
-                Expect::Asking => continue,
+                Expect::Asking | Expect::Mode => continue,
                 Expect::Sub(sid) => self.subs.get(sid).is_none_or(|s| s.state != SubState::InFlight(cid)),
                 Expect::Topology(_) => self.refresh_conn.is_none_or(|(c, _)| c != cid),
                 // A handshake reply: the connect timer's business.

@@ -172,6 +172,11 @@ impl Topology {
         self.shard(slot).map_or(&[], |s| &s.replicas)
     }
 
+    /// Whether `addr` is listed as a replica of some shard.
+    pub(crate) fn lists_replica(&self, addr: &NodeAddr) -> bool {
+        self.shards.iter().any(|s| s.replicas.iter().any(|n| n.addr == *addr))
+    }
+
     /// Every shard's primary, in shard order.
     pub fn primaries(&self) -> impl Iterator<Item = &Node> {
         self.shards.iter().map(|s| &s.primary)

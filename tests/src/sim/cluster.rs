@@ -420,7 +420,10 @@ impl SimCluster {
         let spec = spec_of(&name);
         let (keys, write, denyoom) = if is_script {
             match script_keys(args) {
-                Ok(k) => (k, true, false),
+                // A script without a `#!` line (every script here) is checked as `EVAL` itself,
+                // which is not a write command: a replica runs it for a `READONLY` connection,
+                // and the script's own writes are refused there (`redis.call`'s check below).
+                Ok(k) => (k, false, false),
                 Err(e) => return reply(e),
             }
         } else {

@@ -11,7 +11,7 @@ use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_
 use super::commands::fmt_score;
 use super::script_host::{Registry, ScriptCtx, arg, array, cat};
 
-/// Registers the four twins (part of [`Registry::standard`]).
+/// Registers the four twins (part of [`super::scripts::standard`]).
 pub fn register_standard(r: &mut Registry) {
     r.register("tag_write", TAG_WRITE.source, tag_write);
     r.register("tag_invalidate", TAG_INVALIDATE.source, tag_invalidate);
