@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slotcache_core::cache::namespaces::Namespaces;
+use slotcache_core::cache::op::server::{EveryPrimary, MaxMemory};
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
 use slotcache_core::keys::Namespace;
 
 use super::config::ProviderConfig;
-use super::exec::{Exec, to_cache_error};
+use super::exec::{Deadline, Exec, to_cache_error};
 use super::namespace::{Cache, Inner};
 use super::random;
 use crate::credentials::CredentialsProvider;
@@ -139,20 +140,46 @@ impl Provider {
         cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed)
     }
 
+    fn deadline(&self, op: &'static str, budget: Duration) -> Deadline {
+        Deadline::new(self.exec.rt.now(), op, budget)
+    }
+
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
-    /// application's. Refused unless `allow_unsafe_flushdb` is set.
+    /// application's. Refused unless `allow_unsafe_flushdb` is set; bounded by `flush_timeout`.
     ///
     /// # Errors
-    /// [`CacheError::UnsafeFlush`] when not allowed; the first node's error otherwise.
+    /// [`CacheError::UnsafeFlush`] when not allowed; the first primary's error (the others
+    /// may have flushed), or the timeout.
     pub async fn flush_all(&self) -> Result<(), CacheError> {
-        if !self.config.allow_unsafe_flushdb {
-            return Err(CacheError::UnsafeFlush);
-        }
-        let per = self.exec.client.all_primaries(Cmd::new("FLUSHDB")).await.map_err(to_cache_error)?;
-        for (_, r) in per {
-            r.map_err(CacheError::Request)?;
-        }
-        Ok(())
+        let d = self.deadline("flush_all", self.config.flush_timeout);
+        self.exec.drive(EveryPrimary::flush_all(self.config.allow_unsafe_flushdb, d)?).await
+    }
+
+    /// The memory limit of the cluster's primaries (`CONFIG GET maxmemory` on each): `None`
+    /// when a primary has none (`maxmemory 0`), else the smallest one, in bytes per primary
+    /// (after [`Provider::set_maximum`], every primary's). Server-wide, not per namespace: the
+    /// limit covers every key of every application on the node.
+    ///
+    /// # Errors
+    /// A primary's error (an ACL user without `CONFIG`), or `operation_timeout`.
+    pub async fn maximum(&self) -> Result<Option<u64>, CacheError> {
+        self.exec
+            .drive(EveryPrimary::new(MaxMemory, self.deadline("maximum", self.config.operation_timeout)))
+            .await
+    }
+
+    /// Sets `maxmemory` to `limit` bytes (`None`: no limit) on **every primary**, for every
+    /// application of the cluster; refused unless `allow_unsafe_flushdb` says this application
+    /// owns the cluster. Not persisted (no `CONFIG REWRITE`): a restarted node keeps its
+    /// configuration file's value, and replicas keep theirs (a replica promoted later has its
+    /// own). What happens at the limit is the servers' `maxmemory-policy`.
+    ///
+    /// # Errors
+    /// [`CacheError::UnsafeSetMaximum`] when not allowed; the first primary's error (the others
+    /// may have applied it), or `operation_timeout`.
+    pub async fn set_maximum(&self, limit: Option<u64>) -> Result<(), CacheError> {
+        let d = self.deadline("set_maximum", self.config.operation_timeout);
+        self.exec.drive(EveryPrimary::set_maximum(self.config.allow_unsafe_flushdb, limit, d)?).await
     }
 
     /// Closes the shared client: every namespace of this provider stops working, and their

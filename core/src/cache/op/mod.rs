@@ -29,6 +29,7 @@ pub mod scope;
 pub mod search_drop;
 pub mod search_index;
 pub mod search_query;
+pub mod server;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod write;
