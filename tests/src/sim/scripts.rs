@@ -45,9 +45,9 @@ impl Registry {
         Self::default()
     }
 
-    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `DEL_IF_STALE`, `CAS`, `UNLOCK`) and
-    /// the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`, `CAS_JSON`: see
-    /// [`super::json_scripts`]).
+    /// The cache's scripts (`TAG_WRITE`, `TAG_INVALIDATE`, `DEL_IF_STALE`, `CAS`, `UNLOCK`,
+    /// `TAG_TOUCH`, `SET_BY_AGE`) and the JSON ones (`JSON_WRITE`, `JSON_GETDEL`,
+    /// `DEL_IF_STALE_JSON`, `CAS_JSON`, `JSON_GET_TOUCH`: see [`super::json_scripts`]).
     #[must_use]
     pub fn standard() -> Self {
         let mut r = Self::new();
@@ -56,6 +56,8 @@ impl Registry {
         r.register("del_if_stale", core_scripts::DEL_IF_STALE.source, del_if_stale);
         r.register("cas", core_scripts::CAS.source, cas);
         r.register("unlock", core_scripts::UNLOCK.source, unlock);
+        r.register("tag_touch", core_scripts::TAG_TOUCH.source, tag_touch);
+        r.register("set_by_age", core_scripts::SET_BY_AGE.source, set_by_age);
         super::json_scripts::register_standard(&mut r);
         r
     }
@@ -348,11 +350,55 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
     Ok(Value::Int(0))
 }
 
+/// `TAG_TOUCH` (core `cache::scripts::TAG_TOUCH`).
+fn tag_touch(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+    let k = arg(keys, 0, "KEYS")?;
+    // local tok = redis.call('ZRANGEBYSCORE', k, -1, -1); if #tok == 0 then return tok end
+    let tok = cx.call(&[b"ZRANGEBYSCORE", k, b"-1", b"-1"])?;
+    if array(tok.clone()).is_empty() {
+        return Ok(tok);
+    }
+    let now = cx.time_ms()?;
+    // local ttl = tonumber(ARGV[1])
+    let ttl: f64 = std::str::from_utf8(arg(argv, 0, "ARGV")?)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("ERR user_script:1: attempt to perform arithmetic on local 'ttl' (a nil value)")?;
+    // for i = 2, #ARGV do redis.call('ZADD', k, 'GT', now + ttl, ARGV[i]) end
+    let score = fmt_score(now as f64 + ttl);
+    for member in argv.iter().skip(1) {
+        cx.call(&[b"ZADD", k, b"GT", score.as_bytes(), member])?;
+    }
+    // local pttl = PTTL k; if pttl >= 0 and pttl < ttl then PEXPIRE k ttl end
+    let pttl = cx.call(&[b"PTTL", k])?.as_int().unwrap_or(-2);
+    if pttl >= 0 && (pttl as f64) < ttl {
+        cx.call(&[b"PEXPIRE", k, fmt_score(ttl).as_bytes()])?;
+    }
+    Ok(tok)
+}
+
+/// `SET_BY_AGE` (core `cache::scripts::SET_BY_AGE`).
+fn set_by_age(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+    let k = arg(keys, 0, "KEYS")?;
+    // local ttl = ARGV[2]; if EXISTS KEYS[1] == 1 then ttl = ARGV[3] end
+    let mut ttl = arg(argv, 1, "ARGV")?;
+    if cx.call(&[b"EXISTS", k])? == Value::Int(1) {
+        ttl = arg(argv, 2, "ARGV")?;
+    }
+    let v = arg(argv, 0, "ARGV")?;
+    if ttl.is_empty() {
+        return cx.call(&[b"SET", k, v]);
+    }
+    cx.call(&[b"SET", k, v, b"PX", ttl])
+}
+
 #[cfg(test)]
 mod tests {
     use slotcache_core::Value;
     use slotcache_core::cache::envelope::TagToken;
-    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, TAG_INVALIDATE, TAG_WRITE, UNLOCK};
+    use slotcache_core::cache::scripts::{
+        CAS, DEL_IF_STALE, SET_BY_AGE, TAG_INVALIDATE, TAG_TOUCH, TAG_WRITE, UNLOCK,
+    };
     use slotcache_core::cache::{Entry, TransformId};
 
     use super::*;
@@ -484,6 +530,41 @@ mod tests {
         let h2 = sha1_hex(b"v2");
         assert_eq!(m.eval(CAS.source, b"k", &[h2.as_bytes(), b"del", b"", b""]), Value::Int(1));
         assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
+    }
+
+    #[test]
+    fn tag_touch_renews_members_and_returns_the_token() {
+        let mut m = M::new();
+        let now = m.now_ms();
+        // No token: nothing is created, an empty reply.
+        assert_eq!(m.eval(TAG_TOUCH.source, b"tag:{a}", &[b"5000", b"d1"]), Value::Array(vec![]));
+        assert_eq!(m.run(&[b"EXISTS", b"tag:{a}"]), Value::Int(0));
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]);
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"", b"T1"]);
+        let got = m.eval(TAG_TOUCH.source, b"tag:{a}", &[b"5000", b"d1", b"d2", b"d3"]);
+        assert_eq!(got, Value::Array(vec![b(b"\0T1")]), "the token, as ZRANGEBYSCORE returns it");
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), b((now + 5000).to_string().as_bytes()));
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d2"]), b(b"inf"), "never lowered");
+        assert_eq!(
+            m.run(&[b"ZSCORE", b"tag:{a}", b"d3"]),
+            b((now + 5000).to_string().as_bytes()),
+            "re-listed"
+        );
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1), "a key without expiry keeps none");
+        m.eval(TAG_WRITE.source, b"tag:{b}", &[b"d1", b"1000", b"T2"]);
+        m.eval(TAG_TOUCH.source, b"tag:{b}", &[b"5000", b"d1"]);
+        assert_eq!(m.run(&[b"PTTL", b"tag:{b}"]), Value::Int(5000), "the key lives as long");
+    }
+
+    #[test]
+    fn set_by_age_gives_updates_their_ttl() {
+        let mut m = M::new();
+        assert_eq!(m.eval(SET_BY_AGE.source, b"k", &[b"v1", b"1000", b"9000"]), Value::Simple("OK".into()));
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(1000), "created");
+        m.eval(SET_BY_AGE.source, b"k", &[b"v2", b"1000", b"9000"]);
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(9000), "updated");
+        m.eval(SET_BY_AGE.source, b"k", &[b"v3", b"1000", b""]);
+        assert_eq!((m.run(&[b"GET", b"k"]), m.run(&[b"PTTL", b"k"])), (b(b"v3"), Value::Int(-1)));
     }
 
     #[test]

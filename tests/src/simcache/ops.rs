@@ -216,6 +216,7 @@ impl CacheOps {
             key: self.key(key),
             entry: self.entry(value),
             ttl_ms: self.ttl_ms,
+            on_update: None,
             tags: distinct_tags(&tags),
         }
     }
@@ -284,7 +285,7 @@ impl CacheOps {
                 let (entry, ttl_ms, loaded) = (self.entry(value), self.ttl_ms, value.clone());
                 let answer = move |_call| Loaded::Value {
                     value: loaded.clone(),
-                    store: Ok(Prepared { entry: entry.clone(), ttl_ms }),
+                    store: Ok(Prepared { entry: entry.clone(), ttl_ms, on_update: None }),
                 };
                 Box::new(Answering::new(m, answer, move |out: load::LoadOutcome<String>| match out.result {
                     Ok(LoadResult::Found(e)) => Ok(Ret::Read(Some(value_of(doc, &e.payload)))),

@@ -6,31 +6,34 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::slice;
 
-use slotcache_core::cache::op::read::{Found, ReadEntries, Reads};
+use slotcache_core::cache::op::read::{Found, ReadEntries, ReadHow, Reads};
 use slotcache_core::cache::{CacheError, EntryInfo};
 
 use super::exec::Deadline;
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`: one pipelined
-    /// round trip, plus one for the tokens of their tags.
-    async fn read(&self, keys: &[K], ttl: bool, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
+    /// Reads `keys` (fresh entries only, in order) with the read machine `how` makes: one
+    /// pipelined round trip, plus one for the tokens of their tags.
+    async fn read(&self, keys: &[K], how: ReadHow, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
         let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
-        let machine =
-            if ttl { ReadEntries::with_ttl(scope, keys, d) } else { ReadEntries::machine(scope, keys, d) };
-        let Reads { found, stale } = self.inner.exec.drive(machine).await?;
+        let Reads { found, stale } = self.inner.exec.drive(how(scope, keys, d)).await?;
         self.inner.typed.counters().stale(stale);
         Ok(found)
     }
 
-    /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
+    /// The value under `key`, or `None`. A value whose tag was invalidated is a miss. With
+    /// [`NamespaceOptions::expire_after_read`](super::NamespaceOptions::expire_after_read), a
+    /// hit's remaining life is reset by the same command.
     ///
     /// # Errors
     /// A cluster error (never turned into a miss), an undecodable or oversized value.
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let found =
-            self.read(slice::from_ref(key), false, self.op_deadline("get_if_present")).await?.pop().flatten();
+        let found = self
+            .read(slice::from_ref(key), ReadEntries::machine, self.op_deadline("get_if_present"))
+            .await?
+            .pop()
+            .flatten();
         self.inner.typed.counters().read(found.is_some());
         found.map(|f| self.inner.typed.decode(&f.entry)).transpose()
     }
@@ -50,7 +53,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let mut out = HashMap::with_capacity(keys.len());
         if !keys.is_empty() {
             let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
-            let found = self.read(keys, false, d).await?;
+            let found = self.read(keys, ReadEntries::machine, d).await?;
             let entries = found.into_iter().map(|f| f.map(|f| f.entry)).collect();
             self.inner.typed.take_hits(keys, entries, &mut out)?;
         }
@@ -58,8 +61,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     }
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
+        let how = if count { ReadEntries::with_ttl } else { ReadEntries::probe };
         let found =
-            self.read(slice::from_ref(key), true, self.op_deadline("get_entry")).await?.pop().flatten();
+            self.read(slice::from_ref(key), how, self.op_deadline("get_entry")).await?.pop().flatten();
         self.inner.typed.entry_info(found, count)
     }
 
@@ -72,7 +76,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.entry_info(key, true).await
     }
 
-    /// Like [`Cache::get_entry`] but does not count as a read in the statistics.
+    /// Like [`Cache::get_entry`] but does not count as a read in the statistics, and never
+    /// extends the entry (sliding expiry).
     ///
     /// # Errors
     /// A cluster error, an undecodable value.

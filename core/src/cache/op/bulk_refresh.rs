@@ -111,7 +111,14 @@ impl<P> Machine for BulkRefresh<P> {
                         .into_iter()
                         .map(|i| {
                             let tags = tags_of.get(i.key.bytes()).cloned().unwrap_or_default();
-                            Write { key: i.key, entry: i.prepared.entry, ttl_ms: i.prepared.ttl_ms, tags }
+                            let p = i.prepared;
+                            Write {
+                                key: i.key,
+                                entry: p.entry,
+                                ttl_ms: p.ttl_ms,
+                                on_update: p.on_update,
+                                tags,
+                            }
                         })
                         .collect();
                     let d = Deadline::new(cx.now, "bulk_set", self.budget);
@@ -149,7 +156,8 @@ mod tests {
     use crate::resp::Value;
 
     fn item(k: &'static [u8]) -> Item {
-        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None };
+        let prepared =
+            Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None, on_update: None };
         Item { key: EncodedKey::new(Bytes::from_static(k)), prepared }
     }
 

@@ -58,6 +58,8 @@ pub struct Prepared {
     pub entry: Entry,
     /// Its TTL in ms (`None`: no expiry).
     pub ttl_ms: Option<u64>,
+    /// Its TTL instead when the key exists already (see [`Write::on_update`]).
+    pub on_update: Option<Option<u64>>,
 }
 
 /// The call: run the loader.
@@ -238,7 +240,8 @@ impl<P> Load<P> {
         self.kept_tags.clone_from(&tags);
         let tags = if self.variant == Variant::ReloadUntagged { Vec::new() } else { tags };
         let write = store.and_then(|p| {
-            let w = Write { key: self.key.clone(), entry: p.entry, ttl_ms: p.ttl_ms, tags };
+            let (key, entry, ttl_ms, on_update) = (self.key.clone(), p.entry, p.ttl_ms, p.on_update);
+            let w = Write { key, entry, ttl_ms, on_update, tags };
             WriteEntries::machine(self.scope.clone(), vec![w], self.deadline(cx, "set"))
         });
         match write {
@@ -394,7 +397,10 @@ mod tests {
 
     fn value(v: u32) -> Input<Loaded<u32>> {
         let entry = Entry::plain(Bytes::from(v.to_string()));
-        Input::Answer(Loaded::Value { value: v, store: Ok(Prepared { entry, ttl_ms: Some(1000) }) })
+        Input::Answer(Loaded::Value {
+            value: v,
+            store: Ok(Prepared { entry, ttl_ms: Some(1000), on_update: None }),
+        })
     }
 
     fn outcome(step: Step<LoadOutcome<u32>, CallLoader>) -> LoadOutcome<u32> {
