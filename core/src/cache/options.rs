@@ -80,7 +80,10 @@ pub struct NamespaceOptions<K, V> {
     /// read then goes to the primary (it writes the TTL), even with replica reads. An entry
     /// written without expiry gets one on its first read. `probe_entry`, iteration, search
     /// and `compute` do not extend. The reads of a tagged entry renew its memberships in its
-    /// tags in the token check they already make (see `docs/consistency.md`). `None` (the
+    /// tags in the token check they already make (the `TAG_TOUCH` script), so an entry that
+    /// reads keep alive is still found, deleted and counted by `invalidate_by_tags`. When that
+    /// round fails, an extended entry may outlive its memberships: a later invalidation of the
+    /// tag still makes it a miss, but neither deletes nor counts it. `None` (the
     /// default): reads leave the TTL alone. At least 1 ms.
     pub expire_after_read: Option<Duration>,
     /// Entries older than this are served while a background reload replaces them (only
