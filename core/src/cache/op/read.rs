@@ -129,7 +129,10 @@ impl Rounds for ReadEntries {
         for k in &self.keys {
             cmds.push(self.scope.read(k, false, self.touch));
             if self.ttl {
-                cmds.push(plan::pttl(k).into());
+                // After a `GETEX` (on the primary), the TTL it set is the primary's.
+                let pttl = plan::pttl(k);
+                let touching = self.scope.touch_ms(self.touch).is_some();
+                cmds.push(if touching { pttl.with_read_only(false) } else { pttl }.into());
             }
         }
         self.phase = Phase::Read;
@@ -289,6 +292,7 @@ mod tests {
         let mut m = Hand::new(ReadEntries::with_ttl(sliding(Storage::Envelope), vec![key("a")], deadline()));
         let cmds = pipeline(&m.start());
         assert_eq!((words(&cmds[0])[0].as_str(), words(&cmds[1])[0].as_str()), ("GETEX", "PTTL"));
+        assert_eq!(cmds[1].read_only_override(), Some(false), "the PTTL the GETEX set, on the primary");
         let mut m = Hand::new(ReadEntries::probe(sliding(Storage::Envelope), vec![key("a")], deadline()));
         assert_eq!(words(&pipeline(&m.start())[0]), ["GET", "ns:a"]);
         let check = pipeline(&m.reply(vec![Ok(bulk(&tagged(b"1", b"x"))), Ok(Value::Int(100))]));
