@@ -15,6 +15,7 @@ mod fast_hasher;
 pub mod fuzzing;
 pub mod keys;
 pub mod node_addr;
+mod password;
 pub mod resp;
 pub mod retry;
 pub mod rng;

@@ -52,6 +52,18 @@ impl fmt::Display for NodeAddr {
     }
 }
 
+/// `"host:port"` (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for NodeAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::config::de::from_str(d, |s| {
+            Self::parse(s)
+                .filter(|a| !a.host().is_empty() && a.port() != 0)
+                .ok_or_else(|| format!("{s:?} is not host:port"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,18 @@ pub enum Jitter {
     Equal,
 }
 
+/// `"full"` or `"equal"` (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Jitter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::config::de::from_str(d, |s| match s {
+            "full" => Ok(Self::Full),
+            "equal" => Ok(Self::Equal),
+            other => Err(format!("{other:?} is not a jitter: use \"full\" or \"equal\"")),
+        })
+    }
+}
+
 /// Retry limits and backoff shape. Build from [`Default`] and adjust, then [`validate`](Self::validate).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -208,6 +208,7 @@ impl ClusterBuilder {
             spec: Spec {
                 binary,
                 node_timeout: self.node_timeout,
+                forming_timeout: None,
                 args: self.args.clone(),
                 tls,
                 host: self.host,
@@ -262,6 +263,8 @@ pub struct FormTimings {
 struct Spec {
     binary: PathBuf,
     node_timeout: Duration,
+    /// The node timeout while the cluster forms (see [`FORMING_NODE_TIMEOUT`]), if any.
+    forming_timeout: Option<Duration>,
     args: Vec<String>,
     tls: Option<(TlsFiles, TlsClient)>,
     /// The loopback address every node binds and announces.
@@ -292,7 +295,7 @@ impl Spec {
             "--cluster-config-file",
             &dir.join("nodes.conf").to_string_lossy(),
             "--cluster-node-timeout",
-            &self.node_timeout.as_millis().to_string(),
+            &self.forming_timeout.unwrap_or(self.node_timeout).as_millis().to_string(),
             "--cluster-replica-validity-factor",
             "0",
             "--cluster-allow-replica-migration",
@@ -467,6 +470,11 @@ pub struct Cluster {
     _permit: Option<ClusterPermit>,
 }
 
+/// The node timeout a cluster forms with when a shorter one was asked for (it is set once the
+/// cluster is healthy): under a loaded machine's scheduling delays, 1 s was seen to fail masters
+/// over while their replicas were being attached.
+const FORMING_NODE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Cluster {
     /// A builder with the defaults of [`ClusterBuilder::new`].
     #[must_use]
@@ -476,6 +484,11 @@ impl Cluster {
 
     fn boot(&mut self, masters: usize, total: usize, timeout: Duration) -> Result<()> {
         let t0 = Instant::now();
+        // Formed with a node timeout long enough that a loaded machine's slow gossip does not
+        // fail masters over before their replicas are even attached; the asked-for one is set
+        // once the cluster is healthy.
+        let forming = self.spec.node_timeout.max(FORMING_NODE_TIMEOUT);
+        self.spec.forming_timeout = Some(forming);
         let claims = locks::claim_ports(total)?;
         for claim in claims {
             self.spawn_node(claim)?;
@@ -514,6 +527,13 @@ impl Cluster {
             let m = (r - masters) % masters;
             if self.master_of(r)? != Some(m) {
                 bail!("node {r} replicates {:?}, expected node {m}", self.master_of(r)?);
+            }
+        }
+        self.spec.forming_timeout = None;
+        if forming != self.spec.node_timeout {
+            let ms = self.spec.node_timeout.as_millis().to_string();
+            for i in 0..total {
+                self.conn(i)?.cmd_ok(["CONFIG", "SET", "cluster-node-timeout", &ms])?;
             }
         }
         self.timings.ready = t0.elapsed();

@@ -68,6 +68,13 @@ pub fn redis_server() -> Result<PathBuf> {
     )
 }
 
+/// Whether this runs in CI (`CI` set, not empty, `0` or `false`): tests that may skip
+/// themselves elsewhere must run there.
+#[must_use]
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
 /// `name` in a folder of the `PATH`, if it is there.
 #[must_use]
 pub fn find_on_path(name: &str) -> Option<PathBuf> {

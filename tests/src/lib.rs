@@ -13,6 +13,8 @@
 //!   ([`Cluster::begin_legacy_migration`]), atomic migration ([`Cluster::migrate_slots`]),
 //!   [`Cluster::add_master`], [`Cluster::remove_node`], and waits
 //!   ([`Cluster::wait_healthy`], [`Cluster::wait_slot_owner`], [`Cluster::wait_promoted`]).
+//! - [`Standalone`]: a standalone (non-cluster) primary with replicas attached by
+//!   `--replicaof`, same cleanup as a cluster.
 //! - [`history`]: recorded concurrent histories of the cache and a checker of the tag
 //!   guarantees (with the reference's naive protocol as a negative control).
 //! - [`Conn`]: a tiny blocking RESP2 connection (plain or TLS) to see raw replies.
@@ -35,6 +37,7 @@ pub mod procs;
 pub mod resp;
 pub mod sim;
 pub mod simcache;
+pub mod standalone;
 pub mod tls;
 pub mod topo;
 pub mod wait;
@@ -44,6 +47,7 @@ pub use drills::{DRILL_TIMEOUT, FailoverMode, LegacyMigration};
 pub use error::{Error, Result, ResultExt};
 pub use keys::key_for_slot;
 pub use resp::{Conn, Redirect};
+pub use standalone::{Standalone, StandaloneBuilder};
 pub use tls::{TlsClient, TlsFiles};
 pub use topo::{CommandStats, NodeEntry, Role, Shard, ShardNode};
 pub use wait::wait_until;

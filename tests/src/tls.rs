@@ -22,7 +22,7 @@ use crate::{Result, ResultExt, install};
 #[must_use]
 pub fn skip_reason() -> Option<String> {
     let skip = std::env::var("SLOTCACHE_SKIP_TLS").is_ok_and(|v| v == "1");
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    let ci = install::in_ci();
     if skip && ci {
         eprintln!("SLOTCACHE_SKIP_TLS=1 is ignored in CI: TLS tests must run there");
         return None;

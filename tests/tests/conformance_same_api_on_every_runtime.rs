@@ -48,6 +48,7 @@ macro_rules! shared_api {
             KeyMarshal,
             Knn,
             Limits,
+            Mode,
             NamespaceOptions,
             NodeAddr,
             Password,

@@ -1,9 +1,9 @@
 //! Search and query on a real 3-primary cluster with RediSearch + RedisJSON loaded per shard
 //! (no coordinator): every document is found wherever it lives, pagination over the cluster is
 //! exact, every filter type and escaping edge case, every write path stores JSON documents, tag
-//! invalidation of documents, schema mismatch, timeout, and a smol smoke run; on every runtime,
-//! a custom `index_prefix` (the indexes `FT._LIST` shows on each primary), `supports_search`
-//! and `schema`, and sliding expiry of documents.
+//! invalidation of documents, schema mismatch, timeout (on tokio), and a smoke run on smol and
+//! async-std; on every runtime, a custom `index_prefix` (the indexes `FT._LIST` shows on each
+//! primary), `supports_search` and `schema`, and sliding expiry of documents.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -346,17 +346,21 @@ fn search_across_every_shard() {
         assert_eq!(a.query(&QueryOptions::new()).await.expect("recreated").total, 1);
     });
 
-    // Smoke on smol.
-    Rt::Smol.block_on(async {
-        let provider = Provider::connect(Rt::Smol.runtime(), cfg.clone()).await.expect("provider");
-        let ns = provider.create_namespace::<String, Doc>("smol", opts(schema())).expect("namespace");
-        let items: Vec<(String, Doc)> = (0..12).map(|i| (format!("s{i}"), doc(i))).collect();
-        ns.bulk_set(&items, &[]).await.expect("bulk_set");
-        let r =
-            ns.query(&QueryOptions::new().filter(Filter::eq("role", "user")).page(0, 100)).await.expect("q");
-        assert_eq!(r.total, 4);
-        assert_eq!(ns.get_if_present(&"s4".into()).await.expect("get"), Some(doc(4)));
-    });
+    // Smoke on smol and async-std.
+    for rt in [Rt::Smol, Rt::AsyncStd] {
+        rt.block_on(async {
+            let provider = Provider::connect(rt.runtime(), cfg.clone()).await.expect("provider");
+            let ns = provider.create_namespace::<String, Doc>(rt.name(), opts(schema())).expect("namespace");
+            let items: Vec<(String, Doc)> = (0..12).map(|i| (format!("s{i}"), doc(i))).collect();
+            ns.bulk_set(&items, &[]).await.expect("bulk_set");
+            let r = ns
+                .query(&QueryOptions::new().filter(Filter::eq("role", "user")).page(0, 100))
+                .await
+                .expect("q");
+            assert_eq!(r.total, 4);
+            assert_eq!(ns.get_if_present(&"s4".into()).await.expect("get"), Some(doc(4)));
+        });
+    }
 
     // Every runtime: a custom `index_prefix` names the index on every primary (and the default
     // prefix names none); the namespace says it supports search and gives its schema; sliding

@@ -1,20 +1,24 @@
 //! The whole cache under deterministic fault simulation: many seeds of concurrent cache
 //! operations (tagged and untagged writes, bulk writes, reads, entry reads, invalidations by
-//! key and by tag) over a simulated 3+3 cluster with asynchronous replication, a lossy
+//! key and by tag, `compute`, loads and reloads whose loaders take time, sharing loads in
+//! flight) over a simulated 3+3 cluster with asynchronous replication, a lossy
 //! failover episode (frozen replica, lost script cache, promotion of the stale replica),
 //! second failovers, migrations (legacy and atomic), slow, paused and disconnected nodes.
 //! The tag history checker must find no violation of guarantee 1 (no stale hit after an
 //! invalidation) in any seed, nor any orphan once the run is quiescent and every tag was
 //! invalidated once more (P2 clean-up: an entry left with a stale token that no tag lists), and
-//! it must find the reintroduced bugs A1 (the `WAIT` answered before the `EVAL` retry) and A6
-//! (a failed clean-up that does not list its survivors again) within the seeds CI runs.
+//! it must find the reintroduced bugs within the seeds CI runs: A1 (the `WAIT` answered before
+//! the `EVAL` retry), A6 (a failed clean-up that does not list its survivors again), a reload
+//! stored untagged, A3 (a reload stored with the tokens current at its store instead of its
+//! lease; a caller joining a load older than an invalidation), and the old `compute` (over a
+//! stale entry, written untagged; failing after its write, property C).
 //!
 //! Seeds: `SLOTCACHE_SIM_SEEDS` (how many, from 1), or `SLOTCACHE_SIM_SEED` (just that one).
 
 use std::time::Instant;
 
 use slotcache_core::cache::op::invalidate_tags::Variant;
-use slotcache_core::cache::op::load;
+use slotcache_core::cache::op::{compute, flights, load};
 use slotcache_tests::simcache::scenario::{Options, run};
 use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
@@ -84,4 +88,60 @@ fn a_leaked_entry_after_a_failed_clean_up_is_caught() {
         "[figure] sim_cache_history: bug A6 (leak after a failed clean-up) caught at seed {}: {v}",
         out.seed
     );
+}
+
+/// Bug A3, the lease: a reload stored with the tokens current at store time stores a value
+/// loaded before an invalidation of one of its tags as fresh.
+#[test]
+fn a_reload_stored_under_current_tokens_is_caught() {
+    let options = Options { load_variant: load::Variant::TokensAtStore, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "P1"));
+    let out =
+        caught.unwrap_or_else(|| panic!("the reload without lease not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "P1").expect("found");
+    eprintln!("[figure] sim_cache_history: reload without lease (A3) caught at seed {}: {v}", out.seed);
+}
+
+/// Bug A3, the single flight: a caller that starts after an invalidation returned joins a load
+/// that started before it, and gets the value the invalidation was meant to remove.
+#[test]
+fn a_caller_joining_an_older_load_is_caught() {
+    let options = Options { flights_variant: flights::Variant::JoinAny, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "P1"));
+    let out = caught.unwrap_or_else(|| panic!("joining an older load not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "P1").expect("found");
+    eprintln!(
+        "[figure] sim_cache_history: joining a load older than an invalidation (A3) caught at seed {}: {v}",
+        out.seed
+    );
+}
+
+/// The old compute bug: a value replacing a stale entry is written untagged, and escapes the
+/// invalidations of the tags the entry had.
+#[test]
+fn a_compute_over_a_stale_entry_written_untagged_is_caught() {
+    let options = Options { compute_variant: compute::Variant::StaleUntagged, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| !out.violations.is_empty());
+    let out = caught.unwrap_or_else(|| panic!("the untagged compute not caught in {} seeds", seeds.len()));
+    eprintln!(
+        "[figure] sim_cache_history: compute over a stale entry written untagged caught at seed {}: {}",
+        out.seed, out.violations[0]
+    );
+}
+
+/// The old compute bug: the tags registered after the compare-and-set, so a registration that
+/// fails fails a call whose write happened (property C: a compute that failed with an error
+/// reply wrote nothing).
+#[test]
+fn a_compute_that_errs_after_its_write_is_caught() {
+    let options = Options { compute_variant: compute::Variant::RegisterAfterCas, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| v.property == "C"));
+    let out = caught
+        .unwrap_or_else(|| panic!("the error after a compute's write not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(|v| v.property == "C").expect("found");
+    eprintln!("[figure] sim_cache_history: compute erring after its write caught at seed {}: {v}", out.seed);
 }

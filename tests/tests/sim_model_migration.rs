@@ -13,7 +13,7 @@ use bytes::Bytes;
 use slotcache_core::cache::plan::{self, Tags};
 use slotcache_core::client::{Cmd, Request};
 use slotcache_core::{Namespace, Value, key_slot};
-use slotcache_tests::sim::scripts::ScriptCtx;
+use slotcache_tests::sim::script_host::ScriptCtx;
 use slotcache_tests::sim::trace::TraceKind;
 use slotcache_tests::sim::{Sim, SimCluster};
 

@@ -4,16 +4,21 @@
 //! `MIGRATE` with ASK), and — the negative control — against the reference's naive protocol,
 //! where the same checker must find violations.
 //!
-//! Each run: 16 tokio workers for a few seconds over 32 keys and 4 tags (see
+//! Runtimes: the plain run on tokio, smol and async-std in turn; the failover on smol; the
+//! atomic migration on async-std; the legacy migration and the rest on tokio.
+//!
+//! Each run: 16 workers (tasks of its runtime) for a few seconds over 32 keys and 4 tags (see
 //! `slotcache_tests::history::workload`), then the quiescent checks (guarantees 2–5), then the
 //! history check (guarantee 1) over everything recorded. Each prints a `[figure]` line. The
 //! tests take turns (one cluster and one workload at a time: two shared cores).
 
+use core::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use slotcache_core::key_slot;
 use slotcache_rt::ProviderConfig;
+use slotcache_tests::conformance::{ALL, Rt};
 use slotcache_tests::history::check::{Figures, check_p1};
 use slotcache_tests::history::naive::NaiveSubject;
 use slotcache_tests::history::quiescent::{self, Report};
@@ -34,17 +39,35 @@ fn start(builder: ClusterBuilder) -> Cluster {
     c
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+/// The runtime a run uses, kept for the whole run (tokio's is built once: the provider's driver
+/// lives in it between `block_on` calls).
+struct Runner {
+    rt: Rt,
+    tokio: Option<tokio::runtime::Runtime>,
 }
 
-fn slotcache(rt: &tokio::runtime::Runtime, cluster: &Cluster, ns: &str) -> Arc<SlotcacheSubject> {
+impl Runner {
+    fn new(rt: Rt) -> Self {
+        let tokio = matches!(rt, Rt::Tokio).then(|| {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio")
+        });
+        Self { rt, tokio }
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        match &self.tokio {
+            Some(t) => t.block_on(fut),
+            None => self.rt.block_on(fut),
+        }
+    }
+}
+
+fn slotcache(rt: &Runner, cluster: &Cluster, ns: &str) -> Arc<SlotcacheSubject> {
     let seeds: Vec<String> = cluster.seeds().iter().map(ToString::to_string).collect();
     let mut cfg = ProviderConfig::new(seeds);
     cfg.client_name = "slotcache-tags-history".into();
     cfg.bulk_operation_timeout = Duration::from_secs(3);
-    let runtime: Arc<dyn slotcache_rt::Runtime> = Arc::new(slotcache_tokio::TokioRuntime);
-    Arc::new(rt.block_on(SlotcacheSubject::connect(runtime, cfg, ns)).expect("provider"))
+    Arc::new(rt.block_on(SlotcacheSubject::connect(rt.rt.runtime(), cfg, ns)).expect("provider"))
 }
 
 /// What one run found.
@@ -109,7 +132,7 @@ impl Outcome {
 /// Runs the workload on `subject` while `disrupt` acts on the cluster (in its own thread), then
 /// the quiescent checks, then the history check.
 fn check_run(
-    rt: &tokio::runtime::Runtime,
+    rt: &Runner,
     cluster: &mut Cluster,
     subject: Arc<dyn Subject>,
     spec: &Spec,
@@ -126,7 +149,7 @@ fn check_run(
             done.disruption_done();
             r
         });
-        let parts = rt.block_on(workload::run(subject.clone(), spec, clock, stop));
+        let parts = rt.block_on(workload::run(rt.rt, subject.clone(), spec, clock, stop));
         (parts, d.join().expect("disruption thread"))
     });
     let parts = parts.expect("workload");
@@ -134,7 +157,8 @@ fn check_run(
     cluster.wait_healthy(DRILL_TIMEOUT).expect("cluster healthy after the run");
     let t1 = Instant::now();
     let workload_history = History::merge(parts);
-    let quiescent = rt.block_on(quiescent::run(subject.as_ref(), cluster, clock, spec, &workload_history));
+    let quiescent =
+        rt.block_on(quiescent::run(rt.rt, subject.as_ref(), cluster, clock, spec, &workload_history));
     let t2 = Instant::now();
     let history = History::merge([workload_history.records, quiescent.records.clone()]);
     let (p1, fig) = check_p1(&history);
@@ -180,20 +204,23 @@ fn other_master(c: &Cluster, m: usize) -> usize {
 #[test]
 fn history_plain() {
     let _t = turn();
-    let rt = tokio_rt();
     let mut cluster = start(ClusterBuilder::new().label("hist-plain"));
-    let subject = slotcache(&rt, &cluster, "hist-plain");
-    let spec = Spec::new(Duration::from_secs(4));
-    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |_| Ok("none".into()));
-    o.print("plain", "slotcache", &spec);
-    rt.block_on(subject.close());
-    assert_clean("plain", &o);
+    for rt in ALL {
+        let run = format!("plain/{}", rt.name());
+        let rt = Runner::new(rt);
+        let subject = slotcache(&rt, &cluster, &format!("hist-plain-{}", rt.rt.name()));
+        let spec = Spec::new(Duration::from_secs(3));
+        let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |_| Ok("none".into()));
+        o.print(&run, "slotcache", &spec);
+        rt.block_on(subject.close());
+        assert_clean(&run, &o);
+    }
 }
 
 #[test]
 fn history_while_a_master_fails_over() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::Smol);
     let mut cluster =
         start(ClusterBuilder::new().node_timeout(Duration::from_millis(1000)).label("hist-failover"));
     let subject = slotcache(&rt, &cluster, "hist-failover");
@@ -252,7 +279,7 @@ fn migrate_round_trip(
 #[test]
 fn history_while_slots_migrate_atomically() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::AsyncStd);
     let mut cluster = start(ClusterBuilder::new().label("hist-atomic"));
     let subject = slotcache(&rt, &cluster, "hist-atomic");
     let spec = Spec { tail: Duration::from_millis(500), ..Spec::new(Duration::from_secs(3)) };
@@ -276,7 +303,7 @@ fn history_while_slots_migrate_atomically() {
 #[test]
 fn history_while_slots_migrate_with_legacy_migrate() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::Tokio);
     let mut cluster = start(ClusterBuilder::new().label("hist-legacy"));
     let subject = slotcache(&rt, &cluster, "hist-legacy");
     let spec = Spec { tail: Duration::from_millis(500), ..Spec::new(Duration::from_secs(3)) };
@@ -306,11 +333,11 @@ fn history_while_slots_migrate_with_legacy_migrate() {
 #[test]
 fn naive_protocol_is_caught() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::Tokio);
     let mut cluster = start(ClusterBuilder::new().label("hist-naive"));
     let mut totals = [0usize; 5];
     for round in 0..3 {
-        let runtime: Arc<dyn slotcache_rt::Runtime> = Arc::new(slotcache_tokio::TokioRuntime);
+        let runtime = rt.rt.runtime();
         let ns = format!("naive-hist-{round}");
         let naive = Arc::new(
             rt.block_on(NaiveSubject::connect(runtime, cluster.seeds(), &ns, Duration::from_millis(1)))
@@ -350,7 +377,7 @@ fn naive_protocol_is_caught() {
 #[test]
 fn an_entry_already_stale_is_not_counted_again() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::Tokio);
     let cluster = start(ClusterBuilder::new().replicas(0).label("hist-stale-count"));
     let subject = slotcache(&rt, &cluster, "stale-count");
     let cache = subject.cache().clone();
@@ -406,7 +433,7 @@ fn an_entry_already_stale_is_not_counted_again() {
 #[test]
 fn invalidation_while_its_tag_slot_migrates_the_legacy_way() {
     let _t = turn();
-    let rt = tokio_rt();
+    let rt = Runner::new(Rt::Tokio);
     let cluster = start(ClusterBuilder::new().replicas(0).label("hist-legacy-tag"));
     let subject = slotcache(&rt, &cluster, "legacy-tag");
     let cache = subject.cache().clone();

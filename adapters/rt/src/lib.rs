@@ -36,8 +36,8 @@ pub use slotcache_core::cache::{
 };
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
-    ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Password, ReadFrom, Reply, Request,
-    RequestError, RequestKind, Stats, SubmitError, TlsFailure,
+    ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Mode, Password, ReadFrom, Reply,
+    Request, RequestError, RequestKind, Stats, SubmitError, TlsFailure,
 };
 /// Reading configuration: connection URLs and human-readable durations.
 pub use slotcache_core::config::{ConnectionUrl, DurationError, UrlError, parse_duration};

@@ -6,7 +6,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::client::{ClientConfig, ClientSettings, ConfigError, Password, ReadFrom};
+use crate::client::{ClientConfig, ClientSettings, ConfigError, Mode, Password, ReadFrom};
 use crate::config::{ConnectionUrl, UrlError};
 use crate::node_addr::NodeAddr;
 use crate::resp::{Limits, Protocol};
@@ -38,6 +38,10 @@ use crate::config::de::duration as de_duration;
 pub struct ProviderConfig<Tls> {
     /// Seed nodes, `host:port` (at least one; no default).
     pub init_address: Vec<String>,
+    /// A cluster, a standalone node (one primary, optionally with replicas), or detected from
+    /// the seed; default [`Mode::Auto`] (in files and URLs: `"auto"`, `"cluster"`,
+    /// `"standalone"`; see [`ClientConfig::mode`]). The cache API is the same on both.
+    pub mode: Mode,
     /// ACL user name; default empty (the default user). Needs a password.
     pub username: String,
     /// Password; default empty (none). Never shown by `Debug` or in errors.
@@ -127,6 +131,7 @@ impl<Tls: fmt::Debug> fmt::Debug for ProviderConfig<Tls> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderConfig")
             .field("init_address", &self.init_address)
+            .field("mode", &self.mode)
             .field("username", &self.username)
             .field("password", &if self.password.is_empty() { "" } else { "***" })
             .field("namespace", &self.namespace)
@@ -165,6 +170,7 @@ impl<Tls> Default for ProviderConfig<Tls> {
         let client = ClientConfig::default();
         Self {
             init_address: Vec::new(),
+            mode: client.mode,
             username: String::new(),
             password: String::new(),
             namespace: String::new(),
@@ -271,6 +277,7 @@ impl<Tls: Clone> ProviderConfig<Tls> {
 
     /// Copies the client tuning fields into `c`.
     fn write_client(&self, c: &mut ClientConfig) {
+        c.mode = self.mode;
         c.read_from = match (&self.read_from, self.send_to_replicas) {
             (ReadFrom::Primary, true) => ReadFrom::PreferReplica,
             (r, _) => r.clone(),
@@ -288,6 +295,7 @@ impl<Tls: Clone> ProviderConfig<Tls> {
 
     /// Copies the client tuning fields back from `c` (after URL options were applied to it).
     fn read_client(&mut self, c: &ClientConfig) {
+        self.mode = c.mode;
         self.read_from.clone_from(&c.read_from);
         self.protocol = c.protocol;
         self.connect_timeout = c.connect_timeout;
@@ -307,10 +315,10 @@ impl<Tls: Clone> ProviderConfig<Tls> {
     /// `redis://app:s3cret@10.0.0.1:6379,10.0.0.2:6379?read_from=replica&connect_timeout=250ms&protocol=3&client_name=svc`
     /// (the forms: [`crate::config::url`]).
     ///
-    /// Options: those of [`ConnectionUrl::apply_client_option`], and `namespace`,
-    /// `index_prefix`, `default_ttl`, `operation_timeout`, `atomic_operation_timeout`,
-    /// `bulk_operation_timeout`, `flush_timeout`, `search_timeout`, `max_compute_retries`,
-    /// `max_value_size`, `send_to_replicas`. A `rediss://` or `valkeys://` URL sets
+    /// Options: those of [`ClientConfig::apply_url_option`], and `namespace`, `index_prefix`,
+    /// `default_ttl`, `operation_timeout`, `atomic_operation_timeout`, `bulk_operation_timeout`,
+    /// `flush_timeout`, `search_timeout`, `max_compute_retries`, `max_value_size`,
+    /// `send_to_replicas`. A `rediss://` or `valkeys://` URL sets
     /// [`require_tls`](Self::require_tls): set [`tls`](Self::tls) before connecting.
     ///
     /// # Errors
@@ -325,7 +333,7 @@ impl<Tls: Clone> ProviderConfig<Tls> {
         let mut client = ClientConfig::default();
         cfg.write_client(&mut client);
         for (name, value) in &parsed.options {
-            if !ConnectionUrl::apply_client_option(&mut client, name, value)? {
+            if !client.apply_url_option(name, value)? {
                 url::apply_provider_option(&mut cfg, name, value)?;
             }
         }

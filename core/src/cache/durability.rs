@@ -19,6 +19,12 @@ use crate::topology::Topology;
 /// loading or syncing counts: if it cannot acknowledge in time the call fails with
 /// `NotDurable` rather than skipping the wait). A shard that lists no replica at all is not
 /// waited for (nothing can be promoted there). Before the first topology, the configured count.
+///
+/// On a standalone node (see [`Mode`](crate::client::Mode)) the one shard lists the replicas
+/// the primary's `INFO replication` reports as connected: a connected replica that does not
+/// acknowledge (stopped, lagging) makes the call fail with `NotDurable`, while a replica that
+/// disconnected is no longer listed after the next topology refresh, and so no longer waited
+/// for (a cluster keeps listing a failed replica until it is forgotten).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
@@ -49,5 +55,44 @@ impl Durability {
         let listed = topology.map_or(replicas, |t| u32::try_from(t.replicas(slot).len()).unwrap_or(u32::MAX));
         let want = replicas.min(listed);
         (want > 0).then(|| (want, u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1)))
+    }
+}
+
+/// `"primary"`, or `{ replicas = 1, timeout = "250ms" }` (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Durability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use core::fmt;
+
+        use serde::Deserialize;
+        use serde::de::{self, Visitor};
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Replicas {
+            replicas: u32,
+            #[serde(deserialize_with = "crate::config::de::duration")]
+            timeout: Duration,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Durability;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"primary\" or { replicas = N, timeout = \"250ms\" }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Durability, E> {
+                match s {
+                    "primary" => Ok(Durability::Primary),
+                    other => {
+                        Err(E::custom(format!("{other:?} is not a durability: use \"primary\" or a table")))
+                    }
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Durability, A::Error> {
+                let r = Replicas::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Durability::Replicas { replicas: r.replicas, timeout: r.timeout })
+            }
+        }
+        d.deserialize_any(V)
     }
 }

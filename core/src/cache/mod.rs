@@ -3,6 +3,7 @@
 //! how to read their replies). The async layer only sequences these plans.
 
 pub mod codec;
+pub mod compute;
 pub mod config;
 pub mod durability;
 pub mod envelope;
@@ -19,8 +20,10 @@ pub mod storage;
 pub mod transform;
 pub mod ttl;
 pub mod typed;
+pub mod typed_loads;
 
 pub use codec::{Binary, Codec, Json, Raw};
+pub use compute::{Compute, IfAbsent};
 pub use config::ProviderConfig;
 pub use durability::Durability;
 pub use envelope::{Entry, TagToken, TransformId};
@@ -31,4 +34,4 @@ pub use stats::{CacheStats, Counters};
 pub use storage::Storage;
 pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
 pub use ttl::Ttl;
-pub use typed::{Compute, EntryInfo, Typed};
+pub use typed::{EntryInfo, Typed};

@@ -1,8 +1,8 @@
 //! The namespaces of one provider: each made once, with one pair of key and value types and
 //! one set of options, and none overlapping another (`user:` and `user:admin:` would see each
-//! other's keys in `invalidate_all` and iteration).
+//! other's keys in `invalidate_all` and iteration); none once the provider is closed.
 
-use core::any::TypeId;
+use core::any::{Any, TypeId};
 use std::collections::HashMap;
 
 use crate::keys::{Namespace, NamespaceRegistry};
@@ -13,44 +13,51 @@ use super::options::NamespaceOptions;
 use super::typed::Typed;
 
 /// A namespace made, with what it was made with.
-struct Made<C> {
+struct Made {
     types: (TypeId, TypeId),
     fingerprint: String,
-    cache: C,
+    handle: Box<dyn Any + Send + Sync>,
 }
 
-/// The namespaces made so far; `C` is the handle kept for each.
-pub struct Namespaces<C> {
-    made: HashMap<String, Made<C>>,
+/// The namespaces made so far, each with the handle the async layer made for it.
+pub struct Namespaces {
+    made: HashMap<String, Made>,
     registry: NamespaceRegistry,
+    closed: bool,
 }
 
-impl<C> Default for Namespaces<C> {
+impl Default for Namespaces {
     fn default() -> Self {
-        Self { made: HashMap::new(), registry: NamespaceRegistry::new() }
+        Self { made: HashMap::new(), registry: NamespaceRegistry::new(), closed: false }
     }
 }
 
-impl<C> core::fmt::Debug for Namespaces<C> {
+impl core::fmt::Debug for Namespaces {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Namespaces").field("names", &self.made.keys()).finish_non_exhaustive()
     }
 }
 
-impl<C: Clone> Namespaces<C> {
-    /// The handle of namespace `ns` (with key type `K`, value type `V` and `options`): the one
-    /// made before, or one `make` builds from the namespace's typed side, kept for later.
+impl Namespaces {
+    /// The handle of namespace `name` (under the provider's global namespace, with key type
+    /// `K`, value type `V` and `options`): the one made before, or one `make` builds from the
+    /// namespace's typed side, kept for later.
     ///
     /// # Errors
-    /// [`CacheError::NamespaceConflict`] when it was made with other types or options; an
-    /// invalid option; [`CacheError::Config`] when it overlaps a namespace made before.
-    pub fn get_or_make<K: 'static, V: 'static, T>(
+    /// [`CacheError::Closed`] once closed; an invalid name or option;
+    /// [`CacheError::NamespaceConflict`] when it was made with other types (or another handle
+    /// type) or options; [`CacheError::Config`] when it overlaps a namespace made before.
+    pub fn get_or_make<K: 'static, V: 'static, T, H: Clone + Send + Sync + 'static>(
         &mut self,
         config: &ProviderConfig<T>,
-        ns: Namespace,
+        name: &str,
         options: NamespaceOptions<K, V>,
-        make: impl FnOnce(Typed<K, V>) -> C,
-    ) -> Result<C, CacheError> {
+        make: impl FnOnce(Typed<K, V>) -> H,
+    ) -> Result<H, CacheError> {
+        if self.closed {
+            return Err(CacheError::Closed);
+        }
+        let ns = Namespace::with_global(&config.namespace, name)?;
         let name = String::from_utf8_lossy(ns.data_prefix()).into_owned();
         let types = (TypeId::of::<K>(), TypeId::of::<V>());
         let fingerprint = options.fingerprint();
@@ -62,17 +69,18 @@ impl<C: Clone> Namespaces<C> {
             if m.fingerprint != fingerprint {
                 return conflict("other options");
             }
-            return Ok(m.cache.clone());
+            return m.handle.downcast_ref::<H>().cloned().map_or_else(|| conflict("another handle type"), Ok);
         }
         options.check()?;
         self.registry.register(&ns).map_err(|e| CacheError::Config(e.to_string()))?;
-        let cache = make(Typed::new(config, ns, options)?);
-        self.made.insert(name, Made { types, fingerprint, cache: cache.clone() });
-        Ok(cache)
+        let handle = make(Typed::new(config, ns, options)?);
+        self.made.insert(name, Made { types, fingerprint, handle: Box::new(handle.clone()) });
+        Ok(handle)
     }
 
-    /// Forgets every handle (the provider closed).
-    pub fn clear(&mut self) {
+    /// The provider closed: every handle is forgotten and no namespace is made any more.
+    pub fn close(&mut self) {
+        self.closed = true;
         self.made.clear();
     }
 }
@@ -84,21 +92,19 @@ mod tests {
     use super::*;
     use crate::cache::search::SearchSchema;
 
-    type Made = Namespaces<&'static str>;
-
     fn make<K: 'static, V: 'static>(
-        n: &mut Made,
+        n: &mut Namespaces,
         name: &str,
         options: NamespaceOptions<K, V>,
         handle: &'static str,
     ) -> Result<&'static str, CacheError> {
         let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
-        n.get_or_make(&config, Namespace::with_global("", name).expect("valid"), options, |_| handle)
+        n.get_or_make(&config, name, options, |_| handle)
     }
 
     #[test]
     fn one_namespace_one_set_of_types_and_options_no_overlap() {
-        let mut n = Made::default();
+        let mut n = Namespaces::default();
         assert_eq!(make::<String, u32>(&mut n, "users", NamespaceOptions::default(), "a"), Ok("a"));
         assert_eq!(make::<String, u32>(&mut n, "users:", NamespaceOptions::default(), "b"), Ok("a"));
         assert!(matches!(
@@ -115,7 +121,25 @@ mod tests {
         let mut binary = other;
         binary.codec = Arc::new(crate::cache::Binary);
         assert!(matches!(make(&mut n, "docs", binary, "c"), Err(CacheError::Config(_))), "search needs JSON");
-        n.clear();
-        assert_eq!(make::<String, u32>(&mut n, "users", NamespaceOptions::default(), "d"), Ok("d"));
+        assert!(matches!(
+            make::<String, u32>(&mut n, "", NamespaceOptions::default(), "c"),
+            Err(CacheError::Namespace(_))
+        ));
+        let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
+        let other_handle =
+            n.get_or_make::<String, u32, (), u8>(&config, "users", NamespaceOptions::default(), |_| 1);
+        assert!(matches!(
+            other_handle,
+            Err(CacheError::NamespaceConflict { what: "another handle type", .. })
+        ));
+        n.close();
+        assert_eq!(
+            make::<String, u32>(&mut n, "users", NamespaceOptions::default(), "d"),
+            Err(CacheError::Closed)
+        );
+        assert_eq!(
+            make::<String, u32>(&mut n, "other", NamespaceOptions::default(), "d"),
+            Err(CacheError::Closed)
+        );
     }
 }

@@ -269,33 +269,39 @@ impl<'a> Tags<'a> {
         Ok(script(&scripts::TAG_INVALIDATE, &self.key(tag)?, vec![new_token], by_sha, false))
     }
 
-    /// Lists members in a tag again, each with the score it had (`ZADD key GT score member
-    /// ...`): the members an invalidation erased from the tag (`TAG_INVALIDATE`) but failed to
-    /// delete. `GT` never lowers the score of a member written again meanwhile. `None` when
-    /// there is nothing to list.
+    /// Lists members in a tag again, each with the score it had (script `TAG_RELIST`): the
+    /// members an invalidation erased from the tag (`TAG_INVALIDATE`) but failed to delete.
+    /// `fresh_token` becomes the tag's token only if it has none. `None` when there is nothing
+    /// to list.
     ///
     /// # Errors
     /// A tag that holds `}`.
-    pub fn relist(&self, tag: &[u8], members: &[Listed]) -> Result<Option<Cmd>, CacheError> {
+    pub fn relist(
+        &self,
+        tag: &[u8],
+        members: &[Listed],
+        fresh_token: Bytes,
+        by_sha: bool,
+    ) -> Result<Option<Cmd>, CacheError> {
         if members.is_empty() {
             return Ok(None);
         }
-        let key = self.key(tag)?;
-        let mut cmd = Cmd::new("ZADD").arg(key.bytes().clone()).arg("GT");
+        let mut args = Vec::with_capacity(1 + 2 * members.len());
+        args.push(fresh_token);
         for m in members {
-            cmd.push_arg(m.score.clone());
-            cmd.push_arg(m.member.clone());
+            args.push(m.score.clone());
+            args.push(m.member.clone());
         }
-        Ok(Some(cmd.with_slot(key.slot())))
+        Ok(Some(script(&scripts::TAG_RELIST, &self.key(tag)?, args, by_sha, true)))
     }
 
-    /// Removes a data key from a tag (explicit `invalidate` of that key).
+    /// Removes a data key from a tag (script `TAG_LEAVE`, which also gives the tag key back an
+    /// expiry once no member without expiry is left).
     ///
     /// # Errors
     /// A tag that holds `}`.
-    pub fn remove_member(&self, tag: &[u8], member: &Bytes) -> Result<Cmd, CacheError> {
-        let key = self.key(tag)?;
-        Ok(Cmd::new("ZREM").arg(key.bytes().clone()).arg(member.clone()).with_slot(key.slot()))
+    pub fn remove_member(&self, tag: &[u8], member: &Bytes, by_sha: bool) -> Result<Cmd, CacheError> {
+        Ok(script(&scripts::TAG_LEAVE, &self.key(tag)?, vec![member.clone()], by_sha, true))
     }
 }
 
@@ -474,10 +480,15 @@ mod tests {
         let odd = Value::Array(vec![b(b"old"), Value::Array(vec![b(b"users:a")])]);
         assert!(read_invalidated(odd).is_err(), "a member without its score");
         let ns = Namespace::new("users").expect("ns");
-        let cmd = Tags::new(&ns).relist(b"x", &members).expect("cmd").expect("members");
+        let fresh = || Bytes::from_static(b"T");
+        let cmd = Tags::new(&ns).relist(b"x", &members, fresh(), false).expect("cmd").expect("members");
         let words: Vec<&[u8]> = cmd.args().iter().map(AsRef::as_ref).collect();
-        assert_eq!(words, vec![&b"ZADD"[..], b"tag:{users:x}", b"GT", b"inf", b"users:a", b"17", b"users:b"]);
-        assert_eq!(Tags::new(&ns).relist(b"x", &[]).expect("cmd"), None);
+        let src = scripts::TAG_RELIST.source.as_bytes();
+        assert_eq!(
+            words,
+            vec![&b"EVAL"[..], src, b"1", b"tag:{users:x}", b"T", b"inf", b"users:a", b"17", b"users:b"]
+        );
+        assert_eq!(Tags::new(&ns).relist(b"x", &[], fresh(), true).expect("cmd"), None);
         assert_eq!(
             read_invalidated(Value::Array(vec![Value::Nil, Value::Array(vec![])])).expect("read"),
             None

@@ -34,23 +34,60 @@ impl Script {
     }
 }
 
+/// The expiry rule every script that changes a tag's members ends with (Lua, prepended to
+/// their sources): the tag key lives as long as its longest-lived member. A member without
+/// expiry (`+inf`) makes the key persistent; once none is left, the key gets back the expiry of
+/// its longest-lived remaining member (bug A5: `PERSIST` stayed after that member left, so one
+/// `Ttl::Never` entry made its tag immortal); a persistent key left with its token alone
+/// expires after [`TOKEN_GRACE_MS`]. A key that has an expiry is only ever extended (to cover
+/// its longest-lived member), never shortened.
+macro_rules! follow_lua {
+    () => {
+        r"
+local function follow(k, now)
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if #top == 0 then return end
+  if top[2] == 'inf' then
+    redis.call('PERSIST', k)
+    return
+  end
+  local want = tonumber(top[2]) - now
+  local pttl = redis.call('PTTL', k)
+  if want <= 0 then
+    if pttl == -1 then redis.call('PEXPIRE', k, 60000) end
+  elseif pttl == -1 or pttl < want then
+    redis.call('PEXPIRE', k, want)
+  end
+end
+"
+    };
+}
+
+/// How long a tag key without expiry lives once it holds its token alone (every member left):
+/// 60 s, long enough for the invalidation that emptied it to finish its clean-up (see
+/// [`TAG_RELIST`]). Nothing else needs the token: every later write names itself in the tag
+/// and sets the key's expiry again.
+pub const TOKEN_GRACE_MS: u64 = 60_000;
+
 /// Adds a member to a tag and returns the tag's token, creating the token if the tag has none.
 ///
 /// `KEYS[1]` tag key; `ARGV[1]` data key; `ARGV[2]` TTL in ms, or empty for no expiry;
 /// `ARGV[3]` a fresh random token to use if the tag has none. Prunes members whose expiry has
-/// passed, and keeps the tag key alive at least as long as its longest-lived member.
+/// passed, and keeps the tag key alive exactly as long as its longest-lived member requires
+/// (the `follow` rule above: persistent while a member has no expiry, and no longer once none
+/// has).
 pub static TAG_WRITE: Script = Script::new(
     "tag_write",
-    r"
+    concat!(
+        follow_lua!(),
+        r"
 local k = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
-local created = false
 local token
 if #tok == 0 then
   token = '\0' .. ARGV[3]
-  created = (redis.call('EXISTS', k) == 0)
   redis.call('ZADD', k, -1, token)
 else
   token = tok[1]
@@ -58,17 +95,14 @@ end
 redis.call('ZREMRANGEBYSCORE', k, 0, '(' .. now)
 if ARGV[2] == '' then
   redis.call('ZADD', k, 'inf', ARGV[1])
-  redis.call('PERSIST', k)
 else
   local ttl = tonumber(ARGV[2])
   redis.call('ZADD', k, now + ttl, ARGV[1])
-  local pttl = redis.call('PTTL', k)
-  if created or (pttl >= 0 and pttl < ttl) then
-    redis.call('PEXPIRE', k, ttl)
-  end
 end
+follow(k, now)
 return string.sub(token, 2)
-",
+"
+    ),
 );
 
 /// Replaces a tag's token and hands back the old token with the live members and their
@@ -78,10 +112,13 @@ return string.sub(token, 2)
 /// score2, ...}}` (each member's score as the server prints it: its expiry in server
 /// milliseconds, or `inf`), or `{false, {}}` when the tag has no token (nothing was written
 /// under it, or it all expired). Atomic: a write that read the old token can no longer produce
-/// a visible entry, and a write that reads the new one is after the invalidation. The key
-/// keeps its TTL. The member list is **erased** with the swap (the tag then lists only the new
-/// generation): a member whose deletion ([`DEL_IF_STALE`]) then fails must be listed again by
-/// the caller (`ZADD key GT score member`), or no later invalidation finds it.
+/// a visible entry, and a write that reads the new one is after the invalidation. The member
+/// list is **erased** with the swap (the tag then lists only the new generation): a member
+/// whose deletion ([`DEL_IF_STALE`]) then fails must be listed again by the caller
+/// ([`TAG_RELIST`]), or no later invalidation finds it. The key keeps its expiry, unless it
+/// had none: left with its token alone, it then expires after [`TOKEN_GRACE_MS`] (the
+/// `follow` rule of [`TAG_WRITE`]; before, a tag that once had a member without expiry kept
+/// its token forever).
 ///
 /// The key is never emptied, not even to be re-created: the new token goes in first, then the
 /// old token and every member go. In a slot being migrated the legacy way (`MIGRATING`), the
@@ -89,7 +126,9 @@ return string.sub(token, 2)
 /// a `DEL` followed by a `ZADD` failed half-way ("non local key"), with the tag key gone.
 pub static TAG_INVALIDATE: Script = Script::new(
     "tag_invalidate",
-    r"
+    concat!(
+        follow_lua!(),
+        r"
 local k = KEYS[1]
 local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
 if #tok == 0 then
@@ -101,8 +140,63 @@ local members = redis.call('ZRANGEBYSCORE', k, now, 'inf', 'WITHSCORES')
 redis.call('ZADD', k, -1, '\0' .. ARGV[1])
 redis.call('ZREM', k, unpack(tok))
 redis.call('ZREMRANGEBYSCORE', k, '(-1', 'inf')
+follow(k, now)
 return {string.sub(tok[1], 2), members}
-",
+"
+    ),
+);
+
+/// Takes members out of a tag (an entry invalidated by key, or deleted by an invalidation of
+/// another of its tags), then applies the expiry rule of [`TAG_WRITE`]: the last member
+/// without expiry leaving gives the key back the expiry of its longest-lived remaining member.
+///
+/// `KEYS[1]` tag key; `ARGV` the data keys to remove. Returns how many were listed (as `ZREM`).
+pub static TAG_LEAVE: Script = Script::new(
+    "tag_leave",
+    concat!(
+        follow_lua!(),
+        r"
+local k = KEYS[1]
+local n = redis.call('ZREM', k, unpack(ARGV))
+if n > 0 then
+  local t = redis.call('TIME')
+  follow(k, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+return n
+"
+    ),
+);
+
+/// Lists members in a tag again, each with the score it had: the members an invalidation
+/// erased from the tag ([`TAG_INVALIDATE`]) but failed to delete, so that the next
+/// invalidation of the tag finds them. `GT` never lowers the score of a member written again
+/// meanwhile. Then the expiry rule of [`TAG_WRITE`] (a member without expiry makes the key
+/// persistent again). A key that lost its token meanwhile (it expired, or was evicted) gets
+/// the fresh one given: an entry it lists carries another token, so it stays stale, and the
+/// next invalidation (which skips a tag without token) still finds it. Before, a plain `ZADD GT`
+/// re-created such a key without token and without expiry.
+///
+/// `KEYS[1]` tag key; `ARGV[1]` a fresh random token, used only if the tag has none;
+/// `ARGV[2..]` `score, member` pairs. Returns how many members were added (as `ZADD`).
+pub static TAG_RELIST: Script = Script::new(
+    "tag_relist",
+    concat!(
+        follow_lua!(),
+        r"
+local k = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if #redis.call('ZRANGEBYSCORE', k, -1, -1) == 0 then
+  redis.call('ZADD', k, -1, '\0' .. ARGV[1])
+end
+local n = 0
+for i = 2, #ARGV, 1000 do
+  n = n + redis.call('ZADD', k, 'GT', unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+follow(k, now)
+return n
+"
+    ),
 );
 
 /// Deletes an entry that carries a tag with a token other than the tag's current one: an
@@ -197,13 +291,16 @@ return 1
 ///
 /// `KEYS[1]` tag key; `ARGV[1]` the entries' new TTL in ms; `ARGV[2..]` their data keys. When
 /// the tag has a token, each member gets the score `now + ttl` unless it has a later one
-/// (`ZADD GT`: a member without expiry keeps `+inf`), and the tag key lives at least `ttl`
-/// (unless it has no expiry). A member that is missing is listed again: an entry whose
-/// membership lapsed while reads kept it alive (or an entry already stale, which the next
-/// invalidation then deletes). A tag without a token is left alone (its entries are stale).
+/// (`ZADD GT`: a member without expiry keeps `+inf`), then the expiry rule of [`TAG_WRITE`]
+/// (the key lives as long as its longest-lived member: at least `ttl`, persistent while a
+/// member has no expiry). A member that is missing is listed again: an entry whose membership
+/// lapsed while reads kept it alive (or an entry already stale, which the next invalidation
+/// then deletes). A tag without a token is left alone (its entries are stale).
 pub static TAG_TOUCH: Script = Script::new(
     "tag_touch",
-    r"
+    concat!(
+        follow_lua!(),
+        r"
 local k = KEYS[1]
 local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
 if #tok == 0 then
@@ -215,12 +312,10 @@ local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do
   redis.call('ZADD', k, 'GT', now + ttl, ARGV[i])
 end
-local pttl = redis.call('PTTL', k)
-if pttl >= 0 and pttl < ttl then
-  redis.call('PEXPIRE', k, ttl)
-end
+follow(k, now)
 return tok
-",
+"
+    ),
 );
 
 /// Stores an entry with the TTL of a new entry or of an update, whichever it is now (the
@@ -266,5 +361,16 @@ mod tests {
         assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(TAG_WRITE.sha1().len(), 40);
         assert_ne!(TAG_WRITE.sha1(), TAG_INVALIDATE.sha1());
+    }
+
+    /// Every script that changes a tag's members ends with the same expiry rule, and its grace
+    /// is the documented one.
+    #[test]
+    fn the_member_scripts_share_the_expiry_rule() {
+        for s in [&TAG_WRITE, &TAG_INVALIDATE, &TAG_LEAVE, &TAG_RELIST] {
+            assert!(s.source.starts_with(follow_lua!()), "{}", s.name);
+            assert!(s.source.contains("follow(k, "), "{}", s.name);
+        }
+        assert!(follow_lua!().contains(&format!("PEXPIRE', k, {TOKEN_GRACE_MS})")));
     }
 }

@@ -79,6 +79,9 @@ impl Counters {
                 Warning::UnlockFailed(e) => {
                     tracing::warn!(error = %e, "releasing a load lock failed; it expires by itself");
                 }
+                Warning::Superseded => {
+                    tracing::debug!(namespace = %name, "a reloaded value was not stored: a tag was invalidated while it loaded");
+                }
             }
         }
     }

@@ -49,6 +49,16 @@ pub fn check_default(d: Duration) -> Result<u64, CacheError> {
     millis_up(d).ok_or(CacheError::InvalidTtl { reason: "the default TTL must be positive" })
 }
 
+/// The milliseconds of a new lifetime for an existing entry (`set_expires_after`): as
+/// [`Ttl::After`], rounded up.
+///
+/// # Errors
+/// [`CacheError::InvalidTtl`] for zero.
+pub fn lifetime_ms(d: Duration) -> Result<u64, CacheError> {
+    millis_up(d)
+        .ok_or(CacheError::InvalidTtl { reason: "a TTL of zero would expire the entry as it is written" })
+}
+
 impl Ttl {
     /// Milliseconds to send with `PX`, `None` for no expiry.
     ///
@@ -58,9 +68,7 @@ impl Ttl {
         match self {
             Self::Default => Ok(Some(default_ms)),
             Self::Never => Ok(None),
-            Self::After(d) => millis_up(d).map(Some).ok_or(CacheError::InvalidTtl {
-                reason: "a TTL of zero would expire the entry as it is written",
-            }),
+            Self::After(d) => lifetime_ms(d).map(Some),
         }
     }
 }
@@ -79,5 +87,7 @@ mod tests {
         assert!(matches!(Ttl::After(Duration::ZERO).resolve(5), Err(CacheError::InvalidTtl { .. })));
         assert!(check_default(Duration::ZERO).is_err());
         assert_eq!(check_default(Duration::from_secs(3600)), Ok(3_600_000));
+        assert_eq!(lifetime_ms(Duration::from_micros(1500)), Ok(2));
+        assert!(matches!(lifetime_ms(Duration::ZERO), Err(CacheError::InvalidTtl { .. })));
     }
 }

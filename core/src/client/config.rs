@@ -1,6 +1,5 @@
 //! The client's configuration.
 
-use core::fmt;
 use core::time::Duration;
 use std::sync::Arc;
 
@@ -10,7 +9,11 @@ use crate::retry::RetryConfig;
 use crate::topology::RefreshConfig;
 
 use super::error::ConfigError;
+use super::mode::Mode;
+use crate::config::url::{duration, number, optional_duration, parse_value};
 use crate::config::{ConnectionUrl, UrlError};
+use crate::password::Password;
+use crate::resp::parse_protocol;
 
 /// Where read-only commands go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,27 +50,11 @@ impl core::str::FromStr for ReadFrom {
     }
 }
 
-/// A password that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(Arc<str>);
-
-impl Password {
-    /// Wraps a password.
-    #[must_use]
-    pub fn new(p: impl Into<Arc<str>>) -> Self {
-        Self(p.into())
-    }
-
-    /// The password itself, for the `AUTH`/`HELLO` command only.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(***)")
+/// `"primary"`, `"replica"` or `"az:<zone>"` (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ReadFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::config::de::from_str(d, str::parse::<Self>)
     }
 }
 
@@ -88,6 +75,12 @@ pub struct ClientConfig {
     /// Seed nodes (`"host:port"`); the first topology comes from whichever answers. No default:
     /// at least one is required.
     pub seeds: Vec<NodeAddr>,
+    /// A cluster, a standalone node, or detected; default [`Mode::Auto`]. In files and URLs:
+    /// `"auto"`, `"cluster"`, `"standalone"`. A standalone node serves every slot: the topology
+    /// is one shard owning all 16384 slots, whose primary is the node (or, when a replica
+    /// answers, its master) and whose replicas are those the primary's `INFO replication`
+    /// lists as connected. Several seeds must then be nodes of that one deployment.
+    pub mode: Mode,
     /// ACL user name; `None` (default) for the default user. Needs a password.
     pub username: Option<String>,
     /// Password; `None` (default) for no authentication. Never shown by `Debug`.
@@ -166,6 +159,7 @@ impl ClientConfig {
     pub fn new(seeds: Vec<NodeAddr>) -> Self {
         Self {
             seeds,
+            mode: Mode::Auto,
             username: None,
             password: None,
             client_name: None,
@@ -237,6 +231,54 @@ impl ClientConfig {
         self.refresh.validate().map_err(ConfigError::Refresh)?;
         Ok(())
     }
+
+    /// Applies one option of a connection URL ([`ConnectionUrl`]) that every client configuration
+    /// understands; `Ok(false)` when
+    /// `name` is not one of them:
+    ///
+    /// | option | setting | example |
+    /// |---|---|---|
+    /// | `read_from` | [`ClientConfig::read_from`] | `primary`, `replica`, `az:use1-az1` |
+    /// | `protocol` | [`ClientConfig::protocol`] | `2`, `3`, `resp2`, `resp3` |
+    /// | `client_name` | [`ClientConfig::client_name`] | `my-service` |
+    /// | `connect_timeout` | [`ClientConfig::connect_timeout`] | `250ms` |
+    /// | `stall_timeout` | [`ClientConfig::stall_timeout`] | `250ms` |
+    /// | `connections_per_node` | [`ClientConfig::connections_per_node`] | `2` |
+    /// | `max_queued_per_node` | [`ClientConfig::max_queued_per_node`] | `10000` |
+    /// | `max_outstanding` | [`ClientConfig::max_outstanding`] | `100000` |
+    /// | `max_attempts` | [`RetryConfig::max_attempts`](crate::RetryConfig::max_attempts) | `4` |
+    /// | `base_backoff` | [`RetryConfig::base_backoff`](crate::RetryConfig::base_backoff) | `2ms` |
+    /// | `max_backoff` | [`RetryConfig::max_backoff`](crate::RetryConfig::max_backoff) | `100ms` |
+    /// | `max_redirects` | [`RetryConfig::max_redirects`](crate::RetryConfig::max_redirects) | `5` |
+    /// | `refresh_min_interval` | [`RefreshConfig::min_interval`](crate::RefreshConfig::min_interval) | `100ms` |
+    /// | `refresh_periodic` | [`RefreshConfig::periodic`](crate::RefreshConfig::periodic) | `30s`, `off` |
+    ///
+    /// Values are checked for their syntax here; ranges are checked when the configuration
+    /// is validated.
+    ///
+    /// # Errors
+    /// [`UrlError::OptionValue`] when the value cannot be read.
+    pub fn apply_url_option(&mut self, name: &str, value: &str) -> Result<bool, UrlError> {
+        match name {
+            "mode" => self.mode = parse_value(name, value, str::parse::<Mode>)?,
+            "read_from" => self.read_from = parse_value(name, value, str::parse::<ReadFrom>)?,
+            "protocol" => self.protocol = parse_value(name, value, parse_protocol)?,
+            "client_name" => self.client_name = Some(value.to_owned()).filter(|n| !n.is_empty()),
+            "connect_timeout" => self.connect_timeout = duration(name, value)?,
+            "stall_timeout" => self.stall_timeout = duration(name, value)?,
+            "connections_per_node" => self.connections_per_node = number(name, value)?,
+            "max_queued_per_node" => self.max_queued_per_node = number(name, value)?,
+            "max_outstanding" => self.max_outstanding = number(name, value)?,
+            "max_attempts" => self.retry.max_attempts = number(name, value)?,
+            "base_backoff" => self.retry.base_backoff = duration(name, value)?,
+            "max_backoff" => self.retry.max_backoff = duration(name, value)?,
+            "max_redirects" => self.retry.max_redirects = number(name, value)?,
+            "refresh_min_interval" => self.refresh.min_interval = duration(name, value)?,
+            "refresh_periodic" => self.refresh.periodic = optional_duration(name, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// An adapter's client settings: the core's settings plus the adapter's TLS settings `Tls`
@@ -259,7 +301,7 @@ impl<Tls> ClientSettings<Tls> {
     /// A configuration from a connection URL, such as
     /// `redis://user:secret@10.0.0.1:6379,10.0.0.2:6379?read_from=replica&connect_timeout=250ms`
     /// (the forms: [`crate::config::url`]). Its options are those of
-    /// [`ConnectionUrl::apply_client_option`] and `request_timeout`.
+    /// [`ClientConfig::apply_url_option`] and `request_timeout`.
     ///
     /// A `rediss://` or `valkeys://` URL sets [`ClientConfig::tls`]: add TLS settings (`tls`)
     /// before connecting, or validation fails with [`ConfigError::TlsRequired`].
@@ -273,11 +315,11 @@ impl<Tls> ClientSettings<Tls> {
         client.username = parsed.username;
         client.password = parsed.password;
         for (name, value) in &parsed.options {
-            if ConnectionUrl::apply_client_option(&mut client, name, value)? {
+            if client.apply_url_option(name, value)? {
                 continue;
             }
             match name.as_str() {
-                "request_timeout" => client.request_timeout = crate::config::url::duration(name, value)?,
+                "request_timeout" => client.request_timeout = duration(name, value)?,
                 _ => return Err(UrlError::UnknownOption { name: name.clone() }),
             }
         }
@@ -294,5 +336,46 @@ impl<Tls> ClientSettings<Tls> {
             return Err(ConfigError::TlsRequired);
         }
         self.client.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+    use crate::resp::Protocol;
+
+    #[test]
+    fn client_options_are_applied_and_checked() {
+        let mut c = ClientConfig::default();
+        let mut apply = |n: &str, v: &str| c.apply_url_option(n, v);
+        assert_eq!(apply("read_from", "az:use1-az1"), Ok(true));
+        assert_eq!(apply("protocol", "2"), Ok(true));
+        assert_eq!(apply("connect_timeout", "250ms"), Ok(true));
+        assert_eq!(apply("refresh_periodic", "off"), Ok(true));
+        assert_eq!(apply("max_attempts", "3"), Ok(true));
+        assert_eq!(apply("mode", "standalone"), Ok(true));
+        assert!(matches!(apply("mode", "single"), Err(UrlError::OptionValue { name, .. }) if name == "mode"));
+        assert_eq!(apply("nonsense", "1"), Ok(false));
+        assert!(
+            matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4")
+        );
+        assert!(
+            matches!(apply("connect_timeout", "250"), Err(UrlError::OptionValue { name, .. }) if name == "connect_timeout")
+        );
+        assert!(
+            matches!(apply("read_from", "somewhere"), Err(UrlError::OptionValue { name, .. }) if name == "read_from")
+        );
+        assert!(matches!(apply("connections_per_node", "-1"), Err(UrlError::OptionValue { .. })));
+        assert_eq!(c.read_from, ReadFrom::AzAffinity("use1-az1".into()));
+        assert_eq!(c.protocol, Protocol::Resp2);
+        assert_eq!(c.connect_timeout, Duration::from_millis(250));
+        assert_eq!(c.refresh.periodic, None);
+        assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.mode, Mode::Standalone);
+        for m in [Mode::Auto, Mode::Cluster, Mode::Standalone] {
+            assert_eq!(m.to_string().parse::<Mode>(), Ok(m));
+        }
     }
 }

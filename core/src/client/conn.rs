@@ -13,6 +13,7 @@ use crate::resp::{Protocol, encode_command};
 
 use super::arena::Id;
 use super::config::{ClientConfig, ReadFrom};
+use super::mode::Mode;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +41,8 @@ pub(crate) enum Expect {
     Asking,
     /// A caller's sub-request.
     Sub(Id),
-    /// A topology query (`CLUSTER SHARDS` or, as fallback, `CLUSTER SLOTS`).
+    /// A topology query (`CLUSTER SHARDS` or, as fallback, `CLUSTER SLOTS`; `INFO` on a
+    /// standalone node).
     Topology(TopologyQuery),
 }
 
@@ -51,6 +53,9 @@ pub(crate) enum TopologyQuery {
     Shards,
     /// `CLUSTER SLOTS`.
     Slots,
+    /// `INFO` (default sections: `cluster_enabled` and the replication section), for a
+    /// standalone node.
+    Info,
 }
 
 impl TopologyQuery {
@@ -59,6 +64,7 @@ impl TopologyQuery {
         match self {
             Self::Shards => &["CLUSTER", "SHARDS"],
             Self::Slots => &["CLUSTER", "SLOTS"],
+            Self::Info => &["INFO"],
         }
     }
 }
@@ -131,8 +137,10 @@ impl Conn {
 
     /// After authentication: `READONLY` when reads may go to replicas. It is sent on every
     /// connection (harmless on a primary), so a node that changes role needs no reconnect.
+    /// Not in [`Mode::Standalone`]: a standalone replica serves reads without it (and refuses
+    /// it); in [`Mode::Auto`] a standalone node's refusal is ignored.
     pub(crate) fn write_readonly_if_needed(&mut self, cfg: &ClientConfig) {
-        if cfg.read_from != ReadFrom::Primary {
+        if cfg.read_from != ReadFrom::Primary && cfg.mode != Mode::Standalone {
             self.write(&["READONLY"], Expect::ReadOnly);
         }
     }

@@ -166,6 +166,21 @@ pub enum RequestError {
         /// What the last attempt met.
         detail: String,
     },
+    /// A seed is a standalone node while [`ClientConfig::mode`](super::ClientConfig::mode) is
+    /// [`Mode::Cluster`](super::Mode::Cluster), or a cluster node while it is
+    /// [`Mode::Standalone`](super::Mode::Standalone). Before the first topology, requests fail
+    /// with it as soon as every seed has answered so; [`Mode::Auto`](super::Mode::Auto) (the
+    /// default) accepts both.
+    #[error("{addr} is a {found} node but the client's mode is {configured}: set mode to {found} or auto")]
+    ModeMismatch {
+        /// The node that answered.
+        addr: NodeAddr,
+        /// The configured mode.
+        configured: super::Mode,
+        /// What the node is: [`Mode::Cluster`](super::Mode::Cluster) or
+        /// [`Mode::Standalone`](super::Mode::Standalone).
+        found: super::Mode,
+    },
     /// No node serves this slot and no topology refresh has found one.
     #[error("no node serves slot {slot}: {detail}")]
     NoRoute {

@@ -103,6 +103,10 @@ impl Client {
                     self.mark_dirty(cid);
                 }
             },
+            // A standalone node refuses `READONLY` (sent in `Mode::Auto` before the node is
+            // known): its replicas serve reads without it.
+            Expect::ReadOnly if matches!(&value, Value::Error(e) if crate::topology::is_cluster_disabled(e)) =>
+                {}
             Expect::Auth | Expect::SetName | Expect::ReadOnly => {
                 if let Value::Error(msg) = value {
                     self.handshake_failed(now, cid, ServerError::new(msg));

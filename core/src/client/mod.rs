@@ -1,4 +1,4 @@
-//! The cluster client state machine.
+//! The cluster client state machine (which also serves a standalone node: see [`Mode`]).
 //!
 //! [`Client`] ties the core together in the shape quinn-proto and str0m use. The caller (an
 //! adapter, or a test's simulated cluster) owns sockets and the clock, and runs this loop:
@@ -24,6 +24,7 @@ mod error;
 pub mod fuzz;
 mod input;
 mod merge;
+mod mode;
 #[cfg(test)]
 mod pipeline_tests;
 mod plan;
@@ -31,6 +32,8 @@ mod reauth;
 mod refresh;
 mod request;
 mod stall;
+#[cfg(test)]
+mod standalone_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -47,8 +50,10 @@ use crate::retry::{Budget, Idempotency};
 use crate::rng::Rng;
 use crate::topology::{RefreshPolicy, RefreshReason, SlotRange, Topology};
 
-pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, Password, ReadFrom, ReadFromError};
+pub use crate::password::Password;
+pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, ReadFrom, ReadFromError};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
+pub use mode::{Mode, ModeError};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;

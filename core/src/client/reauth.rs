@@ -7,13 +7,13 @@ use crate::node_addr::NodeAddr;
 use crate::retry::{Budget, Idempotency};
 
 use super::arena::Id;
-use super::config::Password;
 use super::conn::ConnState;
 use super::error::SubmitError;
 use super::plan::Shape;
 use super::request::Cmd;
 use super::timers::Timer;
 use super::{Client, Parent, RequestId, Route, Sub, SubState};
+use crate::password::Password;
 
 impl Client {
     /// Switches to new credentials (`username` `None`: the default user) without dropping a

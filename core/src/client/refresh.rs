@@ -1,17 +1,24 @@
 //! Driving topology refreshes: when the policy says so, ask one node for `CLUSTER SHARDS`
 //! (falling back to `CLUSTER SLOTS`), apply the answer and re-route what waited for it.
+//!
+//! A standalone node ([`Mode`]): in [`Mode::Auto`], a node that answers `CLUSTER SHARDS` with
+//! `ERR This instance has cluster support disabled` is asked `INFO` on the same connection, and
+//! its answer is the topology (one shard owning every slot, see
+//! [`Topology::from_info_reply`]); in [`Mode::Standalone`], `INFO` is the only query. A node of
+//! the other kind than the configured mode is a [`RequestError::ModeMismatch`]: before the
+//! first topology, once every seed has refused so, the waiting requests fail with it at once.
 
 use std::time::Instant;
 
 use crate::node_addr::NodeAddr;
 use crate::resp::Value;
-use crate::topology::{RefreshReason, Topology};
+use crate::topology::{RefreshReason, Topology, TopologyError};
 
 use super::arena::Id;
 use super::conn::{ConnState, Expect, TopologyQuery};
 use super::error::RequestError;
 use super::timers::Timer;
-use super::{Client, Event, Output, SubState};
+use super::{Client, Event, Mode, Output, SubState};
 
 impl Client {
     /// Starts a refresh if the policy allows one now.
@@ -35,11 +42,15 @@ impl Client {
                 return;
             }
         };
+        let query = match self.cfg.mode {
+            Mode::Standalone => TopologyQuery::Info,
+            _ => TopologyQuery::Shards,
+        };
         let Some(conn) = self.conns.get_mut(cid) else { return };
         if conn.state == ConnState::Connecting {
-            conn.queued_topology = Some(TopologyQuery::Shards);
+            conn.queued_topology = Some(query);
         } else {
-            conn.write(TopologyQuery::Shards.command(), Expect::Topology(TopologyQuery::Shards));
+            conn.write(query.command(), Expect::Topology(query));
             self.mark_dirty(cid);
         }
         self.refresh_conn = Some((cid, now));
@@ -107,25 +118,60 @@ impl Client {
             return; // a refresh that already timed out
         }
         let Some(addr) = self.conns.get(cid).map(|c| c.addr.clone()) else { return };
-        let parsed = match &value {
-            Value::Error(e) => Err(String::from_utf8_lossy(e).into_owned()),
-            v => match q {
-                TopologyQuery::Shards => Topology::from_shards_reply(v, &addr, self.cfg.tls),
-                TopologyQuery::Slots => Topology::from_slots_reply(v, &addr),
-            }
-            .map_err(|e| e.to_string()),
+        let parsed = match q {
+            TopologyQuery::Shards => Topology::from_shards_reply(&value, &addr, self.cfg.tls),
+            TopologyQuery::Slots => Topology::from_slots_reply(&value, &addr),
+            TopologyQuery::Info => Topology::from_info_reply(&value, &addr),
         };
+        let disabled = matches!(&value, Value::Error(e) if crate::topology::is_cluster_disabled(e));
         match parsed {
-            Ok(t) => self.apply_topology(now, t),
-            Err(e) if q == TopologyQuery::Shards => {
-                // Servers before 7.0 have no CLUSTER SHARDS.
-                let Some(conn) = self.conns.get_mut(cid) else { return };
-                let _ = e;
-                conn.write(TopologyQuery::Slots.command(), Expect::Topology(TopologyQuery::Slots));
-                self.mark_dirty(cid);
+            Ok(t) => {
+                // A standalone replica answered: it named its primary and itself only. Ask the
+                // primary for its other replicas next (once per new answer, so a primary that
+                // cannot be reached is not asked in a loop).
+                let ask_primary = t.is_standalone()
+                    && t.primaries().all(|p| p.addr != addr)
+                    && self.topology.as_ref() != Some(&t);
+                self.apply_topology(now, t);
+                if ask_primary {
+                    self.request_refresh_only(now, RefreshReason::Manual);
+                }
             }
+            // A standalone node.
+            Err(_) if disabled && q != TopologyQuery::Info => match self.cfg.mode {
+                Mode::Cluster => self.mode_mismatch(now, addr, Mode::Standalone),
+                _ => self.ask_again(cid, TopologyQuery::Info),
+            },
+            Err(TopologyError::ClusterEnabled) => self.mode_mismatch(now, addr, Mode::Cluster),
+            // An ACL user denied `INFO` on a standalone node: the node alone, without replicas.
+            Err(TopologyError::Server(e)) if q == TopologyQuery::Info && e.starts_with("NOPERM") => {
+                tracing::debug!(node = %addr, error = %e, "slotcache: INFO refused, the node alone is the topology");
+                match Topology::standalone(crate::topology::Node::from_addr(addr.clone()), Vec::new()) {
+                    Ok(t) => self.apply_topology(now, t),
+                    Err(e) => self.refresh_failed(now, &format!("{addr}: {e}")),
+                }
+            }
+            // Servers before 7.0 have no CLUSTER SHARDS.
+            Err(_) if q == TopologyQuery::Shards => self.ask_again(cid, TopologyQuery::Slots),
+            Err(TopologyError::Server(e)) => self.refresh_failed(now, &format!("{addr}: {e}")),
             Err(e) => self.refresh_failed(now, &format!("{addr}: {e}")),
         }
+    }
+
+    /// Sends the next topology query of this refresh on the same connection.
+    fn ask_again(&mut self, cid: Id, q: TopologyQuery) {
+        let Some(conn) = self.conns.get_mut(cid) else { return };
+        conn.write(q.command(), Expect::Topology(q));
+        self.mark_dirty(cid);
+    }
+
+    /// Node `addr` is a `found` node while the configuration says otherwise: this refresh
+    /// fails with [`RequestError::ModeMismatch`], and before the first topology the seed counts
+    /// as refusing the client (see [`seed_refused`](Self::seed_refused)).
+    fn mode_mismatch(&mut self, now: Instant, addr: NodeAddr, found: Mode) {
+        let error = RequestError::ModeMismatch { addr: addr.clone(), configured: self.cfg.mode, found };
+        self.refresh_failed(now, &error.to_string());
+        self.seed_refused(addr, error);
     }
 
     pub(crate) fn refresh_failed(&mut self, now: Instant, reason: &str) {

@@ -8,16 +8,18 @@
 //! `:`, `/`, `?` and `%` in them). Several seeds are separated by commas, or given again as
 //! `seed=host:port` options. The port defaults to 6379; IPv6 hosts are written `[::1]:7000`.
 //! A cluster has only database 0, so the path is empty, `/` or `/0`. Option values are
-//! percent-decoded too. [`ConnectionUrl::apply_client_option`] lists the options every
-//! configuration understands.
+//! percent-decoded too. The options every client configuration understands are read by the
+//! client's configuration (`ClientConfig::apply_url_option`), the others by the configuration
+//! that knows them.
+//! (`mode=standalone` for one node; the default `auto` detects it).
 //!
 //! No error and no `Debug` output ever shows the password.
 
 use core::fmt;
 use core::time::Duration;
 
-use crate::client::{ClientConfig, Password, ReadFrom};
 use crate::node_addr::NodeAddr;
+use crate::password::Password;
 
 use super::duration::parse_duration;
 
@@ -56,7 +58,8 @@ pub enum UrlError {
         /// The port as written.
         port: String,
     },
-    /// A path other than none, `/` or `/0` (a cluster has only database 0).
+    /// A path other than none, `/` or `/0` (a cluster has only database 0; slotcache uses
+    /// database 0 on a standalone node too).
     #[error("URL path {path:?}: a cluster has only database 0")]
     Path {
         /// The path as written.
@@ -162,52 +165,6 @@ impl ConnectionUrl {
         }
         Ok(Self { tls, username, password, seeds, options })
     }
-
-    /// Applies one option that every client configuration understands; `Ok(false)` when
-    /// `name` is not one of them:
-    ///
-    /// | option | setting | example |
-    /// |---|---|---|
-    /// | `read_from` | [`ClientConfig::read_from`] | `primary`, `replica`, `az:use1-az1` |
-    /// | `protocol` | [`ClientConfig::protocol`] | `2`, `3`, `resp2`, `resp3` |
-    /// | `client_name` | [`ClientConfig::client_name`] | `my-service` |
-    /// | `connect_timeout` | [`ClientConfig::connect_timeout`] | `250ms` |
-    /// | `stall_timeout` | [`ClientConfig::stall_timeout`] | `250ms` |
-    /// | `connections_per_node` | [`ClientConfig::connections_per_node`] | `2` |
-    /// | `max_queued_per_node` | [`ClientConfig::max_queued_per_node`] | `10000` |
-    /// | `max_outstanding` | [`ClientConfig::max_outstanding`] | `100000` |
-    /// | `max_attempts` | [`RetryConfig::max_attempts`](crate::RetryConfig::max_attempts) | `4` |
-    /// | `base_backoff` | [`RetryConfig::base_backoff`](crate::RetryConfig::base_backoff) | `2ms` |
-    /// | `max_backoff` | [`RetryConfig::max_backoff`](crate::RetryConfig::max_backoff) | `100ms` |
-    /// | `max_redirects` | [`RetryConfig::max_redirects`](crate::RetryConfig::max_redirects) | `5` |
-    /// | `refresh_min_interval` | [`RefreshConfig::min_interval`](crate::RefreshConfig::min_interval) | `100ms` |
-    /// | `refresh_periodic` | [`RefreshConfig::periodic`](crate::RefreshConfig::periodic) | `30s`, `off` |
-    ///
-    /// Values are checked for their syntax here; ranges are checked when the configuration
-    /// is validated.
-    ///
-    /// # Errors
-    /// [`UrlError::OptionValue`] when the value cannot be read.
-    pub fn apply_client_option(c: &mut ClientConfig, name: &str, value: &str) -> Result<bool, UrlError> {
-        match name {
-            "read_from" => c.read_from = parse_value(name, value, str::parse::<ReadFrom>)?,
-            "protocol" => c.protocol = parse_value(name, value, super::parse_protocol)?,
-            "client_name" => c.client_name = Some(value.to_owned()).filter(|n| !n.is_empty()),
-            "connect_timeout" => c.connect_timeout = duration(name, value)?,
-            "stall_timeout" => c.stall_timeout = duration(name, value)?,
-            "connections_per_node" => c.connections_per_node = number(name, value)?,
-            "max_queued_per_node" => c.max_queued_per_node = number(name, value)?,
-            "max_outstanding" => c.max_outstanding = number(name, value)?,
-            "max_attempts" => c.retry.max_attempts = number(name, value)?,
-            "base_backoff" => c.retry.base_backoff = duration(name, value)?,
-            "max_backoff" => c.retry.max_backoff = duration(name, value)?,
-            "max_redirects" => c.retry.max_redirects = number(name, value)?,
-            "refresh_min_interval" => c.refresh.min_interval = duration(name, value)?,
-            "refresh_periodic" => c.refresh.periodic = optional_duration(name, value)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
 }
 
 /// Reads `value` of option `name` with `parse`, naming both on failure.
@@ -229,7 +186,7 @@ pub(crate) fn duration(name: &str, value: &str) -> Result<Duration, UrlError> {
 }
 
 /// A duration option that `off` or `none` turns off.
-fn optional_duration(name: &str, value: &str) -> Result<Option<Duration>, UrlError> {
+pub(crate) fn optional_duration(name: &str, value: &str) -> Result<Option<Duration>, UrlError> {
     match value {
         "off" | "none" => Ok(None),
         v => duration(name, v).map(Some),

@@ -22,6 +22,7 @@ mod error;
 #[cfg(any(test, feature = "_fuzz"))]
 #[doc(hidden)]
 pub mod fuzz;
+mod protocol;
 mod scan;
 mod value;
 
@@ -33,13 +34,5 @@ mod tests;
 pub use decode::{decode, decode_slice};
 pub use encode::{encode_command, encode_value};
 pub use error::{DecodeError, EncodeError, Limits, MAX_DEPTH_CEILING, MAX_NUMERIC_LINE, Syntax};
+pub use protocol::{Protocol, ProtocolError, parse_protocol};
 pub use value::Value;
-
-/// The protocol version spoken on a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// RESP2 (`AUTH`, `CLIENT SETNAME`; no maps, doubles or push messages).
-    Resp2,
-    /// RESP3 (negotiated with `HELLO 3`).
-    Resp3,
-}

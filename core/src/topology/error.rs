@@ -67,6 +67,10 @@ pub enum TopologyError {
         /// The limit, [`MAX_SHARDS`](super::MAX_SHARDS).
         limit: usize,
     },
+    /// `INFO` of a node asked as a standalone node says `cluster_enabled:1`: it runs in cluster
+    /// mode, and one node of a cluster does not serve every slot.
+    #[error("the node runs in cluster mode (cluster_enabled:1)")]
+    ClusterEnabled,
     /// No slot is owned by a usable primary: the reply cannot route anything.
     #[error("the topology assigns no slot to a usable primary")]
     Empty,

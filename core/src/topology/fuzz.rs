@@ -12,8 +12,8 @@ fn origin() -> NodeAddr {
 }
 
 /// `topology_parse`: arbitrary bytes, decoded as one RESP2 and one RESP3 frame, go through
-/// [`Topology::from_shards_reply`] (plain and TLS) and [`Topology::from_slots_reply`] without a
-/// panic, and every topology that parses passes [`check_topology`].
+/// [`Topology::from_shards_reply`] (plain and TLS), [`Topology::from_slots_reply`] and
+/// [`Topology::from_info_reply`] (a standalone node) without a panic, and every topology that parses passes [`check_topology`].
 pub fn topology_parse(data: &[u8]) {
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
         if let Ok(Some((value, _))) = decode_slice(data, protocol, &Limits::default()) {
@@ -22,7 +22,8 @@ pub fn topology_parse(data: &[u8]) {
     }
 }
 
-/// Parses `v` as both replies (plain and TLS, from a fixed origin) and checks whatever parses
+/// Parses `v` as every reply (`CLUSTER SHARDS` plain and TLS, `CLUSTER SLOTS`, `INFO`, from a
+/// fixed origin) and checks whatever parses
 /// with [`check_topology`]; also patches every fifth slot (as `MOVED`s would) and checks that
 /// the patches land, keep the invariants, and that the diff reports only real moves. Panics
 /// only when an invariant breaks.
@@ -32,6 +33,7 @@ pub fn fuzz_topology_value(v: &Value) {
         (Topology::from_shards_reply(v, &origin, false), Some(false)),
         (Topology::from_shards_reply(v, &origin, true), Some(true)),
         (Topology::from_slots_reply(v, &origin), None),
+        (Topology::from_info_reply(v, &origin), None),
     ];
     for (t, tls) in parsed {
         let Ok(t) = t else { continue };
@@ -167,6 +169,25 @@ mod tests {
                         || Topology::from_slots_reply(&v, &origin()).is_ok()
                 });
             assert!(parsed, "seed {i} parses as a topology");
+        }
+        // A standalone node's INFO, RESP2 bulk and RESP3 verbatim text.
+        for (data, protocol, replicas) in [
+            (
+                &include_bytes!("../../../fuzz/corpus/topology_parse/info_standalone_primary")[..],
+                Protocol::Resp2,
+                2,
+            ),
+            (
+                include_bytes!("../../../fuzz/corpus/topology_parse/info_standalone_replica_resp3"),
+                Protocol::Resp3,
+                1,
+            ),
+        ] {
+            topology_parse(data);
+            let v = value(data, protocol).expect("an INFO seed");
+            let t = Topology::from_info_reply(&v, &origin()).expect("parses");
+            assert!(t.is_standalone() && t.is_fully_covered());
+            assert_eq!(t.shards()[0].replicas.len(), replicas);
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`Topology::diff`] lists the slots whose owner changed (what a slot-scoped cache must drop),
 //!   and the nodes added, removed, or whose role or health changed.
 //! - [`RefreshPolicy`] decides when to refresh, and is where refresh storms are prevented.
+//! - A standalone node (cluster support disabled) is one shard owning every slot, built from
+//!   its `INFO` ([`Topology::from_info_reply`], rules in [`standalone`]).
 //!
 //! # Endpoint rules (both replies, per the `CLUSTER SHARDS`/`CLUSTER SLOTS` documentation)
 //!
@@ -38,6 +40,7 @@ mod render;
 mod shards;
 mod slot_map;
 mod slots;
+pub mod standalone;
 
 pub use diff::{HealthChange, RoleChange, SlotMove, TopologyDiff};
 pub use error::TopologyError;
@@ -46,6 +49,7 @@ pub use range::SlotRange;
 pub(crate) use range::union as union_of_ranges;
 pub use refresh::{RefreshConfig, RefreshConfigError, RefreshPolicy, RefreshReason};
 pub use slot_map::{MAX_SHARDS, Shard, Topology};
+pub use standalone::is_cluster_disabled;
 
 /// Fuzz entry point (see [`fuzz::fuzz_topology_value`]), kept here for the topology tests.
 #[doc(hidden)]

@@ -59,6 +59,9 @@ impl Shard {
 /// Equality ignores [`Node::replication_offset`] (it changes with every write), the
 /// [`epoch`](Self::epoch) and the [`skipped`](Self::skipped) list.
 ///
+/// A standalone node's topology ([`Topology::standalone`], [`Topology::from_info_reply`]) is
+/// one shard owning every slot.
+///
 /// Coverage may be partial: a slot no shard owns has no [`primary`](Self::primary); requests for
 /// it wait for a refresh or fail, and the other slots keep working.
 #[derive(Clone, Debug)]
@@ -70,12 +73,16 @@ pub struct Topology {
     by_primary: HashMap<NodeAddr, u16>,
     skipped: Vec<SkippedNode>,
     epoch: u64,
+    /// A standalone node's topology (see [`Topology::standalone`]).
+    pub(super) standalone: bool,
 }
 
 impl PartialEq for Topology {
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (self.canonical_order(), other.canonical_order());
-        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.same_layout(y))
+        self.standalone == other.standalone
+            && a.len() == b.len()
+            && a.iter().zip(&b).all(|(x, y)| x.same_layout(y))
     }
 }
 
@@ -128,7 +135,7 @@ impl Topology {
                 by_primary.insert(shard.primary.addr.clone(), idx);
             }
         }
-        Ok(Self { shards, map, by_primary, skipped, epoch: 0 })
+        Ok(Self { shards, map, by_primary, skipped, epoch: 0, standalone: false })
     }
 
     /// The shards. Their order is canonical after parsing; [`patch_slot`](Self::patch_slot)

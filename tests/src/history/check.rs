@@ -5,11 +5,21 @@
 //! - *v* must have been written, to *R*'s key, by a write *W* invoked before *R* completed
 //!   (values are unique, so *W* is known);
 //! - when `get_entry` reports the entry's tags, they must be *W*'s tags (guarantee 4: the stored
-//!   entry carries exactly the tags of the write that stored it);
+//!   entry carries exactly the tags of the write that stored it; *W*'s tags are known for
+//!   writes, reloads and `compute`, [`Record::tags_known`]);
 //! - **P1**: if *W* returned `Ok`, no `invalidate_by_tags` *I* of one of *W*'s tags that
 //!   returned `Ok` has `W.completed < I.invoked` and `I.completed < R.invoked`; the same for an
 //!   `invalidate` of *W*'s key. A write that failed has no known completion time, so it never
 //!   witnesses a violation; an invalidation that failed guarantees nothing.
+//! - **P1 for loaded values** (bug A3): a value a loader produced (`get` with a loader,
+//!   `refresh`) is as old as the loader's call, [`Record::loaded`]: the loader read the data
+//!   then, however late the value was stored, or handed to the callers that joined its load.
+//!   So for *W* a load, the tag rule reads `W.loaded < I.invoked` (and `I.completed <
+//!   R.invoked`): a value loaded before an invalidation of one of the tags it kept was invoked
+//!   is never read by a read invoked after that invalidation returned, from the cache or by
+//!   joining the load. An `invalidate` of the key keeps the completion rule for loads: a load
+//!   whose store lands after an `invalidate(k)` that raced it may be read (the limit documented
+//!   in `docs/consistency.md`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -90,7 +100,7 @@ fn check_read(
         return;
     }
     if let Some(reported) = reported
-        && matches!(w.op, Op::Set { .. } | Op::BulkSet { .. })
+        && w.tags_known()
         && distinct(reported) != distinct(w.written_tags())
     {
         out.push(Violation {
@@ -99,22 +109,30 @@ fn check_read(
             ops: vec![w.clone(), r.clone()],
         });
     }
-    if !w.ok() {
-        return;
-    }
+    // Since when the value exists, for the tag rule (a loaded value: since its loader's call)
+    // and for the key rule; `None`: unknown (a write that failed).
+    let done = w.ok().then_some(w.completed);
+    let (tag_since, key_since) = (w.loaded.or(done), done);
+    let after = |since: Option<u64>| move |i: &&&Record| since.is_some_and(|s| s < i.invoked);
     let covering = distinct(w.written_tags())
         .into_iter()
         .flat_map(|t| by_tag.get(t).into_iter().flatten())
-        .chain(by_key.get(key).into_iter().flatten())
-        .filter(|i| w.completed < i.invoked && i.invoked < r.completed);
+        .filter(after(tag_since))
+        .chain(by_key.get(key).into_iter().flatten().filter(after(key_since)))
+        .filter(|i| i.invoked < r.completed);
     let mut exposed = false;
     for i in covering {
         exposed = true;
         if i.completed < r.invoked {
+            let when = if w.loaded.is_some() && matches!(i.op, Op::InvalidateTags { .. }) {
+                "it was loaded"
+            } else {
+                "its write completed"
+            };
             out.push(Violation {
                 property: "P1",
                 what: format!(
-                    "read of {key} returned {v} although its write completed before {} was invoked \
+                    "read of {key} returned {v} although {when} before {} was invoked \
                      and that completed before the read was invoked",
                     i.op
                 ),
@@ -160,7 +178,7 @@ mod tests {
     use super::*;
 
     fn rec(id: usize, invoked: u64, completed: u64, op: Op, result: Result<Ret, String>) -> Record {
-        Record { id, worker: 0, invoked, completed, op, result }
+        Record { id, worker: 0, invoked, completed, loaded: None, op, result }
     }
 
     fn set(key: &str, value: &str, tags: &[&str]) -> Op {
@@ -196,6 +214,38 @@ mod tests {
         let mut h5 = h;
         h5.records[0].result = Err("timeout".into());
         assert!(check_p1(&h5).0.is_empty());
+    }
+
+    /// A loaded value is as old as its loader's call: a reload that called its loader before an
+    /// invalidation of a tag it kept was invoked, read (from the cache or by joining its load)
+    /// after that invalidation returned, is a violation, however late the reload completed. A
+    /// key invalidation keeps the completion rule.
+    #[test]
+    fn a_loaded_value_is_as_old_as_its_loader_call() {
+        let refresh = Op::Refresh { key: "k".into(), value: "v1".into() };
+        let kept = Ret::Refreshed { value: "v1".into(), tags: vec!["a".into()] };
+        let inv = Op::InvalidateTags { tags: vec!["a".into()] };
+        let joined = Op::Refresh { key: "k".into(), value: "v2".into() };
+        let mut w = rec(0, 0, 50, refresh, Ok(kept));
+        w.loaded = Some(5);
+        let h = History {
+            records: vec![
+                w,
+                rec(1, 10, 20, inv, Ok(Ret::Count(1))),
+                rec(2, 30, 51, joined, Ok(Ret::Refreshed { value: "v1".into(), tags: vec![] })),
+                rec(3, 60, 70, Op::Get { key: "k".into() }, Ok(Ret::Read(Some("v1".into())))),
+            ],
+        };
+        let (v, _) = check_p1(&h);
+        assert_eq!(v.len(), 2, "the joiner and the later read: {v:#?}");
+        // Loaded after the invalidation was invoked: allowed.
+        let mut h2 = h.clone();
+        h2.records[0].loaded = Some(15);
+        assert!(check_p1(&h2).0.is_empty());
+        // An invalidation of the key: the completion rule (the reload completed after it began).
+        let mut h3 = h;
+        h3.records[1].op = Op::Invalidate { key: "k".into() };
+        assert!(check_p1(&h3).0.is_empty());
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub enum Op {
         /// The keys.
         keys: Vec<String>,
     },
-    /// `compute`, whose function sets this (unique) value; the entry keeps the tags it had.
+    /// `compute`, whose function sets this (unique) value; the entry keeps the tags it had
+    /// ([`Ret::Computed`] reports them).
     Compute {
         /// The key.
         key: String,
@@ -113,7 +114,8 @@ pub enum Op {
         value: String,
     },
     /// A reload (`refresh`) whose loader produces this (unique) value; it keeps the tags the
-    /// entry had when it started ([`Ret::Refreshed`] reports them).
+    /// entry had when it started ([`Ret::Refreshed`] reports them, and the value it returned:
+    /// its own, or that of the load it joined).
     Refresh {
         /// The key.
         key: String,
@@ -212,8 +214,16 @@ pub enum Ret {
     Count(u64),
     /// `bulk_get`: one value per key, in order (`None`: a miss).
     Values(Vec<Option<String>>),
-    /// A reload stored its value keeping these tags (the entry's when it started).
-    Refreshed(Vec<String>),
+    /// A reload's value (its loader's, or that of the load it joined) and the tags it kept
+    /// (the entry's when it started).
+    Refreshed {
+        /// The value it returned.
+        value: String,
+        /// The tags its value kept.
+        tags: Vec<String>,
+    },
+    /// `compute` (of any outcome): the tags the value it wrote kept (the replaced entry's).
+    Computed(Vec<String>),
     /// A query's page: each document's key and value, in order.
     Found(Vec<(String, String)>),
 }
@@ -249,18 +259,36 @@ impl Record {
             (Op::Query { .. }, Ret::Found(items)) => {
                 items.iter().map(|(k, v)| (k.as_str(), v.as_str(), None)).collect()
             }
+            (Op::Refresh { key, .. }, Ret::Refreshed { value, .. }) => {
+                vec![(key.as_str(), value.as_str(), None)]
+            }
             _ => Vec::new(),
         }
     }
 
-    /// The tags the value(s) this operation wrote carry: a write's own tags; a reload's, as it
-    /// reported them; none known for `compute` and loads (only key invalidations cover them).
+    /// The tags the value(s) this operation wrote carry: a write's own tags; a reload's and a
+    /// `compute`'s, as they reported them; none for a load on a miss (stored untagged: only
+    /// key invalidations cover it).
     #[must_use]
     pub fn written_tags(&self) -> &[String] {
         match (&self.op, &self.result) {
-            (Op::Refresh { .. }, Ok(Ret::Refreshed(tags))) => tags,
+            (Op::Refresh { .. }, Ok(Ret::Refreshed { tags, .. }))
+            | (Op::Compute { .. }, Ok(Ret::Computed(tags))) => tags,
             (op, _) => op.write_tags(),
         }
+    }
+
+    /// Whether the stored entry of this write must carry exactly [`Record::written_tags`]
+    /// (guarantee 4): a `set` or `bulk_set` (whatever it returned), a reload or a `compute`
+    /// that returned `Ok` (they report the tags they kept).
+    #[must_use]
+    pub fn tags_known(&self) -> bool {
+        matches!(
+            (&self.op, &self.result),
+            (Op::Set { .. } | Op::BulkSet { .. }, _)
+                | (Op::Refresh { .. }, Ok(Ret::Refreshed { .. }))
+                | (Op::Compute { .. }, Ok(Ret::Computed(_)))
+        )
     }
 }
 
@@ -275,6 +303,9 @@ pub struct Record {
     pub invoked: u64,
     /// When it completed.
     pub completed: u64,
+    /// For a load (`get` with a loader, `refresh`) whose loader it called: when. Its value is
+    /// as old as that: the loader read the data then. `None` for every other operation.
+    pub loaded: Option<u64>,
     /// What it was.
     pub op: Op,
     /// What it returned (an error's text for a failure).
@@ -301,6 +332,9 @@ impl fmt::Display for Record {
             ms(self.completed),
             self.op
         )?;
+        if let Some(at) = self.loaded {
+            write!(f, "(loader called at {:.3} ms) ", ms(at))?;
+        }
         match &self.result {
             Ok(r) => write!(f, "{r:?}"),
             Err(e) => write!(f, "ERR {e}"),
@@ -336,6 +370,7 @@ impl Recorder {
             worker: self.worker,
             invoked,
             completed,
+            loaded: None,
             op,
             result: result.clone(),
         });

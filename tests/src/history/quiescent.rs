@@ -32,6 +32,7 @@ use slotcache_core::cache::Entry;
 use super::check::writes_by_value;
 use super::workload::Spec;
 use super::{Clock, History, Op, Record, Recorder, Ret, Subject, Violation};
+use crate::conformance::Rt;
 use crate::{Cluster, resp};
 
 /// The worker id of the quiescent checks' own operations.
@@ -54,6 +55,7 @@ pub struct Report {
 }
 
 struct Ctx<'a> {
+    rt: Rt,
     subject: &'a dyn Subject,
     cluster: &'a Cluster,
     rec: Recorder,
@@ -79,7 +81,7 @@ impl Ctx<'_> {
     async fn read(&mut self, op: Op) -> Option<(Ret, Record)> {
         for attempt in 0..5 {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.rt.sleep(Duration::from_millis(100)).await;
             }
             let s = self.subject;
             let r = match &op {
@@ -266,8 +268,10 @@ fn show(keys: &BTreeSet<Vec<u8>>) -> Vec<String> {
     keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()
 }
 
-/// Runs the quiescent checks on `subject` after a workload whose history is `workload`.
+/// Runs the quiescent checks on `subject` after a workload whose history is `workload`, on
+/// runtime `rt` (from inside its `block_on`).
 pub async fn run(
+    rt: Rt,
     subject: &dyn Subject,
     cluster: &Cluster,
     clock: Clock,
@@ -275,7 +279,7 @@ pub async fn run(
     workload: &History,
 ) -> Report {
     let mut cx =
-        Ctx { subject, cluster, rec: Recorder::new(clock, CHECKER), seq: 0, report: Report::default() };
+        Ctx { rt, subject, cluster, rec: Recorder::new(clock, CHECKER), seq: 0, report: Report::default() };
     counts_and_orphans(&mut cx, spec, workload).await;
     replace(&mut cx).await;
     metadata(&mut cx).await;
@@ -425,7 +429,7 @@ async fn replace(cx: &mut Ctx<'_>) {
 }
 
 /// Polls `check` every 20 ms for at most `bound`; whether it held.
-async fn eventually(bound: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+async fn eventually(rt: Rt, bound: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let end = Instant::now() + bound;
     loop {
         if check().await {
@@ -434,7 +438,7 @@ async fn eventually(bound: Duration, mut check: impl AsyncFnMut() -> bool) -> bo
         if Instant::now() >= end {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        rt.sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -463,7 +467,7 @@ async fn metadata(cx: &mut Ctx<'_>) {
     if before != wanted {
         cx.violation("P5", format!("tag p5 lists {:?}, want {:?}", show(&before), show(&wanted)), vec![]);
     }
-    let expired = eventually(Duration::from_secs(3), async || {
+    let expired = eventually(cx.rt, Duration::from_secs(3), async || {
         for k in &keys {
             if !matches!(s.get(k).await, Ok(None)) {
                 return false;
@@ -514,7 +518,7 @@ async fn metadata(cx: &mut Ctx<'_>) {
     }
     let key = s.tag_key("p5x");
     let cluster = cx.cluster;
-    let gone = eventually(Duration::from_millis(1500), async || {
+    let gone = eventually(cx.rt, Duration::from_millis(1500), async || {
         owner_cmd(cluster, &key, &[b"EXISTS"]).ok().and_then(|v| v.as_int()) == Some(0)
     })
     .await;

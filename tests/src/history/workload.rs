@@ -19,12 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{Either, select};
+
 use super::{Clock, Op, Record, Recorder, Ret, Subject};
+use crate::conformance::Rt;
 
 /// The size and length of a run.
 #[derive(Clone, Debug)]
 pub struct Spec {
-    /// Concurrent workers (tokio tasks).
+    /// Concurrent workers (tasks of the run's runtime).
     pub workers: usize,
     /// Keys `k00`, `k01`, ...
     pub keys: usize,
@@ -143,13 +146,15 @@ impl Stop {
     }
 }
 
-/// Runs the workload on the current tokio runtime and returns every worker's records. The
+/// Runs the workload on runtime `rt` (from inside its `block_on`) and returns every worker's
+/// records. The
 /// run is time-boxed ([`Spec`]); each operation is bounded by the subject's own timeouts, and
 /// the whole run by `max` plus 30 s (an error after that).
 ///
 /// # Errors
 /// A worker that panicked or did not finish in time.
 pub async fn run(
+    rt: Rt,
     subject: Arc<dyn Subject>,
     spec: &Spec,
     clock: Clock,
@@ -162,14 +167,14 @@ pub async fn run(
     for w in 0..spec.workers {
         let (subject, keys, tags, halt) = (subject.clone(), keys.clone(), tags.clone(), halt.clone());
         let rng = Rng::new(spec.seed ^ (w as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-        tasks.push(tokio::spawn(worker(w, subject, keys, tags, rng, clock, halt)));
+        tasks.push(rt.spawn(worker(rt, w, subject, keys, tags, rng, clock, halt)));
     }
     // The controller: ends the run once min has passed and the disruption is over (plus its
     // tail), or when max has passed.
     let start = Instant::now();
     let mut done_at: Option<Instant> = None;
     loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        rt.sleep(Duration::from_millis(20)).await;
         let now = Instant::now();
         if done_at.is_none() && stop.is_done() {
             done_at = Some(now);
@@ -180,13 +185,32 @@ pub async fn run(
         }
     }
     halt.store(true, Ordering::Release);
-    let joined = tokio::time::timeout(Duration::from_secs(30), futures_util::future::join_all(tasks))
-        .await
-        .map_err(|_| "workers did not stop within 30 s of the end of the run".to_owned())?;
-    joined.into_iter().map(|r| r.map_err(|e| format!("worker panicked: {e}"))).collect()
+    let joined = core::pin::pin!(futures_util::future::join_all(tasks));
+    let limit = core::pin::pin!(rt.sleep(Duration::from_secs(30)));
+    match select(joined, limit).await {
+        Either::Left((records, _)) => Ok(records),
+        Either::Right(_) => Err("workers did not stop within 30 s of the end of the run".to_owned()),
+    }
 }
 
+/// Lets the other tasks of the runtime run once.
+async fn yield_now() {
+    let mut yielded = false;
+    core::future::poll_fn(|cx| {
+        if yielded {
+            core::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            core::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn worker(
+    rt: Rt,
     w: usize,
     subject: Arc<dyn Subject>,
     keys: Arc<Vec<String>>,
@@ -246,9 +270,9 @@ async fn worker(
             }
         }
         if rng.below(4) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            rt.sleep(Duration::from_millis(1)).await;
         } else {
-            tokio::task::yield_now().await;
+            yield_now().await;
         }
     }
     rec.into_records()

@@ -4,14 +4,14 @@ use bytes::Bytes;
 use slotcache_core::{NodeAddr, Value};
 
 use super::cluster::SimCluster;
-use super::commands::{err, ok, parse_int};
+use super::command_ctx::{err, ok, parse_int};
 use super::eviction::EvictionPolicy;
 use super::glob;
 
 impl SimCluster {
     /// `INFO [section]`: `server`, `replication` (role, offsets, replicas), `memory`
     /// (`used_memory` = keys and values only, `maxmemory`, policy), `stats` (evicted and expired
-    /// keys), `keyspace`; `all`/`default`/none for every section.
+    /// keys), `cluster` (`cluster_enabled`), `keyspace`; `all`/`default`/none for every section.
     pub(crate) fn info(&self, at: &NodeAddr, args: &[Bytes], resp3: bool) -> Value {
         let Some(n) = self.nodes.get(at) else { return err("ERR no such node") };
         let want: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
@@ -31,8 +31,11 @@ impl SimCluster {
                         "role:master\r\nconnected_slaves:{}\r\n",
                         reps.iter().filter(|r| self.nodes[*r].up).count()
                     );
+                    // A standalone primary lists its connected replicas only.
+                    let reps: Vec<&NodeAddr> =
+                        reps.iter().filter(|r| !self.standalone || self.nodes[*r].up).collect();
                     for (i, r) in reps.iter().enumerate() {
-                        let rn = &self.nodes[r];
+                        let rn = &self.nodes[*r];
                         let state = if rn.up { "online" } else { "down" };
                         out += &format!(
                             "slave{i}:ip={},port={},state={state},offset={},lag=0\r\n",
@@ -67,6 +70,9 @@ impl SimCluster {
         }
         if show("stats") {
             out += &format!("# Stats\r\nevicted_keys:{}\r\nexpired_keys:{}\r\n\r\n", n.evicted, n.expired);
+        }
+        if show("cluster") {
+            out += &format!("# Cluster\r\ncluster_enabled:{}\r\n\r\n", u8::from(!self.standalone));
         }
         if show("keyspace") {
             out += "# Keyspace\r\n";

@@ -11,11 +11,13 @@ use bytes::Bytes;
 use slotcache_core::topology::{Health, Node, Role, Shard};
 use slotcache_core::{NodeAddr, Protocol, Rng, SLOT_COUNT, Slot, SlotRange, Topology, Value, key_slot};
 
-use super::commands::{self, Ctx, err, is_module_command, ok, spec_of};
+use super::command_ctx::{Ctx, err, ok, parse_int};
+use super::commands::{self, is_module_command, spec_of};
 use super::eviction::{self, EvictionPolicy};
-use super::replication::{ClusterEv, Repl};
+use super::repl_state::Repl;
 use super::routing::View;
-use super::scripts::{Registry, ScriptCtx, script_error};
+use super::script_host::{Registry, ScriptCtx, script_error};
+use super::scripts;
 use super::store::Store;
 
 /// The simulated wall clock at virtual time zero, in microseconds since the Unix epoch.
@@ -23,6 +25,20 @@ pub const EPOCH_US: u64 = 1_700_000_000_000_000;
 
 /// How often (virtual time) primaries run their active expiry cycle.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// Work the cluster asks the simulation to do later (it owns no clock of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEv {
+    /// `replica` applies `primary`'s stream up to `upto`.
+    Apply {
+        /// The replica.
+        replica: NodeAddr,
+        /// The primary it replicated when the write happened.
+        primary: NodeAddr,
+        /// The offset to apply up to.
+        upto: u64,
+    },
+}
 
 /// One simulated node.
 #[derive(Debug, Clone)]
@@ -39,8 +55,10 @@ pub struct SimNode {
     pub paused: bool,
     /// Answers every command with this error while set (e.g. `CLUSTERDOWN ...`, `LOADING ...`).
     pub fail_with: Option<String>,
-    /// Answers the next N keyed commands with `fail_with_once`.
+    /// Answers the next N keyed commands with `fail_with_once` (after `fail_skip` more).
     pub fail_next: u32,
+    /// Keyed commands `fail_next` lets through first.
+    pub fail_skip: u32,
     /// The error used by `fail_next`.
     pub fail_with_once: String,
     /// Its keyspace (a replica's follows its primary's after the replication lag).
@@ -83,6 +101,8 @@ pub struct SimCluster {
     pub scripts: Registry,
     /// Virtual time since the simulation started (set by [`super::Sim`] before each event).
     pub clock: Duration,
+    /// The nodes run without cluster support (see [`SimCluster::standalone`]).
+    pub standalone: bool,
     pub(crate) rng: Rng,
     pub(crate) outbox: Vec<(Duration, ClusterEv)>,
     pub(crate) next_repl_id: u64,
@@ -138,13 +158,28 @@ impl SimCluster {
             migrating: BTreeMap::new(),
             password: None,
             hello: true,
-            scripts: Registry::standard(),
+            scripts: scripts::standard(),
             clock: Duration::ZERO,
+            standalone: false,
             rng: Rng::new(0x5EED),
             outbox: Vec::new(),
             next_repl_id: u64::from(masters),
             last_sweep: Duration::ZERO,
         }
+    }
+
+    /// A standalone primary (node 0, which owns every slot) with `replicas` replicas, as
+    /// Valkey runs without `cluster-enabled`: every `CLUSTER` command, `READONLY` and `ASKING`
+    /// answer `ERR This instance has cluster support disabled` (as Redis 7 does; Valkey 8 and
+    /// later accept `READONLY`), `INFO` says `cluster_enabled:0` and lists only the replicas
+    /// that are up, replicas serve reads without `READONLY` and refuse writes with `READONLY`,
+    /// and nothing is ever redirected. [`SimCluster::failover`] then models an operator's
+    /// `REPLICAOF NO ONE` on the replica and `REPLICAOF` on the others.
+    #[must_use]
+    pub fn standalone(replicas: u16) -> Self {
+        let mut c = Self::new(1, replicas);
+        c.standalone = true;
+        c
     }
 
     /// Reseeds the cluster's generator (replication jitter, eviction sampling); [`super::Sim`]
@@ -346,6 +381,9 @@ impl SimCluster {
         if let Some(e) = &node.fail_with {
             return reply(err(e));
         }
+        if self.standalone && (name == "CLUSTER" || name == "READONLY" || name == "ASKING") {
+            return reply(err("ERR This instance has cluster support disabled"));
+        }
         match full.as_str() {
             "CLIENT SETNAME" => return reply(ok()),
             "READONLY" => {
@@ -393,13 +431,25 @@ impl SimCluster {
             }
         };
         let is_replica = node.replica_of.is_some();
-        if keys.is_empty() {
+        if self.standalone {
+            // One node serves every key: no redirects; a replica serves reads only.
+            if write && is_replica {
+                return reply(err("READONLY You can't write against a read only replica."));
+            }
+            if !keys.is_empty() && node.fail_next > 0 {
+                node.fail_next -= 1;
+                let e = node.fail_with_once.clone();
+                return reply(err(&e));
+            }
+        } else if keys.is_empty() {
             // Node-local commands (DBSIZE, TIME, SCAN, FLUSHDB) and scripts without keys.
             if write && is_replica {
                 return reply(err("READONLY You can't write against a read only replica."));
             }
         } else {
-            if node.fail_next > 0 {
+            if node.fail_next > 0 && node.fail_skip > 0 {
+                node.fail_skip -= 1;
+            } else if node.fail_next > 0 {
                 node.fail_next -= 1;
                 let e = node.fail_with_once.clone();
                 return reply(err(&e));
@@ -492,7 +542,7 @@ impl SimCluster {
                 "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
             ));
         }
-        let (Some(n), Some(t)) = (commands::parse_int(&args[1]), commands::parse_int(&args[2])) else {
+        let (Some(n), Some(t)) = (parse_int(&args[1]), parse_int(&args[2])) else {
             return Outcome::Reply(err("ERR value is not an integer or out of range"));
         };
         if t < 0 {
@@ -544,7 +594,7 @@ fn script_keys(args: &[Bytes]) -> Result<Vec<usize>, Value> {
     if args.len() < 3 {
         return Err(commands::arity_error(&String::from_utf8_lossy(&args[0])));
     }
-    let Some(n) = commands::parse_int(&args[2]) else {
+    let Some(n) = parse_int(&args[2]) else {
         return Err(err("ERR value is not an integer or out of range"));
     };
     if n < 0 {
@@ -605,6 +655,7 @@ impl SimNode {
             paused: false,
             fail_with: None,
             fail_next: 0,
+            fail_skip: 0,
             fail_with_once: String::new(),
             data: Store::new(),
             commands: BTreeMap::new(),

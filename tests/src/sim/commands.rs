@@ -1,4 +1,4 @@
-//! The data commands on one node's [`Store`], with Valkey's reply shapes and error texts.
+//! The data commands on one node's [`Store`](super::store::Store), with Valkey's reply shapes and error texts.
 //!
 //! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
 //! business ([`super::SimCluster`]); this module only runs a command that reached its node.
@@ -6,26 +6,13 @@
 use bytes::Bytes;
 use slotcache_core::Value;
 
+use super::command_ctx::{Ctx, WRONGTYPE, err, ok, parse_int};
 use super::glob;
-use super::store::{Entry, Store, Val};
+use super::store::{Entry, Val};
 
-/// The text of a `WRONGTYPE` error.
-pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 const NOT_FLOAT: &str = "ERR value is not a valid float";
-
-/// An error reply.
-#[must_use]
-pub fn err(s: &str) -> Value {
-    Value::Error(Bytes::copy_from_slice(s.as_bytes()))
-}
-
-/// `+OK`.
-#[must_use]
-pub const fn ok() -> Value {
-    Value::Simple(Bytes::from_static(b"OK"))
-}
 
 fn bulk(s: impl Into<Bytes>) -> Value {
     Value::Bulk(s.into())
@@ -82,6 +69,7 @@ pub static SPECS: &[Spec] = &[
     spec("UNLINK", -2, ALL, true, false),
     spec("ZADD", -4, ONE, true, true),
     spec("ZCARD", 2, ONE, false, false),
+    spec("ZRANGE", -4, ONE, false, false),
     spec("ZRANGEBYSCORE", -4, ONE, false, false),
     spec("ZREM", -3, ONE, true, false),
     spec("ZREMRANGEBYSCORE", 4, ONE, true, false),
@@ -138,23 +126,6 @@ impl Spec {
             self.last_key as usize
         };
         Ok((self.first_key..=last).step_by(self.step).collect())
-    }
-}
-
-/// The clock and keyspace one command runs against.
-#[derive(Debug)]
-pub struct Ctx<'a> {
-    /// The node's keyspace.
-    pub store: &'a mut Store,
-    /// The node's clock, microseconds since the Unix epoch (skew included).
-    pub now_us: u64,
-    /// Whether the connection speaks RESP3 (scores as doubles).
-    pub resp3: bool,
-}
-
-impl Ctx<'_> {
-    const fn now_ms(&self) -> u64 {
-        self.now_us / 1000
     }
 }
 
@@ -236,6 +207,7 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
             ),
             Some(_) => err(WRONGTYPE),
         },
+        "ZRANGE" => zrange(cx, a),
         "ZRANGEBYSCORE" => zrangebyscore(cx, a),
         "ZREMRANGEBYSCORE" => {
             let (Some(min), Some(max)) = (Bound::parse(&a[1]), Bound::parse(&a[2])) else {
@@ -296,21 +268,6 @@ pub fn unknown(args: &[Bytes]) -> Value {
     let rest: String =
         args.iter().skip(1).take(10).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect();
     err(&format!("ERR unknown command '{name}', with args beginning with: {rest}"))
-}
-
-/// Parses a strict integer as Valkey's `string2ll` does (no `+`, no spaces, no leading zeros
-/// beyond a lone `0`).
-#[must_use]
-pub fn parse_int(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with('+') || s.len() > 20 {
-        return None;
-    }
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) || s == "-0" {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// Parses a score: a float, `inf`, `+inf`, `-inf` (any case); never NaN.
@@ -659,6 +616,42 @@ fn zrangebyscore(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
     Value::Array(out)
 }
 
+/// `ZRANGE key start stop [WITHSCORES]`: by rank only (no `BYSCORE`, `REV`, `LIMIT`), ranks
+/// from the end when negative, in (score, member) order.
+fn zrange(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
+    let (Some(start), Some(stop)) = (parse_int(&a[1]), parse_int(&a[2])) else { return err(NOT_INT) };
+    let withscores = match &a[3..] {
+        [] => false,
+        [w] if w.eq_ignore_ascii_case(b"WITHSCORES") => true,
+        _ => return err(SYNTAX),
+    };
+    let (now, resp3) = (cx.now_ms(), cx.resp3);
+    let m = match cx.store.get(&a[0], now).map(|e| &e.val) {
+        None => return Value::Array(Vec::new()),
+        Some(Val::ZSet(m)) => m,
+        Some(_) => return err(WRONGTYPE),
+    };
+    let mut all: Vec<(f64, &Bytes)> = m.iter().map(|(k, s)| (*s, k)).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+    let len = all.len() as i64;
+    let rank = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (from, to) = (rank(start), rank(stop).min(len - 1));
+    let mut out = Vec::new();
+    if from <= to {
+        for (s, k) in &all[from as usize..=to as usize] {
+            match (withscores, resp3) {
+                (false, _) => out.push(bulk((*k).clone())),
+                (true, true) => out.push(Value::Array(vec![bulk((*k).clone()), Value::Double(*s)])),
+                (true, false) => {
+                    out.push(bulk((*k).clone()));
+                    out.push(bulk(fmt_score(*s)));
+                }
+            }
+        }
+    }
+    Value::Array(out)
+}
+
 fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
     let Some(cursor) = std::str::from_utf8(&a[0]).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return err("ERR invalid cursor");
@@ -695,6 +688,7 @@ fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::store::Store;
 
     struct T {
         store: Store,
@@ -800,6 +794,13 @@ mod tests {
         assert_eq!(t.run("ZRANGEBYSCORE z 1 inf WITHSCORES LIMIT 1 1"), Value::Array(vec![b("a"), b("5")]));
         assert_eq!(t.run("ZRANGEBYSCORE z -inf (5"), Value::Array(vec![b("\0tok"), b("c")]));
         assert!(is_err(&t.run("ZRANGEBYSCORE z x 1"), "ERR min or max is not a float"));
+        // By rank: the longest-lived member of a tag is its last.
+        assert_eq!(t.run("ZRANGE z -1 -1 WITHSCORES"), Value::Array(vec![b("b"), b("inf")]));
+        assert_eq!(t.run("ZRANGE z 0 1"), Value::Array(vec![b("\0tok"), b("c")]));
+        assert_eq!(t.run("ZRANGE z -10 10"), Value::Array(vec![b("\0tok"), b("c"), b("a"), b("b")]));
+        assert_eq!(t.run("ZRANGE z 3 1"), Value::Array(vec![]));
+        assert_eq!(t.run("ZRANGE nope -1 -1 WITHSCORES"), Value::Array(vec![]));
+        assert!(is_err(&t.run("ZRANGE z 0 x"), "ERR value is not an integer"));
         assert_eq!(t.run("ZSCORE z b"), b("inf"));
         t.resp3 = true;
         assert_eq!(t.run("ZSCORE z a"), Value::Double(5.0));

@@ -18,14 +18,8 @@ use bytes::Bytes;
 use serde_json::Value as Json;
 use slotcache_core::Value;
 
-use super::commands::{Ctx, WRONGTYPE, err, ok};
-use super::store::{Entry, Val};
-
-/// A document as RedisJSON prints it (compact).
-#[must_use]
-pub fn text(v: &Json) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
+use super::command_ctx::{Ctx, WRONGTYPE, err, ok};
+use super::store::{Entry, Val, json_text as text};
 
 /// A parsed path: whether it is a legacy path, and its member names from the root.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,13 +8,13 @@ use slotcache_core::Value;
 use slotcache_core::cache::scripts::sha1_hex;
 use slotcache_core::cache::search::doc::{self, CAS_JSON, JSON_GETDEL, JSON_WRITE, RESERVED_FIELD};
 
-use super::scripts::{Registry, ScriptCtx};
+use super::script_host::{Registry, ScriptCtx};
 
 /// The registry name of the `DEL_IF_STALE_JSON` twin.
 pub const DEL_IF_STALE_JSON: &str = "del_if_stale_json";
 
 /// Registers the twins of `JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON` and `CAS_JSON`
-/// (part of [`Registry::standard`]).
+/// (part of the standard registry, `scripts::standard`).
 pub fn register_standard(r: &mut Registry) {
     r.register("json_write", JSON_WRITE.source, json_write);
     r.register("json_getdel", JSON_GETDEL.source, json_getdel);

@@ -11,15 +11,16 @@
 //! What it models:
 //! - **Data** ([`store`], [`commands`]): strings, sorted sets and JSON documents ([`json`])
 //!   with expiry on each node's clock (virtual time plus [`SimNode::clock_skew_ms`]); lazy and
-//!   active expiry.
-//! - **Search** ([`search`]): per-node RediSearch indexes over the node's JSON documents
-//!   (`FT.CREATE`/`INFO`/`DROPINDEX`/`SEARCH`); [`SimCluster::set_modules`] turns the modules
-//!   off (every `JSON.*`/`FT.*` is then an unknown command).
+//!   active expiry. What every command runs with is [`command_ctx`].
+//! - **Search** ([`search`]): per-node RediSearch indexes ([`index_def`]) over the node's JSON
+//!   documents (`FT.CREATE`/`INFO`/`DROPINDEX`/`SEARCH`); [`SimCluster::set_modules`] turns
+//!   the modules off (every `JSON.*`/`FT.*` is then an unknown command).
 //! - **Scripts** ([`scripts`]): per-node script caches, `NOSCRIPT`, and native twins of the
 //!   cache's Lua scripts, run command by command with Valkey's in-script cluster checks
-//!   (the JSON scripts' twins are in [`json_scripts`]).
-//! - **Replication** ([`replication`]): asynchronous with per-replica lag, frozen replicas,
-//!   `WAIT` (blocking, per connection), lossy failover, restarts with or without data.
+//!   ([`script_host`]; the JSON scripts' twins are in [`json_scripts`]).
+//! - **Replication** ([`replication`], each node's state in [`repl_state`]): asynchronous with
+//!   per-replica lag, frozen replicas, `WAIT` (blocking, per connection), lossy failover,
+//!   restarts with or without data.
 //! - **Eviction** ([`eviction`]): `maxmemory` and its policies, `OOM`.
 //! - **Migrations** (`SimCluster` migration methods): legacy (ASK/TRYAGAIN) and atomic (MOVED only).
 //! - **Network faults** ([`Sim`]): slow nodes, dropped and half-open connections, silent
@@ -52,22 +53,27 @@
 
 mod admin;
 mod cluster;
+pub mod command_ctx;
 pub mod commands;
 pub mod eviction;
 pub mod glob;
+pub mod index_def;
 pub mod json;
 pub mod json_scripts;
 mod migration;
 mod net;
 #[cfg(test)]
 mod one_node;
+pub mod repl_state;
 pub mod replication;
 pub mod routing;
+pub mod script_host;
 pub mod scripts;
 pub mod search;
 pub mod store;
+pub mod tag_scripts;
 pub mod trace;
 
-pub use cluster::{EPOCH_US, Outcome, SWEEP_EVERY, Session, SimCluster, SimNode, addr};
+pub use cluster::{ClusterEv, EPOCH_US, Outcome, SWEEP_EVERY, Session, SimCluster, SimNode, addr};
 pub use eviction::EvictionPolicy;
 pub use net::{Chunking, Sim};

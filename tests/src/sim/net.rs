@@ -17,8 +17,8 @@ use slotcache_core::client::{
 use slotcache_core::resp::{Limits, Protocol, decode, encode_value};
 use slotcache_core::{NodeAddr, Rng, Value};
 
+use super::cluster::ClusterEv;
 use super::cluster::{Outcome, Session, SimCluster};
-use super::replication::ClusterEv;
 use super::trace::{Trace, TraceKind, show_args, show_value};
 
 /// How reply bytes are cut into reads.

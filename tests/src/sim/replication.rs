@@ -1,119 +1,16 @@
 //! Asynchronous replication with lag, `WAIT` acknowledgements, failovers that lose the
 //! unreplicated tail, and resynchronisation (partial or full, as PSYNC2 decides).
 //!
-//! A primary turns each command's changes into [`Effect`]s (the key's new state, or its
+//! A primary turns each command's changes into [`Effect`](super::store::Effect)s (the key's new state, or its
 //! deletion) appended to its backlog; `master_repl_offset` grows by each effect's size. Each
 //! replica applies the backlog after its own lag (an event in the simulation's queue), unless it
 //! is frozen or down. A replica's applied offset is what `WAIT` counts and what a promotion keeps.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use slotcache_core::NodeAddr;
 
-use super::cluster::SimCluster;
-use super::store::Val;
-
-/// One change in the replication stream: a key's whole new state, or its removal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// The key now holds this value with this expiry (ms).
-    Put(Bytes, Val, Option<u64>),
-    /// The key is gone.
-    Del(Bytes),
-    /// Every key is gone (`FLUSHDB`).
-    Flush,
-    /// A search index was created (`Some`) or dropped (`None`): `FT.CREATE` and
-    /// `FT.DROPINDEX` are replicated like RediSearch propagates them.
-    Index(Bytes, Option<super::search::IndexDef>),
-}
-
-impl Effect {
-    /// Bytes this effect adds to the replication offset (roughly its RESP size).
-    #[must_use]
-    pub fn size(&self) -> u64 {
-        let n = match self {
-            Self::Put(k, Val::Str(v), _) => 40 + k.len() + v.len(),
-            Self::Put(k, Val::ZSet(m), _) => 40 + k.len() + m.keys().map(|m| m.len() + 24).sum::<usize>(),
-            Self::Put(k, Val::Json(v), _) => 40 + k.len() + super::json::text(v).len(),
-            Self::Index(k, _) => 60 + k.len(),
-            Self::Del(k) => 20 + k.len(),
-            Self::Flush => 20,
-        };
-        n as u64
-    }
-}
-
-/// A node's replication state.
-#[derive(Debug, Clone, Default)]
-pub struct Repl {
-    /// `master_repl_offset` of a primary; the applied offset of a replica.
-    pub offset: u64,
-    /// The history this offset belongs to (a promotion or a data-losing restart starts a new
-    /// one).
-    pub id: u64,
-    /// The history this node continued at promotion, and the offset where it left it (PSYNC2's
-    /// replid2 / second_replid_offset): a replica of that history at or below it can resume.
-    pub prev: Option<(u64, u64)>,
-    /// How long a replica takes to apply a write (one way).
-    pub lag: Duration,
-    /// Extra random lag per write, up to this (from the cluster's seeded generator).
-    pub lag_jitter: Duration,
-    /// A frozen replica applies nothing until thawed.
-    pub frozen: bool,
-    /// Recent effects, `(offset after it, effect)`, for replicas to apply.
-    backlog: Vec<(u64, Effect)>,
-    /// The offset just before the backlog's first entry.
-    base: u64,
-}
-
-/// Effects kept for partial resynchronisation.
-const BACKLOG: usize = 100_000;
-
-/// Work the cluster asks the simulation to do later (it owns no clock of its own).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterEv {
-    /// `replica` applies `primary`'s stream up to `upto`.
-    Apply {
-        /// The replica.
-        replica: NodeAddr,
-        /// The primary it replicated when the write happened.
-        primary: NodeAddr,
-        /// The offset to apply up to.
-        upto: u64,
-    },
-}
-
-impl Repl {
-    /// A fresh state of history `id`, lag 1 ms.
-    #[must_use]
-    pub fn with_id(id: u64) -> Self {
-        Self { id, lag: Duration::from_millis(1), ..Self::default() }
-    }
-
-    fn push(&mut self, e: Effect) {
-        self.offset += e.size();
-        self.backlog.push((self.offset, e));
-        if self.backlog.len() > BACKLOG {
-            let cut = self.backlog.len() - BACKLOG;
-            self.base = self.backlog[cut - 1].0;
-            self.backlog.drain(..cut);
-        }
-    }
-
-    fn restart_history(&mut self, id: u64) {
-        self.id = id;
-        self.prev = None;
-        self.backlog.clear();
-        self.base = self.offset;
-    }
-
-    /// Whether a replica of history `id` at `offset` can resume from this primary's backlog.
-    fn can_resume(&self, id: u64, offset: u64) -> bool {
-        let same = id == self.id || self.prev.is_some_and(|(p, end)| p == id && offset <= end);
-        same && offset <= self.offset && offset >= self.base
-    }
-}
+use super::cluster::{ClusterEv, SimCluster};
 
 impl SimCluster {
     /// Appends the changes `primary`'s last command made to its stream and schedules its
@@ -151,14 +48,12 @@ impl SimCluster {
         }
         let from = r.repl.offset;
         let Some(p) = self.nodes.get(primary) else { return };
-        if from < p.repl.base {
+        let Some(batch) = p.repl.since(from, upto) else {
             self.full_sync(replica);
             return;
-        }
-        let batch: Vec<(u64, Effect)> =
-            p.repl.backlog.iter().filter(|(o, _)| *o > from && *o <= upto).cloned().collect();
+        };
         let Some(r) = self.nodes.get_mut(replica) else { return };
-        for (_, e) in batch {
+        for e in batch {
             r.data.apply(&e);
             r.repl.push(e);
         }

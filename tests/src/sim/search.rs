@@ -36,9 +36,10 @@ use bytes::Bytes;
 use serde_json::Value as Json;
 use slotcache_core::Value;
 
-use super::commands::{Ctx, err, ok, parse_int};
-use super::json::{Path, text};
-use super::store::{Entry, Val};
+use super::command_ctx::{Ctx, err, ok, parse_int};
+use super::index_def::{Field, IndexDef};
+use super::json::Path;
+use super::store::{Entry, Val, json_text as text};
 
 /// How long (node clock) an index created over existing documents reports `indexing 1`.
 pub const INDEXING_MS: u64 = 3;
@@ -47,48 +48,6 @@ pub const INDEXING_MS: u64 = 3;
 pub const EXISTS: &str = "Index already exists";
 /// `FT.INFO` of a missing index.
 pub const UNKNOWN_INDEX: &str = "Unknown index name";
-
-/// One indexed field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    /// The JSON path (`$.role`).
-    pub path: String,
-    /// The attribute name used in queries.
-    pub alias: String,
-    /// `TAG`, `NUMERIC`, `TEXT`, `GEO` or `VECTOR`.
-    pub kind: String,
-    /// `SORTABLE`.
-    pub sortable: bool,
-    /// `UNF` (with `SORTABLE`).
-    pub unf: bool,
-    /// `CASESENSITIVE` (TAG).
-    pub case_sensitive: bool,
-    /// Vector options as given (`FLAT 6 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2`).
-    pub vector: Vec<String>,
-}
-
-/// One index definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexDef {
-    /// `JSON` or `HASH`.
-    pub on: String,
-    /// The key prefixes (empty: every key).
-    pub prefixes: Vec<Bytes>,
-    /// The fields, in schema order.
-    pub fields: Vec<Field>,
-    /// Until when (node ms) `FT.INFO` reports it still indexing.
-    pub indexing_until_ms: u64,
-}
-
-impl IndexDef {
-    fn field(&self, alias: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.alias == alias)
-    }
-
-    fn covers(&self, key: &[u8]) -> bool {
-        self.prefixes.is_empty() || self.prefixes.iter().any(|p| key.starts_with(p))
-    }
-}
 
 /// Runs an `FT.*` command (`name` upper-case, `a` its arguments; arity already checked).
 pub fn exec(cx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Value {

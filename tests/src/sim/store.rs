@@ -10,8 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::replication::Effect;
-use super::search::IndexDef;
+use super::index_def::IndexDef;
+
+/// A document as RedisJSON prints it (compact).
+#[must_use]
+pub fn json_text(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
 
 /// A value of one of the simulated types.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +46,39 @@ impl Val {
         match self {
             Self::Str(b) => 16 + b.len(),
             Self::ZSet(m) => 64 + m.keys().map(|k| k.len() + 40).sum::<usize>(),
-            Self::Json(v) => 64 + super::json::text(v).len(),
+            Self::Json(v) => 64 + json_text(v).len(),
         }
+    }
+}
+
+/// One change to a store, as the replication stream carries it: a key's whole new state, or
+/// its removal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The key now holds this value with this expiry (ms).
+    Put(Bytes, Val, Option<u64>),
+    /// The key is gone.
+    Del(Bytes),
+    /// Every key is gone (`FLUSHDB`).
+    Flush,
+    /// A search index was created (`Some`) or dropped (`None`): `FT.CREATE` and
+    /// `FT.DROPINDEX` are replicated like RediSearch propagates them.
+    Index(Bytes, Option<IndexDef>),
+}
+
+impl Effect {
+    /// Bytes this effect adds to the replication offset (roughly its RESP size).
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        let n = match self {
+            Self::Put(k, Val::Str(v), _) => 40 + k.len() + v.len(),
+            Self::Put(k, Val::ZSet(m), _) => 40 + k.len() + m.keys().map(|m| m.len() + 24).sum::<usize>(),
+            Self::Put(k, Val::Json(v), _) => 40 + k.len() + json_text(v).len(),
+            Self::Index(k, _) => 60 + k.len(),
+            Self::Del(k) => 20 + k.len(),
+            Self::Flush => 20,
+        };
+        n as u64
     }
 }
 

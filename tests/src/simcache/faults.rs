@@ -53,6 +53,9 @@ pub enum Fault {
     /// The primary of `slot` answers its next N keyed commands with an error (whatever they
     /// are: a delete of an invalidation's clean-up, a swap, a write, a read).
     FailNext(Slot, u32),
+    /// The primary of `slot` lets its next `skip` keyed commands through, then answers the N
+    /// after them with an error.
+    FailAfter(Slot, u32, u32),
 }
 
 /// Faults at instants of virtual time since the start.
@@ -214,10 +217,12 @@ pub fn apply(sim: &mut Sim, fault: &Fault) -> String {
             let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
             sim.half_open(&p);
         }
-        Fault::FailNext(s, n) => {
+        Fault::FailNext(s, n) | Fault::FailAfter(s, _, n) => {
+            let skip = if let Fault::FailAfter(_, skip, _) = fault { *skip } else { 0 };
             let Some(p) = primary_of(sim, *s) else { return format!("{done}: no primary") };
             if let Some(node) = sim.cluster.nodes.get_mut(&p) {
                 node.fail_next = *n;
+                node.fail_skip = skip;
                 node.fail_with_once = super::orphans::INJECTED.into();
             }
         }

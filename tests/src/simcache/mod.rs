@@ -4,9 +4,13 @@
 //! [`crate::history::History`] on the virtual clock so the tag history checker can judge it.
 //!
 //! - [`runner`]: runs machines as concurrent tasks on one simulated client;
-//! - [`ops`]: the history's operations as machines of one namespace.
+//! - [`ops`]: the history's operations as machines of one namespace;
+//! - [`flight`]: the process's single flight of loads, and its invalidations marked in it;
+//! - [`failed_writes`]: a `compute` that failed with an error reply wrote nothing.
 
+pub mod failed_writes;
 pub mod faults;
+pub mod flight;
 pub mod ops;
 pub mod orphans;
 pub mod runner;

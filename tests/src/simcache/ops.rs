@@ -20,8 +20,9 @@ use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::keys::EncodedKey;
 
 use slotcache_core::cache::Storage;
-use slotcache_core::cache::op::compute::{ComputeEntry, Computed, Decision};
+use slotcache_core::cache::op::compute::{self, ComputeEntry, ComputeOutcome, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
+use slotcache_core::cache::op::flights::{Flights, Role};
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
 use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::search_drop::DropIndex;
@@ -31,6 +32,7 @@ use slotcache_core::cache::search::{Filter, FilterOp, SearchSchema, SortBy, Sort
 
 use crate::history::{Op, Ret};
 
+use super::flight::{Joined, Led, Marked, Shared, Table};
 use super::runner::{Answering, Mapped, SimOp};
 
 /// Builds the machine of each operation.
@@ -46,8 +48,15 @@ pub struct CacheOps {
     pub invalidate_tags_variant: Variant,
     /// The reload bug variant (test-only).
     pub load_variant: load::Variant,
+    /// The compute bug variant (test-only).
+    pub compute_variant: compute::Variant,
     /// Loads take the cluster lock for at most this long (`None`: no lock).
     pub lock_hold: Option<Duration>,
+    /// A loader takes up to this long (each its own latency, drawn from its value), as one
+    /// reading a database does: loads overlap invalidations.
+    pub loader_ms: u64,
+    /// The process's loads in flight (and its invalidations marked in it).
+    pub flights: Table,
     /// The namespace's search index, for a searchable namespace.
     pub search: Option<Search>,
 }
@@ -182,16 +191,32 @@ impl SearchFilter {
 impl CacheOps {
     /// Operations on `scope` with a 10 s budget, no TTL, no bug.
     #[must_use]
-    pub const fn new(scope: Arc<Scope>) -> Self {
+    pub fn new(scope: Arc<Scope>) -> Self {
         Self {
             scope,
             budget: Duration::from_secs(10),
             ttl_ms: None,
             invalidate_tags_variant: Variant::Correct,
             load_variant: load::Variant::Correct,
+            compute_variant: compute::Variant::Correct,
             lock_hold: None,
+            loader_ms: 0,
+            flights: Rc::new(RefCell::new(Flights::default())),
             search: None,
         }
+    }
+
+    /// The loader latency of the load producing `value` (`w<worker>-<seq>`): up to
+    /// [`CacheOps::loader_ms`], from its sequence number.
+    fn loader_latency(&self, value: &str) -> Duration {
+        let seq: u64 = value.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        Duration::from_millis(seq.wrapping_mul(7919) % (self.loader_ms + 1))
+    }
+
+    /// `op` marked in the process's table of loads in flight while it runs (an invalidation).
+    fn marked(&self, op: Box<dyn SimOp>) -> Box<dyn SimOp> {
+        let mark = self.flights.borrow_mut().invalidation_started();
+        Box::new(Marked { op, table: self.flights.clone(), mark: Some(mark) })
     }
 
     /// Whether the namespace stores JSON documents.
@@ -218,6 +243,7 @@ impl CacheOps {
             ttl_ms: self.ttl_ms,
             on_update: None,
             tags: distinct_tags(&tags),
+            lease: None,
         }
     }
 
@@ -232,16 +258,16 @@ impl CacheOps {
             Op::Set { key, value, tags } => {
                 let w = self.write(key, value, tags);
                 let m = WriteEntries::machine(scope, vec![w], d("set")).ok()?;
-                Box::new(Mapped::new(m, |()| Ret::Done))
+                Box::new(Mapped::new(m, |_| Ret::Done))
             }
             Op::BulkSet { items, tags } => {
                 let ws = items.iter().map(|(k, v)| self.write(k, v, tags)).collect();
                 let m = WriteEntries::machine(scope, ws, d("bulk_set")).ok()?;
-                Box::new(Mapped::new(m, |()| Ret::Done))
+                Box::new(Mapped::new(m, |_| Ret::Done))
             }
             Op::Invalidate { key } => {
                 let m = InvalidateKey::machine(scope, self.key(key), d("invalidate"));
-                Box::new(Mapped::new(m, Ret::Existed))
+                self.marked(Box::new(Mapped::new(m, Ret::Existed)))
             }
             Op::InvalidateTags { tags } => {
                 let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
@@ -251,7 +277,7 @@ impl CacheOps {
                     d("invalidate_by_tags"),
                     self.invalidate_tags_variant,
                 );
-                Box::new(Mapped::new(m, Ret::Count))
+                self.marked(Box::new(Mapped::new(m, Ret::Count)))
             }
             Op::Get { key } => {
                 let m = ReadEntries::machine(scope, vec![self.key(key)], d("get_if_present"));
@@ -267,43 +293,22 @@ impl CacheOps {
                 }))
             }
             Op::Compute { key, value } => {
-                let m = ComputeEntry::<()>::new(scope, self.key(key), 10, d("compute"));
+                let m = ComputeEntry::<()>::new(scope, self.key(key), 10, d("compute"))
+                    .with_variant(self.compute_variant);
                 let (entry, ttl_ms) = (self.entry(value), self.ttl_ms);
                 let answer = move |_call| Ok(Decision::Set { entry: entry.clone(), ttl_ms, value: () });
-                Box::new(Answering::new(
-                    m,
-                    answer,
-                    |out: slotcache_core::cache::op::compute::ComputeOutcome<()>| match out.computed {
-                        Computed::Written(()) | Computed::Kept(()) | Computed::Deleted => Ok(Ret::Done),
-                    },
-                ))
-            }
-            Op::Load { key, value } | Op::Refresh { key, value } => {
-                let kind = if matches!(op, Op::Load { .. }) { LoadKind::Miss } else { LoadKind::Refresh };
-                let config = LoadConfig { op_timeout: self.budget, lock_hold: self.lock_hold };
-                let m = Load::new(scope, self.key(key), kind, config).with_variant(self.load_variant);
-                let (entry, ttl_ms, loaded) = (self.entry(value), self.ttl_ms, value.clone());
-                let answer = move |_call| Loaded::Value {
-                    value: loaded.clone(),
-                    store: Ok(Prepared { entry: entry.clone(), ttl_ms, on_update: None }),
-                };
-                Box::new(Answering::new(m, answer, move |out: load::LoadOutcome<String>| match out.result {
-                    Ok(LoadResult::Found(e)) => Ok(Ret::Read(Some(value_of(doc, &e.payload)))),
-                    Ok(LoadResult::Loaded(v)) if kind == LoadKind::Miss => Ok(Ret::Read(Some(v))),
-                    Ok(LoadResult::Loaded(_)) => {
-                        Ok(Ret::Refreshed(out.kept_tags.iter().map(|t| text(t)).collect()))
-                    }
-                    Err(e) => Err(e.to_string()),
+                Box::new(Answering::new(m, answer, |out: ComputeOutcome<()>| {
+                    Ok(Ret::Computed(out.kept_tags.iter().map(|t| text(t)).collect()))
                 }))
             }
+            Op::Load { key, value } | Op::Refresh { key, value } => return Some(self.load(op, key, value)),
             Op::Expire { key, ms } => {
                 let m = ExpireEntry::machine(scope, self.key(key), *ms, d("set_expires_after"));
                 Box::new(Mapped::new(m, Ret::Existed))
             }
             Op::InvalidateAll => {
-                let ns = &self.scope.ns;
-                let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
-                Box::new(Mapped::new(ScanAll::unlink(patterns, d("invalidate_all")), Ret::Count))
+                let m = ScanAll::unlink_namespace(&self.scope.ns, d("invalidate_all"));
+                self.marked(Box::new(Mapped::new(m, Ret::Count)))
             }
             Op::EstimatedSize => Box::new(Mapped::new(
                 ScanAll::count(self.scope.ns.scan_pattern(), d("estimated_size")),
@@ -362,6 +367,46 @@ impl CacheOps {
                 Box::new(Mapped::new(m, |()| Ret::Done))
             }
         })
+    }
+}
+
+impl CacheOps {
+    /// A load (`get` with a loader, `refresh`) of `key` whose loader gives `value`: it joins
+    /// the process's load of the key in flight when the table allows, else leads a new one.
+    fn load(&self, op: &Op, key: &str, value: &str) -> Box<dyn SimOp> {
+        let refresh = matches!(op, Op::Refresh { .. });
+        let fk = self.key(key);
+        let mut table = self.flights.borrow_mut();
+        let barrier = table.barrier();
+        let (role, shared) = table.join_or_lead(fk.bytes(), barrier, Shared::default);
+        drop(table);
+        let ticket = match role {
+            Role::Join(shared) => return Box::new(Joined { shared, refresh }),
+            Role::Lead(ticket) => ticket,
+        };
+        let kind = if refresh { LoadKind::Refresh } else { LoadKind::Miss };
+        let config = LoadConfig { op_timeout: self.budget, lock_hold: self.lock_hold };
+        let m = Load::new(self.scope.clone(), fk.clone(), kind, config).with_variant(self.load_variant);
+        let (entry, ttl_ms, loaded, doc) =
+            (self.entry(value), self.ttl_ms, value.to_owned(), self.documents());
+        let answer = move |_call| Loaded::Value {
+            value: loaded.clone(),
+            store: Ok(Prepared { entry: entry.clone(), ttl_ms, on_update: None }),
+        };
+        let map = move |out: load::LoadOutcome<String>| match out.result {
+            Ok(LoadResult::Found(e)) if refresh => {
+                Ok(Ret::Refreshed { value: value_of(doc, &e.payload), tags: Vec::new() })
+            }
+            Ok(LoadResult::Found(e)) => Ok(Ret::Read(Some(value_of(doc, &e.payload)))),
+            Ok(LoadResult::Loaded(v)) if refresh => {
+                Ok(Ret::Refreshed { value: v, tags: out.kept_tags.iter().map(|t| text(t)).collect() })
+            }
+            Ok(LoadResult::Loaded(v)) => Ok(Ret::Read(Some(v))),
+            Err(e) => Err(e.to_string()),
+        };
+        let load = Answering::new(m, answer, map).loader(self.loader_latency(value));
+        let key = fk.bytes().clone();
+        Box::new(Led { load: Box::new(load), shared, table: self.flights.clone(), key, ticket })
     }
 }
 

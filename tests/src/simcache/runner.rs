@@ -40,6 +40,11 @@ impl Entropy for SimEntropy {
 pub trait SimOp {
     /// Resumes the operation.
     fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<Result<Ret, String>>;
+
+    /// For a load: when its loader was called ([`Record::loaded`]).
+    fn loaded_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// A [`Machine`] with the function that turns its outcome into a [`Ret`].
@@ -72,18 +77,33 @@ where
 }
 
 /// A [`Machine`] that calls user code (a compute closure, a loader), with the function that
-/// answers its calls at once (deterministic stand-ins for user code) and the one that records
-/// its outcome (or the error its outcome carries).
-pub struct Answering<M, A, F> {
+/// answers its calls (deterministic stand-ins for user code: at once, or after a latency, as a
+/// loader reading a database takes) and the one that records its outcome (or the error its
+/// outcome carries).
+pub struct Answering<M: Machine, A, F> {
     machine: M,
     answer: A,
     map: F,
+    latency: Duration,
+    loader: bool,
+    pending: Option<M::Call>,
+    called: Option<Instant>,
 }
 
-impl<M, A, F> Answering<M, A, F> {
-    /// Runs `machine`, answering its calls with `answer`, recording its output with `map`.
+impl<M: Machine, A, F> Answering<M, A, F> {
+    /// Runs `machine`, answering its calls at once with `answer`, recording its output with
+    /// `map`.
     pub const fn new(machine: M, answer: A, map: F) -> Self {
-        Self { machine, answer, map }
+        Self { machine, answer, map, latency: Duration::ZERO, loader: false, pending: None, called: None }
+    }
+
+    /// The same for a load: its call is a loader answered `latency` after it was made (one
+    /// that takes that long), and its value is as old as the call ([`SimOp::loaded_at`]).
+    #[must_use]
+    pub const fn loader(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self.loader = true;
+        self
     }
 }
 
@@ -93,17 +113,31 @@ where
     A: FnMut(M::Call) -> M::Answer,
     F: FnMut(M::Output) -> Result<Ret, String>,
 {
+    fn loaded_at(&self) -> Option<Instant> {
+        self.called.filter(|_| self.loader)
+    }
+
     fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<Result<Ret, String>> {
-        let mut input: Input<M::Answer> = match input {
-            Input::Start => Input::Start,
-            Input::Replies(r) => Input::Replies(r),
-            Input::Woke => Input::Woke,
-            Input::Answer(never) => match never {},
+        let mut input: Input<M::Answer> = match (input, self.pending.take()) {
+            // The latency of a call passed: its answer.
+            (Input::Woke, Some(c)) => Input::Answer((self.answer)(c)),
+            (Input::Start, _) => Input::Start,
+            (Input::Replies(r), _) => Input::Replies(r),
+            (Input::Woke, None) => Input::Woke,
+            (Input::Answer(never), _) => match never {},
         };
-        // Calls are answered at once; bounded so a machine that only ever calls cannot spin.
+        // Calls are answered at once (or after the latency); bounded so a machine that only
+        // ever calls cannot spin.
         for _ in 0..1_000 {
             match self.machine.resume(cx, input) {
-                Step::Call(c) => input = Input::Answer((self.answer)(c)),
+                Step::Call(c) => {
+                    self.called.get_or_insert(cx.now);
+                    if self.latency > Duration::ZERO {
+                        self.pending = Some(c);
+                        return Step::Sleep(cx.now + self.latency);
+                    }
+                    input = Input::Answer((self.answer)(c));
+                }
                 Step::Done(Ok(out)) => return Step::Done(Ok((self.map)(out))),
                 Step::Done(Err(e)) => return Step::Done(Ok(Err(e.to_string()))),
                 Step::Send(r) => return Step::Send(r),
@@ -220,11 +254,16 @@ impl Runner {
                         let result = out.unwrap_or_else(|e| Err(e.to_string()));
                         let task = self.tasks[i].take().expect("present");
                         let completed = self.clock();
+                        let loaded = task.machine.loaded_at().map(|at| {
+                            let ago = self.sim.now.saturating_duration_since(at).as_nanos();
+                            completed.saturating_sub(u64::try_from(ago).unwrap_or(u64::MAX))
+                        });
                         self.finished.push(Record {
                             id: 0,
                             worker: task.worker,
                             invoked: task.invoked,
                             completed,
+                            loaded,
                             op: task.op,
                             result,
                         });

@@ -4,7 +4,9 @@
 //! the history while the orphan check ([`super::orphans`]) reads the quiescent nodes.
 //!
 //! Besides the schedule, an invalidation often has a primary fail its next few keyed commands
-//! ([`super::faults::Fault::FailNext`]) as it starts: its clean-up then fails part-way.
+//! ([`super::faults::Fault::FailNext`]) as it starts: its clean-up then fails part-way; and a
+//! `compute` often has a tag's primary fail its second keyed command from then
+//! ([`super::faults::Fault::FailAfter`]): the compute's tag round, after its token read.
 //!
 //! Rerun one seed: `SLOTCACHE_SIM_SEED=<seed> cargo test -p slotcache-tests --test
 //! sim_cache_history -- --nocapture` (the failure message prints the seed, the violations and
@@ -15,8 +17,8 @@ use std::time::Duration;
 
 use slotcache_core::cache::op::Scope;
 use slotcache_core::cache::op::invalidate_tags::Variant;
-use slotcache_core::cache::op::load;
 use slotcache_core::cache::op::search_query;
+use slotcache_core::cache::op::{compute, flights, load};
 use slotcache_core::cache::{Durability, Storage};
 use slotcache_core::keys::Namespace;
 
@@ -38,6 +40,10 @@ pub struct Options {
     pub variant: Variant,
     /// The reload bug variant (test-only).
     pub load_variant: load::Variant,
+    /// The single-flight bug variant (test-only).
+    pub flights_variant: flights::Variant,
+    /// The compute bug variant (test-only).
+    pub compute_variant: compute::Variant,
     /// The fault schedule's horizon (virtual time).
     pub horizon: Duration,
     /// A searchable namespace (JSON documents, queries mixed in) instead of envelopes.
@@ -52,6 +58,8 @@ impl Default for Options {
             mix: Mix::default(),
             variant: Variant::Correct,
             load_variant: load::Variant::Correct,
+            flights_variant: flights::Variant::Correct,
+            compute_variant: compute::Variant::Correct,
             horizon: Duration::from_secs(2),
             documents: false,
             search_variant: search_query::Variant::Correct,
@@ -141,6 +149,9 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     }
     let ttl_ms = (conditions.below(3) == 0).then(|| 50 + conditions.next() % 500);
     let lock_hold = (conditions.below(3) == 0).then(|| Duration::from_millis(200));
+    // Loaders that take time (each up to 50 to 250 ms), so that loads overlap invalidations (drawn
+    // apart, so the conditions above stay what they were for each seed).
+    let loader_ms = 50 + crate::history::workload::Rng::new(seed ^ 0x10AD).next() % 201;
     let mut sim = Sim::new(cluster, cfg, seed);
     // SLOTCACHE_SIM_TRACE=<events> keeps a longer trace for a failing seed.
     let trace = std::env::var("SLOTCACHE_SIM_TRACE").ok().and_then(|t| t.parse().ok()).unwrap_or(400);
@@ -152,8 +163,13 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     }
     ops.invalidate_tags_variant = options.variant;
     ops.load_variant = options.load_variant;
+    ops.compute_variant = options.compute_variant;
+    ops.flights = std::rc::Rc::new(std::cell::RefCell::new(
+        flights::Flights::default().with_variant(options.flights_variant),
+    ));
     ops.ttl_ms = ttl_ms;
     ops.lock_hold = lock_hold;
+    ops.loader_ms = loader_ms;
     let mut draw = Ops::new(options.mix, seed);
     if options.documents {
         draw = draw.with_search();
@@ -166,6 +182,7 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     let per_op = options.horizon / u32::try_from(options.mix.ops_per_worker.max(1)).unwrap_or(1);
     let mut pace = crate::history::workload::Rng::new(seed ^ 0x7A11);
     let mut partial = crate::history::workload::Rng::new(seed ^ 0xFA11);
+    let mut compute_faults = crate::history::workload::Rng::new(seed ^ 0xC0FA);
     let mut next_start = vec![Duration::ZERO; options.mix.workers];
     let mut records = Vec::new();
     let mut faults = Vec::new();
@@ -194,6 +211,16 @@ pub fn run(seed: u64, options: Options) -> Outcome {
                     let s = slotcache_core::key_slot(format!("fail-{}", partial.next()).as_bytes());
                     let n = 1 + u32::try_from(partial.below(3)).unwrap_or(0);
                     faults.push(apply(&mut runner.sim, &super::faults::Fault::FailNext(s, n)));
+                }
+                // Half the computes have the primary of one tag fail its second keyed command
+                // from now: with a tagged entry, the tag round that follows the token read.
+                if matches!(op, Op::Compute { .. }) && compute_faults.below(2) == 0 {
+                    let t = compute_faults.below(options.mix.tags);
+                    let key = ops.scope.ns.tag_key(format!("t{t}").as_bytes());
+                    if let Ok(key) = key {
+                        let fault = super::faults::Fault::FailAfter(key.slot(), 1, 1);
+                        faults.push(apply(&mut runner.sim, &fault));
+                    }
                 }
                 if let Some(m) = ops.machine(&op, runner.sim.now) {
                     runner.spawn(w, op, m);
@@ -250,6 +277,7 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     for _ in 0..3 {
         for n in runner.sim.cluster.nodes.values_mut() {
             n.fail_next = 0;
+            n.fail_skip = 0;
         }
         let mut failed = false;
         for t in 0..options.mix.tags {
@@ -279,8 +307,10 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     if options.documents && ttl_ms.is_none() && !evicting {
         violations.extend(missing_from_last_query(&history, checker));
     }
+    violations.extend(super::failed_writes::violations(&history));
     violations.extend(super::orphans::judge(&ops.scope.ns, &orphans, &history.records, &lossy, evicting));
-    let conditions = format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}");
+    let conditions =
+        format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}, loaders up to {loader_ms} ms");
     let test = if options.documents { "sim_search_history" } else { "sim_cache_history" };
     Outcome { seed, history, violations, figures, faults, conditions, trace: runner.sim.trace_dump(), test }
 }

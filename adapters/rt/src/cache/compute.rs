@@ -1,13 +1,15 @@
 //! The compute family: optimistic read-modify-write with a compare-and-set script.
 //!
 //! The protocol (read on the primary, compare-and-set, jittered retries) is the core's
-//! `op::compute` machine, and one attempt's decoding and encoding is the core's
-//! `Typed::apply`; this file holds the caller's function and maps the outcome. The function
-//! may run once per attempt (`max_compute_retries` within `atomic_operation_timeout`). The
-//! value returned is the one computed and written, never a re-read.
+//! `op::compute` machine; one attempt's decoding and encoding, and what the outcome leaves
+//! stored, are the core's `Typed::apply` and `Typed::computed`; what `compute_if_absent`
+//! stores and returns is the core's `IfAbsent`. This file runs the machine with the caller's
+//! function, which may run once per attempt (`max_compute_retries` within
+//! `atomic_operation_timeout`). The value returned is the one computed and written, never a
+//! re-read.
 
-use slotcache_core::cache::op::compute::{ComputeEntry, Computed};
-use slotcache_core::cache::{CacheError, Compute, Ttl};
+use slotcache_core::cache::op::compute::ComputeEntry;
+use slotcache_core::cache::{CacheError, Compute, IfAbsent, Ttl};
 
 use super::exec::wall_ms;
 use super::namespace::Cache;
@@ -26,12 +28,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let machine = ComputeEntry::new(self.inner.typed.scope(), fk, config.max_compute_retries, d);
         let typed = &self.inner.typed;
         let apply = |call| std::future::ready(typed.apply(key, call, &mut f, wall_ms(), &mut random::fill));
-        let outcome = self.inner.exec.drive_with(machine, apply).await?;
-        typed.counters().stale(outcome.stale);
-        Ok(match outcome.computed {
-            Computed::Kept(v) | Computed::Written(v) => v,
-            Computed::Deleted => None,
-        })
+        Ok(typed.computed(self.inner.exec.drive_with(machine, apply).await?))
     }
 
     /// Reads the entry, calls `f` with it (`None` when absent or invalidated), and applies its
@@ -73,16 +70,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         F: FnMut() -> V,
         V: Clone,
     {
-        let mut stored_here = false;
-        let v = self
-            .compute_inner(key, "compute_if_absent", |cur| {
-                stored_here = cur.is_none();
-                if cur.is_some() { None } else { Some(Compute::Set(f())) }
-            })
-            .await?;
-        let v =
-            v.ok_or(CacheError::UnexpectedReply { command: "compute_if_absent", got: "no value".into() })?;
-        Ok((v, stored_here))
+        let mut absent = IfAbsent::default();
+        let stored = self.compute_inner(key, "compute_if_absent", |cur| absent.decide(cur, &mut f)).await?;
+        absent.outcome(stored)
     }
 
     /// Applies `f` if the key is present; returns `None` (without calling `f`) when absent.

@@ -1,70 +1,37 @@
 //! Iteration over a namespace: async streams paged by `SCAN` on every primary, values fetched
 //! with `MGET` per slot. At most one page is held at a time; nothing buffers the namespace.
-//! The page protocol is the core's `NextPage` machine; this file turns pages into streams of
-//! typed keys and values.
+//! The walk (its cursor, the items of its last page, when to fetch the next) is the core's
+//! `Walk`, and each page is its `NextPage` machine; this file runs them as streams of typed
+//! keys and values.
 //!
 //! Like any `SCAN`, this is not a snapshot: entries written meanwhile may or may not appear,
 //! and a slot migrating meanwhile can hide or repeat keys. Entries made stale by a tag
 //! invalidation are skipped (when values are fetched).
 
-use std::collections::VecDeque;
-
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::iterate::{KeyCursor, NextPage, Page};
-use slotcache_core::cache::typed::{PageItems, Typed};
+use slotcache_core::cache::op::iterate::Page;
+use slotcache_core::cache::op::walk::{Ahead, PageItems, Walk};
+use slotcache_core::cache::{CacheError, Typed};
 
 use super::namespace::Cache;
 
-/// A stream's state: the walk (`None` once it ended or failed) and the items of its last page.
-struct Walk<K, V, T> {
-    cache: Cache<K, V>,
-    cursor: Option<KeyCursor>,
-    buf: VecDeque<Result<T, CacheError>>,
-}
-
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// The next page of the walk, or `None` at its end.
-    async fn next_page(
-        &self,
-        cursor: KeyCursor,
-        values: bool,
-    ) -> Result<(KeyCursor, Option<Page>), CacheError> {
-        let (scope, budget) = (self.inner.typed.scope(), self.inner.config.operation_timeout);
-        let machine = if values {
-            NextPage::entries(scope, cursor, "scan", budget)
-        } else {
-            NextPage::keys(scope, cursor, "scan", budget)
-        };
-        let paged = self.inner.exec.drive(machine).await?;
-        Ok((paged.cursor, paged.page))
-    }
-
-    /// A stream of the items `items` makes of each page; an error of the walk, or of a whole
-    /// page, is its last item.
+    /// A stream of `walk`'s items, made of each page by `items`.
     fn walk<T: Send + 'static>(
         &self,
-        values: bool,
+        walk: Walk<T>,
         items: fn(&Typed<K, V>, Page) -> PageItems<T>,
     ) -> BoxStream<'static, Result<T, CacheError>> {
-        let cursor = Some(KeyCursor::new(self.inner.typed.ns().scan_pattern()));
-        let walk = Walk { cache: self.clone(), cursor, buf: VecDeque::new() };
-        stream::unfold(walk, move |mut w| async move {
+        stream::unfold((self.clone(), walk), move |(cache, mut walk)| async move {
             loop {
-                if let Some(item) = w.buf.pop_front() {
-                    return Some((item, w));
-                }
-                let cursor = w.cursor.take()?;
-                match w.cache.next_page(cursor, values).await.and_then(|(cursor, page)| {
-                    page.map(|p| Ok((cursor, items(&w.cache.inner.typed, p)?))).transpose()
-                }) {
-                    Ok(Some((cursor, page))) => {
-                        w.cursor = Some(cursor);
-                        w.buf.extend(page);
+                match walk.ahead() {
+                    Ahead::Item(item) => return Some((item, (cache, walk))),
+                    Ahead::Fetch(machine) => {
+                        let paged = cache.inner.exec.drive(*machine).await;
+                        walk.paged(paged, |page| items(&cache.inner.typed, page));
                     }
-                    Ok(None) => return None,
-                    Err(e) => return Some((Err(e), w)),
+                    Ahead::End => return None,
                 }
             }
         })
@@ -73,12 +40,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// Every key of the namespace (values are not fetched).
     pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
-        self.walk(false, Typed::page_keys)
+        let walk = Walk::keys(self.inner.typed.scope(), self.inner.config.operation_timeout);
+        self.walk(walk, Typed::page_keys)
     }
 
     /// Every entry of the namespace, page by page.
     pub fn entries(&self) -> BoxStream<'static, Result<(K, V), CacheError>> {
-        self.walk(true, Typed::page_entries)
+        let walk = Walk::entries(self.inner.typed.scope(), self.inner.config.operation_timeout);
+        self.walk(walk, Typed::page_entries)
     }
 
     /// Every value of the namespace.

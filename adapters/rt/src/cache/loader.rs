@@ -2,10 +2,10 @@
 //! slot across processes), background `refresh`, `bulk_refresh` and `bulk_get_with`.
 //!
 //! Every protocol (the lock and its polling, the checks before loading, the tags a reload
-//! keeps, the store) is a core machine (`op::lookup`, `op::load`, `op::bulk_refresh`,
-//! `op::bulk_load`); which caller leads a load is decided by the core's `op::flights`; values
-//! are encoded, decoded and counted by the core's `Typed`. This file holds the loaders, spawns
-//! the loads and maps outcomes.
+//! keeps, the store) is a core machine (`op::lookup`, and `op::load`, `op::bulk_refresh`,
+//! `op::bulk_load` as the typed machines of `typed_loads`, which encode, decode and count);
+//! which caller leads a load is decided by the core's `op::flights`. This file calls the
+//! loaders (timing them), spawns the loads and shares them between callers.
 //!
 //! A load runs in its own task: callers that give up (their future is dropped) do not cancel
 //! it, and every concurrent caller of the same key in this process awaits the same load. A
@@ -21,16 +21,13 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
-use slotcache_core::cache::op::bulk_load::{BulkLoad, Item, LoadMisses};
-use slotcache_core::cache::op::bulk_refresh::BulkRefresh;
-use slotcache_core::cache::op::flights::Role;
-use slotcache_core::cache::op::load::{CallLoader, Load, LoadConfig, LoadKind, Loaded, aborted};
+use slotcache_core::cache::op::flights::{Barrier, Role};
+use slotcache_core::cache::op::load::{LoadKind, aborted};
 use slotcache_core::cache::op::lookup::{LookUp, Lookup};
+use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
 use slotcache_core::keys::EncodedKey;
 
-use super::exec::wall_ms;
 use super::namespace::{Cache, Flight, Inner};
-use super::random;
 
 /// Ends a led load in the in-flight table once it is over (or has panicked).
 struct FlightGuard<K, V> {
@@ -41,9 +38,8 @@ struct FlightGuard<K, V> {
 
 impl<K, V> Drop for FlightGuard<K, V> {
     fn drop(&mut self) {
-        if let Ok(mut f) = self.inner.flights.lock() {
-            f.finish(&self.key, self.ticket);
-        }
+        let mut f = self.inner.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.finish(&self.key, self.ticket);
     }
 }
 
@@ -54,7 +50,10 @@ where
 {
     /// The value under `key`; on a miss, `loader(key)` produces it, it is stored (no tags), and
     /// returned. Concurrent callers for one key share one load; the load goes on if they give
-    /// up. With `cluster_lock`, processes coordinate through a lock in the key's slot.
+    /// up. A call never shares a load that started before an invalidation of this namespace
+    /// (through this provider) that returned before the call started: it starts a new one (an
+    /// invalidation by another process is not known here; see `docs/consistency.md`). With
+    /// `cluster_lock`, processes coordinate through a lock in the key's slot.
     ///
     /// A read error does not fail the call: the loader runs (the cache must not make the
     /// application less available), and a failure to store what it loaded is counted in
@@ -71,20 +70,23 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
+        // Taken first: no load older than an invalidation that returned before this call is
+        // joined (see the core's `op::flights`).
+        let barrier = self.barrier();
         let fk = self.inner.typed.key(key)?;
         let looked =
             self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
         if let Some((value, reload)) = self.inner.typed.looked_up(Lookup::or_unavailable(looked.await)?)? {
             if reload {
-                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh));
+                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
             }
             return Ok(value);
         }
-        self.load_shared(key.clone(), loader, LoadKind::Miss).await
+        self.load_shared(key.clone(), loader, LoadKind::Miss, barrier).await
     }
 
-    /// Starts (or joins) the load of `key`.
-    fn load_shared<F, Fut>(&self, key: K, loader: F, kind: LoadKind) -> Flight<V>
+    /// Starts (or joins) the load of `key`; `barrier` is what the caller took when it started.
+    fn load_shared<F, Fut>(&self, key: K, loader: F, kind: LoadKind, barrier: Barrier) -> Flight<V>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
@@ -93,11 +95,9 @@ where
             Ok(fk) => fk,
             Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
         };
-        let Ok(mut flights) = self.inner.flights.lock() else {
-            return futures_util::future::ready(Err(CacheError::Closed)).boxed().shared();
-        };
+        let mut flights = self.flights();
         let (tx, rx) = oneshot::channel();
-        let (role, shared) = flights.join_or_lead(fk.bytes(), || {
+        let (role, shared) = flights.join_or_lead(fk.bytes(), barrier, || {
             rx.map(|r| r.unwrap_or_else(|_| Err(aborted("loader")))).boxed().shared()
         });
         drop(flights);
@@ -118,22 +118,14 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let config = LoadConfig {
-            op_timeout: self.inner.config.operation_timeout,
-            lock_hold: self.inner.typed.options().cluster_lock,
-        };
-        let machine = Load::new(self.inner.typed.scope(), fk, kind, config);
+        let budget = self.inner.config.operation_timeout;
+        let machine = TypedLoad::new(&self.inner.typed, key, fk, kind, budget);
         let mut loader = Some(loader);
-        let call = |CallLoader| {
-            let (key, loader) = (key.clone(), loader.take());
-            async move {
-                let Some(loader) = loader else { return Loaded::Failed(aborted("loader")) };
-                let loaded = self.timed_load(loader(key.clone())).await;
-                self.inner.typed.answer(&key, loaded, wall_ms(), &mut random::fill)
-            }
+        let call = |key| {
+            let loader = loader.take();
+            async move { self.timed_load(loader.ok_or_else(|| aborted("loader"))?(key)).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.loaded(outcome)
+        self.inner.exec.drive_with(machine, call).await
     }
 
     /// Awaits a loader, counting it.
@@ -147,15 +139,16 @@ where
         loaded
     }
 
-    /// Loaded values, ready to store.
-    fn prepare_items(&self, items: &[(K, V)]) -> Result<Vec<Item>, CacheError> {
-        self.inner.typed.items(items, wall_ms(), &mut random::fill)
-    }
-
     /// Reloads `key` in the background; the old value keeps being served until the new one is
-    /// stored, with the tags the old one had (a key that is absent is stored untagged). If
-    /// reading those tags fails, nothing is loaded and the future resolves to that error. The
-    /// returned future resolves to the loaded value (dropping it does not cancel the reload).
+    /// stored, with the tags the old one had (a key that is absent or stale is stored
+    /// untagged). If reading those tags fails, nothing is loaded and the future resolves to
+    /// that error. The returned future resolves to the loaded value (dropping it does not
+    /// cancel the reload).
+    ///
+    /// The value is stored under its **lease**: the tags' tokens as they were when the old
+    /// entry was read, before the loader was called. If one of those tags is invalidated while
+    /// the loader runs, the value is not stored (or, if the invalidation lands during the
+    /// store, it is stored stale): a value loaded before an invalidation never outlives it.
     pub fn refresh<F, Fut>(
         &self,
         key: &K,
@@ -165,13 +158,14 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        self.load_shared(key.clone(), loader, LoadKind::Refresh)
+        self.load_shared(key.clone(), loader, LoadKind::Refresh, self.barrier())
     }
 
     /// Reloads `keys` in the background with one call of `loader`, and stores every value it
-    /// returns in one write, each with the tags its entry had (keys that were absent, and
-    /// values the loader returns for keys it was not asked for, are stored untagged); the
-    /// returned future resolves to how many values were stored.
+    /// returns in one write, each with the tags its entry had, under its lease as
+    /// [`Cache::refresh`] does (keys that were absent, and values the loader returns for keys
+    /// it was not asked for, are stored untagged); the returned future resolves to how many
+    /// values were stored (a value whose tag was invalidated while the loader ran is not).
     ///
     /// The current entries are read first: if that read fails, nothing is loaded.
     pub fn bulk_refresh<F, Fut>(
@@ -196,21 +190,14 @@ where
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>> + Send + 'static,
     {
-        let fks = self.inner.typed.keys(&keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkRefresh::new(self.inner.typed.scope(), fks, budget);
-        let mut call = Some((keys, loader));
-        let call = |CallLoader| {
-            let call = call.take();
-            async move {
-                let (keys, loader) = call.ok_or_else(|| aborted("bulk loader"))?;
-                let items = loader(keys).await?;
-                Ok((items.len(), self.prepare_items(&items)?))
-            }
+        let machine = TypedBulkRefresh::new(&self.inner.typed, keys, budget)?;
+        let mut loader = Some(loader);
+        let call = |keys| {
+            let loader = loader.take();
+            async move { loader.ok_or_else(|| aborted("bulk loader"))?(keys).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.counters().stale(outcome.stale);
-        Ok(outcome.loaded)
+        self.inner.exec.drive_with(machine, call).await
     }
 
     /// [`Cache::bulk_get`], with the misses produced by one call of `loader` and stored
@@ -229,23 +216,13 @@ where
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let fks = self.inner.typed.keys(keys)?;
         let budget = self.inner.config.bulk_operation_timeout;
-        let machine = BulkLoad::new(self.inner.typed.scope(), fks, budget);
-        let mut found = HashMap::with_capacity(keys.len());
+        let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
         let mut loader = Some(loader);
-        let call = |LoadMisses { hits }| {
-            let misses = self.inner.typed.take_hits(keys, hits, &mut found);
+        let call = |misses| {
             let loader = loader.take();
-            async move {
-                let (misses, loader) = (misses?, loader.ok_or_else(|| aborted("bulk loader"))?);
-                let loaded = self.timed_load(loader(misses)).await?;
-                let items = self.prepare_items(&loaded);
-                Ok((loaded, items))
-            }
+            async move { self.timed_load(loader.ok_or_else(|| aborted("bulk loader"))?(misses)).await }
         };
-        let outcome = self.inner.exec.drive_with(machine, call).await?;
-        self.inner.typed.bulk_loaded(keys, outcome, &mut found)?;
-        Ok(found)
+        self.inner.exec.drive_with(machine, call).await
     }
 }

@@ -1,11 +1,11 @@
 //! A namespace: the typed [`Cache`] handle and what its handles share.
 
 use core::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
-use slotcache_core::cache::op::flights::Flights;
+use slotcache_core::cache::op::flights::{Barrier, Flights, Invalidation};
 use slotcache_core::cache::op::search_index::KnownIndexes;
 use slotcache_core::cache::{CacheError, CacheStats, Typed};
 
@@ -85,11 +85,44 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`Provider`](super::Provider) instead.
     pub const fn close(&self) {}
 
+    /// The table of loads in flight (a panic while it was held left it consistent: every
+    /// change to it is one call).
+    pub(crate) fn flights(&self) -> MutexGuard<'_, Flights<Flight<V>>> {
+        self.inner.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What a caller of `get` or `refresh` starting now must see: no load older than an
+    /// invalidation of this namespace that already returned is joined (see the core's
+    /// `op::flights`).
+    pub(crate) fn barrier(&self) -> Barrier {
+        self.flights().barrier()
+    }
+
+    /// Marks an invalidation of this namespace as running until the guard is dropped (when it
+    /// returns, fails, or is cancelled), for the loads in flight.
+    pub(crate) fn invalidating(&self) -> Invalidating<'_, K, V> {
+        Invalidating { cache: self, mark: Some(self.flights().invalidation_started()) }
+    }
+
     pub(crate) fn deadline(&self, op: &'static str, budget: Duration) -> Deadline {
         Deadline::new(self.inner.exec.rt.now(), op, budget)
     }
 
     pub(crate) fn op_deadline(&self, op: &'static str) -> Deadline {
         self.deadline(op, self.inner.config.operation_timeout)
+    }
+}
+
+/// An invalidation in progress (see [`Cache::invalidating`]).
+pub(crate) struct Invalidating<'a, K, V> {
+    cache: &'a Cache<K, V>,
+    mark: Option<Invalidation>,
+}
+
+impl<K, V> Drop for Invalidating<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(mark) = self.mark.take() {
+            self.cache.inner.flights.lock().unwrap_or_else(PoisonError::into_inner).invalidation_ended(mark);
+        }
     }
 }

@@ -1,16 +1,13 @@
 //! The provider: one cluster client shared by every namespace.
 
-use core::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slotcache_core::cache::namespaces::Namespaces;
-use slotcache_core::cache::op::server::{EveryPrimary, MaxMemory};
+use slotcache_core::cache::op::flush::{FlushAll, Maximum, SetMaximum};
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
-use slotcache_core::keys::Namespace;
 
 use super::config::ProviderConfig;
 use super::exec::{Deadline, Exec, to_cache_error};
@@ -35,8 +32,7 @@ use crate::runtime::Runtime;
 pub struct Provider {
     exec: Exec,
     config: Arc<ProviderConfig>,
-    namespaces: Arc<Mutex<Namespaces<Arc<dyn Any + Send + Sync>>>>,
-    closed: Arc<AtomicBool>,
+    namespaces: Arc<Mutex<Namespaces>>,
 }
 
 impl core::fmt::Debug for Provider {
@@ -89,12 +85,7 @@ impl Provider {
             client.close().await;
             return Err(to_cache_error(e));
         }
-        Ok(Self {
-            exec: Exec { client, rt },
-            config: Arc::new(config),
-            namespaces: Arc::default(),
-            closed: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Self { exec: Exec { client, rt }, config: Arc::new(config), namespaces: Arc::default() })
     }
 
     /// The shared cluster client (for commands the cache does not cover).
@@ -127,21 +118,12 @@ impl Provider {
         K: Send + Sync + 'static,
         V: Send + Sync + 'static,
     {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::Closed);
-        }
-        let ns = Namespace::with_global(&self.config.namespace, name)?;
         let mut namespaces = self.namespaces.lock().map_err(|_| CacheError::Closed)?;
-        let cache = namespaces.get_or_make(&self.config, ns, options, |typed| {
+        namespaces.get_or_make(&self.config, name, options, |typed| {
             let (exec, config) = (self.exec.clone(), self.config.clone());
             let inner = Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default() };
-            Arc::new(Cache { inner: Arc::new(inner) }) as Arc<dyn Any + Send + Sync>
-        })?;
-        cache.downcast_ref::<Cache<K, V>>().cloned().ok_or(CacheError::Closed)
-    }
-
-    fn deadline(&self, op: &'static str, budget: Duration) -> Deadline {
-        Deadline::new(self.exec.rt.now(), op, budget)
+            Cache { inner: Arc::new(inner) }
+        })
     }
 
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
@@ -151,8 +133,8 @@ impl Provider {
     /// [`CacheError::UnsafeFlush`] when not allowed; the first primary's error (the others
     /// may have flushed), or the timeout.
     pub async fn flush_all(&self) -> Result<(), CacheError> {
-        let d = self.deadline("flush_all", self.config.flush_timeout);
-        self.exec.drive(EveryPrimary::flush_all(self.config.allow_unsafe_flushdb, d)?).await
+        let d = Deadline::new(self.exec.rt.now(), "flush_all", self.config.flush_timeout);
+        self.exec.drive(FlushAll::new(self.config.allow_unsafe_flushdb, d)).await
     }
 
     /// The memory limit of the cluster's primaries (`CONFIG GET maxmemory` on each): `None`
@@ -163,9 +145,8 @@ impl Provider {
     /// # Errors
     /// A primary's error (an ACL user without `CONFIG`), or `operation_timeout`.
     pub async fn maximum(&self) -> Result<Option<u64>, CacheError> {
-        self.exec
-            .drive(EveryPrimary::new(MaxMemory, self.deadline("maximum", self.config.operation_timeout)))
-            .await
+        let d = Deadline::new(self.exec.rt.now(), "maximum", self.config.operation_timeout);
+        self.exec.drive(Maximum::new(d)).await
     }
 
     /// Sets `maxmemory` to `limit` bytes (`None`: no limit) on **every primary**, for every
@@ -178,16 +159,15 @@ impl Provider {
     /// [`CacheError::UnsafeSetMaximum`] when not allowed; the first primary's error (the others
     /// may have applied it), or `operation_timeout`.
     pub async fn set_maximum(&self, limit: Option<u64>) -> Result<(), CacheError> {
-        let d = self.deadline("set_maximum", self.config.operation_timeout);
-        self.exec.drive(EveryPrimary::set_maximum(self.config.allow_unsafe_flushdb, limit, d)?).await
+        let d = Deadline::new(self.exec.rt.now(), "set_maximum", self.config.operation_timeout);
+        self.exec.drive(SetMaximum::new(self.config.allow_unsafe_flushdb, limit, d)).await
     }
 
     /// Closes the shared client: every namespace of this provider stops working, and their
     /// pending operations fail with [`CacheError::Closed`].
     pub async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         if let Ok(mut n) = self.namespaces.lock() {
-            n.clear();
+            n.close();
         }
         self.exec.client.close().await;
     }

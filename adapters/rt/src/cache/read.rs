@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::slice;
 
-use slotcache_core::cache::op::read::{Found, ReadEntries, ReadHow, Reads};
+use slotcache_core::cache::op::read::{Found, ReadEntries, ReadHow};
 use slotcache_core::cache::{CacheError, EntryInfo};
 
 use super::exec::Deadline;
@@ -17,9 +17,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// pipelined round trip, plus one for the tokens of their tags.
     async fn read(&self, keys: &[K], how: ReadHow, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
         let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
-        let Reads { found, stale } = self.inner.exec.drive(how(scope, keys, d)).await?;
-        self.inner.typed.counters().stale(stale);
-        Ok(found)
+        Ok(self.inner.typed.reads(self.inner.exec.drive(how(scope, keys, d)).await?))
     }
 
     /// The value under `key`, or `None`. A value whose tag was invalidated is a miss. With
@@ -29,13 +27,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error (never turned into a miss), an undecodable or oversized value.
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let found = self
-            .read(slice::from_ref(key), ReadEntries::machine, self.op_deadline("get_if_present"))
-            .await?
-            .pop()
-            .flatten();
-        self.inner.typed.counters().read(found.is_some());
-        found.map(|f| self.inner.typed.decode(&f.entry)).transpose()
+        let d = self.op_deadline("get_if_present");
+        let found = self.read(slice::from_ref(key), ReadEntries::machine, d).await?.pop().flatten();
+        self.inner.typed.present(found)
     }
 
     /// The values of `keys` that are present: one `GET` per key, the keys of one node
@@ -50,20 +44,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         K: Clone + Eq + Hash,
     {
-        let mut out = HashMap::with_capacity(keys.len());
-        if !keys.is_empty() {
-            let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
-            let found = self.read(keys, ReadEntries::machine, d).await?;
-            let entries = found.into_iter().map(|f| f.map(|f| f.entry)).collect();
-            self.inner.typed.take_hits(keys, entries, &mut out)?;
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(out)
+        let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
+        self.inner.typed.hits(keys, self.read(keys, ReadEntries::machine, d).await?)
     }
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
-        let how = if count { ReadEntries::with_ttl } else { ReadEntries::probe };
-        let found =
-            self.read(slice::from_ref(key), how, self.op_deadline("get_entry")).await?.pop().flatten();
+        let (how, d) = (ReadEntries::for_entry(count), self.op_deadline("get_entry"));
+        let found = self.read(slice::from_ref(key), how, d).await?.pop().flatten();
         self.inner.typed.entry_info(found, count)
     }
 

@@ -5,10 +5,10 @@
 //! See `slotcache_core::cache::search` for why each primary has its own index, and
 //! `docs/search.md` for what is supported and how it differs from valkey-search.
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 
 use slotcache_core::cache::op::search_drop::DropIndex;
-use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
+use slotcache_core::cache::op::search_index::{EnsureIndex, KnownIndexes};
 use slotcache_core::cache::op::search_query::SearchQuery;
 use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
@@ -16,16 +16,6 @@ use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// The namespace's index, or why it cannot be searched.
-    fn index(&self, what: &str) -> Result<&Arc<IndexSpec>, CacheError> {
-        self.inner.typed.index().ok_or_else(|| {
-            CacheError::SearchNotSupported(format!(
-                "namespace {} has no search schema: set NamespaceOptions::search to enable {what}",
-                self.inner.typed.name()
-            ))
-        })
-    }
-
     /// Whether the namespace has a search schema ([`NamespaceOptions::search`]), so that
     /// [`Cache::query`] and [`Cache::search`] can run. Asks the cluster nothing: whether the
     /// search module is there shows at the first search ([`CacheError::SearchNotSupported`]).
@@ -59,7 +49,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        let (index, known) = (self.index("search")?.clone(), self.known()?.clone());
+        let (index, known) = (self.inner.typed.searchable("search")?.clone(), self.known()?.clone());
         let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
         let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
         self.known()?.apply(ensured.news);
@@ -95,7 +85,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         text: Option<&str>,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        let (index, known) = (self.index(op)?.clone(), self.known()?.clone());
+        let (index, known) = (self.inner.typed.searchable(op)?.clone(), self.known()?.clone());
         let d = self.deadline(op, self.inner.config.search_timeout);
         let machine = SearchQuery::new(self.inner.typed.scope(), index, known, d, options.query(text))?;
         let mut found = self.inner.exec.drive(machine).await?;
@@ -109,7 +99,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
-        let index = self.index("drop_search_index")?.clone();
+        let index = self.inner.typed.searchable("drop_search_index")?.clone();
         let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
         self.known()?.clear();
         self.inner.exec.drive(DropIndex::new(index, d)).await

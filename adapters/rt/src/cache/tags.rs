@@ -37,6 +37,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     /// `invalidate_by_tags` with the machine's `variant` (test-only bugs; see [`testing`]).
     async fn invalidate_tags(&self, tags: &[&str], variant: Variant) -> Result<u64, CacheError> {
+        let _running = self.invalidating();
         let d = self.deadline("invalidate_by_tags", self.inner.config.bulk_operation_timeout);
         let machine = InvalidateTags::machine_with(self.inner.typed.scope(), distinct_tags(tags), d, variant);
         self.inner.exec.drive(machine).await
@@ -53,10 +54,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error, or the `flush_timeout`.
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
+        let _running = self.invalidating();
         let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
-        let ns = self.inner.typed.ns();
-        let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
-        self.inner.exec.drive(ScanAll::unlink(patterns, d)).await
+        self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), d)).await
     }
 
     /// Approximate number of entries: a `SCAN` count of the namespace's prefix on every

@@ -8,6 +8,7 @@ use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::invalidate::InvalidateKey;
 use slotcache_core::cache::op::refresh_mark::MarkRefreshable;
 use slotcache_core::cache::op::write::{Write, WriteEntries};
+use slotcache_core::cache::ttl::lifetime_ms;
 use slotcache_core::cache::{CacheError, Ttl};
 
 use super::exec::{Deadline, wall_ms};
@@ -20,7 +21,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// entries, one when none is tagged.
     async fn write_entries(&self, writes: Vec<Write>, deadline: Deadline) -> Result<(), CacheError> {
         let machine = WriteEntries::machine(self.inner.typed.scope(), writes, deadline)?;
-        self.inner.exec.drive(machine).await
+        self.inner.exec.drive(machine).await.map(|_| ())
     }
 
     fn prepare(&self, key: &K, value: &V, ttl: Option<Ttl>, tags: &[&str]) -> Result<Write, CacheError> {
@@ -73,6 +74,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
         let fk = self.inner.typed.key(key)?;
+        let _running = self.invalidating();
         let d = self.op_deadline("invalidate");
         self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
     }
@@ -83,7 +85,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for zero; a cluster error.
     pub async fn set_expires_after(&self, key: &K, ttl: Duration) -> Result<bool, CacheError> {
-        let ms = Ttl::After(ttl).resolve(self.inner.typed.default_ttl_ms())?.unwrap_or(1);
+        let ms = lifetime_ms(ttl)?;
         let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_expires_after");
         self.inner.exec.drive(ExpireEntry::machine(self.inner.typed.scope(), fk, ms, d)).await
@@ -98,7 +100,6 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
         let fk = self.inner.typed.key(key)?;
         let d = self.op_deadline("set_refreshable_after");
-        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after_ms, d)).await
+        self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after, d)).await
     }
 }

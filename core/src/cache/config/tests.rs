@@ -52,7 +52,9 @@ fn every_client_setting_is_reachable_and_checked() {
     c.retry.max_attempts = 3;
     c.refresh.periodic = None;
     c.limits.max_depth = 16;
+    c.mode = Mode::Standalone;
     let s = c.client_settings().unwrap().client;
+    assert_eq!(s.mode, Mode::Standalone);
     assert_eq!(s.read_from, ReadFrom::AzAffinity("use1-az1".into()));
     assert_eq!(
         (s.protocol, s.connect_timeout, s.connections_per_node, s.stall_timeout),
@@ -87,9 +89,11 @@ fn every_client_setting_is_reachable_and_checked() {
 fn from_url_reads_seeds_credentials_and_options() {
     let c = Config::from_url(
         "valkey://app:s%3Acret@10.0.0.1:6379,10.0.0.2?read_from=replica&connect_timeout=250ms&protocol=3\
-         &client_name=svc&namespace=shop&operation_timeout=1s&max_attempts=4",
+         &client_name=svc&namespace=shop&operation_timeout=1s&max_attempts=4&mode=standalone",
     )
     .unwrap();
+    assert_eq!(c.mode, Mode::Standalone);
+    assert_eq!(Config::from_url("redis://h").unwrap().mode, Mode::Auto, "the default");
     assert_eq!(c.init_address, ["10.0.0.1:6379", "10.0.0.2:6379"]);
     assert_eq!((c.username.as_str(), c.password.as_str()), ("app", "s:cret"));
     assert_eq!(c.read_from, ReadFrom::PreferReplica);
@@ -108,6 +112,7 @@ fn from_url_reads_seeds_credentials_and_options() {
         matches!(e("redis://h?default_ttl=soon"), UrlError::OptionValue { name, .. } if name == "default_ttl")
     );
     assert!(matches!(e("memcached://h"), UrlError::Scheme { .. }));
+    assert!(matches!(e("redis://h?mode=sharded"), UrlError::OptionValue { name, .. } if name == "mode"));
 }
 
 #[test]
@@ -132,6 +137,7 @@ mod files {
 
     const TOML: &str = r#"
 init_address = ["10.0.0.1:6379", "10.0.0.2:6379"]
+mode = "cluster"
 client_name = "my-service"
 namespace = "shop"
 default_ttl = "10m"
@@ -156,6 +162,8 @@ min_interval = "200ms"
     fn a_toml_document_reads_into_a_provider_config() {
         let c: Config = toml::from_str(TOML).unwrap();
         assert_eq!(c.init_address.len(), 2);
+        assert_eq!(c.mode, Mode::Cluster);
+        assert_eq!(c.client_settings().unwrap().client.mode, Mode::Cluster);
         assert_eq!(
             (c.default_ttl, c.operation_timeout),
             (Duration::from_secs(600), Duration::from_millis(500))
@@ -182,6 +190,7 @@ min_interval = "200ms"
         assert!(err("connect_timeout = \"250\"").contains("no unit"));
         assert!(err("read_from = \"nearby\"").contains("nearby"));
         assert!(err("protocol = 4").contains("protocol"));
+        assert!(err("mode = \"sentinel\"").contains("sentinel"));
         assert!(err("durability = \"eventually\"").contains("eventually"));
         assert!(err("tls = true").contains("tls"), "TLS settings are built in code");
     }
@@ -191,6 +200,7 @@ min_interval = "200ms"
         let c: ClientConfig = toml::from_str(
             "seeds = [\"127.0.0.1:7000\", \"[::1]:7001\"]\nusername = \"app\"\npassword = \"pw\"\n\
              request_timeout = \"1s\"\nstall_timeout = \"1s\"\nread_from = \"replica\"\n\
+             mode = \"Standalone\"\n\
              [limits]\nmax_depth = 8\n",
         )
         .unwrap();
@@ -201,6 +211,7 @@ min_interval = "200ms"
             (c.request_timeout, c.read_from.clone(), c.limits.max_depth),
             (Duration::from_secs(1), ReadFrom::PreferReplica, 8)
         );
+        assert_eq!(c.mode, Mode::Standalone);
         assert!(c.validate().is_ok());
         assert!(
             toml::from_str::<ClientConfig>("seeds = [\"nohost\"]")

@@ -1,4 +1,4 @@
-//! The provider's own URL options (the client's are [`ConnectionUrl::apply_client_option`]).
+//! The provider's own URL options (the client's are [`ClientConfig::apply_url_option`]).
 
 use crate::config::UrlError;
 use crate::config::url::{duration, number, parse_value};
@@ -6,7 +6,7 @@ use crate::config::url::{duration, number, parse_value};
 use super::ProviderConfig;
 
 #[cfg(doc)]
-use crate::config::ConnectionUrl;
+use crate::client::ClientConfig;
 
 /// Applies one provider option of a URL.
 ///

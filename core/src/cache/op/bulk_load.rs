@@ -138,6 +138,7 @@ impl<P> Machine for BulkLoad<P> {
                                 ttl_ms: i.prepared.ttl_ms,
                                 on_update: i.prepared.on_update,
                                 tags: Vec::new(),
+                                lease: None,
                             })
                             .collect::<Vec<_>>()
                     });

@@ -2,6 +2,10 @@
 //! ([`Step::Call`]), and store every value it returns in one write, each
 //! with the tags its entry had (keys that were absent or stale, and values for keys it was
 //! not asked for, untagged). If the read fails nothing is loaded.
+//!
+//! Each value is stored under its lease, as a single reload is (see [`super::load`]): the
+//! tokens its entry's tags had when the entry was read, fresh, before the loader was called; a
+//! value whose tag was invalidated meanwhile is not stored ([`Refreshed::superseded`]).
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -9,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::cache::envelope::TagToken;
 use crate::cache::error::CacheError;
 use crate::keys::EncodedKey;
 
@@ -26,13 +31,15 @@ use super::write::{Write, WriteEntries, WriteMachine};
 pub struct Refreshed<P> {
     /// What the caller kept of the load.
     pub loaded: P,
+    /// Values not stored because an invalidation of one of their tags ran while they loaded.
+    pub superseded: usize,
     /// Reads that met an entry a tag invalidation had made stale.
     pub stale: u64,
 }
 
 enum State<P> {
     Read(ReadFreshMachine),
-    Calling(HashMap<Bytes, Vec<Bytes>>),
+    Calling(HashMap<Bytes, Vec<TagToken>>),
     Store(WriteMachine, P),
     Over,
 }
@@ -59,8 +66,8 @@ impl<P> BulkRefresh<P> {
         Self { scope, keys, budget, stale: 0, state: State::Over }
     }
 
-    fn done(&self, loaded: P) -> Step<Refreshed<P>, CallLoader> {
-        Step::Done(Ok(Refreshed { loaded, stale: self.stale }))
+    fn done(&self, loaded: P, superseded: usize) -> Step<Refreshed<P>, CallLoader> {
+        Step::Done(Ok(Refreshed { loaded, superseded, stale: self.stale }))
     }
 }
 
@@ -90,9 +97,9 @@ impl<P> Machine for BulkRefresh<P> {
                         self.stale = stale_count(&found);
                         let mut tags_of = HashMap::new();
                         for (k, f) in self.keys.iter().zip(found) {
+                            // The lease: the fresh entry's tags and tokens, checked just now.
                             if let Some(e) = f.into_fresh().filter(|e| !e.tags.is_empty()) {
-                                tags_of
-                                    .insert(k.bytes().clone(), e.tags.into_iter().map(|t| t.tag).collect());
+                                tags_of.insert(k.bytes().clone(), e.tags);
                             }
                         }
                         self.state = State::Calling(tags_of);
@@ -105,20 +112,17 @@ impl<P> Machine for BulkRefresh<P> {
                         Ok(a) => a,
                     };
                     if items.is_empty() {
-                        return self.done(kept);
+                        return self.done(kept, 0);
                     }
                     let writes = items
                         .into_iter()
                         .map(|i| {
-                            let tags = tags_of.get(i.key.bytes()).cloned().unwrap_or_default();
+                            let lease = tags_of.get(i.key.bytes()).cloned();
+                            let tags = lease.iter().flatten().map(|t| t.tag.clone()).collect();
+                            let lease = lease.map(|l| l.into_iter().map(|t| t.token).collect());
                             let p = i.prepared;
-                            Write {
-                                key: i.key,
-                                entry: p.entry,
-                                ttl_ms: p.ttl_ms,
-                                on_update: p.on_update,
-                                tags,
-                            }
+                            let (entry, ttl_ms, on_update) = (p.entry, p.ttl_ms, p.on_update);
+                            Write { key: i.key, entry, ttl_ms, on_update, tags, lease }
                         })
                         .collect();
                     let d = Deadline::new(cx.now, "bulk_set", self.budget);
@@ -136,7 +140,7 @@ impl<P> Machine for BulkRefresh<P> {
                         return step;
                     }
                     Turn::Over(Err(e)) => return Step::Done(Err(e)),
-                    Turn::Over(Ok(())) => return self.done(kept),
+                    Turn::Over(Ok(stored)) => return self.done(kept, stored.superseded),
                 },
                 (state, i) => {
                     self.state = state;
@@ -180,7 +184,34 @@ mod tests {
         let store = pipeline(&m.reply(vec![Ok(bulk(b"a"))]));
         assert_eq!(store.len(), 3);
         let done = m.reply(vec![Ok(ok()), Ok(ok()), Ok(ok())]);
-        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 3, stale: 0 }))), "{done:?}");
+        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 3, superseded: 0, stale: 0 }))), "{done:?}");
+    }
+
+    /// A value whose tag was invalidated while the loader ran is not stored; the others are.
+    #[test]
+    fn a_value_whose_lease_was_superseded_is_not_stored() {
+        let keys =
+            vec![EncodedKey::new(Bytes::from_static(b"ns:a")), EncodedKey::new(Bytes::from_static(b"ns:b"))];
+        let mut m = Hand::new(BulkRefresh::new(scope(), keys, Duration::from_secs(1)));
+        let _read = pipeline(&m.start());
+        let a = Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")])));
+        let b = Ok(Value::Bulk(stored(b"old", &[(b"u", b"x")])));
+        let _tokens = pipeline(&m.reply(vec![a, b]));
+        assert!(matches!(
+            m.reply(vec![Ok(token_reply(b"a")), Ok(token_reply(b"x"))]),
+            Step::Call(CallLoader)
+        ));
+        let items = vec![item(b"ns:a"), item(b"ns:b")];
+        let tag_write = pipeline(&m.resume(Input::Answer(Ok((2usize, items)))));
+        assert_eq!(tag_write.len(), 2);
+        // t was invalidated meanwhile (its token is now c); u was not.
+        let store = pipeline(&m.reply(vec![Ok(bulk(b"c")), Ok(bulk(b"x"))]));
+        assert_eq!(store.len(), 1, "only ns:b");
+        assert_eq!(words(&store[0])[1], "ns:b");
+        let written = Entry::decode(&store[0].args()[2]).expect("an envelope");
+        assert_eq!(written.tags[0].token.as_ref(), b"x", "the lease");
+        let done = m.reply(vec![Ok(ok())]);
+        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 2, superseded: 1, stale: 0 }))), "{done:?}");
     }
 
     /// The loader's error is the operation's.

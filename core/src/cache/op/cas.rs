@@ -46,6 +46,8 @@ pub enum Change {
 enum Phase {
     Tags,
     Swap,
+    /// Only in the [`Cas::registering_after`] test variant: the tags after the swap applied.
+    TagsAfter,
     Over,
 }
 
@@ -58,6 +60,7 @@ pub struct Cas {
     change: Change,
     deadline: Deadline,
     phase: Phase,
+    register_after: bool,
 }
 
 /// The machine of [`Cas`]: its outcome says whether it applied (`false`: a conflict).
@@ -75,6 +78,16 @@ impl Cas {
         change: Change,
         deadline: Deadline,
     ) -> Result<CasMachine, CacheError> {
+        Self::new(scope, key, read, change, deadline).map(RoundMachine::new)
+    }
+
+    fn new(
+        scope: Arc<Scope>,
+        key: EncodedKey,
+        read: Option<&Bytes>,
+        change: Change,
+        deadline: Deadline,
+    ) -> Result<Self, CacheError> {
         if let Change::Set { entry, tags, .. } = &change {
             let placeholder = Bytes::from_static(&[0u8; TOKEN_LEN]);
             let mut probe = entry.clone();
@@ -83,7 +96,39 @@ impl Cas {
             scope.storage.encode(&probe, scope.max_value_size)?;
         }
         let expected = read.map_or_else(Bytes::new, |s| Bytes::from(sha1_hex(s)));
-        Ok(RoundMachine::new(Self { scope, key, expected, change, deadline, phase: Phase::Over }))
+        Ok(Self { scope, key, expected, change, deadline, phase: Phase::Over, register_after: false })
+    }
+
+    /// The old bug (test-only): a fresh entry's value is written first, with the tokens the
+    /// entry carried, and its tags registered only after the swap applied, so a failed
+    /// registration fails a call whose write happened (a caller retrying applies its function
+    /// twice). A stale entry's write goes as documented.
+    #[doc(hidden)]
+    pub fn registering_after(
+        scope: Arc<Scope>,
+        key: EncodedKey,
+        read: Option<&Bytes>,
+        change: Change,
+        deadline: Deadline,
+    ) -> Result<CasMachine, CacheError> {
+        let mut cas = Self::new(scope, key, read, change, deadline)?;
+        if let Change::Set { entry, expect: Some(carried), .. } = &mut cas.change {
+            entry.tags.clone_from(carried);
+            cas.register_after = true;
+        }
+        Ok(RoundMachine::new(cas))
+    }
+
+    fn tags_round(&mut self, cx: &mut Ctx<'_>, after: bool) -> Result<Next<bool>, CacheError> {
+        let Change::Set { tags, ttl_ms, .. } = &self.change else { return self.swap_round() };
+        let plans = Tags::new(&self.scope.ns);
+        let mut cmds = Vec::with_capacity(tags.len());
+        for t in tags {
+            let cmd = plans.write(t, &self.key, *ttl_ms, token(cx.entropy), true)?;
+            cmds.push(Command::script(cmd, &scripts::TAG_WRITE));
+        }
+        self.phase = if after { Phase::TagsAfter } else { Phase::Tags };
+        Ok(Next::Round(Exchange::new(cmds)))
     }
 
     fn swap_round(&mut self) -> Result<Next<bool>, CacheError> {
@@ -132,21 +177,15 @@ impl Rounds for Cas {
     }
 
     fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<bool>, CacheError> {
-        let (tags, ttl_ms) = match &self.change {
-            Change::Set { tags, ttl_ms, .. } if !tags.is_empty() => (tags, *ttl_ms),
-            _ => return self.swap_round(),
-        };
-        let plans = Tags::new(&self.scope.ns);
-        let mut cmds = Vec::with_capacity(tags.len());
-        for t in tags {
-            let cmd = plans.write(t, &self.key, ttl_ms, token(cx.entropy), true)?;
-            cmds.push(Command::script(cmd, &scripts::TAG_WRITE));
+        match &self.change {
+            Change::Set { tags, .. } if !tags.is_empty() && !self.register_after => {
+                self.tags_round(cx, false)
+            }
+            _ => self.swap_round(),
         }
-        self.phase = Phase::Tags;
-        Ok(Next::Round(Exchange::new(cmds)))
     }
 
-    fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<bool>, CacheError> {
+    fn after_round(&mut self, cx: &mut Ctx<'_>, results: Results) -> Result<Next<bool>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::Tags => {
                 if self.take_tokens(results)? {
@@ -160,7 +199,17 @@ impl Rounds for Cas {
                     .into_iter()
                     .next()
                     .ok_or(CacheError::UnexpectedReply { command: "cas", got: "no reply".into() })?;
-                Ok(Next::Done(plan::read_int("cas", &r.map_err(CacheError::Request)?)? == 1))
+                let applied = plan::read_int("cas", &r.map_err(CacheError::Request)?)? == 1;
+                if applied && self.register_after {
+                    return self.tags_round(cx, true);
+                }
+                Ok(Next::Done(applied))
+            }
+            Phase::TagsAfter => {
+                for r in results {
+                    plan::read_token_written(r.map_err(CacheError::Request)?)?;
+                }
+                Ok(Next::Done(true))
             }
             Phase::Over => {
                 Err(CacheError::UnexpectedReply { command: "cas", got: "a round too many".into() })

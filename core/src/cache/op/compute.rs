@@ -5,10 +5,20 @@
 //! and applies the decision with a compare-and-set ([`Cas`]). A conflict waits a jittered,
 //! growing pause (drawn from the context's entropy) and tries again, up to the attempts
 //! allowed, within the deadline. The value written keeps the tags of the entry it replaces,
-//! stale or not, with their current tokens.
+//! stale or not, with their current tokens ([`ComputeOutcome::kept_tags`]): a stale entry's
+//! value is gone (the function sees `None`), its tags are not, and the new value stays
+//! within reach of their invalidations. An entry already deleted (by an invalidation's
+//! clean-up, or expired) has no tags left to keep: the value is then untagged.
+//!
+//! The tags are registered (`TAG_WRITE`) **before** the compare-and-set, so nothing can fail
+//! once the write applied: an error means the write did not happen, except when the
+//! compare-and-set's own reply is lost (a timeout, a dropped connection), which nobody can
+//! tell apart from a write that did not run.
 
 use core::time::Duration;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::cache::envelope::Entry;
 use crate::cache::error::CacheError;
@@ -57,11 +67,30 @@ pub enum Computed<P> {
     Written(P),
 }
 
+/// Test-only variants of real bugs, to show that the simulation catches them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Variant {
+    /// As documented.
+    #[default]
+    Correct,
+    /// The old bug: a value replacing a stale entry is written untagged (the tags it keeps,
+    /// reported in the outcome, are not stored), so it escapes their invalidations.
+    StaleUntagged,
+    /// The old bug: the compare-and-set goes first and the tags are registered after it, so a
+    /// registration that fails fails the call although the write happened (a caller that
+    /// retries applies its function twice).
+    RegisterAfterCas,
+}
+
 /// The outcome, with how many stale entries the reads met.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ComputeOutcome<P> {
     /// What was done.
     pub computed: Computed<P>,
+    /// The tags the written value keeps (the replaced entry's, fresh or stale); empty when
+    /// nothing was written.
+    pub kept_tags: Vec<Bytes>,
     /// Attempts made.
     pub attempts: u32,
     /// Reads that met an entry a tag invalidation had made stale.
@@ -81,7 +110,7 @@ pub fn conflict_pause(attempt: u32, entropy: &mut dyn Entropy) -> Duration {
 enum State<P> {
     Read(ReadFreshMachine),
     Calling(Found),
-    Write(CasMachine, Computed<P>),
+    Write(CasMachine, Computed<P>, Vec<Bytes>),
     Pause,
     Over,
 }
@@ -95,6 +124,7 @@ pub struct ComputeEntry<P> {
     attempt: u32,
     stale: u64,
     state: State<P>,
+    variant: Variant,
 }
 
 use super::scope::Scope;
@@ -121,7 +151,16 @@ impl<P> ComputeEntry<P> {
             attempt: 0,
             stale: 0,
             state: State::Over,
+            variant: Variant::Correct,
         }
+    }
+
+    /// The same operation with a test-only bug variant.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
 
     fn read(&mut self) -> State<P> {
@@ -131,8 +170,8 @@ impl<P> ComputeEntry<P> {
         State::Read(m)
     }
 
-    fn done(&self, computed: Computed<P>) -> Step<ComputeOutcome<P>, Apply> {
-        Step::Done(Ok(ComputeOutcome { computed, attempts: self.attempt, stale: self.stale }))
+    fn done(&self, computed: Computed<P>, kept_tags: Vec<Bytes>) -> Step<ComputeOutcome<P>, Apply> {
+        Step::Done(Ok(ComputeOutcome { computed, kept_tags, attempts: self.attempt, stale: self.stale }))
     }
 
     /// Starts the write of `decision`, or ends.
@@ -141,21 +180,30 @@ impl<P> ComputeEntry<P> {
         found: &Found,
         decision: Decision<P>,
     ) -> Result<Result<State<P>, Computed<P>>, CacheError> {
-        let (change, then) = match decision {
+        let (change, then, kept) = match decision {
             Decision::Keep(p) => return Ok(Err(Computed::Kept(p))),
             Decision::Delete if found.stored.is_none() => return Ok(Err(Computed::Deleted)),
-            Decision::Delete => (Change::Delete, Computed::Deleted),
+            Decision::Delete => (Change::Delete, Computed::Deleted, Vec::new()),
             Decision::Set { entry, ttl_ms, value } => {
                 // The tags of the entry replaced, stale or not (a stale entry's value is gone,
                 // its tags are not: dropping them would let the new value escape them).
-                let tags = found.entry.iter().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
+                let kept: Vec<Bytes> =
+                    found.entry.iter().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
+                let tags = match self.variant {
+                    Variant::StaleUntagged if !found.fresh => Vec::new(),
+                    _ => kept.clone(),
+                };
                 let expect = found.fresh_entry().map(|e| e.tags.clone());
-                (Change::Set { entry, ttl_ms, tags, expect }, Computed::Written(value))
+                (Change::Set { entry, ttl_ms, tags, expect }, Computed::Written(value), kept)
             }
         };
-        let m =
-            Cas::machine(self.scope.clone(), self.key.clone(), found.stored.as_ref(), change, self.deadline)?;
-        Ok(Ok(State::Write(m, then)))
+        let (scope, key, read) = (self.scope.clone(), self.key.clone(), found.stored.as_ref());
+        let m = if self.variant == Variant::RegisterAfterCas {
+            Cas::registering_after(scope, key, read, change, self.deadline)?
+        } else {
+            Cas::machine(scope, key, read, change, self.deadline)?
+        };
+        Ok(Ok(State::Write(m, then, kept)))
     }
 
     /// After a conflict: pause and try again, or give up.
@@ -204,20 +252,20 @@ impl<P> Machine for ComputeEntry<P> {
                 (State::Calling(found), Input::Answer(answer)) => {
                     match answer.and_then(|d| self.decide(&found, d)) {
                         Err(e) => return Step::Done(Err(e)),
-                        Ok(Err(computed)) => return self.done(computed),
+                        Ok(Err(computed)) => return self.done(computed, Vec::new()),
                         Ok(Ok(state)) => {
                             self.state = state;
                             input = Input::Start;
                         }
                     }
                 }
-                (State::Write(mut m, then), i) => match child::resume(&mut m, cx, i) {
+                (State::Write(mut m, then, kept), i) => match child::resume(&mut m, cx, i) {
                     Turn::Pass(step) => {
-                        self.state = State::Write(m, then);
+                        self.state = State::Write(m, then, kept);
                         return step;
                     }
                     Turn::Over(Err(e)) => return Step::Done(Err(e)),
-                    Turn::Over(Ok(true)) => return self.done(then),
+                    Turn::Over(Ok(true)) => return self.done(then, kept),
                     Turn::Over(Ok(false)) => return self.conflict(cx),
                 },
                 (state, i) => {
@@ -276,7 +324,9 @@ mod tests {
         assert_eq!(words(&cas[0])[3..6], ["ns:k", "", "set"], "expects the key absent");
         let done = m.reply(vec![Ok(Value::Int(1))]);
         let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
-        assert_eq!(out, ComputeOutcome { computed: Computed::Written(7), attempts: 1, stale: 0 });
+        let want =
+            ComputeOutcome { computed: Computed::Written(7), kept_tags: vec![], attempts: 1, stale: 0 };
+        assert_eq!(out, want);
     }
 
     #[test]
@@ -372,7 +422,50 @@ mod tests {
         assert_eq!(written.tags[0].tag.as_ref(), b"t");
         assert_eq!(written.tags[0].token.as_ref(), b"b", "the current token");
         let done = m.reply(vec![Ok(Value::Int(1))]);
-        assert!(matches!(done, Step::Done(Ok(ComputeOutcome { stale: 1, .. }))), "{done:?}");
+        let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
+        assert_eq!((out.stale, out.kept_tags), (1, vec![Bytes::from_static(b"t")]));
+    }
+
+    /// The old bug, as a test-only variant: a stale entry's tags are reported kept but not
+    /// written (no tag round, an untagged envelope).
+    #[test]
+    fn the_stale_untagged_variant_drops_the_tags() {
+        let mut m = machine(3);
+        m.machine =
+            ComputeEntry::new(scope(), key(), 3, m.machine.deadline).with_variant(Variant::StaleUntagged);
+        let _read = pipeline(&m.start());
+        let _tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")])))]));
+        let _call = m.reply(vec![Ok(token_reply(b"b"))]);
+        let cas = pipeline(&m.resume(set(1)));
+        assert_eq!(words(&cas[0])[5], "set", "straight to the compare-and-set");
+        let written = Entry::decode(&cas[0].args()[6]).expect("an envelope");
+        assert!(written.tags.is_empty());
+        let Step::Done(Ok(out)) = m.reply(vec![Ok(Value::Int(1))]) else { panic!() };
+        assert_eq!(out.kept_tags, vec![Bytes::from_static(b"t")], "reported, not written");
+    }
+
+    /// The old bug, as a test-only variant: the compare-and-set goes first (with the tokens the
+    /// entry carried), and a tag registration failing after it fails the call although the
+    /// write happened. The documented order registers first (see the test above).
+    #[test]
+    fn the_register_after_variant_errs_after_a_write() {
+        let mut m = machine(3);
+        m.machine =
+            ComputeEntry::new(scope(), key(), 3, m.machine.deadline).with_variant(Variant::RegisterAfterCas);
+        let _read = pipeline(&m.start());
+        let _tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"old", &[(b"t", b"a")])))]));
+        let _call = m.reply(vec![Ok(token_reply(b"a"))]);
+        let cas = pipeline(&m.resume(set(1)));
+        assert_eq!(words(&cas[0])[5], "set", "the write first");
+        let written = Entry::decode(&cas[0].args()[6]).expect("an envelope");
+        assert_eq!(written.tags[0].token.as_ref(), b"a", "the token the entry carried");
+        let tag_write = pipeline(&m.reply(vec![Ok(Value::Int(1))]));
+        assert_eq!(words(&tag_write[0])[0], "EVALSHA");
+        let done = m.reply(vec![Err(crate::cache::op::testing::server_error("ERR oom"))]);
+        assert!(
+            matches!(done, Step::Done(Err(CacheError::Request(_)))),
+            "an error after the write: {done:?}"
+        );
     }
 
     /// Bug fix: a tag registration that fails comes before the compare-and-set, so an error

@@ -1,11 +1,13 @@
 //! `invalidate(key)`: round 1 takes the entry (`GETDEL`, or the document twin), followed, with
 //! [`Durability::Replicas`](crate::cache::durability::Durability::Replicas), by a `WAIT` on the
-//! connection that ran it; round 2 removes the key from the tags its old envelope names.
+//! connection that ran it; round 2 removes the key from the tags its old envelope names (`TAG_LEAVE`, which
+//! gives a tag key back an expiry once no member without expiry is left).
 
 use std::sync::Arc;
 
 use crate::cache::error::CacheError;
 use crate::cache::plan::{self, Tags};
+use crate::cache::scripts;
 use crate::client::RequestError;
 use crate::keys::EncodedKey;
 use crate::resp::Value;
@@ -88,7 +90,8 @@ impl Rounds for InvalidateKey {
                 if let Some(entry) = old.as_ref().and_then(|o| self.scope.storage.decode(o).ok()) {
                     let plans = Tags::new(&self.scope.ns);
                     for t in &entry.tags {
-                        cmds.push(plans.remove_member(&t.tag, self.key.bytes())?.into());
+                        let cmd = plans.remove_member(&t.tag, self.key.bytes(), true)?;
+                        cmds.push(Command::script(cmd, &scripts::TAG_LEAVE));
                     }
                 }
                 self.phase = Phase::Leave { existed: old.is_some() };
@@ -96,7 +99,7 @@ impl Rounds for InvalidateKey {
             }
             Phase::Leave { existed } => {
                 for r in results {
-                    plan::read_int("ZREM", &r.map_err(CacheError::Request)?)?;
+                    plan::read_int("tag_leave", &r.map_err(CacheError::Request)?)?;
                 }
                 match self.short {
                     Some((acked, wanted)) => Err(CacheError::NotDurable { acked, wanted }),

@@ -11,10 +11,11 @@
 //! Round 2: `DEL_IF_STALE` of each member, with the tag and its **new** token (it deletes an
 //! entry carrying any other token of the tag). Round 3 (only when deleted entries have tags
 //! outside the call): those tags' current tokens, to count only entries that were still fresh.
-//! Round 4: `ZREM` of each deleted entry from its other tags. Round 5 (only when a delete
-//! failed): `ZADD tag GT score member...` of every member whose delete did not complete, with
-//! the score the swap saw, so the next invalidation of the tag deletes it; its budget is
-//! renewed ([`Deadline::renewed`]), since a delete round that timed out spent the call's.
+//! Round 4: `TAG_LEAVE` of each deleted entry from its other tags. Round 5 (only when a delete
+//! failed): `TAG_RELIST` (`ZADD tag GT score member...`) of every member whose delete did not
+//! complete, with the score the swap saw, so the next invalidation of the tag deletes it; its
+//! budget is renewed ([`Deadline::renewed`]), since a delete round that timed out spent the
+//! call's.
 //!
 //! A failure after the swap never returns early: it is kept, the remaining rounds run, and the
 //! call fails with it after round 5 ([`CacheError::CleanupUnlisted`] when round 5 failed too).
@@ -25,7 +26,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -218,7 +218,7 @@ impl InvalidateTags {
     /// Reads the deletes: a member whose delete did not complete is kept to list again.
     fn after_delete(
         &mut self,
-        now: Instant,
+        cx: &mut Ctx<'_>,
         doomed: Vec<Doomed>,
         results: Results,
     ) -> Result<Next<u64>, CacheError> {
@@ -233,8 +233,8 @@ impl InvalidateTags {
                     let entry = scope.storage.decode(&header).ok();
                     // The deleted entry leaves its other tags too (the invalidated ones are gone).
                     for t in entry.iter().flat_map(|e| &e.tags).filter(|t| !self.tags.contains(&t.tag)) {
-                        if let Ok(cmd) = plans.remove_member(&t.tag, &d.listed.member) {
-                            self.leave.push(cmd.into());
+                        if let Ok(cmd) = plans.remove_member(&t.tag, &d.listed.member, true) {
+                            self.leave.push(Command::script(cmd, &scripts::TAG_LEAVE));
                         }
                     }
                     deleted.push(entry);
@@ -248,7 +248,7 @@ impl InvalidateTags {
             }
         }
         if deleted.is_empty() {
-            return self.relist_or_finish(now, 0);
+            return self.relist_or_finish(cx, 0);
         }
         let others: BTreeSet<Bytes> = deleted
             .iter()
@@ -290,17 +290,22 @@ impl InvalidateTags {
         Next::Round(Exchange::new(std::mem::take(&mut self.leave)))
     }
 
-    fn after_leave(&mut self, now: Instant, removed: u64, results: Results) -> Result<Next<u64>, CacheError> {
+    fn after_leave(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        removed: u64,
+        results: Results,
+    ) -> Result<Next<u64>, CacheError> {
         for r in results {
-            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("ZREM", &v)) {
+            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("tag_leave", &v)) {
                 self.fail(e);
             }
         }
-        self.relist_or_finish(now, removed)
+        self.relist_or_finish(cx, removed)
     }
 
     /// Round 5 when a delete did not complete, else the outcome.
-    fn relist_or_finish(&mut self, now: Instant, removed: u64) -> Result<Next<u64>, CacheError> {
+    fn relist_or_finish(&mut self, cx: &mut Ctx<'_>, removed: u64) -> Result<Next<u64>, CacheError> {
         if self.unlisted.is_empty() {
             return self.finish(removed);
         }
@@ -309,12 +314,12 @@ impl InvalidateTags {
         let mut sizes = Vec::new();
         for (tag, members) in std::mem::take(&mut self.unlisted) {
             // The tag's key was built for the swap, so it builds again.
-            if let Ok(Some(cmd)) = plans.relist(&tag, &members) {
-                cmds.push(Command::from(cmd));
+            if let Ok(Some(cmd)) = plans.relist(&tag, &members, token(cx.entropy), true) {
+                cmds.push(Command::script(cmd, &scripts::TAG_RELIST));
                 sizes.push(members.len() as u64);
             }
         }
-        self.cleanup = Some(self.deadline.renewed(now));
+        self.cleanup = Some(self.deadline.renewed(cx.now));
         self.phase = Phase::Relist { sizes };
         Ok(Next::Round(Exchange::new(cmds)))
     }
@@ -325,7 +330,7 @@ impl InvalidateTags {
         let mut results = results.into_iter();
         for n in sizes {
             let r = results.next().unwrap_or(Err(missing()));
-            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("ZADD", &v)) {
+            if let Err(e) = r.map_err(CacheError::Request).and_then(|v| plan::read_int("tag_relist", &v)) {
                 lost += n;
                 relist.get_or_insert(e);
             }
@@ -380,9 +385,9 @@ impl Rounds for InvalidateTags {
     fn after_round(&mut self, cx: &mut Ctx<'_>, results: Results) -> Result<Next<u64>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::Swap { waits, tokens } => Ok(self.after_swap(&waits, tokens, results)),
-            Phase::Delete { doomed } => self.after_delete(cx.now, doomed, results),
+            Phase::Delete { doomed } => self.after_delete(cx, doomed, results),
             Phase::Count { deleted, others } => Ok(self.after_count(&deleted, others, results)),
-            Phase::Leave { removed } => self.after_leave(cx.now, removed, results),
+            Phase::Leave { removed } => self.after_leave(cx, removed, results),
             Phase::Relist { sizes } => self.after_relist(&sizes, results),
             Phase::Over => Err(CacheError::UnexpectedReply {
                 command: "invalidate_by_tags",
@@ -405,12 +410,12 @@ impl Rounds for InvalidateTags {
                     self.unlist(d);
                 }
                 self.leave.clear();
-                self.relist_or_finish(cx.now, 0)
+                self.relist_or_finish(cx, 0)
             }
             Phase::Count { .. } | Phase::Leave { .. } => {
                 self.fail(error);
                 self.leave.clear();
-                self.relist_or_finish(cx.now, 0)
+                self.relist_or_finish(cx, 0)
             }
             Phase::Relist { sizes } => Err(self.unlisted_error(sizes.iter().sum(), error)),
         }

@@ -8,13 +8,21 @@
 //! would escape their invalidations; if that read fails nothing is loaded). Then the loader is
 //! called ([`Step::Call`]), its value stored (a failure to store is a
 //! warning: the value is still the outcome), and the lock released.
+//!
+//! A reload stores under a **lease**: the tokens the entry's tags had when it was read, fresh,
+//! before the loader was called (the read's own token check proved them current). The stored
+//! envelope carries those tokens, never the ones current at store time
+//! ([`Write::lease`](super::write::Write::lease)), so a value loaded before an invalidation of
+//! one of its tags is a miss for every read after that invalidation, whenever the store lands;
+//! if the store's tag round already shows another token, nothing is stored
+//! ([`Warning::Superseded`]).
 
 use core::time::Duration;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::cache::envelope::Entry;
+use crate::cache::envelope::{Entry, TagToken};
 use crate::cache::error::CacheError;
 use crate::keys::EncodedKey;
 
@@ -98,6 +106,9 @@ pub enum Warning {
     StoreFailed(CacheError),
     /// The cluster lock could not be released (it expires by itself).
     UnlockFailed(CacheError),
+    /// The reloaded value was not stored: an invalidation of one of its tags ran after its
+    /// lease was read, so it may predate that invalidation (it is still the outcome).
+    Superseded,
 }
 
 /// Test-only variants of real bugs, to show that the simulation catches them.
@@ -110,6 +121,10 @@ pub enum Variant {
     /// The old bug: a reload stores its value untagged, so it escapes the invalidations of
     /// the tags the entry had.
     ReloadUntagged,
+    /// Bug A3: a reload stores its value with the tags' tokens current at store time, not the
+    /// ones it started under (no lease), so a value loaded before an invalidation of one of
+    /// its tags is stored fresh.
+    TokensAtStore,
 }
 
 /// A load's outcome.
@@ -130,7 +145,9 @@ enum State {
     Lock(Box<AcquireLock>),
     Check(ReadFreshMachine),
     Tags(ReadFreshMachine),
-    Calling(Vec<Bytes>),
+    /// The loader runs; the lease its value is stored under (the entry's tags with the tokens
+    /// they had, fresh, when it was read; empty for a load on a miss).
+    Calling(Vec<TagToken>),
     Store(WriteMachine),
     Unlock(OnceMachine),
     Over,
@@ -230,18 +247,23 @@ impl<P> Load<P> {
     fn store(
         &mut self,
         cx: &Ctx<'_>,
-        tags: Vec<Bytes>,
+        lease: Vec<TagToken>,
         answer: Loaded<P>,
     ) -> Option<Step<LoadOutcome<P>, CallLoader>> {
         let (value, store) = match answer {
             Loaded::Failed(e) => return self.finish(cx, Err(e)),
             Loaded::Value { value, store } => (value, store),
         };
+        let (tags, tokens): (Vec<Bytes>, Vec<Bytes>) = lease.into_iter().map(|t| (t.tag, t.token)).unzip();
         self.kept_tags.clone_from(&tags);
-        let tags = if self.variant == Variant::ReloadUntagged { Vec::new() } else { tags };
+        let (tags, lease) = match self.variant {
+            Variant::ReloadUntagged => (Vec::new(), None),
+            Variant::TokensAtStore => (tags, None),
+            Variant::Correct => (tags, Some(tokens)),
+        };
         let write = store.and_then(|p| {
             let (key, entry, ttl_ms, on_update) = (self.key.clone(), p.entry, p.ttl_ms, p.on_update);
-            let w = Write { key, entry, ttl_ms, on_update, tags };
+            let w = Write { key, entry, ttl_ms, on_update, tags, lease };
             WriteEntries::machine(self.scope.clone(), vec![w], self.deadline(cx, "set"))
         });
         match write {
@@ -335,8 +357,10 @@ impl<P> Machine for Load<P> {
                     Turn::Over(Ok(found)) => {
                         let found = found.into_iter().next().unwrap_or_default();
                         self.stale += u64::from(found.is_stale());
-                        let tags = found.into_fresh().map(|e| e.tags.into_iter().map(|t| t.tag).collect());
-                        self.state = State::Calling(tags.unwrap_or_default());
+                        // The lease: the fresh entry's tags and tokens (the read checked them
+                        // against the current tokens just now, before the loader is called).
+                        let lease = found.into_fresh().map(|e| e.tags);
+                        self.state = State::Calling(lease.unwrap_or_default());
                         return Step::Call(CallLoader);
                     }
                 },
@@ -347,8 +371,10 @@ impl<P> Machine for Load<P> {
                         return step;
                     }
                     Turn::Over(r) => {
-                        if let Err(e) = r {
-                            self.warnings.push(Warning::StoreFailed(e));
+                        match r {
+                            Err(e) => self.warnings.push(Warning::StoreFailed(e)),
+                            Ok(stored) if stored.superseded > 0 => self.warnings.push(Warning::Superseded),
+                            Ok(_) => {}
                         }
                         let result = self.result.take().unwrap_or(Err(CacheError::UnexpectedReply {
                             command: "load",
@@ -525,6 +551,43 @@ mod tests {
         let out = outcome(m.reply(vec![Err(crate::cache::op::testing::server_error("ERR oom"))]));
         assert_eq!(out.result, Ok(LoadResult::Loaded(2)));
         assert!(matches!(out.warnings.as_slice(), [Warning::StoreFailed(_)]), "{:?}", out.warnings);
+    }
+
+    /// A reload stores under its lease: the token the entry carried when it was read (fresh),
+    /// not the tag's token at store time. When the tag round shows another token (an
+    /// invalidation ran while the loader did), nothing is stored. Bug A3's variant stores with
+    /// the token current at store time: a value loaded before the invalidation, fresh.
+    #[test]
+    fn a_reload_stores_under_its_lease() {
+        for (variant, current) in
+            [(Variant::Correct, b"a"), (Variant::Correct, b"b"), (Variant::TokensAtStore, b"b")]
+        {
+            let config = LoadConfig { op_timeout: Duration::from_millis(500), lock_hold: None };
+            let mut m = Hand::new(Load::new(scope(), key(), LoadKind::Refresh, config).with_variant(variant));
+            let _read = pipeline(&m.start());
+            let _tokens = pipeline(&m.reply(vec![Ok(Value::Bulk(stored(b"1", &[(b"t", b"a")])))]));
+            let call = m.reply(vec![Ok(crate::cache::op::testing::token_reply(b"a"))]);
+            assert!(matches!(call, Step::Call(CallLoader)));
+            let _tag_write = pipeline(&m.resume(value(2)));
+            // The invalidation ran while the loader did: the tag's token is now `current`.
+            let step = m.reply(vec![Ok(crate::cache::op::testing::bulk(current))]);
+            let superseded = variant == Variant::Correct && current == b"b";
+            if superseded {
+                let out = outcome(step);
+                assert_eq!(out.result, Ok(LoadResult::Loaded(2)), "still the outcome");
+                assert_eq!(out.warnings, vec![Warning::Superseded], "not stored");
+                continue;
+            }
+            let set = pipeline(&step);
+            let written = Entry::decode(&set[0].args()[2]).expect("an envelope");
+            let want: &[u8] = if variant == Variant::Correct { b"a" } else { b"b" };
+            assert_eq!(written.tags[0].token.as_ref(), want, "{variant:?}");
+            let out = outcome(m.reply(vec![Ok(ok())]));
+            assert_eq!(
+                (out.result, out.kept_tags),
+                (Ok(LoadResult::Loaded(2)), vec![Bytes::from_static(b"t")])
+            );
+        }
     }
 
     /// A reload whose tag read fails loads nothing.

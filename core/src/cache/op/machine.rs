@@ -76,6 +76,19 @@ pub enum Input<A = Infallible> {
     Answer(A),
 }
 
+impl<A> Input<A> {
+    /// The same input, its answer (if it is one) made by `f` (for a machine that wraps another
+    /// and answers its calls in another type).
+    pub fn map_answer<B>(self, f: impl FnOnce(A) -> B) -> Input<B> {
+        match self {
+            Self::Start => Input::Start,
+            Self::Replies(r) => Input::Replies(r),
+            Self::Woke => Input::Woke,
+            Self::Answer(a) => Input::Answer(f(a)),
+        }
+    }
+}
+
 /// What a machine asks its driver to do next.
 #[derive(Debug)]
 #[must_use]
@@ -88,6 +101,23 @@ pub enum Step<T, C = Infallible> {
     Call(C),
     /// The operation's outcome.
     Done(Result<T, CacheError>),
+}
+
+impl<T, C> Step<T, C> {
+    /// The same step, its call made by `call` and its outcome read by `done` (for a machine
+    /// that wraps another).
+    pub fn map<U, D>(
+        self,
+        call: impl FnOnce(C) -> D,
+        done: impl FnOnce(T) -> Result<U, CacheError>,
+    ) -> Step<U, D> {
+        match self {
+            Self::Send(r) => Step::Send(r),
+            Self::Sleep(at) => Step::Sleep(at),
+            Self::Call(c) => Step::Call(call(c)),
+            Self::Done(r) => Step::Done(r.and_then(done)),
+        }
+    }
 }
 
 /// A cache operation as a step machine. See the [module docs](self) for how it is driven.

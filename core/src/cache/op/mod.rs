@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod expiry;
 pub mod fan_out;
 pub mod flights;
+pub mod flush;
 pub mod fresh;
 pub mod invalidate;
 pub mod invalidate_tags;
@@ -29,9 +30,9 @@ pub mod scope;
 pub mod search_drop;
 pub mod search_index;
 pub mod search_query;
-pub mod server;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod walk;
 pub mod write;
 
 pub use deadline::Deadline;

@@ -83,6 +83,13 @@ impl ReadEntries {
         RoundMachine::new(Self { scope, keys, ttl: true, touch: true, deadline, phase: Phase::Over })
     }
 
+    /// The read of `get_entry` (`counted`, a read like any other: [`ReadEntries::with_ttl`]) or
+    /// `probe_entry` ([`ReadEntries::probe`]: it extends nothing).
+    #[must_use]
+    pub fn for_entry(counted: bool) -> ReadHow {
+        if counted { Self::with_ttl } else { Self::probe }
+    }
+
     /// [`ReadEntries::with_ttl`] that never extends anything (`probe_entry`).
     #[must_use]
     pub fn probe(scope: Arc<Scope>, keys: Vec<EncodedKey>, deadline: Deadline) -> ReadMachine {

@@ -3,6 +3,7 @@
 //! compare-and-set against the bytes read (`CAS`, or `CAS_JSON` for documents), keeping the
 //! TTL. The outcome is whether the key existed and did not change meanwhile.
 
+use core::time::Duration;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,14 +41,16 @@ pub struct MarkRefreshable {
 pub type MarkRefreshableMachine = RoundMachine<MarkRefreshable>;
 
 impl MarkRefreshable {
-    /// Marks `key` of `scope`'s namespace for a reload `after_ms` from the wall clock's now.
+    /// Marks `key` of `scope`'s namespace for a reload `after` from the wall clock's now (in
+    /// whole milliseconds, at most `u64::MAX`).
     #[must_use]
     pub fn machine(
         scope: Arc<Scope>,
         key: EncodedKey,
-        after_ms: u64,
+        after: Duration,
         deadline: Deadline,
     ) -> MarkRefreshableMachine {
+        let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
         RoundMachine::new(Self { scope, key, after_ms, deadline, phase: Phase::Over })
     }
 
@@ -119,7 +122,7 @@ mod tests {
         let key = scope.ns.encode_key(&crate::keys::StringKeys, &"k".to_owned()).expect("valid");
         #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
         let d = Deadline::new(Instant::now(), "set_refreshable_after", Duration::from_secs(1));
-        Hand::new(MarkRefreshable::machine(scope, key, 30_000, d))
+        Hand::new(MarkRefreshable::machine(scope, key, Duration::from_secs(30), d))
     }
 
     #[test]

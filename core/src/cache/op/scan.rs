@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::cache::error::CacheError;
 use crate::cache::plan;
 use crate::client::{Cmd, Reply, Request, RequestError};
+use crate::keys::Namespace;
 use crate::node_addr::NodeAddr;
 use crate::resp::Value;
 use crate::topology::Topology;
@@ -183,6 +184,13 @@ impl ScanAll {
     #[must_use]
     pub fn weigh(pattern: Vec<u8>, deadline: Deadline) -> Self {
         Self::new(vec![pattern], Sweep::Weigh, deadline)
+    }
+
+    /// Unlinks every key of namespace `ns` on every primary: its data keys, then its tag keys,
+    /// then its reverse-index keys (`invalidate_all`).
+    #[must_use]
+    pub fn unlink_namespace(ns: &Namespace, deadline: Deadline) -> Self {
+        Self::unlink(vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()], deadline)
     }
 
     const fn new(patterns: Vec<Vec<u8>>, sweep: Sweep, deadline: Deadline) -> Self {
@@ -490,6 +498,21 @@ pub(crate) mod tests {
         let round = requests(&m.values(vec![Ok(page(b"0", &[b"tag:x"]))]));
         assert_eq!(round, [(None, ["UNLINK", "tag:x"].map(String::from).to_vec())]);
         assert_eq!(done(m.values(vec![Ok(Value::Int(1))])).ok(), Some(4));
+    }
+
+    /// A namespace's data keys first, then its tag and reverse-index keys.
+    #[test]
+    fn a_namespace_is_its_data_tag_and_reverse_keys() {
+        let ns = Namespace::new("ns").expect("valid");
+        let scan = ScanAll::unlink_namespace(&ns, deadline());
+        let mut m = Driver::new(scan, Some(topology(&[7000])));
+        let mut patterns = vec![requests(&m.resume(Input::Start))[0].1[3].clone()];
+        for _ in 0..2 {
+            patterns.push(requests(&m.values(vec![Ok(page(b"0", &[]))]))[0].1[3].clone());
+        }
+        let expected = [ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
+        assert_eq!(patterns, expected.map(|p| String::from_utf8(p).expect("text")));
+        assert_eq!(done(m.values(vec![Ok(page(b"0", &[]))])).ok(), Some(0));
     }
 
     #[test]

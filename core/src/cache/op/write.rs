@@ -1,6 +1,12 @@
 //! Writing entries (`set`, `set_with_ttl`, `bulk_set`, loaders' stores): round 1 registers
 //! every tag membership and hands back each tag's token (`TAG_WRITE`); round 2 stores the
 //! values with those tokens in their envelopes. One round when nothing is tagged.
+//!
+//! A loaded value is stored under its **lease** ([`Write::lease`]): the tokens its tags had
+//! before its loader was called. Those tokens go into its envelope, never the ones round 1
+//! hands back, so a value loaded before an invalidation of one of its tags is stale by
+//! construction, however the store races the invalidation; and when round 1 already shows a
+//! token other than the lease's, the value is not stored at all ([`Stored::superseded`]).
 
 use std::sync::Arc;
 
@@ -32,6 +38,20 @@ pub struct Write {
     pub on_update: Option<Option<u64>>,
     /// Its tags, distinct.
     pub tags: Vec<Bytes>,
+    /// For a loaded value, its lease: the token each of `tags` had (in the same order) before
+    /// the loader was called. The envelope carries these, not the current tokens, and the value
+    /// is not stored if a tag's token is no longer its lease's (an invalidation ran since: the
+    /// value may predate it). `None`: a value the caller holds now, stored with the current
+    /// tokens.
+    pub lease: Option<Vec<Bytes>>,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Loaded values not stored because an invalidation of one of their tags ran after their
+    /// lease was read (their loader may have read the data before it changed).
+    pub superseded: usize,
 }
 
 /// The longer of a TTL and an update's TTL (`None`: no expiry, the longest).
@@ -57,6 +77,7 @@ pub struct WriteEntries {
     writes: Vec<Write>,
     deadline: Deadline,
     phase: Phase,
+    superseded: usize,
 }
 
 /// The machine of [`WriteEntries`].
@@ -66,8 +87,8 @@ impl WriteEntries {
     /// Writes `writes` into `scope`'s namespace.
     ///
     /// # Errors
-    /// An entry that will be too large once its tags' tokens are in it, or an invalid tag:
-    /// checked before anything is sent.
+    /// An entry that will be too large once its tags' tokens are in it, an invalid tag, or a
+    /// lease without one token per tag: checked before anything is sent.
     pub fn machine(
         scope: Arc<Scope>,
         writes: Vec<Write>,
@@ -88,11 +109,24 @@ impl WriteEntries {
             for t in &w.tags {
                 plans.key(t)?;
             }
+            if w.lease.as_ref().is_some_and(|l| l.len() != w.tags.len()) {
+                return Err(CacheError::UnexpectedReply {
+                    command: "write",
+                    got: format!(
+                        "a lease of {:?} tokens for {} tags",
+                        w.lease.as_ref().map(Vec::len),
+                        w.tags.len()
+                    ),
+                });
+            }
         }
-        Ok(RoundMachine::new(Self { scope, writes, deadline, phase: Phase::Over }))
+        Ok(RoundMachine::new(Self { scope, writes, deadline, phase: Phase::Over, superseded: 0 }))
     }
 
-    fn store_round(&mut self) -> Result<Next<()>, CacheError> {
+    fn store_round(&mut self) -> Result<Next<Stored>, CacheError> {
+        if self.writes.is_empty() {
+            return Ok(Next::Done(Stored { superseded: self.superseded }));
+        }
         let storage = self.scope.storage;
         let mut cmds = Vec::with_capacity(self.writes.len());
         for w in &self.writes {
@@ -105,7 +139,7 @@ impl WriteEntries {
 }
 
 impl Rounds for WriteEntries {
-    type Output = ();
+    type Output = Stored;
     type Call = core::convert::Infallible;
     type Answer = core::convert::Infallible;
 
@@ -113,7 +147,7 @@ impl Rounds for WriteEntries {
         &self.deadline
     }
 
-    fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<()>, CacheError> {
+    fn first(&mut self, cx: &mut Ctx<'_>) -> Result<Next<Stored>, CacheError> {
         if self.writes.iter().all(|w| w.tags.is_empty()) {
             return self.store_round();
         }
@@ -130,20 +164,36 @@ impl Rounds for WriteEntries {
         Ok(Next::Round(Exchange::new(cmds)))
     }
 
-    fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<()>, CacheError> {
+    fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<Stored>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::Tags => {
                 let mut tokens = results.into_iter();
-                for w in &mut self.writes {
-                    for t in &w.tags {
+                let mut kept = Vec::with_capacity(self.writes.len());
+                for mut w in std::mem::take(&mut self.writes) {
+                    let mut held = true;
+                    for (i, t) in w.tags.iter().enumerate() {
                         let r = tokens.next().ok_or(CacheError::UnexpectedReply {
                             command: "tag_write",
                             got: "no reply".into(),
                         })?;
-                        let token = plan::read_token_written(r.map_err(CacheError::Request)?)?;
+                        let current = plan::read_token_written(r.map_err(CacheError::Request)?)?;
+                        // A loaded value carries its lease's token, whatever the current one is.
+                        let token = match w.lease.as_ref().and_then(|l| l.get(i)) {
+                            Some(leased) => {
+                                held &= *leased == current;
+                                leased.clone()
+                            }
+                            None => current,
+                        };
                         w.entry.tags.push(TagToken { tag: t.clone(), token });
                     }
+                    if held {
+                        kept.push(w);
+                    } else {
+                        self.superseded += 1;
+                    }
                 }
+                self.writes = kept;
                 self.store_round()
             }
             Phase::Store => {
@@ -155,7 +205,7 @@ impl Rounds for WriteEntries {
                     }
                 }
                 match first_error {
-                    None => Ok(Next::Done(())),
+                    None => Ok(Next::Done(Stored { superseded: self.superseded })),
                     Some(e) => Err(self.scope.storage.error(&self.scope.name, e)),
                 }
             }
@@ -180,8 +230,14 @@ mod tests {
     fn machine(on_update: Option<Option<u64>>, tags: &[&'static [u8]]) -> Hand<WriteMachine> {
         let key = scope().ns.encode_key(&crate::keys::StringKeys, &"k".to_owned()).expect("valid");
         let tags = tags.iter().map(|t| Bytes::from_static(t)).collect();
-        let w =
-            Write { key, entry: Entry::plain(Bytes::from_static(b"v")), ttl_ms: Some(1000), on_update, tags };
+        let w = Write {
+            key,
+            entry: Entry::plain(Bytes::from_static(b"v")),
+            ttl_ms: Some(1000),
+            on_update,
+            tags,
+            lease: None,
+        };
         let d = Deadline::new(Instant::now(), "set", Duration::from_secs(1));
         Hand::new(WriteEntries::machine(scope(), vec![w], d).expect("fits"))
     }
@@ -200,7 +256,7 @@ mod tests {
         assert_eq!(w[1], scripts::SET_BY_AGE.sha1());
         assert_eq!((w[3].as_str(), &w[5..]), ("ns:k", &["1000".to_owned(), "60000".to_owned()][..]));
         let step = m.reply(vec![Ok(Value::Simple(Bytes::from_static(b"OK")))]);
-        assert!(matches!(step, crate::cache::op::Step::Done(Ok(()))), "{step:?}");
+        assert!(matches!(step, crate::cache::op::Step::Done(Ok(Stored { superseded: 0 }))), "{step:?}");
         // An update without expiry: an empty TTL, and members that never expire.
         let mut m = machine(Some(None), &[b"t"]);
         assert_eq!(words(&pipeline(&m.start())[0])[5], "", "the tag write's TTL");

@@ -1,5 +1,4 @@
 use super::*;
-use crate::resp::Protocol;
 
 const SECRET: &str = "p@ss:w/rd?%";
 
@@ -52,33 +51,6 @@ fn errors_name_the_wrong_part() {
     assert!(matches!(e("redis://u:%zz@h"), UrlError::Encoding { part: "password" }));
     assert!(matches!(e("redis://%ff@h"), UrlError::Encoding { part: "user" }));
     assert!(matches!(e("redis://h?seed=h:x"), UrlError::Port { .. }));
-}
-
-#[test]
-fn client_options_are_applied_and_checked() {
-    let mut c = ClientConfig::default();
-    let mut apply = |n: &str, v: &str| ConnectionUrl::apply_client_option(&mut c, n, v);
-    assert_eq!(apply("read_from", "az:use1-az1"), Ok(true));
-    assert_eq!(apply("protocol", "2"), Ok(true));
-    assert_eq!(apply("connect_timeout", "250ms"), Ok(true));
-    assert_eq!(apply("refresh_periodic", "off"), Ok(true));
-    assert_eq!(apply("max_attempts", "3"), Ok(true));
-    assert_eq!(apply("nonsense", "1"), Ok(false));
-    assert!(
-        matches!(apply("protocol", "4"), Err(UrlError::OptionValue { name, value, .. }) if name == "protocol" && value == "4")
-    );
-    assert!(
-        matches!(apply("connect_timeout", "250"), Err(UrlError::OptionValue { name, .. }) if name == "connect_timeout")
-    );
-    assert!(
-        matches!(apply("read_from", "somewhere"), Err(UrlError::OptionValue { name, .. }) if name == "read_from")
-    );
-    assert!(matches!(apply("connections_per_node", "-1"), Err(UrlError::OptionValue { .. })));
-    assert_eq!(c.read_from, ReadFrom::AzAffinity("use1-az1".into()));
-    assert_eq!(c.protocol, Protocol::Resp2);
-    assert_eq!(c.connect_timeout, Duration::from_millis(250));
-    assert_eq!(c.refresh.periodic, None);
-    assert_eq!(c.retry.max_attempts, 3);
 }
 
 #[test]

@@ -1,34 +1,29 @@
 //! A namespace's typed side: user keys and values to and from what the machines store, TTLs,
-//! and the statistics of what reads found. Everything the async API does between a caller's
-//! types and a core machine, without I/O: the caller passes the wall-clock time and the
-//! randomness in.
+//! and (in `found`) what the machines found, typed and counted. Everything the async API
+//! does between a caller's types and a core machine, without I/O: the caller passes the
+//! wall-clock time and the randomness in.
 
-use core::time::Duration;
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod found;
+
+pub use found::EntryInfo;
 
 use std::sync::Arc;
 
 use crate::keys::{EncodedKey, Namespace};
 
+use super::compute::Compute;
 use super::config::ProviderConfig;
 use super::envelope::Entry;
 use super::error::CacheError;
 use super::op::Scope;
-use super::op::bulk_load::{BulkLoaded, Item};
+use super::op::bulk_load::Item;
 use super::op::compute::{Apply, Decision};
-use super::op::iterate::Page;
-use super::op::load::{LoadOutcome, LoadResult, Loaded, Prepared};
-use super::op::lookup::Lookup;
-use super::op::read::Found;
+use super::op::load::{Loaded, Prepared};
 use super::op::scope::distinct_tags;
 use super::op::search_index::IndexSpec;
-use super::op::search_query;
 use super::op::write::Write;
 use super::options::NamespaceOptions;
 use super::plan::Tags;
-use super::query::SearchResults;
 use super::stats::Counters;
 use super::storage::Storage;
 use super::transform::ValuePipeline;
@@ -36,36 +31,6 @@ use super::ttl::{Ttl, check_default};
 
 /// Randomness for value transformers (nonces): fills the buffer.
 pub type Random<'a> = &'a mut dyn FnMut(&mut [u8]);
-
-/// A page's items, or the error that fails the whole page.
-pub type PageItems<T> = Result<Vec<Result<T, CacheError>>, CacheError>;
-
-/// What a compute function decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Compute<V> {
-    /// Store this value (the namespace's TTL).
-    Set(V),
-    /// Store this value with this TTL.
-    SetWithTtl(V, Ttl),
-    /// Delete the entry.
-    Delete,
-    /// Leave the entry as it is.
-    Keep,
-}
-
-/// What a read found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EntryInfo<V> {
-    /// The value.
-    pub value: V,
-    /// Time left before it expires; `None` when it never expires.
-    pub ttl: Option<Duration>,
-    /// Its tags.
-    pub tags: Vec<String>,
-    /// When `get` starts reloading it in the background.
-    pub refreshable_at: Option<SystemTime>,
-}
 
 /// A namespace's key layout, scope, search index, options, value pipeline, default TTL and
 /// counters.
@@ -127,6 +92,19 @@ impl<K, V: 'static> Typed<K, V> {
     #[must_use]
     pub const fn index(&self) -> Option<&Arc<IndexSpec>> {
         self.index.as_ref()
+    }
+
+    /// The search index, or why the namespace cannot be searched (for operation `what`).
+    ///
+    /// # Errors
+    /// [`CacheError::SearchNotSupported`] for a namespace without a search schema.
+    pub fn searchable(&self, what: &str) -> Result<&Arc<IndexSpec>, CacheError> {
+        self.index.as_ref().ok_or_else(|| {
+            CacheError::SearchNotSupported(format!(
+                "namespace {} has no search schema: set NamespaceOptions::search to enable {what}",
+                self.name
+            ))
+        })
     }
 
     /// The key layout.
@@ -255,7 +233,14 @@ impl<K, V: 'static> Typed<K, V> {
         for t in &tags {
             plans.key(t)?;
         }
-        Ok(Write { key: fk, entry: self.encode(value, now_ms, random)?, ttl_ms, on_update, tags })
+        Ok(Write {
+            key: fk,
+            entry: self.encode(value, now_ms, random)?,
+            ttl_ms,
+            on_update,
+            tags,
+            lease: None,
+        })
     }
 
     /// A loaded value, ready to store (the namespace's TTL).
@@ -301,144 +286,6 @@ impl<K, V: 'static> Typed<K, V> {
         }
     }
 
-    /// A load's value, its stale reads and warnings counted (and the warnings logged).
-    ///
-    /// # Errors
-    /// The loader's (or the tag read's) error; an entry stored meanwhile that does not decode.
-    pub fn loaded(&self, outcome: LoadOutcome<V>) -> Result<V, CacheError> {
-        self.counters.stale(outcome.stale);
-        self.counters.load_warnings(&self.name, outcome.warnings);
-        match outcome.result? {
-            LoadResult::Found(entry) => self.decode(&entry),
-            LoadResult::Loaded(v) => Ok(v),
-        }
-    }
-
-    /// Adds a bulk load's outcome to `found`: the hits of `keys` when they were read after
-    /// the loader call, and what it loaded; counts stale reads and a failure to store (logged).
-    ///
-    /// # Errors
-    /// A hit does not decode.
-    pub fn bulk_loaded(
-        &self,
-        keys: &[K],
-        outcome: BulkLoaded<Vec<(K, V)>>,
-        found: &mut HashMap<K, V>,
-    ) -> Result<(), CacheError>
-    where
-        K: Clone + Eq + Hash,
-    {
-        self.counters.stale(outcome.stale);
-        if let Some(hits) = outcome.hits {
-            self.take_hits(keys, hits, found)?;
-        }
-        if let Some(e) = outcome.store_error {
-            self.counters.store_failed(&self.name, &e, "storing bulk-loaded values failed");
-        }
-        found.extend(outcome.loaded.unwrap_or_default());
-        Ok(())
-    }
-
-    /// What `get` does with a lookup, counted: `Some((value, reload))` for a hit (`reload`: load
-    /// it again in the background), `None` to load it (a miss, or a failed read, logged).
-    ///
-    /// # Errors
-    /// The hit does not decode.
-    pub fn looked_up(&self, lookup: Lookup) -> Result<Option<(V, bool)>, CacheError> {
-        match lookup {
-            Lookup::Hit { entry, reload } => {
-                self.counters.read(true);
-                Ok(Some((self.decode(&entry)?, reload)))
-            }
-            Lookup::Miss { stale } => {
-                self.counters.stale(u64::from(stale));
-                self.counters.read(false);
-                Ok(None)
-            }
-            Lookup::Unavailable(e) => {
-                tracing::warn!(namespace = %self.name, error = %e, "read failed; loading instead");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Decodes the hits of `keys` into `found`, counting hits and misses; returns the misses.
-    ///
-    /// # Errors
-    /// A hit does not decode.
-    pub fn take_hits(
-        &self,
-        keys: &[K],
-        hits: Vec<Option<Entry>>,
-        found: &mut HashMap<K, V>,
-    ) -> Result<Vec<K>, CacheError>
-    where
-        K: Clone + Eq + Hash,
-    {
-        let mut misses = Vec::new();
-        for (k, e) in keys.iter().zip(hits) {
-            self.counters.read(e.is_some());
-            match e {
-                Some(e) => drop(found.insert(k.clone(), self.decode(&e)?)),
-                None => misses.push(k.clone()),
-            }
-        }
-        Ok(misses)
-    }
-
-    /// What a read of one key found, counted as a read when `count`.
-    ///
-    /// # Errors
-    /// The value does not decode.
-    pub fn entry_info(&self, found: Option<Found>, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
-        if count {
-            self.counters.read(found.is_some());
-        }
-        let Some(Found { entry, ttl_ms }) = found else { return Ok(None) };
-        Ok(Some(EntryInfo {
-            value: self.decode(&entry)?,
-            ttl: ttl_ms.map(Duration::from_millis),
-            tags: entry.tags.iter().map(|t| String::from_utf8_lossy(&t.tag).into_owned()).collect(),
-            refreshable_at: entry.refresh_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
-        }))
-    }
-
-    /// The keys of a page, typed (a key that does not decode is an error item).
-    ///
-    /// # Errors
-    /// Never: the page itself does not fail.
-    pub fn page_keys(&self, page: Page) -> PageItems<K> {
-        Ok(page.keys.iter().map(|k| self.user_key(k)).collect())
-    }
-
-    /// The fresh entries of a page, typed (its stale entries counted).
-    ///
-    /// # Errors
-    /// A key or value that does not decode fails the page.
-    pub fn page_entries(&self, page: Page) -> PageItems<(K, V)> {
-        self.counters.stale(page.stale);
-        let mut out = Vec::with_capacity(page.keys.len());
-        for (k, e) in page.keys.into_iter().zip(page.entries) {
-            if let Some(e) = e {
-                out.push(Ok((self.user_key(&k)?, self.decode(&e)?)));
-            }
-        }
-        Ok(out)
-    }
-
-    /// A search's page, typed (its stale entries counted).
-    ///
-    /// # Errors
-    /// A key or value that does not decode.
-    pub fn search_results(&self, found: search_query::Found) -> Result<SearchResults<K, V>, CacheError> {
-        self.counters.stale(found.stale);
-        let mut items = Vec::with_capacity(found.items.len());
-        for (k, e) in found.items {
-            items.push((self.user_key(&k)?, self.decode(&e)?));
-        }
-        Ok(SearchResults { total: found.total, items, offset: found.offset, limit: found.limit })
-    }
-
     /// One attempt of a compute: decodes the entry read, asks `f` (`None` from it: leave the
     /// entry), and encodes its decision.
     ///
@@ -472,32 +319,52 @@ impl<K, V: 'static> Typed<K, V> {
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
+
     use super::*;
-    use crate::cache::op::compute::Apply;
+    use crate::cache::search::SearchSchema;
     use crate::keys::StringKeys;
 
-    fn typed(update: bool) -> Typed<String, String> {
+    pub(super) fn typed(opts: NamespaceOptions<String, String>) -> Typed<String, String> {
         let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
+        Typed::new(&config, Namespace::new("ns").expect("valid"), opts).expect("valid")
+    }
+
+    #[test]
+    fn only_a_namespace_with_a_schema_is_searchable() {
+        let e = typed(NamespaceOptions::default()).searchable("query").expect_err("no schema");
+        assert!(
+            matches!(&e, CacheError::SearchNotSupported(m) if m.contains("ns:") && m.ends_with("enable query")),
+            "{e}"
+        );
+        let opts = NamespaceOptions::default().with_search(SearchSchema::new().tag("t", false));
+        assert!(typed(opts).searchable("query").is_ok());
+    }
+
+    fn sliding(update: bool) -> Typed<String, String> {
         let mut opts = NamespaceOptions::<String, String>::with_key_encoder(Arc::new(StringKeys));
         opts.expiry = Some(Arc::new(|_, _| Ttl::After(Duration::from_secs(10))));
         if update {
             opts.expire_after_update = Some(Arc::new(|_, _| Ttl::After(Duration::from_secs(60))));
         }
         opts.expire_after_read = Some(Duration::from_micros(1500));
-        Typed::new(&config, Namespace::new("ns").expect("valid"), opts).expect("valid")
+        typed(opts)
     }
 
     /// A write without an explicit TTL carries the update TTL for the server to choose; an
     /// explicit one does not; a compute chooses from what it read.
     #[test]
     fn the_update_ttl() {
-        let (t, key, v) = (typed(true), "k".to_owned(), "v".to_owned());
+        let (t, key, v) = (sliding(true), "k".to_owned(), "v".to_owned());
         assert_eq!(t.scope().expire_after_read_ms, Some(2), "rounded up");
         let w = t.write((&key, &v), None, &[], 0, &mut |_| {}).expect("valid");
         assert_eq!((w.ttl_ms, w.on_update), (Some(10_000), Some(Some(60_000))));
         let w = t.write((&key, &v), Some(Ttl::Never), &[], 0, &mut |_| {}).expect("valid");
         assert_eq!((w.ttl_ms, w.on_update), (None, None));
-        assert_eq!(typed(false).write((&key, &v), None, &[], 0, &mut |_| {}).expect("valid").on_update, None);
+        assert_eq!(
+            sliding(false).write((&key, &v), None, &[], 0, &mut |_| {}).expect("valid").on_update,
+            None
+        );
         let ttl_of = |current: Option<Entry>, c: Compute<String>| match t
             .apply(&key, Apply { current }, |_| Some(c), 0, &mut |_| {})
             .expect("applies")

@@ -1,10 +1,12 @@
-//! Operations on the servers themselves rather than on a namespace's keys: `flush_all`
-//! (`FLUSHDB`), `maximum` (`CONFIG GET maxmemory`) and `set_maximum` (`CONFIG SET maxmemory`),
-//! each one command that the client sends to **every primary** it knows (never replicas).
+//! `flush_all` and the other operations on the servers themselves rather than on a namespace's
+//! keys: [`FlushAll`] (`FLUSHDB`), [`Maximum`] (`CONFIG GET maxmemory`) and [`SetMaximum`]
+//! (`CONFIG SET maxmemory`), each one request addressed to **every primary** the client knows
+//! (never replicas). `flush_all` and `set_maximum` are refused unless the provider allows them
+//! (`allow_unsafe_flushdb`), before anything is sent.
 //!
 //! Every primary answers before the outcome is decided: the first primary's failure (in the
 //! client's order) fails the operation, and the others may have applied the command by then.
-//! Each request carries what is left of the operation's deadline.
+//! The request carries what is left of the operation's deadline.
 
 use core::fmt::Debug;
 
@@ -130,18 +132,37 @@ impl PerPrimary for SetMaxMemory {
 pub struct EveryPrimary<P> {
     plan: P,
     deadline: Deadline,
+    /// The refusal to give instead of sending anything (the operation is not allowed).
+    refused: Option<CacheError>,
     sent: bool,
 }
+
+/// The `flush_all` operation: `FLUSHDB` on every primary.
+pub type FlushAll = EveryPrimary<FlushDb>;
+/// The `maximum` operation: `CONFIG GET maxmemory` on every primary.
+pub type Maximum = EveryPrimary<MaxMemory>;
+/// The `set_maximum` operation: `CONFIG SET maxmemory` on every primary.
+pub type SetMaximum = EveryPrimary<SetMaxMemory>;
 
 impl<P: PerPrimary> EveryPrimary<P> {
     /// `plan` on every primary, within `deadline`.
     #[must_use]
-    pub const fn new(plan: P, deadline: Deadline) -> Self {
-        Self { plan, deadline, sent: false }
+    pub const fn of(plan: P, deadline: Deadline) -> Self {
+        Self { plan, deadline, refused: None, sent: false }
     }
 
-    fn gated(allowed: bool, refused: CacheError, plan: P, deadline: Deadline) -> Result<Self, CacheError> {
-        if allowed { Ok(Self::new(plan, deadline)) } else { Err(refused) }
+    fn gated(allowed: bool, refused: CacheError, plan: P, deadline: Deadline) -> Self {
+        Self { refused: (!allowed).then_some(refused), ..Self::of(plan, deadline) }
+    }
+
+    fn send(&mut self, cx: &Ctx<'_>) -> Step<P::Output> {
+        match self.deadline.remaining(cx.now) {
+            Err(e) => Step::Done(Err(e)),
+            Ok(left) => {
+                self.sent = true;
+                Step::Send(vec![Request::all_primaries(self.plan.command()).with_timeout(left)])
+            }
+        }
     }
 
     fn on_reply(&self, reply: Result<Reply, RequestError>) -> Result<P::Output, CacheError> {
@@ -175,23 +196,30 @@ impl<P: PerPrimary> EveryPrimary<P> {
     }
 }
 
-impl EveryPrimary<FlushDb> {
-    /// `FLUSHDB` on every primary, if `allowed` (the provider's `allow_unsafe_flushdb`).
-    ///
-    /// # Errors
-    /// [`CacheError::UnsafeFlush`] when not allowed.
-    pub fn flush_all(allowed: bool, deadline: Deadline) -> Result<Self, CacheError> {
+impl FlushAll {
+    /// `FLUSHDB` on every primary within `deadline`, when `allowed` (the provider's
+    /// `allow_unsafe_flushdb`); refused with [`CacheError::UnsafeFlush`] otherwise, before
+    /// anything is sent.
+    #[must_use]
+    pub fn new(allowed: bool, deadline: Deadline) -> Self {
         Self::gated(allowed, CacheError::UnsafeFlush, FlushDb, deadline)
     }
 }
 
-impl EveryPrimary<SetMaxMemory> {
-    /// `CONFIG SET maxmemory` on every primary, if `allowed` (the provider's
-    /// `allow_unsafe_flushdb`: the limit is every application's).
-    ///
-    /// # Errors
-    /// [`CacheError::UnsafeSetMaximum`] when not allowed.
-    pub fn set_maximum(allowed: bool, limit: Option<u64>, deadline: Deadline) -> Result<Self, CacheError> {
+impl Maximum {
+    /// `CONFIG GET maxmemory` on every primary within `deadline`.
+    #[must_use]
+    pub const fn new(deadline: Deadline) -> Self {
+        Self::of(MaxMemory, deadline)
+    }
+}
+
+impl SetMaximum {
+    /// `CONFIG SET maxmemory` on every primary within `deadline`, when `allowed` (the
+    /// provider's `allow_unsafe_flushdb`: the limit is every application's); refused with
+    /// [`CacheError::UnsafeSetMaximum`] otherwise, before anything is sent.
+    #[must_use]
+    pub fn new(allowed: bool, limit: Option<u64>, deadline: Deadline) -> Self {
         Self::gated(allowed, CacheError::UnsafeSetMaximum, SetMaxMemory(limit), deadline)
     }
 }
@@ -203,12 +231,9 @@ impl<P: PerPrimary> Machine for EveryPrimary<P> {
 
     fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<P::Output> {
         match input {
-            Input::Start if !self.sent => match self.deadline.remaining(cx.now) {
-                Err(e) => Step::Done(Err(e)),
-                Ok(left) => {
-                    self.sent = true;
-                    Step::Send(vec![Request::all_primaries(self.plan.command()).with_timeout(left)])
-                }
+            Input::Start if !self.sent => match self.refused.take() {
+                Some(refused) => Step::Done(Err(refused)),
+                None => self.send(cx),
             },
             Input::Replies(mut replies) if self.sent && replies.len() == 1 => {
                 let reply = replies.pop().expect("one reply");
@@ -233,7 +258,7 @@ mod tests {
 
     #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
     fn machine<P: PerPrimary>(plan: P) -> Hand<EveryPrimary<P>> {
-        Hand::new(EveryPrimary::new(plan, Deadline::new(Instant::now(), "maximum", Duration::from_secs(1))))
+        Hand::new(EveryPrimary::of(plan, Deadline::new(Instant::now(), "maximum", Duration::from_secs(1))))
     }
 
     fn sent<P: PerPrimary>(m: &mut Hand<EveryPrimary<P>>) -> Vec<String> {
@@ -297,14 +322,35 @@ mod tests {
         assert!(matches!(r, Err(CacheError::Request(RequestError::Server(_)))), "{r:?}");
     }
 
+    /// `flush_all` and `set_maximum` are refused unless allowed, before anything is sent;
+    /// `FLUSHDB` is one request to every primary.
     #[test]
     fn changes_to_the_whole_cluster_need_the_gate() {
         #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
         let d = Deadline::new(Instant::now(), "flush_all", Duration::from_secs(1));
-        assert!(matches!(EveryPrimary::flush_all(false, d), Err(CacheError::UnsafeFlush)));
-        assert!(EveryPrimary::flush_all(true, d).is_ok());
-        assert!(matches!(EveryPrimary::set_maximum(false, Some(1), d), Err(CacheError::UnsafeSetMaximum)));
-        assert!(EveryPrimary::set_maximum(true, None, d).is_ok());
+        assert!(matches!(done(Hand::new(FlushAll::new(false, d)).start()), Err(CacheError::UnsafeFlush)));
+        let refused = done(Hand::new(SetMaximum::new(false, Some(1), d)).start());
+        assert!(matches!(refused, Err(CacheError::UnsafeSetMaximum)), "{refused:?}");
+        let mut m = Hand::new(FlushAll::new(true, d));
+        assert_eq!(sent(&mut m), ["FLUSHDB"]);
+        let ok = || Ok(Value::Simple(Bytes::from_static(b"OK")));
+        assert!(done(m.resume(per(vec![ok(), ok()]))).is_ok());
+        let mut m = Hand::new(SetMaximum::new(true, None, d));
+        assert_eq!(sent(&mut m), ["CONFIG", "SET", "maxmemory", "0"]);
+        let mut m = Hand::new(Maximum::new(d));
+        assert_eq!(sent(&mut m), ["CONFIG", "GET", "maxmemory"]);
+    }
+
+    #[test]
+    fn a_failed_request_or_another_shape_fails_it() {
+        let mut m = machine(FlushDb);
+        let _ = m.start();
+        let step = m.resume(Input::Replies(vec![Err(server_error("ERR down"))]));
+        assert!(matches!(done(step), Err(CacheError::Request(_))));
+        let mut m = machine(FlushDb);
+        let _ = m.start();
+        let step = m.resume(Input::Replies(vec![Ok(Reply::Value(Value::Nil))]));
+        assert!(matches!(done(step), Err(CacheError::UnexpectedReply { .. })));
     }
 
     #[test]

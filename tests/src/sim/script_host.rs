@@ -1,0 +1,166 @@
+//! What a native script twin runs in: the registry of twins by the SHA-1 of their Lua source,
+//! the context their commands run against ([`ScriptCtx::call`], Lua's `redis.call`, checked
+//! against the cluster state like Valkey checks a script's commands), and Valkey's text for a
+//! script's error. The twins themselves are in [`super::scripts`] and [`super::json_scripts`].
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use slotcache_core::cache::scripts::sha1_hex;
+use slotcache_core::{Slot, Value};
+
+use super::command_ctx::Ctx;
+use super::commands::{self, spec_of};
+use super::routing::View;
+use super::store::Store;
+
+/// A native script: `(ctx, KEYS, ARGV)` → the script's reply, or the error it raised.
+pub type NativeFn = fn(&mut ScriptCtx<'_>, &[Bytes], &[Bytes]) -> Result<Value, String>;
+
+/// One script the simulator can run.
+#[derive(Debug, Clone)]
+pub struct NativeScript {
+    /// A short name for traces and errors.
+    pub name: &'static str,
+    /// The Lua source (its SHA-1 is the key).
+    pub source: String,
+    /// The native twin.
+    pub run: NativeFn,
+}
+
+/// Scripts by SHA-1 (lower-case hex).
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    by_sha: BTreeMap<String, NativeScript>,
+}
+
+impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a script; returns its SHA-1.
+    pub fn register(&mut self, name: &'static str, source: &str, run: NativeFn) -> String {
+        let sha = sha1_hex(source.as_bytes());
+        self.by_sha.insert(sha.clone(), NativeScript { name, source: source.to_owned(), run });
+        sha
+    }
+
+    /// The script with this SHA-1 (any case).
+    #[must_use]
+    pub fn get(&self, sha: &str) -> Option<&NativeScript> {
+        self.by_sha.get(&sha.to_ascii_lowercase())
+    }
+}
+
+/// What a native script runs against: the node's keyspace and clock, and the routing state its
+/// commands are checked with.
+#[derive(Debug)]
+pub struct ScriptCtx<'a> {
+    pub(crate) view: View<'a>,
+    pub(crate) store: &'a mut Store,
+    pub(crate) now_us: u64,
+    /// The node was over `maxmemory` when the script started.
+    pub(crate) oom: bool,
+    pub(crate) wrote: bool,
+    pub(crate) slot: Option<Slot>,
+    pub(crate) is_primary: bool,
+    /// The node has the JSON and search modules.
+    pub(crate) modules: bool,
+}
+
+impl ScriptCtx<'_> {
+    /// Lua's `redis.call`: runs one command; an error reply raises (returned as `Err`).
+    ///
+    /// # Errors
+    /// The error the script raises, with its Valkey text.
+    pub fn call(&mut self, args: &[&[u8]]) -> Result<Value, String> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let name = args.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
+        let Some(spec) = spec_of(&name).filter(|_| self.modules || !commands::is_module_command(&name))
+        else {
+            return Err("ERR Unknown Redis command called from script".into());
+        };
+        let Ok(idx) = spec.keys(&args) else {
+            return Err("ERR Wrong number of args calling Redis command from script".into());
+        };
+        if !idx.is_empty() {
+            let keys: Vec<&[u8]> = idx.iter().map(|i| args[*i].as_ref()).collect();
+            let (store, now_ms) = (&*self.store, self.now_us / 1000);
+            let slot = self
+                .view
+                .check(&keys, spec.write, &|k| store.peek(k, now_ms).is_some())
+                .map_err(|r| r.script_error(&name))?;
+            match self.slot {
+                Some(s) if s != slot => {
+                    return Err(
+                        "ERR Script attempted to access keys that do not hash to the same slot".into()
+                    );
+                }
+                _ => self.slot = Some(slot),
+            }
+            if self.is_primary {
+                for i in &idx {
+                    self.store.expire_if_needed(&args[*i], now_ms);
+                }
+            }
+        }
+        if spec.denyoom && self.oom && !self.wrote {
+            return Err(super::eviction::OOM.into());
+        }
+        let v = commands::exec(&mut Ctx { store: self.store, now_us: self.now_us, resp3: false }, &args);
+        self.wrote |= spec.write;
+        match v {
+            Value::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+            v => Ok(v),
+        }
+    }
+
+    /// `redis.call('TIME')` as Lua scripts turn it into milliseconds.
+    ///
+    /// # Errors
+    /// Never in practice (`TIME` always answers).
+    pub fn time_ms(&mut self) -> Result<u64, String> {
+        match self.call(&[b"TIME"])? {
+            Value::Array(v) => {
+                let n = |i: usize| -> u64 {
+                    v.get(i)
+                        .and_then(Value::as_bytes)
+                        .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+                        .unwrap_or(0)
+                };
+                Ok(n(0) * 1000 + n(1) / 1000)
+            }
+            other => Err(format!("ERR unexpected TIME reply {other:?}")),
+        }
+    }
+}
+
+/// The error text Valkey gives for a script that raised `msg`.
+#[must_use]
+pub fn script_error(msg: &str, sha: &str) -> Value {
+    let coded =
+        msg.split(' ').next().is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase()));
+    let msg = if coded { msg.to_owned() } else { format!("ERR {msg}") };
+    Value::Error(Bytes::from(format!("{msg} script: {sha}, on @user_script:1.")))
+}
+
+/// Lua's `ARGV[i + 1]` (or `KEYS`): the argument, or the error Lua raises for a nil.
+pub(crate) fn arg<'a>(v: &'a [Bytes], i: usize, what: &str) -> Result<&'a Bytes, String> {
+    v.get(i).ok_or_else(|| format!("ERR user_script:1: attempt to use a nil value ({what}[{}])", i + 1))
+}
+
+pub(crate) fn array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut v = a.to_vec();
+    v.extend_from_slice(b);
+    v
+}

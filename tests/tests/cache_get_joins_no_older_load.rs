@@ -1,0 +1,81 @@
+//! A `get` never joins a load older than an invalidation that returned before it started (A3,
+//! single flight): `refresh` of a tagged entry starts, its loader is held; meanwhile
+//! `invalidate_by_tags` of the tag returns. A `get` of the key that starts then must not join
+//! that reload (its loader ran before the invalidation, so its value may be what the
+//! invalidation removed): it loads for itself, and returns its own value. Once the held loader
+//! returns, the key still holds what the `get` loaded (the reload, under its lease, stored
+//! nothing: `cache_reload_lease.rs`). Before, the `get` joined the reload and returned the
+//! value loaded before the invalidation.
+//!
+//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std.
+
+mod cache_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::time::Duration;
+
+use slotcache_tests::conformance::Rt;
+
+use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns, within};
+
+const LABEL: &str = "cache-get-joins-no-older-load";
+
+#[test]
+fn a_get_after_an_invalidation_does_not_join_the_reload_before_it() {
+    let c = cluster(LABEL);
+    let _g = shared();
+    on_every_runtime("a_get_after_an_invalidation_does_not_join_the_reload_before_it", |rt: Rt| {
+        let c = c.clone();
+        async move {
+            let p = provider(rt, &c, "no-older-load").await;
+            let cache = string_ns(&p, &ns("join", rt, "a"));
+            cache.set(&s("k"), &s("old"), &["t"]).await.expect("set");
+
+            // The reload's loader signals it was called, then waits to be released.
+            let (called_tx, called_rx) = smol::channel::bounded::<()>(1);
+            let (release_tx, release_rx) = smol::channel::bounded::<()>(1);
+            let reload = cache.refresh(&s("k"), move |_| async move {
+                let _ = called_tx.send(()).await;
+                // Held until released (at most 5 s, so that a caller wrongly waiting on it
+                // fails its assertion rather than the test's deadline).
+                let _ = within(rt, Duration::from_secs(5), release_rx.recv()).await;
+                Ok(s("loaded before the invalidation"))
+            });
+            let reload = rt.spawn(reload);
+            called_rx.recv().await.expect("the reload's loader was called");
+
+            // The invalidation returns while that loader still runs.
+            assert_eq!(cache.invalidate_by_tags(&["t"]).await.expect("invalidate"), 1);
+
+            // A get that starts now does not join the reload: it loads for itself.
+            let loads = Arc::new(AtomicUsize::new(0));
+            let l = loads.clone();
+            let got = cache
+                .get(&s("k"), move |_| async move {
+                    l.fetch_add(1, Ordering::SeqCst);
+                    Ok(s("loaded after"))
+                })
+                .await
+                .expect("get");
+            assert_eq!(got, "loaded after", "{}: joined a load older than the invalidation", rt.name());
+            assert_eq!(loads.load(Ordering::SeqCst), 1);
+
+            // The reload ends with its value, which is never served.
+            release_tx.send(()).await.expect("release");
+            assert_eq!(reload.await.expect("reload"), "loaded before the invalidation");
+            let now = cache.get_if_present(&s("k")).await.expect("get_if_present");
+            assert_eq!(
+                now.as_deref(),
+                Some("loaded after"),
+                "{}: the reload outlived the invalidation",
+                rt.name()
+            );
+            // Nor after the get's value is gone.
+            assert!(cache.invalidate(&s("k")).await.expect("invalidate"));
+            assert_eq!(cache.get_if_present(&s("k")).await.expect("get_if_present"), None);
+            p.close().await;
+        }
+    });
+}

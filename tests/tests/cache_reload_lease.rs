@@ -1,0 +1,59 @@
+//! A reload whose tag is invalidated while its loader runs never outlives that invalidation
+//! (A3, the lease): `refresh` of a tagged entry starts, its loader is held; meanwhile
+//! `invalidate_by_tags` of the tag returns. Once the held loader returns, the reload resolves
+//! to its value, but that value is never served: the reload stores under its lease (the token
+//! the entry carried when it was read), which is no longer the tag's, so it stores nothing.
+//! Before, the reload took the tag's token at store time, the new one, and stored the value
+//! loaded before the invalidation as fresh. (A `get` starting after the invalidation does not
+//! join such a reload: `cache_get_joins_no_older_load.rs`.)
+//!
+//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std.
+
+mod cache_support;
+
+use std::time::Duration;
+
+use slotcache_tests::conformance::Rt;
+
+use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns, within};
+
+const LABEL: &str = "cache-reload-lease";
+
+#[test]
+fn a_reload_started_before_an_invalidation_never_outlives_it() {
+    let c = cluster(LABEL);
+    let _g = shared();
+    on_every_runtime("a_reload_started_before_an_invalidation_never_outlives_it", |rt: Rt| {
+        let c = c.clone();
+        async move {
+            let p = provider(rt, &c, "reload-lease").await;
+            let cache = string_ns(&p, &ns("lease", rt, "a"));
+            cache.set(&s("k"), &s("old"), &["t"]).await.expect("set");
+
+            // The reload's loader signals it was called, then waits to be released.
+            let (called_tx, called_rx) = smol::channel::bounded::<()>(1);
+            let (release_tx, release_rx) = smol::channel::bounded::<()>(1);
+            let reload = cache.refresh(&s("k"), move |_| async move {
+                let _ = called_tx.send(()).await;
+                // Held until released (at most 5 s, so that a caller wrongly waiting on it
+                // fails its assertion rather than the test's deadline).
+                let _ = within(rt, Duration::from_secs(5), release_rx.recv()).await;
+                Ok(s("loaded before the invalidation"))
+            });
+            let reload = rt.spawn(reload);
+            called_rx.recv().await.expect("the reload's loader was called");
+
+            // The invalidation returns while that loader still runs.
+            assert_eq!(cache.invalidate_by_tags(&["t"]).await.expect("invalidate"), 1);
+
+            // The reload ends with its value, which is never served.
+            release_tx.send(()).await.expect("release");
+            assert_eq!(reload.await.expect("reload"), "loaded before the invalidation");
+            let now = cache.get_if_present(&s("k")).await.expect("get_if_present");
+            assert_eq!(now, None, "{}: the reload outlived the invalidation", rt.name());
+            let entry = cache.get_entry(&s("k")).await.expect("get_entry");
+            assert!(entry.is_none(), "{}: nothing was stored", rt.name());
+            p.close().await;
+        }
+    });
+}
