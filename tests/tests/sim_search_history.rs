@@ -108,6 +108,7 @@ fn without_the_modules_search_and_documents_are_not_supported() {
         storage: slotcache_core::cache::Storage::Document,
         max_value_size: 1 << 20,
         durability: slotcache_core::cache::Durability::default(),
+        expire_after_read_ms: None,
     });
     let mut ops = CacheOps::new(scope);
     ops.search = Some(Search::new(&ops.scope, Variant::Correct));

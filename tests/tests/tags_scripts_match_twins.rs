@@ -1,5 +1,6 @@
 //! The simulator's native twins of the tag scripts (`sim::tag_scripts`) do what the Lua does on
-//! a real Valkey: one sequence of `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST` runs
+//! a real Valkey: one sequence of `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST`,
+//! `TAG_TOUCH` (sliding expiry's renewal of memberships) runs
 //! by raw `EVAL` on a real master and on a simulated node, and the two transcripts (each reply,
 //! then the tag key's `PTTL` and members) must be equal. Times are relative to each node's own
 //! clock and rounded up to the second, so the few milliseconds the real run takes do not count.
@@ -12,7 +13,7 @@
 mod cache_support;
 
 use bytes::Bytes;
-use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_WRITE};
+use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_TOUCH, TAG_WRITE};
 use slotcache_rt::Value;
 use slotcache_tests::Cluster;
 use slotcache_tests::sim::{Session, SimCluster, addr};
@@ -115,6 +116,12 @@ fn transcript(n: &mut dyn Node, tag: &[u8]) -> Vec<String> {
     n.call(&[b"DEL", tag]);
     step(n, "invalidate nothing", TAG_INVALIDATE.source, &[b"N5"]);
     step(n, "leave nothing", TAG_LEAVE.source, &[b"d1"]);
+    step(n, "touch without token", TAG_TOUCH.source, &[b"5000", b"d1"]);
+    step(n, "write d1 1 s", TAG_WRITE.source, &[b"d1", b"1000", b"T9"]);
+    step(n, "touch d1 and unlisted d7 20 s", TAG_TOUCH.source, &[b"20000", b"d1", b"d7"]);
+    step(n, "touch d1 5 s (never lowered)", TAG_TOUCH.source, &[b"5000", b"d1"]);
+    step(n, "write d8 forever", TAG_WRITE.source, &[b"d8", b"", b"x"]);
+    step(n, "touch d8 and d1 30 s", TAG_TOUCH.source, &[b"30000", b"d8", b"d1"]);
     out
 }
 
@@ -136,4 +143,8 @@ fn the_twins_do_what_the_lua_does_on_valkey() {
     assert!(real[7].contains("pttl +9s"), "{}", real[7]);
     assert!(real[10].contains("pttl +60s"), "{}", real[10]);
     assert!(real[11].contains("pttl -1"), "{}", real[11]);
+    let n = real.len();
+    assert!(real[n - 4].contains("pttl +20s"), "{}", real[n - 4]);
+    assert!(real[n - 3].contains("pttl +20s"), "{}", real[n - 3]);
+    assert!(real[n - 1].contains("pttl -1"), "{}", real[n - 1]);
 }

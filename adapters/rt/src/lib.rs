@@ -41,6 +41,9 @@ pub use slotcache_core::client::{
 };
 /// Reading configuration: connection URLs and human-readable durations.
 pub use slotcache_core::config::{ConnectionUrl, DurationError, UrlError, parse_duration};
+pub use slotcache_core::keys::{
+    Base64Keys, BytesKeys, DecimalKeys, KeyCodecError, KeyEncoder, KeyMarshal, StringKeys,
+};
 pub use slotcache_core::resp::Limits;
 pub use slotcache_core::retry::Jitter;
 pub use slotcache_core::{NodeAddr, Protocol, RefreshConfig, RetryConfig, Slot, Value, key_slot};

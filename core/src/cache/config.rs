@@ -73,7 +73,10 @@ pub struct ProviderConfig<Tls> {
     pub search_timeout: Duration,
     /// Attempts of a compute before it gives up on conflicts; default 10, at least 1.
     pub max_compute_retries: u32,
-    /// Allows `Provider::flush_all` (FLUSHDB on every primary); default false.
+    /// This application owns the whole cluster: allows the provider's two operations that act
+    /// on every primary for every application, `Provider::flush_all` (`FLUSHDB`) and
+    /// `Provider::set_maximum` (`CONFIG SET maxmemory`); default false (both refused with a
+    /// typed error).
     pub allow_unsafe_flushdb: bool,
     /// The reference's switch for replica reads; default false. `true` with
     /// [`read_from`](Self::read_from) left at [`ReadFrom::Primary`] means

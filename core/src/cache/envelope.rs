@@ -1,8 +1,9 @@
 //! The bytes stored under a data key.
 //!
 //! An entry with no tags, no transformers and no refresh time is stored as the codec's bytes,
-//! exactly as the reference writes them, so Go and Rust services can share a namespace. Anything
-//! else is wrapped in a small binary envelope:
+//! exactly as the reference writes them, so Go and Rust services can share such entries (and
+//! only those: see "Sharing a cluster with the Go provider" in [`crate::keys`]). Anything else
+//! is wrapped in a small binary envelope, which the Go provider cannot read:
 //!
 //! ```text
 //! 0x00 'S' 'C'  version(1)  header_len(u32 BE)  header  payload

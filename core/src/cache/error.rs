@@ -119,11 +119,17 @@ pub enum CacheError {
         /// What differs.
         what: &'static str,
     },
-    /// `invalidate_all` on a provider with no namespace prefix would mean FLUSHDB.
+    /// `flush_all` (`FLUSHDB` on every primary) refused: `allow_unsafe_flushdb` is not set.
     #[error(
         "refusing to flush every primary: set allow_unsafe_flushdb to clear a cluster this application owns"
     )]
     UnsafeFlush,
+    /// `set_maximum` changes `maxmemory` on every primary, for every application of the cluster:
+    /// refused unless `allow_unsafe_flushdb` says this application owns the cluster.
+    #[error(
+        "refusing to change maxmemory on every primary: set allow_unsafe_flushdb to change a cluster this application owns"
+    )]
+    UnsafeSetMaximum,
     /// Search or query on a namespace without a schema, or a cluster without the module.
     #[error("search operations not supported by this provider: {0}")]
     SearchNotSupported(String),

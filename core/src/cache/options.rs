@@ -60,8 +60,32 @@ pub struct NamespaceOptions<K, V> {
     pub codec: Arc<dyn Codec<V>>,
     /// Transformers applied to the codec's bytes, in order (compression, encryption).
     pub transforms: Vec<Arc<dyn Transform>>,
-    /// Per-entry TTL from the entry; `None` uses the provider's `default_ttl`.
+    /// Per-entry TTL from the entry, given by every write without an explicit TTL (the
+    /// reference's `ExpireAfterCreate`; also on updates unless
+    /// [`expire_after_update`](Self::expire_after_update) says otherwise); `None` uses the
+    /// provider's `default_ttl`.
     pub expiry: Option<ExpiryFn<K, V>>,
+    /// The TTL a write without an explicit TTL gives an entry that **already exists** (the
+    /// reference's `ExpireAfterUpdate`): for example `Ttl::After(1 h)` with `expiry` at 10 min
+    /// keeps entries that are written again alive longer. `None`: an update gets the same TTL
+    /// as a new entry. Whether the entry exists is decided on the server, atomically with the
+    /// write (a one-slot script instead of `SET`), so it costs no round trip; `compute`
+    /// decides it from the entry it read (an entry made stale by a tag invalidation counts as
+    /// absent).
+    pub expire_after_update: Option<ExpiryFn<K, V>>,
+    /// Sliding expiry (the reference's `ExpireAfterRead`, an access expiration): every read
+    /// that finds an entry (`get_if_present`, `get`, `bulk_get`, `bulk_get_with`, `get_entry`)
+    /// sets its remaining life to this, in the same command (`GETEX key PX ms` instead of
+    /// `GET`; a one-slot script for JSON documents), so a read costs no extra round trip. The
+    /// read then goes to the primary (it writes the TTL), even with replica reads. An entry
+    /// written without expiry gets one on its first read. `probe_entry`, iteration, search
+    /// and `compute` do not extend. The reads of a tagged entry renew its memberships in its
+    /// tags in the token check they already make (the `TAG_TOUCH` script), so an entry that
+    /// reads keep alive is still found, deleted and counted by `invalidate_by_tags`. When that
+    /// round fails, an extended entry may outlive its memberships: a later invalidation of the
+    /// tag still makes it a miss, but neither deletes nor counts it. `None` (the
+    /// default): reads leave the TTL alone. At least 1 ms.
+    pub expire_after_read: Option<Duration>,
     /// Entries older than this are served while a background reload replaces them (only
     /// through `Cache::get`, which has a loader).
     pub refresh_after: Option<Duration>,
@@ -80,6 +104,8 @@ impl<K, V> Clone for NamespaceOptions<K, V> {
             codec: self.codec.clone(),
             transforms: self.transforms.clone(),
             expiry: self.expiry.clone(),
+            expire_after_update: self.expire_after_update.clone(),
+            expire_after_read: self.expire_after_read,
             refresh_after: self.refresh_after,
             cluster_lock: self.cluster_lock,
             search: self.search.clone(),
@@ -93,6 +119,8 @@ impl<K, V: 'static> fmt::Debug for NamespaceOptions<K, V> {
             .field("codec", &self.codec.name())
             .field("transforms", &self.transforms.iter().map(|t| t.name()).collect::<Vec<_>>())
             .field("expiry", &self.expiry.is_some())
+            .field("expire_after_update", &self.expire_after_update.is_some())
+            .field("expire_after_read", &self.expire_after_read)
             .field("refresh_after", &self.refresh_after)
             .field("cluster_lock", &self.cluster_lock)
             .field("search", &self.search)
@@ -117,6 +145,8 @@ impl<K, V: Serialize + DeserializeOwned + Send + Sync + 'static> NamespaceOption
             codec: Arc::new(Json),
             transforms: Vec::new(),
             expiry: None,
+            expire_after_update: None,
+            expire_after_read: None,
             refresh_after: None,
             cluster_lock: None,
             search: None,
@@ -142,21 +172,28 @@ impl<K, V: 'static> NamespaceOptions<K, V> {
         let t: Vec<&str> = self.transforms.iter().map(|t| t.name()).collect();
         // search hook: the schema is part of what is stored.
         format!(
-            "{}|{t:?}|{:?}|{}|{:?}|{:?}",
+            "{}|{t:?}|{:?}|{}|{}|{:?}|{:?}|{:?}",
             self.codec.name(),
             self.refresh_after,
             self.expiry.is_some(),
+            self.expire_after_update.is_some(),
+            self.expire_after_read,
             self.cluster_lock,
             self.search
         )
     }
 
-    /// Checks the options when the namespace is created: a searchable namespace stores plain
-    /// JSON documents (a valid schema, the JSON codec, no transformers).
+    /// Checks the options when the namespace is created: a positive `expire_after_read`; a
+    /// searchable namespace stores plain JSON documents (a valid schema, the JSON codec, no
+    /// transformers).
     ///
     /// # Errors
-    /// [`CacheError::Search`] for an invalid schema, [`CacheError::Config`] otherwise.
+    /// [`CacheError::InvalidTtl`] for a zero `expire_after_read`; [`CacheError::Search`] for an
+    /// invalid schema, [`CacheError::Config`] otherwise.
     pub fn check(&self) -> Result<(), CacheError> {
+        if self.expire_after_read.is_some_and(|d| d.is_zero()) {
+            return Err(CacheError::InvalidTtl { reason: "expire_after_read must be at least 1 ms" });
+        }
         match &self.search {
             Some(schema) => check_searchable(schema, self.codec.name(), self.transforms.len()),
             None => Ok(()),

@@ -106,6 +106,13 @@ pub fn get_primary(key: &EncodedKey) -> Cmd {
     get(key).with_read_only(false)
 }
 
+/// `GETEX key PX ms`: a read that sets the entry's remaining life (sliding expiry). A write
+/// for routing: it goes to the primary.
+#[must_use]
+pub fn getex(key: &EncodedKey, ms: u64) -> Cmd {
+    Cmd::new("GETEX").arg(key.bytes().clone()).arg("PX").arg(ms).with_slot(key.slot())
+}
+
 /// `SET key bytes [PX ttl]`.
 #[must_use]
 pub fn set(key: &EncodedKey, stored: Bytes, ttl_ms: Option<u64>) -> Cmd {
@@ -239,6 +246,19 @@ impl<'a> Tags<'a> {
             .arg("-1")
             .with_slot(key.slot())
             .with_read_only(false))
+    }
+
+    /// Reads a tag's current token and renews `members` in it for `ttl_ms` more (script
+    /// `TAG_TOUCH`, for reads that extend their entries); the reply reads as
+    /// [`Tags::read_token`]'s.
+    ///
+    /// # Errors
+    /// A tag that holds `}`.
+    pub fn touch(&self, tag: &[u8], members: &[Bytes], ttl_ms: u64, by_sha: bool) -> Result<Cmd, CacheError> {
+        let mut args = Vec::with_capacity(members.len() + 1);
+        args.push(Bytes::from(ttl_ms.to_string()));
+        args.extend(members.iter().cloned());
+        Ok(script(&scripts::TAG_TOUCH, &self.key(tag)?, args, by_sha, true))
     }
 
     /// Replaces a tag's token (script `TAG_INVALIDATE`).

@@ -286,6 +286,55 @@ return 1
 ",
 );
 
+/// Renews the memberships of entries that a read just gave more life (sliding expiry), and
+/// returns the tag's token, as the token check's `ZRANGEBYSCORE key -1 -1` does.
+///
+/// `KEYS[1]` tag key; `ARGV[1]` the entries' new TTL in ms; `ARGV[2..]` their data keys. When
+/// the tag has a token, each member gets the score `now + ttl` unless it has a later one
+/// (`ZADD GT`: a member without expiry keeps `+inf`), then the expiry rule of [`TAG_WRITE`]
+/// (the key lives as long as its longest-lived member: at least `ttl`, persistent while a
+/// member has no expiry). A member that is missing is listed again: an entry whose membership
+/// lapsed while reads kept it alive (or an entry already stale, which the next invalidation
+/// then deletes). A tag without a token is left alone (its entries are stale).
+pub static TAG_TOUCH: Script = Script::new(
+    "tag_touch",
+    concat!(
+        follow_lua!(),
+        r"
+local k = KEYS[1]
+local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
+if #tok == 0 then
+  return tok
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', k, 'GT', now + ttl, ARGV[i])
+end
+follow(k, now)
+return tok
+"
+    ),
+);
+
+/// Stores an entry with the TTL of a new entry or of an update, whichever it is now (the
+/// namespace's `expire_after_update`): `KEYS[1]` data key; `ARGV[1]` the bytes; `ARGV[2]` the
+/// TTL in ms if the key does not exist, `ARGV[3]` if it does (empty: no expiry). Returns `OK`.
+pub static SET_BY_AGE: Script = Script::new(
+    "set_by_age",
+    r"
+local ttl = ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  ttl = ARGV[3]
+end
+if ttl == '' then
+  return redis.call('SET', KEYS[1], ARGV[1])
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+",
+);
+
 /// Releases a lock only if it still holds our token. `KEYS[1]` lock key; `ARGV[1]` token.
 pub static UNLOCK: Script = Script::new(
     "unlock",

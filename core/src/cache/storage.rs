@@ -11,7 +11,7 @@ use super::envelope::Entry;
 use super::error::CacheError;
 use super::plan::{self, Command};
 use super::scripts::{self, Script};
-use super::search::doc::{self, CAS_JSON, DEL_IF_STALE_JSON, JSON_GETDEL, JSON_WRITE};
+use super::search::doc::{self, CAS_JSON, DEL_IF_STALE_JSON, JSON_GET_TOUCH, JSON_GETDEL, JSON_WRITE};
 use super::search::refusal::is_unknown_command;
 
 /// A namespace's storage mode.
@@ -36,6 +36,20 @@ impl Storage {
             }
             Self::Envelope if primary => plan::get_primary(key),
             Self::Envelope => plan::get(key),
+        }
+    }
+
+    /// The read of one stored entry that also sets its remaining life to `ttl_ms` (sliding
+    /// expiry): `GETEX k PX ms`, or the `JSON_GET_TOUCH` script; same reply as
+    /// [`Storage::read`]'s, from the primary.
+    #[must_use]
+    pub fn read_touching(self, key: &EncodedKey, ttl_ms: u64) -> Command {
+        match self {
+            Self::Document => {
+                let ttl = vec![Bytes::from(ttl_ms.to_string())];
+                Command::script(plan::script(&JSON_GET_TOUCH, key, ttl, true, true), &JSON_GET_TOUCH)
+            }
+            Self::Envelope => plan::getex(key, ttl_ms).into(),
         }
     }
 
@@ -79,16 +93,30 @@ impl Storage {
         Ok(b)
     }
 
-    /// The write of one entry's stored bytes: `SET k bytes [PX]`, or the one-slot
-    /// `JSON_WRITE` script.
+    /// The write of one entry's stored bytes with `ttl_ms`, or `on_update` when the key exists
+    /// already (if given: the namespace's `expire_after_update`): `SET k bytes [PX]`, the
+    /// one-slot `SET_BY_AGE` script, or the one-slot `JSON_WRITE` script. A retry after a lost
+    /// connection may find the key it wrote itself and give it the update's TTL.
     #[must_use]
-    pub fn store(self, key: &EncodedKey, stored: Bytes, ttl_ms: Option<u64>) -> Command {
-        match self {
-            Self::Document => {
-                let ttl = ttl_ms.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
-                Command::script(plan::script(&JSON_WRITE, key, vec![stored, ttl], true, true), &JSON_WRITE)
+    pub fn store(
+        self,
+        key: &EncodedKey,
+        stored: Bytes,
+        ttl_ms: Option<u64>,
+        on_update: Option<Option<u64>>,
+    ) -> Command {
+        let arg = |ttl: Option<u64>| ttl.map_or_else(Bytes::new, |ms| Bytes::from(ms.to_string()));
+        let mut args = vec![stored, arg(ttl_ms)];
+        args.extend(on_update.map(arg));
+        match (self, on_update) {
+            (Self::Document, _) => {
+                Command::script(plan::script(&JSON_WRITE, key, args, true, true), &JSON_WRITE)
             }
-            Self::Envelope => plan::set(key, stored, ttl_ms).into(),
+            (Self::Envelope, Some(_)) => Command::script(
+                plan::script(&scripts::SET_BY_AGE, key, args, true, true),
+                &scripts::SET_BY_AGE,
+            ),
+            (Self::Envelope, None) => plan::set(key, args.swap_remove(0), ttl_ms).into(),
         }
     }
 

@@ -87,13 +87,13 @@ fn auto_mode_detects_a_standalone_node_and_reads_from_its_replica() {
     assert_eq!(cfg.mode, Mode::Auto, "the default");
     let (mut c, conn, w) = started(cfg, t0);
     assert!(has(&w, "HELLO") && has(&w, "SHARDS"), "a cluster is asked for first");
-    // HELLO answered: READONLY follows; CLUSTER SHARDS is refused, and so is READONLY.
+    // HELLO answered: no READONLY (the seed is not known to be a replica: only connections to
+    // listed replicas get it); CLUSTER SHARDS is refused.
     c.handle_input(t0, Input::Received(conn, HELLO));
-    assert!(has(&written(&mut c), "READONLY"));
+    assert!(!has(&written(&mut c), "READONLY"));
     c.handle_input(t0, Input::Received(conn, DISABLED));
     let w = written(&mut c);
     assert!(has(&w, "INFO") && !has(&w, "SLOTS"), "INFO, not CLUSTER SLOTS, on the same connection");
-    c.handle_input(t0, Input::Received(conn, DISABLED));
     c.handle_input(t0, Input::Received(conn, &primary_info(0)));
     let (out, _) = drain(&mut c);
     assert!(

@@ -13,11 +13,59 @@
 //! | forward tag index | `G "tag:{" NS tag "}"` | `tag:{users:admin}` | `NS tag`: one tag, one slot |
 //! | reverse index | `G "keytags:" NS UK` | `keytags:users:alice` | the whole key (or a `{..}` in `UK`) |
 //!
-//! With `G` empty this is the reference layout byte for byte (spec §3.1, §16), so the Go and
-//! Rust providers can share a cluster. With `G` set, *every* kind of key starts with `G`, so a
-//! sweep of `G*` finds data, tag and reverse keys alike (the fix for spec §15.2). The members of
-//! a forward tag set are data keys as stored (`G NS UK`); the members of a reverse set are raw
-//! tag names.
+//! With `G` empty the key *names* are the reference's byte for byte (spec §3.1, §16). With `G`
+//! set, *every* kind of key starts with `G`, so a sweep of `G*` finds data, tag and reverse keys
+//! alike (the fix for spec §15.2; the Go provider ignores its `Namespace` setting, so it never
+//! writes under a `G`). The members of a forward tag key are data keys as stored (`G NS UK`).
+//! slotcache writes no reverse keys (an entry's tags travel in its envelope); it deletes the
+//! reference's in `invalidate_all`.
+//!
+//! # Sharing a cluster with the Go provider
+//!
+//! Same key names do not make the same data: what the two providers store under them differs
+//! wherever slotcache fixed the reference. slotcache has no interoperability mode; exactly this
+//! can be shared, in a namespace both use (with `G` empty):
+//!
+//! - **Plain entries, both ways.** An entry written **without tags**, without transformers,
+//!   without `refresh_after` and outside a searchable namespace is stored as the codec's bytes
+//!   alone (`SET key bytes PX ms`, as the reference's default storage, spec §3.3), and a Go
+//!   entry is read the same way. The bytes must mean the same value on both sides: slotcache's
+//!   `Json` codec against the Go JSON encoder agree for strings, numbers, booleans and structs
+//!   whose field names match (`"hello"` is the 7 bytes `"hello"` on both). The user keys must
+//!   encode alike: strings verbatim ([`StringKeys`]), integers in decimal ([`DecimalKeys`], the
+//!   Go default's `%v`), Go `KeyRegistry` keys as [`Base64Keys`] with a [`KeyMarshal`] that
+//!   writes the Go encoder's bytes. TTLs are milliseconds on both sides; `GetIfPresent`, `Get`,
+//!   `Invalidate` and `SetExpiresAfter` of either side work on the other's plain entries.
+//! - **Not tagged entries.** slotcache envelopes a tagged entry (`0x00 'S' 'C'`, see
+//!   `cache::envelope`): Go's `GetIfPresent` fails to decode it. Tag keys have the reference's
+//!   names but another type: a **sorted set** (a token and members scored by expiry, see
+//!   `cache::scripts`) where Go keeps a **set**. Go's `SADD` on a slotcache tag answers
+//!   `WRONGTYPE` (Go's `Set` only logs it: the value is written, untagged); slotcache's tag
+//!   scripts on a Go tag answer `WRONGTYPE` (the tagged write fails). Go's `InvalidateByTags`
+//!   of a slotcache tag ignores that error, deletes no entry, returns 0 and then deletes the
+//!   tag key: slotcache's entries of that tag become misses (their token is gone) but stay
+//!   stored until they expire. A Go entry's tags are invisible to slotcache (Go stores the
+//!   value bare): slotcache reads it as untagged, its `invalidate_by_tags` never finds it, and
+//!   its `invalidate` leaves Go's tag and `keytags:` sets behind.
+//! - **Not transformed or refreshable entries.** slotcache's transformer envelope is binary
+//!   (the same header as tags, transformer ids, XChaCha20-Poly1305 for encryption); Go's is the
+//!   JSON object `{"data":..,"transformers":[..],"version":1}` with its own crypto service.
+//!   Neither reads the other's: slotcache reads Go's envelope as a plain value (a codec error,
+//!   or the envelope object itself for a value type that accepts any JSON object). An entry
+//!   with a refresh time (`refresh_after`) is enveloped too.
+//! - **Not Go's wrapped namespaces.** Behind the Go builder's `[]byte` wrapper (custom value
+//!   types, encoders or transformers, spec §10.3) Go stores a JSON string of base64: slotcache
+//!   reads it as that string (a `String` value holding the base64 text) or fails.
+//! - **Searchable namespaces, partly.** Documents are JSON on both sides and an untagged
+//!   slotcache document is Go's; a tagged one carries the reserved member `__slotcache` (Go's
+//!   decoder ignores it for structs, not for maps). Go writes plain strings in a searchable
+//!   namespace from `SetWithTTL`, `BulkSet` and the compute family (spec §15.4), which
+//!   slotcache's `JSON.GET` answers with `WRONGTYPE`. The indexes differ (slotcache: one per
+//!   primary, `<prefix><NS>{tag}`; Go: one, `<prefix><raw name>`), so each side searches
+//!   through its own.
+//!
+//! A Go service and a slotcache service can therefore share plain, untagged entries; anything
+//! tagged, transformed or refreshable belongs to one side.
 //!
 //! Every builder returns an [`EncodedKey`]: the bytes plus the [`Slot`] computed once, here, so
 //! routing later is a table lookup.

@@ -20,6 +20,17 @@ pub fn register_standard(r: &mut Registry) {
     r.register("json_getdel", JSON_GETDEL.source, json_getdel);
     register_del_if_stale_json(r, doc::DEL_IF_STALE_JSON.source);
     r.register("cas_json", CAS_JSON.source, cas_json);
+    r.register("json_get_touch", doc::JSON_GET_TOUCH.source, json_get_touch);
+}
+
+/// `JSON_GET_TOUCH`: `JSON.GET k $`, and `PEXPIRE k ARGV[1]` when there was a document.
+fn json_get_touch(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+    let k = arg(keys, 0, "KEYS")?;
+    let v = cx.call(&[b"JSON.GET", k, b"$"])?;
+    if !v.is_nil() {
+        cx.call(&[b"PEXPIRE", k, arg(argv, 0, "ARGV")?])?;
+    }
+    Ok(v)
 }
 
 /// Registers the `DEL_IF_STALE_JSON` twin under the Lua `source`; returns its SHA-1.
@@ -50,12 +61,16 @@ fn bulk(v: Value) -> Option<Bytes> {
 /// `JSON_WRITE`: `DEL k`; `JSON.SET k $ ARGV[1]`; `PEXPIRE k ARGV[2]` unless empty; `OK`.
 fn json_write(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
     let k = arg(keys, 0, "KEYS")?;
+    // local ttl = ARGV[2]; if #ARGV >= 3 and EXISTS KEYS[1] == 1 then ttl = ARGV[3] end
+    let mut ttl = arg(argv, 1, "ARGV")?;
+    if argv.len() >= 3 && cx.call(&[b"EXISTS", k])? == Value::Int(1) {
+        ttl = arg(argv, 2, "ARGV")?;
+    }
     // redis.call('DEL', KEYS[1])
     cx.call(&[b"DEL", k])?;
     // redis.call('JSON.SET', KEYS[1], '$', ARGV[1])
     cx.call(&[b"JSON.SET", k, b"$", arg(argv, 0, "ARGV")?])?;
-    // if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-    let ttl = arg(argv, 1, "ARGV")?;
+    // if ttl ~= '' then redis.call('PEXPIRE', KEYS[1], ttl) end
     if !ttl.is_empty() {
         cx.call(&[b"PEXPIRE", k, ttl])?;
     }
@@ -183,6 +198,11 @@ mod tests {
             Value::Simple(Bytes::from_static(b"OK"))
         );
         assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(-1), "the DEL drops the old TTL");
+        // With an update TTL: used when the key exists, not when it does not.
+        m.eval(JSON_WRITE.source, b"k", &[br#"{"a":3}"#, b"500", b"9000"]);
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(9000));
+        m.eval(JSON_WRITE.source, b"new", &[br#"{"a":3}"#, b"500", b"9000"]);
+        assert_eq!(m.run(&[b"PTTL", b"new"]), Value::Int(500));
         // Invalid JSON: the script raises JSON.SET's error, after its DEL.
         assert!(is_err(&m.eval(JSON_WRITE.source, b"k", &[b"{nope", b""]), "ERR "));
         assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));

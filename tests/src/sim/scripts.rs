@@ -17,8 +17,9 @@ use super::json_scripts;
 use super::script_host::{Registry, ScriptCtx, arg};
 
 /// The registry of the cache's scripts (the tag ones, `TAG_WRITE`, `TAG_INVALIDATE`,
-/// `TAG_LEAVE`, `TAG_RELIST`: see [`super::tag_scripts`]; `DEL_IF_STALE`, `CAS`, `UNLOCK`) and the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`, `CAS_JSON`:
-/// see [`super::json_scripts`]).
+/// `TAG_LEAVE`, `TAG_RELIST`, `TAG_TOUCH`: see [`super::tag_scripts`]; `DEL_IF_STALE`, `CAS`,
+/// `UNLOCK`, `SET_BY_AGE`) and the JSON ones (`JSON_WRITE`, `JSON_GETDEL`, `DEL_IF_STALE_JSON`,
+/// `CAS_JSON`, `JSON_GET_TOUCH`: see [`super::json_scripts`]).
 #[must_use]
 pub fn standard() -> Registry {
     let mut r = Registry::new();
@@ -26,6 +27,7 @@ pub fn standard() -> Registry {
     r.register("del_if_stale", core_scripts::DEL_IF_STALE.source, del_if_stale);
     r.register("cas", core_scripts::CAS.source, cas);
     r.register("unlock", core_scripts::UNLOCK.source, unlock);
+    r.register("set_by_age", core_scripts::SET_BY_AGE.source, set_by_age);
     json_scripts::register_standard(&mut r);
     r
 }
@@ -127,11 +129,26 @@ fn unlock(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Valu
     Ok(Value::Int(0))
 }
 
+/// `SET_BY_AGE` (core `cache::scripts::SET_BY_AGE`).
+fn set_by_age(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+    let k = arg(keys, 0, "KEYS")?;
+    // local ttl = ARGV[2]; if EXISTS KEYS[1] == 1 then ttl = ARGV[3] end
+    let mut ttl = arg(argv, 1, "ARGV")?;
+    if cx.call(&[b"EXISTS", k])? == Value::Int(1) {
+        ttl = arg(argv, 2, "ARGV")?;
+    }
+    let v = arg(argv, 0, "ARGV")?;
+    if ttl.is_empty() {
+        return cx.call(&[b"SET", k, v]);
+    }
+    cx.call(&[b"SET", k, v, b"PX", ttl])
+}
+
 #[cfg(test)]
 mod tests {
     use slotcache_core::Value;
     use slotcache_core::cache::envelope::TagToken;
-    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, UNLOCK};
+    use slotcache_core::cache::scripts::{CAS, DEL_IF_STALE, SET_BY_AGE, UNLOCK};
     use slotcache_core::cache::{Entry, TransformId};
 
     use super::*;
@@ -204,6 +221,17 @@ mod tests {
         let h2 = sha1_hex(b"v2");
         assert_eq!(m.eval(CAS.source, b"k", &[h2.as_bytes(), b"del", b"", b""]), Value::Int(1));
         assert_eq!(m.run(&[b"EXISTS", b"k"]), Value::Int(0));
+    }
+
+    #[test]
+    fn set_by_age_gives_updates_their_ttl() {
+        let mut m = M::new();
+        assert_eq!(m.eval(SET_BY_AGE.source, b"k", &[b"v1", b"1000", b"9000"]), Value::Simple("OK".into()));
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(1000), "created");
+        m.eval(SET_BY_AGE.source, b"k", &[b"v2", b"1000", b"9000"]);
+        assert_eq!(m.run(&[b"PTTL", b"k"]), Value::Int(9000), "updated");
+        m.eval(SET_BY_AGE.source, b"k", &[b"v3", b"1000", b""]);
+        assert_eq!((m.run(&[b"GET", b"k"]), m.run(&[b"PTTL", b"k"])), (b(b"v3"), Value::Int(-1)));
     }
 
     #[test]

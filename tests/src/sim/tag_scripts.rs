@@ -1,22 +1,25 @@
 //! Native twins of the tag protocol's Lua scripts (`slotcache_core::cache::scripts`):
-//! `TAG_WRITE`, `TAG_INVALIDATE`, `TAG_LEAVE`, `TAG_RELIST`, each ending with the shared
+//! `TAG_WRITE`, `TAG_INVALIDATE`, `TAG_LEAVE`, `TAG_RELIST`, `TAG_TOUCH`, each ending with the shared
 //! expiry rule (`follow`, as the Lua's), command by command through [`ScriptCtx::call`] like
 //! the Lua's `redis.call`s. `tests/tests/tags_scripts_match_twins.rs` runs one sequence of them
 //! on a real Valkey and here, and compares.
 
 use bytes::Bytes;
 use slotcache_core::Value;
-use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_WRITE, TOKEN_GRACE_MS};
+use slotcache_core::cache::scripts::{
+    TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_TOUCH, TAG_WRITE, TOKEN_GRACE_MS,
+};
 
 use super::commands::fmt_score;
 use super::script_host::{Registry, ScriptCtx, arg, array, cat};
 
-/// Registers the four twins (part of [`super::scripts::standard`]).
+/// Registers the five twins (part of [`super::scripts::standard`]).
 pub fn register_standard(r: &mut Registry) {
     r.register("tag_write", TAG_WRITE.source, tag_write);
     r.register("tag_invalidate", TAG_INVALIDATE.source, tag_invalidate);
     r.register("tag_leave", TAG_LEAVE.source, tag_leave);
     r.register("tag_relist", TAG_RELIST.source, tag_relist);
+    r.register("tag_touch", TAG_TOUCH.source, tag_touch);
 }
 
 /// The Lua's `follow(k, now)`: the tag key lives as long as its longest-lived member.
@@ -147,10 +150,34 @@ fn tag_relist(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<
     Ok(Value::Int(n))
 }
 
+/// `TAG_TOUCH` (core `cache::scripts::TAG_TOUCH`).
+fn tag_touch(cx: &mut ScriptCtx<'_>, keys: &[Bytes], argv: &[Bytes]) -> Result<Value, String> {
+    let k = arg(keys, 0, "KEYS")?;
+    // local tok = redis.call('ZRANGEBYSCORE', k, -1, -1); if #tok == 0 then return tok end
+    let tok = cx.call(&[b"ZRANGEBYSCORE", k, b"-1", b"-1"])?;
+    if array(tok.clone()).is_empty() {
+        return Ok(tok);
+    }
+    let now = cx.time_ms()?;
+    // local ttl = tonumber(ARGV[1])
+    let ttl: f64 = std::str::from_utf8(arg(argv, 0, "ARGV")?)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("ERR user_script:1: attempt to perform arithmetic on local 'ttl' (a nil value)")?;
+    // for i = 2, #ARGV do redis.call('ZADD', k, 'GT', now + ttl, ARGV[i]) end
+    let score = fmt_score(now as f64 + ttl);
+    for member in argv.iter().skip(1) {
+        cx.call(&[b"ZADD", k, b"GT", score.as_bytes(), member])?;
+    }
+    // follow(k, now)
+    follow(cx, k, now)?;
+    Ok(tok)
+}
+
 #[cfg(test)]
 mod tests {
     use slotcache_core::Value;
-    use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_WRITE};
+    use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_TOUCH, TAG_WRITE};
 
     use crate::sim::one_node::{OneNode as M, b};
 
@@ -300,5 +327,29 @@ mod tests {
         argv.extend(many.iter().flat_map(|(s, k)| [s.as_bytes(), k.as_bytes()]));
         assert_eq!(m.eval(TAG_RELIST.source, b"tag:{b}", &argv), Value::Int(1_200));
         assert_eq!(m.run(&[b"ZCARD", b"tag:{b}"]), Value::Int(1_201));
+    }
+
+    #[test]
+    fn tag_touch_renews_members_and_returns_the_token() {
+        let mut m = M::new();
+        let now = m.now_ms();
+        // No token: nothing is created, an empty reply.
+        assert_eq!(m.eval(TAG_TOUCH.source, b"tag:{a}", &[b"5000", b"d1"]), Value::Array(vec![]));
+        assert_eq!(m.run(&[b"EXISTS", b"tag:{a}"]), Value::Int(0));
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d1", b"1000", b"T1"]);
+        m.eval(TAG_WRITE.source, b"tag:{a}", &[b"d2", b"", b"T1"]);
+        let got = m.eval(TAG_TOUCH.source, b"tag:{a}", &[b"5000", b"d1", b"d2", b"d3"]);
+        assert_eq!(got, Value::Array(vec![b(b"\0T1")]), "the token, as ZRANGEBYSCORE returns it");
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d1"]), b((now + 5000).to_string().as_bytes()));
+        assert_eq!(m.run(&[b"ZSCORE", b"tag:{a}", b"d2"]), b(b"inf"), "never lowered");
+        assert_eq!(
+            m.run(&[b"ZSCORE", b"tag:{a}", b"d3"]),
+            b((now + 5000).to_string().as_bytes()),
+            "re-listed"
+        );
+        assert_eq!(m.run(&[b"PTTL", b"tag:{a}"]), Value::Int(-1), "a key without expiry keeps none");
+        m.eval(TAG_WRITE.source, b"tag:{b}", &[b"d1", b"1000", b"T2"]);
+        m.eval(TAG_TOUCH.source, b"tag:{b}", &[b"5000", b"d1"]);
+        assert_eq!(m.run(&[b"PTTL", b"tag:{b}"]), Value::Int(5000), "the key lives as long");
     }
 }

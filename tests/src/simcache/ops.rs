@@ -241,6 +241,7 @@ impl CacheOps {
             key: self.key(key),
             entry: self.entry(value),
             ttl_ms: self.ttl_ms,
+            on_update: None,
             tags: distinct_tags(&tags),
             lease: None,
         }
@@ -390,7 +391,7 @@ impl CacheOps {
             (self.entry(value), self.ttl_ms, value.to_owned(), self.documents());
         let answer = move |_call| Loaded::Value {
             value: loaded.clone(),
-            store: Ok(Prepared { entry: entry.clone(), ttl_ms }),
+            store: Ok(Prepared { entry: entry.clone(), ttl_ms, on_update: None }),
         };
         let map = move |out: load::LoadOutcome<String>| match out.result {
             Ok(LoadResult::Found(e)) if refresh => {

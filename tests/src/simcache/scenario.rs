@@ -127,6 +127,7 @@ fn scope(documents: bool) -> Arc<Scope> {
         storage: if documents { Storage::Document } else { Storage::Envelope },
         max_value_size: 1 << 20,
         durability: Durability::default(),
+        expire_after_read_ms: None,
     })
 }
 

@@ -4,13 +4,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slotcache_core::cache::namespaces::Namespaces;
-use slotcache_core::cache::op::flush::FlushAll;
+use slotcache_core::cache::op::flush::{FlushAll, Maximum, SetMaximum};
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::cache::{CacheError, NamespaceOptions};
 use slotcache_core::client::Cmd;
 
 use super::config::ProviderConfig;
-use super::exec::{Exec, to_cache_error};
+use super::exec::{Deadline, Exec, to_cache_error};
 use super::namespace::{Cache, Inner};
 use super::random;
 use crate::credentials::CredentialsProvider;
@@ -127,12 +127,40 @@ impl Provider {
     }
 
     /// `FLUSHDB` on every primary: deletes **every key of the cluster**, not just this
-    /// application's. Refused unless `allow_unsafe_flushdb` is set.
+    /// application's. Refused unless `allow_unsafe_flushdb` is set; bounded by `flush_timeout`.
     ///
     /// # Errors
-    /// [`CacheError::UnsafeFlush`] when not allowed; the first node's error otherwise.
+    /// [`CacheError::UnsafeFlush`] when not allowed; the first primary's error (the others
+    /// may have flushed), or the timeout.
     pub async fn flush_all(&self) -> Result<(), CacheError> {
-        self.exec.drive(FlushAll::new(self.config.allow_unsafe_flushdb)).await
+        let d = Deadline::new(self.exec.rt.now(), "flush_all", self.config.flush_timeout);
+        self.exec.drive(FlushAll::new(self.config.allow_unsafe_flushdb, d)).await
+    }
+
+    /// The memory limit of the cluster's primaries (`CONFIG GET maxmemory` on each): `None`
+    /// when a primary has none (`maxmemory 0`), else the smallest one, in bytes per primary
+    /// (after [`Provider::set_maximum`], every primary's). Server-wide, not per namespace: the
+    /// limit covers every key of every application on the node.
+    ///
+    /// # Errors
+    /// A primary's error (an ACL user without `CONFIG`), or `operation_timeout`.
+    pub async fn maximum(&self) -> Result<Option<u64>, CacheError> {
+        let d = Deadline::new(self.exec.rt.now(), "maximum", self.config.operation_timeout);
+        self.exec.drive(Maximum::new(d)).await
+    }
+
+    /// Sets `maxmemory` to `limit` bytes (`None`: no limit) on **every primary**, for every
+    /// application of the cluster; refused unless `allow_unsafe_flushdb` says this application
+    /// owns the cluster. Not persisted (no `CONFIG REWRITE`): a restarted node keeps its
+    /// configuration file's value, and replicas keep theirs (a replica promoted later has its
+    /// own). What happens at the limit is the servers' `maxmemory-policy`.
+    ///
+    /// # Errors
+    /// [`CacheError::UnsafeSetMaximum`] when not allowed; the first primary's error (the others
+    /// may have applied it), or `operation_timeout`.
+    pub async fn set_maximum(&self, limit: Option<u64>) -> Result<(), CacheError> {
+        let d = Deadline::new(self.exec.rt.now(), "set_maximum", self.config.operation_timeout);
+        self.exec.drive(SetMaximum::new(self.config.allow_unsafe_flushdb, limit, d)).await
     }
 
     /// Closes the shared client: every namespace of this provider stops working, and their

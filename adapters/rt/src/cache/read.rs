@@ -6,29 +6,29 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::slice;
 
-use slotcache_core::cache::op::read::{Found, ReadEntries};
+use slotcache_core::cache::op::read::{Found, ReadEntries, ReadHow};
 use slotcache_core::cache::{CacheError, EntryInfo};
 
 use super::exec::Deadline;
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// Reads `keys` (fresh entries only, in order), with their TTLs when `ttl`: one pipelined
-    /// round trip, plus one for the tokens of their tags.
-    async fn read(&self, keys: &[K], ttl: bool, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
+    /// Reads `keys` (fresh entries only, in order) with the read machine `how` makes: one
+    /// pipelined round trip, plus one for the tokens of their tags.
+    async fn read(&self, keys: &[K], how: ReadHow, d: Deadline) -> Result<Vec<Option<Found>>, CacheError> {
         let (scope, keys) = (self.inner.typed.scope(), self.inner.typed.keys(keys)?);
-        let machine =
-            if ttl { ReadEntries::with_ttl(scope, keys, d) } else { ReadEntries::machine(scope, keys, d) };
-        Ok(self.inner.typed.reads(self.inner.exec.drive(machine).await?))
+        Ok(self.inner.typed.reads(self.inner.exec.drive(how(scope, keys, d)).await?))
     }
 
-    /// The value under `key`, or `None`. A value whose tag was invalidated is a miss.
+    /// The value under `key`, or `None`. A value whose tag was invalidated is a miss. With
+    /// [`NamespaceOptions::expire_after_read`](super::NamespaceOptions::expire_after_read), a
+    /// hit's remaining life is reset by the same command.
     ///
     /// # Errors
     /// A cluster error (never turned into a miss), an undecodable or oversized value.
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
-        let found =
-            self.read(slice::from_ref(key), false, self.op_deadline("get_if_present")).await?.pop().flatten();
+        let d = self.op_deadline("get_if_present");
+        let found = self.read(slice::from_ref(key), ReadEntries::machine, d).await?.pop().flatten();
         self.inner.typed.present(found)
     }
 
@@ -48,12 +48,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
             return Ok(HashMap::new());
         }
         let d = self.deadline("bulk_get", self.inner.config.bulk_operation_timeout);
-        self.inner.typed.hits(keys, self.read(keys, false, d).await?)
+        self.inner.typed.hits(keys, self.read(keys, ReadEntries::machine, d).await?)
     }
 
     async fn entry_info(&self, key: &K, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
-        let found =
-            self.read(slice::from_ref(key), true, self.op_deadline("get_entry")).await?.pop().flatten();
+        let (how, d) = (ReadEntries::for_entry(count), self.op_deadline("get_entry"));
+        let found = self.read(slice::from_ref(key), how, d).await?.pop().flatten();
         self.inner.typed.entry_info(found, count)
     }
 
@@ -66,7 +66,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.entry_info(key, true).await
     }
 
-    /// Like [`Cache::get_entry`] but does not count as a read in the statistics.
+    /// Like [`Cache::get_entry`] but does not count as a read in the statistics, and never
+    /// extends the entry (sliding expiry).
     ///
     /// # Errors
     /// A cluster error, an undecodable value.

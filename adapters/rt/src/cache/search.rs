@@ -10,11 +10,28 @@ use std::sync::MutexGuard;
 use slotcache_core::cache::op::search_drop::DropIndex;
 use slotcache_core::cache::op::search_index::{EnsureIndex, KnownIndexes};
 use slotcache_core::cache::op::search_query::SearchQuery;
+use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 
 use super::namespace::Cache;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
+    /// Whether the namespace has a search schema ([`NamespaceOptions::search`]), so that
+    /// [`Cache::query`] and [`Cache::search`] can run. Asks the cluster nothing: whether the
+    /// search module is there shows at the first search ([`CacheError::SearchNotSupported`]).
+    ///
+    /// [`NamespaceOptions::search`]: super::NamespaceOptions::search
+    #[must_use]
+    pub fn supports_search(&self) -> bool {
+        self.inner.typed.index().is_some()
+    }
+
+    /// The namespace's search schema, if it has one.
+    #[must_use]
+    pub fn schema(&self) -> Option<&SearchSchema> {
+        self.inner.typed.index().map(|i| &i.schema)
+    }
+
     /// The search indexes known to exist (never held across an await).
     fn known(&self) -> Result<MutexGuard<'_, KnownIndexes>, CacheError> {
         self.inner.known.lock().map_err(|_| CacheError::Closed)

@@ -70,6 +70,25 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
         self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
     }
+
+    /// Bytes the namespace's entries take on the servers: the sum of `MEMORY USAGE` (the
+    /// server's own figure for a key: value, key name and overhead) of every entry key of the
+    /// namespace, found by a `SCAN` of its prefix on every primary. Tag and reverse-index keys
+    /// are not counted (they are shared bookkeeping, not entries).
+    ///
+    /// Its cost is that of [`Cache::estimated_size`] (the scan walks every key of the cluster)
+    /// plus one `MEMORY USAGE` per entry, pipelined with the scan's next page (so about as
+    /// many round trips); bounded by `bulk_operation_timeout`, an error rather than a partial
+    /// sum when that runs out. For the servers' whole memory use (every application's),
+    /// `INFO memory` through [`Provider::client`](super::Provider::client); for their limit,
+    /// [`Provider::maximum`](super::Provider::maximum).
+    ///
+    /// # Errors
+    /// A node's error or the timeout.
+    pub async fn weighted_size(&self) -> Result<u64, CacheError> {
+        let d = self.deadline("weighted_size", self.inner.config.bulk_operation_timeout);
+        self.inner.exec.drive(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)).await
+    }
 }
 
 /// Test-only entry points that run a cache operation's machine with a reintroduced bug, so

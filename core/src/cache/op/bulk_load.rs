@@ -104,7 +104,7 @@ impl<P> Machine for BulkLoad<P> {
                     let d = Deadline::new(cx.now, "bulk_get", self.budget);
                     let keys = std::mem::take(&mut self.keys);
                     self.state =
-                        State::Read(ReadFresh::machine(self.scope.clone(), keys, ReadMode::SERVED, d));
+                        State::Read(ReadFresh::machine(self.scope.clone(), keys, ReadMode::ACCESSED, d));
                     input = Input::Start;
                 }
                 (State::Read(mut m), i) => match child::resume(&mut m, cx, i) {
@@ -136,6 +136,7 @@ impl<P> Machine for BulkLoad<P> {
                                 key: i.key,
                                 entry: i.prepared.entry,
                                 ttl_ms: i.prepared.ttl_ms,
+                                on_update: i.prepared.on_update,
                                 tags: Vec::new(),
                                 lease: None,
                             })
@@ -189,7 +190,8 @@ mod tests {
         let call = m.reply(vec![Ok(Value::Bulk(stored(b"1", &[]))), Ok(Value::Nil)]);
         let Step::Call(LoadMisses { hits }) = call else { panic!("{call:?}") };
         assert_eq!((hits[0].is_some(), hits[1].is_none()), (true, true));
-        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"2")), ttl_ms: None };
+        let prepared =
+            Prepared { entry: Entry::plain(Bytes::from_static(b"2")), ttl_ms: None, on_update: None };
         let items = vec![Item { key: keys()[1].clone(), prepared }];
         let store = pipeline(&m.resume(Input::Answer(Ok(("loaded", Ok(items))))));
         assert_eq!(store.len(), 1);

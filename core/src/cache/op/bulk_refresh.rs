@@ -120,8 +120,9 @@ impl<P> Machine for BulkRefresh<P> {
                             let lease = tags_of.get(i.key.bytes()).cloned();
                             let tags = lease.iter().flatten().map(|t| t.tag.clone()).collect();
                             let lease = lease.map(|l| l.into_iter().map(|t| t.token).collect());
-                            let (entry, ttl_ms) = (i.prepared.entry, i.prepared.ttl_ms);
-                            Write { key: i.key, entry, ttl_ms, tags, lease }
+                            let p = i.prepared;
+                            let (entry, ttl_ms, on_update) = (p.entry, p.ttl_ms, p.on_update);
+                            Write { key: i.key, entry, ttl_ms, on_update, tags, lease }
                         })
                         .collect();
                     let d = Deadline::new(cx.now, "bulk_set", self.budget);
@@ -159,7 +160,8 @@ mod tests {
     use crate::resp::Value;
 
     fn item(k: &'static [u8]) -> Item {
-        let prepared = Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None };
+        let prepared =
+            Prepared { entry: Entry::plain(Bytes::from_static(b"new")), ttl_ms: None, on_update: None };
         Item { key: EncodedKey::new(Bytes::from_static(k)), prepared }
     }
 

@@ -27,9 +27,16 @@ use super::scope::Scope;
 pub type Tokens = BTreeMap<Bytes, Option<Bytes>>;
 
 /// The distinct tags of some entries, sorted, and the round that reads their tokens.
+///
+/// A read that gave its entries more life (sliding expiry, [`Scope::touch_ms`]) renews their
+/// memberships in the same round ([`TokenCheck::for_read`]): each tag's token is then read by
+/// the `TAG_TOUCH` script, which also scores the entries' data keys by their new expiry, so an
+/// entry that reads keep alive stays listed in its tags and the next invalidation finds it.
 #[derive(Clone, Debug, Default)]
 pub struct TokenCheck {
     tags: Vec<Bytes>,
+    /// The TTL given and, per tag (in `tags`' order), the data keys to renew.
+    touch: Option<(u64, Vec<Vec<Bytes>>)>,
 }
 
 impl TokenCheck {
@@ -37,7 +44,27 @@ impl TokenCheck {
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Self {
         let tags: BTreeSet<Bytes> =
             entries.into_iter().flat_map(|e| e.tags.iter().map(|t| t.tag.clone())).collect();
-        Self { tags: tags.into_iter().collect() }
+        Self { tags: tags.into_iter().collect(), touch: None }
+    }
+
+    /// The check for entries a read found under these data keys; with `touch_ms` (the read
+    /// extended them to that TTL), one that also renews their memberships.
+    pub fn for_read<'a>(
+        found: impl IntoIterator<Item = (&'a Bytes, &'a Entry)>,
+        touch_ms: Option<u64>,
+    ) -> Self {
+        let Some(ttl_ms) = touch_ms else { return Self::of(found.into_iter().map(|(_, e)| e)) };
+        let mut members: BTreeMap<Bytes, Vec<Bytes>> = BTreeMap::new();
+        for (key, e) in found {
+            for t in &e.tags {
+                let m = members.entry(t.tag.clone()).or_default();
+                if !m.contains(key) {
+                    m.push(key.clone());
+                }
+            }
+        }
+        let (tags, members) = members.into_iter().unzip();
+        Self { tags, touch: Some((ttl_ms, members)) }
     }
 
     /// Whether there is nothing to check (no entry is tagged).
@@ -46,14 +73,24 @@ impl TokenCheck {
         self.tags.is_empty()
     }
 
-    /// The round: one token read per tag, on the tag's primary.
+    /// The round: one token read per tag, on the tag's primary (a `TAG_TOUCH` when the read
+    /// renews memberships).
     ///
     /// # Errors
     /// A tag that cannot be a key (it holds `}`).
     pub fn round(&self, ns: &Namespace) -> Result<Exchange, CacheError> {
         let plans = Tags::new(ns);
-        let cmds =
-            self.tags.iter().map(|t| plans.read_token(t).map(Command::from)).collect::<Result<_, _>>()?;
+        let cmds = self
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match &self.touch {
+                Some((ms, members)) => plans
+                    .touch(t, &members[i], *ms, true)
+                    .map(|c| Command::script(c, &crate::cache::scripts::TAG_TOUCH)),
+                None => plans.read_token(t).map(Command::from),
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Exchange::new(cmds))
     }
 
@@ -225,6 +262,7 @@ pub(crate) mod tests {
             storage: Storage::Envelope,
             max_value_size: 1 << 20,
             durability: Durability::Primary,
+            expire_after_read_ms: None,
         })
     }
 

@@ -66,6 +66,8 @@ pub struct Prepared {
     pub entry: Entry,
     /// Its TTL in ms (`None`: no expiry).
     pub ttl_ms: Option<u64>,
+    /// Its TTL instead when the key exists already (see [`Write::on_update`]).
+    pub on_update: Option<Option<u64>>,
 }
 
 /// The call: run the loader.
@@ -260,7 +262,8 @@ impl<P> Load<P> {
             Variant::Correct => (tags, Some(tokens)),
         };
         let write = store.and_then(|p| {
-            let w = Write { key: self.key.clone(), entry: p.entry, ttl_ms: p.ttl_ms, tags, lease };
+            let (key, entry, ttl_ms, on_update) = (self.key.clone(), p.entry, p.ttl_ms, p.on_update);
+            let w = Write { key, entry, ttl_ms, on_update, tags, lease };
             WriteEntries::machine(self.scope.clone(), vec![w], self.deadline(cx, "set"))
         });
         match write {
@@ -420,7 +423,10 @@ mod tests {
 
     fn value(v: u32) -> Input<Loaded<u32>> {
         let entry = Entry::plain(Bytes::from(v.to_string()));
-        Input::Answer(Loaded::Value { value: v, store: Ok(Prepared { entry, ttl_ms: Some(1000) }) })
+        Input::Answer(Loaded::Value {
+            value: v,
+            store: Ok(Prepared { entry, ttl_ms: Some(1000), on_update: None }),
+        })
     }
 
     fn outcome(step: Step<LoadOutcome<u32>, CallLoader>) -> LoadOutcome<u32> {

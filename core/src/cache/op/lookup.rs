@@ -55,7 +55,7 @@ impl LookUp {
     /// Reads `key` of `scope`'s namespace.
     #[must_use]
     pub fn new(scope: Arc<super::scope::Scope>, key: EncodedKey, deadline: Deadline) -> Self {
-        Self(ReadFresh::machine(scope, vec![key], ReadMode::SERVED, deadline))
+        Self(ReadFresh::machine(scope, vec![key], ReadMode::ACCESSED, deadline))
     }
 }
 

@@ -1,7 +1,11 @@
-//! Reads by key (`get_if_present`, `bulk_get`, `get_entry`, the loaders' checks): round 1
-//! reads every key in one pipeline (each with its `PTTL` for `get_entry`); round 2, only when
+//! Reads by key (`get_if_present`, `bulk_get`, `get_entry`, `probe_entry`): round 1 reads
+//! every key in one pipeline (each with its `PTTL` for `get_entry`); round 2, only when
 //! something found is tagged, checks its tags against their current tokens on the primary
 //! ([`TokenCheck`]). A stale entry is a miss.
+//!
+//! In a namespace with sliding expiry ([`Scope::expire_after_read_ms`]) every read but
+//! `probe_entry` is a `GETEX key PX ms`, and round 2 renews the tagged entries' memberships:
+//! the same round trips.
 //!
 //! One read per key, not `MGET`: `MGET` reads a key holding another type as missing, which
 //! would hide the error and let a loader overwrite it.
@@ -14,7 +18,7 @@ use crate::cache::plan;
 use crate::keys::EncodedKey;
 
 use super::deadline::Deadline;
-use super::exchange::{Command, Exchange, Results};
+use super::exchange::{Exchange, Results};
 use super::fresh::{TokenCheck, keep_fresh, take_result};
 use super::machine::Ctx;
 use super::rounds::{Next, RoundMachine, Rounds};
@@ -52,6 +56,8 @@ pub struct ReadEntries {
     scope: Arc<Scope>,
     keys: Vec<EncodedKey>,
     ttl: bool,
+    /// Extend what it finds (sliding expiry), if the namespace says so.
+    touch: bool,
     deadline: Deadline,
     phase: Phase,
 }
@@ -59,17 +65,35 @@ pub struct ReadEntries {
 /// The machine of [`ReadEntries`].
 pub type ReadMachine = RoundMachine<ReadEntries>;
 
+/// One of the read's constructors ([`ReadEntries::machine`], [`ReadEntries::with_ttl`],
+/// [`ReadEntries::probe`]).
+pub type ReadHow = fn(Arc<Scope>, Vec<EncodedKey>, Deadline) -> ReadMachine;
+
 impl ReadEntries {
-    /// Reads `keys` of `scope`'s namespace (fresh entries only).
+    /// Reads `keys` of `scope`'s namespace (fresh entries only), extending them when the
+    /// namespace has sliding expiry.
     #[must_use]
     pub fn machine(scope: Arc<Scope>, keys: Vec<EncodedKey>, deadline: Deadline) -> ReadMachine {
-        RoundMachine::new(Self { scope, keys, ttl: false, deadline, phase: Phase::Over })
+        RoundMachine::new(Self { scope, keys, ttl: false, touch: true, deadline, phase: Phase::Over })
     }
 
-    /// The same, with each entry's remaining time to live.
+    /// The same, with each entry's remaining time to live (after the extension).
     #[must_use]
     pub fn with_ttl(scope: Arc<Scope>, keys: Vec<EncodedKey>, deadline: Deadline) -> ReadMachine {
-        RoundMachine::new(Self { scope, keys, ttl: true, deadline, phase: Phase::Over })
+        RoundMachine::new(Self { scope, keys, ttl: true, touch: true, deadline, phase: Phase::Over })
+    }
+
+    /// The read of `get_entry` (`counted`, a read like any other: [`ReadEntries::with_ttl`]) or
+    /// `probe_entry` ([`ReadEntries::probe`]: it extends nothing).
+    #[must_use]
+    pub fn for_entry(counted: bool) -> ReadHow {
+        if counted { Self::with_ttl } else { Self::probe }
+    }
+
+    /// [`ReadEntries::with_ttl`] that never extends anything (`probe_entry`).
+    #[must_use]
+    pub fn probe(scope: Arc<Scope>, keys: Vec<EncodedKey>, deadline: Deadline) -> ReadMachine {
+        RoundMachine::new(Self { scope, keys, ttl: true, touch: false, deadline, phase: Phase::Over })
     }
 
     /// One key's results: the stored entry (size-checked, decoded) and its TTL.
@@ -110,9 +134,12 @@ impl Rounds for ReadEntries {
     fn first(&mut self, _cx: &mut Ctx<'_>) -> Result<Next<Reads>, CacheError> {
         let mut cmds = Vec::with_capacity(self.keys.len() * if self.ttl { 2 } else { 1 });
         for k in &self.keys {
-            cmds.push(Command::from(self.scope.storage.read(k, false)));
+            cmds.push(self.scope.read(k, false, self.touch));
             if self.ttl {
-                cmds.push(plan::pttl(k).into());
+                // After a `GETEX` (on the primary), the TTL it set is the primary's.
+                let pttl = plan::pttl(k);
+                let touching = self.scope.touch_ms(self.touch).is_some();
+                cmds.push(if touching { pttl.with_read_only(false) } else { pttl }.into());
             }
         }
         self.phase = Phase::Read;
@@ -132,7 +159,9 @@ impl Rounds for ReadEntries {
                 let mut results = results.into_iter();
                 let found =
                     (0..self.keys.len()).map(|_| self.found(&mut results)).collect::<Result<Vec<_>, _>>()?;
-                let check = TokenCheck::of(found.iter().flatten().map(|f| &f.entry));
+                let pairs =
+                    self.keys.iter().zip(&found).filter_map(|(k, f)| Some((k.bytes(), &f.as_ref()?.entry)));
+                let check = TokenCheck::for_read(pairs, self.scope.touch_ms(self.touch));
                 if check.is_empty() {
                     return Ok(Next::Done(Reads { found, stale: 0 }));
                 }
@@ -237,6 +266,49 @@ mod tests {
         ]));
         let ttls: Vec<Option<u64>> = r.found.iter().map(|f| f.as_ref().and_then(|f| f.ttl_ms)).collect();
         assert_eq!(ttls, [None, Some(1500), Some(0)]);
+    }
+
+    fn sliding(storage: Storage) -> Arc<Scope> {
+        let mut s = (*scope()).clone();
+        s.expire_after_read_ms = Some(5000);
+        s.storage = storage;
+        Arc::new(s)
+    }
+
+    /// Sliding expiry: the read is a `GETEX` (on the primary), the token check renews the
+    /// memberships of the tagged entries found, in the same two rounds; `probe` extends nothing.
+    #[test]
+    fn a_sliding_read_extends_what_it_finds_and_its_memberships() {
+        let mut m =
+            Hand::new(ReadEntries::machine(sliding(Storage::Envelope), vec![key("a"), key("b")], deadline()));
+        let cmds = pipeline(&m.start());
+        assert_eq!(words(&cmds[0]), ["GETEX", "ns:a", "PX", "5000"]);
+        let check = pipeline(&m.reply(vec![Ok(bulk(&tagged(b"1", b"x"))), Ok(bulk(&tagged(b"2", b"x")))]));
+        assert_eq!(check.len(), 1, "one script for the one tag");
+        let w = words(&check[0]);
+        assert_eq!(w[0], "EVALSHA");
+        assert_eq!(w[1], crate::cache::scripts::TAG_TOUCH.sha1());
+        assert_eq!(w[3..], ["tag:{ns:t}", "5000", "ns:a", "ns:b"]);
+        let r = done(m.reply(vec![Ok(token(b"x"))]));
+        assert!(r.found.iter().all(Option::is_some), "the script's reply is a token read's");
+        // An untagged hit: one round.
+        let mut m = Hand::new(ReadEntries::machine(sliding(Storage::Envelope), vec![key("a")], deadline()));
+        let _ = m.start();
+        assert!(done(m.reply(vec![Ok(bulk(b"v"))])).found[0].is_some());
+        // get_entry extends before its PTTL; probe_entry extends nothing and reads tokens plainly.
+        let mut m = Hand::new(ReadEntries::with_ttl(sliding(Storage::Envelope), vec![key("a")], deadline()));
+        let cmds = pipeline(&m.start());
+        assert_eq!((words(&cmds[0])[0].as_str(), words(&cmds[1])[0].as_str()), ("GETEX", "PTTL"));
+        assert_eq!(cmds[1].read_only_override(), Some(false), "the PTTL the GETEX set, on the primary");
+        let mut m = Hand::new(ReadEntries::probe(sliding(Storage::Envelope), vec![key("a")], deadline()));
+        assert_eq!(words(&pipeline(&m.start())[0]), ["GET", "ns:a"]);
+        let check = pipeline(&m.reply(vec![Ok(bulk(&tagged(b"1", b"x"))), Ok(Value::Int(100))]));
+        assert_eq!(words(&check[0])[0], "ZRANGEBYSCORE");
+        // Documents: the JSON_GET_TOUCH script.
+        let mut m = Hand::new(ReadEntries::machine(sliding(Storage::Document), vec![key("a")], deadline()));
+        let w = words(&pipeline(&m.start())[0]);
+        assert_eq!(w[1], crate::cache::search::doc::JSON_GET_TOUCH.sha1());
+        assert_eq!(w[3..], ["ns:a", "5000"]);
     }
 
     #[test]

@@ -5,18 +5,18 @@
 //! A minimal read for the loaders and `compute`; the read family's own machines may replace
 //! it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::cache::envelope::Entry;
 use crate::cache::error::CacheError;
-use crate::cache::plan::{self, Tags};
+use crate::cache::plan;
 use crate::keys::EncodedKey;
 
 use super::deadline::Deadline;
-use super::exchange::{Command, Exchange, Results};
+use super::exchange::{Exchange, Results};
+use super::fresh::{TokenCheck, is_fresh};
 use super::machine::Ctx;
 use super::rounds::{Next, RoundMachine, Rounds};
 use super::scope::Scope;
@@ -29,13 +29,19 @@ pub struct ReadMode {
     /// Check each stored entry against the size limit, and report a document namespace on a
     /// cluster without the JSON module as such (the reads callers see).
     pub checked: bool,
+    /// Extend what is found when the namespace has sliding expiry
+    /// ([`Scope::expire_after_read_ms`]): the read of a caller's `get`.
+    pub touch: bool,
 }
 
 impl ReadMode {
     /// A read callers see: replicas allowed, checked.
-    pub const SERVED: Self = Self { primary: false, checked: true };
+    pub const SERVED: Self = Self { primary: false, checked: true, touch: false };
+    /// The read of a caller's `get` or `bulk_get_with`: [`ReadMode::SERVED`] that extends what
+    /// it finds in a namespace with sliding expiry.
+    pub const ACCESSED: Self = Self { primary: false, checked: true, touch: true };
     /// `compute`'s read: on the primary, unchecked.
-    pub const PRIMARY: Self = Self { primary: true, checked: false };
+    pub const PRIMARY: Self = Self { primary: true, checked: false, touch: false };
 }
 
 /// What was found under one key.
@@ -78,7 +84,7 @@ pub fn stale_count(found: &[Found]) -> u64 {
 #[derive(Debug)]
 enum Phase {
     Stored,
-    Tokens { tags: Vec<Bytes> },
+    Tokens { check: TokenCheck },
     Over,
 }
 
@@ -133,32 +139,22 @@ impl ReadFresh {
             let fresh = entry.as_ref().is_some_and(|e| e.tags.is_empty());
             found.push(Found { stored, entry, fresh });
         }
-        let mut tags: Vec<Bytes> = found
-            .iter()
-            .filter_map(|f| f.entry.as_ref())
-            .flat_map(|e| e.tags.iter().map(|t| t.tag.clone()))
-            .collect();
+        let pairs = self.keys.iter().zip(&found).filter_map(|(k, f)| Some((k.bytes(), f.entry.as_ref()?)));
+        let check = TokenCheck::for_read(pairs, self.scope.touch_ms(self.mode.touch));
         self.found = found;
-        if tags.is_empty() {
+        if check.is_empty() {
             return Ok(Next::Done(std::mem::take(&mut self.found)));
         }
-        tags.sort();
-        tags.dedup();
-        let plans = Tags::new(&self.scope.ns);
-        let cmds =
-            tags.iter().map(|t| plans.read_token(t).map(Command::from)).collect::<Result<Vec<_>, _>>()?;
-        self.phase = Phase::Tokens { tags };
-        Ok(Next::Round(Exchange::new(cmds)))
+        let round = check.round(&self.scope.ns)?;
+        self.phase = Phase::Tokens { check };
+        Ok(Next::Round(round))
     }
 
-    fn after_tokens(&mut self, tags: Vec<Bytes>, results: Results) -> Result<Next<Vec<Found>>, CacheError> {
-        let mut current = HashMap::with_capacity(tags.len());
-        for (tag, r) in tags.into_iter().zip(results) {
-            current.insert(tag, plan::read_current_token(r.map_err(CacheError::Request)?)?);
-        }
+    fn after_tokens(&mut self, check: &TokenCheck, results: Results) -> Result<Next<Vec<Found>>, CacheError> {
+        let current = check.tokens(results)?;
         let mut found = std::mem::take(&mut self.found);
         for f in &mut found {
-            f.fresh = f.entry.as_ref().is_some_and(|e| plan::is_fresh(e, &current));
+            f.fresh = f.entry.as_ref().is_some_and(|e| is_fresh(e, &current));
         }
         Ok(Next::Done(found))
     }
@@ -174,8 +170,8 @@ impl Rounds for ReadFresh {
     }
 
     fn first(&mut self, _cx: &mut Ctx<'_>) -> Result<Next<Vec<Found>>, CacheError> {
-        let storage = self.scope.storage;
-        let cmds = self.keys.iter().map(|k| Command::from(storage.read(k, self.mode.primary))).collect();
+        let (scope, mode) = (&self.scope, self.mode);
+        let cmds = self.keys.iter().map(|k| scope.read(k, mode.primary, mode.touch)).collect();
         self.phase = Phase::Stored;
         Ok(Next::Round(Exchange::new(cmds)))
     }
@@ -183,7 +179,7 @@ impl Rounds for ReadFresh {
     fn after_round(&mut self, _cx: &mut Ctx<'_>, results: Results) -> Result<Next<Vec<Found>>, CacheError> {
         match std::mem::replace(&mut self.phase, Phase::Over) {
             Phase::Stored => self.after_stored(results),
-            Phase::Tokens { tags } => self.after_tokens(tags, results),
+            Phase::Tokens { check } => self.after_tokens(&check, results),
             Phase::Over => {
                 Err(CacheError::UnexpectedReply { command: "read", got: "a round too many".into() })
             }

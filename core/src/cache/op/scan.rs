@@ -1,7 +1,8 @@
 //! Walking a namespace's keys with `SCAN` on every primary, never replicas: the primaries come
 //! from the client's topology snapshot (the cache learns the topology one way only), and are
-//! scanned in parallel. [`ScanAll`] counts what matches (`estimated_size`) or unlinks it page
-//! by page (`invalidate_all`); iteration pages through it one node at a time (see
+//! scanned in parallel. [`ScanAll`] counts what matches (`estimated_size`), weighs it
+//! (`weighted_size`: `MEMORY USAGE` of each key found) or unlinks it page by page
+//! (`invalidate_all`); iteration pages through it one node at a time (see
 //! [`iterate`](super::iterate)).
 //!
 //! Like any `SCAN`, this is not a snapshot: keys written meanwhile may or may not be seen, and
@@ -127,6 +128,8 @@ pub enum Sweep {
     Count,
     /// Unlinks them, page by page, and counts what was unlinked.
     Unlink,
+    /// Sums their `MEMORY USAGE` (bytes), asked page by page (a key gone meanwhile weighs 0).
+    Weigh,
 }
 
 #[derive(Debug)]
@@ -140,13 +143,14 @@ struct NodeScan {
 #[derive(Debug)]
 enum Sent {
     Scan(usize),
-    Unlink(usize),
+    /// The unlink or the weighing of a node's last page.
+    Page(usize),
 }
 
 /// Scans every primary for each pattern in turn (the primaries of one pattern in parallel).
 ///
-/// Each round sends, per node, its next `SCAN` page together with the `UNLINK` of the page it
-/// found last. A node that fails stops; the others go on to their end, and the first failed
+/// Each round sends, per node, its next `SCAN` page together with the `UNLINK` (or the
+/// `MEMORY USAGE` pipeline) of the page it found last. A node that fails stops; the others go on to their end, and the first failed
 /// node's error (in shard order) is the outcome, before any further pattern.
 #[derive(Debug)]
 pub struct ScanAll {
@@ -155,7 +159,8 @@ pub struct ScanAll {
     sweep: Sweep,
     deadline: Deadline,
     nodes: Vec<NodeScan>,
-    unlinks: Vec<(usize, Vec<Bytes>)>,
+    /// Pages found and not yet unlinked or weighed, by node.
+    pages: Vec<(usize, Vec<Bytes>)>,
     sent: Vec<Sent>,
     waiting: bool,
     total: u64,
@@ -175,6 +180,12 @@ impl ScanAll {
         Self::new(patterns, Sweep::Unlink, deadline)
     }
 
+    /// Sums the `MEMORY USAGE` of the keys matching `pattern` on every primary, in bytes.
+    #[must_use]
+    pub fn weigh(pattern: Vec<u8>, deadline: Deadline) -> Self {
+        Self::new(vec![pattern], Sweep::Weigh, deadline)
+    }
+
     /// Unlinks every key of namespace `ns` on every primary: its data keys, then its tag keys,
     /// then its reverse-index keys (`invalidate_all`).
     #[must_use]
@@ -189,7 +200,7 @@ impl ScanAll {
             sweep,
             deadline,
             nodes: Vec::new(),
-            unlinks: Vec::new(),
+            pages: Vec::new(),
             sent: Vec::new(),
             waiting: false,
             total: 0,
@@ -218,7 +229,7 @@ impl ScanAll {
         }
     }
 
-    /// The next round: pending unlinks and every live node's next page.
+    /// The next round: the pages to unlink or weigh and every live node's next page.
     fn send(&mut self, cx: &Ctx<'_>) -> Step<u64> {
         let mut requests = Vec::new();
         let mut sent = Vec::new();
@@ -226,13 +237,9 @@ impl ScanAll {
             Ok(t) => t,
             Err(e) => return Step::Done(Err(e)),
         };
-        for (i, keys) in std::mem::take(&mut self.unlinks) {
-            let mut cmd = Cmd::new("UNLINK");
-            for k in keys {
-                cmd.push_arg(k);
-            }
-            requests.push(Request::command(cmd).with_timeout(timeout));
-            sent.push(Sent::Unlink(i));
+        for (i, keys) in std::mem::take(&mut self.pages) {
+            requests.push(page_request(self.sweep, keys).with_timeout(timeout));
+            sent.push(Sent::Page(i));
         }
         let pattern = &self.patterns[self.next_pattern - 1];
         for (i, n) in self.nodes.iter().enumerate().filter(|(_, n)| !n.done) {
@@ -257,7 +264,7 @@ impl ScanAll {
         let n = &mut self.nodes[i];
         n.done = true;
         n.error.get_or_insert(e);
-        self.unlinks.retain(|(j, _)| *j != i);
+        self.pages.retain(|(j, _)| *j != i);
     }
 
     fn on_replies(&mut self, cx: &Ctx<'_>, replies: Vec<Result<Reply, RequestError>>) -> Step<u64> {
@@ -280,22 +287,67 @@ impl ScanAll {
                         if !keys.is_empty() {
                             match self.sweep {
                                 Sweep::Count => self.total += keys.len() as u64,
-                                Sweep::Unlink => self.unlinks.push((i, keys)),
+                                Sweep::Unlink | Sweep::Weigh => self.pages.push((i, keys)),
                             }
                         }
                     }
                     Err(e) => self.fail(i, e),
                 },
-                Sent::Unlink(i) => {
-                    match single("UNLINK", reply, &self.deadline).and_then(|v| plan::read_int("UNLINK", &v)) {
-                        Ok(n) => self.total += u64::try_from(n).unwrap_or(0),
-                        Err(e) => self.fail(i, e),
-                    }
-                }
+                Sent::Page(i) => match read_page(self.sweep, reply, &self.deadline) {
+                    Ok(n) => self.total = self.total.saturating_add(n),
+                    Err(e) => self.fail(i, e),
+                },
             }
         }
         self.send(cx)
     }
+}
+
+/// The request for a page of keys: one `UNLINK` of them all (split per slot by the client), or
+/// a pipeline of one `MEMORY USAGE key SAMPLES 0` per key (every element of a container
+/// counted), on the primaries.
+fn page_request(sweep: Sweep, keys: Vec<Bytes>) -> Request {
+    if sweep == Sweep::Weigh {
+        let cmds = keys
+            .into_iter()
+            .map(|k| Cmd::new("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0u8).with_read_only(false))
+            .collect();
+        return Request::pipeline(cmds);
+    }
+    let mut cmd = Cmd::new("UNLINK");
+    for k in keys {
+        cmd.push_arg(k);
+    }
+    Request::command(cmd)
+}
+
+/// What a page's request amounts to: the keys unlinked, or the bytes they use.
+fn read_page(
+    sweep: Sweep,
+    reply: Result<Reply, RequestError>,
+    deadline: &Deadline,
+) -> Result<u64, CacheError> {
+    if sweep != Sweep::Weigh {
+        let n = plan::read_int("UNLINK", &single("UNLINK", reply, deadline)?)?;
+        return Ok(u64::try_from(n).unwrap_or(0));
+    }
+    let results = match reply.map_err(|e| deadline.request_error(e))? {
+        Reply::Pipeline(results) => results,
+        other => {
+            return Err(CacheError::UnexpectedReply { command: "MEMORY USAGE", got: format!("{other:?}") });
+        }
+    };
+    let mut bytes = 0u64;
+    for r in results {
+        match r.map_err(|e| deadline.request_error(e))? {
+            // The key expired or was deleted since the scan found it.
+            Value::Nil => {}
+            v => {
+                bytes = bytes.saturating_add(u64::try_from(plan::read_int("MEMORY USAGE", &v)?).unwrap_or(0))
+            }
+        }
+    }
+    Ok(bytes)
 }
 
 impl Machine for ScanAll {
@@ -461,6 +513,31 @@ pub(crate) mod tests {
         let expected = [ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
         assert_eq!(patterns, expected.map(|p| String::from_utf8(p).expect("text")));
         assert_eq!(done(m.values(vec![Ok(page(b"0", &[]))])).ok(), Some(0));
+    }
+
+    #[test]
+    fn weighs_each_page_while_scanning_the_next() {
+        let mut m = Driver::new(ScanAll::weigh(b"ns:*".to_vec(), deadline()), Some(topology(&[7000])));
+        let _ = m.resume(Input::Start);
+        let round = m.resume(Input::Replies(vec![Ok(Reply::Value(page(b"5", &[b"ns:a", b"ns:b"])))]));
+        let Step::Send(reqs) = &round else { panic!("{round:?}") };
+        let RequestKind::Pipeline(cmds) = &reqs[0].kind else { panic!("{reqs:?}") };
+        let words: Vec<Vec<String>> = cmds.iter().map(crate::cache::op::testing::words).collect();
+        assert_eq!(words[0], ["MEMORY", "USAGE", "ns:a", "SAMPLES", "0"]);
+        assert_eq!(cmds[1].read_only_override(), Some(false), "on the primary");
+        assert_eq!(requests(&Step::<u64>::Send(vec![reqs[1].clone()]))[0].1[1], "5");
+        // ns:b went away meanwhile: it weighs nothing.
+        let weighed = Reply::Pipeline(vec![Ok(Value::Int(72)), Ok(Value::Nil)]);
+        let round = m.resume(Input::Replies(vec![Ok(weighed), Ok(Reply::Value(page(b"0", &[b"ns:c"])))]));
+        assert!(matches!(&round, Step::Send(r) if r.len() == 1), "{round:?}");
+        let r = done(m.resume(Input::Replies(vec![Ok(Reply::Pipeline(vec![Ok(Value::Int(8))]))])));
+        assert_eq!(r.ok(), Some(80));
+        // An error reply to one key fails the weighing.
+        let mut m = Driver::new(ScanAll::weigh(b"ns:*".to_vec(), deadline()), Some(topology(&[7000])));
+        let _ = m.resume(Input::Start);
+        let _ = m.values(vec![Ok(page(b"0", &[b"ns:a"]))]);
+        let r = done(m.resume(Input::Replies(vec![Ok(Reply::Pipeline(vec![Err(server_error("ERR x"))]))])));
+        assert!(matches!(r, Err(CacheError::Request(RequestError::Server(_)))), "{r:?}");
     }
 
     #[test]

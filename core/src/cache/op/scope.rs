@@ -3,8 +3,9 @@
 use bytes::Bytes;
 
 use crate::cache::durability::Durability;
+use crate::cache::plan::Command;
 use crate::cache::storage::Storage;
-use crate::keys::Namespace;
+use crate::keys::{EncodedKey, Namespace};
 
 use super::machine::Entropy;
 
@@ -21,6 +22,28 @@ pub struct Scope {
     pub max_value_size: usize,
     /// How far invalidations are acknowledged.
     pub durability: Durability,
+    /// Sliding expiry: the remaining life, in ms, that a read a caller sees gives every entry
+    /// it finds (`GETEX`), and the memberships of tagged ones (`TAG_TOUCH`).
+    pub expire_after_read_ms: Option<u64>,
+}
+
+impl Scope {
+    /// The TTL a read gives what it finds: [`Scope::expire_after_read_ms`] when the read is
+    /// one a caller sees (`touch`), else none.
+    #[must_use]
+    pub fn touch_ms(&self, touch: bool) -> Option<u64> {
+        self.expire_after_read_ms.filter(|_| touch)
+    }
+
+    /// The read of one entry: `GET` (or `JSON.GET`), on the primary when `primary`; a read that
+    /// also extends the entry when [`Scope::touch_ms`] says so (always on the primary).
+    #[must_use]
+    pub fn read(&self, key: &EncodedKey, primary: bool, touch: bool) -> Command {
+        match self.touch_ms(touch) {
+            Some(ms) => self.storage.read_touching(key, ms),
+            None => self.storage.read(key, primary).into(),
+        }
+    }
 }
 
 /// Length of a [`token`].

@@ -492,6 +492,7 @@ mod tests {
             storage: Storage::Document,
             max_value_size: 1 << 20,
             durability: Durability::Primary,
+            expire_after_read_ms: None,
         })
     }
 

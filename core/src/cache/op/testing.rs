@@ -151,6 +151,7 @@ pub(crate) fn scope() -> std::sync::Arc<super::scope::Scope> {
         storage: crate::cache::storage::Storage::Envelope,
         max_value_size: 1 << 20,
         durability: crate::cache::durability::Durability::Primary,
+        expire_after_read_ms: None,
     })
 }
 

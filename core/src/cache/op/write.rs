@@ -33,6 +33,9 @@ pub struct Write {
     pub entry: Entry,
     /// Its TTL in ms (`None`: no expiry).
     pub ttl_ms: Option<u64>,
+    /// The TTL to give it instead when the key exists already (the namespace's
+    /// `expire_after_update`); `None`: `ttl_ms` either way.
+    pub on_update: Option<Option<u64>>,
     /// Its tags, distinct.
     pub tags: Vec<Bytes>,
     /// For a loaded value, its lease: the token each of `tags` had (in the same order) before
@@ -49,6 +52,15 @@ pub struct Stored {
     /// Loaded values not stored because an invalidation of one of their tags ran after their
     /// lease was read (their loader may have read the data before it changed).
     pub superseded: usize,
+}
+
+/// The longer of a TTL and an update's TTL (`None`: no expiry, the longest).
+#[must_use]
+pub fn longest(ttl_ms: Option<u64>, on_update: Option<Option<u64>>) -> Option<u64> {
+    match on_update {
+        None => ttl_ms,
+        Some(u) => ttl_ms.zip(u).map(|(a, b)| a.max(b)),
+    }
 }
 
 #[derive(Debug)]
@@ -119,7 +131,7 @@ impl WriteEntries {
         let mut cmds = Vec::with_capacity(self.writes.len());
         for w in &self.writes {
             let stored = storage.encode(&w.entry, self.scope.max_value_size)?;
-            cmds.push(storage.store(&w.key, stored, w.ttl_ms));
+            cmds.push(storage.store(&w.key, stored, w.ttl_ms, w.on_update));
         }
         self.phase = Phase::Store;
         Ok(Next::Round(Exchange::new(cmds)))
@@ -143,7 +155,8 @@ impl Rounds for WriteEntries {
         let mut cmds = Vec::new();
         for w in &self.writes {
             for t in &w.tags {
-                let cmd = plans.write(t, &w.key, w.ttl_ms, token(cx.entropy), true)?;
+                // The membership lives as long as the entry may: the longer of its two TTLs.
+                let cmd = plans.write(t, &w.key, longest(w.ttl_ms, w.on_update), token(cx.entropy), true)?;
                 cmds.push(Command::script(cmd, &scripts::TAG_WRITE));
             }
         }
@@ -200,5 +213,57 @@ impl Rounds for WriteEntries {
                 Err(CacheError::UnexpectedReply { command: "write", got: "a round too many".into() })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::cache::op::fresh::tests::scope;
+    use crate::cache::op::testing::{Hand, bulk, pipeline, words};
+    use crate::resp::Value;
+
+    #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+    fn machine(on_update: Option<Option<u64>>, tags: &[&'static [u8]]) -> Hand<WriteMachine> {
+        let key = scope().ns.encode_key(&crate::keys::StringKeys, &"k".to_owned()).expect("valid");
+        let tags = tags.iter().map(|t| Bytes::from_static(t)).collect();
+        let w = Write {
+            key,
+            entry: Entry::plain(Bytes::from_static(b"v")),
+            ttl_ms: Some(1000),
+            on_update,
+            tags,
+            lease: None,
+        };
+        let d = Deadline::new(Instant::now(), "set", Duration::from_secs(1));
+        Hand::new(WriteEntries::machine(scope(), vec![w], d).expect("fits"))
+    }
+
+    /// Without an update TTL a write is a plain `SET PX`; with one, the `SET_BY_AGE` script
+    /// gets both TTLs, and a tag membership lives as long as the longer.
+    #[test]
+    fn an_update_ttl_is_chosen_on_the_server() {
+        let mut m = machine(None, &[]);
+        assert_eq!(words(&pipeline(&m.start())[0]), ["SET", "ns:k", "v", "PX", "1000"]);
+        let mut m = machine(Some(Some(60_000)), &[b"t"]);
+        let tag = pipeline(&m.start());
+        assert_eq!(words(&tag[0])[3..6], ["tag:{ns:t}", "ns:k", "60000"]);
+        let store = pipeline(&m.reply(vec![Ok(bulk(b"tok"))]));
+        let w = words(&store[0]);
+        assert_eq!(w[1], scripts::SET_BY_AGE.sha1());
+        assert_eq!((w[3].as_str(), &w[5..]), ("ns:k", &["1000".to_owned(), "60000".to_owned()][..]));
+        let step = m.reply(vec![Ok(Value::Simple(Bytes::from_static(b"OK")))]);
+        assert!(matches!(step, crate::cache::op::Step::Done(Ok(Stored { superseded: 0 }))), "{step:?}");
+        // An update without expiry: an empty TTL, and members that never expire.
+        let mut m = machine(Some(None), &[b"t"]);
+        assert_eq!(words(&pipeline(&m.start())[0])[5], "", "the tag write's TTL");
+        let store = pipeline(&m.reply(vec![Ok(bulk(b"tok"))]));
+        assert_eq!(words(&store[0])[6], "", "the update's TTL");
+        assert_eq!(longest(Some(5), Some(Some(3))), Some(5));
+        assert_eq!(longest(Some(5), None), Some(5));
+        assert_eq!(longest(None, Some(Some(3))), None);
     }
 }

@@ -121,16 +121,36 @@ pub fn from_stored(stored: &[u8]) -> Result<Entry, CacheError> {
 /// Writes a document atomically: `DEL` (the key may hold another type), `JSON.SET k $ doc`,
 /// and `PEXPIRE` when a TTL is given.
 ///
-/// `KEYS[1]` data key; `ARGV[1]` document; `ARGV[2]` TTL in ms or empty. Returns `OK`.
+/// `KEYS[1]` data key; `ARGV[1]` document; `ARGV[2]` TTL in ms or empty; optional `ARGV[3]`
+/// (the namespace's `expire_after_update`): the TTL to use instead when the key exists (ms or
+/// empty). Returns `OK`.
 pub static JSON_WRITE: Script = Script::new(
     "json_write",
     r"
+local ttl = ARGV[2]
+if #ARGV >= 3 and redis.call('EXISTS', KEYS[1]) == 1 then
+  ttl = ARGV[3]
+end
 redis.call('DEL', KEYS[1])
 redis.call('JSON.SET', KEYS[1], '$', ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ttl ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return {ok = 'OK'}
+",
+);
+
+/// Reads a document and sets its remaining life (the namespace's `expire_after_read`): the
+/// `JSON.GET k $` reply, or nil when there is no such key. `KEYS[1]` data key; `ARGV[1]` the
+/// TTL in ms.
+pub static JSON_GET_TOUCH: Script = Script::new(
+    "json_get_touch",
+    r"
+local v = redis.call('JSON.GET', KEYS[1], '$')
+if v then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return v
 ",
 );
 

@@ -56,7 +56,7 @@ impl<K, V: 'static> Typed<K, V> {
     /// namespace with a search schema stores plain JSON documents under an index.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero default TTL.
+    /// [`CacheError::InvalidTtl`] for a zero default TTL or `expire_after_read`.
     pub fn new<T>(
         config: &ProviderConfig<T>,
         ns: Namespace,
@@ -68,12 +68,15 @@ impl<K, V: 'static> Typed<K, V> {
             let (index_prefix, data_prefix) = (config.index_prefix.clone(), ns.data_prefix().to_vec());
             Arc::new(IndexSpec { schema, index_prefix, data_prefix })
         });
+        let expire_after_read_ms =
+            opts.expire_after_read.map(|d| Ttl::After(d).resolve(0)).transpose()?.flatten();
         let scope = Arc::new(Scope {
             ns: ns.clone(),
             name: name.clone(),
             storage: if index.is_some() { Storage::Document } else { Storage::Envelope },
             max_value_size: config.max_value_size,
             durability: config.durability,
+            expire_after_read_ms,
         });
         let values = ValuePipeline::new(opts.transforms.clone()).with_max_value_size(config.max_value_size);
         Ok(Self { ns, name, scope, index, opts, values, default_ttl_ms, counters: Counters::default() })
@@ -175,6 +178,16 @@ impl<K, V: 'static> Typed<K, V> {
         ttl.resolve(self.default_ttl_ms)
     }
 
+    /// The TTL in ms a write of `value` without an explicit TTL gives an entry that exists
+    /// already: `None` when the namespace has no `expire_after_update` (the same TTL as a new
+    /// entry's), else its TTL (`Some(None)`: no expiry).
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL.
+    pub fn update_ttl_ms(&self, key: &K, value: &V) -> Result<Option<Option<u64>>, CacheError> {
+        self.opts.expire_after_update.as_ref().map(|f| f(key, value).resolve(self.default_ttl_ms)).transpose()
+    }
+
     /// The envelope (without tags) for `value`, written at wall-clock `now_ms`.
     ///
     /// # Errors
@@ -213,12 +226,21 @@ impl<K, V: 'static> Typed<K, V> {
     ) -> Result<Write, CacheError> {
         let fk = self.key(key)?;
         let ttl_ms = self.ttl_ms(key, value, ttl)?;
+        // An explicit TTL is the entry's whether it exists or not.
+        let on_update = if ttl.is_some() { None } else { self.update_ttl_ms(key, value)? };
         let tags = distinct_tags(tags);
         let plans = Tags::new(&self.ns);
         for t in &tags {
             plans.key(t)?;
         }
-        Ok(Write { key: fk, entry: self.encode(value, now_ms, random)?, ttl_ms, tags, lease: None })
+        Ok(Write {
+            key: fk,
+            entry: self.encode(value, now_ms, random)?,
+            ttl_ms,
+            on_update,
+            tags,
+            lease: None,
+        })
     }
 
     /// A loaded value, ready to store (the namespace's TTL).
@@ -232,7 +254,11 @@ impl<K, V: 'static> Typed<K, V> {
         now_ms: u64,
         random: Random<'_>,
     ) -> Result<Prepared, CacheError> {
-        Ok(Prepared { ttl_ms: self.ttl_ms(key, value, None)?, entry: self.encode(value, now_ms, random)? })
+        Ok(Prepared {
+            ttl_ms: self.ttl_ms(key, value, None)?,
+            on_update: self.update_ttl_ms(key, value)?,
+            entry: self.encode(value, now_ms, random)?,
+        })
     }
 
     /// Loaded values, ready to store.
@@ -280,7 +306,12 @@ impl<K, V: 'static> Typed<K, V> {
             Some(Compute::Set(new)) => (new, None),
             Some(Compute::SetWithTtl(new, ttl)) => (new, Some(ttl)),
         };
-        let ttl_ms = self.ttl_ms(key, &new, ttl)?;
+        // The read was on the primary and the write is a compare-and-set against it: whether
+        // the entry exists is known exactly here (a stale entry counts as absent).
+        let ttl_ms = match (ttl, current.is_some(), self.update_ttl_ms(key, &new)?) {
+            (None, true, Some(update)) => update,
+            _ => self.ttl_ms(key, &new, ttl)?,
+        };
         let entry = self.encode(&new, now_ms, random)?;
         Ok(Decision::Set { entry, ttl_ms, value: Some(new) })
     }
@@ -288,8 +319,11 @@ impl<K, V: 'static> Typed<K, V> {
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
+
     use super::*;
     use crate::cache::search::SearchSchema;
+    use crate::keys::StringKeys;
 
     pub(super) fn typed(opts: NamespaceOptions<String, String>) -> Typed<String, String> {
         let config = ProviderConfig::<()>::new(["127.0.0.1:7000"]);
@@ -305,5 +339,50 @@ mod tests {
         );
         let opts = NamespaceOptions::default().with_search(SearchSchema::new().tag("t", false));
         assert!(typed(opts).searchable("query").is_ok());
+    }
+
+    fn sliding(update: bool) -> Typed<String, String> {
+        let mut opts = NamespaceOptions::<String, String>::with_key_encoder(Arc::new(StringKeys));
+        opts.expiry = Some(Arc::new(|_, _| Ttl::After(Duration::from_secs(10))));
+        if update {
+            opts.expire_after_update = Some(Arc::new(|_, _| Ttl::After(Duration::from_secs(60))));
+        }
+        opts.expire_after_read = Some(Duration::from_micros(1500));
+        typed(opts)
+    }
+
+    /// A write without an explicit TTL carries the update TTL for the server to choose; an
+    /// explicit one does not; a compute chooses from what it read.
+    #[test]
+    fn the_update_ttl() {
+        let (t, key, v) = (sliding(true), "k".to_owned(), "v".to_owned());
+        assert_eq!(t.scope().expire_after_read_ms, Some(2), "rounded up");
+        let w = t.write((&key, &v), None, &[], 0, &mut |_| {}).expect("valid");
+        assert_eq!((w.ttl_ms, w.on_update), (Some(10_000), Some(Some(60_000))));
+        let w = t.write((&key, &v), Some(Ttl::Never), &[], 0, &mut |_| {}).expect("valid");
+        assert_eq!((w.ttl_ms, w.on_update), (None, None));
+        assert_eq!(
+            sliding(false).write((&key, &v), None, &[], 0, &mut |_| {}).expect("valid").on_update,
+            None
+        );
+        let ttl_of = |current: Option<Entry>, c: Compute<String>| match t
+            .apply(&key, Apply { current }, |_| Some(c), 0, &mut |_| {})
+            .expect("applies")
+        {
+            Decision::Set { ttl_ms, .. } => ttl_ms,
+            other => panic!("{other:?}"),
+        };
+        let present = Some(Entry::plain(bytes::Bytes::from_static(b"\"old\"")));
+        assert_eq!(ttl_of(present.clone(), Compute::Set(v.clone())), Some(60_000), "an update");
+        assert_eq!(ttl_of(None, Compute::Set(v.clone())), Some(10_000), "a creation");
+        let explicit = Compute::SetWithTtl(v, Ttl::After(Duration::from_secs(1)));
+        assert_eq!(ttl_of(present, explicit), Some(1000), "an explicit TTL wins");
+    }
+
+    #[test]
+    fn a_zero_read_expiry_is_refused() {
+        let mut opts = NamespaceOptions::<String, String>::with_key_encoder(Arc::new(StringKeys));
+        opts.expire_after_read = Some(Duration::ZERO);
+        assert!(matches!(opts.check(), Err(CacheError::InvalidTtl { .. })));
     }
 }

@@ -23,6 +23,7 @@ fn machine_for(variant: Variant, durability: Durability) -> Hand<InvalidateTagsM
         storage: Storage::Envelope,
         max_value_size: 1 << 20,
         durability,
+        expire_after_read_ms: None,
     });
     #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
     let d = Deadline::new(Instant::now(), "invalidate_by_tags", Duration::from_secs(10));
