@@ -338,6 +338,20 @@ pub fn duplicate_pages(h: &History) -> Vec<&crate::history::Record> {
 /// the topology the client had, which can still be patched by `MOVED`). Judged only in runs
 /// without TTLs or eviction (an entry could go between the read and the query); keys whose
 /// last read failed, and a failed query, are not judged.
+///
+/// Nor is a key that another worker's operation may have removed between its read and the
+/// query ([`may_remove`]: an invalidation of the key or of any tag, `invalidate_all`, a TTL
+/// set, an index dropped) whenever that operation was still running after the read started:
+/// the workers' loop stops at its time limit, so an operation stuck behind a half-open
+/// connection can still run during the quiescent reads (seed 45: an `invalidate_by_tags(t2,
+/// t1)` invoked at 12 s, queued on a stalled connection, deleted `k00` (tag `t2`) at 21.088 s,
+/// after the read of `k00` at 20.5 s and before the query at 21.091 s, then failed with the
+/// connection loss). Such an operation takes effect during its interval, failed or not: a
+/// failed `invalidate_by_tags` still runs its remaining delete rounds after the token swap
+/// (docs/consistency.md, "A failed clean-up stays retryable"), and a query searches the
+/// documents each primary holds when its `FT.SEARCH` runs (docs/search.md, steps 3 and 5). So
+/// the read before the delete and the query after it are both correct; listing `k00` would
+/// have been the stale hit.
 #[must_use]
 pub fn missing_from_last_query(h: &History, checker: usize) -> Vec<Violation> {
     let last: Vec<&crate::history::Record> = h.records.iter().filter(|r| r.worker == checker).collect();
@@ -353,7 +367,15 @@ pub fn missing_from_last_query(h: &History, checker: usize) -> Vec<Violation> {
                 && o.invoked > r.invoked
                 && o.completed <= q.invoked
         });
-        if !later && !listed.contains(key.as_str()) {
+        // Another worker's operation that may remove the document, still running after the
+        // read started and started before the query ended.
+        let raced = h.records.iter().any(|o| {
+            o.worker != checker
+                && may_remove(&o.op, key)
+                && o.completed > r.invoked
+                && o.invoked < q.completed
+        });
+        if !later && !raced && !listed.contains(key.as_str()) {
             out.push(Violation {
                 property: "Q",
                 what: format!("{key} was read just before the last query, which did not list it"),
@@ -362,6 +384,17 @@ pub fn missing_from_last_query(h: &History, checker: usize) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// Whether `op` may remove `key`'s document (or hide it from a query): an invalidation of the
+/// key, of any tag (the key's tags are not known to the checker: a concurrent write may have
+/// given it any), of everything, a TTL set on it, or the index dropped.
+fn may_remove(op: &Op, key: &str) -> bool {
+    match op {
+        Op::Invalidate { key: k } | Op::Expire { key: k, .. } => k == key,
+        Op::InvalidateTags { .. } | Op::InvalidateAll | Op::DropIndex => true,
+        _ => false,
+    }
 }
 
 /// Queries whose page holds more items than the limit, a key twice ([`duplicate_pages`]), or
