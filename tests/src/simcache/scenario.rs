@@ -340,7 +340,7 @@ pub fn duplicate_pages(h: &History) -> Vec<&crate::history::Record> {
 /// last read failed, and a failed query, are not judged.
 ///
 /// Nor is a key that another worker's operation may have removed between its read and the
-/// query ([`may_remove`]: an invalidation of the key or of any tag, `invalidate_all`, a TTL
+/// query (`may_remove`: an invalidation of the key or of any tag, `invalidate_all`, a TTL
 /// set, an index dropped) whenever that operation was still running after the read started:
 /// the workers' loop stops at its time limit, so an operation stuck behind a half-open
 /// connection can still run during the quiescent reads (seed 45: an `invalidate_by_tags(t2,
