@@ -74,7 +74,7 @@ fn has(bytes: &[u8], needle: &str) -> bool {
 /// The result of request `id` among the outputs.
 fn completion(out: Vec<Output>, id: RequestId) -> Option<Result<Reply, RequestError>> {
     out.into_iter().find_map(|o| match o {
-        Output::Completed { id: done, result } if done == id => Some(result),
+        Output::Completed { id: done, result, .. } if done == id => Some(result),
         _ => None,
     })
 }
