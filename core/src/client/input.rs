@@ -176,6 +176,8 @@ impl Client {
                     self.node_stats.bump(node, |s| match e.kind() {
                         ServerErrorKind::Moved { .. } => s.moved += 1,
                         ServerErrorKind::Ask { .. } => s.ask += 1,
+                        // The script cache's normal miss: the caller sends the script again.
+                        ServerErrorKind::NoScript => {}
                         _ => s.error_replies += 1,
                     });
                 }

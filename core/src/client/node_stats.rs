@@ -34,8 +34,9 @@ pub struct NodeStats {
     /// Commands written to the node for callers (each attempt counts; handshakes and topology
     /// queries do not).
     pub requests: u64,
-    /// Error replies other than `MOVED` and `ASK` (`TRYAGAIN`, `CLUSTERDOWN`, `WRONGTYPE`, a
-    /// script's error...).
+    /// Error replies other than `MOVED`, `ASK` and `NOSCRIPT` (`TRYAGAIN`, `CLUSTERDOWN`,
+    /// `WRONGTYPE`, a script's error...). `NOSCRIPT` is the script cache's normal miss (the
+    /// cache then sends the script itself), not a fault of the node.
     pub error_replies: u64,
     /// `MOVED` replies from the node.
     pub moved: u64,
