@@ -23,6 +23,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let provider = slotcache_tokio::provider(ProviderConfig::from_url(&url)?).await?;
     let users = provider.create_namespace::<String, String>("users", NamespaceOptions::default())?;
+    users.invalidate_all().await?; // the same figures on every run
     users.set(&"alice".into(), &"Alice".into(), &["team:red"]).await?;
     users.set(&"bob".into(), &"Bob".into(), &["team:red"]).await?;
     let _hit = users.get_if_present(&"alice".into()).await?;
