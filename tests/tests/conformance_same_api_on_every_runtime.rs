@@ -51,6 +51,8 @@ macro_rules! shared_api {
             Mode,
             NamespaceOptions,
             NodeAddr,
+            NodeId,
+            NodeStats,
             Password,
             Protocol,
             Provider,
