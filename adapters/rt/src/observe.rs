@@ -48,11 +48,15 @@ pub(crate) enum Op {
     Query,
     EnsureSearchIndex,
     DropSearchIndex,
+    /// A page of `keys`.
+    Keys,
+    /// A page of `entries` (or `values`).
+    Entries,
 }
 
 /// How many [`Op`]s there are.
 #[cfg(feature = "metrics")]
-const OPS: usize = Op::DropSearchIndex as usize + 1;
+const OPS: usize = Op::Entries as usize + 1;
 
 impl Op {
     /// The operation's name: the method's.
@@ -84,6 +88,8 @@ impl Op {
             Self::Query => "query",
             Self::EnsureSearchIndex => "ensure_search_index",
             Self::DropSearchIndex => "drop_search_index",
+            Self::Keys => "keys",
+            Self::Entries => "entries",
         }
     }
 }
