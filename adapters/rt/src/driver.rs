@@ -437,6 +437,7 @@ impl Future for Driver {
             }
             let next = this.drain(now);
             if this.stopping {
+                this.metrics.closed();
                 // Outstanding waiters were failed by close(); finish.
                 for w in this.waiters.drain() {
                     let _ = w.send(Err(Error::Closed));

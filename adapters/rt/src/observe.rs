@@ -255,6 +255,10 @@ impl DriverMetrics {
     #[allow(clippy::unused_self, clippy::needless_pass_by_ref_mut)]
     pub(crate) const fn sync(&mut self, _client: &mut slotcache_core::client::Client, _now: Instant) {}
 
+    /// The client stopped.
+    #[allow(clippy::unused_self, clippy::needless_pass_by_ref_mut)]
+    pub(crate) const fn closed(&mut self) {}
+
     /// When the driver must wake next: the core's timer.
     #[allow(clippy::unused_self)]
     pub(crate) const fn wake_at(&self, core: Option<Instant>) -> Option<Instant> {
@@ -474,6 +478,17 @@ mod metrics_impl {
                     self.next_age = Some(now + AGE_PERIOD);
                 }
             }
+        }
+
+        /// The client stopped: its commands are no longer pending anywhere (the gauges are
+        /// shared with other clients of the process, so its part is taken back).
+        pub(crate) fn closed(&mut self) {
+            for node in self.nodes.iter_mut().flatten() {
+                #[allow(clippy::cast_precision_loss)]
+                node.pending.decrement(node.last.pending as f64);
+                node.last.pending = 0;
+            }
+            self.next_age = None;
         }
 
         /// When the driver must wake next: the core's timer, or the next age update.
