@@ -13,6 +13,12 @@
 //! lease; a caller joining a load older than an invalidation), and the old `compute` (over a
 //! stale entry, written untagged; failing after its write, property C).
 //!
+//! A quarter of the seeds run with a `maxmemory` small enough to fill (`EVICTING_MAXMEMORY`), under
+//! a policy drawn from
+//! `allkeys-lru`, `allkeys-random`, `volatile-lru`, `volatile-ttl` and `noeviction`
+//! (`EVICTION_POLICIES` in `tests/src/simcache/scenario.rs`); a full node refusing writes (`OOM`)
+//! must surface as a failed operation, never a stale hit.
+//!
 //! Seeds: `SLOTCACHE_SIM_SEEDS` (how many, from 1), or `SLOTCACHE_SIM_SEED` (just that one).
 
 use std::time::Instant;
@@ -41,18 +47,31 @@ fn no_stale_hit_after_an_invalidation_in_any_seed() {
             out.history.errors(),
             out.faults.len(),
             out.figures.hits_checked,
+            oom(&out),
+            usize::try_from(out.evicted).unwrap_or(usize::MAX),
         ]
     });
-    let [ops, hits, invalidations, errors, faults, checked] = totals;
+    let [ops, hits, invalidations, errors, faults, checked, ooms, evicted] = totals;
     assert_eq!(hits, checked, "every value read is checked");
     eprintln!(
         "[figure] sim_cache_history: {} seeds, {ops} operations ({checked} values read and checked, \
-         {invalidations} Ok invalidations, {errors} failed operations), {faults} faults, 0 violations, \
-         in {:?}",
+         {invalidations} Ok invalidations, {errors} failed operations, {ooms} of them OOM), {faults} \
+         faults, {evicted} keys evicted, 0 violations, in {:?}",
         seeds.len(),
         started.elapsed()
     );
     assert!(hits > 0 && invalidations > 0 && faults > 0, "the runs exercised nothing");
+    if seeds.len() >= 100 {
+        assert!(evicted > 0, "no run evicted anything");
+        assert!(ooms > 0, "no run filled a node that refuses writes (noeviction, volatile-*)");
+    }
+}
+
+/// Operations of a run that failed with the server's `OOM` (a node at `maxmemory` under
+/// `noeviction`, or under `volatile-*` with nothing left to evict): a typed error
+/// (`CacheError::Request(RequestError::Server)`, kind `Oom`), never a hit.
+fn oom(out: &slotcache_tests::simcache::scenario::Outcome) -> usize {
+    out.history.records.iter().filter(|r| r.result.as_ref().err().is_some_and(|e| e.contains("OOM"))).count()
 }
 
 #[test]

@@ -19,7 +19,8 @@ mod runtime;
 mod tls;
 
 pub use cache::{
-    Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, NamespaceOptions, Provider,
+    Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, EvictionClass, EvictionPolicy,
+    EvictionReport, EvictionSource, EvictionWarning, NamespaceOptions, PrimaryEviction, Provider,
     ProviderConfig, QueryOptions, SearchResults,
 };
 pub use credentials::{Credentials, CredentialsProvider};

@@ -15,6 +15,7 @@ use crate::topology::RefreshConfig;
 
 use super::durability::Durability;
 use super::error::CacheError;
+use super::eviction::EvictionClass;
 
 mod url;
 
@@ -125,6 +126,15 @@ pub struct ProviderConfig<Tls> {
     pub durability: Durability,
     /// Largest stored value accepted, in bytes; default 64 MiB, must be positive.
     pub max_value_size: usize,
+    /// Eviction setups the provider refuses to start with: when it connects it reads every
+    /// primary's `maxmemory-policy` and `maxmemory` (`CONFIG GET`, else `INFO memory`),
+    /// classifies each ([`EvictionClass`]), logs a warning for each risky one, and fails with
+    /// `CacheError::EvictionRefused` if a primary's class is listed here. Default empty: warn
+    /// only. A setup that cannot be read is [`EvictionClass::Unknown`]: not an error unless
+    /// `unknown` is listed. `allkeys` cannot be listed (it keeps every guarantee: the setup to
+    /// ask for). In files `refuse_eviction = ["volatile", "noeviction"]`; in URLs
+    /// `refuse_eviction=volatile,noeviction`.
+    pub refuse_eviction: Vec<EvictionClass>,
 }
 
 impl<Tls: fmt::Debug> fmt::Debug for ProviderConfig<Tls> {
@@ -160,6 +170,7 @@ impl<Tls: fmt::Debug> fmt::Debug for ProviderConfig<Tls> {
             .field("require_tls", &self.require_tls)
             .field("durability", &self.durability)
             .field("max_value_size", &self.max_value_size)
+            .field("refuse_eviction", &self.refuse_eviction)
             .finish()
     }
 }
@@ -199,6 +210,7 @@ impl<Tls> Default for ProviderConfig<Tls> {
             require_tls: false,
             durability: Durability::default(),
             max_value_size: 64 * 1024 * 1024,
+            refuse_eviction: Vec::new(),
         }
     }
 }
@@ -259,6 +271,12 @@ impl<Tls: Clone> ProviderConfig<Tls> {
         if !self.username.is_empty() && self.password.is_empty() {
             return Err(invalid("username", "a user name needs a password"));
         }
+        if self.refuse_eviction.contains(&EvictionClass::AllKeys) {
+            return Err(invalid(
+                "refuse_eviction",
+                "allkeys keeps every guarantee and cannot be refused (list volatile, noeviction, unlimited or unknown)",
+            ));
+        }
         if self.require_tls && self.tls.is_none() {
             return Err(CacheError::ClientConfig(ConfigError::TlsRequired));
         }
@@ -318,7 +336,7 @@ impl<Tls: Clone> ProviderConfig<Tls> {
     /// Options: those of [`ClientConfig::apply_url_option`], and `namespace`, `index_prefix`,
     /// `default_ttl`, `operation_timeout`, `atomic_operation_timeout`, `bulk_operation_timeout`,
     /// `flush_timeout`, `search_timeout`, `max_compute_retries`, `max_value_size`,
-    /// `send_to_replicas`. A `rediss://` or `valkeys://` URL sets
+    /// `send_to_replicas`, `refuse_eviction` (classes separated by commas). A `rediss://` or `valkeys://` URL sets
     /// [`require_tls`](Self::require_tls): set [`tls`](Self::tls) before connecting.
     ///
     /// # Errors

@@ -9,10 +9,10 @@ use crate::topology::Topology;
 ///
 /// Valkey replicates asynchronously: a failover right after an invalidation can promote a
 /// replica that never saw it, and the promoted replica would serve the stale value again. With
-/// [`Durability::Replicas`], an invalidation (`invalidate`, `invalidate_by_tags`) returns only
-/// after `WAIT`, sent on the connection that carried the invalidation once it has run, saw that
-/// many replicas of the shard acknowledge it, and fails with `CacheError::NotDurable`
-/// otherwise.
+/// [`Durability::Replicas`], an invalidation (`invalidate`, `invalidate_by_tags`,
+/// `invalidate_all`) returns only after `WAIT`, sent on the connection that carried the
+/// invalidation once it has run, saw that many replicas of the shard acknowledge it, and fails
+/// with `CacheError::NotDurable` otherwise.
 ///
 /// How many replicas it waits for: the configured count, capped at the replicas the client's
 /// latest topology **lists** for the shard, whatever their health (a replica that is still

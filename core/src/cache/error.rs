@@ -130,6 +130,23 @@ pub enum CacheError {
         "refusing to change maxmemory on every primary: set allow_unsafe_flushdb to change a cluster this application owns"
     )]
     UnsafeSetMaximum,
+    /// The provider refused to start: a primary's eviction setup is of a class that
+    /// `ProviderConfig::refuse_eviction` lists (see
+    /// [`EvictionClass`](crate::cache::eviction_class::EvictionClass)). For
+    /// [`EvictionClass::Unknown`](crate::cache::eviction_class::EvictionClass::Unknown), `cause` is
+    /// why the setup could not be read (and `addr` is empty when no primary could be asked).
+    #[error("primary {addr:?} evicts with {policy:?} ({class}), which refuse_eviction refuses")]
+    EvictionRefused {
+        /// The primary.
+        addr: String,
+        /// Its `maxmemory-policy` (empty when not read).
+        policy: String,
+        /// Its class.
+        class: crate::cache::eviction_class::EvictionClass,
+        /// Why it could not be read, for an unknown setup.
+        #[source]
+        cause: Option<Box<Self>>,
+    },
     /// Search or query on a namespace without a schema, or a cluster without the module.
     #[error("search operations not supported by this provider: {0}")]
     SearchNotSupported(String),

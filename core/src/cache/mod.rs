@@ -8,6 +8,8 @@ pub mod config;
 pub mod durability;
 pub mod envelope;
 pub mod error;
+pub mod eviction;
+pub mod eviction_class;
 pub mod namespaces;
 pub mod op;
 pub mod options;
@@ -28,6 +30,9 @@ pub use config::ProviderConfig;
 pub use durability::Durability;
 pub use envelope::{Entry, TagToken, TransformId};
 pub use error::{CacheError, SharedError};
+pub use eviction::{
+    EvictionClass, EvictionPolicy, EvictionReport, EvictionSource, EvictionWarning, PrimaryEviction,
+};
 pub use options::{DefaultKey, ExpiryFn, NamespaceOptions, SharedKeyEncoder};
 pub use query::{QueryOptions, SearchResults};
 pub use stats::{CacheStats, Counters};

@@ -35,6 +35,7 @@
 //!   [`Sim::new`]`(cluster, Sim::config(), seed)`.
 //! - **Advance time**: only through [`Sim::step`], [`Sim::run_for`], [`Sim::run_until`],
 //!   [`Sim::wait`] and [`Sim::call`] / [`Sim::call_node`]; [`Sim::elapsed`] is virtual time.
+//!   [`Sim::drive`] runs one cache-operation machine of the core to its outcome.
 //! - **Inject faults**: nodes: [`Sim::kill`], [`Sim::crash_primary`], [`Sim::restart`],
 //!   [`Sim::pause`]/[`Sim::resume`], [`SimNode::fail_with`]/[`SimNode::fail_next`];
 //!   replication: [`SimCluster::freeze_replica`], [`SimCluster::failover`] (lossy),
@@ -55,6 +56,7 @@ mod admin;
 mod cluster;
 pub mod command_ctx;
 pub mod commands;
+mod drive;
 pub mod eviction;
 pub mod glob;
 pub mod index_def;

@@ -307,7 +307,7 @@ impl CacheOps {
                 Box::new(Mapped::new(m, Ret::Existed))
             }
             Op::InvalidateAll => {
-                let m = ScanAll::unlink_namespace(&self.scope.ns, d("invalidate_all"));
+                let m = ScanAll::unlink_namespace(&self.scope.ns, self.scope.durability, d("invalidate_all"));
                 self.marked(Box::new(Mapped::new(m, Ret::Count)))
             }
             Op::EstimatedSize => Box::new(Mapped::new(

@@ -24,7 +24,7 @@ use slotcache_core::keys::Namespace;
 
 use crate::history::check::{Figures, check_p1};
 use crate::history::{History, Op, Violation};
-use crate::sim::{Sim, SimCluster};
+use crate::sim::{EvictionPolicy, Sim, SimCluster};
 
 use super::faults::{Schedule, apply};
 use super::ops::{CacheOps, Search, SearchFilter};
@@ -90,6 +90,8 @@ pub struct Outcome {
     pub faults: Vec<String>,
     /// The run's conditions (TTL, eviction, lock).
     pub conditions: String,
+    /// Keys the primaries evicted under `maxmemory` (summed over the nodes).
+    pub evicted: u64,
     /// The simulation's trace (its last events).
     pub trace: String,
     /// The test that reruns a seed.
@@ -131,6 +133,19 @@ fn scope(documents: bool) -> Arc<Scope> {
     })
 }
 
+/// The `maxmemory` of an evicting run's primaries, in the simulated store's bytes (keys and
+/// values): a few entries and tag keys, so that a run's dozen keys fill it.
+pub const EVICTING_MAXMEMORY: usize = 600;
+
+/// The policies an evicting run draws from, each as likely.
+pub const EVICTION_POLICIES: [EvictionPolicy; 5] = [
+    EvictionPolicy::AllKeysLru,
+    EvictionPolicy::AllKeysRandom,
+    EvictionPolicy::VolatileLru,
+    EvictionPolicy::VolatileTtl,
+    EvictionPolicy::NoEviction,
+];
+
 /// Runs one seed.
 #[must_use]
 pub fn run(seed: u64, options: Options) -> Outcome {
@@ -142,9 +157,14 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     // enough to evict, loads under the cluster lock.
     let mut conditions = crate::history::workload::Rng::new(seed ^ 0xC0D1);
     let evicting = conditions.below(4) == 0;
+    // The policy of an evicting run, drawn apart (so the conditions stay what they were for each
+    // seed): any key evicted, keys with a TTL only (without one the node fills and refuses
+    // writes), or none (`OOM` as soon as it is full).
+    let policy =
+        EVICTION_POLICIES[crate::history::workload::Rng::new(seed ^ 0xE71C).below(EVICTION_POLICIES.len())];
     if evicting {
         for p in cluster.primaries() {
-            cluster.set_maxmemory(&p, 2_000, crate::sim::eviction::EvictionPolicy::AllKeysLru);
+            cluster.set_maxmemory(&p, EVICTING_MAXMEMORY, policy);
         }
     }
     let ttl_ms = (conditions.below(3) == 0).then(|| 50 + conditions.next() % 500);
@@ -309,10 +329,22 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     }
     violations.extend(super::failed_writes::violations(&history));
     violations.extend(super::orphans::judge(&ops.scope.ns, &orphans, &history.records, &lossy, evicting));
+    let evicting = if evicting { policy.name() } else { "no" };
     let conditions =
         format!("ttl {ttl_ms:?} ms, evicting {evicting}, lock {lock_hold:?}, loaders up to {loader_ms} ms");
     let test = if options.documents { "sim_search_history" } else { "sim_cache_history" };
-    Outcome { seed, history, violations, figures, faults, conditions, trace: runner.sim.trace_dump(), test }
+    let evicted = runner.sim.cluster.nodes.values().map(|n| n.evicted).sum();
+    Outcome {
+        seed,
+        history,
+        violations,
+        figures,
+        faults,
+        conditions,
+        evicted,
+        trace: runner.sim.trace_dump(),
+        test,
+    }
 }
 
 /// Queries whose page held some key twice (property `Q`, reported by [`query_violations`]).

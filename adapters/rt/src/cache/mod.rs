@@ -32,7 +32,8 @@ pub use config::ProviderConfig;
 pub use namespace::Cache;
 pub use provider::Provider;
 pub use slotcache_core::cache::{
-    CacheStats, Compute, DefaultKey, Durability, EntryInfo, ExpiryFn, NamespaceOptions, QueryOptions,
+    CacheStats, Compute, DefaultKey, Durability, EntryInfo, EvictionClass, EvictionPolicy, EvictionReport,
+    EvictionSource, EvictionWarning, ExpiryFn, NamespaceOptions, PrimaryEviction, QueryOptions,
     SearchResults, SharedKeyEncoder,
 };
 #[doc(hidden)]

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use slotcache_core::cache::EvictionReport;
 use slotcache_core::cache::namespaces::Namespaces;
+use slotcache_core::cache::op::eviction::CheckEviction;
 use slotcache_core::cache::op::flush::{FlushAll, Maximum, SetMaximum};
 use slotcache_core::cache::ttl::check_default;
 use slotcache_core::cache::{CacheError, NamespaceOptions};
@@ -33,6 +35,7 @@ pub struct Provider {
     exec: Exec,
     config: Arc<ProviderConfig>,
     namespaces: Arc<Mutex<Namespaces>>,
+    eviction: Arc<EvictionReport>,
 }
 
 impl core::fmt::Debug for Provider {
@@ -43,10 +46,13 @@ impl core::fmt::Debug for Provider {
 
 impl Provider {
     /// Validates `config`, connects, and pings the cluster: when no seed answers, fails fast
-    /// with an error naming the seeds.
+    /// with an error naming the seeds. Then reads every primary's eviction setup
+    /// ([`Provider::eviction`]), logs a `tracing` warning for each risky one, and refuses to
+    /// start if a primary's class is in `config.refuse_eviction` (default: none, warn only).
     ///
     /// # Errors
-    /// [`CacheError::Config`] for invalid settings; the connection error otherwise.
+    /// [`CacheError::Config`] for invalid settings; the connection error;
+    /// [`CacheError::EvictionRefused`].
     pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
         Self::connect_as(rt, config, None).await
     }
@@ -85,7 +91,29 @@ impl Provider {
             client.close().await;
             return Err(to_cache_error(e));
         }
-        Ok(Self { exec: Exec { client, rt }, config: Arc::new(config), namespaces: Arc::default() })
+        let exec = Exec { client, rt };
+        let d = Deadline::new(exec.rt.now(), "connect", config.operation_timeout);
+        let eviction = match exec.drive(CheckEviction::new(config.refuse_eviction.clone(), d)).await {
+            Ok(report) => report,
+            Err(e) => {
+                exec.client.close().await;
+                return Err(e);
+            }
+        };
+        for w in eviction.warnings() {
+            tracing::warn!(warning = %w, "slotcache: eviction setup");
+        }
+        Ok(Self { exec, config: Arc::new(config), namespaces: Arc::default(), eviction: Arc::new(eviction) })
+    }
+
+    /// Every primary's eviction setup as read when the provider connected (`CONFIG GET
+    /// maxmemory-policy maxmemory`, else `INFO memory`): policy, `maxmemory` and what it means
+    /// for the cache ([`EvictionClass`](slotcache_core::cache::EvictionClass)); a primary whose
+    /// setup could not be read is `Unknown`. See "Eviction under `maxmemory`" in
+    /// `docs/consistency.md`. Not refreshed: a later `CONFIG SET` or a new primary is not seen.
+    #[must_use]
+    pub fn eviction(&self) -> &EvictionReport {
+        &self.eviction
     }
 
     /// The shared cluster client (for commands the cache does not cover).

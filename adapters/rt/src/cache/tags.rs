@@ -53,13 +53,22 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Keys written while it runs may survive; a slot migrating meanwhile may hide keys from
     /// the scan.
     ///
+    /// With [`Durability::Replicas`](super::Durability) each page's unlinks are followed by a
+    /// `WAIT` on the connection that ran them (on the node's blocking lane), so a failover
+    /// cannot bring the deleted keys back; a node whose replicas do not acknowledge in time
+    /// still has every page unlinked (without further `WAIT`s), and the call then fails with
+    /// [`CacheError::NotDurable`].
+    ///
     /// # Errors
-    /// A node's error, or the `flush_timeout`.
+    /// A node's error, or the `flush_timeout`; [`CacheError::NotDurable`] when a primary's
+    /// replicas did not acknowledge its unlinks (the keys are gone from the primaries;
+    /// retrying is safe).
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
         self.observed(Op::InvalidateAll, async move {
             let _running = self.invalidating();
             let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
-            self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), d)).await
+            let durability = self.inner.typed.scope().durability;
+            self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), durability, d)).await
         })
         .await
     }

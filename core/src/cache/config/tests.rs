@@ -115,6 +115,26 @@ fn from_url_reads_seeds_credentials_and_options() {
     assert!(matches!(e("redis://h?mode=sharded"), UrlError::OptionValue { name, .. } if name == "mode"));
 }
 
+/// `refuse_eviction`: empty by default (warn only), read from URLs, and `allkeys` refused.
+#[test]
+fn refuse_eviction_defaults_to_warn_only_and_is_checked() {
+    let mut c = Config::new(["127.0.0.1:7000"]);
+    assert!(c.refuse_eviction.is_empty(), "the default only warns");
+    c.refuse_eviction = vec![EvictionClass::Volatile, EvictionClass::Unknown];
+    assert!(c.client_settings().is_ok());
+    c.refuse_eviction.push(EvictionClass::AllKeys);
+    assert_eq!(field_of(c.client_settings()), "refuse_eviction");
+    let c = Config::from_url("redis://h?refuse_eviction=volatile,noeviction").unwrap();
+    assert_eq!(c.refuse_eviction, [EvictionClass::Volatile, EvictionClass::NoEviction]);
+    assert!(format!("{c:?}").contains("refuse_eviction"));
+    assert!(Config::from_url("redis://h?refuse_eviction=").unwrap().refuse_eviction.is_empty());
+    let e = Config::from_url("redis://h?refuse_eviction=volatile,lru").unwrap_err();
+    assert!(
+        matches!(e, UrlError::OptionValue { ref name, ref value, .. } if name == "refuse_eviction" && value == "lru"),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_tls_url_without_tls_settings_asks_for_roots() {
     let c = Config::from_url("rediss://h:6380").unwrap();
@@ -193,6 +213,9 @@ min_interval = "200ms"
         assert!(err("mode = \"sentinel\"").contains("sentinel"));
         assert!(err("durability = \"eventually\"").contains("eventually"));
         assert!(err("tls = true").contains("tls"), "TLS settings are built in code");
+        assert!(err("refuse_eviction = [\"lru\"]").contains("not an eviction class"));
+        let c: Config = toml::from_str("refuse_eviction = [\"volatile\", \"unknown\"]").unwrap();
+        assert_eq!(c.refuse_eviction, [EvictionClass::Volatile, EvictionClass::Unknown]);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::config::UrlError;
 use crate::config::url::{duration, number, parse_value};
 
 use super::ProviderConfig;
+use crate::cache::eviction::EvictionClass;
 
 #[cfg(doc)]
 use crate::client::ClientConfig;
@@ -30,6 +31,13 @@ pub(super) fn apply_provider_option<Tls>(
         "max_compute_retries" => cfg.max_compute_retries = number(name, value)?,
         "max_value_size" => cfg.max_value_size = number(name, value)?,
         "send_to_replicas" => cfg.send_to_replicas = parse_value(name, value, str::parse::<bool>)?,
+        "refuse_eviction" => {
+            cfg.refuse_eviction = value
+                .split(',')
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| parse_value(name, c, |c| EvictionClass::parse(c).ok_or("not an eviction class")))
+                .collect::<Result<_, _>>()?;
+        }
         _ => return Err(UrlError::UnknownOption { name: name.to_owned() }),
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod cas;
 pub mod child;
 pub mod compute;
 pub mod deadline;
+pub mod eviction;
 pub mod exchange;
 pub mod expiry;
 pub mod fan_out;

@@ -7,6 +7,17 @@
 //!
 //! Like any `SCAN`, this is not a snapshot: keys written meanwhile may or may not be seen, and
 //! a slot migrating meanwhile can hide or repeat keys.
+//!
+//! **Durability of `invalidate_all`.** With [`Durability::Replicas`], each page's unlinks go on
+//! the node's blocking lane ([`Cmd::blocking`]), one `UNLINK` per slot in one pipeline, followed
+//! by a `WAIT` on the connection that ran the last of them ([`Cmd::after`]); the pipeline keeps
+//! its commands for one node on one connection, so the `WAIT` covers the whole page (and, as
+//! replication offsets only grow, everything that connection wrote before). A node whose
+//! replicas fall short (or whose connection is gone before the `WAIT` could run there) is
+//! noted; its remaining pages are still unlinked, without more `WAIT`s (the call's outcome is
+//! decided, and each would cost the full timeout); every node still goes to its end, and the
+//! call then fails with [`CacheError::NotDurable`] (unless a node failed: its error comes
+//! first). The keys are gone from the primaries either way; retrying is safe.
 
 use core::time::Duration;
 use std::collections::BTreeSet;
@@ -14,12 +25,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::cache::durability::Durability;
 use crate::cache::error::CacheError;
 use crate::cache::plan;
 use crate::client::{Cmd, Reply, Request, RequestError};
 use crate::keys::Namespace;
 use crate::node_addr::NodeAddr;
 use crate::resp::Value;
+use crate::slot::{Slot, key_slot};
 use crate::topology::Topology;
 
 use super::deadline::Deadline;
@@ -143,8 +156,9 @@ struct NodeScan {
 #[derive(Debug)]
 enum Sent {
     Scan(usize),
-    /// The unlink or the weighing of a node's last page.
-    Page(usize),
+    /// The unlink or the weighing of a node's last page; for a durable unlink, the replicas
+    /// its `WAIT` asks for.
+    Page(usize, Option<u32>),
 }
 
 /// Scans every primary for each pattern in turn (the primaries of one pattern in parallel).
@@ -164,6 +178,10 @@ pub struct ScanAll {
     sent: Vec<Sent>,
     waiting: bool,
     total: u64,
+    /// How far unlinks must be acknowledged (`Primary` for counting and weighing).
+    durability: Durability,
+    /// Nodes (by address, across patterns) whose replicas fell short: (acknowledged, wanted).
+    short: Vec<(NodeAddr, i64, i64)>,
 }
 
 impl ScanAll {
@@ -187,10 +205,12 @@ impl ScanAll {
     }
 
     /// Unlinks every key of namespace `ns` on every primary: its data keys, then its tag keys,
-    /// then its reverse-index keys (`invalidate_all`).
+    /// then its reverse-index keys (`invalidate_all`), each page acknowledged by replicas as
+    /// `durability` says (see the module's docs).
     #[must_use]
-    pub fn unlink_namespace(ns: &Namespace, deadline: Deadline) -> Self {
-        Self::unlink(vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()], deadline)
+    pub fn unlink_namespace(ns: &Namespace, durability: Durability, deadline: Deadline) -> Self {
+        let patterns = vec![ns.scan_pattern(), ns.tag_scan_pattern(), ns.reverse_scan_pattern()];
+        Self { durability, ..Self::unlink(patterns, deadline) }
     }
 
     const fn new(patterns: Vec<Vec<u8>>, sweep: Sweep, deadline: Deadline) -> Self {
@@ -204,13 +224,33 @@ impl ScanAll {
             sent: Vec::new(),
             waiting: false,
             total: 0,
+            durability: Durability::Primary,
+            short: Vec::new(),
         }
+    }
+
+    /// The outcome once every pattern is done: the total, or `NotDurable` for the first node
+    /// (in the order they fell short) whose replicas did not acknowledge.
+    fn outcome(&self) -> Result<u64, CacheError> {
+        match self.short.first() {
+            Some((_, acked, wanted)) => Err(CacheError::NotDurable { acked: *acked, wanted: *wanted }),
+            None => Ok(self.total),
+        }
+    }
+
+    /// The `WAIT` a page of node `i` needs: replicas and timeout, or `None` (not an unlink,
+    /// durability off, the shard lists no replica, or the node already fell short).
+    fn wait_for(&self, cx: &Ctx<'_>, i: usize, slot: Slot) -> Option<(u32, u64)> {
+        if self.sweep != Sweep::Unlink || self.short.iter().any(|(a, _, _)| *a == self.nodes[i].addr) {
+            return None;
+        }
+        self.durability.wait_for(slot, cx.topology)
     }
 
     /// Starts the next pattern, once the primaries are known.
     fn next_pattern(&mut self, cx: &Ctx<'_>) -> Step<u64> {
         if self.next_pattern >= self.patterns.len() {
-            return Step::Done(Ok(self.total));
+            return Step::Done(self.outcome());
         }
         match primaries_of(cx, &self.deadline) {
             Err(e) => Step::Done(Err(e)),
@@ -238,8 +278,17 @@ impl ScanAll {
             Err(e) => return Step::Done(Err(e)),
         };
         for (i, keys) in std::mem::take(&mut self.pages) {
-            requests.push(page_request(self.sweep, keys).with_timeout(timeout));
-            sent.push(Sent::Page(i));
+            let last_slot = keys.last().map_or_else(|| key_slot(b""), |k| key_slot(k));
+            match self.wait_for(cx, i, last_slot) {
+                Some((n, ms)) => {
+                    requests.push(durable_unlink(keys, n, ms).with_timeout(timeout));
+                    sent.push(Sent::Page(i, Some(n)));
+                }
+                None => {
+                    requests.push(page_request(self.sweep, keys).with_timeout(timeout));
+                    sent.push(Sent::Page(i, None));
+                }
+            }
         }
         let pattern = &self.patterns[self.next_pattern - 1];
         for (i, n) in self.nodes.iter().enumerate().filter(|(_, n)| !n.done) {
@@ -293,8 +342,18 @@ impl ScanAll {
                     }
                     Err(e) => self.fail(i, e),
                 },
-                Sent::Page(i) => match read_page(self.sweep, reply, &self.deadline) {
+                Sent::Page(i, None) => match read_page(self.sweep, reply, &self.deadline) {
                     Ok(n) => self.total = self.total.saturating_add(n),
+                    Err(e) => self.fail(i, e),
+                },
+                Sent::Page(i, Some(want)) => match read_durable_unlink(reply, &self.deadline) {
+                    Ok((n, acked)) => {
+                        self.total = self.total.saturating_add(n);
+                        let want = i64::from(want);
+                        if acked < want {
+                            self.short.push((self.nodes[i].addr.clone(), acked, want));
+                        }
+                    }
                     Err(e) => self.fail(i, e),
                 },
             }
@@ -319,6 +378,57 @@ fn page_request(sweep: Sweep, keys: Vec<Bytes>) -> Request {
         cmd.push_arg(k);
     }
     Request::command(cmd)
+}
+
+/// A page's unlinks that replicas must acknowledge: one `UNLINK` per slot (in the order the
+/// slots first appear), all on the node's blocking lane, then `WAIT replicas timeout_ms` on the
+/// connection that ran the last one. One pipeline keeps a node's commands on one connection,
+/// so the `WAIT` follows every unlink of the page there.
+fn durable_unlink(keys: Vec<Bytes>, replicas: u32, timeout_ms: u64) -> Request {
+    let mut by_slot: Vec<(Slot, Cmd)> = Vec::new();
+    for k in keys {
+        let slot = key_slot(&k);
+        match by_slot.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, cmd)) => cmd.push_arg(k),
+            None => by_slot.push((slot, Cmd::new("UNLINK").arg(k))),
+        }
+    }
+    let last = by_slot.last().map(|(s, _)| *s);
+    let mut cmds: Vec<Cmd> = by_slot.into_iter().map(|(s, c)| c.with_slot(s).blocking()).collect();
+    if let Some(slot) = last {
+        let wait = Cmd::new("WAIT").arg(replicas).arg(timeout_ms).with_slot(slot).with_read_only(false);
+        cmds.push(wait.after(cmds.len() - 1));
+    }
+    Request::pipeline(cmds)
+}
+
+/// Reads a [`durable_unlink`]'s reply: the keys unlinked and the replicas that acknowledged
+/// (`0` when the connection was gone before the `WAIT` could run on it).
+///
+/// # Errors
+/// The request failed, an `UNLINK` failed, or a reply of another shape.
+fn read_durable_unlink(
+    reply: Result<Reply, RequestError>,
+    deadline: &Deadline,
+) -> Result<(u64, i64), CacheError> {
+    let mut results = match reply.map_err(|e| deadline.request_error(e))? {
+        Reply::Pipeline(results) if !results.is_empty() => results,
+        other => return Err(CacheError::UnexpectedReply { command: "UNLINK", got: format!("{other:?}") }),
+    };
+    let wait = results.pop().unwrap_or(Err(RequestError::Internal { what: "a WAIT without its reply" }));
+    let mut unlinked = 0u64;
+    for r in results {
+        let v = r.map_err(|e| deadline.request_error(e))?;
+        unlinked = unlinked.saturating_add(u64::try_from(plan::read_int("UNLINK", &v)?).unwrap_or(0));
+    }
+    let acked = match wait {
+        Ok(v) => plan::read_int("WAIT", &v)?,
+        // The connection that ran the unlinks is gone before the WAIT could run there:
+        // nothing says a replica has them.
+        Err(RequestError::ConnectionLost { .. } | RequestError::Skipped { .. }) => 0,
+        Err(e) => return Err(deadline.request_error(e)),
+    };
+    Ok((unlinked, acked))
 }
 
 /// What a page's request amounts to: the keys unlinked, or the bytes they use.
@@ -367,6 +477,9 @@ impl Machine for ScanAll {
         }
     }
 }
+
+#[cfg(test)]
+mod durable_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -504,7 +617,7 @@ pub(crate) mod tests {
     #[test]
     fn a_namespace_is_its_data_tag_and_reverse_keys() {
         let ns = Namespace::new("ns").expect("valid");
-        let scan = ScanAll::unlink_namespace(&ns, deadline());
+        let scan = ScanAll::unlink_namespace(&ns, Durability::Primary, deadline());
         let mut m = Driver::new(scan, Some(topology(&[7000])));
         let mut patterns = vec![requests(&m.resume(Input::Start))[0].1[3].clone()];
         for _ in 0..2 {
