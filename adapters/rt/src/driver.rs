@@ -38,8 +38,9 @@ pub(crate) type Waiter = oneshot::Sender<Result<Reply, Error>>;
 
 /// What the handles send to the driver.
 pub(crate) enum Msg {
-    /// Submit a request (planned by the caller's task: that work stays off the driver).
-    Request(Prepared, Waiter),
+    /// Submit a request (planned by the caller's task: that work stays off the driver), with
+    /// its span when a subscriber records it (the driver records the node that answered).
+    Request(Prepared, Waiter, Option<tracing::Span>),
     /// Switch to new credentials and re-authenticate the open connections.
     Credentials(Option<String>, slotcache_core::client::Password, Waiter),
     /// Report the counters.
@@ -80,36 +81,37 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// anyway, the older one is kept aside, not dropped.
 #[derive(Default)]
 pub(crate) struct Waiters {
-    table: Vec<Option<(RequestId, Waiter)>>,
+    table: Vec<Option<(RequestId, Waiter, Option<tracing::Span>)>>,
     /// Waiters whose index another request took (never, while the core keeps its promise).
-    displaced: Vec<(RequestId, Waiter)>,
+    displaced: Vec<(RequestId, Waiter, Option<tracing::Span>)>,
 }
 
 impl Waiters {
-    fn insert(&mut self, id: RequestId, waiter: Waiter) {
+    fn insert(&mut self, id: RequestId, waiter: Waiter, span: Option<tracing::Span>) {
         let i = id.index();
         if i >= self.table.len() {
             self.table.resize_with(i + 1, || None);
         }
-        if let Some((old, w)) = self.table[i].replace((id, waiter)) {
+        if let Some((old, w, s)) = self.table[i].replace((id, waiter, span)) {
             tracing::error!(?old, new = ?id, "slotcache: two waiting requests share an index");
-            self.displaced.push((old, w));
+            self.displaced.push((old, w, s));
         }
     }
 
-    fn remove(&mut self, id: RequestId) -> Option<Waiter> {
+    fn remove(&mut self, id: RequestId) -> Option<(Waiter, Option<tracing::Span>)> {
         if let Some(slot) = self.table.get_mut(id.index()) {
             match slot.take() {
-                Some((have, w)) if have == id => return Some(w),
+                Some((have, w, s)) if have == id => return Some((w, s)),
                 other => *slot = other,
             }
         }
-        let i = self.displaced.iter().position(|(have, _)| *have == id)?;
-        Some(self.displaced.swap_remove(i).1)
+        let i = self.displaced.iter().position(|(have, ..)| *have == id)?;
+        let (_, w, s) = self.displaced.swap_remove(i);
+        Some((w, s))
     }
 
     fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
-        self.table.drain(..).flatten().chain(self.displaced.drain(..)).map(|(_, w)| w)
+        self.table.drain(..).flatten().chain(self.displaced.drain(..)).map(|(_, w, _)| w)
     }
 }
 
@@ -160,6 +162,8 @@ pub(crate) struct Driver {
     pub(crate) timer: Option<(Instant, BoxFuture<()>)>,
     pub(crate) closed: Option<oneshot::Sender<()>>,
     pub(crate) stopping: bool,
+    /// What is recorded into the `metrics` facade (nothing without the feature).
+    pub(crate) metrics: crate::observe::DriverMetrics,
 }
 
 /// The client's latest topology, published by the driver, read by every handle.
@@ -180,9 +184,9 @@ impl TopologySnapshot {
 impl Driver {
     fn on_msg(&mut self, now: Instant, msg: Msg) {
         match msg {
-            Msg::Request(req, waiter) => match self.client.submit_prepared(now, req) {
+            Msg::Request(req, waiter, span) => match self.client.submit_prepared(now, req) {
                 Ok(id) => {
-                    self.waiters.insert(id, waiter);
+                    self.waiters.insert(id, waiter, span);
                 }
                 Err(e) => {
                     let _ = waiter.send(Err(Error::Submit(e)));
@@ -191,7 +195,7 @@ impl Driver {
             Msg::Credentials(user, password, waiter) => {
                 match self.client.set_credentials(now, user, password) {
                     Ok(id) => {
-                        self.waiters.insert(id, waiter);
+                        self.waiters.insert(id, waiter, None);
                     }
                     Err(e) => {
                         let _ = waiter.send(Err(Error::Submit(e)));
@@ -328,6 +332,8 @@ impl Driver {
 
     /// Drains the core's outputs; returns the instant of its next timer.
     fn drain(&mut self, now: Instant) -> Option<Instant> {
+        // Before any completion goes out: a caller sees its own request counted.
+        self.metrics.sync(&mut self.client, now);
         loop {
             match self.client.poll_output() {
                 Output::Connect { conn, addr } => {
@@ -359,9 +365,13 @@ impl Driver {
                     }
                     self.dialling.remove(&conn);
                 }
-                Output::Completed { id, result } => match self.waiters.remove(id) {
+                Output::Completed { id, result, node } => match self.waiters.remove(id) {
                     // A caller that gave up dropped its receiver: nothing to do then.
-                    Some(w) => {
+                    Some((w, span)) => {
+                        if let (Some(span), Some(addr)) = (span, node.and_then(|n| self.client.node_addr(n)))
+                        {
+                            crate::observe::request_node(&span, addr);
+                        }
                         let _ = w.send(result.map_err(Error::Request));
                     }
                     None => {
@@ -375,7 +385,7 @@ impl Driver {
                     }
                     self.subscribers.retain(|s| s.try_send(e.clone()).is_ok() || !s.is_closed());
                 }
-                Output::Wait(at) => return at,
+                Output::Wait(at) => return self.metrics.wake_at(at),
                 _ => {}
             }
         }
@@ -427,6 +437,7 @@ impl Future for Driver {
             }
             let next = this.drain(now);
             if this.stopping {
+                this.metrics.closed();
                 // Outstanding waiters were failed by close(); finish.
                 for w in this.waiters.drain() {
                     let _ = w.send(Err(Error::Closed));

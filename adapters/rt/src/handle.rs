@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_channel::oneshot;
-use slotcache_core::client::{Client as Core, Cmd, Event, Reply, Request, RequestError, Stats};
+use slotcache_core::client::{Client as Core, Cmd, Event, Prepared, Reply, Request, RequestError, Stats};
 use slotcache_core::{NodeAddr, Value};
 
 use crate::driver::{Driver, Msg};
@@ -78,6 +78,7 @@ impl Client {
             timer: None,
             closed: None,
             stopping: false,
+            metrics: crate::observe::DriverMetrics::new(),
         };
         rt.spawn(Box::pin(driver));
         Ok(Self { tx, topology })
@@ -94,16 +95,24 @@ impl Client {
     /// The request's error, or [`Error::Closed`].
     pub async fn request(&self, request: Request) -> Result<Reply, Error> {
         use tracing::Instrument;
-        let span = tracing::trace_span!("slotcache.request", kind = request_kind(&request));
-        let round_trip = async {
-            // Planned here, in the caller's task: the driver, which serves every task, only
-            // queues and routes it.
-            let prepared = request.prepare()?;
-            let (tx, rx) = oneshot::channel();
-            self.tx.send(Msg::Request(prepared, tx)).await.map_err(|_| Error::Closed)?;
-            rx.await.map_err(|_| Error::Closed)?
-        };
-        if span.is_disabled() { round_trip.await } else { round_trip.instrument(span).await }
+        let kind = request_kind(&request);
+        // Planned here, in the caller's task: the driver, which serves every task, only
+        // queues and routes it.
+        let prepared = request.prepare()?;
+        let span = crate::observe::request_span(&prepared, kind);
+        if span.is_disabled() {
+            return self.round_trip(prepared, None).await;
+        }
+        let result = self.round_trip(prepared, Some(span.clone())).instrument(span.clone()).await;
+        crate::observe::request_done(&span, &result);
+        result
+    }
+
+    /// Hands a planned request to the driver and waits for its reply.
+    async fn round_trip(&self, prepared: Prepared, span: Option<tracing::Span>) -> Result<Reply, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Request(prepared, tx, span)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Sends one command, routed by its keys (multi-key commands split per slot and merged).

@@ -14,6 +14,7 @@ mod dial;
 mod driver;
 mod error;
 mod handle;
+mod observe;
 mod runtime;
 mod tls;
 
@@ -37,8 +38,8 @@ pub use slotcache_core::cache::{
 };
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
-    ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Mode, Password, ReadFrom, Reply,
-    Request, RequestError, RequestKind, Stats, SubmitError, TlsFailure,
+    ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Mode, NodeId, NodeStats, Password,
+    ReadFrom, Reply, Request, RequestError, RequestKind, Stats, SubmitError, TlsFailure,
 };
 /// Reading configuration: connection URLs and human-readable durations.
 pub use slotcache_core::config::{ConnectionUrl, DurationError, UrlError, parse_duration};

@@ -76,6 +76,8 @@ impl TopologyQuery {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) addr: NodeAddr,
+    /// The node's entry in the client's per-node counters.
+    pub(crate) node: super::NodeId,
     pub(crate) state: ConnState,
     pub(crate) protocol: Protocol,
     pub(crate) read_buf: BytesMut,
@@ -94,9 +96,10 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(addr: NodeAddr) -> Self {
+    pub(crate) fn new(addr: NodeAddr, node: super::NodeId) -> Self {
         Self {
             addr,
+            node,
             state: ConnState::Connecting,
             protocol: Protocol::Resp2,
             read_buf: BytesMut::new(),

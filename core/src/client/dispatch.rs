@@ -99,6 +99,8 @@ impl Client {
             self.write_sub(cid, sid);
         } else {
             conn.queued.push_back(sid);
+            let node = conn.node;
+            self.node_stats.touch(node);
             if let Some(sub) = self.subs.get_mut(sid) {
                 sub.state = SubState::Queued(cid);
             }
@@ -167,6 +169,7 @@ impl Client {
             self.stats.retries += 1;
         }
         sub.state = SubState::InFlight(cid);
+        self.node_stats.bump(conn.node, |s| s.requests += 1);
         self.mark_dirty(cid);
     }
 
@@ -345,7 +348,8 @@ impl Client {
 
     /// Opens a connection to `addr` (its handshake follows).
     fn open_conn(&mut self, now: Instant, addr: &NodeAddr) -> Id {
-        let cid = self.conns.insert(Conn::new(addr.clone()));
+        let node = self.node_stats.id(addr);
+        let cid = self.conns.insert(Conn::new(addr.clone(), node));
         self.stats.connects += 1;
         self.outputs.push_back(Output::Connect { conn: ConnId(cid.to_u64()), addr: addr.clone() });
         self.timers.push(now + self.cfg.connect_timeout, Timer::Connect(cid, now));

@@ -542,7 +542,7 @@ impl Harness {
                     peer.state = State::Gone;
                     peer.unanswered.clear();
                 }
-                Output::Completed { id, result } => {
+                Output::Completed { id, result, .. } => {
                     self.failures += usize::from(result.is_err());
                     assert!(!self.done.contains(&id), "{id:?} completed twice");
                     assert!(self.outstanding.remove(&id).is_some(), "{id:?} completed but never submitted");

@@ -25,11 +25,13 @@ impl Client {
             return;
         }
         self.down.remove(&conn.addr);
+        let node = conn.node;
         let replica = self.topology.as_ref().is_some_and(|t| t.lists_replica(&conn.addr));
         conn.start_handshake(cfg, replica);
         if let Some(q) = conn.queued_topology.take() {
             conn.write(q.command(), Expect::Topology(q));
         }
+        self.node_stats.opened(node);
         self.mark_dirty(cid);
         if !self.conns.get(cid).is_some_and(super::conn::Conn::handshake_pending) {
             self.conn_ready(cid);
@@ -136,6 +138,7 @@ impl Client {
     fn handshake_failed(&mut self, now: Instant, cid: Id, e: ServerError) {
         let Some(conn) = self.conns.remove(cid) else { return };
         self.forget_conn(&conn.addr, cid);
+        self.node_stats.bump(conn.node, |s| s.connection_errors += 1);
         self.outputs.push_back(Output::Close { conn: ConnId(cid.to_u64()) });
         let error = if is_auth_error(&e) {
             RequestError::Auth { addr: conn.addr.clone(), error: e.clone() }
@@ -164,10 +167,20 @@ impl Client {
         if self.subs.get(sid).is_none_or(|s| s.state != SubState::InFlight(cid)) {
             return; // its request timed out meanwhile
         }
+        let node = self.conns.get(cid).map(|c| c.node);
         match value {
             Value::Error(msg) => {
                 let addr = self.conns.get(cid).map(|c| c.addr.clone());
                 let e = ServerError::new(msg);
+                if let Some(node) = node {
+                    self.node_stats.bump(node, |s| match e.kind() {
+                        ServerErrorKind::Moved { .. } => s.moved += 1,
+                        ServerErrorKind::Ask { .. } => s.ask += 1,
+                        // The script cache's normal miss: the caller sends the script again.
+                        ServerErrorKind::NoScript => {}
+                        _ => s.error_replies += 1,
+                    });
+                }
                 let refused_auth =
                     is_auth_error(&e) && self.subs.get(sid).is_some_and(|s| super::reauth::is_auth(&s.cmd));
                 match addr {
@@ -177,7 +190,12 @@ impl Client {
                     addr => self.on_server_error(now, sid, addr, e),
                 }
             }
-            v => self.complete_sub(sid, Ok(v)),
+            v => {
+                if let Some(node) = node {
+                    self.node_stats.touch(node);
+                }
+                self.complete_sub(sid, Ok(v));
+            }
         }
     }
 
@@ -291,8 +309,10 @@ impl Client {
         tracing::debug!(node = %conn.addr, error = %err, in_flight = conn.inflight.len(), "slotcache: connection lost");
         if conn.state == ConnState::Connecting {
             self.mark_down(now, &conn.addr, err);
+            self.node_stats.bump(conn.node, |s| s.connection_errors += 1);
         } else {
             self.stats.disconnects += 1;
+            self.node_stats.lost(conn.node);
         }
         // Part of a reply was buffered: the connection ended mid-reply (a truncated reply, then
         // a close). Say so: "closed the connection" alone reads like an idle close.
@@ -366,7 +386,14 @@ impl Client {
             (Ok(_), SubState::InFlight(cid)) => Some(cid),
             _ => None,
         };
+        let node = match sub.state {
+            SubState::InFlight(cid) => self.conns.get(cid).map(|c| c.node),
+            _ => None,
+        };
         let Some(parent) = self.parents.get_mut(sub.parent) else { return };
+        if node.is_some() {
+            parent.node = node;
+        }
         if let Some(slot @ None) = parent.results.get_mut(sub.index) {
             *slot = Some(result);
             parent.pending -= 1;
@@ -402,7 +429,8 @@ impl Client {
         } else {
             tracing::trace!(request = pid.to_u64(), "slotcache: completed");
         }
-        self.outputs.push_back(Output::Completed { id: super::RequestId(pid.to_u64()), result });
+        let node = parent.node;
+        self.outputs.push_back(Output::Completed { id: super::RequestId(pid.to_u64()), result, node });
     }
 
     /// A request's deadline passed: every unfinished part fails with what it was waiting for.
@@ -415,6 +443,9 @@ impl Client {
             if let SubState::InFlight(cid) = sub.state {
                 // Its reply is abandoned: if it never comes, the connection is stalled.
                 self.arm_stall_check(cid, deadline);
+                if let Some(node) = self.conns.get(cid).map(|c| c.node) {
+                    self.node_stats.bump(node, |s| s.timeouts += 1);
+                }
             }
             let Some(sub) = self.subs.get(sid) else { continue };
             let attempts = sub.attempts;

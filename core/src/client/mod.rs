@@ -25,6 +25,7 @@ pub mod fuzz;
 mod input;
 mod merge;
 mod mode;
+mod node_stats;
 #[cfg(test)]
 mod pipeline_tests;
 mod plan;
@@ -54,6 +55,7 @@ pub use crate::password::Password;
 pub use config::{ClientConfig, ClientSettings, MAX_STALL_TIMEOUT, ReadFrom, ReadFromError};
 pub use error::{ConfigError, ConnError, ConnErrorKind, RequestError, SubmitError, TimeoutStage};
 pub use mode::{Mode, ModeError};
+pub use node_stats::{NodeId, NodeStats};
 pub use plan::Prepared;
 pub use request::{Cmd, Reply, Request, RequestKind, ToArg};
 pub use stats::Stats;
@@ -137,6 +139,9 @@ pub enum Output {
         id: RequestId,
         /// Its reply or error.
         result: Result<Reply, RequestError>,
+        /// The node that answered (the last part to finish, for a request of several parts);
+        /// `None` when no node did (a timeout before any reply, a refusal, a lost connection).
+        node: Option<NodeId>,
     },
     /// Something the caller may want to know.
     Event(Event),
@@ -229,6 +234,8 @@ struct Parent {
     /// The connection each node's commands of this request use, so that they stay in order on
     /// one connection (what `WAIT` after a write needs). Only requests of several commands pin.
     pinned: Vec<(NodeAddr, Id)>,
+    /// The node whose reply finished the last part so far.
+    node: Option<NodeId>,
 }
 
 /// The connections of one node.
@@ -289,6 +296,10 @@ pub struct Client {
     outputs: VecDeque<Output>,
     dirty: Vec<Id>,
     stats: Stats,
+    /// Counters per node.
+    node_stats: node_stats::NodeTable,
+    /// When the topology in use was fetched (its last successful refresh).
+    topology_fetched: Option<Instant>,
     closed: bool,
 }
 
@@ -322,6 +333,8 @@ impl Client {
             outputs: VecDeque::new(),
             dirty: Vec::new(),
             stats: Stats::default(),
+            node_stats: node_stats::NodeTable::default(),
+            topology_fetched: None,
             closed: false,
             cfg,
         };
@@ -349,6 +362,34 @@ impl Client {
         s.outstanding = self.parents.len() as u64;
         s.connections = self.conns.len() as u64;
         s
+    }
+
+    /// When the topology in use was fetched: the instant of the last successful refresh (a
+    /// `MOVED` that patched the map since does not count); `None` before the first.
+    #[must_use]
+    pub const fn topology_fetched_at(&self) -> Option<Instant> {
+        self.topology_fetched
+    }
+
+    /// Calls `f` with the counters of every node that changed since the last call (each node
+    /// once), `pending` as it is now; costs nothing when none changed. An adapter that exports
+    /// metrics calls it once per turn of its loop, before it delivers completions, so what a
+    /// caller observes after its request returned is counted.
+    pub fn changed_nodes(&mut self, f: impl FnMut(NodeId, &NodeAddr, &NodeStats)) {
+        let (nodes, conns) = (&self.nodes, &self.conns);
+        self.node_stats.drain_changed(|addr| pending_on(nodes, conns, addr), f);
+    }
+
+    /// Every node the client has connected to, with its counters.
+    #[must_use]
+    pub fn node_stats(&self) -> Vec<(NodeId, NodeAddr, NodeStats)> {
+        self.node_stats.all(|addr| pending_on(&self.nodes, &self.conns, addr))
+    }
+
+    /// The address of a node (as [`Output::Completed`] or [`Client::changed_nodes`] name it).
+    #[must_use]
+    pub fn node_addr(&self, id: NodeId) -> Option<&NodeAddr> {
+        self.node_stats.addr(id)
     }
 
     /// Submits a request; its result comes later as [`Output::Completed`].
@@ -387,6 +428,7 @@ impl Client {
             results: (0..pending).map(|_| None).collect(),
             subs: Vec::with_capacity(pending),
             pinned: Vec::new(),
+            node: None,
         });
         self.timers.push(deadline, Timer::Deadline(parent));
         for (index, planned) in plan.subs.into_iter().enumerate() {
@@ -533,4 +575,15 @@ impl Client {
             Timer::Stall(cid) => self.conns.get(cid).is_some(),
         }
     }
+}
+
+/// Commands written or queued on `addr`'s connections and not answered yet.
+fn pending_on(
+    nodes: &HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
+    conns: &Arena<Conn>,
+    addr: &NodeAddr,
+) -> u64 {
+    nodes.get(addr).map_or(0, |n| {
+        n.conns.iter().chain(n.blocking.iter()).filter_map(|c| conns.get(*c)).map(|c| c.load() as u64).sum()
+    })
 }

@@ -273,3 +273,34 @@ pub struct Prepared {
     pub(crate) plan: Plan,
     pub(crate) timeout: Option<Duration>,
 }
+
+impl Prepared {
+    /// The slot every part of the request goes to, when it is one (a command with keys, or a
+    /// pipeline of one slot); `None` for keyless commands, fan-outs and several slots.
+    #[must_use]
+    pub fn slot(&self) -> Option<crate::slot::Slot> {
+        let mut slots = self.plan.subs.iter().map(|p| match p.route {
+            Route::Slot(s) => Some(s),
+            _ => None,
+        });
+        let first = slots.next()??;
+        slots.all(|s| s == Some(first)).then_some(first)
+    }
+
+    /// The name of the first command (`GET`, `EVALSHA`...), as sent; empty when it is not
+    /// UTF-8.
+    #[must_use]
+    pub fn command_name(&self) -> &str {
+        self.plan
+            .subs
+            .first()
+            .and_then(|p| p.cmd.args().first())
+            .map_or("", |n| core::str::from_utf8(n).unwrap_or(""))
+    }
+
+    /// Commands in the request once split per slot (the parts sent).
+    #[must_use]
+    pub fn parts(&self) -> usize {
+        self.plan.subs.len()
+    }
+}

@@ -64,6 +64,7 @@ impl Client {
             results: (0..open.len()).map(|_| None).collect(),
             subs: Vec::with_capacity(open.len()),
             pinned: Vec::new(),
+            node: None,
         });
         self.timers.push(deadline, Timer::Deadline(parent));
         for (index, (cid, addr)) in open.into_iter().enumerate() {

@@ -239,6 +239,8 @@ impl Client {
 
     fn apply_topology(&mut self, now: Instant, new: Topology) {
         self.refresh_conn = None;
+        self.topology_fetched = Some(now);
+        self.stats.refresh_successes += 1;
         self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
         let n = new.node_count();
         self.refresh.finished(now, true, n, &mut self.rng);

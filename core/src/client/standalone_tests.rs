@@ -74,7 +74,7 @@ fn has(bytes: &[u8], needle: &str) -> bool {
 /// The result of request `id` among the outputs.
 fn completion(out: Vec<Output>, id: RequestId) -> Option<Result<Reply, RequestError>> {
     out.into_iter().find_map(|o| match o {
-        Output::Completed { id: done, result } if done == id => Some(result),
+        Output::Completed { id: done, result, .. } if done == id => Some(result),
         _ => None,
     })
 }
@@ -227,4 +227,78 @@ fn an_info_refused_by_acl_leaves_the_node_alone() {
     let t = c.topology().expect("the node alone");
     assert!(t.is_standalone());
     assert_eq!((t.shards()[0].primary.addr.clone(), t.shards()[0].replicas.len()), (seed(), 0));
+}
+
+/// The per-node counters: requests written, the node that answered on the completion, error
+/// replies (not `NOSCRIPT`), pending commands, a lost connection and its replacement, and the
+/// instant the topology was fetched; `changed_nodes` lists each changed node once, then none.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn per_node_counters() {
+    let t0 = Instant::now();
+    let cfg = ClientConfig { mode: Mode::Standalone, ..ClientConfig::default() };
+    let (mut c, conn, _) = started(cfg, t0);
+    assert_eq!(c.topology_fetched_at(), None);
+    c.handle_input(t0, Input::Received(conn, HELLO));
+    let t1 = t0 + Duration::from_millis(5);
+    c.handle_input(t1, Input::Received(conn, &primary_info(0)));
+    drop(drain(&mut c));
+    assert_eq!(c.topology_fetched_at(), Some(t1));
+    assert_eq!(c.stats().refresh_successes, 1);
+    let mut changed = Vec::new();
+    c.changed_nodes(|id, addr, s| changed.push((id, addr.clone(), s.clone())));
+
+    let ids: Vec<RequestId> = ["GET", "EVALSHA", "INCR"]
+        .iter()
+        .map(|name| {
+            let cmd = match *name {
+                "EVALSHA" => Cmd::new("EVALSHA").arg("abc").arg(1).arg("k"),
+                n => Cmd::new(n).arg("k"),
+            };
+            c.submit(t1, Request::command(cmd)).expect("submitted")
+        })
+        .collect();
+    drop(drain(&mut c));
+    let mut seen = Vec::new();
+    c.changed_nodes(|id, addr, s| seen.push((id, addr.clone(), s.clone())));
+    assert_eq!(seen.len(), 1, "one node changed: {seen:?}");
+    let (node, addr, s) = seen.pop().expect("the node");
+    assert_eq!((addr, s.requests, s.pending), (seed(), 3, 3));
+    c.changed_nodes(|_, _, _| panic!("nothing changed since"));
+
+    c.handle_input(
+        t1,
+        Input::Received(conn, b"$1\r\nv\r\n-NOSCRIPT No matching script.\r\n-ERR not an integer\r\n"),
+    );
+    let (out, _) = drain(&mut c);
+    let done: Vec<Option<NodeId>> = ids
+        .iter()
+        .map(|id| {
+            out.iter()
+                .find_map(|o| match o {
+                    Output::Completed { id: d, node, .. } if d == id => Some(*node),
+                    _ => None,
+                })
+                .expect("completed")
+        })
+        .collect();
+    assert_eq!(done, vec![Some(node); 3], "each completion names the node that answered");
+    assert_eq!(c.node_addr(node), Some(&seed()));
+    let s = c.node_stats().into_iter().find(|(id, ..)| *id == node).expect("listed").2;
+    assert_eq!((s.requests, s.error_replies, s.pending, s.moved, s.ask), (3, 1, 0, 0, 0), "{s:?}");
+
+    // The connection is lost, then replaced: a connection error, then a reconnect.
+    let lost = ConnError::new(ConnErrorKind::Closed, "closed");
+    c.handle_input(t1, Input::Disconnected(conn, lost));
+    drop(drain(&mut c));
+    c.submit(t1, Request::command(Cmd::new("GET").arg("k"))).expect("submitted");
+    let (out, _) = drain(&mut c);
+    let again = out.iter().find_map(|o| match o {
+        Output::Connect { conn, .. } => Some(*conn),
+        _ => None,
+    });
+    c.handle_input(t1, Input::Connected(again.expect("a new connection")));
+    drop(drain(&mut c));
+    let s = c.node_stats().into_iter().find(|(id, ..)| *id == node).expect("listed").2;
+    assert_eq!((s.connection_errors, s.reconnects), (1, 1), "{s:?}");
 }

@@ -32,6 +32,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// Topology refreshes started.
     pub refreshes: u64,
+    /// Topology refreshes that succeeded (their topology applied, changed or not).
+    pub refresh_successes: u64,
     /// Topology refreshes that failed.
     pub refresh_failures: u64,
     /// Topologies applied that differed from the one before.

@@ -111,7 +111,7 @@ fn an_index_is_not_reused_before_its_completion_is_polled() {
     let done: Vec<RequestId> = out
         .iter()
         .filter_map(|o| match o {
-            Output::Completed { id, result } => {
+            Output::Completed { id, result, .. } => {
                 assert!(
                     matches!(result, Err(RequestError::NoTopology { .. } | RequestError::Timeout { .. })),
                     "{result:?}"
@@ -246,7 +246,7 @@ fn a_tls_refusal_fails_at_once_with_its_cause() {
     c.handle_input(t0, Input::ConnectFailed(conn, e.clone()));
     let (out, _) = drain(&mut c);
     let result = out.into_iter().find_map(|o| match o {
-        Output::Completed { id: done, result } if done == id => Some(result),
+        Output::Completed { id: done, result, .. } if done == id => Some(result),
         _ => None,
     });
     match result {

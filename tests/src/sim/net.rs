@@ -253,7 +253,7 @@ impl Sim {
                         self.log(TraceKind::Conn, || format!("{conn:?} -> {node}: closed by the client"));
                     }
                 }
-                Output::Completed { id, result } => {
+                Output::Completed { id, result, .. } => {
                     self.completed.insert(id, result);
                 }
                 Output::Event(e) => self.events.push(e),

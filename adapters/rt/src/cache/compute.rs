@@ -14,6 +14,7 @@ use slotcache_core::cache::{CacheError, Compute, IfAbsent, Ttl};
 use super::exec::wall_ms;
 use super::namespace::Cache;
 use super::random;
+use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Runs the compute machine; `f` is called once per attempt (`None` from it: leave the
@@ -42,7 +43,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(Option<&V>) -> Compute<V>,
     {
-        self.compute_inner(key, "compute", |cur| Some(f(cur))).await
+        self.observed(
+            Op::Compute,
+            async move { self.compute_inner(key, "compute", |cur| Some(f(cur))).await },
+        )
+        .await
     }
 
     /// Like [`Cache::compute`]; the function sets the TTL of what it stores.
@@ -53,9 +58,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(Option<&V>) -> (V, Ttl),
     {
-        self.compute_inner(key, "compute_with_ttl", |cur| {
-            let (v, ttl) = f(cur);
-            Some(Compute::SetWithTtl(v, ttl))
+        self.observed(Op::ComputeWithTtl, async move {
+            self.compute_inner(key, "compute_with_ttl", |cur| {
+                let (v, ttl) = f(cur);
+                Some(Compute::SetWithTtl(v, ttl))
+            })
+            .await
         })
         .await
     }
@@ -70,9 +78,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         F: FnMut() -> V,
         V: Clone,
     {
-        let mut absent = IfAbsent::default();
-        let stored = self.compute_inner(key, "compute_if_absent", |cur| absent.decide(cur, &mut f)).await?;
-        absent.outcome(stored)
+        self.observed(Op::ComputeIfAbsent, async move {
+            let mut absent = IfAbsent::default();
+            let stored =
+                self.compute_inner(key, "compute_if_absent", |cur| absent.decide(cur, &mut f)).await?;
+            absent.outcome(stored)
+        })
+        .await
     }
 
     /// Applies `f` if the key is present; returns `None` (without calling `f`) when absent.
@@ -83,6 +95,9 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(&V) -> Compute<V>,
     {
-        self.compute_inner(key, "compute_if_present", |cur| cur.map(&mut f)).await
+        self.observed(Op::ComputeIfPresent, async move {
+            self.compute_inner(key, "compute_if_present", |cur| cur.map(&mut f)).await
+        })
+        .await
     }
 }

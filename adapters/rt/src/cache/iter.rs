@@ -15,11 +15,14 @@ use slotcache_core::cache::op::walk::{Ahead, PageItems, Walk};
 use slotcache_core::cache::{CacheError, Typed};
 
 use super::namespace::Cache;
+use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// A stream of `walk`'s items, made of each page by `items`.
+    /// A stream of `walk`'s items, made of each page by `items`; each page fetched is one
+    /// observed `op`.
     fn walk<T: Send + 'static>(
         &self,
+        op: Op,
         walk: Walk<T>,
         items: fn(&Typed<K, V>, Page) -> PageItems<T>,
     ) -> BoxStream<'static, Result<T, CacheError>> {
@@ -28,7 +31,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
                 match walk.ahead() {
                     Ahead::Item(item) => return Some((item, (cache, walk))),
                     Ahead::Fetch(machine) => {
-                        let paged = cache.inner.exec.drive(*machine).await;
+                        let paged = cache.observed(op, cache.inner.exec.drive(*machine)).await;
                         walk.paged(paged, |page| items(&cache.inner.typed, page));
                     }
                     Ahead::End => return None,
@@ -41,13 +44,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Every key of the namespace (values are not fetched).
     pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
         let walk = Walk::keys(self.inner.typed.scope(), self.inner.config.operation_timeout);
-        self.walk(walk, Typed::page_keys)
+        self.walk(Op::Keys, walk, Typed::page_keys)
     }
 
     /// Every entry of the namespace, page by page.
     pub fn entries(&self) -> BoxStream<'static, Result<(K, V), CacheError>> {
         let walk = Walk::entries(self.inner.typed.scope(), self.inner.config.operation_timeout);
-        self.walk(walk, Typed::page_entries)
+        self.walk(Op::Entries, walk, Typed::page_entries)
     }
 
     /// Every value of the namespace.

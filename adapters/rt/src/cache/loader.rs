@@ -28,6 +28,8 @@ use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedL
 use slotcache_core::keys::EncodedKey;
 
 use super::namespace::{Cache, Flight, Inner};
+use crate::observe::Op;
+use tracing::Instrument as _;
 
 /// Ends a led load in the in-flight table once it is over (or has panicked).
 struct FlightGuard<K, V> {
@@ -70,19 +72,28 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        // Taken first: no load older than an invalidation that returned before this call is
-        // joined (see the core's `op::flights`).
-        let barrier = self.barrier();
-        let fk = self.inner.typed.key(key)?;
-        let looked =
-            self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
-        if let Some((value, reload)) = self.inner.typed.looked_up(Lookup::or_unavailable(looked.await)?)? {
-            if reload {
-                drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
+        self.observed(Op::Get, async move {
+            // Taken first: no load older than an invalidation that returned before this call is
+            // joined (see the core's `op::flights`).
+            let barrier = self.barrier();
+            let fk = self.inner.typed.key(key)?;
+            let looked =
+                self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
+            let lookup = Lookup::or_unavailable(looked.await)?;
+            match &lookup {
+                Lookup::Hit { .. } => self.inner.obs.reads(Op::Get, 1, 0),
+                Lookup::Miss { .. } => self.inner.obs.reads(Op::Get, 0, 1),
+                _ => {}
             }
-            return Ok(value);
-        }
-        self.load_shared(key.clone(), loader, LoadKind::Miss, barrier).await
+            if let Some((value, reload)) = self.inner.typed.looked_up(lookup)? {
+                if reload {
+                    drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
+                }
+                return Ok(value);
+            }
+            self.load_shared(key.clone(), loader, LoadKind::Miss, barrier).await
+        })
+        .await
     }
 
     /// Starts (or joins) the load of `key`; `barrier` is what the caller took when it started.
@@ -104,16 +115,30 @@ where
         let Role::Lead(ticket) = role else { return shared };
         let this = self.clone();
         let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone(), ticket };
-        self.inner.exec.rt.spawn(Box::pin(async move {
-            let result = this.load(key, fk, loader, kind).await;
+        let op = if kind == LoadKind::Miss { Op::Get } else { Op::Refresh };
+        let task = async move {
+            let result = this.load(key, fk, loader, kind, op).await;
             drop(guard);
             let _ = tx.send(result);
-        }));
+        };
+        let span = self.inner.obs.load_span(op);
+        if span.is_disabled() {
+            self.inner.exec.rt.spawn(Box::pin(task));
+        } else {
+            self.inner.exec.rt.spawn(Box::pin(task.instrument(span)));
+        }
         shared
     }
 
     /// Runs the load machine of `key`.
-    async fn load<F, Fut>(&self, key: K, fk: EncodedKey, loader: F, kind: LoadKind) -> Result<V, CacheError>
+    async fn load<F, Fut>(
+        &self,
+        key: K,
+        fk: EncodedKey,
+        loader: F,
+        kind: LoadKind,
+        op: Op,
+    ) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
@@ -123,19 +148,21 @@ where
         let mut loader = Some(loader);
         let call = |key| {
             let loader = loader.take();
-            async move { self.timed_load(loader.ok_or_else(|| aborted("loader"))?(key)).await }
+            async move { self.timed_load(op, loader.ok_or_else(|| aborted("loader"))?(key)).await }
         };
         self.inner.exec.drive_with(machine, call).await
     }
 
-    /// Awaits a loader, counting it.
+    /// Awaits a loader called by `op`, counting it.
     async fn timed_load<T>(
         &self,
+        op: Op,
         load: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
         let started = Instant::now();
         let loaded = load.await;
         self.inner.typed.counters().load(started.elapsed(), loaded.is_ok());
+        self.inner.obs.load(op, started, loaded.is_ok());
         loaded
     }
 
@@ -158,7 +185,9 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        self.load_shared(key.clone(), loader, LoadKind::Refresh, self.barrier())
+        let this = self.clone();
+        let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, self.barrier());
+        async move { this.observed(Op::Refresh, flight).await }
     }
 
     /// Reloads `keys` in the background with one call of `loader`, and stores every value it
@@ -182,7 +211,9 @@ where
         self.inner.exec.rt.spawn(Box::pin(async move {
             let _ = tx.send(this.bulk_reload(keys, loader).await);
         }));
-        rx.map(|r| r.unwrap_or_else(|_| Err(aborted("bulk loader"))))
+        let this = self.clone();
+        let done = rx.map(|r| r.unwrap_or_else(|_| Err(aborted("bulk loader"))));
+        async move { this.observed(Op::BulkRefresh, done).await }
     }
 
     async fn bulk_reload<F, Fut>(&self, keys: Vec<K>, loader: F) -> Result<usize, CacheError>
@@ -213,16 +244,33 @@ where
         F: FnOnce(Vec<K>) -> Fut,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>>,
     {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let budget = self.inner.config.bulk_operation_timeout;
-        let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
-        let mut loader = Some(loader);
-        let call = |misses| {
-            let loader = loader.take();
-            async move { self.timed_load(loader.ok_or_else(|| aborted("bulk loader"))?(misses)).await }
-        };
-        self.inner.exec.drive_with(machine, call).await
+        self.observed(Op::BulkGetWith, async move {
+            if keys.is_empty() {
+                return Ok(HashMap::new());
+            }
+            let budget = self.inner.config.bulk_operation_timeout;
+            let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
+            let mut loader = Some(loader);
+            let mut missed = None;
+            let call = |misses: Vec<K>| {
+                missed = Some(misses.len() as u64);
+                let loader = loader.take();
+                async move {
+                    self.timed_load(Op::BulkGetWith, loader.ok_or_else(|| aborted("bulk loader"))?(misses))
+                        .await
+                }
+            };
+            let result = self.inner.exec.drive_with(machine, call).await;
+            if result.is_ok() || missed.is_some() {
+                let misses = missed.unwrap_or(0);
+                self.inner.obs.reads(
+                    Op::BulkGetWith,
+                    keys.len() as u64 - misses.min(keys.len() as u64),
+                    misses,
+                );
+            }
+            result
+        })
+        .await
     }
 }

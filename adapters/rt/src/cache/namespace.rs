@@ -1,6 +1,7 @@
 //! A namespace: the typed [`Cache`] handle and what its handles share.
 
 use core::fmt;
+use core::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub(crate) struct Inner<K, V> {
     pub(crate) flights: Mutex<Flights<Flight<V>>>,
     /// search hook: the search indexes known to exist.
     pub(crate) known: Mutex<KnownIndexes>,
+    /// Spans and metrics.
+    pub(crate) obs: crate::observe::NamespaceObs,
 }
 
 /// A typed cache over one namespace. Cheap to clone; every clone shares the provider's cluster
@@ -110,6 +113,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 
     pub(crate) fn op_deadline(&self, op: &'static str) -> Deadline {
         self.deadline(op, self.inner.config.operation_timeout)
+    }
+
+    /// Runs operation `op` in its span, recording its duration and outcome.
+    pub(crate) async fn observed<T>(
+        &self,
+        op: crate::observe::Op,
+        fut: impl Future<Output = Result<T, CacheError>>,
+    ) -> Result<T, CacheError> {
+        self.inner.obs.observe(op, fut).await
     }
 }
 

@@ -149,7 +149,9 @@ impl Provider {
         let mut namespaces = self.namespaces.lock().map_err(|_| CacheError::Closed)?;
         namespaces.get_or_make(&self.config, name, options, |typed| {
             let (exec, config) = (self.exec.clone(), self.config.clone());
-            let inner = Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default() };
+            let obs = crate::observe::NamespaceObs::new(typed.name());
+            let inner =
+                Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default(), obs };
             Cache { inner: Arc::new(inner) }
         })
     }

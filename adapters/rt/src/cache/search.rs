@@ -14,6 +14,7 @@ use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 
 use super::namespace::Cache;
+use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Whether the namespace has a search schema ([`NamespaceOptions::search`]), so that
@@ -49,11 +50,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        let (index, known) = (self.inner.typed.searchable("search")?.clone(), self.known()?.clone());
-        let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
-        let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
-        self.known()?.apply(ensured.news);
-        Ok(())
+        self.observed(Op::EnsureSearchIndex, async move {
+            let (index, known) = (self.inner.typed.searchable("search")?.clone(), self.known()?.clone());
+            let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
+            let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
+            self.known()?.apply(ensured.news);
+            Ok(())
+        })
+        .await
     }
 
     /// Full-text search for `text` over the schema's TEXT fields (RediSearch only), with
@@ -66,7 +70,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         text: &str,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        self.run_search("search", Some(text), options).await
+        self.observed(Op::Search, async move { self.run_search("search", Some(text), options).await }).await
     }
 
     /// The entries matching every filter, sorted and paginated over the whole cluster.
@@ -76,7 +80,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::Search`] for an invalid filter (never silently widened), a schema
     /// mismatch or a server error; [`CacheError::Timeout`] past `search_timeout`.
     pub async fn query(&self, options: &QueryOptions) -> Result<SearchResults<K, V>, CacheError> {
-        self.run_search("query", None, options).await
+        self.observed(Op::Query, async move { self.run_search("query", None, options).await }).await
     }
 
     async fn run_search(
@@ -99,9 +103,12 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
-        let index = self.inner.typed.searchable("drop_search_index")?.clone();
-        let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
-        self.known()?.clear();
-        self.inner.exec.drive(DropIndex::new(index, d)).await
+        self.observed(Op::DropSearchIndex, async move {
+            let index = self.inner.typed.searchable("drop_search_index")?.clone();
+            let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
+            self.known()?.clear();
+            self.inner.exec.drive(DropIndex::new(index, d)).await
+        })
+        .await
     }
 }

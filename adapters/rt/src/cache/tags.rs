@@ -6,6 +6,7 @@ use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::scope::distinct_tags;
 
 use super::namespace::Cache;
+use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Invalidates every entry written with any of `tags`, and returns how many entries it
@@ -32,7 +33,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// acknowledged (the invalidation is in force on the primary; retrying is safe);
     /// [`CacheError::CleanupUnlisted`].
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
-        self.invalidate_tags(tags, Variant::Correct).await
+        self.observed(Op::InvalidateByTags, async move { self.invalidate_tags(tags, Variant::Correct).await })
+            .await
     }
 
     /// `invalidate_by_tags` with the machine's `variant` (test-only bugs; see [`testing`]).
@@ -62,10 +64,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// replicas did not acknowledge its unlinks (the keys are gone from the primaries;
     /// retrying is safe).
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
-        let _running = self.invalidating();
-        let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
-        let durability = self.inner.typed.scope().durability;
-        self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), durability, d)).await
+        self.observed(Op::InvalidateAll, async move {
+            let _running = self.invalidating();
+            let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
+            let durability = self.inner.typed.scope().durability;
+            self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), durability, d)).await
+        })
+        .await
     }
 
     /// Approximate number of entries: a `SCAN` count of the namespace's prefix on every
@@ -76,8 +81,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
-        self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
+        self.observed(Op::EstimatedSize, async move {
+            let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
+            self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
+        })
+        .await
     }
 
     /// Bytes the namespace's entries take on the servers: the sum of `MEMORY USAGE` (the
@@ -95,8 +103,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn weighted_size(&self) -> Result<u64, CacheError> {
-        let d = self.deadline("weighted_size", self.inner.config.bulk_operation_timeout);
-        self.inner.exec.drive(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)).await
+        self.observed(Op::WeightedSize, async move {
+            let d = self.deadline("weighted_size", self.inner.config.bulk_operation_timeout);
+            self.inner.exec.drive(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)).await
+        })
+        .await
     }
 }
 

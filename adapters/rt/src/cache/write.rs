@@ -14,6 +14,7 @@ use slotcache_core::cache::{CacheError, Ttl};
 use super::exec::{Deadline, wall_ms};
 use super::namespace::Cache;
 use super::random;
+use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Writes entries: first every tag membership (which hands back each tag's token), then the
@@ -36,8 +37,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// An invalid tag, an unencodable or oversized value, a cluster error.
     pub async fn set(&self, key: &K, value: &V, tags: &[&str]) -> Result<(), CacheError> {
-        let w = self.prepare(key, value, None, tags)?;
-        self.write_entries(vec![w], self.op_deadline("set")).await
+        self.observed(Op::Set, async move {
+            let w = self.prepare(key, value, None, tags)?;
+            self.write_entries(vec![w], self.op_deadline("set")).await
+        })
+        .await
     }
 
     /// Like [`Cache::set`] with an explicit TTL (see [`Ttl`] for its one meaning).
@@ -45,8 +49,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL, before anything is sent; as `set` otherwise.
     pub async fn set_with_ttl(&self, key: &K, value: &V, ttl: Ttl, tags: &[&str]) -> Result<(), CacheError> {
-        let w = self.prepare(key, value, Some(ttl), tags)?;
-        self.write_entries(vec![w], self.op_deadline("set_with_ttl")).await
+        self.observed(Op::SetWithTtl, async move {
+            let w = self.prepare(key, value, Some(ttl), tags)?;
+            self.write_entries(vec![w], self.op_deadline("set_with_ttl")).await
+        })
+        .await
     }
 
     /// Stores many entries, all with these tags: the tag memberships of every entry in one
@@ -56,13 +63,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Nothing is sent when an entry cannot be encoded; a cluster error otherwise (some
     /// entries may then be stored and others not).
     pub async fn bulk_set(&self, items: &[(K, V)], tags: &[&str]) -> Result<(), CacheError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let writes =
-            items.iter().map(|(k, v)| self.prepare(k, v, None, tags)).collect::<Result<Vec<_>, _>>()?;
-        let d = self.deadline("bulk_set", self.inner.config.bulk_operation_timeout);
-        self.write_entries(writes, d).await
+        self.observed(Op::BulkSet, async move {
+            if items.is_empty() {
+                return Ok(());
+            }
+            let writes =
+                items.iter().map(|(k, v)| self.prepare(k, v, None, tags)).collect::<Result<Vec<_>, _>>()?;
+            let d = self.deadline("bulk_set", self.inner.config.bulk_operation_timeout);
+            self.write_entries(writes, d).await
+        })
+        .await
     }
 
     /// Removes `key`, and its memberships in its tags. Returns whether it existed.
@@ -73,10 +83,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
-        let fk = self.inner.typed.key(key)?;
-        let _running = self.invalidating();
-        let d = self.op_deadline("invalidate");
-        self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
+        self.observed(Op::Invalidate, async move {
+            let fk = self.inner.typed.key(key)?;
+            let _running = self.invalidating();
+            let d = self.op_deadline("invalidate");
+            self.inner.exec.drive(InvalidateKey::machine(self.inner.typed.scope(), fk, d)).await
+        })
+        .await
     }
 
     /// Sets the remaining lifetime of `key` (and keeps its tag memberships alive as long).
@@ -85,10 +98,13 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for zero; a cluster error.
     pub async fn set_expires_after(&self, key: &K, ttl: Duration) -> Result<bool, CacheError> {
-        let ms = lifetime_ms(ttl)?;
-        let fk = self.inner.typed.key(key)?;
-        let d = self.op_deadline("set_expires_after");
-        self.inner.exec.drive(ExpireEntry::machine(self.inner.typed.scope(), fk, ms, d)).await
+        self.observed(Op::SetExpiresAfter, async move {
+            let ms = lifetime_ms(ttl)?;
+            let fk = self.inner.typed.key(key)?;
+            let d = self.op_deadline("set_expires_after");
+            self.inner.exec.drive(ExpireEntry::machine(self.inner.typed.scope(), fk, ms, d)).await
+        })
+        .await
     }
 
     /// Marks `key` for a background reload by [`Cache::get`] once `after` has passed; until the
@@ -98,8 +114,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A cluster error.
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
-        let fk = self.inner.typed.key(key)?;
-        let d = self.op_deadline("set_refreshable_after");
-        self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after, d)).await
+        self.observed(Op::SetRefreshableAfter, async move {
+            let fk = self.inner.typed.key(key)?;
+            let d = self.op_deadline("set_refreshable_after");
+            self.inner.exec.drive(MarkRefreshable::machine(self.inner.typed.scope(), fk, after, d)).await
+        })
+        .await
     }
 }
