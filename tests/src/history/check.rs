@@ -270,8 +270,13 @@ pub fn check_counts(h: &History) -> (Vec<Violation>, CountFigures) {
     for w in writes.values_mut() {
         w.sort_unstable();
     }
-    let longest_ok =
-        writes.values().flatten().filter(|w| w.1 != u64::MAX).map(|w| w.1.saturating_sub(w.0)).max().unwrap_or(0);
+    let longest_ok = writes
+        .values()
+        .flatten()
+        .filter(|w| w.1 != u64::MAX)
+        .map(|w| w.1.saturating_sub(w.0))
+        .max()
+        .unwrap_or(0);
     let mut out = Vec::new();
     let mut fig = CountFigures::default();
     for i in &h.records {

@@ -47,7 +47,7 @@ pub struct Spec {
     /// The id of the first worker (the others follow): workers of several client processes
     /// sharing one history take ranges of their own, so ids and values stay unique.
     pub first_worker: usize,
-    /// The longest TTL of the workers' `set`s, each drawn from 50 ms to it (`None`: the default
+    /// The longest TTL of the workers' `set`s, each drawn from 1 ms to it (`None`: the default
     /// TTL, an hour); `bulk_set` keeps the default. The quiescent checks wait until the
     /// short-lived entries expired.
     pub ttl: Option<Duration>,
@@ -254,8 +254,8 @@ async fn worker(
     let s = subject.as_ref();
     while !halt.load(Ordering::Acquire) {
         let dice = rng.below(100);
-        let max_ms = ttl.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(51));
-        let ttl = ttl.map(|_| Duration::from_millis(50 + rng.next() % (max_ms - 49)));
+        let max_ms = ttl.map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        let ttl = ttl.map(|_| Duration::from_millis(1 + rng.next() % max_ms));
         let key = keys[rng.below(keys.len())].clone();
         match dice {
             0..20 => {
