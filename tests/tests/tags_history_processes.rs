@@ -134,44 +134,30 @@ fn history_across_client_processes() {
 }
 
 /// The negative control across processes: the naive protocol run by the same three client
-/// processes must show orphans and stale reads (up to 3 runs, each on a fresh namespace, as in
-/// `tags_history.rs`).
+/// processes must be caught. Its stale reads after an invalidation (P1: a membership lost to a
+/// racing invalidation, or a write whose tag step landed after it) show in every run by the
+/// hundred, and its quiescent faults deterministically (tags accumulate: P4; tag sets never
+/// pruned: P5). Orphans (P2) need every membership of a key lost and are left to the
+/// single-process control in `tags_history.rs`, which retries until it sees one.
 #[test]
 fn naive_protocol_is_caught_across_processes() {
     let _t = turn();
     let rt = Runner::new(Rt::Tokio);
     let cluster = start(ClusterBuilder::new().label("hist-procs-naive"));
-    let mut totals = [0usize; 5];
-    for round in 0..3u64 {
-        let ns = format!("naive-procs-{round}");
-        let naive = Arc::new(
-            rt.block_on(NaiveSubject::connect(
-                rt.rt.runtime(),
-                cluster.seeds(),
-                &ns,
-                Duration::from_millis(1),
-            ))
+    let ns = "naive-procs";
+    let naive = Arc::new(
+        rt.block_on(NaiveSubject::connect(rt.rt.runtime(), cluster.seeds(), ns, Duration::from_millis(1)))
             .expect("naive client"),
-        );
-        let mut spec = Spec { workers: CLIENTS * WORKERS, ..Spec::new(Duration::from_secs(3)) };
-        spec.seed = spec.seed.wrapping_add(round * 1000);
-        let (o, p) = run_in_processes(&rt, &cluster, naive.as_ref(), Kind::Naive, &ns, &spec);
-        let run = format!("processes-{round}");
-        o.print(&run, "naive", &spec);
-        print_processes(&run, &o, &p);
-        rt.block_on(naive.close());
-        let per: Vec<Violation> = o.violations().into_iter().cloned().collect();
-        for (t, n) in totals.iter_mut().zip(per_property(&per)) {
-            *t += n;
-        }
-        if totals[0] > 0 && totals[1] > 0 {
-            break;
-        }
-    }
-    let [p1, p2, p3, p4, p5] = totals;
-    eprintln!(
-        "[figure] tags_history naive across processes totals: P1 {p1}, P2 {p2}, P3 {p3}, P4 {p4}, P5 {p5}"
     );
-    assert!(p2 > 0, "the checker found no orphan of the naive protocol across processes in 3 runs");
-    assert!(p1 > 0, "the naive protocol's lost memberships must show as stale reads after an invalidation");
+    let spec = Spec { workers: CLIENTS * WORKERS, ..Spec::new(Duration::from_secs(3)) };
+    let (o, p) = run_in_processes(&rt, &cluster, naive.as_ref(), Kind::Naive, ns, &spec);
+    o.print("processes-naive", "naive", &spec);
+    print_processes("processes-naive", &o, &p);
+    rt.block_on(naive.close());
+    let per: Vec<Violation> = o.violations().into_iter().cloned().collect();
+    let [p1, _, _, p4, p5] = per_property(&per);
+    assert!(cross_process_hits(&o.history) > 0, "no read ever saw another process's write");
+    assert!(p1 > 0, "the naive protocol's stale reads after an invalidation must be caught across processes");
+    assert!(p4 > 0, "the naive protocol accumulates tags; the replace check must say so");
+    assert!(p5 > 0, "the naive protocol never prunes its tag sets; the metadata check must say so");
 }
