@@ -37,7 +37,7 @@ use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls, info_number};
 use slotcache_tests::history::naive::NaiveSubject;
 use slotcache_tests::history::run::{
     Disruption, Runner, Window, assert_clean, assert_windows_failed_operations, check_run, check_run_with,
-    hot_slots, other_master, slotcache, slotcache_with, start,
+    hot_slots, other_master, slotcache, slotcache_with, start, wait_for_traffic,
 };
 use slotcache_tests::history::workload::Spec;
 use slotcache_tests::history::{Subject, Violation, per_property};
@@ -79,7 +79,7 @@ fn history_while_a_master_fails_over() {
         .map(|s| s.to_string())
         .collect();
     let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
-        std::thread::sleep(Duration::from_millis(1000)); // let the workload get going
+        wait_for_traffic(c, 0, 8)?; // the workload is under way on the victim's shard
         let t0 = Instant::now();
         let from = clock.now();
         c.kill(0)?;
@@ -173,7 +173,10 @@ fn migrate_round_trip(
     mover: impl Fn(&Cluster, u16, usize, usize) -> slotcache_tests::Result<()>,
 ) -> slotcache_tests::Result<Disruption> {
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_millis(500)); // let the workload get going
+    for &s in slots {
+        // The workload is under way on the shard of each slot.
+        wait_for_traffic(c, c.slot_owner(s)?.ok_or_else(|| slotcache_tests::Error::new("unowned"))?, 4)?;
+    }
     let mut homes = Vec::new();
     for &s in slots {
         let from =
