@@ -3,16 +3,18 @@
 //! masters + 3 replicas, node timeout 1 s).
 //!
 //! The slots of the workload's tag keys and data keys that one master serves (the master
-//! serving most of them) are opened for a legacy migration (`SETSLOT IMPORTING` / `MIGRATING`, keys moved with `MIGRATE`: `ASK` for
-//! moved keys, `TRYAGAIN` for multi-key commands over both sides); half of each slot's keys (of
-//! one-key slots, every other one) are moved; then that master is killed with `SIGKILL`. Once its replica is promoted, the new
-//! primary carries the migration on (it inherited the migrating state: Valkey replicates
-//! `SETSLOT` to replicas; if it had not, the test sets it again and says so), moves the rest
-//! (`MIGRATE ... REPLACE`: it may hold a key whose delete it never received while the key was
-//! written again on the target) and ends it; the old primary comes back as a replica (made one if it came back as an empty
-//! primary). Then the quiescent checks, the history
-//! check and the in-run count check. Prints a `[figure]` line; asserts 0 violations and that
-//! operations failed while the source was down.
+//! serving most of them) are opened for a legacy migration (`SETSLOT IMPORTING` / `MIGRATING`,
+//! keys moved with `MIGRATE`: `ASK` for moved keys, `TRYAGAIN` for multi-key commands over both
+//! sides), with four keys outside the namespace added to each (the workload deletes its own
+//! keys, so only those are sure to be left); half of each slot's keys are moved; then that
+//! master is killed with `SIGKILL`. Once its replica is promoted, the new primary carries the
+//! migration on (it inherited the migrating state: Valkey replicates `SETSLOT` to replicas; if
+//! it had not, the test sets it again and says so), moves the rest (`MIGRATE ... REPLACE`: it
+//! may hold a key whose delete it never received while the key was written again on the
+//! target) and ends it; the old primary comes back as a replica (made one if it came back as an
+//! empty primary). Then the quiescent checks, the history check and the in-run count check.
+//! Prints a `[figure]` line; asserts 0 violations, that operations failed while the source was
+//! down, and that the promoted replica moved keys of the migration.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,9 @@ use slotcache_tests::history::run::{
 };
 use slotcache_tests::history::workload::Spec;
 use slotcache_tests::wait::scaled;
-use slotcache_tests::{ClusterBuilder, DRILL_TIMEOUT, Error, LegacyMigration, Role, wait_until};
+use slotcache_tests::{
+    ClusterBuilder, DRILL_TIMEOUT, Error, LegacyMigration, Role, key_for_slot, wait_until,
+};
 
 /// Whether node `i`'s own line in `CLUSTER NODES` shows `slot` migrating (`[slot->-<target>]`).
 fn shows_migrating(c: &slotcache_tests::Cluster, i: usize, slot: u16) -> slotcache_tests::Result<bool> {
@@ -57,12 +61,19 @@ fn history_while_the_source_primary_fails_over_mid_migration() {
     let slots: Vec<u16> = hot.iter().filter(|h| h.1 == source).map(|h| h.0).collect();
     let replica = cluster.replicas_of(source).expect("replicas")[0];
     let target = other_master(&cluster, source);
+    let mut carried_on = 0;
+    let carried = &mut carried_on;
     let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
         wait_for_traffic(c, source, 8)?;
         let t0 = Instant::now();
         let mut open = Vec::new();
         let mut moved = 0;
         for (i, &s) in slots.iter().enumerate() {
+            // Keys of no cache entry (outside the namespace) that the workload never deletes:
+            // every slot keeps some to move after the failover.
+            for f in 0..4 {
+                c.cmd(source, ["SET", &key_for_slot(s, &format!("filler-{f}")), "x"])?;
+            }
             let m = c.begin_legacy_migration(s, source, target)?;
             let keys = m.keys_left(c, 1000)?;
             // Half of each slot's keys; a slot of one key: every other slot moves it.
@@ -105,6 +116,7 @@ fn history_while_the_source_primary_fails_over_mid_migration() {
             rest += m.move_all_replacing(c)?;
             m.finish(c)?;
         }
+        *carried = rest;
         for &s in &slots {
             if c.slot_owner(s)? != Some(target) {
                 return Err(Error::new(format!("slot {s} did not end on node {target}")));
@@ -138,6 +150,7 @@ fn history_while_the_source_primary_fails_over_mid_migration() {
     });
     o.print("failover-mid-migration", "slotcache", &spec);
     rt.block_on(subject.close());
+    assert!(carried_on > 0, "the promoted replica moved no key: the migration did not span the failover");
     assert_windows_failed_operations("failover-mid-migration", &o);
     assert_clean("failover-mid-migration", &o);
 }
