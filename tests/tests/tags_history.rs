@@ -79,7 +79,7 @@ fn history_while_a_master_fails_over() {
         .map(|s| s.to_string())
         .collect();
     let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
-        wait_for_traffic(c, 0, 8)?; // the workload is under way on the victim's shard
+        wait_for_traffic(c, 0, 300)?; // the workload is under way on the victim's shard
         let t0 = Instant::now();
         let from = clock.now();
         c.kill(0)?;
@@ -175,7 +175,7 @@ fn migrate_round_trip(
     let t0 = Instant::now();
     for &s in slots {
         // The workload is under way on the shard of each slot.
-        wait_for_traffic(c, c.slot_owner(s)?.ok_or_else(|| slotcache_tests::Error::new("unowned"))?, 4)?;
+        wait_for_traffic(c, c.slot_owner(s)?.ok_or_else(|| slotcache_tests::Error::new("unowned"))?, 50)?;
     }
     let mut homes = Vec::new();
     for &s in slots {

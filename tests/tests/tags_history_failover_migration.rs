@@ -64,7 +64,7 @@ fn history_while_the_source_primary_fails_over_mid_migration() {
     let mut carried_on = 0;
     let carried = &mut carried_on;
     let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
-        wait_for_traffic(c, source, 8)?;
+        wait_for_traffic(c, source, 300)?;
         let t0 = Instant::now();
         let mut open = Vec::new();
         let mut moved = 0;

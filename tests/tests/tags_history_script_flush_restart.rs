@@ -38,7 +38,7 @@ fn history_while_scripts_are_flushed_and_a_primary_restarts() {
     let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
         let masters = c.masters()?;
         for &m in &masters {
-            wait_for_traffic(c, m, 4)?;
+            wait_for_traffic(c, m, 100)?;
         }
         let t0 = Instant::now();
         let mut noscript = Vec::new();

@@ -24,7 +24,7 @@ use slotcache_tests::{Cluster, ClusterBuilder, DRILL_TIMEOUT, Role};
 /// Kills primary `p`, waits for replica `r` to be promoted, restarts `p` and waits for it to
 /// replicate `r`; the window runs from the kill to the promotion.
 fn fail_over(c: &mut Cluster, clock: Clock, p: usize, r: usize) -> slotcache_tests::Result<(Window, String)> {
-    wait_for_traffic(c, p, 8)?;
+    wait_for_traffic(c, p, 300)?;
     let t0 = Instant::now();
     let from = clock.now();
     c.kill(p)?;

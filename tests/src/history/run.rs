@@ -371,13 +371,20 @@ pub fn run_id(c: &Cluster, i: usize) -> crate::Result<String> {
         .ok_or_else(|| crate::Error::new(format!("node {i}: no run_id in INFO server")))
 }
 
-/// Waits (at most [`DRILL_TIMEOUT`]) until master `m` holds at least `keys` keys: the workload
-/// is under way on its shard.
+/// Waits (at most [`DRILL_TIMEOUT`]) until master `m` has run at least `scripts` scripts
+/// (`EVALSHA` and `EVAL`, `INFO commandstats`): the workload's tagged writes and invalidations
+/// are under way on its shard.
 ///
 /// # Errors
 /// The wait's timeout or the node's error.
-pub fn wait_for_traffic(c: &Cluster, m: usize, keys: i64) -> crate::Result<Duration> {
-    crate::wait_until(crate::wait::scaled(DRILL_TIMEOUT), &format!("node {m} to hold {keys} keys"), || {
-        Ok(c.cmd(m, ["DBSIZE"])?.as_int().unwrap_or(0) >= keys)
-    })
+pub fn wait_for_traffic(c: &Cluster, m: usize, scripts: u64) -> crate::Result<Duration> {
+    crate::wait_until(
+        crate::wait::scaled(DRILL_TIMEOUT),
+        &format!("node {m} to run {scripts} scripts"),
+        || {
+            let stats = c.commandstats(m)?;
+            let calls = |name: &str| stats.get(name).map_or(0, |s| s.calls);
+            Ok(calls("evalsha") + calls("eval") >= scripts)
+        },
+    )
 }
