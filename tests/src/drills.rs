@@ -312,12 +312,19 @@ impl LegacyMigration {
 
     /// Moves these keys to the target with `MIGRATE ... KEYS`.
     pub fn move_keys<K: AsRef<[u8]>>(&self, c: &Cluster, keys: &[K]) -> Result<()> {
+        self.migrate(c, keys, false)
+    }
+
+    fn migrate<K: AsRef<[u8]>>(&self, c: &Cluster, keys: &[K], replace: bool) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
         let (host, port) = (c.node(self.to).host(), c.node(self.to).port().to_string());
-        let mut args: Vec<&[u8]> =
-            vec![b"MIGRATE", host.as_bytes(), port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
+        let mut args: Vec<&[u8]> = vec![b"MIGRATE", host.as_bytes(), port.as_bytes(), b"", b"0", b"10000"];
+        if replace {
+            args.push(b"REPLACE");
+        }
+        args.push(b"KEYS");
         args.extend(keys.iter().map(AsRef::as_ref));
         let v = c.cmd(self.from, &args)?;
         match v.as_str() {
@@ -328,6 +335,18 @@ impl LegacyMigration {
 
     /// Moves every key left in the slot, 100 at a time. Returns how many were moved.
     pub fn move_all(&self, c: &Cluster) -> Result<usize> {
+        self.move_all_with(c, false)
+    }
+
+    /// [`LegacyMigration::move_all`] with `MIGRATE ... REPLACE`: a key the target already
+    /// holds is overwritten. For a migration carried on by a promoted replica, which may hold a
+    /// key whose deletion on its old primary (moved, or deleted, then written again through
+    /// `ASK` on the target) it never received.
+    pub fn move_all_replacing(&self, c: &Cluster) -> Result<usize> {
+        self.move_all_with(c, true)
+    }
+
+    fn move_all_with(&self, c: &Cluster, replace: bool) -> Result<usize> {
         let mut moved = 0;
         let deadline = Instant::now() + scaled(Duration::from_secs(120));
         loop {
@@ -338,7 +357,7 @@ impl LegacyMigration {
             if Instant::now() > deadline {
                 bail!("slot {} still has keys after 120 s of MIGRATE", self.slot);
             }
-            self.move_keys(c, &keys)?;
+            self.migrate(c, &keys, replace)?;
             moved += keys.len();
         }
     }

@@ -4,201 +4,49 @@
 //! `MIGRATE` with ASK), and — the negative control — against the reference's naive protocol,
 //! where the same checker must find violations.
 //!
+//! The other conditions have a file (a cluster) each, on the same run and checks
+//! (`slotcache_tests::history::run`):
+//!
+//! - `tags_history_processes`: three client processes (one per runtime), each with its own
+//!   provider, their histories merged on one clock; and the naive protocol caught there too;
+//! - `tags_history_failover_migration`: the source primary of a legacy migration killed
+//!   mid-migration, its replica promoted and finishing the migration;
+//! - `tags_history_two_failovers`: one shard failed over twice (the promoted replica killed in
+//!   turn once the old primary is back as its replica);
+//! - (here) reads from replicas: the tag rule holds for them, the key rule is waived (lag);
+//! - (here) short TTLs: the workers' entries expire during the run;
+//! - `tags_history_script_flush_restart`: `SCRIPT FLUSH` on every node, then a primary
+//!   restarted empty (scripts lost both ways).
+//!
 //! Runtimes: the plain run on tokio, smol and async-std in turn; the failover on smol; the
 //! atomic migration on async-std; the legacy migration and the rest on tokio.
 //!
-//! Each run: 16 workers (tasks of its runtime) for a few seconds over 32 keys and 4 tags (see
-//! `slotcache_tests::history::workload`), then the quiescent checks (guarantees 2–5), then the
-//! history check (guarantee 1) over everything recorded. Each prints a `[figure]` line. The
-//! tests take turns (one cluster and one workload at a time: two shared cores).
+//! Each run: workers (tasks of its runtime) for a few seconds over a few keys and tags, mixing
+//! reads (`get`, `get_entry`, `bulk_get`, `get` with a loader), writes (`set`, `bulk_set`) and
+//! invalidations (see `slotcache_tests::history::workload`); then the quiescent checks
+//! (guarantees 2–5, exact counts), then the history check (guarantee 1) and the in-run count
+//! check (guarantee 3's bound: never more than could have been deleted) over everything
+//! recorded. Each prints a `[figure]` line. The tests take turns (one cluster and one workload
+//! at a time: two shared cores).
 
-use core::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use slotcache_core::key_slot;
-use slotcache_rt::ProviderConfig;
-use slotcache_tests::conformance::{ALL, Rt};
-use slotcache_tests::history::check::{Figures, check_p1};
+use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls, info_number};
 use slotcache_tests::history::naive::NaiveSubject;
-use slotcache_tests::history::quiescent::{self, Report};
-use slotcache_tests::history::workload::{self, Spec, Stop};
-use slotcache_tests::history::{Clock, History, SlotcacheSubject, Subject, Violation, per_property};
+use slotcache_tests::history::run::{
+    Disruption, Runner, Window, assert_clean, assert_windows_failed_operations, check_run, check_run_with,
+    hot_slots, other_master, slotcache, slotcache_with, start, wait_for_traffic,
+};
+use slotcache_tests::history::workload::Spec;
+use slotcache_tests::history::{Subject, Violation, per_property};
 use slotcache_tests::{Cluster, ClusterBuilder, DRILL_TIMEOUT};
 
 static TURN: Mutex<()> = Mutex::new(());
 
 fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn start(builder: ClusterBuilder) -> Cluster {
-    let t0 = Instant::now();
-    let c = builder.start().expect("cluster");
-    eprintln!("[timing] tags_history: cluster ready (permit wait included) in {:.2?}", t0.elapsed());
-    c
-}
-
-/// The runtime a run uses, kept for the whole run (tokio's is built once: the provider's driver
-/// lives in it between `block_on` calls).
-struct Runner {
-    rt: Rt,
-    tokio: Option<tokio::runtime::Runtime>,
-}
-
-impl Runner {
-    fn new(rt: Rt) -> Self {
-        let tokio = matches!(rt, Rt::Tokio).then(|| {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio")
-        });
-        Self { rt, tokio }
-    }
-
-    fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        match &self.tokio {
-            Some(t) => t.block_on(fut),
-            None => self.rt.block_on(fut),
-        }
-    }
-}
-
-fn slotcache(rt: &Runner, cluster: &Cluster, ns: &str) -> Arc<SlotcacheSubject> {
-    let seeds: Vec<String> = cluster.seeds().iter().map(ToString::to_string).collect();
-    let mut cfg = ProviderConfig::new(seeds);
-    cfg.client_name = "slotcache-tags-history".into();
-    cfg.bulk_operation_timeout = Duration::from_secs(3);
-    Arc::new(rt.block_on(SlotcacheSubject::connect(rt.rt.runtime(), cfg, ns)).expect("provider"))
-}
-
-/// What one run found.
-struct Outcome {
-    history: History,
-    p1: Vec<Violation>,
-    fig: Figures,
-    quiescent: Report,
-    disruption: String,
-}
-
-impl Outcome {
-    fn violations(&self) -> Vec<&Violation> {
-        self.p1.iter().chain(&self.quiescent.violations).collect()
-    }
-
-    fn print(&self, run: &str, subject: &str, spec: &Spec) {
-        let all = self.violations();
-        let per: Vec<Violation> = all.iter().map(|v| (*v).clone()).collect();
-        let [p1, p2, p3, p4, p5] = per_property(&per);
-        let h = &self.history;
-        eprintln!(
-            "[figure] tags_history run={run} subject={subject} seed={} ops={} reads={} hits={} \
-             hits_after_covering_invalidation={} invalidations={} errors={} counts_checked={} \
-             metadata_checked={} violations={} (P1 {p1}, P2 {p2}, P3 {p3}, P4 {p4}, P5 {p5}) unchecked={}",
-            spec.seed,
-            h.len(),
-            h.reads_ok(),
-            self.fig.hits_checked,
-            self.fig.hits_after_covering_invalidation,
-            h.invalidations_ok(),
-            h.errors(),
-            self.quiescent.counts_checked,
-            self.quiescent.metadata_checked,
-            all.len(),
-            self.quiescent.unchecked.len(),
-        );
-        eprintln!("[figure] tags_history run={run} disruption: {}", self.disruption);
-        let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-        for r in &h.records {
-            if let Err(e) = &r.result {
-                let op = format!("{}", r.op);
-                let op = op.split('(').next().unwrap_or_default();
-                *kinds.entry(format!("{op}: {}", e.chars().take(90).collect::<String>())).or_default() += 1;
-            }
-        }
-        for (kind, n) in kinds.iter().take(12) {
-            eprintln!("  errors {n:>5} x {kind}");
-        }
-        for v in all.iter().take(8) {
-            eprintln!("  violation {v}");
-        }
-        if all.len() > 8 {
-            eprintln!("  ... {} more", all.len() - 8);
-        }
-        for u in &self.quiescent.unchecked {
-            eprintln!("  unchecked: {u}");
-        }
-    }
-}
-
-/// Runs the workload on `subject` while `disrupt` acts on the cluster (in its own thread), then
-/// the quiescent checks, then the history check.
-fn check_run(
-    rt: &Runner,
-    cluster: &mut Cluster,
-    subject: Arc<dyn Subject>,
-    spec: &Spec,
-    disrupt: impl FnOnce(&mut Cluster) -> slotcache_tests::Result<String> + Send,
-) -> Outcome {
-    let clock = Clock::new();
-    let t0 = Instant::now();
-    let stop = Stop::pending();
-    let (parts, disruption) = std::thread::scope(|s| {
-        let done = stop.clone();
-        let c = &mut *cluster;
-        let d = s.spawn(move || {
-            let r = disrupt(c);
-            done.disruption_done();
-            r
-        });
-        let parts = rt.block_on(workload::run(rt.rt, subject.clone(), spec, clock, stop));
-        (parts, d.join().expect("disruption thread"))
-    });
-    let parts = parts.expect("workload");
-    let disruption = disruption.expect("disruption");
-    cluster.wait_healthy(DRILL_TIMEOUT).expect("cluster healthy after the run");
-    let t1 = Instant::now();
-    let workload_history = History::merge(parts);
-    let quiescent =
-        rt.block_on(quiescent::run(rt.rt, subject.as_ref(), cluster, clock, spec, &workload_history));
-    let t2 = Instant::now();
-    let history = History::merge([workload_history.records, quiescent.records.clone()]);
-    let (p1, fig) = check_p1(&history);
-    eprintln!(
-        "[timing] tags_history {}: workload {:.2?}, quiescent checks {:.2?}, history check {:.2?}",
-        subject.name(),
-        t1 - t0,
-        t2 - t1,
-        t2.elapsed()
-    );
-    Outcome { history, p1, fig, quiescent, disruption }
-}
-
-fn assert_clean(run: &str, o: &Outcome) {
-    assert!(o.violations().is_empty(), "{run}: slotcache broke a tag guarantee (see the violations above)");
-    assert!(o.quiescent.unchecked.is_empty(), "{run}: some quiescent checks could not be made (see above)");
-    assert!(o.fig.hits_checked > 100, "{run}: too few hits to check anything");
-    assert!(o.fig.hits_after_covering_invalidation > 0, "{run}: no read was ever exposed to an invalidation");
-    assert!(o.history.invalidations_ok() > 100, "{run}: too few invalidations");
-    assert!(
-        o.quiescent.counts_checked >= 7 && o.quiescent.metadata_checked >= 9,
-        "{run}: quiescent checks skipped"
-    );
-}
-
-/// The slots of some of a namespace's tag keys and data keys (distinct).
-fn hot_slots(subject: &dyn Subject, spec: &Spec) -> Vec<u16> {
-    let mut keys: Vec<Vec<u8>> = spec.tag_names().iter().take(2).map(|t| subject.tag_key(t)).collect();
-    keys.extend(spec.key_names().iter().take(4).map(|k| subject.data_key(k)));
-    let mut slots: Vec<u16> = keys.iter().map(|k| key_slot(k).get()).collect();
-    slots.sort_unstable();
-    slots.dedup();
-    slots
-}
-
-/// A master other than `m`.
-fn other_master(c: &Cluster, m: usize) -> usize {
-    let masters = c.masters().expect("masters");
-    let i = masters.iter().position(|&x| x == m).unwrap_or(0);
-    masters[(i + 1) % masters.len()]
 }
 
 #[test]
@@ -210,7 +58,7 @@ fn history_plain() {
         let rt = Runner::new(rt);
         let subject = slotcache(&rt, &cluster, &format!("hist-plain-{}", rt.rt.name()));
         let spec = Spec::new(Duration::from_secs(3));
-        let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |_| Ok("none".into()));
+        let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |_, _| Ok("none".into()));
         o.print(&run, "slotcache", &spec);
         rt.block_on(subject.close());
         assert_clean(&run, &o);
@@ -230,24 +78,92 @@ fn history_while_a_master_fails_over() {
         .filter(|&s| cluster.slot_owner(s).ok().flatten() == Some(0))
         .map(|s| s.to_string())
         .collect();
-    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c| {
-        std::thread::sleep(Duration::from_millis(1000)); // let the workload get going
+    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, clock| {
+        wait_for_traffic(c, 0, 300)?; // the workload is under way on the victim's shard
         let t0 = Instant::now();
+        let from = clock.now();
         c.kill(0)?;
         c.wait_promoted(3, DRILL_TIMEOUT)?;
+        let window =
+            Window { name: "master 0 killed, until replica 3 promoted".into(), from, to: clock.now() };
         let promoted = t0.elapsed();
         c.restart(0)?;
         c.wait_replica_of(0, 3, DRILL_TIMEOUT)?;
-        Ok(format!(
-            "SIGKILL of master 0 (serving hot slots {on_node_0:?}); replica 3 promoted after {promoted:.2?}; \
-             old master back as its replica after {:.2?}",
-            t0.elapsed()
-        ))
+        Ok(Disruption {
+            what: format!(
+                "SIGKILL of master 0 (serving hot slots {on_node_0:?}); replica 3 promoted after {promoted:.2?}; \
+                 old master back as its replica after {:.2?}",
+                t0.elapsed()
+            ),
+            windows: vec![window],
+        })
     });
     o.print("failover", "slotcache", &spec);
     rt.block_on(subject.close());
-    assert!(o.history.errors() > 0, "the failover window should have failed some operations");
+    assert_windows_failed_operations("failover", &o);
     assert_clean("failover", &o);
+}
+
+/// Reads from replicas (`send_to_replicas`) while the workers run: values may lag (a key
+/// `invalidate`d on its primary may still be read from its replica, which the checker allows
+/// for these reads), but tag checks go to primaries, so guarantee 1's tag rule holds for every
+/// read. The quiescent checks run through a second provider reading primaries only.
+#[test]
+fn history_with_replica_reads() {
+    let _t = turn();
+    let rt = Runner::new(Rt::AsyncStd);
+    let mut cluster = start(ClusterBuilder::new().label("hist-replica-reads"));
+    let ns = "hist-replica-reads";
+    let readers = slotcache_with(&rt, &cluster, ns, |cfg| cfg.send_to_replicas = true);
+    let checker = slotcache(&rt, &cluster, ns);
+    let replicas: Vec<usize> = cluster
+        .masters()
+        .expect("masters")
+        .into_iter()
+        .flat_map(|m| cluster.replicas_of(m).expect("replicas"))
+        .collect();
+    let gets =
+        |c: &Cluster| -> u64 { replicas.iter().map(|&r| cmdstat_calls(c, r, "get").unwrap_or(0)).sum() };
+    let before = gets(&cluster);
+    let spec = Spec { replica_reads: true, ..Spec::new(Duration::from_secs(3)) };
+    let o = check_run_with(&rt, &mut cluster, readers.clone(), checker.as_ref(), &spec, |_, _| {
+        Ok("none (reads from replicas)".into())
+    });
+    let replica_gets = gets(&cluster).saturating_sub(before);
+    o.print("replica-reads", "slotcache", &spec);
+    eprintln!("[figure] tags_history run=replica-reads GETs served by replicas: {replica_gets}");
+    rt.block_on(readers.close());
+    rt.block_on(checker.close());
+    assert!(
+        replica_gets > 100,
+        "the replicas served too few reads ({replica_gets}): replica reads were not on"
+    );
+    assert_clean("replica-reads", &o);
+}
+
+/// The workers' `set`s with TTLs from 1 to 100 ms (shorter than the time between two writes of
+/// a key, often): entries expire during the run, under reads, invalidations and counts (tag
+/// members pruned as they expire). The quiescent checks wait until the short-lived entries
+/// expired.
+#[test]
+fn history_with_short_ttls() {
+    let _t = turn();
+    let rt = Runner::new(Rt::Tokio);
+    let mut cluster = start(ClusterBuilder::new().label("hist-short-ttls"));
+    let subject = slotcache(&rt, &cluster, "hist-short-ttls");
+    let masters = cluster.masters().expect("masters");
+    let expired = |c: &Cluster| -> u64 {
+        masters.iter().map(|&m| info_number(c, m, "stats", "expired_keys").unwrap_or(0)).sum()
+    };
+    let before = expired(&cluster);
+    let spec = Spec { ttl: Some(Duration::from_millis(100)), ..Spec::new(Duration::from_secs(3)) };
+    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |_, _| Ok("none (TTLs of 1-100 ms)".into()));
+    let expired_keys = expired(&cluster).saturating_sub(before);
+    o.print("short-ttls", "slotcache", &spec);
+    eprintln!("[figure] tags_history run=short-ttls keys expired by the servers: {expired_keys}");
+    rt.block_on(subject.close());
+    assert!(expired_keys > 20, "too few entries expired ({expired_keys}): the TTLs were not short");
+    assert_clean("short-ttls", &o);
 }
 
 /// Moves each slot to another master and back again, with `mover(c, slot, from, to)`.
@@ -255,9 +171,12 @@ fn migrate_round_trip(
     c: &Cluster,
     slots: &[u16],
     mover: impl Fn(&Cluster, u16, usize, usize) -> slotcache_tests::Result<()>,
-) -> slotcache_tests::Result<String> {
+) -> slotcache_tests::Result<Disruption> {
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_millis(500)); // let the workload get going
+    for &s in slots {
+        // The workload is under way on the shard of each slot.
+        wait_for_traffic(c, c.slot_owner(s)?.ok_or_else(|| slotcache_tests::Error::new("unowned"))?, 50)?;
+    }
     let mut homes = Vec::new();
     for &s in slots {
         let from =
@@ -273,7 +192,8 @@ fn migrate_round_trip(
         "slots {slots:?} moved away and back ({} migrations) in {:.2?}",
         2 * slots.len(),
         t0.elapsed()
-    ))
+    )
+    .into())
 }
 
 #[test]
@@ -284,7 +204,7 @@ fn history_while_slots_migrate_atomically() {
     let subject = slotcache(&rt, &cluster, "hist-atomic");
     let spec = Spec { tail: Duration::from_millis(500), ..Spec::new(Duration::from_secs(3)) };
     let slots = hot_slots(subject.as_ref(), &spec);
-    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c| {
+    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, _| {
         migrate_round_trip(c, &slots, |c, s, from, to| {
             // Two-slot ranges: the harness matches a one-slot job as "656" while the server lists
             // it as "656-656" (so its wait never sees the job succeed).
@@ -308,7 +228,7 @@ fn history_while_slots_migrate_with_legacy_migrate() {
     let subject = slotcache(&rt, &cluster, "hist-legacy");
     let spec = Spec { tail: Duration::from_millis(500), ..Spec::new(Duration::from_secs(3)) };
     let slots = hot_slots(subject.as_ref(), &spec);
-    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c| {
+    let o = check_run(&rt, &mut cluster, subject.clone(), &spec, |c, _| {
         migrate_round_trip(c, &slots, |c, s, from, to| {
             let m = c.begin_legacy_migration(s, from, to)?;
             let keys = m.keys_left(c, 1000)?;
@@ -345,7 +265,7 @@ fn naive_protocol_is_caught() {
         );
         let mut spec = Spec::new(Duration::from_secs(3));
         spec.seed = spec.seed.wrapping_add(round);
-        let o = check_run(&rt, &mut cluster, naive.clone(), &spec, |_| Ok("none".into()));
+        let o = check_run(&rt, &mut cluster, naive.clone(), &spec, |_, _| Ok("none".into()));
         o.print(&format!("plain-{round}"), "naive", &spec);
         rt.block_on(naive.close());
         let per: Vec<Violation> = o.violations().into_iter().cloned().collect();

@@ -20,12 +20,15 @@
 //!   joining the load. An `invalidate` of the key keeps the completion rule for loads: a load
 //!   whose store lands after an `invalidate(k)` that raced it may be read (the limit documented
 //!   in `docs/consistency.md`).
+//!
+//! [`check_counts`] checks guarantee 3 **during** the run, as far as it holds there: with
+//! writes and invalidations racing, a count may be lower than the fresh entries but never
+//! higher than the entries the invalidation could delete (see its documentation for the
+//! bound); the exact counts are checked at quiescence ([`super::quiescent`]).
 
 use std::collections::{BTreeSet, HashMap};
 
-#[cfg(test)]
-use super::Ret;
-use super::{History, Op, Record, Violation};
+use super::{History, Op, Record, Ret, Violation};
 
 /// What the check looked at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +72,7 @@ fn check_read(
     key: &str,
     v: &str,
     reported: Option<&[String]>,
+    key_rule: bool,
     out: &mut Vec<Violation>,
     fig: &mut Figures,
 ) {
@@ -118,7 +122,7 @@ fn check_read(
         .into_iter()
         .flat_map(|t| by_tag.get(t).into_iter().flatten())
         .filter(after(tag_since))
-        .chain(by_key.get(key).into_iter().flatten().filter(after(key_since)))
+        .chain(by_key.get(key).into_iter().flatten().filter(|_| key_rule).filter(after(key_since)))
         .filter(|i| i.invoked < r.completed);
     let mut exposed = false;
     for i in covering {
@@ -149,6 +153,15 @@ fn check_read(
 /// Checks guarantee 1 (and read/write consistency) on `h`.
 #[must_use]
 pub fn check_p1(h: &History) -> (Vec<Violation>, Figures) {
+    check_p1_with(h, |_| true)
+}
+
+/// [`check_p1`], with the rule for `invalidate` of the key applied only to the reads for which
+/// `key_rule` says so: a read from a replica may return a value whose key the primary already
+/// deleted (replication lag, `docs/consistency.md`, "What is not guaranteed"), while the tag
+/// rule holds for it (tag checks go to primaries).
+#[must_use]
+pub fn check_p1_with(h: &History, key_rule: impl Fn(&Record) -> bool) -> (Vec<Violation>, Figures) {
     let writes = writes_by_value(h);
     let mut by_tag: HashMap<&str, Vec<&Record>> = HashMap::new();
     let mut by_key: HashMap<&str, Vec<&Record>> = HashMap::new();
@@ -167,7 +180,158 @@ pub fn check_p1(h: &History) -> (Vec<Violation>, Figures) {
     let mut fig = Figures::default();
     for r in &h.records {
         for (key, v, reported) in r.reads() {
-            check_read(h, &writes, &by_tag, &by_key, r, key, v, reported, &mut out, &mut fig);
+            let by_key_too = key_rule(r);
+            check_read(h, &writes, &by_tag, &by_key, r, key, v, reported, by_key_too, &mut out, &mut fig);
+        }
+    }
+    (out, fig)
+}
+
+/// What the in-run count check looked at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountFigures {
+    /// `invalidate_by_tags` calls that returned a count, each compared with its bound.
+    pub checked: usize,
+    /// Of those, the ones whose bound was narrowed by an earlier invalidation of the same tags
+    /// (the others were bounded by every key ever written with them).
+    pub narrowed: usize,
+}
+
+/// A write's interval for the count bound: `(invoked, completed)`, `u64::MAX` for a write that
+/// failed (its tag step may have run at any time after it was invoked).
+type Span = (u64, u64, usize);
+
+/// Whether the write `r` may have carried tag `t`: a write with it, or one whose tags are
+/// unknown (a `compute` or reload that failed).
+fn may_tag(r: &Record, t: &str) -> bool {
+    if r.tags_known() || matches!(r.op, Op::Load { .. }) {
+        r.written_tags().iter().any(|x| x == t)
+    } else {
+        matches!(r.op, Op::Compute { .. } | Op::Refresh { .. })
+    }
+}
+
+/// Guarantee 3 during the run: every `invalidate_by_tags(T)` that returned `Ok(n)` must have
+/// `n` at most the **bound** `Σ_{t ∈ T} |Q_t|`, where `Q_t` is the set of keys with a write *W*
+/// that may carry *t* and may have listed the key in *t*'s current generation when the
+/// invalidation *I* swapped its token:
+///
+/// - *W* was invoked before *I* completed (its tag step runs inside *W*, before *I*'s swap);
+/// - *W* failed (its tag step may have run at any time), or *W* completed after the invocation
+///   of the last invalidation *J* of *t* that returned `Ok` and completed before *I* was
+///   invoked: *J*'s swap erased *t*'s members, so a member listed at *I*'s swap was written
+///   after *J*'s swap began. When some invalidation of *t* failed before *I* completed, it may
+///   have listed members again (`TAG_RELIST`) after *J*: then no *J* narrows `Q_t`.
+///
+/// Why that bounds the count (`docs/consistency.md`, guarantee 3): *I* counts only entries it
+/// deleted, and deletes only members listed in each tag at its swap (each member once per tag);
+/// even when its token reads fail and every deleted entry is counted, the count stays within
+/// that. Racing writes and invalidations, failovers and errors may make it lower; nothing lower
+/// is checked here.
+#[must_use]
+pub fn check_counts(h: &History) -> (Vec<Violation>, CountFigures) {
+    // Per tag: the writes that may carry it, by invocation; the tag's Ok invalidations and the
+    // invocations of its failed ones.
+    let mut writes: HashMap<&str, Vec<Span>> = HashMap::new();
+    let mut keys_of: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    let mut key_ids: HashMap<&str, usize> = HashMap::new();
+    let mut ok_invs: HashMap<&str, Vec<&Record>> = HashMap::new();
+    let mut failed_invs: HashMap<&str, Vec<u64>> = HashMap::new();
+    let all_tags: BTreeSet<&str> = h
+        .records
+        .iter()
+        .flat_map(|r| match &r.op {
+            Op::InvalidateTags { tags } => tags.iter().map(String::as_str).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    for r in &h.records {
+        if let Op::InvalidateTags { tags } = &r.op {
+            for t in distinct(tags) {
+                if r.ok() {
+                    ok_invs.entry(t).or_default().push(r);
+                } else {
+                    failed_invs.entry(t).or_default().push(r.invoked);
+                }
+            }
+        }
+        for (k, _) in r.op.writes() {
+            let n = key_ids.len();
+            let id = *key_ids.entry(k).or_insert(n);
+            for &t in &all_tags {
+                if may_tag(r, t) {
+                    let done = if r.ok() { r.completed } else { u64::MAX };
+                    writes.entry(t).or_default().push((r.invoked, done, id));
+                    keys_of.entry(t).or_default().insert(k);
+                }
+            }
+        }
+    }
+    for w in writes.values_mut() {
+        w.sort_unstable();
+    }
+    let longest_ok = writes
+        .values()
+        .flatten()
+        .filter(|w| w.1 != u64::MAX)
+        .map(|w| w.1.saturating_sub(w.0))
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    let mut fig = CountFigures::default();
+    for i in &h.records {
+        let (Op::InvalidateTags { tags }, Ok(Ret::Count(n))) = (&i.op, &i.result) else { continue };
+        fig.checked += 1;
+        let mut bound = 0usize;
+        let mut narrowed = false;
+        let mut floors = Vec::new();
+        for t in distinct(tags) {
+            let relisted = failed_invs.get(t).is_some_and(|f| f.iter().any(|&at| at < i.completed));
+            let floor = if relisted {
+                None
+            } else {
+                ok_invs
+                    .get(t)
+                    .into_iter()
+                    .flatten()
+                    .filter(|j| j.completed < i.invoked)
+                    .max_by_key(|j| j.invoked)
+                    .copied()
+            };
+            let since = floor.map_or(0, |j| j.invoked);
+            narrowed |= floor.is_some();
+            floors.extend(floor.cloned());
+            let Some(ws) = writes.get(t) else { continue };
+            let all = keys_of.get(t).map_or(0, BTreeSet::len);
+            let end = ws.partition_point(|w| w.0 < i.completed);
+            let mut seen = BTreeSet::new();
+            for &(invoked, completed, key) in ws[..end].iter().rev() {
+                if completed > since {
+                    seen.insert(key);
+                }
+                // Earlier writes completed before `since`, unless they failed (checked below).
+                if seen.len() == all || invoked.saturating_add(longest_ok) < since {
+                    break;
+                }
+            }
+            if seen.len() < all {
+                seen.extend(ws[..end].iter().filter(|w| w.1 == u64::MAX).map(|w| w.2));
+            }
+            bound += seen.len();
+        }
+        if narrowed {
+            fig.narrowed += 1;
+        }
+        if *n > bound as u64 {
+            out.push(Violation {
+                property: "P3",
+                what: format!(
+                    "{} returned {n}, more than the {bound} entries it could have deleted (keys written \
+                     with its tags since the last invalidation of each that returned before it)",
+                    i.op
+                ),
+                ops: floors.into_iter().chain([i.clone()]).collect(),
+            });
         }
     }
     (out, fig)
@@ -269,5 +433,36 @@ mod tests {
         let (v, _) = check_p1(&h);
         let props: Vec<&str> = v.iter().map(|v| v.property).collect();
         assert_eq!(props, ["P1", "P1", "P1", "P4", "P1"], "{v:#?}");
+    }
+
+    /// The in-run count bound: keys written with the tag since the last invalidation of it
+    /// that returned before; a failed invalidation (it may list members again) widens it.
+    #[test]
+    fn in_run_counts_are_bounded_by_what_could_be_deleted() {
+        let inv = |tags: &[&str]| Op::InvalidateTags { tags: tags.iter().map(|t| (*t).to_owned()).collect() };
+        let mut h = History {
+            records: vec![
+                rec(0, 0, 10, set("k1", "v1", &["a"]), Ok(Ret::Done)),
+                rec(1, 0, 10, set("k2", "v2", &["a", "b"]), Ok(Ret::Done)),
+                rec(2, 20, 30, inv(&["a"]), Ok(Ret::Count(2))),
+                rec(3, 40, 50, set("k3", "v3", &["a"]), Ok(Ret::Done)),
+                rec(4, 60, 70, inv(&["a"]), Ok(Ret::Count(1))),
+                rec(5, 80, 90, inv(&["a", "b"]), Ok(Ret::Count(1))),
+            ],
+        };
+        let (v, fig) = check_counts(&h);
+        assert!(v.is_empty(), "{v:#?}");
+        assert_eq!(fig, CountFigures { checked: 3, narrowed: 2 });
+        // Counting k1 again after the first invalidation erased it: caught.
+        h.records[4].result = Ok(Ret::Count(2));
+        let (v, _) = check_counts(&h);
+        assert_eq!(v.len(), 1, "{v:#?}");
+        // A write that failed may have landed any time after its invocation.
+        h.records[0].result = Err("timeout".into());
+        assert!(check_counts(&h).0.is_empty());
+        h.records[0].result = Ok(Ret::Done);
+        // A failed invalidation of the tag before it may have listed k1 again.
+        h.records.insert(3, rec(3, 35, 45, inv(&["a"]), Err("cleanup failed".into())));
+        assert!(check_counts(&h).0.is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A test runs many concurrent workers against a cache (the [`Subject`]) for a bounded time,
 //! and every operation is **recorded**: its arguments, the instant it was invoked and the
-//! instant it completed (one monotonic clock for the whole process, [`Clock`]), and its result.
+//! instant it completed (the machine's monotonic clock from one shared reference, [`Clock`]:
+//! comparable across the processes of one machine), and its result.
 //! Every value written is unique (worker id and sequence number), so a read names the one write
 //! it observed. The [`check`] module then decides, from the history alone, whether the cache
 //! broke a guarantee; the [`quiescent`] module adds checks that need the workers stopped
@@ -15,23 +16,35 @@
 //! - [`workload`]: the workers and their operation mix;
 //! - [`check`]: guarantee 1 (no stale hit after an invalidation) on a history;
 //! - [`quiescent`]: guarantees 2–5 once the workers stopped;
-//! - [`naive`]: the reference's protocol, for the negative control.
+//! - [`naive`]: the reference's protocol, for the negative control;
+//! - [`run`]: one run on a real cluster (workload, disruption, checks, `[figure]` lines);
+//! - [`process`]: a workload in a client process of its own, its history in a file.
 
 use core::fmt;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 pub mod check;
 pub mod naive;
+pub mod process;
 pub mod quiescent;
+pub mod run;
 mod subject;
 pub mod workload;
 
-pub use subject::{Fut, SlotcacheSubject, Subject};
+pub use subject::{Fut, LoaderCalled, SlotcacheSubject, Subject};
 
-/// One monotonic clock for a whole history: instants are nanoseconds since it was made.
+/// One clock for a whole history: instants are nanoseconds since its reference, read from the
+/// machine's `CLOCK_MONOTONIC`.
+///
+/// That clock is one for the whole machine (every process reads the same counter; it never
+/// jumps, unlike the wall clock), so client processes given the same reference
+/// ([`Clock::from_reference`]) record instants that compare exactly with each other's.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    base: Instant,
+    reference: u64,
 }
 
 impl Default for Clock {
@@ -40,22 +53,45 @@ impl Default for Clock {
     }
 }
 
+/// The machine's `CLOCK_MONOTONIC` in nanoseconds (0 if it cannot be read, which Linux never
+/// does).
+fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        let secs = u64::try_from(t.tv_sec()).unwrap_or(0);
+        let nanos = u64::try_from(t.tv_nsec()).unwrap_or(0);
+        secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+    })
+}
+
 impl Clock {
     /// A clock starting now.
     #[must_use]
     pub fn new() -> Self {
-        Self { base: Instant::now() }
+        Self { reference: monotonic_ns() }
     }
 
-    /// Nanoseconds since the clock was made.
+    /// A clock whose instants count from `reference` (another clock's [`Clock::reference`],
+    /// possibly in another process of this machine).
+    #[must_use]
+    pub const fn from_reference(reference: u64) -> Self {
+        Self { reference }
+    }
+
+    /// The `CLOCK_MONOTONIC` reading this clock counts from.
+    #[must_use]
+    pub const fn reference(&self) -> u64 {
+        self.reference
+    }
+
+    /// Nanoseconds since the reference.
     #[must_use]
     pub fn now(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        monotonic_ns().saturating_sub(self.reference)
     }
 }
 
 /// An operation and its arguments (user keys, not full data keys).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// `set` / `set_with_ttl` of one key.
     Set {
@@ -200,7 +236,7 @@ impl fmt::Display for Op {
 }
 
 /// What a successful operation returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ret {
     /// A write's `Ok(())`.
     Done,
@@ -293,7 +329,7 @@ impl Record {
 }
 
 /// One recorded operation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     /// Its index in the [`History`] (by invocation time).
     pub id: usize,
@@ -342,6 +378,9 @@ impl fmt::Display for Record {
     }
 }
 
+/// The value of a load's loader-call instant while its loader has not been called.
+pub const NOT_CALLED: u64 = u64::MAX;
+
 /// Records the operations of one worker.
 #[derive(Debug)]
 pub struct Recorder {
@@ -374,6 +413,20 @@ impl Recorder {
             op,
             result: result.clone(),
         });
+        result
+    }
+
+    /// Runs `fut`, a load, like [`Recorder::record`]; `called` is set to the instant its
+    /// loader was called ([`Clock::now`]), if it was ([`NOT_CALLED`] otherwise).
+    pub async fn record_load<F>(&mut self, op: Op, called: &AtomicU64, fut: F) -> Result<Ret, String>
+    where
+        F: Future<Output = Result<Ret, String>>,
+    {
+        let result = self.record(op, fut).await;
+        let at = called.load(Ordering::Acquire);
+        if let Some(r) = self.records.last_mut() {
+            r.loaded = (at != NOT_CALLED).then_some(at);
+        }
         result
     }
 

@@ -8,7 +8,8 @@
 //!   `gap`) sits between the two steps, as a scheduler or a network hiccup would in production.
 //!   Re-setting a key never removes its earlier tags (they accumulate).
 //! - **`bulk_set`**: every `SET` and `SADD` in one pipeline (run per node, nodes in parallel).
-//! - **get**: plain `GET` (no token check: there are no tokens).
+//! - **get**: plain `GET` (no token check: there are no tokens); **`bulk_get`**: `GET`s in one
+//!   pipeline; **get with a loader**: `GET`, and on a miss the loader's value `SET` untagged.
 //! - **invalidate(k)**: `SMEMBERS keytags:FK`, then `SREM` from each tag and `DEL keytags:FK`,
 //!   then `DEL FK`.
 //! - **`invalidate_by_tags`**: `SMEMBERS` of every tag (errors read as empty); no members: 0 and
@@ -27,7 +28,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use slotcache_rt::{Client, Cmd, Config, NodeAddr, Reply, Request, RequestError, Runtime, Value};
 
-use super::{Fut, Subject};
+use super::{Fut, LoaderCalled, Subject};
 
 const DEFAULT_TTL_MS: u64 = 3_600_000;
 
@@ -161,6 +162,28 @@ impl Subject for NaiveSubject {
         async move {
             let v = self.send(Cmd::new("GET").arg(self.fk(key))).await?;
             Ok(v.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()))
+        }
+        .boxed()
+    }
+
+    fn bulk_get<'a>(&'a self, keys: &'a [String]) -> Fut<'a, Vec<Option<String>>> {
+        async move {
+            let cmds = keys.iter().map(|k| Cmd::new("GET").arg(self.fk(k))).collect();
+            let values = self.pipeline(cmds).await?;
+            Ok(values.iter().map(|v| v.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned())).collect())
+        }
+        .boxed()
+    }
+
+    fn get_or_load<'a>(&'a self, key: &'a str, value: &'a str, called: LoaderCalled) -> Fut<'a, String> {
+        async move {
+            if let Some(v) = self.get(key).await? {
+                return Ok(v);
+            }
+            called();
+            let fk = self.fk(key);
+            self.send(Cmd::new("SET").arg(fk.as_str()).arg(value).arg("PX").arg(DEFAULT_TTL_MS)).await?;
+            Ok(value.to_owned())
         }
         .boxed()
     }

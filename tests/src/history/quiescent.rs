@@ -3,6 +3,8 @@
 //! The steps run in this order, each recorded into the history (so guarantee 1 is checked on
 //! them too):
 //!
+//! 0. With short TTLs in the workload ([`Spec::ttl`]): wait until every short-lived entry
+//!    expired, so that none expires under the exact checks.
 //! 1. **P3 (exact counts)**: `get_entry` of every key gives the fresh entries and their values;
 //!    each value names its write, hence its tags. Then each tag is invalidated alone, in turn:
 //!    the count returned must equal the number of keys whose fresh entry carries the tag and was
@@ -280,11 +282,33 @@ pub async fn run(
 ) -> Report {
     let mut cx =
         Ctx { rt, subject, cluster, rec: Recorder::new(clock, CHECKER), seq: 0, report: Report::default() };
+    if let Some(ttl) = spec.ttl
+        && !short_lived_expired(&cx, ttl).await
+    {
+        cx.report
+            .unchecked
+            .push(format!("entries with a TTL of at most {ttl:?} still there {ttl:?} + 10 s later"));
+    }
     counts_and_orphans(&mut cx, spec, workload).await;
     replace(&mut cx).await;
     metadata(&mut cx).await;
     cx.report.records = std::mem::replace(&mut cx.rec, Recorder::new(clock, CHECKER)).into_records();
     cx.report
+}
+
+/// Waits (at most `ttl` + 10 s) until no data key of the namespace has `ttl` or less to live:
+/// the workers' short-lived entries expired, so none expires under the exact checks.
+async fn short_lived_expired(cx: &Ctx<'_>, ttl: Duration) -> bool {
+    let (data, _) = cx.subject.scan_patterns();
+    let cluster = cx.cluster;
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    eventually(cx.rt, ttl + Duration::from_secs(10), async || {
+        let Ok(keys) = scan_masters(cluster, &data) else { return false };
+        keys.iter().all(|k| {
+            owner_cmd(cluster, k, &[b"PTTL"]).ok().and_then(|v| v.as_int()).is_some_and(|t| t < 0 || t > ms)
+        })
+    })
+    .await
 }
 
 /// P3 then P2 on the workload's keys.

@@ -10,6 +10,9 @@ use slotcache_rt::{Cache, NamespaceOptions, Provider, ProviderConfig, Ttl};
 /// A boxed operation: errors are carried as text (the history only needs to know it failed).
 pub type Fut<'a, T> = BoxFuture<'a, Result<T, String>>;
 
+/// What a loader calls when it runs (to record when: see [`super::Record::loaded`]).
+pub type LoaderCalled = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The operations the workload and the checks drive, on user keys and tag names.
 pub trait Subject: Send + Sync + 'static {
     /// A name for figures and messages.
@@ -26,6 +29,11 @@ pub trait Subject: Send + Sync + 'static {
     fn bulk_set<'a>(&'a self, items: &'a [(String, String)], tags: &'a [String]) -> Fut<'a, ()>;
     /// Reads one value (`get_if_present`).
     fn get<'a>(&'a self, key: &'a str) -> Fut<'a, Option<String>>;
+    /// Reads several values at once (`bulk_get`): one per key, in order (`None`: a miss).
+    fn bulk_get<'a>(&'a self, keys: &'a [String]) -> Fut<'a, Vec<Option<String>>>;
+    /// Reads one value, loading it on a miss (`get` with a loader): the loader calls `called`,
+    /// then gives `value`, which is stored untagged.
+    fn get_or_load<'a>(&'a self, key: &'a str, value: &'a str, called: LoaderCalled) -> Fut<'a, String>;
     /// Reads one entry: its value and, when the subject can tell, its tags.
     fn get_entry<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, Option<Vec<String>>)>>;
     /// Removes one key; whether it existed.
@@ -113,6 +121,26 @@ impl Subject for SlotcacheSubject {
 
     fn get<'a>(&'a self, key: &'a str) -> Fut<'a, Option<String>> {
         async move { self.cache.get_if_present(&key.to_owned()).await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn bulk_get<'a>(&'a self, keys: &'a [String]) -> Fut<'a, Vec<Option<String>>> {
+        async move {
+            let found = self.cache.bulk_get(keys).await.map_err(|e| e.to_string())?;
+            Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+        }
+        .boxed()
+    }
+
+    fn get_or_load<'a>(&'a self, key: &'a str, value: &'a str, called: LoaderCalled) -> Fut<'a, String> {
+        async move {
+            let value = value.to_owned();
+            let loader = move |_key: String| async move {
+                called();
+                Ok(value)
+            };
+            self.cache.get(&key.to_owned(), loader).await.map_err(|e| e.to_string())
+        }
+        .boxed()
     }
 
     fn get_entry<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, Option<Vec<String>>)>> {

@@ -4,24 +4,27 @@
 //!
 //! | share | operation |
 //! |---|---|
-//! | 25 % | `get` (`get_if_present`) |
-//! | 10 % | `get_entry` |
+//! | 20 % | `get` (`get_if_present`) |
+//! | 8 % | `get_entry` |
+//! | 5 % | `bulk_get` of 2–4 keys |
+//! | 5 % | `get` with a loader (its value stored untagged on a miss; when it was called is recorded) |
 //! | 20 % | `set` with 1–2 random tags |
-//! | 8 % | `set` without tags |
+//! | 7 % | `set` without tags |
 //! | 9 % | `invalidate` of one key |
-//! | 14 % | `invalidate_by_tags` of 1–2 tags |
-//! | 14 % | `bulk_set` of 2–4 keys with one tag |
+//! | 13 % | `invalidate_by_tags` of 1–2 tags |
+//! | 13 % | `bulk_set` of 2–4 keys with one tag |
 //!
-//! Every value is `w<worker>.<seq>`, unique in the run. Between operations a worker yields, and
+//! Every value is `w<worker>.<seq>`, unique in the run (worker ids are unique across the client
+//! processes of a run, [`Spec::first_worker`]). Between operations a worker yields, and
 //! one time in four sleeps 1 ms (pacing, so two shared cores are not swamped).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 
-use super::{Clock, Op, Record, Recorder, Ret, Subject};
+use super::{Clock, LoaderCalled, NOT_CALLED, Op, Record, Recorder, Ret, Subject};
 use crate::conformance::Rt;
 
 /// The size and length of a run.
@@ -41,6 +44,16 @@ pub struct Spec {
     pub tail: Duration,
     /// Seed of the workers' random choices (printed, so a run can be replayed in spirit).
     pub seed: u64,
+    /// The id of the first worker (the others follow): workers of several client processes
+    /// sharing one history take ranges of their own, so ids and values stay unique.
+    pub first_worker: usize,
+    /// The longest TTL of the workers' `set`s, each drawn from 1 ms to it (`None`: the default
+    /// TTL, an hour); `bulk_set` keeps the default. The quiescent checks wait until the
+    /// short-lived entries expired.
+    pub ttl: Option<Duration>,
+    /// The workers' subject reads values from replicas (`send_to_replicas`): the checker then
+    /// does not hold their reads to the rule for `invalidate` of the key (replication lag).
+    pub replica_reads: bool,
 }
 
 impl Spec {
@@ -54,7 +67,18 @@ impl Spec {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs())
             });
-        Self { workers: 16, keys: 32, tags: 4, min, max: min * 5, tail: Duration::from_secs(1), seed }
+        Self {
+            workers: 16,
+            keys: 32,
+            tags: 4,
+            min,
+            max: min * 5,
+            tail: Duration::from_secs(1),
+            seed,
+            first_worker: 0,
+            ttl: None,
+            replica_reads: false,
+        }
     }
 
     /// The user keys.
@@ -167,7 +191,8 @@ pub async fn run(
     for w in 0..spec.workers {
         let (subject, keys, tags, halt) = (subject.clone(), keys.clone(), tags.clone(), halt.clone());
         let rng = Rng::new(spec.seed ^ (w as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-        tasks.push(rt.spawn(worker(rt, w, subject, keys, tags, rng, clock, halt)));
+        let id = spec.first_worker + w;
+        tasks.push(rt.spawn(worker(rt, id, subject, keys, tags, rng, clock, halt, spec.ttl)));
     }
     // The controller: ends the run once min has passed and the disruption is over (plus its
     // tail), or when max has passed.
@@ -218,6 +243,7 @@ async fn worker(
     mut rng: Rng,
     clock: Clock,
     halt: Arc<AtomicBool>,
+    ttl: Option<Duration>,
 ) -> Vec<Record> {
     let mut rec = Recorder::new(clock, w);
     let mut seq = 0u64;
@@ -228,33 +254,50 @@ async fn worker(
     let s = subject.as_ref();
     while !halt.load(Ordering::Acquire) {
         let dice = rng.below(100);
+        let max_ms = ttl.map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        let ttl = ttl.map(|_| Duration::from_millis(1 + rng.next() % max_ms));
         let key = keys[rng.below(keys.len())].clone();
         match dice {
-            0..25 => {
+            0..20 => {
                 let op = Op::Get { key: key.clone() };
                 let _ = rec.record(op, async { s.get(&key).await.map(Ret::Read) }).await;
             }
-            25..35 => {
+            20..28 => {
                 let op = Op::GetEntry { key: key.clone() };
                 let _ = rec.record(op, async { s.get_entry(&key).await.map(Ret::Entry) }).await;
             }
-            35..55 => {
+            28..33 => {
+                let n = 2 + rng.below(3);
+                let ks = rng.pick(&keys, n);
+                let op = Op::BulkGet { keys: ks.clone() };
+                let _ = rec.record(op, async { s.bulk_get(&ks).await.map(Ret::Values) }).await;
+            }
+            33..38 => {
+                let v = value();
+                let op = Op::Load { key: key.clone(), value: v.clone() };
+                let at = Arc::new(AtomicU64::new(NOT_CALLED));
+                let mark = at.clone();
+                let called: LoaderCalled = Arc::new(move || mark.store(clock.now(), Ordering::Release));
+                let load = async { s.get_or_load(&key, &v, called).await.map(|v| Ret::Read(Some(v))) };
+                let _ = rec.record_load(op, &at, load).await;
+            }
+            38..58 => {
                 let n = 1 + rng.below(2);
                 let t = rng.pick(&tags, n);
                 let v = value();
                 let op = Op::Set { key: key.clone(), value: v.clone(), tags: t.clone() };
-                let _ = rec.record(op, async { s.set(&key, &v, &t, None).await.map(|()| Ret::Done) }).await;
+                let _ = rec.record(op, async { s.set(&key, &v, &t, ttl).await.map(|()| Ret::Done) }).await;
             }
-            55..63 => {
+            58..65 => {
                 let v = value();
                 let op = Op::Set { key: key.clone(), value: v.clone(), tags: Vec::new() };
-                let _ = rec.record(op, async { s.set(&key, &v, &[], None).await.map(|()| Ret::Done) }).await;
+                let _ = rec.record(op, async { s.set(&key, &v, &[], ttl).await.map(|()| Ret::Done) }).await;
             }
-            63..72 => {
+            65..74 => {
                 let op = Op::Invalidate { key: key.clone() };
                 let _ = rec.record(op, async { s.invalidate(&key).await.map(Ret::Existed) }).await;
             }
-            72..86 => {
+            74..87 => {
                 let n = 1 + rng.below(2);
                 let t = rng.pick(&tags, n);
                 let op = Op::InvalidateTags { tags: t.clone() };
