@@ -28,15 +28,23 @@ enum Trust {
 /// Servers are verified against, at one's choice (they combine):
 ///
 /// - custom roots, [`TlsConfig::with_root_pem`] (a private CA);
-/// - Mozilla's roots compiled in, [`TlsConfig::with_webpki_roots`] (cargo feature
+/// - Mozilla's roots compiled in, [`TlsConfig::with_webpki_roots`][webpki] (cargo feature
 ///   `webpki-roots`): the same answer on every machine;
-/// - the operating system's verifier and trust store, [`TlsConfig::with_platform_verifier`]
-///   (cargo feature `platform-verifier`): what managed services with certificates from public
-///   CAs expect, and what a company's roots installed on the machine need. On Linux the store is
-///   read as `rustls-native-certs` does, so `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured.
+/// - the operating system's verifier and trust store,
+///   [`TlsConfig::with_platform_verifier`][platform] (cargo feature `platform-verifier`): what
+///   managed services with certificates from public CAs expect, and what a company's roots
+///   installed on the machine need. On Linux the store is read as `rustls-native-certs` does, so
+///   `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured.
 ///
 /// Client certificates (mutual TLS) and the map from announced addresses to certificate names
 /// apply whichever roots verify.
+///
+// Without its cargo feature a method linked from these docs does not exist: the link then
+// leads to `TlsConfig` itself, so that `cargo doc` builds without warnings with any features.
+#[cfg_attr(feature = "webpki-roots", doc = "[webpki]: TlsConfig::with_webpki_roots")]
+#[cfg_attr(not(feature = "webpki-roots"), doc = "[webpki]: TlsConfig")]
+#[cfg_attr(feature = "platform-verifier", doc = "[platform]: TlsConfig::with_platform_verifier")]
+#[cfg_attr(not(feature = "platform-verifier"), doc = "[platform]: TlsConfig")]
 #[derive(Clone, Default)]
 pub struct TlsConfig {
     roots: Vec<CertificateDer<'static>>,
@@ -63,7 +71,12 @@ impl core::fmt::Debug for TlsConfig {
 
 impl TlsConfig {
     /// TLS trusting no roots yet; add them with [`TlsConfig::with_root_pem`],
-    /// [`TlsConfig::with_webpki_roots`] or [`TlsConfig::with_platform_verifier`].
+    /// [`TlsConfig::with_webpki_roots`][webpki] or [`TlsConfig::with_platform_verifier`][platform].
+    ///
+    #[cfg_attr(feature = "webpki-roots", doc = "[webpki]: TlsConfig::with_webpki_roots")]
+    #[cfg_attr(not(feature = "webpki-roots"), doc = "[webpki]: TlsConfig")]
+    #[cfg_attr(feature = "platform-verifier", doc = "[platform]: TlsConfig::with_platform_verifier")]
+    #[cfg_attr(not(feature = "platform-verifier"), doc = "[platform]: TlsConfig")]
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -80,8 +93,11 @@ impl TlsConfig {
     }
 
     /// Trusts Mozilla's root certificates, compiled in (the `webpki-roots` crate), besides the
-    /// custom roots. Not combined with [`TlsConfig::with_platform_verifier`], whose trust store
-    /// is the system's ([`TlsConfig::build`] refuses both).
+    /// custom roots. Not combined with [`TlsConfig::with_platform_verifier`][platform], whose
+    /// trust store is the system's ([`TlsConfig::build`] refuses both).
+    ///
+    #[cfg_attr(feature = "platform-verifier", doc = "[platform]: TlsConfig::with_platform_verifier")]
+    #[cfg_attr(not(feature = "platform-verifier"), doc = "[platform]: TlsConfig")]
     #[cfg(feature = "webpki-roots")]
     #[must_use]
     pub const fn with_webpki_roots(mut self) -> Self {

@@ -223,9 +223,11 @@ impl Client {
         };
         // A MOVED fixes the slot map at once, whatever becomes of this request.
         if let ErrorAction::Redirect { slot, endpoint } = e.action() {
-            if let Some(t) = self.topology.as_mut()
-                && t.patch_slot(slot, endpoint.resolve(&origin)) == Ok(true)
-            {
+            let patched = self
+                .topology
+                .as_mut()
+                .is_some_and(|t| t.patch_slot(slot, endpoint.resolve(&origin)) == Ok(true));
+            if patched {
                 self.patched.push(crate::topology::SlotRange::single(slot));
                 if self.patched.len() > 1024 {
                     self.patched = crate::topology::union_of_ranges(std::mem::take(&mut self.patched));

@@ -116,9 +116,8 @@ impl<F: Clone> Flights<F> {
     /// caller took when it started: a load that started before an invalidation the barrier
     /// covers is not joined (a new one replaces it in the table).
     pub fn join_or_lead(&mut self, key: &Bytes, barrier: Barrier, start: impl FnOnce() -> F) -> (Role<F>, F) {
-        if let Some(f) = self.loads.get(key)
-            && (f.since >= barrier.0 || self.variant == Variant::JoinAny)
-        {
+        let joinable = |f: &&Flight<F>| f.since >= barrier.0 || self.variant == Variant::JoinAny;
+        if let Some(f) = self.loads.get(key).filter(joinable) {
             return (Role::Join(f.shared.clone()), f.shared.clone());
         }
         self.next += 1;
