@@ -15,6 +15,7 @@ use super::op::bulk_load::{BulkLoad, LoadMisses};
 use super::op::bulk_refresh::BulkRefresh;
 use super::op::load::{CallLoader, Load, LoadConfig, LoadKind};
 use super::op::machine::{Ctx, Input, Machine, Step};
+use super::stats::Read;
 use super::typed::Typed;
 
 /// What a loader returns for the keys it was given: values, for those keys or others.
@@ -105,10 +106,12 @@ impl<K: Clone + Eq + Hash, V: 'static> Machine for TypedBulkLoad<'_, K, V> {
             })
         });
         match self.load.resume(cx, input) {
-            Step::Call(LoadMisses { hits }) => match typed.take_hits(self.keys, hits, &mut self.found) {
-                Ok(misses) => Step::Call(misses),
-                Err(e) => Step::Done(Err(e)),
-            },
+            Step::Call(LoadMisses { hits }) => {
+                match typed.take_hits(Read::BulkGetWith, self.keys, hits, &mut self.found) {
+                    Ok(misses) => Step::Call(misses),
+                    Err(e) => Step::Done(Err(e)),
+                }
+            }
             Step::Done(outcome) => Step::Done(outcome.and_then(|outcome| {
                 typed.bulk_loaded(self.keys, outcome, &mut self.found)?;
                 Ok(core::mem::take(&mut self.found))
@@ -242,6 +245,7 @@ mod tests {
         found.sort();
         assert_eq!(found, [("a", "A"), ("b", "B"), ("c", "C")].map(|(k, v)| (k.to_string(), v.to_string())));
         assert_eq!((t.counters().snapshot().hits, t.counters().snapshot().misses), (1, 1));
+        assert_eq!(t.counters().reads(Read::BulkGetWith), (1, 1));
     }
 
     /// Every key hit: no call; a hit that does not decode fails the call before any load.

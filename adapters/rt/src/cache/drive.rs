@@ -49,17 +49,14 @@ impl Exec {
                 Step::Done(out) => return out,
                 Step::Send(requests) => {
                     let replies = join_all(requests.into_iter().map(|r| self.client.request(r))).await;
-                    let mut results = Vec::with_capacity(replies.len());
-                    for r in replies {
-                        results.push(match r {
-                            Ok(reply) => Ok(reply),
-                            Err(Error::Request(e)) => Err(e),
-                            // Refused before it was sent (a malformed plan, a closed client):
-                            // nothing for the protocol to decide.
-                            Err(e) => return Err(to_cache_error(e)),
-                        });
-                    }
-                    Input::Replies(results)
+                    let results = replies.into_iter().map(|r| match r {
+                        Ok(reply) => Ok(Ok(reply)),
+                        Err(Error::Request(e)) => Ok(Err(e)),
+                        // Refused before it was sent (a malformed plan, a closed client):
+                        // nothing for the protocol to decide.
+                        Err(e) => Err(to_cache_error(e)),
+                    });
+                    Input::Replies(results.collect::<Result<_, _>>()?)
                 }
                 Step::Sleep(at) => {
                     self.rt.sleep_until(at).await;

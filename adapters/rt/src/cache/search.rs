@@ -9,7 +9,7 @@ use std::sync::MutexGuard;
 
 use slotcache_core::cache::op::search_drop::DropIndex;
 use slotcache_core::cache::op::search_index::{EnsureIndex, KnownIndexes};
-use slotcache_core::cache::op::search_query::SearchQuery;
+use slotcache_core::cache::op::search_query::{Found, SearchQuery};
 use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 
@@ -50,12 +50,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        self.observed(Op::EnsureSearchIndex, async move {
-            let (index, known) = (self.inner.typed.searchable("search")?.clone(), self.known()?.clone());
-            let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
-            let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
-            self.known()?.apply(ensured.news);
-            Ok(())
+        let ensure = |d| {
+            Ok(EnsureIndex::new(self.inner.typed.searchable("search")?.clone(), self.known()?.clone(), d))
+        };
+        self.run(Op::EnsureSearchIndex, ensure, |ensured| {
+            self.known().map(|mut known| known.apply(ensured.news))
         })
         .await
     }
@@ -70,7 +69,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         text: &str,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        self.observed(Op::Search, async move { self.run_search("search", Some(text), options).await }).await
+        self.run_search(Op::Search, Some(text), options).await
     }
 
     /// The entries matching every filter, sorted and paginated over the whole cluster.
@@ -80,21 +79,25 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::Search`] for an invalid filter (never silently widened), a schema
     /// mismatch or a server error; [`CacheError::Timeout`] past `search_timeout`.
     pub async fn query(&self, options: &QueryOptions) -> Result<SearchResults<K, V>, CacheError> {
-        self.observed(Op::Query, async move { self.run_search("query", None, options).await }).await
+        self.run_search(Op::Query, None, options).await
     }
 
     async fn run_search(
         &self,
-        op: &'static str,
+        op: Op,
         text: Option<&str>,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        let (index, known) = (self.inner.typed.searchable(op)?.clone(), self.known()?.clone());
-        let d = self.deadline(op, self.inner.config.search_timeout);
-        let machine = SearchQuery::new(self.inner.typed.scope(), index, known, d, options.query(text))?;
-        let mut found = self.inner.exec.drive(machine).await?;
-        self.known()?.apply(core::mem::take(&mut found.news));
-        self.inner.typed.search_results(found)
+        let typed = &self.inner.typed;
+        let query = |d| {
+            let (index, known) = (typed.searchable(op.name())?.clone(), self.known()?.clone());
+            SearchQuery::new(typed.scope(), index, known, d, options.query(text))
+        };
+        let results = |mut found: Found| {
+            self.known()?.apply(core::mem::take(&mut found.news));
+            typed.search_results(found)
+        };
+        self.run(op, query, results).await
     }
 
     /// Drops this namespace's index on every primary (its documents stay). The next search
@@ -103,12 +106,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
-        self.observed(Op::DropSearchIndex, async move {
+        let drop_index = |d| {
             let index = self.inner.typed.searchable("drop_search_index")?.clone();
-            let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
             self.known()?.clear();
-            self.inner.exec.drive(DropIndex::new(index, d)).await
-        })
-        .await
+            Ok(DropIndex::new(index, d))
+        };
+        self.run(Op::DropSearchIndex, drop_index, Ok).await
     }
 }
