@@ -16,32 +16,18 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
 use slotcache_core::cache::op::Machine;
 use slotcache_core::cache::op::flights::{Barrier, Role};
 use slotcache_core::cache::op::load::{LoadKind, aborted};
-use slotcache_core::cache::op::lookup::{LookUp, Lookup};
+use slotcache_core::cache::op::lookup::LookUp;
 use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
 
-use super::namespace::{Cache, Flight};
+use super::namespace::{Cache, Flight, OnDrop};
 use crate::observe::Op;
 use tracing::Instrument as _;
-
-/// Ends a led load in the in-flight table once it is over (or has panicked).
-struct FlightGuard<K: Send + Sync + 'static, V: Send + Sync + 'static> {
-    cache: Cache<K, V>,
-    key: Bytes,
-    ticket: u64,
-}
-
-impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Drop for FlightGuard<K, V> {
-    fn drop(&mut self) {
-        self.cache.flights().finish(&self.key, self.ticket);
-    }
-}
 
 impl<K, V> Cache<K, V>
 where
@@ -75,8 +61,7 @@ where
             // joined (see the core's `op::flights`).
             let (barrier, typed) = (self.flights().barrier(), &self.inner.typed);
             let lookup = LookUp::new(typed.scope(), typed.key(key)?, self.deadline_for(Op::Get));
-            let looked = Lookup::or_unavailable(self.inner.exec.drive(lookup).await)?;
-            if let Some((value, reload)) = typed.looked_up(looked)? {
+            if let Some((value, reload)) = typed.looked_up(self.inner.exec.drive(lookup).await)? {
                 if reload {
                     drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
                 }
@@ -97,17 +82,16 @@ where
             Ok(fk) => fk,
             Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
         };
-        let mut flights = self.flights();
         let (tx, rx) = oneshot::channel();
-        let (role, shared) = flights.join_or_lead(fk.bytes(), barrier, || {
+        let (role, shared) = self.flights().join_or_lead(fk.bytes(), barrier, || {
             rx.map(|r| r.unwrap_or_else(|_| Err(aborted("loader")))).boxed().shared()
         });
-        drop(flights);
         let Role::Lead(ticket) = role else { return shared };
-        let guard = FlightGuard { cache: self.clone(), key: fk.bytes().clone(), ticket };
+        // Ends the led load in the in-flight table once it is over (or has panicked).
+        let (this, cache, flight) = (self.clone(), self.clone(), fk.bytes().clone());
+        let guard = OnDrop(Some(move || cache.flights().finish(&flight, ticket)));
         let op = if kind == LoadKind::Miss { Op::Get } else { Op::Refresh };
         let task = async move {
-            let this = &guard.cache;
             let machine = TypedLoad::new(&this.inner.typed, key, fk, kind, op.timeout(&this.inner.config));
             let result = this.drive_loader(machine, loader, Some(op)).await;
             drop(guard);
@@ -165,8 +149,9 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let this = self.clone();
-        let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, self.flights().barrier());
+        // Taken in its own statement: `load_shared` locks the table of loads in flight too.
+        let (this, barrier) = (self.clone(), self.flights().barrier());
+        let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier);
         async move { this.observed(Op::Refresh, flight).await }
     }
 
@@ -213,10 +198,10 @@ where
         F: FnOnce(Vec<K>) -> Fut,
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>>,
     {
-        let op = Op::BulkGetWith;
-        self.observed(op, async move {
-            let machine = TypedBulkLoad::new(&self.inner.typed, keys, op.timeout(&self.inner.config))?;
-            self.drive_loader(machine, loader, Some(op)).await
+        self.observed(Op::BulkGetWith, async move {
+            let budget = Op::BulkGetWith.timeout(&self.inner.config);
+            let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
+            self.drive_loader(machine, loader, Some(Op::BulkGetWith)).await
         })
         .await
     }

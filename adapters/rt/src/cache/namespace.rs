@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::{BoxFuture, Shared};
 use slotcache_core::cache::op::Machine;
-use slotcache_core::cache::op::flights::{Flights, Invalidation};
+use slotcache_core::cache::op::flights::Flights;
 use slotcache_core::cache::op::search_index::KnownIndexes;
 use slotcache_core::cache::{CacheError, CacheStats, Typed};
 
@@ -127,24 +127,24 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     {
         self.observed(op, async move {
             let machine = make(self.deadline_for(op))?;
-            let mark = op.invalidates().then(|| self.flights().invalidation_started());
-            let _running = Invalidating { cache: self, mark };
+            let _running = op.invalidates().then(|| {
+                let mark = self.flights().invalidation_started();
+                OnDrop(Some(move || self.flights().invalidation_ended(mark)))
+            });
             then(self.inner.exec.drive(machine).await?)
         })
         .await
     }
 }
 
-/// An invalidation in progress (see [`Cache::run`]).
-struct Invalidating<'a, K: Send + Sync + 'static, V: Send + Sync + 'static> {
-    cache: &'a Cache<K, V>,
-    mark: Option<Invalidation>,
-}
+/// Calls its function when dropped: when what it guards returns, fails, panics or is
+/// cancelled (an invalidation running, a led load in the table of loads in flight).
+pub(crate) struct OnDrop<F: FnOnce()>(pub(crate) Option<F>);
 
-impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Drop for Invalidating<'_, K, V> {
+impl<F: FnOnce()> Drop for OnDrop<F> {
     fn drop(&mut self) {
-        if let Some(mark) = self.mark.take() {
-            self.cache.flights().invalidation_ended(mark);
+        if let Some(f) = self.0.take() {
+            f();
         }
     }
 }

@@ -76,12 +76,13 @@ impl<K, V: 'static> Typed<K, V> {
     }
 
     /// What `get` does with a lookup, counted: `Some((value, reload))` for a hit (`reload`: load
-    /// it again in the background), `None` to load it (a miss, or a failed read, logged).
+    /// it again in the background), `None` to load it (a miss, or a failed read, logged: see
+    /// [`Lookup::or_unavailable`]).
     ///
     /// # Errors
-    /// The hit does not decode.
-    pub fn looked_up(&self, lookup: Lookup) -> Result<Option<(V, bool)>, CacheError> {
-        match lookup {
+    /// The hit does not decode; [`CacheError::Closed`].
+    pub fn looked_up(&self, lookup: Result<Lookup, CacheError>) -> Result<Option<(V, bool)>, CacheError> {
+        match Lookup::or_unavailable(lookup)? {
             Lookup::Hit { entry, reload } => {
                 self.counters.read(Read::Get, true);
                 Ok(Some((self.decode(&entry)?, reload)))
