@@ -36,15 +36,8 @@ impl Exec {
         let mut input = Input::Start;
         loop {
             let topology = self.client.topology();
-            let step = {
-                let mut cx = Ctx {
-                    now: self.rt.now(),
-                    wall_ms: wall_ms(),
-                    entropy: &mut random::fill,
-                    topology: topology.as_deref(),
-                };
-                machine.resume(&mut cx, input)
-            };
+            let (now, wall_ms, topology) = (self.rt.now(), wall_ms(), topology.as_deref());
+            let step = machine.resume(&mut Ctx { now, wall_ms, entropy: &mut random::fill, topology }, input);
             input = match step {
                 Step::Done(out) => return out,
                 Step::Send(requests) => {

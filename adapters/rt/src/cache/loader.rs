@@ -29,11 +29,7 @@ use super::namespace::{Cache, Flight, OnDrop};
 use crate::observe::Op;
 use tracing::Instrument as _;
 
-impl<K, V> Cache<K, V>
-where
-    K: Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K, V> {
     /// The value under `key`; on a miss, `loader(key)` produces it, it is stored (no tags), and
     /// returned. Concurrent callers for one key share one load; the load goes on if they give
     /// up. A call never shares a load that started before an invalidation of this namespace

@@ -5,10 +5,10 @@
 //! See `slotcache_core::cache::search` for why each primary has its own index, and
 //! `docs/search.md` for what is supported and how it differs from valkey-search.
 
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use slotcache_core::cache::op::search_drop::DropIndex;
-use slotcache_core::cache::op::search_index::{EnsureIndex, KnownIndexes};
+use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
 use slotcache_core::cache::op::search_query::{Found, SearchQuery};
 use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
@@ -38,6 +38,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.inner.known.lock().map_err(|_| CacheError::Closed)
     }
 
+    /// The search index (for operation `what`) and the indexes known to exist now.
+    fn index(&self, what: &str) -> Result<(Arc<IndexSpec>, KnownIndexes), CacheError> {
+        Ok((self.inner.typed.searchable(what)?.clone(), self.known()?.clone()))
+    }
+
     /// Makes sure every primary has this namespace's index with this schema: creates it where
     /// it is missing (and waits until existing documents are indexed), and fails on an index
     /// built with another schema.
@@ -50,13 +55,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        let ensure = |d| {
-            Ok(EnsureIndex::new(self.inner.typed.searchable("search")?.clone(), self.known()?.clone(), d))
-        };
-        self.run(Op::EnsureSearchIndex, ensure, |ensured| {
-            self.known().map(|mut known| known.apply(ensured.news))
-        })
-        .await
+        let ensure = |d| self.index("search").map(|(index, known)| EnsureIndex::new(index, known, d));
+        self.run(Op::EnsureSearchIndex, ensure, |done| self.known().map(|mut k| k.apply(done.news))).await
     }
 
     /// Full-text search for `text` over the schema's TEXT fields (RediSearch only), with
@@ -90,7 +90,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ) -> Result<SearchResults<K, V>, CacheError> {
         let typed = &self.inner.typed;
         let query = |d| {
-            let (index, known) = (typed.searchable(op.name())?.clone(), self.known()?.clone());
+            let (index, known) = self.index(op.name())?;
             SearchQuery::new(typed.scope(), index, known, d, options.query(text))
         };
         let results = |mut found: Found| {
