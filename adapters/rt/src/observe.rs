@@ -2,8 +2,8 @@
 //! feature `metrics`, metrics through the [`metrics`](https://docs.rs/metrics) facade.
 //!
 //! The core counts (per node: `Client::changed_nodes`; per client: `Stats`; when the slot map
-//! was fetched: `Client::topology_fetched_at`); this module only records what it counted into
-//! the facade. Handles are registered once (per node when the driver first hears of it, per
+//! was fetched: `Client::topology_fetched_at`; a namespace's hits and misses by read:
+//! `Counters::reads`); this module only records what it counted into the facade. Handles are registered once (per node when the driver first hears of it, per
 //! namespace, operation and outcome on first use), so recording allocates nothing. Install the
 //! recorder (exporter) before connecting the provider: handles registered before that stay
 //! no-ops.
@@ -13,13 +13,16 @@
 //! DEBUG) around every request to the cluster, with the OpenTelemetry database attributes.
 
 use core::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use slotcache_core::cache::CacheError;
+#[cfg(feature = "metrics")]
+use slotcache_core::cache::Read;
+use slotcache_core::cache::{CacheError, Counters, ProviderConfig};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-/// A cache operation, as spans and metrics name it (`db.operation.name`, label `operation`).
+/// A cache operation, as spans and metrics name it (`db.operation.name`, label `operation`),
+/// with the provider's timeout that bounds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
     Get,
@@ -92,6 +95,58 @@ impl Op {
             Self::Entries => "entries",
         }
     }
+
+    /// The provider's timeout that bounds the operation (its deadline's budget; for a load,
+    /// each of its steps').
+    pub(crate) const fn timeout<T>(self, config: &ProviderConfig<T>) -> Duration {
+        match self {
+            Self::BulkGet
+            | Self::BulkGetWith
+            | Self::BulkSet
+            | Self::InvalidateByTags
+            | Self::BulkRefresh
+            | Self::EstimatedSize
+            | Self::WeightedSize => config.bulk_operation_timeout,
+            Self::Compute | Self::ComputeWithTtl | Self::ComputeIfAbsent | Self::ComputeIfPresent => {
+                config.atomic_operation_timeout
+            }
+            Self::Search | Self::Query | Self::EnsureSearchIndex | Self::DropSearchIndex => {
+                config.search_timeout
+            }
+            Self::InvalidateAll => config.flush_timeout,
+            Self::Get
+            | Self::GetIfPresent
+            | Self::GetEntry
+            | Self::ProbeEntry
+            | Self::Set
+            | Self::SetWithTtl
+            | Self::Invalidate
+            | Self::Refresh
+            | Self::SetExpiresAfter
+            | Self::SetRefreshableAfter
+            | Self::Keys
+            | Self::Entries => config.operation_timeout,
+        }
+    }
+
+    /// Whether the operation invalidates entries of its namespace (loads in flight must not
+    /// be joined by callers that start after it returned).
+    pub(crate) const fn invalidates(self) -> bool {
+        matches!(self, Self::Invalidate | Self::InvalidateByTags | Self::InvalidateAll)
+    }
+
+    /// The operation that makes reads of kind `read` (label `operation` of the hit and miss
+    /// counters).
+    #[cfg(feature = "metrics")]
+    const fn reading(read: Read) -> Self {
+        match read {
+            Read::Get => Self::Get,
+            Read::GetIfPresent => Self::GetIfPresent,
+            Read::BulkGet => Self::BulkGet,
+            Read::BulkGetWith => Self::BulkGetWith,
+            Read::GetEntry => Self::GetEntry,
+        }
+    }
 }
 
 /// `ok` or `error` (label `outcome`, span attribute `slotcache.outcome`).
@@ -134,10 +189,12 @@ impl NamespaceObs {
         }
     }
 
-    /// Runs a cache operation inside its span, recording its duration and outcome.
+    /// Runs a cache operation inside its span, recording its duration and outcome, and the
+    /// hits and misses the namespace's `counters` counted since the last operation.
     pub(crate) async fn observe<T>(
         &self,
         op: Op,
+        counters: &Counters,
         fut: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
         let span = tracing::debug_span!(
@@ -161,17 +218,13 @@ impl NamespaceObs {
             }
         }
         #[cfg(feature = "metrics")]
-        self.metrics.operation(op, result.is_ok(), started.elapsed());
-        result
-    }
-
-    /// Reads of `op` that found `hits` entries and missed `misses`.
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    pub(crate) fn reads(&self, op: Op, hits: u64, misses: u64) {
-        #[cfg(feature = "metrics")]
-        self.metrics.reads(op, hits, misses);
+        {
+            self.metrics.operation(op, result.is_ok(), started.elapsed());
+            self.metrics.reads(counters);
+        }
         #[cfg(not(feature = "metrics"))]
-        let _ = (op, hits, misses);
+        let _ = counters;
+        result
     }
 
     /// A loader call of `op` that started at `started` and succeeded (`ok`) or failed.
@@ -272,10 +325,12 @@ pub(crate) use metrics_impl::DriverMetrics;
 #[cfg(feature = "metrics")]
 mod metrics_impl {
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
     use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
     use slotcache_core::NodeAddr;
+    use slotcache_core::cache::{Counters, Read};
     use slotcache_core::client::{Client, NodeStats};
 
     use super::{OPS, Op};
@@ -293,6 +348,8 @@ mod metrics_impl {
         ops: [[Lazy<Histogram>; 2]; OPS],
         hits: [Lazy<Counter>; OPS],
         misses: [Lazy<Counter>; OPS],
+        /// The counters' hits (`[0]`) and misses (`[1]`) by read, as last recorded.
+        recorded: [[AtomicU64; 2]; Read::ALL.len()],
         loads: [[Lazy<Counter>; 2]; OPS],
         load_time: [[Lazy<Histogram>; 2]; OPS],
     }
@@ -308,6 +365,7 @@ mod metrics_impl {
                 ops: [const { [const { OnceLock::new() }; 2] }; OPS],
                 hits: [const { OnceLock::new() }; OPS],
                 misses: [const { OnceLock::new() }; OPS],
+                recorded: Default::default(),
                 loads: [const { [const { OnceLock::new() }; 2] }; OPS],
                 load_time: [const { [const { OnceLock::new() }; 2] }; OPS],
             }
@@ -324,22 +382,31 @@ mod metrics_impl {
             }
         }
 
-        pub(super) fn reads(&self, op: Op, hits: u64, misses: u64) {
-            let i = op as usize;
-            if hits > 0 {
-                if let Some(c) = self.hits.get(i) {
-                    c.get_or_init(|| {
-                        counter!("slotcache_cache_hits_total", "namespace" => self.name.clone(), "operation" => op.name())
-                    })
-                    .increment(hits);
+        /// Adds the hits and misses `counters` counted since the last call (by any operation
+        /// of the namespace, each under the operation that read).
+        pub(super) fn reads(&self, counters: &Counters) {
+            for (read, recorded) in Read::ALL.into_iter().zip(&self.recorded) {
+                let (op, (hits, misses)) = (Op::reading(read), counters.reads(read));
+                // `fetch_max`: of two operations ending together, the later tally wins and
+                // nothing is added twice.
+                let [h, m] = recorded;
+                let new_hits = hits.saturating_sub(h.fetch_max(hits, Ordering::Relaxed));
+                let new_misses = misses.saturating_sub(m.fetch_max(misses, Ordering::Relaxed));
+                if new_hits > 0 {
+                    if let Some(c) = self.hits.get(op as usize) {
+                        c.get_or_init(|| {
+                            counter!("slotcache_cache_hits_total", "namespace" => self.name.clone(), "operation" => op.name())
+                        })
+                        .increment(new_hits);
+                    }
                 }
-            }
-            if misses > 0 {
-                if let Some(c) = self.misses.get(i) {
-                    c.get_or_init(|| {
-                        counter!("slotcache_cache_misses_total", "namespace" => self.name.clone(), "operation" => op.name())
-                    })
-                    .increment(misses);
+                if new_misses > 0 {
+                    if let Some(c) = self.misses.get(op as usize) {
+                        c.get_or_init(|| {
+                            counter!("slotcache_cache_misses_total", "namespace" => self.name.clone(), "operation" => op.name())
+                        })
+                        .increment(new_misses);
+                    }
                 }
             }
         }

@@ -35,7 +35,7 @@ pub use eviction::{
 };
 pub use options::{DefaultKey, ExpiryFn, NamespaceOptions, SharedKeyEncoder};
 pub use query::{QueryOptions, SearchResults};
-pub use stats::{CacheStats, Counters};
+pub use stats::{CacheStats, Counters, Read};
 pub use storage::Storage;
 pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
 pub use ttl::Ttl;

@@ -1,5 +1,6 @@
 //! A namespace's statistics: lock-free counters (client-side, so per namespace, unlike the
-//! reference's server-wide figures) and their snapshot.
+//! reference's server-wide figures) and their snapshot. Hits and misses are kept per
+//! [`Read`] (the operation that read), so that an exporter can label them.
 
 use core::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,11 +27,32 @@ pub struct CacheStats {
     pub store_failures: u64,
 }
 
+/// The operation a read was made by: what [`Counters::reads`] tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// `get` (its lookup; a failed read is neither a hit nor a miss).
+    Get,
+    /// `get_if_present`.
+    GetIfPresent,
+    /// `bulk_get`.
+    BulkGet,
+    /// `bulk_get_with` (the read before the loader is called).
+    BulkGetWith,
+    /// `get_entry` (`probe_entry` is not counted).
+    GetEntry,
+}
+
+impl Read {
+    /// Every read.
+    pub const ALL: [Self; 5] =
+        [Self::Get, Self::GetIfPresent, Self::BulkGet, Self::BulkGetWith, Self::GetEntry];
+}
+
 /// The counters of one namespace, shared by every handle of it.
 #[derive(Debug, Default)]
 pub struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Hits (`[0]`) and misses (`[1]`), by [`Read`].
+    reads: [[AtomicU64; 2]; Read::ALL.len()],
     stale: AtomicU64,
     loads: AtomicU64,
     load_failures: AtomicU64,
@@ -45,9 +67,19 @@ fn add(c: &AtomicU64, n: u64) {
 }
 
 impl Counters {
-    /// A read that found a fresh entry (`hit`) or nothing.
-    pub fn read(&self, hit: bool) {
-        add(if hit { &self.hits } else { &self.misses }, 1);
+    /// A read by `read` that found a fresh entry (`hit`) or nothing.
+    pub fn read(&self, read: Read, hit: bool) {
+        if let Some(c) = self.reads.get(read as usize).and_then(|r| r.get(usize::from(!hit))) {
+            add(c, 1);
+        }
+    }
+
+    /// The hits and misses of reads by `read` so far.
+    #[must_use]
+    pub fn reads(&self, read: Read) -> (u64, u64) {
+        self.reads
+            .get(read as usize)
+            .map_or((0, 0), |[h, m]| (h.load(Ordering::Relaxed), m.load(Ordering::Relaxed)))
     }
 
     /// Reads that met `n` entries a tag invalidation had made stale.
@@ -89,9 +121,11 @@ impl Counters {
     /// The counters now.
     #[must_use]
     pub fn snapshot(&self) -> CacheStats {
+        let (hits, misses) =
+            Read::ALL.iter().map(|&r| self.reads(r)).fold((0, 0), |a, r| (a.0 + r.0, a.1 + r.1));
         CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            hits,
+            misses,
             stale: self.stale.load(Ordering::Relaxed),
             loads: self.loads.load(Ordering::Relaxed),
             load_failures: self.load_failures.load(Ordering::Relaxed),
@@ -109,8 +143,9 @@ mod tests {
     #[test]
     fn counts_reads_loads_and_warnings() {
         let c = Counters::default();
-        c.read(true);
-        c.read(false);
+        c.read(Read::Get, true);
+        c.read(Read::BulkGet, false);
+        c.read(Read::BulkGet, false);
         c.stale(3);
         c.load(Duration::from_millis(2), true);
         c.load(Duration::from_millis(1), false);
@@ -119,7 +154,11 @@ mod tests {
             vec![Warning::LockUnavailable(CacheError::Closed), Warning::StoreFailed(CacheError::Closed)],
         );
         let s = c.snapshot();
-        assert_eq!((s.hits, s.misses, s.stale, s.loads, s.load_failures), (1, 1, 3, 1, 1));
+        assert_eq!((s.hits, s.misses, s.stale, s.loads, s.load_failures), (1, 2, 3, 1, 1));
+        assert_eq!(
+            (c.reads(Read::Get), c.reads(Read::BulkGet), c.reads(Read::GetEntry)),
+            ((1, 0), (0, 2), (0, 0))
+        );
         assert_eq!((s.load_time, s.store_failures), (Duration::from_millis(3), 1));
     }
 }

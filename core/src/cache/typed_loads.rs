@@ -15,6 +15,7 @@ use super::op::bulk_load::{BulkLoad, LoadMisses};
 use super::op::bulk_refresh::BulkRefresh;
 use super::op::load::{CallLoader, Load, LoadConfig, LoadKind};
 use super::op::machine::{Ctx, Input, Machine, Step};
+use super::stats::Read;
 use super::typed::Typed;
 
 /// What a loader returns for the keys it was given: values, for those keys or others.
@@ -105,10 +106,12 @@ impl<K: Clone + Eq + Hash, V: 'static> Machine for TypedBulkLoad<'_, K, V> {
             })
         });
         match self.load.resume(cx, input) {
-            Step::Call(LoadMisses { hits }) => match typed.take_hits(self.keys, hits, &mut self.found) {
-                Ok(misses) => Step::Call(misses),
-                Err(e) => Step::Done(Err(e)),
-            },
+            Step::Call(LoadMisses { hits }) => {
+                match typed.take_hits(Read::BulkGetWith, self.keys, hits, &mut self.found) {
+                    Ok(misses) => Step::Call(misses),
+                    Err(e) => Step::Done(Err(e)),
+                }
+            }
             Step::Done(outcome) => Step::Done(outcome.and_then(|outcome| {
                 typed.bulk_loaded(self.keys, outcome, &mut self.found)?;
                 Ok(core::mem::take(&mut self.found))
@@ -173,6 +176,7 @@ mod tests {
     use crate::cache::config::ProviderConfig;
     use crate::cache::op::testing::{Hand, ok, pipeline, server_error, stored, words};
     use crate::cache::options::NamespaceOptions;
+    use crate::cache::stats::CacheStats;
     use crate::keys::Namespace;
     use crate::resp::Value;
 
@@ -242,6 +246,30 @@ mod tests {
         found.sort();
         assert_eq!(found, [("a", "A"), ("b", "B"), ("c", "C")].map(|(k, v)| (k.to_string(), v.to_string())));
         assert_eq!((t.counters().snapshot().hits, t.counters().snapshot().misses), (1, 1));
+        assert_eq!(t.counters().reads(Read::BulkGetWith), (1, 1));
+    }
+
+    /// No key: a bulk read, a bulk write and a bulk load are over at once with nothing sent
+    /// (so the async layer runs `bulk_get`, `bulk_set` and `bulk_get_with` of no key as they
+    /// are), and nothing is counted.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+    fn no_key_sends_nothing() {
+        use crate::cache::op::deadline::Deadline;
+        use crate::cache::op::read::{ReadEntries, Reads};
+        use crate::cache::op::write::WriteEntries;
+        let t = typed();
+        let d = || Deadline::new(std::time::Instant::now(), "bulk", BUDGET);
+        let read = Hand::new(ReadEntries::machine(t.scope(), Vec::new(), d())).start();
+        assert!(
+            matches!(read, Step::Done(Ok(Reads { ref found, stale: 0 })) if found.is_empty()),
+            "{read:?}"
+        );
+        let write = Hand::new(WriteEntries::machine(t.scope(), Vec::new(), d()).expect("fits")).start();
+        assert!(matches!(write, Step::Done(Ok(_))), "{write:?}");
+        let load = Hand::new(TypedBulkLoad::new(&t, &[], BUDGET).expect("no key")).start();
+        assert!(matches!(load, Step::Done(Ok(ref found)) if found.is_empty()), "{load:?}");
+        assert_eq!(t.counters().snapshot(), CacheStats::default());
     }
 
     /// Every key hit: no call; a hit that does not decode fails the call before any load.

@@ -17,17 +17,14 @@ use super::random;
 use crate::observe::Op;
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
-    /// Runs the compute machine; `f` is called once per attempt (`None` from it: leave the
-    /// entry, used by compute_if_absent/present).
-    async fn compute_inner<F>(&self, key: &K, op: &'static str, mut f: F) -> Result<Option<V>, CacheError>
+    /// Runs the compute machine of operation `op`; `f` is called once per attempt (`None`
+    /// from it: leave the entry, used by compute_if_absent/present).
+    async fn compute_inner<F>(&self, op: Op, key: &K, mut f: F) -> Result<Option<V>, CacheError>
     where
         F: FnMut(Option<&V>) -> Option<Compute<V>>,
     {
-        let fk = self.inner.typed.key(key)?;
-        let config = &self.inner.config;
-        let d = self.deadline(op, config.atomic_operation_timeout);
-        let machine = ComputeEntry::new(self.inner.typed.scope(), fk, config.max_compute_retries, d);
-        let typed = &self.inner.typed;
+        let (typed, retries) = (&self.inner.typed, self.inner.config.max_compute_retries);
+        let machine = ComputeEntry::new(typed.scope(), typed.key(key)?, retries, self.deadline_for(op));
         let apply = |call| std::future::ready(typed.apply(key, call, &mut f, wall_ms(), &mut random::fill));
         Ok(typed.computed(self.inner.exec.drive_with(machine, apply).await?))
     }
@@ -43,11 +40,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(Option<&V>) -> Compute<V>,
     {
-        self.observed(
-            Op::Compute,
-            async move { self.compute_inner(key, "compute", |cur| Some(f(cur))).await },
-        )
-        .await
+        self.observed(Op::Compute, self.compute_inner(Op::Compute, key, |cur| Some(f(cur)))).await
     }
 
     /// Like [`Cache::compute`]; the function sets the TTL of what it stores.
@@ -58,14 +51,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(Option<&V>) -> (V, Ttl),
     {
-        self.observed(Op::ComputeWithTtl, async move {
-            self.compute_inner(key, "compute_with_ttl", |cur| {
-                let (v, ttl) = f(cur);
-                Some(Compute::SetWithTtl(v, ttl))
-            })
-            .await
-        })
-        .await
+        let f = |cur: Option<&V>| {
+            let (v, ttl) = f(cur);
+            Some(Compute::SetWithTtl(v, ttl))
+        };
+        self.observed(Op::ComputeWithTtl, self.compute_inner(Op::ComputeWithTtl, key, f)).await
     }
 
     /// Stores `f()` if the key is absent. Returns the value now stored and whether this call
@@ -81,7 +71,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.observed(Op::ComputeIfAbsent, async move {
             let mut absent = IfAbsent::default();
             let stored =
-                self.compute_inner(key, "compute_if_absent", |cur| absent.decide(cur, &mut f)).await?;
+                self.compute_inner(Op::ComputeIfAbsent, key, |cur| absent.decide(cur, &mut f)).await?;
             absent.outcome(stored)
         })
         .await
@@ -95,9 +85,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     where
         F: FnMut(&V) -> Compute<V>,
     {
-        self.observed(Op::ComputeIfPresent, async move {
-            self.compute_inner(key, "compute_if_present", |cur| cur.map(&mut f)).await
-        })
-        .await
+        let f = |cur: Option<&V>| cur.map(&mut f);
+        self.observed(Op::ComputeIfPresent, self.compute_inner(Op::ComputeIfPresent, key, f)).await
     }
 }

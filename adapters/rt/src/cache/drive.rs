@@ -36,30 +36,20 @@ impl Exec {
         let mut input = Input::Start;
         loop {
             let topology = self.client.topology();
-            let step = {
-                let mut cx = Ctx {
-                    now: self.rt.now(),
-                    wall_ms: wall_ms(),
-                    entropy: &mut random::fill,
-                    topology: topology.as_deref(),
-                };
-                machine.resume(&mut cx, input)
-            };
+            let (now, wall_ms, topology) = (self.rt.now(), wall_ms(), topology.as_deref());
+            let step = machine.resume(&mut Ctx { now, wall_ms, entropy: &mut random::fill, topology }, input);
             input = match step {
                 Step::Done(out) => return out,
                 Step::Send(requests) => {
                     let replies = join_all(requests.into_iter().map(|r| self.client.request(r))).await;
-                    let mut results = Vec::with_capacity(replies.len());
-                    for r in replies {
-                        results.push(match r {
-                            Ok(reply) => Ok(reply),
-                            Err(Error::Request(e)) => Err(e),
-                            // Refused before it was sent (a malformed plan, a closed client):
-                            // nothing for the protocol to decide.
-                            Err(e) => return Err(to_cache_error(e)),
-                        });
-                    }
-                    Input::Replies(results)
+                    let results = replies.into_iter().map(|r| match r {
+                        Ok(reply) => Ok(Ok(reply)),
+                        Err(Error::Request(e)) => Ok(Err(e)),
+                        // Refused before it was sent (a malformed plan, a closed client):
+                        // nothing for the protocol to decide.
+                        Err(e) => Err(to_cache_error(e)),
+                    });
+                    Input::Replies(results.collect::<Result<_, _>>()?)
                 }
                 Step::Sleep(at) => {
                     self.rt.sleep_until(at).await;

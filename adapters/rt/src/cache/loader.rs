@@ -14,42 +14,22 @@
 use core::future::Future;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
+use slotcache_core::cache::op::Machine;
 use slotcache_core::cache::op::flights::{Barrier, Role};
 use slotcache_core::cache::op::load::{LoadKind, aborted};
-use slotcache_core::cache::op::lookup::{LookUp, Lookup};
+use slotcache_core::cache::op::lookup::LookUp;
 use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
-use slotcache_core::keys::EncodedKey;
 
-use super::namespace::{Cache, Flight, Inner};
+use super::namespace::{Cache, Flight, OnDrop};
 use crate::observe::Op;
 use tracing::Instrument as _;
 
-/// Ends a led load in the in-flight table once it is over (or has panicked).
-struct FlightGuard<K, V> {
-    inner: Arc<Inner<K, V>>,
-    key: Bytes,
-    ticket: u64,
-}
-
-impl<K, V> Drop for FlightGuard<K, V> {
-    fn drop(&mut self) {
-        let mut f = self.inner.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f.finish(&self.key, self.ticket);
-    }
-}
-
-impl<K, V> Cache<K, V>
-where
-    K: Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K, V> {
     /// The value under `key`; on a miss, `loader(key)` produces it, it is stored (no tags), and
     /// returned. Concurrent callers for one key share one load; the load goes on if they give
     /// up. A call never shares a load that started before an invalidation of this namespace
@@ -75,17 +55,9 @@ where
         self.observed(Op::Get, async move {
             // Taken first: no load older than an invalidation that returned before this call is
             // joined (see the core's `op::flights`).
-            let barrier = self.barrier();
-            let fk = self.inner.typed.key(key)?;
-            let looked =
-                self.inner.exec.drive(LookUp::new(self.inner.typed.scope(), fk, self.op_deadline("get")));
-            let lookup = Lookup::or_unavailable(looked.await)?;
-            match &lookup {
-                Lookup::Hit { .. } => self.inner.obs.reads(Op::Get, 1, 0),
-                Lookup::Miss { .. } => self.inner.obs.reads(Op::Get, 0, 1),
-                _ => {}
-            }
-            if let Some((value, reload)) = self.inner.typed.looked_up(lookup)? {
+            let (barrier, typed) = (self.flights().barrier(), &self.inner.typed);
+            let lookup = LookUp::new(typed.scope(), typed.key(key)?, self.deadline_for(Op::Get));
+            if let Some((value, reload)) = typed.looked_up(self.inner.exec.drive(lookup).await)? {
                 if reload {
                     drop(self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier));
                 }
@@ -106,64 +78,52 @@ where
             Ok(fk) => fk,
             Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
         };
-        let mut flights = self.flights();
         let (tx, rx) = oneshot::channel();
-        let (role, shared) = flights.join_or_lead(fk.bytes(), barrier, || {
+        let (role, shared) = self.flights().join_or_lead(fk.bytes(), barrier, || {
             rx.map(|r| r.unwrap_or_else(|_| Err(aborted("loader")))).boxed().shared()
         });
-        drop(flights);
         let Role::Lead(ticket) = role else { return shared };
-        let this = self.clone();
-        let guard = FlightGuard { inner: self.inner.clone(), key: fk.bytes().clone(), ticket };
+        // Ends the led load in the in-flight table once it is over (or has panicked).
+        let (this, cache, flight) = (self.clone(), self.clone(), fk.bytes().clone());
+        let guard = OnDrop(Some(move || cache.flights().finish(&flight, ticket)));
         let op = if kind == LoadKind::Miss { Op::Get } else { Op::Refresh };
         let task = async move {
-            let result = this.load(key, fk, loader, kind, op).await;
+            let machine = TypedLoad::new(&this.inner.typed, key, fk, kind, op.timeout(&this.inner.config));
+            let result = this.drive_loader(machine, loader, Some(op)).await;
             drop(guard);
             let _ = tx.send(result);
         };
-        let span = self.inner.obs.load_span(op);
-        if span.is_disabled() {
-            self.inner.exec.rt.spawn(Box::pin(task));
-        } else {
-            self.inner.exec.rt.spawn(Box::pin(task.instrument(span)));
-        }
+        self.inner.exec.rt.spawn(Box::pin(task.instrument(self.inner.obs.load_span(op))));
         shared
     }
 
-    /// Runs the load machine of `key`.
-    async fn load<F, Fut>(
+    /// Runs a load machine, answering its call (it makes one at most) with `loader`: timed
+    /// and counted as a load of `op`, if any.
+    async fn drive_loader<M, T, F, Fut>(
         &self,
-        key: K,
-        fk: EncodedKey,
+        machine: M,
         loader: F,
-        kind: LoadKind,
-        op: Op,
-    ) -> Result<V, CacheError>
+        op: Option<Op>,
+    ) -> Result<M::Output, CacheError>
     where
-        F: FnOnce(K) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
+        M: Machine<Answer = Result<T, CacheError>>,
+        F: FnOnce(M::Call) -> Fut,
+        Fut: Future<Output = Result<T, CacheError>>,
     {
-        let budget = self.inner.config.operation_timeout;
-        let machine = TypedLoad::new(&self.inner.typed, key, fk, kind, budget);
         let mut loader = Some(loader);
-        let call = |key| {
+        let call = |arg| {
             let loader = loader.take();
-            async move { self.timed_load(op, loader.ok_or_else(|| aborted("loader"))?(key)).await }
+            async move {
+                let load = loader.ok_or_else(|| aborted("loader"))?(arg);
+                let Some(op) = op else { return load.await };
+                let started = Instant::now();
+                let loaded = load.await;
+                self.inner.typed.counters().load(started.elapsed(), loaded.is_ok());
+                self.inner.obs.load(op, started, loaded.is_ok());
+                loaded
+            }
         };
         self.inner.exec.drive_with(machine, call).await
-    }
-
-    /// Awaits a loader called by `op`, counting it.
-    async fn timed_load<T>(
-        &self,
-        op: Op,
-        load: impl Future<Output = Result<T, CacheError>>,
-    ) -> Result<T, CacheError> {
-        let started = Instant::now();
-        let loaded = load.await;
-        self.inner.typed.counters().load(started.elapsed(), loaded.is_ok());
-        self.inner.obs.load(op, started, loaded.is_ok());
-        loaded
     }
 
     /// Reloads `key` in the background; the old value keeps being served until the new one is
@@ -185,8 +145,9 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, CacheError>> + Send + 'static,
     {
-        let this = self.clone();
-        let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, self.barrier());
+        // Taken in its own statement: `load_shared` locks the table of loads in flight too.
+        let (this, barrier) = (self.clone(), self.flights().barrier());
+        let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier);
         async move { this.observed(Op::Refresh, flight).await }
     }
 
@@ -209,26 +170,15 @@ where
         let (tx, rx) = oneshot::channel();
         let this = self.clone();
         self.inner.exec.rt.spawn(Box::pin(async move {
-            let _ = tx.send(this.bulk_reload(keys, loader).await);
+            let reload = async {
+                let budget = Op::BulkRefresh.timeout(&this.inner.config);
+                this.drive_loader(TypedBulkRefresh::new(&this.inner.typed, keys, budget)?, loader, None).await
+            };
+            let _ = tx.send(reload.await);
         }));
         let this = self.clone();
         let done = rx.map(|r| r.unwrap_or_else(|_| Err(aborted("bulk loader"))));
         async move { this.observed(Op::BulkRefresh, done).await }
-    }
-
-    async fn bulk_reload<F, Fut>(&self, keys: Vec<K>, loader: F) -> Result<usize, CacheError>
-    where
-        F: FnOnce(Vec<K>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<(K, V)>, CacheError>> + Send + 'static,
-    {
-        let budget = self.inner.config.bulk_operation_timeout;
-        let machine = TypedBulkRefresh::new(&self.inner.typed, keys, budget)?;
-        let mut loader = Some(loader);
-        let call = |keys| {
-            let loader = loader.take();
-            async move { loader.ok_or_else(|| aborted("bulk loader"))?(keys).await }
-        };
-        self.inner.exec.drive_with(machine, call).await
     }
 
     /// [`Cache::bulk_get`], with the misses produced by one call of `loader` and stored
@@ -245,31 +195,9 @@ where
         Fut: Future<Output = Result<Vec<(K, V)>, CacheError>>,
     {
         self.observed(Op::BulkGetWith, async move {
-            if keys.is_empty() {
-                return Ok(HashMap::new());
-            }
-            let budget = self.inner.config.bulk_operation_timeout;
+            let budget = Op::BulkGetWith.timeout(&self.inner.config);
             let machine = TypedBulkLoad::new(&self.inner.typed, keys, budget)?;
-            let mut loader = Some(loader);
-            let mut missed = None;
-            let call = |misses: Vec<K>| {
-                missed = Some(misses.len() as u64);
-                let loader = loader.take();
-                async move {
-                    self.timed_load(Op::BulkGetWith, loader.ok_or_else(|| aborted("bulk loader"))?(misses))
-                        .await
-                }
-            };
-            let result = self.inner.exec.drive_with(machine, call).await;
-            if result.is_ok() || missed.is_some() {
-                let misses = missed.unwrap_or(0);
-                self.inner.obs.reads(
-                    Op::BulkGetWith,
-                    keys.len() as u64 - misses.min(keys.len() as u64),
-                    misses,
-                );
-            }
-            result
+            self.drive_loader(machine, loader, Some(Op::BulkGetWith)).await
         })
         .await
     }

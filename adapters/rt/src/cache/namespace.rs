@@ -1,17 +1,19 @@
 //! A namespace: the typed [`Cache`] handle and what its handles share.
 
+use core::convert::Infallible;
 use core::fmt;
 use core::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
-use slotcache_core::cache::op::flights::{Barrier, Flights, Invalidation};
+use slotcache_core::cache::op::Machine;
+use slotcache_core::cache::op::flights::Flights;
 use slotcache_core::cache::op::search_index::KnownIndexes;
 use slotcache_core::cache::{CacheError, CacheStats, Typed};
 
 use super::config::ProviderConfig;
 use super::exec::{Deadline, Exec};
+use crate::observe::Op;
 
 /// A load shared by every concurrent caller of one key.
 pub(crate) type Flight<V> = Shared<BoxFuture<'static, Result<V, CacheError>>>;
@@ -89,52 +91,60 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     pub const fn close(&self) {}
 
     /// The table of loads in flight (a panic while it was held left it consistent: every
-    /// change to it is one call).
+    /// change to it is one call). Its `barrier()` is what a caller of `get` or `refresh`
+    /// starting now must see: no load older than an invalidation of this namespace that
+    /// already returned is joined (see the core's `op::flights`).
     pub(crate) fn flights(&self) -> MutexGuard<'_, Flights<Flight<V>>> {
         self.inner.flights.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What a caller of `get` or `refresh` starting now must see: no load older than an
-    /// invalidation of this namespace that already returned is joined (see the core's
-    /// `op::flights`).
-    pub(crate) fn barrier(&self) -> Barrier {
-        self.flights().barrier()
+    /// The deadline of operation `op` starting now: its name, and its timeout ([`Op::timeout`]).
+    pub(crate) fn deadline_for(&self, op: Op) -> Deadline {
+        Deadline::new(self.inner.exec.rt.now(), op.name(), op.timeout(&self.inner.config))
     }
 
-    /// Marks an invalidation of this namespace as running until the guard is dropped (when it
-    /// returns, fails, or is cancelled), for the loads in flight.
-    pub(crate) fn invalidating(&self) -> Invalidating<'_, K, V> {
-        Invalidating { cache: self, mark: Some(self.flights().invalidation_started()) }
-    }
-
-    pub(crate) fn deadline(&self, op: &'static str, budget: Duration) -> Deadline {
-        Deadline::new(self.inner.exec.rt.now(), op, budget)
-    }
-
-    pub(crate) fn op_deadline(&self, op: &'static str) -> Deadline {
-        self.deadline(op, self.inner.config.operation_timeout)
-    }
-
-    /// Runs operation `op` in its span, recording its duration and outcome.
+    /// Runs operation `op` in its span, recording its duration and outcome (and the reads the
+    /// namespace's counters counted).
     pub(crate) async fn observed<T>(
         &self,
-        op: crate::observe::Op,
+        op: Op,
         fut: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
-        self.inner.obs.observe(op, fut).await
+        self.inner.obs.observe(op, self.inner.typed.counters(), fut).await
+    }
+
+    /// Runs operation `op` in its span: the machine `make` makes with the operation's
+    /// deadline, then `then` with its output. An invalidation is marked as running (for the
+    /// loads in flight) until it returns, fails, or is cancelled.
+    pub(crate) async fn run<M, T>(
+        &self,
+        op: Op,
+        make: impl FnOnce(Deadline) -> Result<M, CacheError>,
+        then: impl FnOnce(M::Output) -> Result<T, CacheError>,
+    ) -> Result<T, CacheError>
+    where
+        M: Machine<Call = Infallible, Answer = Infallible>,
+    {
+        self.observed(op, async move {
+            let machine = make(self.deadline_for(op))?;
+            let _running = op.invalidates().then(|| {
+                let mark = self.flights().invalidation_started();
+                OnDrop(Some(move || self.flights().invalidation_ended(mark)))
+            });
+            then(self.inner.exec.drive(machine).await?)
+        })
+        .await
     }
 }
 
-/// An invalidation in progress (see [`Cache::invalidating`]).
-pub(crate) struct Invalidating<'a, K, V> {
-    cache: &'a Cache<K, V>,
-    mark: Option<Invalidation>,
-}
+/// Calls its function when dropped: when what it guards returns, fails, panics or is
+/// cancelled (an invalidation running, a led load in the table of loads in flight).
+pub(crate) struct OnDrop<F: FnOnce()>(pub(crate) Option<F>);
 
-impl<K, V> Drop for Invalidating<'_, K, V> {
+impl<F: FnOnce()> Drop for OnDrop<F> {
     fn drop(&mut self) {
-        if let Some(mark) = self.mark.take() {
-            self.cache.inner.flights.lock().unwrap_or_else(PoisonError::into_inner).invalidation_ended(mark);
+        if let Some(f) = self.0.take() {
+            f();
         }
     }
 }

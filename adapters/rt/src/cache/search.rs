@@ -5,11 +5,11 @@
 //! See `slotcache_core::cache::search` for why each primary has its own index, and
 //! `docs/search.md` for what is supported and how it differs from valkey-search.
 
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use slotcache_core::cache::op::search_drop::DropIndex;
-use slotcache_core::cache::op::search_index::{EnsureIndex, KnownIndexes};
-use slotcache_core::cache::op::search_query::SearchQuery;
+use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
+use slotcache_core::cache::op::search_query::{Found, SearchQuery};
 use slotcache_core::cache::search::SearchSchema;
 use slotcache_core::cache::{CacheError, QueryOptions, SearchResults};
 
@@ -38,6 +38,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         self.inner.known.lock().map_err(|_| CacheError::Closed)
     }
 
+    /// The search index (for operation `what`) and the indexes known to exist now.
+    fn index(&self, what: &str) -> Result<(Arc<IndexSpec>, KnownIndexes), CacheError> {
+        Ok((self.inner.typed.searchable(what)?.clone(), self.known()?.clone()))
+    }
+
     /// Makes sure every primary has this namespace's index with this schema: creates it where
     /// it is missing (and waits until existing documents are indexed), and fails on an index
     /// built with another schema.
@@ -50,14 +55,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
-        self.observed(Op::EnsureSearchIndex, async move {
-            let (index, known) = (self.inner.typed.searchable("search")?.clone(), self.known()?.clone());
-            let d = self.deadline("ensure_search_index", self.inner.config.search_timeout);
-            let ensured = self.inner.exec.drive(EnsureIndex::new(index, known, d)).await?;
-            self.known()?.apply(ensured.news);
-            Ok(())
-        })
-        .await
+        let ensure = |d| self.index("search").map(|(index, known)| EnsureIndex::new(index, known, d));
+        self.run(Op::EnsureSearchIndex, ensure, |done| self.known().map(|mut k| k.apply(done.news))).await
     }
 
     /// Full-text search for `text` over the schema's TEXT fields (RediSearch only), with
@@ -70,7 +69,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
         text: &str,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        self.observed(Op::Search, async move { self.run_search("search", Some(text), options).await }).await
+        self.run_search(Op::Search, Some(text), options).await
     }
 
     /// The entries matching every filter, sorted and paginated over the whole cluster.
@@ -80,21 +79,25 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::Search`] for an invalid filter (never silently widened), a schema
     /// mismatch or a server error; [`CacheError::Timeout`] past `search_timeout`.
     pub async fn query(&self, options: &QueryOptions) -> Result<SearchResults<K, V>, CacheError> {
-        self.observed(Op::Query, async move { self.run_search("query", None, options).await }).await
+        self.run_search(Op::Query, None, options).await
     }
 
     async fn run_search(
         &self,
-        op: &'static str,
+        op: Op,
         text: Option<&str>,
         options: &QueryOptions,
     ) -> Result<SearchResults<K, V>, CacheError> {
-        let (index, known) = (self.inner.typed.searchable(op)?.clone(), self.known()?.clone());
-        let d = self.deadline(op, self.inner.config.search_timeout);
-        let machine = SearchQuery::new(self.inner.typed.scope(), index, known, d, options.query(text))?;
-        let mut found = self.inner.exec.drive(machine).await?;
-        self.known()?.apply(core::mem::take(&mut found.news));
-        self.inner.typed.search_results(found)
+        let typed = &self.inner.typed;
+        let query = |d| {
+            let (index, known) = self.index(op.name())?;
+            SearchQuery::new(typed.scope(), index, known, d, options.query(text))
+        };
+        let results = |mut found: Found| {
+            self.known()?.apply(core::mem::take(&mut found.news));
+            typed.search_results(found)
+        };
+        self.run(op, query, results).await
     }
 
     /// Drops this namespace's index on every primary (its documents stay). The next search
@@ -103,12 +106,11 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
-        self.observed(Op::DropSearchIndex, async move {
+        let drop_index = |d| {
             let index = self.inner.typed.searchable("drop_search_index")?.clone();
-            let d = self.deadline("drop_search_index", self.inner.config.search_timeout);
             self.known()?.clear();
-            self.inner.exec.drive(DropIndex::new(index, d)).await
-        })
-        .await
+            Ok(DropIndex::new(index, d))
+        };
+        self.run(Op::DropSearchIndex, drop_index, Ok).await
     }
 }

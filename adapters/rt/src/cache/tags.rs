@@ -33,16 +33,14 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// acknowledged (the invalidation is in force on the primary; retrying is safe);
     /// [`CacheError::CleanupUnlisted`].
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
-        self.observed(Op::InvalidateByTags, async move { self.invalidate_tags(tags, Variant::Correct).await })
-            .await
+        self.invalidate_tags(tags, Variant::Correct).await
     }
 
     /// `invalidate_by_tags` with the machine's `variant` (test-only bugs; see [`testing`]).
     async fn invalidate_tags(&self, tags: &[&str], variant: Variant) -> Result<u64, CacheError> {
-        let _running = self.invalidating();
-        let d = self.deadline("invalidate_by_tags", self.inner.config.bulk_operation_timeout);
-        let machine = InvalidateTags::machine_with(self.inner.typed.scope(), distinct_tags(tags), d, variant);
-        self.inner.exec.drive(machine).await
+        let scope = self.inner.typed.scope();
+        let invalidate = |d| Ok(InvalidateTags::machine_with(scope, distinct_tags(tags), d, variant));
+        self.run(Op::InvalidateByTags, invalidate, Ok).await
     }
 
     /// Deletes every entry of this namespace and its tag metadata: `SCAN` of the namespace's
@@ -64,13 +62,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// replicas did not acknowledge its unlinks (the keys are gone from the primaries;
     /// retrying is safe).
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
-        self.observed(Op::InvalidateAll, async move {
-            let _running = self.invalidating();
-            let d = self.deadline("invalidate_all", self.inner.config.flush_timeout);
-            let durability = self.inner.typed.scope().durability;
-            self.inner.exec.drive(ScanAll::unlink_namespace(self.inner.typed.ns(), durability, d)).await
-        })
-        .await
+        let (ns, durability) = (self.inner.typed.ns(), self.inner.typed.scope().durability);
+        self.run(Op::InvalidateAll, |d| Ok(ScanAll::unlink_namespace(ns, durability, d)), Ok).await
     }
 
     /// Approximate number of entries: a `SCAN` count of the namespace's prefix on every
@@ -81,11 +74,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
-        self.observed(Op::EstimatedSize, async move {
-            let d = self.deadline("estimated_size", self.inner.config.bulk_operation_timeout);
-            self.inner.exec.drive(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)).await
-        })
-        .await
+        self.run(Op::EstimatedSize, |d| Ok(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)), Ok).await
     }
 
     /// Bytes the namespace's entries take on the servers: the sum of `MEMORY USAGE` (the
@@ -103,11 +92,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A node's error or the timeout.
     pub async fn weighted_size(&self) -> Result<u64, CacheError> {
-        self.observed(Op::WeightedSize, async move {
-            let d = self.deadline("weighted_size", self.inner.config.bulk_operation_timeout);
-            self.inner.exec.drive(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)).await
-        })
-        .await
+        self.run(Op::WeightedSize, |d| Ok(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)), Ok).await
     }
 }
 

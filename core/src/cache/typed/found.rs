@@ -18,6 +18,7 @@ use crate::cache::op::read::{Found, Reads};
 use crate::cache::op::search_query;
 use crate::cache::op::walk::PageItems;
 use crate::cache::query::SearchResults;
+use crate::cache::stats::Read;
 
 use super::Typed;
 
@@ -65,7 +66,7 @@ impl<K, V: 'static> Typed<K, V> {
     {
         self.counters.stale(outcome.stale);
         if let Some(hits) = outcome.hits {
-            self.take_hits(keys, hits, found)?;
+            self.take_hits(Read::BulkGetWith, keys, hits, found)?;
         }
         if let Some(e) = outcome.store_error {
             self.counters.store_failed(&self.name, &e, "storing bulk-loaded values failed");
@@ -75,19 +76,20 @@ impl<K, V: 'static> Typed<K, V> {
     }
 
     /// What `get` does with a lookup, counted: `Some((value, reload))` for a hit (`reload`: load
-    /// it again in the background), `None` to load it (a miss, or a failed read, logged).
+    /// it again in the background), `None` to load it (a miss, or a failed read, logged: see
+    /// [`Lookup::or_unavailable`]).
     ///
     /// # Errors
-    /// The hit does not decode.
-    pub fn looked_up(&self, lookup: Lookup) -> Result<Option<(V, bool)>, CacheError> {
-        match lookup {
+    /// The hit does not decode; [`CacheError::Closed`].
+    pub fn looked_up(&self, lookup: Result<Lookup, CacheError>) -> Result<Option<(V, bool)>, CacheError> {
+        match Lookup::or_unavailable(lookup)? {
             Lookup::Hit { entry, reload } => {
-                self.counters.read(true);
+                self.counters.read(Read::Get, true);
                 Ok(Some((self.decode(&entry)?, reload)))
             }
             Lookup::Miss { stale } => {
                 self.counters.stale(u64::from(stale));
-                self.counters.read(false);
+                self.counters.read(Read::Get, false);
                 Ok(None)
             }
             Lookup::Unavailable(e) => {
@@ -104,17 +106,17 @@ impl<K, V: 'static> Typed<K, V> {
         reads.found
     }
 
-    /// The value a read of one key found, counted as a hit or a miss.
+    /// The value a read of one key found (`get_if_present`), counted as a hit or a miss.
     ///
     /// # Errors
     /// The value does not decode.
     pub fn present(&self, found: Option<Found>) -> Result<Option<V>, CacheError> {
-        self.counters.read(found.is_some());
+        self.counters.read(Read::GetIfPresent, found.is_some());
         found.map(|f| self.decode(&f.entry)).transpose()
     }
 
-    /// The values a read of `keys` found (one result per key), decoded; hits and misses
-    /// counted.
+    /// The values a read of `keys` found (one result per key, `bulk_get`), decoded; hits and
+    /// misses counted.
     ///
     /// # Errors
     /// A value does not decode.
@@ -123,16 +125,23 @@ impl<K, V: 'static> Typed<K, V> {
         K: Clone + Eq + Hash,
     {
         let mut out = HashMap::with_capacity(keys.len());
-        self.take_hits(keys, found.into_iter().map(|f| f.map(|f| f.entry)).collect(), &mut out)?;
+        self.take_hits(
+            Read::BulkGet,
+            keys,
+            found.into_iter().map(|f| f.map(|f| f.entry)).collect(),
+            &mut out,
+        )?;
         Ok(out)
     }
 
-    /// Decodes the hits of `keys` into `found`, counting hits and misses; returns the misses.
+    /// Decodes the hits of `keys` into `found`, counting hits and misses as reads by `read`;
+    /// returns the misses.
     ///
     /// # Errors
     /// A hit does not decode.
     pub fn take_hits(
         &self,
+        read: Read,
         keys: &[K],
         hits: Vec<Option<Entry>>,
         found: &mut HashMap<K, V>,
@@ -142,7 +151,7 @@ impl<K, V: 'static> Typed<K, V> {
     {
         let mut misses = Vec::new();
         for (k, e) in keys.iter().zip(hits) {
-            self.counters.read(e.is_some());
+            self.counters.read(read, e.is_some());
             match e {
                 Some(e) => drop(found.insert(k.clone(), self.decode(&e)?)),
                 None => misses.push(k.clone()),
@@ -151,13 +160,13 @@ impl<K, V: 'static> Typed<K, V> {
         Ok(misses)
     }
 
-    /// What a read of one key found, counted as a read when `count`.
+    /// What a read of one key found, counted as a read by `get_entry` when `count`.
     ///
     /// # Errors
     /// The value does not decode.
     pub fn entry_info(&self, found: Option<Found>, count: bool) -> Result<Option<EntryInfo<V>>, CacheError> {
         if count {
-            self.counters.read(found.is_some());
+            self.counters.read(Read::GetEntry, found.is_some());
         }
         let Some(Found { entry, ttl_ms }) = found else { return Ok(None) };
         Ok(Some(EntryInfo {
@@ -238,6 +247,8 @@ mod tests {
         assert!(matches!(t.present(found("not json")), Err(CacheError::Codec(_))));
         let s = t.counters().snapshot();
         assert_eq!((s.stale, s.hits, s.misses), (1, 3, 2));
+        let by = |r| t.counters().reads(r);
+        assert_eq!((by(Read::BulkGet), by(Read::GetIfPresent), by(Read::Get)), ((1, 1), (2, 1), (0, 0)));
     }
 
     #[test]
