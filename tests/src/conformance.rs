@@ -131,6 +131,55 @@ pub fn config(cluster: &Cluster) -> Config {
     cfg
 }
 
+/// A 3+3 cluster for the drills that kill a master under traffic: a node timeout of 1 s, and
+/// the other shards keep serving while one has no master (`cluster-require-full-coverage no`).
+///
+/// # Panics
+/// If the cluster does not start.
+#[must_use]
+pub fn failover_cluster(label: &str) -> Cluster {
+    crate::ClusterBuilder::new()
+        .masters(3)
+        .replicas(1)
+        .node_timeout(Duration::from_millis(1000))
+        .args(["--cluster-require-full-coverage", "no"])
+        .label(label)
+        .start()
+        .expect("cluster")
+}
+
+/// One round of a drill on a [`failover_cluster`]: round `n` kills the original master `n`
+/// (a different one each round), and its replica takes over.
+#[derive(Clone, Debug)]
+pub struct FailoverRound {
+    /// The master to kill.
+    pub victim: usize,
+    /// Its replica, which takes over.
+    pub replica: usize,
+    /// The cluster's masters before the kill (three).
+    pub masters: Vec<usize>,
+    /// The slots' owners as the replica sees them before the kill (see [`slot_owners`]).
+    pub owners: Vec<Option<usize>>,
+}
+
+impl FailoverRound {
+    /// Round `round` of runtime `p`.
+    ///
+    /// # Panics
+    /// If master `round` is not a master with a replica, or the cluster has other than three
+    /// masters.
+    #[must_use]
+    pub fn new(cluster: &Cluster, round: usize, p: &str) -> Self {
+        let victim = round;
+        assert_eq!(cluster.role(victim).expect("role"), crate::Role::Master, "{p}");
+        let replica = *cluster.replicas_of(victim).expect("replicas").first().expect("a replica");
+        let masters = cluster.masters().expect("masters");
+        assert_eq!(masters.len(), 3, "{p}: {masters:?}");
+        let owners = slot_owners(cluster, replica).expect("owners");
+        Self { victim, replica, masters, owners }
+    }
+}
+
 /// The master (node index) serving each slot, by node `view`'s `CLUSTER SHARDS`; `None` for
 /// a slot nobody serves. Index it with a slot number.
 pub fn slot_owners(cluster: &Cluster, view: usize) -> crate::Result<Vec<Option<usize>>> {

@@ -24,8 +24,10 @@
 use std::time::Duration;
 
 use slotcache_rt::Client;
-use slotcache_tests::conformance::{ALL, Op, Traffic, TrafficRun, config, slot_owners, traffic_plan};
-use slotcache_tests::{ClusterBuilder, Role};
+use slotcache_tests::Role;
+use slotcache_tests::conformance::{
+    ALL, FailoverRound, Op, Traffic, TrafficRun, config, failover_cluster, traffic_plan,
+};
 
 const TASKS_PER_SHARD: usize = 8;
 const KEYS_PER_TASK: usize = 8;
@@ -43,23 +45,11 @@ fn ms(d: Duration) -> u128 {
 
 #[test]
 fn master_killed_under_traffic_on_every_runtime() {
-    let mut cluster = ClusterBuilder::new()
-        .masters(3)
-        .replicas(1)
-        .node_timeout(Duration::from_millis(1000))
-        .args(["--cluster-require-full-coverage", "no"])
-        .label("conf-failover")
-        .start()
-        .expect("cluster");
+    let mut cluster = failover_cluster("conf-failover");
     for (round, rt) in ALL.into_iter().enumerate() {
         let p = rt.name();
         // A different original master each round; its replica takes over.
-        let victim = round;
-        assert_eq!(cluster.role(victim).expect("role"), Role::Master, "{p}");
-        let replica = *cluster.replicas_of(victim).expect("replicas").first().expect("a replica");
-        let masters = cluster.masters().expect("masters");
-        assert_eq!(masters.len(), 3, "{p}: {masters:?}");
-        let owners = slot_owners(&cluster, replica).expect("owners");
+        let FailoverRound { victim, replica, masters, owners } = FailoverRound::new(&cluster, round, p);
 
         // Keys: 8 tasks per shard, 8 keys each, spread over the shard's slots. Seeded with
         // sequence 0 and replicated before the kill, so a nil read is a wrong value.

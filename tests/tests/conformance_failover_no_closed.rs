@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use slotcache_rt::{Client, Cmd, Error, Request, RequestError};
-use slotcache_tests::conformance::{ALL, Rt, config, error_kind, keys_on, slot_owners};
-use slotcache_tests::{ClusterBuilder, Role};
+use slotcache_tests::Role;
+use slotcache_tests::conformance::{ALL, FailoverRound, Rt, config, error_kind, failover_cluster, keys_on};
 
 const TASKS_PER_SHARD: usize = 12;
 const KEYS_PER_TASK: usize = 4;
@@ -102,22 +102,11 @@ async fn load(
 
 #[test]
 fn no_request_ends_closed_during_a_failover() {
-    let mut cluster = ClusterBuilder::new()
-        .masters(3)
-        .replicas(1)
-        .node_timeout(Duration::from_millis(1000))
-        .args(["--cluster-require-full-coverage", "no"])
-        .label("failover-no-closed")
-        .start()
-        .expect("cluster");
+    let mut cluster = failover_cluster("failover-no-closed");
     for (round, rt) in ALL.into_iter().enumerate() {
         let p = rt.name();
-        let victim = round;
-        assert_eq!(cluster.role(victim).expect("role"), Role::Master, "{p}");
-        let replica = *cluster.replicas_of(victim).expect("replicas").first().expect("a replica");
-        let masters = cluster.masters().expect("masters");
-        assert_eq!(masters.len(), 3, "{p}: {masters:?}");
-        let owners = slot_owners(&cluster, replica).expect("owners");
+        // A different original master each round; its replica takes over.
+        let FailoverRound { victim, replica, masters, owners } = FailoverRound::new(&cluster, round, p);
         let mut plan = Vec::new();
         for &m in &masters {
             let keys = keys_on(&owners, m, TASKS_PER_SHARD * KEYS_PER_TASK, &format!("nc:{p}"));

@@ -29,10 +29,10 @@
 use std::time::{Duration, Instant};
 
 use slotcache_rt::{Client, RefreshConfig};
+use slotcache_tests::Role;
 use slotcache_tests::conformance::{
-    ALL, Traffic, TrafficRun, cmdstat_calls, config, slot_owners, traffic_plan,
+    ALL, FailoverRound, Traffic, TrafficRun, cmdstat_calls, config, failover_cluster, traffic_plan,
 };
-use slotcache_tests::{ClusterBuilder, Role};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 const AFTER: Duration = Duration::from_millis(500);
@@ -56,21 +56,11 @@ fn bound(cfg: &RefreshConfig, window: Duration, failures: u64) -> u64 {
 
 #[test]
 fn refreshes_through_a_failover_stay_within_the_policy_bound() {
-    let mut cluster = ClusterBuilder::new()
-        .masters(3)
-        .replicas(1)
-        .node_timeout(Duration::from_millis(1000))
-        .args(["--cluster-require-full-coverage", "no"])
-        .label("conf-refresh-bound")
-        .start()
-        .expect("cluster");
+    let mut cluster = failover_cluster("conf-refresh-bound");
     for (round, rt) in ALL.into_iter().enumerate() {
         let p = rt.name();
-        let victim = round;
-        assert_eq!(cluster.role(victim).expect("role"), Role::Master, "{p}");
-        let replica = *cluster.replicas_of(victim).expect("replicas").first().expect("a replica");
-        let masters = cluster.masters().expect("masters");
-        let owners = slot_owners(&cluster, replica).expect("owners");
+        // A different original master each round; its replica takes over.
+        let FailoverRound { victim, replica, masters, owners } = FailoverRound::new(&cluster, round, p);
         let mut plan = traffic_plan(&cluster, &owners, [victim], 6, 6, &format!("rb:{p}")).expect("seed");
         let others = masters.iter().copied().filter(|&m| m != victim);
         plan.extend(traffic_plan(&cluster, &owners, others, 2, 6, &format!("rb:{p}")).expect("seed"));
