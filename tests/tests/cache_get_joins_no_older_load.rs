@@ -14,11 +14,9 @@ mod cache_support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use std::time::Duration;
-
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns, within};
+use cache_support::{HeldReload, cluster, ns, on_every_runtime, provider, s, shared, string_ns};
 
 const LABEL: &str = "cache-get-joins-no-older-load";
 
@@ -33,18 +31,8 @@ fn a_get_after_an_invalidation_does_not_join_the_reload_before_it() {
             let cache = string_ns(&p, &ns("join", rt, "a"));
             cache.set(&s("k"), &s("old"), &["t"]).await.expect("set");
 
-            // The reload's loader signals it was called, then waits to be released.
-            let (called_tx, called_rx) = smol::channel::bounded::<()>(1);
-            let (release_tx, release_rx) = smol::channel::bounded::<()>(1);
-            let reload = cache.refresh(&s("k"), move |_| async move {
-                let _ = called_tx.send(()).await;
-                // Held until released (at most 5 s, so that a caller wrongly waiting on it
-                // fails its assertion rather than the test's deadline).
-                let _ = within(rt, Duration::from_secs(5), release_rx.recv()).await;
-                Ok(s("loaded before the invalidation"))
-            });
-            let reload = rt.spawn(reload);
-            called_rx.recv().await.expect("the reload's loader was called");
+            // A reload whose loader was called and is held until released.
+            let reload = HeldReload::start(rt, &cache, "k").await;
 
             // The invalidation returns while that loader still runs.
             assert_eq!(cache.invalidate_by_tags(&["t"]).await.expect("invalidate"), 1);
@@ -63,8 +51,7 @@ fn a_get_after_an_invalidation_does_not_join_the_reload_before_it() {
             assert_eq!(loads.load(Ordering::SeqCst), 1);
 
             // The reload ends with its value, which is never served.
-            release_tx.send(()).await.expect("release");
-            assert_eq!(reload.await.expect("reload"), "loaded before the invalidation");
+            assert_eq!(reload.release().await.expect("reload"), "loaded before the invalidation");
             let now = cache.get_if_present(&s("k")).await.expect("get_if_present");
             assert_eq!(
                 now.as_deref(),

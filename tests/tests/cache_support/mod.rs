@@ -266,3 +266,33 @@ impl Rng {
         self.next_u64() % n.max(1)
     }
 }
+
+/// A `refresh` of `key` whose loader has been called and is held: it returns
+/// `"loaded before the invalidation"` once [`HeldReload::release`] is called (or after 5 s, so
+/// that a caller wrongly waiting on it fails its assertion rather than the test's deadline).
+pub(crate) struct HeldReload {
+    release: smol::channel::Sender<()>,
+    reload: futures_util::future::BoxFuture<'static, Result<String, CacheError>>,
+}
+
+impl HeldReload {
+    /// Starts the reload and waits until its loader was called.
+    pub(crate) async fn start(rt: Rt, cache: &Cache<String, String>, key: &str) -> Self {
+        let (called_tx, called_rx) = smol::channel::bounded::<()>(1);
+        let (release, release_rx) = smol::channel::bounded::<()>(1);
+        let reload = cache.refresh(&s(key), move |_| async move {
+            let _ = called_tx.send(()).await;
+            let _ = within(rt, Duration::from_secs(5), release_rx.recv()).await;
+            Ok(s("loaded before the invalidation"))
+        });
+        let reload = rt.spawn(reload);
+        called_rx.recv().await.expect("the reload's loader was called");
+        Self { release, reload }
+    }
+
+    /// Lets the loader return, and the reload's outcome.
+    pub(crate) async fn release(self) -> Result<String, CacheError> {
+        self.release.send(()).await.expect("release");
+        self.reload.await
+    }
+}
