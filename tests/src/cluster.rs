@@ -273,7 +273,7 @@ struct Spec {
 
 impl Spec {
     fn args(&self, port: u16, dir: &Path) -> Vec<OsString> {
-        let mut a: Vec<OsString> = Vec::new();
+        let mut a = procs::server_args(dir);
         let mut push = |s: &str| a.push(s.into());
         if self.tls.is_some() {
             push("--port");
@@ -288,8 +288,6 @@ impl Spec {
         }
         push(&dir.to_string_lossy());
         for s in [
-            "--daemonize",
-            "no",
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
@@ -300,22 +298,6 @@ impl Spec {
             "0",
             "--cluster-allow-replica-migration",
             "no",
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--repl-diskless-sync-delay",
-            "0",
-            // Replicas report a replication offset of 0 ("loading" in CLUSTER SHARDS) until the
-            // master sends them something; the default 10 s ping period makes that slow.
-            "--repl-ping-replica-period",
-            "1",
-            "--set-proc-title",
-            "no",
-            "--enable-debug-command",
-            "local",
-            "--logfile",
-            &dir.join("server.log").to_string_lossy(),
         ] {
             push(s);
         }

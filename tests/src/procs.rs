@@ -6,6 +6,7 @@
 //! servers are stopped only if `/proc/<pid>/cmdline` still mentions that folder, so a reused pid
 //! is never hit. No process is ever looked up by name.
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,39 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::{Result, ResultExt, paths, wait};
+
+/// The settings of every server the harness starts, cluster node or standalone: in the
+/// foreground, no persistence, replicas pinged every second (a replica reports a replication
+/// offset of 0, "loading" in `CLUSTER SHARDS`, until its master sends it something; the default
+/// 10 s period makes that slow), the process title left as the command line (whose directory
+/// tells our servers apart: [`is_our_server`]), `DEBUG` from loopback, the log in
+/// `dir/server.log`.
+#[must_use]
+pub fn server_args(dir: &Path) -> Vec<OsString> {
+    let log = dir.join("server.log");
+    let mut args: Vec<OsString> = [
+        "--daemonize",
+        "no",
+        "--appendonly",
+        "no",
+        "--save",
+        "",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-ping-replica-period",
+        "1",
+        "--set-proc-title",
+        "no",
+        "--enable-debug-command",
+        "local",
+        "--logfile",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push(log.into_os_string());
+    args
+}
 
 /// Name of the per-cluster owner file.
 pub const OWNER_FILE: &str = "owner";

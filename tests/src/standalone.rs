@@ -14,7 +14,6 @@
 //!
 //! [`Cluster`]: crate::Cluster
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -174,29 +173,9 @@ impl Standalone {
         let primary_port = self.nodes[0].claim.port();
         let dir = self.nodes[i].dir.clone();
         fs::create_dir_all(&dir)?;
-        let mut args: Vec<OsString> = Vec::new();
+        let mut args = procs::server_args(&dir);
         let mut push = |s: &str| args.push(s.into());
         for s in ["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", &dir.to_string_lossy()] {
-            push(s);
-        }
-        for s in [
-            "--daemonize",
-            "no",
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--repl-ping-replica-period",
-            "1",
-            "--set-proc-title",
-            "no",
-            "--enable-debug-command",
-            "local",
-            "--logfile",
-            &dir.join("server.log").to_string_lossy(),
-        ] {
             push(s);
         }
         if i > 0 {
