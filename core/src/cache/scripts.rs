@@ -34,8 +34,8 @@ impl Script {
     }
 }
 
-/// The expiry rule every script that changes a tag's members ends with (Lua, prepended to
-/// their sources): the tag key lives as long as its longest-lived member. A member without
+/// The server's clock in ms (`server_now`, from `TIME`), and the expiry rule every script that
+/// changes a tag's members ends with (Lua, prepended to their sources): the tag key lives as long as its longest-lived member. A member without
 /// expiry (`+inf`) makes the key persistent; once none is left, the key gets back the expiry of
 /// its longest-lived remaining member (bug A5: `PERSIST` stayed after that member left, so one
 /// `Ttl::Never` entry made its tag immortal); a persistent key left with its token alone
@@ -44,6 +44,10 @@ impl Script {
 macro_rules! follow_lua {
     () => {
         r"
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function follow(k, now)
   local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
   if #top == 0 then return end
@@ -82,8 +86,7 @@ pub static TAG_WRITE: Script = Script::new(
         follow_lua!(),
         r"
 local k = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now()
 local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
 local token
 if #tok == 0 then
@@ -134,8 +137,7 @@ local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
 if #tok == 0 then
   return {false, {}}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now()
 local members = redis.call('ZRANGEBYSCORE', k, now, 'inf', 'WITHSCORES')
 redis.call('ZADD', k, -1, '\0' .. ARGV[1])
 redis.call('ZREM', k, unpack(tok))
@@ -159,8 +161,7 @@ pub static TAG_LEAVE: Script = Script::new(
 local k = KEYS[1]
 local n = redis.call('ZREM', k, unpack(ARGV))
 if n > 0 then
-  local t = redis.call('TIME')
-  follow(k, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  follow(k, server_now())
 end
 return n
 "
@@ -184,8 +185,7 @@ pub static TAG_RELIST: Script = Script::new(
         follow_lua!(),
         r"
 local k = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now()
 if #redis.call('ZRANGEBYSCORE', k, -1, -1) == 0 then
   redis.call('ZADD', k, -1, '\0' .. ARGV[1])
 end
@@ -306,8 +306,7 @@ local tok = redis.call('ZRANGEBYSCORE', k, -1, -1)
 if #tok == 0 then
   return tok
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now()
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do
   redis.call('ZADD', k, 'GT', now + ttl, ARGV[i])
