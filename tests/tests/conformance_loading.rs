@@ -64,7 +64,8 @@ struct Seen {
 /// What a watcher thread saw on raw connections while the node restarted.
 #[derive(Debug, Default)]
 struct Watch {
-    /// First and last time `INFO persistence` said `loading:1`.
+    /// When `INFO persistence` first said `loading:1` (its answer's arrival), and when the last
+    /// `INFO` that said so was sent.
     loading: Option<(Duration, Duration)>,
     /// The raw replies to a `GET` and a `SET` sent while loading.
     get_reply: Option<String>,
@@ -75,12 +76,21 @@ fn watch(addr: slotcache_rt::NodeAddr, key: String, t0: Instant, stop: Arc<Atomi
     let mut w = Watch::default();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        if let Ok(mut c) = Conn::connect_with(&addr, None, Duration::from_millis(200))
-            && let Ok(info) = c.cmd_text(["INFO", "persistence"])
-        {
-            let now = t0.elapsed();
+        let conn = Conn::connect_with(&addr, None, Duration::from_millis(200));
+        if let Ok(mut c) = conn {
+            // The node was loading at some moment between these two, so a read that succeeds
+            // after `asked` ended after the load. The end of the load is taken as `asked` of the
+            // last such answer: a time taken after the answer can be late (this thread
+            // descheduled) and then leave out the long reads that ended just after the load (it
+            // did once in a full run on the shared 2-core machine: none of them counted).
+            let asked = t0.elapsed();
+            let Ok(info) = c.cmd_text(["INFO", "persistence"]) else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let answered = t0.elapsed();
             if info_field(&info, "loading") == Some("1") {
-                w.loading = Some(w.loading.map_or((now, now), |(a, _)| (a, now)));
+                w.loading = Some(w.loading.map_or((answered, answered), |(a, _)| (a, asked.max(a))));
                 if w.get_reply.is_none() {
                     let text =
                         |v: Value| slotcache_tests::resp::error_text(&v).unwrap_or_else(|| format!("{v:?}"));
