@@ -2,8 +2,8 @@
 //! with std and slotcache-core alone (no async runtime).
 //!
 //! ```text
-//! cargo run -p slotcache-cli -- dev up                                  # a local cluster; Ctrl-C stops it
-//! cargo run -p slotcache-core --example custom_transport -- 127.0.0.1:7000
+//! cargo run -p slotcache-cli -- dev up    # a local 3+3 cluster; prints its seeds; Ctrl-C stops it
+//! cargo run -p slotcache-core --example custom_transport -- 127.0.0.1:<seed port>
 //! ```
 //!
 //! The core's [`Client`] decides everything: the first topology (from `CLUSTER SHARDS`), the
@@ -207,6 +207,7 @@ pub(crate) fn demo(seeds: Vec<NodeAddr>) -> Result<Vec<String>, Box<dyn Error>> 
     Ok(lines)
 }
 
+/// The seed is the program's argument, `127.0.0.1:7000` without one.
 fn main() -> Result<(), Box<dyn Error>> {
     let seed = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7000".to_owned());
     let seed = NodeAddr::parse(&seed).ok_or_else(|| format!("{seed:?} is not host:port"))?;

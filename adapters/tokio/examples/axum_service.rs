@@ -1,14 +1,14 @@
 //! A small REST service on axum with slotcache in front of its database.
 //!
 //! ```text
-//! cargo run -p slotcache-cli -- dev up        # a local 3+3 cluster on 127.0.0.1:7000..; Ctrl-C stops it
-//! cargo run -p slotcache-tokio --example axum_service -- redis://127.0.0.1:7000 127.0.0.1:3000
+//! cargo run -p slotcache-cli -- dev up    # a local 3+3 cluster; prints its seeds; Ctrl-C stops it
+//! cargo run -p slotcache-tokio --example axum_service -- redis://127.0.0.1:<seed port> 127.0.0.1:3000
 //!
-//! curl localhost:3000/users/1                 # loaded from the "database" once, then cached
-//! curl localhost:3000/teams/red               # the team's roster, cached with tags
+//! curl localhost:3000/users/1             # loaded from the "database" once, then cached
+//! curl localhost:3000/teams/red           # the team's roster, cached with tags
 //! curl -X PUT localhost:3000/users/1 -H 'content-type: application/json' \
-//!      -d '{"name":"Alice","team":"blue"}'    # updates the database, invalidates what it changed
-//! curl localhost:3000/stats                   # how many times the database was queried
+//!      -d '{"name":"Alice","team":"blue"}' # updates the database, invalidates what it changed
+//! curl localhost:3000/stats               # database queries, and the user namespace's hits and misses
 //! ```
 //!
 //! The arguments are the cluster's URL (default `redis://127.0.0.1:7000`) and the address to
