@@ -13,6 +13,27 @@
 //! assert_eq!(v.as_str(), Some("hello"));
 //! # Ok(()) }
 //! ```
+//!
+//! The cache: a provider, a typed namespace, a tagged write, a read through a loader, a tag
+//! invalidation.
+//!
+//! ```no_run
+//! use slotcache_tokio::{CacheError, NamespaceOptions, ProviderConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), CacheError> {
+//!     let config = ProviderConfig::from_url("redis://127.0.0.1:7000")?;
+//!     let provider = slotcache_tokio::provider(config).await?;
+//!     let users = provider.create_namespace::<String, String>("users", NamespaceOptions::default())?;
+//!     users.set(&"alice".into(), &"Alice".into(), &["team:red"]).await?;
+//!     // On a miss, one call of the loader (a database query), shared by concurrent callers.
+//!     let bob = users.get(&"bob".into(), |id| async move { Ok(format!("{id} from the database")) }).await?;
+//!     let removed = users.invalidate_by_tags(&["team:red"]).await?; // on every shard, for every client
+//!     provider.close().await;
+//!     # let _ = (bob, removed);
+//!     Ok(())
+//! }
+//! ```
 
 use std::io;
 use std::time::Instant;

@@ -36,6 +36,31 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// [`CacheError::ComputeConflict`] when every attempt met a concurrent writer; a cluster,
     /// codec or TTL error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::Compute;
+    ///
+    /// // Append to a list kept as one string, atomically with respect to every other writer.
+    /// let now = users
+    ///     .compute(&"visitors".to_string(), |old| match old {
+    ///         Some(list) => Compute::Set(format!("{list},alice")),
+    ///         None => Compute::Set("alice".to_string()),
+    ///     })
+    ///     .await?;
+    /// // Delete only if it holds this value.
+    /// let lock = "lock".to_string();
+    /// users
+    ///     .compute(&lock, |old| match old.map(String::as_str) {
+    ///         Some("mine") => Compute::Delete,
+    ///         _ => Compute::Keep,
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn compute<F>(&self, key: &K, mut f: F) -> Result<Option<V>, CacheError>
     where
         F: FnMut(Option<&V>) -> Compute<V>,
@@ -47,6 +72,23 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// As [`Cache::compute`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use std::time::Duration;
+    /// use slotcache_rt::Ttl;
+    ///
+    /// let stored = users
+    ///     .compute_with_ttl(&"greeting".to_string(), |old| {
+    ///         let next = format!("{}!", old.map(String::as_str).unwrap_or("hello"));
+    ///         (next, Ttl::After(Duration::from_secs(60)))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn compute_with_ttl<F>(&self, key: &K, mut f: F) -> Result<Option<V>, CacheError>
     where
         F: FnMut(Option<&V>) -> (V, Ttl),
@@ -63,6 +105,21 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// As [`Cache::compute`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let lock = "lock".to_string();
+    /// let (owner, mine) = users.compute_if_absent(&lock, || "worker-1".to_string()).await?;
+    /// if mine {
+    ///     println!("this worker holds the lock");
+    /// } else {
+    ///     println!("{owner} holds the lock");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn compute_if_absent<F>(&self, key: &K, mut f: F) -> Result<(V, bool), CacheError>
     where
         F: FnMut() -> V,
@@ -81,6 +138,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// As [`Cache::compute`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::Compute;
+    ///
+    /// let alice = "alice".to_string();
+    /// let renamed = users.compute_if_present(&alice, |name| Compute::Set(format!("{name} Lee"))).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn compute_if_present<F>(&self, key: &K, mut f: F) -> Result<Option<V>, CacheError>
     where
         F: FnMut(&V) -> Compute<V>,

@@ -42,18 +42,58 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     }
 
     /// Every key of the namespace (values are not fetched).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use futures_util::StreamExt;
+    ///
+    /// let mut keys = users.keys();
+    /// while let Some(key) = keys.next().await {
+    ///     println!("{}", key?);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn keys(&self) -> BoxStream<'static, Result<K, CacheError>> {
         let walk = Walk::keys(self.inner.typed.scope(), self.inner.config.operation_timeout);
         self.walk(Op::Keys, walk, Typed::page_keys)
     }
 
     /// Every entry of the namespace, page by page.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use futures_util::StreamExt;
+    ///
+    /// let mut entries = users.entries();
+    /// while let Some(entry) = entries.next().await {
+    ///     let (key, name) = entry?;
+    ///     println!("{key}: {name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn entries(&self) -> BoxStream<'static, Result<(K, V), CacheError>> {
         let walk = Walk::entries(self.inner.typed.scope(), self.inner.config.operation_timeout);
         self.walk(Op::Entries, walk, Typed::page_entries)
     }
 
     /// Every value of the namespace.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use futures_util::TryStreamExt;
+    ///
+    /// let names: Vec<String> = users.values().try_collect().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn values(&self) -> BoxStream<'static, Result<V, CacheError>> {
         self.entries().map(|r| r.map(|(_, v)| v)).boxed()
     }

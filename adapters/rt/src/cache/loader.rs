@@ -47,6 +47,25 @@ impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K
     /// The loader's error ([`CacheError::NotFound`] is not cached; the loader's own error
     /// comes back as it was, see [`CacheError::loader`]), or [`CacheError::LoaderAborted`]
     /// when it panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::CacheError;
+    ///
+    /// // Stands for a database query.
+    /// async fn load_user(id: String) -> Result<String, CacheError> {
+    ///     if id == "alice" { Ok("Alice".to_string()) } else { Err(CacheError::NotFound) }
+    /// }
+    ///
+    /// // On a miss, one call of the loader, shared by every concurrent caller of the key; stored.
+    /// let name = users.get(&"alice".to_string(), load_user).await?;
+    /// // The loader's `NotFound` is not cached: the next call asks again.
+    /// assert!(matches!(users.get(&"nobody".to_string(), load_user).await, Err(CacheError::NotFound)));
+    /// # Ok(()) }
+    /// ```
     pub async fn get<F, Fut>(&self, key: &K, loader: F) -> Result<V, CacheError>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
@@ -136,6 +155,17 @@ impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K
     /// entry was read, before the loader was called. If one of those tags is invalidated while
     /// the loader runs, the value is not stored (or, if the invalidation lands during the
     /// store, it is stored stale): a value loaded before an invalidation never outlives it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// // The old value is served meanwhile; this awaits the new one (dropping it does not cancel).
+    /// let alice = "alice".to_string();
+    /// let fresh = users.refresh(&alice, |id| async move { Ok(format!("{id}, reloaded")) }).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn refresh<F, Fut>(
         &self,
         key: &K,
@@ -158,6 +188,21 @@ impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K
     /// values were stored (a value whose tag was invalidated while the loader ran is not).
     ///
     /// The current entries are read first: if that read fails, nothing is loaded.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let keys = vec!["alice".to_string(), "bob".to_string()];
+    /// // One call of the loader for all of them (one database query), one write.
+    /// let stored = users
+    ///     .bulk_refresh(keys, |keys| async move {
+    ///         Ok(keys.into_iter().map(|k| { let v = k.to_uppercase(); (k, v) }).collect())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn bulk_refresh<F, Fut>(
         &self,
         keys: Vec<K>,
@@ -188,6 +233,22 @@ impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K
     /// # Errors
     /// A read error (not treated as misses), the loader's error. A failure to store what was
     /// loaded is counted and logged; the values are still returned.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let keys = ["alice".to_string(), "bob".to_string()];
+    /// // The loader gets the misses only, in one call.
+    /// let found = users
+    ///     .bulk_get_with(&keys, |missing| async move {
+    ///         Ok(missing.into_iter().map(|k| { let v = k.to_uppercase(); (k, v) }).collect())
+    ///     })
+    ///     .await?;
+    /// assert_eq!(found.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn bulk_get_with<F, Fut>(&self, keys: &[K], loader: F) -> Result<HashMap<K, V>, CacheError>
     where
         K: Eq + Hash,

@@ -74,12 +74,32 @@ impl<K, V: 'static> fmt::Debug for Cache<K, V> {
 
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// The namespace's normalised name (with its trailing `:`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// // "users:" for a namespace created as "users" (or "users:").
+    /// println!("namespace {}", users.name());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         self.inner.typed.name()
     }
 
     /// Counters since the namespace was created.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let stats = users.stats();
+    /// println!("{} hits, {} misses, {} loads", stats.hits, stats.misses, stats.loads);
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn stats(&self) -> CacheStats {
         self.inner.typed.counters().snapshot()
@@ -88,6 +108,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Closing a namespace never closes the shared client: it is a no-op kept for parity with
     /// the reference (whose namespace `Close` closed every namespace's connection). Close the
     /// [`Provider`](super::Provider) instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// users.close(); // nothing closes: the provider's `close` does
+    /// # Ok(()) }
+    /// ```
     pub const fn close(&self) {}
 
     /// The table of loads in flight (a panic while it was held left it consistent: every

@@ -53,6 +53,19 @@ impl Provider {
     /// # Errors
     /// [`CacheError::Config`] for invalid settings; the connection error;
     /// [`CacheError::EvictionRefused`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # async fn example(rt: Arc<dyn slotcache_rt::Runtime>) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::{Provider, ProviderConfig};
+    ///
+    /// // A runtime crate's `provider(config)` does this with its runtime (`slotcache_tokio::provider`).
+    /// let config = ProviderConfig::from_url("redis://10.0.0.1:6379,10.0.0.2:6379")?;
+    /// let provider = Provider::connect(rt, config).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(rt: Arc<dyn Runtime>, config: ProviderConfig) -> Result<Self, CacheError> {
         Self::connect_as(rt, config, None).await
     }
@@ -65,6 +78,22 @@ impl Provider {
     /// # Errors
     /// [`CacheError::Credentials`] when the provider fails now; what [`Provider::connect`]
     /// returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use slotcache_rt::{CacheError, CredentialsProvider, Runtime};
+    /// # async fn example(rt: Arc<dyn Runtime>, tokens: Arc<dyn CredentialsProvider>) -> Result<(), CacheError> {
+    /// use std::time::Duration;
+    /// use slotcache_rt::{Provider, ProviderConfig};
+    ///
+    /// // `tokens` answers with the current user and password (a token file, a secrets manager...).
+    /// let config = ProviderConfig::from_url("redis://10.0.0.1:6379")?;
+    /// let every = Duration::from_secs(300);
+    /// let provider = Provider::connect_with_credentials(rt, config, tokens, every).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_with_credentials(
         rt: Arc<dyn Runtime>,
         config: ProviderConfig,
@@ -111,18 +140,47 @@ impl Provider {
     /// for the cache ([`EvictionClass`](slotcache_core::cache::EvictionClass)); a primary whose
     /// setup could not be read is `Unknown`. See "Eviction under `maxmemory`" in
     /// `docs/consistency.md`. Not refreshed: a later `CONFIG SET` or a new primary is not seen.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// for warning in provider.eviction().warnings() {
+    ///     eprintln!("eviction setup: {warning}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn eviction(&self) -> &EvictionReport {
         &self.eviction
     }
 
     /// The shared cluster client (for commands the cache does not cover).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), Box<dyn std::error::Error>> {
+    /// use slotcache_rt::Cmd;
+    ///
+    /// // Any command, routed by its key like the cache's own.
+    /// provider.client().send(Cmd::new("INCR").arg("page:views")).await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn client(&self) -> &Client {
         &self.exec.client
     }
 
     /// The provider's configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// let timeout = provider.config().operation_timeout;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn config(&self) -> &ProviderConfig {
         &self.config
@@ -137,6 +195,17 @@ impl Provider {
     ///
     /// # Errors
     /// [`CacheError::Closed`], [`CacheError::Namespace`], [`CacheError::NamespaceConflict`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::NamespaceOptions;
+    ///
+    /// let users = provider.create_namespace::<String, String>("users", NamespaceOptions::default())?;
+    /// let visits = provider.create_namespace::<u64, u32>("visits", NamespaceOptions::default())?;
+    /// # Ok(()) }
+    /// ```
     pub fn create_namespace<K, V>(
         &self,
         name: &str,
@@ -162,6 +231,15 @@ impl Provider {
     /// # Errors
     /// [`CacheError::UnsafeFlush`] when not allowed; the first primary's error (the others
     /// may have flushed), or the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// // Only with `allow_unsafe_flushdb` set in the configuration: a test cluster of one's own.
+    /// provider.flush_all().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn flush_all(&self) -> Result<(), CacheError> {
         let d = Deadline::new(self.exec.rt.now(), "flush_all", self.config.flush_timeout);
         self.exec.drive(FlushAll::new(self.config.allow_unsafe_flushdb, d)).await
@@ -174,6 +252,17 @@ impl Provider {
     ///
     /// # Errors
     /// A primary's error (an ACL user without `CONFIG`), or `operation_timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// match provider.maximum().await? {
+    ///     Some(bytes) => println!("maxmemory {bytes} bytes per primary"),
+    ///     None => println!("no memory limit"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn maximum(&self) -> Result<Option<u64>, CacheError> {
         let d = Deadline::new(self.exec.rt.now(), "maximum", self.config.operation_timeout);
         self.exec.drive(Maximum::new(d)).await
@@ -188,6 +277,15 @@ impl Provider {
     /// # Errors
     /// [`CacheError::UnsafeSetMaximum`] when not allowed; the first primary's error (the others
     /// may have applied it), or `operation_timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// // Only with `allow_unsafe_flushdb` set: the cluster is this application's alone.
+    /// provider.set_maximum(Some(512 << 20)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_maximum(&self, limit: Option<u64>) -> Result<(), CacheError> {
         let d = Deadline::new(self.exec.rt.now(), "set_maximum", self.config.operation_timeout);
         self.exec.drive(SetMaximum::new(self.config.allow_unsafe_flushdb, limit, d)).await
@@ -195,6 +293,14 @@ impl Provider {
 
     /// Closes the shared client: every namespace of this provider stops working, and their
     /// pending operations fail with [`CacheError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example(provider: slotcache_rt::Provider) -> Result<(), slotcache_rt::CacheError> {
+    /// provider.close().await; // every namespace of this provider is closed too
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self) {
         if let Ok(mut n) = self.namespaces.lock() {
             n.close();

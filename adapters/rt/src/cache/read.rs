@@ -33,6 +33,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A cluster error (never turned into a miss), an undecodable or oversized value.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// match users.get_if_present(&"alice".to_string()).await? {
+    ///     Some(name) => println!("cached: {name}"),
+    ///     None => println!("not cached (or invalidated by one of its tags)"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_if_present(&self, key: &K) -> Result<Option<V>, CacheError> {
         let present = |mut found: Vec<_>| self.inner.typed.present(found.pop().flatten());
         self.read(Op::GetIfPresent, slice::from_ref(key), ReadEntries::machine, present).await
@@ -46,6 +58,19 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// A read error is an error for the whole call, not a miss (a miss would trigger loads and
     /// overwrites).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let keys = ["alice".to_string(), "bob".to_string(), "carol".to_string()];
+    /// let found = users.bulk_get(&keys).await?; // only the keys present
+    /// for (key, name) in &found {
+    ///     println!("{key}: {name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn bulk_get(&self, keys: &[K]) -> Result<HashMap<K, V>, CacheError>
     where
         K: Clone + Eq + Hash,
@@ -58,6 +83,17 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A cluster error, an undecodable value.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// if let Some(entry) = users.get_entry(&"alice".to_string()).await? {
+    ///     println!("{} (expires in {:?}, tags {:?})", entry.value, entry.ttl, entry.tags);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_entry(&self, key: &K) -> Result<Option<EntryInfo<V>>, CacheError> {
         self.entry_info(Op::GetEntry, key, true).await
     }
@@ -67,6 +103,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A cluster error, an undecodable value.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// // Not counted as a hit or a miss, and a sliding expiry is left alone.
+    /// let ttl = users.probe_entry(&"alice".to_string()).await?.and_then(|entry| entry.ttl);
+    /// # Ok(()) }
+    /// ```
     pub async fn probe_entry(&self, key: &K) -> Result<Option<EntryInfo<V>>, CacheError> {
         self.entry_info(Op::ProbeEntry, key, false).await
     }

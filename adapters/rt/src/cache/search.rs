@@ -22,12 +22,40 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// search module is there shows at the first search ([`CacheError::SearchNotSupported`]).
     ///
     /// [`NamespaceOptions::search`]: super::NamespaceOptions::search
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// if !people.supports_search() {
+    ///     println!("created without a schema: query and search fail with SearchNotSupported");
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn supports_search(&self) -> bool {
         self.inner.typed.index().is_some()
     }
 
     /// The namespace's search schema, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// if let Some(schema) = people.schema() {
+    ///     println!("{schema:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn schema(&self) -> Option<&SearchSchema> {
         self.inner.typed.index().map(|i| &i.schema)
@@ -54,6 +82,19 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::Search`] with [`SearchError::SchemaMismatch`] for a differing index.
     ///
     /// [`SearchError::SchemaMismatch`]: slotcache_core::cache::search::SearchError::SchemaMismatch
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// // At start-up: creates the index on every primary where it is missing.
+    /// people.ensure_search_index().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn ensure_search_index(&self) -> Result<(), CacheError> {
         let ensure = |d| self.index("search").map(|(index, known)| EnsureIndex::new(index, known, d));
         self.run(Op::EnsureSearchIndex, ensure, |done| self.known().map(|mut k| k.apply(done.news))).await
@@ -64,6 +105,24 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// As [`Cache::query`]; [`CacheError::Search`] when the schema has no TEXT field.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::{Filter, QueryOptions};
+    ///
+    /// let admins = QueryOptions::new().filter(Filter::eq("role", "admin")).page(0, 10);
+    /// let found = people.search("rust", &admins).await?;
+    /// for (key, person) in &found.items {
+    ///     println!("{key}: {}", person.name);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn search(
         &self,
         text: &str,
@@ -78,6 +137,31 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// [`CacheError::SearchNotSupported`] (no schema, or no module on the cluster);
     /// [`CacheError::Search`] for an invalid filter (never silently widened), a schema
     /// mismatch or a server error; [`CacheError::Timeout`] past `search_timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// use slotcache_rt::{Filter, QueryOptions, SortBy, SortOrder};
+    ///
+    /// let admins = people
+    ///     .query(
+    ///         &QueryOptions::new()
+    ///             .filter(Filter::eq("role", "admin"))
+    ///             .sort(SortBy { field: "age".into(), order: SortOrder::Desc })
+    ///             .page(0, 10),
+    ///     )
+    ///     .await?;
+    /// println!("{} admins; the oldest first:", admins.total);
+    /// for (key, person) in &admins.items {
+    ///     println!("{key}: {} ({})", person.name, person.age);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn query(&self, options: &QueryOptions) -> Result<SearchResults<K, V>, CacheError> {
         self.run_search(Op::Query, None, options).await
     }
@@ -105,6 +189,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// [`CacheError::SearchNotSupported`]; a cluster error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Clone, Debug, Serialize, Deserialize)]
+    /// # struct Person { name: String, role: String, age: u32 }
+    /// # type People = slotcache_rt::Cache<String, Person>;
+    /// # async fn example(people: People) -> Result<(), slotcache_rt::CacheError> {
+    /// people.drop_search_index().await?; // the documents stay; the next search creates it again
+    /// # Ok(()) }
+    /// ```
     pub async fn drop_search_index(&self) -> Result<(), CacheError> {
         let drop_index = |d| {
             let index = self.inner.typed.searchable("drop_search_index")?.clone();

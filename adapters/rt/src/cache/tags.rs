@@ -32,6 +32,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// An invalid tag; a cluster error; [`CacheError::NotDurable`] when too few replicas
     /// acknowledged (the invalidation is in force on the primary; retrying is safe);
     /// [`CacheError::CleanupUnlisted`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// users.set(&"alice".to_string(), &"Alice".to_string(), &["team:red"]).await?;
+    /// users.set(&"bob".to_string(), &"Bob".to_string(), &["team:red", "admins"]).await?;
+    /// let removed = users.invalidate_by_tags(&["team:red"]).await?; // 2
+    /// assert_eq!(users.get_if_present(&"bob".to_string()).await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn invalidate_by_tags(&self, tags: &[&str]) -> Result<u64, CacheError> {
         self.invalidate_tags(tags, Variant::Correct).await
     }
@@ -61,6 +73,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A node's error, or the `flush_timeout`; [`CacheError::NotDurable`] when a primary's
     /// replicas did not acknowledge its unlinks (the keys are gone from the primaries;
     /// retrying is safe).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let deleted = users.invalidate_all().await?; // this namespace's keys only
+    /// # Ok(()) }
+    /// ```
     pub async fn invalidate_all(&self) -> Result<u64, CacheError> {
         let (ns, durability) = (self.inner.typed.ns(), self.inner.typed.scope().durability);
         self.run(Op::InvalidateAll, |d| Ok(ScanAll::unlink_namespace(ns, durability, d)), Ok).await
@@ -73,6 +94,15 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A node's error or the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let entries = users.estimated_size().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn estimated_size(&self) -> Result<u64, CacheError> {
         self.run(Op::EstimatedSize, |d| Ok(ScanAll::count(self.inner.typed.ns().scan_pattern(), d)), Ok).await
     }
@@ -91,6 +121,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A node's error or the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let bytes = users.weighted_size().await?;
+    /// println!("{} entries, {bytes} bytes on the servers", users.estimated_size().await?);
+    /// # Ok(()) }
+    /// ```
     pub async fn weighted_size(&self) -> Result<u64, CacheError> {
         self.run(Op::WeightedSize, |d| Ok(ScanAll::weigh(self.inner.typed.ns().scan_pattern(), d)), Ok).await
     }

@@ -43,6 +43,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// An invalid tag, an unencodable or oversized value, a cluster error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// users.set(&"alice".to_string(), &"Alice".to_string(), &["team:red", "admins"]).await?;
+    /// users.set(&"bob".to_string(), &"Bob".to_string(), &[]).await?; // untagged: one round trip
+    /// # Ok(()) }
+    /// ```
     pub async fn set(&self, key: &K, value: &V, tags: &[&str]) -> Result<(), CacheError> {
         self.write(Op::Set, [(key, value)], None, tags).await
     }
@@ -51,6 +61,21 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL, before anything is sent; as `set` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use std::time::Duration;
+    /// use slotcache_rt::Ttl;
+    ///
+    /// let session = "s-42".to_string();
+    /// let half_an_hour = Ttl::After(Duration::from_secs(30 * 60));
+    /// users.set_with_ttl(&session, &"alice".to_string(), half_an_hour, &["sessions"]).await?;
+    /// users.set_with_ttl(&"root".to_string(), &"Root".to_string(), Ttl::Never, &[]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_with_ttl(&self, key: &K, value: &V, ttl: Ttl, tags: &[&str]) -> Result<(), CacheError> {
         self.write(Op::SetWithTtl, [(key, value)], Some(ttl), tags).await
     }
@@ -61,6 +86,17 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// # Errors
     /// Nothing is sent when an entry cannot be encoded; a cluster error otherwise (some
     /// entries may then be stored and others not).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// let items = vec![("alice".to_string(), "Alice".to_string()), ("bob".to_string(), "Bob".to_string())];
+    /// // Two pipelines in all, whatever the number of entries.
+    /// users.bulk_set(&items, &["team:red"]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn bulk_set(&self, items: &[(K, V)], tags: &[&str]) -> Result<(), CacheError> {
         self.write(Op::BulkSet, items.iter().map(|(k, v)| (k, v)), None, tags).await
     }
@@ -72,6 +108,16 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A cluster error; [`CacheError::NotDurable`] when too few replicas acknowledged.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// // After the database changed: the next `get` loads the new value.
+    /// let existed = users.invalidate(&"alice".to_string()).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn invalidate(&self, key: &K) -> Result<bool, CacheError> {
         let typed = &self.inner.typed;
         self.run(Op::Invalidate, |d| Ok(InvalidateKey::machine(typed.scope(), typed.key(key)?, d)), Ok).await
@@ -82,6 +128,17 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// [`CacheError::InvalidTtl`] for zero; a cluster error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use std::time::Duration;
+    ///
+    /// let existed = users.set_expires_after(&"alice".to_string(), Duration::from_secs(60)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_expires_after(&self, key: &K, ttl: Duration) -> Result<bool, CacheError> {
         let typed = &self.inner.typed;
         let expire = |d| {
@@ -97,6 +154,18 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     ///
     /// # Errors
     /// A cluster error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # type Users = slotcache_rt::Cache<String, String>;
+    /// # async fn example(users: Users) -> Result<(), slotcache_rt::CacheError> {
+    /// use std::time::Duration;
+    ///
+    /// // From 10 s on, a `get` still answers at once, and starts a background reload.
+    /// users.set_refreshable_after(&"alice".to_string(), Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn set_refreshable_after(&self, key: &K, after: Duration) -> Result<bool, CacheError> {
         let typed = &self.inner.typed;
         let mark = |d| Ok(MarkRefreshable::machine(typed.scope(), typed.key(key)?, after, d));
