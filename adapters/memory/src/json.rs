@@ -249,8 +249,8 @@ fn json_type(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::commands::exec as run_cmd;
-    use crate::sim::store::Store;
+    use crate::commands::exec as run_cmd;
+    use crate::store::Store;
 
     struct T {
         store: Store,

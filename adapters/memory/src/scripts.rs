@@ -153,7 +153,7 @@ mod tests {
 
     use super::*;
 
-    use crate::sim::one_node::{OneNode as M, b};
+    use crate::one_node::{OneNode as M, b};
 
     fn stored(tags: &[(&[u8], &[u8])], refresh: Option<u64>, transforms: Vec<TransformId>) -> Vec<u8> {
         let e = Entry {

@@ -688,7 +688,7 @@ fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::store::Store;
+    use crate::store::Store;
 
     struct T {
         store: Store,

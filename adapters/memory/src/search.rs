@@ -759,8 +759,8 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::commands::exec as run_cmd;
-    use crate::sim::store::Store;
+    use crate::commands::exec as run_cmd;
+    use crate::store::Store;
 
     struct T {
         store: Store,
