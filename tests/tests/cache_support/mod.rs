@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::future::{Either, select};
-use slotcache_rt::{Cache, CacheError, NamespaceOptions, Provider, ProviderConfig, RequestError, Value};
+use slotcache_rt::{
+    Cache, CacheError, MemoryServer, NamespaceOptions, Provider, ProviderConfig, RequestError, Value,
+};
 use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls};
 use slotcache_tests::{Cluster, ClusterBuilder, Role};
 
@@ -133,6 +135,57 @@ pub(crate) async fn provider(rt: Rt, cluster: &Cluster, test: &str) -> Provider 
 pub(crate) async fn provider_with(rt: Rt, cfg: ProviderConfig) -> Provider {
     Provider::connect(rt.runtime(), cfg).await.expect("provider")
 }
+
+/// Where a scenario's providers connect: the binary's real cluster, or an in-process node (the
+/// in-memory provider). Scenarios written against it run on both, so the two providers
+/// cannot drift apart.
+pub(crate) trait Backend: Clone {
+    /// A provider on `rt` with the default configuration, named after the test.
+    async fn provider(&self, rt: Rt, test: &str) -> Provider;
+    /// The reply of the node holding `key` to one command (a raw look at what is stored).
+    fn raw(&self, key: &[u8], args: &[&[u8]]) -> Value;
+}
+
+impl Backend for Arc<Cluster> {
+    async fn provider(&self, rt: Rt, test: &str) -> Provider {
+        provider(rt, self, test).await
+    }
+
+    fn raw(&self, key: &[u8], args: &[&[u8]]) -> Value {
+        raw(self, key, args)
+    }
+}
+
+impl Backend for MemoryServer {
+    async fn provider(&self, rt: Rt, test: &str) -> Provider {
+        let mut cfg = ProviderConfig::default();
+        cfg.client_name = format!("slotcache-{test}");
+        Provider::connect_memory(rt.runtime(), self, cfg).await.expect("in-memory provider")
+    }
+
+    fn raw(&self, _key: &[u8], args: &[&[u8]]) -> Value {
+        self.command(args)
+    }
+}
+
+/// Defines two tests running scenario `$scenario` (a `fn(impl Backend)`): `$cluster` on the
+/// binary's cluster (holding the counters shared), `$memory` on a new in-process node.
+macro_rules! on_both_providers {
+    ($scenario:ident, $label:expr, $cluster:ident, $memory:ident) => {
+        #[test]
+        fn $cluster() {
+            let c = cache_support::cluster($label);
+            let _g = cache_support::shared();
+            $scenario(c);
+        }
+
+        #[test]
+        fn $memory() {
+            $scenario(slotcache_rt::MemoryServer::new());
+        }
+    };
+}
+pub(crate) use on_both_providers;
 
 /// A namespace name unique to this test and runtime.
 pub(crate) fn ns(test: &str, rt: Rt, what: &str) -> String {
