@@ -85,14 +85,14 @@ impl MemoryServer {
         &self.shared.addr
     }
 
-    /// Runs one command directly on the node (RESP3 replies), at the time of the last command
+    /// Runs one command directly on the node (RESP2 replies), at the time of the last command
     /// it ran, or later: for a test's raw look at what the cache stored (`TYPE`, `PTTL`,
     /// `ZRANGE` of a tag key...), as `redis-cli` would.
     pub fn command(&self, args: &[&[u8]]) -> Value {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let mut state = self.lock();
         let now = state.now_us(Instant::now());
-        state.node.execute(now, &args, &mut Session { resp3: true })
+        state.node.execute(now, &args, &mut Session { resp3: false })
     }
 
     /// Turns the node's JSON and search modules on or off (off: `JSON.*` and `FT.*` are
