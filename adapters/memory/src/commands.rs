@@ -114,7 +114,7 @@ impl Spec {
     pub fn keys(&self, args: &[Bytes]) -> Result<Vec<usize>, Value> {
         let n = args.len() as i32;
         let arity_ok = if self.arity >= 0 { n == self.arity } else { n >= -self.arity };
-        if !arity_ok || (self.step == 2 && !(args.len() - 1).is_multiple_of(2)) {
+        if !arity_ok || (self.step == 2 && (args.len() - 1) % 2 != 0) {
             return Err(arity_error(self.name));
         }
         if self.first_key == 0 {
@@ -494,7 +494,7 @@ fn zadd(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
         i += 1;
     }
     let rest = &a[i..];
-    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+    if rest.is_empty() || rest.len() % 2 != 0 {
         return err(SYNTAX);
     }
     if nx && xx {

@@ -12,7 +12,7 @@ use super::glob;
 /// node's `maxmemory` (bytes, 0: no limit) and `policy`; `resp3`: the reply to `GET` is a map.
 pub fn config(args: &[Bytes], maxmemory: &mut usize, policy: &mut EvictionPolicy, resp3: bool) -> Value {
     let set = args[1].eq_ignore_ascii_case(b"SET");
-    if args.len() < 3 || (set && !args.len().is_multiple_of(2)) {
+    if args.len() < 3 || (set && args.len() % 2 != 0) {
         let sub = if set { "set" } else { "get" };
         return err(&format!("ERR wrong number of arguments for 'config|{sub}' command"));
     }
