@@ -206,6 +206,7 @@ impl Backend for MemoryServer {
     }
 }
 
+#[allow(unused_macros)] // not every test binary runs scenarios on both providers
 /// Defines two tests running scenario `$scenario` (a `fn(impl Backend)`): `$cluster` on the
 /// binary's cluster (holding the counters shared), `$memory` on a new in-process node.
 macro_rules! on_both_providers {
@@ -223,6 +224,7 @@ macro_rules! on_both_providers {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_both_providers;
 
 /// A namespace name unique to this test and runtime.
