@@ -1,7 +1,8 @@
 //! The data commands on one node's [`Store`](super::store::Store), with Valkey's reply shapes and error texts.
 //!
-//! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
-//! business ([`super::SimCluster`]); this module only runs a command that reached its node.
+//! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the caller's
+//! business (a [`Node`](crate::Node), or the simulation's cluster); this module only runs a
+//! command that reached its node.
 
 use bytes::Bytes;
 use slotcache_core::Value;
