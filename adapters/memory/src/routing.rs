@@ -110,9 +110,7 @@ impl View<'_> {
             // The target, after ASKING: a multi-key command needs all its keys there.
             return if keys.len() > 1 { Err(Redirect::TryAgain) } else { Ok(slot) };
         }
-        if let Some((src, dst)) = migration
-            && src == me
-        {
+        if let Some((_, dst)) = migration.filter(|(src, _)| src == me) {
             if keys.len() > 1 && missing < keys.len() {
                 return Err(Redirect::TryAgain);
             }
