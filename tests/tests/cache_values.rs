@@ -1,10 +1,10 @@
-//! Values and keys on a real cluster and on the in-memory provider (`..._in_memory`), every runtime: the reference's integration cases
-//! (spec §14.3: empty, one-byte, 2 MiB, unicode and NUL-containing values; keys with spaces,
-//! unicode and punctuation; struct round trips), the three codecs (JSON with the reference's
-//! bytes, Binary, Raw), the zstd and XChaCha20-Poly1305 transformer chains, an encrypted value
-//! read without the key or with another key (a typed error, never garbage), and the value
-//! size limit (a typed `TooLarge` before anything is sent, and on reads of what another
-//! writer stored).
+//! Values and keys on a real cluster and on the in-memory provider (`..._in_memory`), every
+//! runtime: the reference's integration cases (spec §14.3: empty, one-byte, 2 MiB, unicode and
+//! NUL-containing values; keys with spaces, unicode and punctuation; struct round trips), the
+//! three codecs (JSON with the reference's bytes, Binary, Raw), the zstd and XChaCha20-Poly1305
+//! transformer chains, an encrypted value read without the key or with another key (a typed
+//! error, never garbage), and the value size limit (a typed `TooLarge` before anything is sent,
+//! and on reads of what another writer stored).
 
 mod cache_support;
 

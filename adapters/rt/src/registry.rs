@@ -79,8 +79,10 @@ pub enum RegistryError {
 ///     .with_provider("valkey-cluster", cluster)?
 ///     .with_provider("memory", local)?
 ///     .with_default("valkey-cluster")?;
-/// let users = providers.default_provider()?.create_namespace::<String, String>("users", NamespaceOptions::default())?;
-/// let scratch = providers.provider("memory")?.create_namespace::<String, u64>("scratch", NamespaceOptions::default())?;
+/// let users = providers.default_provider()?;
+/// let users = users.create_namespace::<String, String>("users", NamespaceOptions::default())?;
+/// let scratch = providers.provider("memory")?;
+/// let scratch = scratch.create_namespace::<String, u64>("scratch", NamespaceOptions::default())?;
 /// providers.close_all().await;
 /// # Ok(()) }
 /// ```

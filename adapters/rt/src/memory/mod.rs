@@ -79,7 +79,8 @@ impl Provider {
     /// seeds, TLS, credentials and `mode` are replaced by the node's.
     ///
     /// ```no_run
-    /// # async fn demo(rt: std::sync::Arc<dyn slotcache_rt::Runtime>) -> Result<(), slotcache_rt::CacheError> {
+    /// # use std::sync::Arc;
+    /// # async fn demo(rt: Arc<dyn slotcache_rt::Runtime>) -> Result<(), slotcache_rt::CacheError> {
     /// use slotcache_rt::{NamespaceOptions, Provider, ProviderConfig};
     /// let provider = Provider::in_memory(rt, ProviderConfig::default()).await?;
     /// let users = provider.create_namespace::<String, String>("users", NamespaceOptions::default())?;
