@@ -41,6 +41,8 @@ pub mod json;
 pub mod json_scripts;
 mod node;
 #[cfg(test)]
+mod node_tests;
+#[cfg(test)]
 mod one_node;
 pub mod routing;
 pub mod script_host;

@@ -19,7 +19,7 @@ use crate::command_ctx::{Ctx, err, ok};
 use crate::commands::{self, is_module_command, spec_of};
 use crate::eviction::{self, EvictionPolicy};
 use crate::routing::View;
-use crate::script_host::{Registry, ScriptCtx, run_script, script_keys};
+use crate::script_host::{Registry, ScriptCtx, run_script, script_command, script_keys};
 use crate::store::Store;
 use crate::{config, scripts};
 
@@ -119,7 +119,7 @@ impl Node {
             ("CONFIG", "GET" | "SET") => {
                 return config::config(args, &mut self.maxmemory, &mut self.policy, session.resp3);
             }
-            ("SCRIPT", _) => return self.script_command(args),
+            ("SCRIPT", _) => return script_command(&mut self.script_cache, args),
             ("WAIT", _) => return wait(args),
             ("MEMORY", "USAGE") => return self.memory_usage(now_us, args),
             ("CLIENT" | "CONFIG" | "MEMORY", _) => {
@@ -192,31 +192,6 @@ impl Node {
     fn memory_usage(&self, now_us: u64, args: &[Bytes]) -> Value {
         let Some(key) = args.get(2) else { return commands::arity_error("memory|usage") };
         self.store.usage(key, now_us / 1000).map_or(Value::Nil, |n| Value::Int(n as i64))
-    }
-
-    fn script_command(&mut self, args: &[Bytes]) -> Value {
-        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
-        match sub.as_slice() {
-            b"LOAD" if args.len() == 3 => {
-                let sha = slotcache_core::cache::scripts::sha1_hex(&args[2]);
-                self.script_cache.insert(sha.clone());
-                Value::Bulk(Bytes::from(sha))
-            }
-            b"EXISTS" if args.len() >= 3 => Value::Array(
-                args[2..]
-                    .iter()
-                    .map(|s| {
-                        let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
-                        Value::Int(i64::from(self.script_cache.contains(&sha)))
-                    })
-                    .collect(),
-            ),
-            b"FLUSH" if args.len() <= 3 => {
-                self.script_cache.clear();
-                ok()
-            }
-            _ => commands::arity_error(&format!("script|{}", String::from_utf8_lossy(&sub).to_lowercase())),
-        }
     }
 
     /// `INFO`: what a standalone primary without replicas says (the fields the client's

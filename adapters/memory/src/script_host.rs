@@ -239,3 +239,36 @@ pub fn run_script(
         Err(msg) => script_error(&msg, &sha),
     }
 }
+
+/// `SCRIPT LOAD source`, `SCRIPT EXISTS sha...` and `SCRIPT FLUSH [ASYNC|SYNC]` on a node's
+/// script cache (SHA-1s in lower-case hex).
+pub fn script_command(script_cache: &mut BTreeSet<String>, args: &[Bytes]) -> Value {
+    let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+    match sub.as_slice() {
+        b"LOAD" if args.len() == 3 => {
+            let sha = sha1_hex(&args[2]);
+            script_cache.insert(sha.clone());
+            Value::Bulk(Bytes::from(sha))
+        }
+        b"EXISTS" if args.len() >= 3 => Value::Array(
+            args[2..]
+                .iter()
+                .map(|s| {
+                    let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
+                    Value::Int(i64::from(script_cache.contains(&sha)))
+                })
+                .collect(),
+        ),
+        b"FLUSH" if args.len() <= 3 => {
+            let mode_ok = args
+                .get(2)
+                .is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
+            if !mode_ok {
+                return err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+            }
+            script_cache.clear();
+            super::command_ctx::ok()
+        }
+        _ => commands::arity_error(&format!("script|{}", String::from_utf8_lossy(&sub).to_lowercase())),
+    }
+}

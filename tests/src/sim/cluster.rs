@@ -16,7 +16,7 @@ use super::commands::{self, is_module_command, spec_of};
 use super::eviction::{self, EvictionPolicy};
 use super::repl_state::Repl;
 use super::routing::View;
-use super::script_host::{Registry, ScriptCtx, run_script, script_keys};
+use super::script_host::{Registry, ScriptCtx, run_script, script_command, script_keys};
 use super::scripts;
 use super::store::Store;
 
@@ -563,34 +563,7 @@ impl SimCluster {
 
     fn script_command(&mut self, at: &NodeAddr, args: &[Bytes]) -> Value {
         let Some(node) = self.nodes.get_mut(at) else { return err("ERR no such node") };
-        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
-        match sub.as_slice() {
-            b"LOAD" if args.len() == 3 => {
-                let sha = slotcache_core::cache::scripts::sha1_hex(&args[2]);
-                node.script_cache.insert(sha.clone());
-                Value::Bulk(Bytes::from(sha))
-            }
-            b"EXISTS" if args.len() >= 3 => Value::Array(
-                args[2..]
-                    .iter()
-                    .map(|s| {
-                        let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
-                        Value::Int(i64::from(node.script_cache.contains(&sha)))
-                    })
-                    .collect(),
-            ),
-            b"FLUSH" if args.len() <= 3 => {
-                if let Some(m) = args.get(2)
-                    && !m.eq_ignore_ascii_case(b"ASYNC")
-                    && !m.eq_ignore_ascii_case(b"SYNC")
-                {
-                    return err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-                }
-                node.script_cache.clear();
-                ok()
-            }
-            _ => commands::arity_error(&format!("script|{}", String::from_utf8_lossy(&sub).to_lowercase())),
-        }
+        script_command(&mut node.script_cache, args)
     }
 }
 
