@@ -1,9 +1,10 @@
-//! The simulator's native twins of the tag scripts (`sim::tag_scripts`) do what the Lua does on
-//! a real Valkey: one sequence of `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST`,
-//! `TAG_TOUCH` (sliding expiry's renewal of memberships) runs by raw `EVAL` on a real master, on
-//! a simulated node and on the in-memory provider's node, and the three transcripts (each reply,
-//! then the tag key's `PTTL` and members) must be equal. Times are relative to each node's own
-//! clock and rounded up to the second, so the few milliseconds the real run takes do not count.
+//! The native twins of the tag scripts (`slotcache_memory::tag_scripts`, the simulator's and
+//! the in-memory provider's) do what the Lua does on a real Valkey: one sequence of
+//! `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST`, `TAG_TOUCH` (sliding expiry's
+//! renewal of memberships) runs by raw `EVAL` on a real master, on a simulated node and on the
+//! in-memory provider's node, and the three transcripts (each reply, then the tag key's `PTTL`
+//! and members) must be equal. Times are relative to each node's own clock and rounded up to
+//! the second, so the few milliseconds the real run takes do not count.
 //!
 //! The sequence walks the expiry rule of A5 (see `tags_never_member_leaves.rs`): a member
 //! without expiry makes the key persistent, the last one leaving gives the key back the expiry

@@ -46,7 +46,7 @@ const ONE: (usize, i32, usize) = (1, 1, 1);
 const ALL: (usize, i32, usize) = (1, -1, 1);
 const NONE: (usize, i32, usize) = (0, 0, 0);
 
-/// The data commands the simulator runs.
+/// The data commands the node model runs.
 pub static SPECS: &[Spec] = &[
     spec("DBSIZE", 1, NONE, false, false),
     spec("DEL", -2, ALL, true, false),

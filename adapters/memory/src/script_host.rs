@@ -17,7 +17,7 @@ use super::store::Store;
 /// A native script: `(ctx, KEYS, ARGV)` → the script's reply, or the error it raised.
 pub type NativeFn = fn(&mut ScriptCtx<'_>, &[Bytes], &[Bytes]) -> Result<Value, String>;
 
-/// One script the simulator can run.
+/// One script the node model can run.
 #[derive(Debug, Clone)]
 pub struct NativeScript {
     /// A short name for traces and errors.
@@ -229,7 +229,7 @@ pub fn run_script(
     };
     let Some(script) = registry.get(&sha) else {
         return err(&format!(
-            "ERR the simulator has no native version of script {sha} (register one in sim::scripts::Registry)"
+            "ERR the node model has no native version of script {sha} (register one in its slotcache_memory::script_host::Registry)"
         ));
     };
     let key_args: Vec<Bytes> = keys.iter().map(|i| args[*i].clone()).collect();
