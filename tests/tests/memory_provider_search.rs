@@ -1,4 +1,5 @@
-//! Search on the in-memory provider, on tokio, smol and async-std: a searchable namespace
+//! Search on the in-memory provider, on tokio, smol and async-std, over RESP3 and RESP2 (the
+//! replies of `FT.SEARCH` and `FT.INFO` differ in shape): a searchable namespace
 //! stores JSON documents on every write path, and `query` (TAG, NUMERIC and TEXT filters,
 //! sorting, exact pagination) and `search` (full text) find them; a tag invalidation takes
 //! documents out of the results. The node's RediSearch model is the simulation's
@@ -8,8 +9,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use slotcache_rt::{
-    Compute, Filter, FilterOp, NamespaceOptions, Provider, ProviderConfig, QueryOptions, SearchSchema,
-    SortBy, SortOrder,
+    Compute, Filter, FilterOp, NamespaceOptions, Protocol, Provider, ProviderConfig, QueryOptions,
+    SearchSchema, SortBy, SortOrder,
 };
 use slotcache_tests::conformance::ALL;
 
@@ -39,9 +40,11 @@ fn keys(items: &[(String, Doc)]) -> Vec<String> {
 
 #[test]
 fn documents_are_found_filtered_sorted_and_paginated() {
-    for rt in ALL {
+    for (rt, protocol) in ALL.into_iter().flat_map(|rt| [(rt, Protocol::Resp3), (rt, Protocol::Resp2)]) {
         rt.block_on(async move {
-            let p = Provider::in_memory(rt.runtime(), ProviderConfig::default()).await.expect("provider");
+            let mut cfg = ProviderConfig::default();
+            cfg.protocol = protocol;
+            let p = Provider::in_memory(rt.runtime(), cfg).await.expect("provider");
             let ns = p.create_namespace::<String, Doc>("people", opts()).expect("namespace");
             assert!(ns.supports_search());
             for i in 0..10 {
