@@ -17,6 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use slotcache_core::cache::CacheError;
 use slotcache_core::client::Mode;
 
 pub use server::MemoryServer;
@@ -24,7 +25,6 @@ use stream::MemoryStream;
 
 use crate::cache::{Provider, ProviderConfig};
 use crate::runtime::{BoxFuture, BoxStream, Runtime};
-use slotcache_core::cache::CacheError;
 
 /// A [`Runtime`] whose connections all go to one [`MemoryServer`]: spawning and timers are
 /// `inner`'s; a connection to any other address is refused.
