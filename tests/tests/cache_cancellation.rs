@@ -1,10 +1,10 @@
-//! Cancellation safety on a real cluster, every runtime: futures of `set` with tags,
-//! `bulk_set`, `invalidate_by_tags`, `invalidate` and `compute` are dropped at random small
-//! delays (a timeout racing the operation), many times, from several tasks at once. Afterwards
-//! every key either reads a complete, valid value or misses; a tag invalidation still finds
-//! every visible tagged value (so nothing became unreachable by its tags); and a counter
-//! incremented by dropped computes counts at least every increment that returned and at most
-//! every one that started.
+//! Cancellation safety on a real cluster and on the in-memory provider (`..._in_memory`), every
+//! runtime: futures of `set` with tags, `bulk_set`, `invalidate_by_tags`, `invalidate` and
+//! `compute` are dropped at random small delays (a timeout racing the operation), many times,
+//! from several tasks at once. Afterwards every key either reads a complete, valid value or
+//! misses; a tag invalidation still finds every visible tagged value (so nothing became
+//! unreachable by its tags); and a counter incremented by dropped computes counts at least
+//! every increment that returned and at most every one that started.
 //!
 //! Dropping a future is how a Rust caller cancels (the reference's `ctx` cancellation, spec
 //! §14.2 ContextCancellation). The random delays are seeded; a failing run prints its seed
@@ -20,9 +20,16 @@ use serde::{Deserialize, Serialize};
 use slotcache_rt::{Cache, CacheError, Cmd, Compute, NamespaceOptions, Provider};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{Rng, cluster, ns, on_every_runtime, provider, shared, within};
+use cache_support::{Backend, Rng, ns, on_both_providers, on_every_runtime, within};
 
 const LABEL: &str = "cache-cancel";
+
+on_both_providers!(
+    dropped_operations_leave_no_corrupt_entry_on,
+    LABEL,
+    dropped_operations_leave_no_corrupt_entry,
+    dropped_operations_leave_no_corrupt_entry_in_memory
+);
 const KEYS: u64 = 40;
 const TAGS: [&str; 3] = ["c0", "c1", "c2"];
 const ROUNDS: usize = 4;
@@ -135,15 +142,12 @@ async fn settle(p: &Provider) {
     }
 }
 
-#[test]
-fn dropped_operations_leave_no_corrupt_entry() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn dropped_operations_leave_no_corrupt_entry_on(c: impl Backend) {
     on_every_runtime("dropped_operations_leave_no_corrupt_entry", |rt: Rt| {
         let c = c.clone();
         async move {
             let mut rng = Rng::new(&format!("cancellation on {}", rt.name()));
-            let p = provider(rt, &c, "cancel").await;
+            let p = c.provider(rt, "cancel").await;
             let cache: Cache<String, Checked> =
                 p.create_namespace(&ns("cancel", rt, "v"), NamespaceOptions::default()).expect("namespace");
             let counter: Cache<String, u64> =

@@ -3,7 +3,8 @@
 //! zero TTL and a key of another type are errors that leave the entry as it was; only a real
 //! concurrent change counts as a conflict, retried a bounded number of times.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider, on tokio, smol
+//! and async-std. The
 //! reference's weakness this shows fixed: spec §15.5.
 
 mod cache_support;
@@ -15,9 +16,16 @@ use serde::{Deserialize, Serialize};
 use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions, Ttl, Value};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, config, is_server_error, ns, on_every_runtime, provider_with, raw, s, shared};
+use cache_support::{Backend, is_server_error, ns, on_both_providers, on_every_runtime, s};
 
 const LABEL: &str = "cache-compute-checks-writes";
+
+on_both_providers!(
+    compute_returns_what_it_wrote_and_never_a_failed_write_on,
+    LABEL,
+    compute_returns_what_it_wrote_and_never_a_failed_write,
+    compute_returns_what_it_wrote_and_never_a_failed_write_in_memory
+);
 
 /// A value whose encoding fails for 13.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -32,16 +40,13 @@ impl Serialize for Fragile {
     }
 }
 
-#[test]
-fn compute_returns_what_it_wrote_and_never_a_failed_write() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn compute_returns_what_it_wrote_and_never_a_failed_write_on(c: impl Backend) {
     on_every_runtime("compute_returns_what_it_wrote_and_never_a_failed_write", |rt: Rt| {
         let c = c.clone();
         async move {
-            let mut cfg = config(&c, "compute-fix");
+            let mut cfg = c.config("compute-fix");
             cfg.max_compute_retries = 3;
-            let p = provider_with(rt, cfg).await;
+            let p = c.provider_with(rt, cfg).await;
             let name = ns("cmp", rt, "a");
             let cache: Cache<String, Fragile> =
                 p.create_namespace(&name, NamespaceOptions::default()).expect("ns");
@@ -75,11 +80,12 @@ fn compute_returns_what_it_wrote_and_never_a_failed_write() {
             assert!(matches!(e, Err(CacheError::Codec(_))), "{e:?}");
             assert_eq!(cache.get_if_present(&k).await.expect("get"), Some(Fragile(1)), "unchanged");
             assert_eq!(cache.get_if_present(&s("absent")).await.expect("get"), None);
-            let list = format!("{name}:list");
-            raw(&c, list.as_bytes(), &[b"RPUSH", list.as_bytes(), b"x"]);
-            let e = cache.compute(&s("list"), |_| Compute::Set(Fragile(3))).await;
+            // (A sorted set: a type the in-memory node has too.)
+            let other = format!("{name}:other");
+            c.raw(other.as_bytes(), &[b"ZADD", other.as_bytes(), b"1", b"x"]);
+            let e = cache.compute(&s("other"), |_| Compute::Set(Fragile(3))).await;
             assert!(is_server_error(&e, b"WRONGTYPE"), "{e:?}");
-            assert_eq!(raw(&c, list.as_bytes(), &[b"TYPE", list.as_bytes()]), Value::Simple("list".into()));
+            assert_eq!(c.raw(other.as_bytes(), &[b"TYPE", other.as_bytes()]), Value::Simple("zset".into()));
 
             // A real conflict (the key changes between the read and the write) is retried: the
             // function runs again and its value is the one returned.
@@ -88,7 +94,7 @@ fn compute_returns_what_it_wrote_and_never_a_failed_write() {
             let v = cache
                 .compute(&k, |cur| {
                     if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                        raw(&c, fk.as_bytes(), &[b"SET", fk.as_bytes(), b"100"]);
+                        c.raw(fk.as_bytes(), &[b"SET", fk.as_bytes(), b"100"]);
                     }
                     Compute::Set(Fragile(cur.expect("present").0 + 1))
                 })
@@ -100,7 +106,7 @@ fn compute_returns_what_it_wrote_and_never_a_failed_write() {
             let e = cache
                 .compute(&k, |_| {
                     let n = runs.fetch_add(1, Ordering::SeqCst);
-                    raw(&c, fk.as_bytes(), &[b"SET", fk.as_bytes(), format!("{}", 200 + n).as_bytes()]);
+                    c.raw(fk.as_bytes(), &[b"SET", fk.as_bytes(), format!("{}", 200 + n).as_bytes()]);
                     Compute::Set(Fragile(0))
                 })
                 .await;

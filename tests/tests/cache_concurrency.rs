@@ -1,4 +1,5 @@
-//! Concurrency on a real cluster, every runtime: the reference's Concurrency group (spec §14.2:
+//! Concurrency on a real cluster and (but for the stopped node) on the in-memory provider
+//! (`..._in_memory`), every runtime: the reference's Concurrency group (spec §14.2:
 //! concurrent reads, writes, both, a hot key, invalidation racing reads and writes, and the
 //! thundering herd, here with its exact bound: N concurrent `get`s with a slow loader load
 //! once in a process, and once across two processes sharing a `cluster_lock`), the integration
@@ -19,20 +20,50 @@ use futures_util::future::join_all;
 use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, config, ns, on_every_runtime, provider, provider_with, s, shared, string_ns};
+use cache_support::{Backend, cluster, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-conc";
 
+on_both_providers!(
+    concurrent_reads_and_writes_on,
+    LABEL,
+    concurrent_reads_and_writes,
+    concurrent_reads_and_writes_in_memory
+);
+on_both_providers!(hot_key_on, LABEL, hot_key, hot_key_in_memory);
+on_both_providers!(
+    invalidation_races_reads_and_writes_on,
+    LABEL,
+    invalidation_races_reads_and_writes,
+    invalidation_races_reads_and_writes_in_memory
+);
+on_both_providers!(compute_contention_on, LABEL, compute_contention, compute_contention_in_memory);
+on_both_providers!(
+    thundering_herd_one_load_in_process_on,
+    LABEL,
+    thundering_herd_one_load_in_process,
+    thundering_herd_one_load_in_process_in_memory
+);
+on_both_providers!(
+    thundering_herd_one_load_across_providers_on,
+    LABEL,
+    thundering_herd_one_load_across_providers,
+    thundering_herd_one_load_across_providers_in_memory
+);
+on_both_providers!(
+    closed_provider_fails_every_operation_on,
+    LABEL,
+    closed_provider_fails_every_operation,
+    closed_provider_fails_every_operation_in_memory
+);
+
 /// ConcurrentReads, ConcurrentWrites, ConcurrentReadWrite (50 tasks each) and the integration
 /// suite's parallel set/get of own keys: every value exact, no error.
-#[test]
-fn concurrent_reads_and_writes() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn concurrent_reads_and_writes_on(c: impl Backend) {
     on_every_runtime("concurrent_reads_and_writes", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "rw").await;
+            let p = c.provider(rt, "rw").await;
             let cache = string_ns(&p, &ns("rw", rt, "a"));
             for i in 0..20 {
                 cache.set(&format!("r{i}"), &format!("v{i}"), &[]).await.expect("seed");
@@ -78,14 +109,11 @@ fn concurrent_reads_and_writes() {
 /// ConcurrentHotKey and the integration suite's hot key with 50 writers: 100 tasks alternate
 /// set and get on one key; every read finds one of the written values, and the key is still
 /// there at the end.
-#[test]
-fn hot_key() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn hot_key_on(c: impl Backend) {
     on_every_runtime("hot_key", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "hot").await;
+            let p = c.provider(rt, "hot").await;
             let cache = string_ns(&p, &ns("hot", rt, "a"));
             cache.set(&s("hot"), &s("w-init"), &["hot"]).await.expect("seed");
             let tasks = (0..100).map(|t| {
@@ -112,14 +140,11 @@ fn hot_key() {
 
 /// ConcurrentInvalidation: tagged sets, gets and `invalidate_by_tags` in parallel, no error;
 /// once the writers are done, a last invalidation leaves nothing visible.
-#[test]
-fn invalidation_races_reads_and_writes() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn invalidation_races_reads_and_writes_on(c: impl Backend) {
     on_every_runtime("invalidation_races_reads_and_writes", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "inv-race").await;
+            let p = c.provider(rt, "inv-race").await;
             let cache = string_ns(&p, &ns("invrace", rt, "a"));
             let writers = (0..10).map(|t| {
                 let cache = cache.clone();
@@ -166,19 +191,16 @@ fn invalidation_races_reads_and_writes() {
 
 /// `compute_if_absent` with 20 contenders on one key: exactly one computes and stores, every
 /// contender gets that value; and 20 concurrent increments lose nothing.
-#[test]
-fn compute_contention() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn compute_contention_on(c: impl Backend) {
     on_every_runtime("compute_contention", |rt: Rt| {
         let c = c.clone();
         async move {
             // 20 writers of one key: enough attempts that the increments all land (10, the
             // reference's default, can run out under this contention: `ComputeConflict`).
-            let mut cfg = config(&c, "compute-race");
+            let mut cfg = c.config("compute-race");
             cfg.max_compute_retries = 200;
             cfg.atomic_operation_timeout = Duration::from_secs(20);
-            let p = provider_with(rt, cfg).await;
+            let p = c.provider_with(rt, cfg).await;
             let cache = string_ns(&p, &ns("cmprace", rt, "a"));
             let tasks = (0..20).map(|t| {
                 let cache = cache.clone();
@@ -242,14 +264,11 @@ async fn herd(
 
 /// ThunderingHerd, exact: 50 concurrent `get`s of a missing key with a 100 ms loader load it
 /// exactly once (the reference allowed up to 5), several keys in a row.
-#[test]
-fn thundering_herd_one_load_in_process() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn thundering_herd_one_load_in_process_on(c: impl Backend) {
     on_every_runtime("thundering_herd_one_load_in_process", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "herd").await;
+            let p = c.provider(rt, "herd").await;
             let cache = string_ns(&p, &ns("herd", rt, "a"));
             for round in 0..5 {
                 let loads =
@@ -265,10 +284,7 @@ fn thundering_herd_one_load_in_process() {
 /// With `cluster_lock`, two providers (two processes, as far as the cache can tell) with 25
 /// concurrent `get`s each load a missing key exactly once between them: the lock lives in the
 /// key's slot, and the provider that did not load reads what the other stored.
-#[test]
-fn thundering_herd_one_load_across_providers() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn thundering_herd_one_load_across_providers_on(c: impl Backend) {
     on_every_runtime("thundering_herd_one_load_across_providers", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -276,7 +292,7 @@ fn thundering_herd_one_load_across_providers() {
             let mut caches = Vec::new();
             let mut providers = Vec::new();
             for i in 0..2 {
-                let p = provider(rt, &c, &format!("herdx-{i}")).await;
+                let p = c.provider(rt, &format!("herdx-{i}")).await;
                 let o = NamespaceOptions::<String, String> {
                     cluster_lock: Some(Duration::from_secs(2)),
                     ..Default::default()
@@ -307,9 +323,9 @@ fn timeouts_are_typed_errors() {
     on_every_runtime("timeouts_are_typed_errors", |rt: Rt| {
         let c = c.clone();
         async move {
-            let mut cfg = config(&c, "timeouts");
+            let mut cfg = c.config("timeouts");
             cfg.operation_timeout = Duration::from_millis(100);
-            let p = provider_with(rt, cfg).await;
+            let p = c.provider_with(rt, cfg).await;
             let name = ns("timeouts", rt, "a");
             let cache = string_ns(&p, &name);
             let key = s("slow");
@@ -333,14 +349,11 @@ fn timeouts_are_typed_errors() {
 
 /// Every operation of a closed provider fails with `Closed` (ContextCancellation: Close), and
 /// no namespace can be created on it any more.
-#[test]
-fn closed_provider_fails_every_operation() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn closed_provider_fails_every_operation_on(c: impl Backend) {
     on_every_runtime("closed_provider_fails_every_operation", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "closed").await;
+            let p = c.provider(rt, "closed").await;
             let cache = string_ns(&p, &ns("closed", rt, "a"));
             cache.set(&s("k"), &s("v"), &["t"]).await.expect("set");
             p.close().await;

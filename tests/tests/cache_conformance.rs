@@ -1,5 +1,6 @@
 //! The reference's shared conformance suite (spec §14.2), ported case by case to the cache API
-//! on a real cluster (3 masters + 1 replica each), on tokio, smol and async-std: CoreOps,
+//! on a real cluster (3 masters + 1 replica each) and on the in-memory provider (each scenario is
+//! two tests, `<name>` and `<name>_in_memory`), on tokio, smol and async-std: CoreOps,
 //! BulkOps, ComputeOps, Iteration (exact counts although every shard has a replica), TTL. The
 //! Concurrency and ContextCancellation groups are in `cache_concurrency.rs`.
 //!
@@ -18,9 +19,26 @@ use futures_util::StreamExt;
 use slotcache_rt::{Cache, CacheError, Compute, NamespaceOptions, Ttl, Value};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, raw, s, shared};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s};
 
 const LABEL: &str = "cache-conf";
+
+on_both_providers!(core_ops_on, LABEL, core_ops, core_ops_in_memory);
+on_both_providers!(bulk_ops_on, LABEL, bulk_ops, bulk_ops_in_memory);
+on_both_providers!(compute_ops_on, LABEL, compute_ops, compute_ops_in_memory);
+on_both_providers!(
+    iteration_exact_counts_on,
+    LABEL,
+    iteration_exact_counts,
+    iteration_exact_counts_in_memory
+);
+on_both_providers!(ttl_on, LABEL, ttl, ttl_in_memory);
+on_both_providers!(
+    layout_matches_reference_on,
+    LABEL,
+    layout_matches_reference,
+    layout_matches_reference_in_memory
+);
 
 async fn string_ns(p: &slotcache_rt::Provider, name: &str) -> Cache<String, String> {
     p.create_namespace::<String, String>(name, NamespaceOptions::default()).expect("namespace")
@@ -28,14 +46,11 @@ async fn string_ns(p: &slotcache_rt::Provider, name: &str) -> Cache<String, Stri
 
 /// CoreOps: get_if_present, set (overwrite, tags), get with a loader (cached, error),
 /// invalidate, get_entry/probe_entry, estimated_size, stats, close.
-#[test]
-fn core_ops() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn core_ops_on(c: impl Backend) {
     on_every_runtime("core_ops", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "core-ops").await;
+            let p = c.provider(rt, "core-ops").await;
             let cache = string_ns(&p, &ns("core", rt, "a")).await;
 
             // GetIfPresent_Missing / _Found, Set_Basic, Set_Overwrite.
@@ -110,14 +125,11 @@ fn core_ops() {
 
 /// BulkOps: bulk_get (cached, missing, mixed, empty), bulk_set (tags, empty),
 /// invalidate_by_tags (single, multiple, no match: exact counts), invalidate_all, bulk_refresh.
-#[test]
-fn bulk_ops() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn bulk_ops_on(c: impl Backend) {
     on_every_runtime("bulk_ops", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "bulk-ops").await;
+            let p = c.provider(rt, "bulk-ops").await;
             let cache = string_ns(&p, &ns("bulk", rt, "a")).await;
             let calls = Arc::new(AtomicUsize::new(0));
             let loader = |calls: Arc<AtomicUsize>| {
@@ -237,14 +249,11 @@ fn bulk_ops() {
 
 /// ComputeOps: compute (create, update, delete, no-op), compute_if_absent,
 /// compute_if_present, compute_with_ttl, with the function-call counts of the reference.
-#[test]
-fn compute_ops() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn compute_ops_on(c: impl Backend) {
     on_every_runtime("compute_ops", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "compute-ops").await;
+            let p = c.provider(rt, "compute-ops").await;
             let cache = string_ns(&p, &ns("compute", rt, "a")).await;
 
             // Compute_CreateNew.
@@ -341,14 +350,11 @@ fn compute_ops() {
 
 /// Iteration: empty, three items (entries, keys, values: exactly 3 each although every shard
 /// has a replica), early break.
-#[test]
-fn iteration_exact_counts() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn iteration_exact_counts_on(c: impl Backend) {
     on_every_runtime("iteration_exact_counts", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "iteration").await;
+            let p = c.provider(rt, "iteration").await;
             let cache = string_ns(&p, &ns("iter", rt, "a")).await;
 
             // All_Empty, Keys_Empty, Values_Empty.
@@ -394,14 +400,11 @@ fn iteration_exact_counts() {
 
 /// TTL: set_with_ttl of 200 ms (present, then absent after 300 ms), set_expires_after of
 /// 200 ms, a 1 h TTL still present.
-#[test]
-fn ttl() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn ttl_on(c: impl Backend) {
     on_every_runtime("ttl", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "ttl").await;
+            let p = c.provider(rt, "ttl").await;
             let cache = string_ns(&p, &ns("ttl", rt, "a")).await;
             let short = Ttl::After(Duration::from_millis(200));
             cache.set_with_ttl(&s("lazy"), &s("v"), short, &[]).await.expect("set");
@@ -426,31 +429,28 @@ fn ttl() {
 
 /// The stored layout is the reference's (spec §3.1, §14.1 `ClusterHashTag` and `TagPrefixes`):
 /// data key `NS UK` holding the bare JSON bytes, tag key `tag:{NS tag}`; no `keytags:` key.
-#[test]
-fn layout_matches_reference() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn layout_matches_reference_on(c: impl Backend) {
     on_every_runtime("layout_matches_reference", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "layout").await;
+            let p = c.provider(rt, "layout").await;
             let name = ns("layout", rt, "users");
             let cache = string_ns(&p, &name).await;
             cache.set(&s("alice"), &s("hello"), &[]).await.expect("set");
             let fk = format!("{name}:alice");
             assert_eq!(
-                raw(&c, fk.as_bytes(), &[b"GET", fk.as_bytes()]),
+                c.raw(fk.as_bytes(), &[b"GET", fk.as_bytes()]),
                 Value::Bulk(bytes::Bytes::from_static(b"\"hello\"")),
                 "untagged values are the reference's bare JSON bytes"
             );
             cache.set(&s("bob"), &s("hi"), &["admin"]).await.expect("set");
             let tk = format!("tag:{{{name}:admin}}");
-            assert_eq!(raw(&c, tk.as_bytes(), &[b"TYPE", tk.as_bytes()]), Value::Simple("zset".into()));
+            assert_eq!(c.raw(tk.as_bytes(), &[b"TYPE", tk.as_bytes()]), Value::Simple("zset".into()));
             let rk = format!("keytags:{name}:bob");
-            assert_eq!(raw(&c, rk.as_bytes(), &[b"EXISTS", rk.as_bytes()]), Value::Int(0));
+            assert_eq!(c.raw(rk.as_bytes(), &[b"EXISTS", rk.as_bytes()]), Value::Int(0));
             // A Go service's plain value is readable as is.
             let gk = format!("{name}:from-go");
-            raw(&c, gk.as_bytes(), &[b"SET", gk.as_bytes(), b"\"written by go\""]);
+            c.raw(gk.as_bytes(), &[b"SET", gk.as_bytes(), b"\"written by go\""]);
             assert_eq!(cache.get_if_present(&s("from-go")).await.expect("read"), Some(s("written by go")));
             p.close().await;
         }

@@ -1,7 +1,8 @@
 //! Values of a dynamic shape (the reference's `(string, any)` namespaces, whose every read failed)
 //! read back, through every read path.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.3.
 
 mod cache_support;
@@ -13,9 +14,16 @@ use serde::{Deserialize, Serialize};
 use slotcache_rt::{Cache, Compute, NamespaceOptions};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s};
 
 const LABEL: &str = "cache-dynamic-values";
+
+on_both_providers!(
+    values_of_a_dynamic_shape_read_back_on_every_path_on,
+    LABEL,
+    values_of_a_dynamic_shape_read_back_on_every_path,
+    values_of_a_dynamic_shape_read_back_on_every_path_in_memory
+);
 
 /// A value of any shape, the Rust counterpart of the reference's `any` values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,14 +35,11 @@ enum Any {
     Map(BTreeMap<String, Self>),
 }
 
-#[test]
-fn values_of_a_dynamic_shape_read_back_on_every_path() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn values_of_a_dynamic_shape_read_back_on_every_path_on(c: impl Backend) {
     on_every_runtime("values_of_a_dynamic_shape_read_back_on_every_path", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "any").await;
+            let p = c.provider(rt, "any").await;
             let cache: Cache<String, Any> =
                 p.create_namespace(&ns("any", rt, "a"), NamespaceOptions::default()).expect("namespace");
             let values = [

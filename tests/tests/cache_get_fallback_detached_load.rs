@@ -2,7 +2,8 @@
 //! load is detached from its callers: the first caller dropping its future neither fails the others
 //! nor stops the load, which stores its value.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.14.
 //!
 //! Dropping futures mid-operation is also exercised at random in `cache_cancellation.rs`.
@@ -15,24 +16,28 @@ use std::time::Duration;
 
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, eventually, ns, on_every_runtime, provider, raw, s, shared, string_ns};
+use cache_support::{Backend, eventually, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-get-fallback-detached-load";
 
-#[test]
-fn get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers_on,
+    LABEL,
+    get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers,
+    get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers_in_memory
+);
+
+fn get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers_on(c: impl Backend) {
     on_every_runtime("get_falls_back_to_its_loader_and_the_shared_load_outlives_its_callers", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "detached").await;
+            let p = c.provider(rt, "detached").await;
             let name = ns("detach", rt, "a");
             let cache = string_ns(&p, &name);
 
             // A read error (a key of another type): the loader's value is returned and stored.
             let list = format!("{name}:list");
-            raw(&c, list.as_bytes(), &[b"RPUSH", list.as_bytes(), b"x"]);
+            c.raw(list.as_bytes(), &[b"RPUSH", list.as_bytes(), b"x"]);
             let v = cache.get(&s("list"), |_| async { Ok(s("loaded")) }).await.expect("falls back");
             assert_eq!(v, "loaded");
             assert_eq!(cache.get_if_present(&s("list")).await.expect("stored"), Some(s("loaded")));

@@ -7,7 +7,8 @@
 //! nothing: `cache_reload_lease.rs`). Before, the `get` joined the reload and returned the
 //! value loaded before the invalidation.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std.
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std.
 
 mod cache_support;
 
@@ -16,18 +17,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{HeldReload, cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, HeldReload, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-get-joins-no-older-load";
 
-#[test]
-fn a_get_after_an_invalidation_does_not_join_the_reload_before_it() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    a_get_after_an_invalidation_does_not_join_the_reload_before_it_on,
+    LABEL,
+    a_get_after_an_invalidation_does_not_join_the_reload_before_it,
+    a_get_after_an_invalidation_does_not_join_the_reload_before_it_in_memory
+);
+
+fn a_get_after_an_invalidation_does_not_join_the_reload_before_it_on(c: impl Backend) {
     on_every_runtime("a_get_after_an_invalidation_does_not_join_the_reload_before_it", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "no-older-load").await;
+            let p = c.provider(rt, "no-older-load").await;
             let cache = string_ns(&p, &ns("join", rt, "a"));
             cache.set(&s("k"), &s("old"), &["t"]).await.expect("set");
 

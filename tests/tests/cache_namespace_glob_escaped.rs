@@ -2,7 +2,8 @@
 //! another namespace's keys match its name read as a glob. Namespaces whose prefixes overlap are
 //! refused.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.10.
 
 mod cache_support;
@@ -11,18 +12,22 @@ use futures_util::StreamExt;
 use slotcache_rt::{CacheError, NamespaceOptions};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-namespace-glob-escaped";
 
-#[test]
-fn glob_characters_in_a_namespace_are_escaped_and_overlaps_refused() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    glob_characters_in_a_namespace_are_escaped_and_overlaps_refused_on,
+    LABEL,
+    glob_characters_in_a_namespace_are_escaped_and_overlaps_refused,
+    glob_characters_in_a_namespace_are_escaped_and_overlaps_refused_in_memory
+);
+
+fn glob_characters_in_a_namespace_are_escaped_and_overlaps_refused_on(c: impl Backend) {
     on_every_runtime("glob_characters_in_a_namespace_are_escaped_and_overlaps_refused", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "glob").await;
+            let p = c.provider(rt, "glob").await;
             let r = rt.name();
             // Read as a glob, `a*b?c[d]e\` matches `aXXbYcde:`... (the `\:` is a literal `:`).
             let globby = string_ns(&p, &format!("{r}-a*b?c[d]e\\"));

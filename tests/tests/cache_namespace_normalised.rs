@@ -2,7 +2,8 @@
 //! asking again with other types or other options is refused instead of silently ignoring them;
 //! unusable names are typed errors.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.13.
 
 mod cache_support;
@@ -15,18 +16,22 @@ use slotcache_core::cache::transform::Zstd;
 use slotcache_rt::{Cache, CacheError, NamespaceOptions, Ttl};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-namespace-normalised";
 
-#[test]
-fn namespace_names_are_normalised_and_conflicts_refused() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    namespace_names_are_normalised_and_conflicts_refused_on,
+    LABEL,
+    namespace_names_are_normalised_and_conflicts_refused,
+    namespace_names_are_normalised_and_conflicts_refused_in_memory
+);
+
+fn namespace_names_are_normalised_and_conflicts_refused_on(c: impl Backend) {
     on_every_runtime("namespace_names_are_normalised_and_conflicts_refused", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "normalised").await;
+            let p = c.provider(rt, "normalised").await;
             let name = ns("norm", rt, "users");
             let a = string_ns(&p, &name);
             let b = string_ns(&p, &format!("{name}:"));

@@ -1,7 +1,8 @@
 //! `refresh_after` and `set_refreshable_after` work: past the refresh time, `get` returns the old
 //! value at once and reloads in the background; the new value replaces it.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.21.
 
 mod cache_support;
@@ -13,18 +14,22 @@ use std::time::Duration;
 use slotcache_rt::NamespaceOptions;
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, eventually, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, eventually, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-refresh-after";
 
-#[test]
-fn past_refresh_after_get_serves_the_old_value_and_reloads_in_background() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    past_refresh_after_get_serves_the_old_value_and_reloads_in_background_on,
+    LABEL,
+    past_refresh_after_get_serves_the_old_value_and_reloads_in_background,
+    past_refresh_after_get_serves_the_old_value_and_reloads_in_background_in_memory
+);
+
+fn past_refresh_after_get_serves_the_old_value_and_reloads_in_background_on(c: impl Backend) {
     on_every_runtime("past_refresh_after_get_serves_the_old_value_and_reloads_in_background", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "refresh").await;
+            let p = c.provider(rt, "refresh").await;
             let o = NamespaceOptions::<String, String> {
                 refresh_after: Some(Duration::from_millis(150)),
                 ..Default::default()

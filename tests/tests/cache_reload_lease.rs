@@ -7,24 +7,29 @@
 //! loaded before the invalidation as fresh. (A `get` starting after the invalidation does not
 //! join such a reload: `cache_get_joins_no_older_load.rs`.)
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std.
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std.
 
 mod cache_support;
 
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{HeldReload, cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, HeldReload, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-reload-lease";
 
-#[test]
-fn a_reload_started_before_an_invalidation_never_outlives_it() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    a_reload_started_before_an_invalidation_never_outlives_it_on,
+    LABEL,
+    a_reload_started_before_an_invalidation_never_outlives_it,
+    a_reload_started_before_an_invalidation_never_outlives_it_in_memory
+);
+
+fn a_reload_started_before_an_invalidation_never_outlives_it_on(c: impl Backend) {
     on_every_runtime("a_reload_started_before_an_invalidation_never_outlives_it", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "reload-lease").await;
+            let p = c.provider(rt, "reload-lease").await;
             let cache = string_ns(&p, &ns("lease", rt, "a"));
             cache.set(&s("k"), &s("old"), &["t"]).await.expect("set");
 

@@ -1,5 +1,6 @@
 //! Sliding expiry (the reference's expiry calculator on read and on update, spec §3.4 and
-//! §15.21, which the Go provider never calls), every runtime, on a real cluster:
+//! §15.21, which the Go provider never calls), every runtime, on a real cluster and on the
+//! in-memory provider (the tests named `..._in_memory`):
 //!
 //! - `expire_after_read`: `get_if_present`, `get`, `bulk_get`, `bulk_get_with` and
 //!   `get_entry` reset the remaining life of what they find (`PTTL` after the read is the read
@@ -20,21 +21,39 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use slotcache_rt::{Cache, Compute, NamespaceOptions, Provider, Ttl, Value};
-use slotcache_tests::Cluster;
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, raw, requests, s, shared};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, requests, s};
 
 const LABEL: &str = "cache-sliding-expiry";
 
+on_both_providers!(
+    reads_extend_what_they_find_on,
+    LABEL,
+    reads_extend_what_they_find,
+    reads_extend_what_they_find_in_memory
+);
+on_both_providers!(
+    reads_keep_tagged_entries_listed_in_their_tags_on,
+    LABEL,
+    reads_keep_tagged_entries_listed_in_their_tags,
+    reads_keep_tagged_entries_listed_in_their_tags_in_memory
+);
+on_both_providers!(
+    updates_get_their_own_ttl_on,
+    LABEL,
+    updates_get_their_own_ttl,
+    updates_get_their_own_ttl_in_memory
+);
+
 /// The key's `PTTL` on its owner.
-fn pttl(c: &Cluster, key: &str) -> i64 {
-    raw(c, key.as_bytes(), &[b"PTTL", key.as_bytes()]).as_int().expect("PTTL")
+fn pttl(c: &impl Backend, key: &str) -> i64 {
+    c.raw(key.as_bytes(), &[b"PTTL", key.as_bytes()]).as_int().expect("PTTL")
 }
 
 /// The server time of the node owning `key`, in ms.
-fn server_ms(c: &Cluster, key: &str) -> f64 {
-    let Value::Array(t) = raw(c, key.as_bytes(), &[b"TIME"]) else { panic!("TIME") };
+fn server_ms(c: &impl Backend, key: &str) -> f64 {
+    let Value::Array(t) = c.raw(key.as_bytes(), &[b"TIME"]) else { panic!("TIME") };
     let part = |i: usize| -> f64 {
         std::str::from_utf8(t[i].as_bytes().expect("bulk")).expect("text").parse().expect("number")
     };
@@ -42,8 +61,8 @@ fn server_ms(c: &Cluster, key: &str) -> f64 {
 }
 
 /// The score of `member` in the tag key `tag_key` (its expiry in server ms), if listed.
-fn score(c: &Cluster, tag_key: &str, member: &str) -> Option<f64> {
-    let v = raw(c, tag_key.as_bytes(), &[b"ZSCORE", tag_key.as_bytes(), member.as_bytes()]);
+fn score(c: &impl Backend, tag_key: &str, member: &str) -> Option<f64> {
+    let v = c.raw(tag_key.as_bytes(), &[b"ZSCORE", tag_key.as_bytes(), member.as_bytes()]);
     v.as_bytes().map(|b| std::str::from_utf8(b).expect("text").parse().expect("a score"))
 }
 
@@ -55,14 +74,11 @@ fn sliding(p: &Provider, name: &str, read: Duration) -> Cache<String, String> {
 const SHORT: Duration = Duration::from_secs(5);
 const READ: Duration = Duration::from_secs(60);
 
-#[test]
-fn reads_extend_what_they_find() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn reads_extend_what_they_find_on(c: impl Backend) {
     on_every_runtime("reads_extend_what_they_find", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "sliding-read").await;
+            let p = c.provider(rt, "sliding-read").await;
             let name = ns("slide", rt, "read");
             let cache = sliding(&p, &name, READ);
             let key = |k: &str| format!("{name}:{k}");
@@ -124,14 +140,11 @@ fn reads_extend_what_they_find() {
     });
 }
 
-#[test]
-fn reads_keep_tagged_entries_listed_in_their_tags() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn reads_keep_tagged_entries_listed_in_their_tags_on(c: impl Backend) {
     on_every_runtime("reads_keep_tagged_entries_listed_in_their_tags", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "sliding-tags").await;
+            let p = c.provider(rt, "sliding-tags").await;
             let name = ns("slide", rt, "tags");
             let cache = sliding(&p, &name, Duration::from_secs(2));
             let tag_key = format!("tag:{{{name}:t}}");
@@ -159,14 +172,11 @@ fn reads_keep_tagged_entries_listed_in_their_tags() {
     });
 }
 
-#[test]
-fn updates_get_their_own_ttl() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn updates_get_their_own_ttl_on(c: impl Backend) {
     on_every_runtime("updates_get_their_own_ttl", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "sliding-update").await;
+            let p = c.provider(rt, "sliding-update").await;
             let name = ns("slide", rt, "update");
             let o = NamespaceOptions::<String, String> {
                 expiry: Some(Arc::new(|_: &String, _: &String| Ttl::After(SHORT))),

@@ -1,6 +1,7 @@
 //! Statistics are per namespace (client-side counters), not the server's totals.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.19.
 
 mod cache_support;
@@ -10,18 +11,22 @@ use std::time::Duration;
 use slotcache_rt::CacheError;
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-stats-per-namespace";
 
-#[test]
-fn stats_are_counted_per_namespace() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    stats_are_counted_per_namespace_on,
+    LABEL,
+    stats_are_counted_per_namespace,
+    stats_are_counted_per_namespace_in_memory
+);
+
+fn stats_are_counted_per_namespace_on(c: impl Backend) {
     on_every_runtime("stats_are_counted_per_namespace", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "stats").await;
+            let p = c.provider(rt, "stats").await;
             let a = string_ns(&p, &ns("stats", rt, "a"));
             let b = string_ns(&p, &ns("stats", rt, "b"));
             a.set(&s("k"), &s("v"), &[]).await.expect("set");

@@ -4,7 +4,8 @@
 //! its last member; setting a key again replaces its tags; `invalidate_all` removes the tag keys
 //! too.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.7.
 
 mod cache_support;
@@ -15,22 +16,22 @@ use bytes::Bytes;
 use slotcache_rt::{Ttl, Value};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{
-    cluster, members, ns, on_every_runtime, provider, raw, roles, s, scan_keys, shared, string_ns,
-};
+use cache_support::{Backend, members, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-tag-counts-exact";
 
-#[test]
-fn tag_counts_stay_exact_and_tag_keys_leave_nothing_behind() {
-    let c = cluster(LABEL);
-    let _g = shared();
-    let (masters, _) = roles(&c);
+on_both_providers!(
+    tag_counts_stay_exact_and_tag_keys_leave_nothing_behind_on,
+    LABEL,
+    tag_counts_stay_exact_and_tag_keys_leave_nothing_behind,
+    tag_counts_stay_exact_and_tag_keys_leave_nothing_behind_in_memory
+);
+
+fn tag_counts_stay_exact_and_tag_keys_leave_nothing_behind_on(c: impl Backend) {
     on_every_runtime("tag_counts_stay_exact_and_tag_keys_leave_nothing_behind", |rt: Rt| {
         let c = c.clone();
-        let masters = masters.clone();
         async move {
-            let p = provider(rt, &c, "tag-rot").await;
+            let p = c.provider(rt, "tag-rot").await;
             let name = ns("rot", rt, "a");
             let cache = string_ns(&p, &name);
             let tag_key = |t: &str| format!("tag:{{{name}:{t}}}");
@@ -75,14 +76,10 @@ fn tag_counts_stay_exact_and_tag_keys_leave_nothing_behind() {
                 .expect("set");
             assert_eq!(members(&c, &tag_key("p")), vec![fk("other")], "the expired member was pruned");
             let tk = tag_key("p");
-            let pttl = raw(&c, tk.as_bytes(), &[b"PTTL", tk.as_bytes()]).as_int().expect("pttl");
+            let pttl = c.raw(tk.as_bytes(), &[b"PTTL", tk.as_bytes()]).as_int().expect("pttl");
             assert!(pttl > 0 && pttl <= 300, "tag key TTL {pttl}");
             rt.sleep(Duration::from_millis(400)).await;
-            assert_eq!(
-                raw(&c, tk.as_bytes(), &[b"EXISTS", tk.as_bytes()]),
-                Value::Int(0),
-                "metadata expired"
-            );
+            assert_eq!(c.raw(tk.as_bytes(), &[b"EXISTS", tk.as_bytes()]), Value::Int(0), "metadata expired");
 
             // Setting a key again replaces its tags.
             cache.set(&s("k4"), &s("v"), &["old"]).await.expect("set");
@@ -94,9 +91,9 @@ fn tag_counts_stay_exact_and_tag_keys_leave_nothing_behind() {
             // invalidate_all leaves no tag key (nor any `keytags:` key) behind.
             cache.set(&s("k5"), &s("v"), &["q", "r"]).await.expect("set");
             cache.invalidate_all().await.expect("invalidate_all");
-            assert!(scan_keys(&c, &masters, &format!("tag:{{{name}:*")).is_empty());
-            assert!(scan_keys(&c, &masters, &format!("keytags:{name}:*")).is_empty());
-            assert!(scan_keys(&c, &masters, &format!("{name}:*")).is_empty());
+            assert!(c.scan_keys(&format!("tag:{{{name}:*")).is_empty());
+            assert!(c.scan_keys(&format!("keytags:{name}:*")).is_empty());
+            assert!(c.scan_keys(&format!("{name}:*")).is_empty());
             p.close().await;
         }
     });

@@ -2,7 +2,8 @@
 //! or stays findable: once both are done, a later invalidation of the tag always makes it a miss.
 //! (The full history check under failover and migration is `tags_history.rs`.)
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.8.
 //!
 //! Dropping futures mid-operation is exercised at random in `cache_cancellation.rs`.
@@ -11,18 +12,22 @@ mod cache_support;
 
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-tag-race-no-orphan";
 
-#[test]
-fn tagged_set_racing_its_tag_invalidation_leaves_no_orphan() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    tagged_set_racing_its_tag_invalidation_leaves_no_orphan_on,
+    LABEL,
+    tagged_set_racing_its_tag_invalidation_leaves_no_orphan,
+    tagged_set_racing_its_tag_invalidation_leaves_no_orphan_in_memory
+);
+
+fn tagged_set_racing_its_tag_invalidation_leaves_no_orphan_on(c: impl Backend) {
     on_every_runtime("tagged_set_racing_its_tag_invalidation_leaves_no_orphan", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "tag-race").await;
+            let p = c.provider(rt, "tag-race").await;
             let cache = string_ns(&p, &ns("race", rt, "a"));
             for i in 0..40 {
                 let k = format!("k{i}");

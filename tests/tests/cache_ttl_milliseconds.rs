@@ -1,6 +1,7 @@
 //! TTLs in milliseconds (`PTTL`), and "no expiry" told apart from "missing".
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.15.
 
 mod cache_support;
@@ -10,18 +11,22 @@ use std::time::Duration;
 use slotcache_rt::Ttl;
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, s, shared, string_ns};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, s, string_ns};
 
 const LABEL: &str = "cache-ttl-milliseconds";
 
-#[test]
-fn ttls_are_in_milliseconds_and_no_expiry_is_not_missing() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    ttls_are_in_milliseconds_and_no_expiry_is_not_missing_on,
+    LABEL,
+    ttls_are_in_milliseconds_and_no_expiry_is_not_missing,
+    ttls_are_in_milliseconds_and_no_expiry_is_not_missing_in_memory
+);
+
+fn ttls_are_in_milliseconds_and_no_expiry_is_not_missing_on(c: impl Backend) {
     on_every_runtime("ttls_are_in_milliseconds_and_no_expiry_is_not_missing", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "pttl").await;
+            let p = c.provider(rt, "pttl").await;
             let cache = string_ns(&p, &ns("pttl", rt, "a"));
             cache
                 .set_with_ttl(&s("ms"), &s("v"), Ttl::After(Duration::from_millis(1_234)), &["t"])

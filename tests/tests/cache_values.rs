@@ -1,10 +1,10 @@
-//! Values and keys on a real cluster, every runtime: the reference's integration cases
-//! (spec §14.3: empty, one-byte, 2 MiB, unicode and NUL-containing values; keys with spaces,
-//! unicode and punctuation; struct round trips), the three codecs (JSON with the reference's
-//! bytes, Binary, Raw), the zstd and XChaCha20-Poly1305 transformer chains, an encrypted value
-//! read without the key or with another key (a typed error, never garbage), and the value
-//! size limit (a typed `TooLarge` before anything is sent, and on reads of what another
-//! writer stored).
+//! Values and keys on a real cluster and on the in-memory provider (`..._in_memory`), every
+//! runtime: the reference's integration cases (spec §14.3: empty, one-byte, 2 MiB, unicode and
+//! NUL-containing values; keys with spaces, unicode and punctuation; struct round trips), the
+//! three codecs (JSON with the reference's bytes, Binary, Raw), the zstd and XChaCha20-Poly1305
+//! transformer chains, an encrypted value read without the key or with another key (a typed
+//! error, never garbage), and the value size limit (a typed `TooLarge` before anything is sent,
+//! and on reads of what another writer stored).
 
 mod cache_support;
 
@@ -19,11 +19,21 @@ use slotcache_core::cache::transform::{Transform, XChaCha20Poly1305, Zstd};
 use slotcache_rt::{Cache, CacheError, NamespaceOptions, Value};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{
-    Rng, cluster, config, ns, on_every_runtime, provider, provider_with, raw, requests, s, shared,
-};
+use cache_support::{Backend, Rng, ns, on_both_providers, on_every_runtime, requests, s};
 
 const LABEL: &str = "cache-values";
+
+on_both_providers!(value_edge_cases_json_on, LABEL, value_edge_cases_json, value_edge_cases_json_in_memory);
+on_both_providers!(
+    value_edge_cases_raw_bytes_on,
+    LABEL,
+    value_edge_cases_raw_bytes,
+    value_edge_cases_raw_bytes_in_memory
+);
+on_both_providers!(special_keys_on, LABEL, special_keys, special_keys_in_memory);
+on_both_providers!(structs_and_codecs_on, LABEL, structs_and_codecs, structs_and_codecs_in_memory);
+on_both_providers!(transform_chains_on, LABEL, transform_chains, transform_chains_in_memory);
+on_both_providers!(value_size_limit_on, LABEL, value_size_limit, value_size_limit_in_memory);
 const MIB: usize = 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,8 +87,8 @@ fn random_bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
     out
 }
 
-fn stored(c: &slotcache_tests::Cluster, key: &str) -> Bytes {
-    match raw(c, key.as_bytes(), &[b"GET", key.as_bytes()]) {
+fn stored(c: &impl Backend, key: &str) -> Bytes {
+    match c.raw(key.as_bytes(), &[b"GET", key.as_bytes()]) {
         Value::Bulk(b) => b,
         other => panic!("{key}: {other:?}"),
     }
@@ -87,14 +97,11 @@ fn stored(c: &slotcache_tests::Cluster, key: &str) -> Bytes {
 /// Value edge cases with the default JSON codec: empty, one byte, 2 MiB, unicode (emoji, CJK,
 /// Cyrillic, mixed), NUL bytes, and controls, each read back exactly; the JSON bytes are the
 /// reference's.
-#[test]
-fn value_edge_cases_json() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn value_edge_cases_json_on(c: impl Backend) {
     on_every_runtime("value_edge_cases_json", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "values-json").await;
+            let p = c.provider(rt, "values-json").await;
             let name = ns("json", rt, "v");
             let cache: Cache<String, String> =
                 p.create_namespace(&name, NamespaceOptions::default()).expect("namespace");
@@ -131,15 +138,12 @@ fn value_edge_cases_json() {
 
 /// Raw bytes: empty, one NUL byte, values starting with NUL (which must be enveloped to stay
 /// unambiguous), 2 MiB of random bytes; untagged values not starting with NUL are stored as is.
-#[test]
-fn value_edge_cases_raw_bytes() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn value_edge_cases_raw_bytes_on(c: impl Backend) {
     on_every_runtime("value_edge_cases_raw_bytes", |rt: Rt| {
         let c = c.clone();
         async move {
             let mut rng = Rng::new("raw bytes");
-            let p = provider(rt, &c, "values-raw").await;
+            let p = c.provider(rt, "values-raw").await;
             let name = ns("raw", rt, "v");
             let cache = p.create_namespace(&name, raw_opts(vec![])).expect("namespace");
             let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -179,14 +183,11 @@ fn value_edge_cases_raw_bytes() {
 /// Keys with spaces, unicode, `a:b:c:d`, `path/to/resource`, `config.setting.value`,
 /// `items[0].name`, glob characters, braces (which pick the hash slot) and an empty key: each
 /// round-trips through set/get, bulk operations and iteration (which decodes keys back).
-#[test]
-fn special_keys() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn special_keys_on(c: impl Backend) {
     on_every_runtime("special_keys", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "keys").await;
+            let p = c.provider(rt, "keys").await;
             let cache: Cache<String, String> =
                 p.create_namespace(&ns("keys", rt, "k"), NamespaceOptions::default()).expect("namespace");
             let keys = [
@@ -224,14 +225,11 @@ fn special_keys() {
 
 /// Struct round trips with each codec (JSON, Binary), through set/get, bulk and compute; a
 /// value written with one codec and read with another is a typed codec error, never garbage.
-#[test]
-fn structs_and_codecs() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn structs_and_codecs_on(c: impl Backend) {
     on_every_runtime("structs_and_codecs", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "codecs").await;
+            let p = c.provider(rt, "codecs").await;
             let json_name = ns("codec", rt, "json");
             let bin_name = ns("codec", rt, "bin");
             let json: Cache<String, Profile> =
@@ -282,7 +280,7 @@ fn structs_and_codecs() {
             assert!(b.len() < text.len() && b.first() != Some(&b'{'), "{} bytes", b.len());
             // Read with the wrong codec: a typed error (a second provider, since one provider
             // refuses to open a namespace again with other options).
-            let other = provider(rt, &c, "codecs-wrong").await;
+            let other = c.provider(rt, "codecs-wrong").await;
             let as_json: Cache<String, Profile> =
                 other.create_namespace(&bin_name, opts(Arc::new(Json), vec![])).expect("ns");
             assert!(matches!(as_json.get_if_present(&s("p1")).await, Err(CacheError::Codec(_))));
@@ -298,10 +296,7 @@ fn structs_and_codecs() {
 /// Transformer chains: zstd, XChaCha20-Poly1305, and both, on empty, small, NUL-containing and
 /// 256 KiB values (tagged and not). Compressed values are smaller; encrypted ones never hold the
 /// plaintext; a reader without the key, or with another key, gets a typed transformer error.
-#[test]
-fn transform_chains() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn transform_chains_on(c: impl Backend) {
     on_every_runtime("transform_chains", |rt: Rt| {
         let c = c.clone();
         async move {
@@ -309,8 +304,8 @@ fn transform_chains() {
             let key = [7u8; 32];
             let zstd: Arc<dyn Transform> = Arc::new(Zstd::default());
             let enc: Arc<dyn Transform> = Arc::new(XChaCha20Poly1305::new(&key));
-            let p = provider(rt, &c, "chains").await;
-            let reader = provider(rt, &c, "chains-reader").await;
+            let p = c.provider(rt, "chains").await;
+            let reader = c.provider(rt, "chains-reader").await;
             // 256 KiB: large enough to span many frames and packets, small enough that the
             // unoptimised test build encrypts it quickly (2 MiB values: see the edge cases).
             let compressible = b"the same sentence again and again. ".repeat(256 * 1024 / 35);
@@ -370,7 +365,7 @@ fn transform_chains() {
                     assert!(matches!(e, Err(CacheError::Transform { .. })), "{label}: {e:?}");
                     // With another key: authentication fails, a typed error.
                     let other_key: Arc<dyn Transform> = Arc::new(XChaCha20Poly1305::new(&[8u8; 32]));
-                    let wrong = provider(rt, &c, "chains-wrong-key").await;
+                    let wrong = c.provider(rt, "chains-wrong-key").await;
                     let chain: Vec<Arc<dyn Transform>> = chain
                         .iter()
                         .map(|t| if t.name() == "zstd" { t.clone() } else { other_key.clone() })
@@ -393,16 +388,13 @@ fn transform_chains() {
 /// `max_value_size`: a value over the limit is `TooLarge` before anything is sent (set, a
 /// tagged set whose envelope alone crosses the limit, bulk_set, compute), nothing is stored;
 /// a value stored by a writer with a larger limit is `TooLarge` for a reader with a smaller one.
-#[test]
-fn value_size_limit() {
-    let c = cluster(LABEL);
-    let _g = shared();
+fn value_size_limit_on(c: impl Backend) {
     on_every_runtime("value_size_limit", |rt: Rt| {
         let c = c.clone();
         async move {
-            let mut cfg = config(&c, "limit");
+            let mut cfg = c.config("limit");
             cfg.max_value_size = MIB;
-            let p = provider_with(rt, cfg).await;
+            let p = c.provider_with(rt, cfg).await;
             let name = ns("limit", rt, "v");
             let cache = p.create_namespace(&name, raw_opts(vec![])).expect("namespace");
             let too_big = vec![1u8; MIB + 1];
@@ -429,7 +421,7 @@ fn value_size_limit() {
             cache.set(&s("edge"), &just_under, &[]).await.expect("under the limit untagged");
 
             // Read: a larger writer's value is refused by this reader, typed.
-            let big_writer = provider(rt, &c, "limit-writer").await;
+            let big_writer = c.provider(rt, "limit-writer").await;
             let w = big_writer.create_namespace(&name, raw_opts(vec![])).expect("namespace");
             w.set(&s("written-big"), &too_big, &[]).await.expect("set under the default limit");
             let e = cache.get_if_present(&s("written-big")).await;

@@ -2,7 +2,8 @@
 //! through an expiry function, set_expires_after, which would otherwise delete the key,
 //! compute_with_ttl; a zero default TTL at construction); sub-millisecond TTLs round up.
 //!
-//! On a real cluster (3 masters + 1 replica each), on tokio, smol and async-std. The
+//! On a real cluster (3 masters + 1 replica each) and on the in-memory provider (the tests
+//! named `..._in_memory`), on tokio, smol and async-std. The
 //! reference's weakness this shows fixed: spec §15.6.
 
 mod cache_support;
@@ -13,18 +14,22 @@ use std::time::Duration;
 use slotcache_rt::{CacheError, NamespaceOptions, Provider, ProviderConfig, Ttl};
 use slotcache_tests::conformance::Rt;
 
-use cache_support::{cluster, ns, on_every_runtime, provider, requests, s, shared, string_ns};
+use cache_support::{Backend, ns, on_both_providers, on_every_runtime, requests, s, string_ns};
 
 const LABEL: &str = "cache-zero-ttl-refused";
 
-#[test]
-fn zero_ttl_is_refused_before_anything_is_sent() {
-    let c = cluster(LABEL);
-    let _g = shared();
+on_both_providers!(
+    zero_ttl_is_refused_before_anything_is_sent_on,
+    LABEL,
+    zero_ttl_is_refused_before_anything_is_sent,
+    zero_ttl_is_refused_before_anything_is_sent_in_memory
+);
+
+fn zero_ttl_is_refused_before_anything_is_sent_on(c: impl Backend) {
     on_every_runtime("zero_ttl_is_refused_before_anything_is_sent", |rt: Rt| {
         let c = c.clone();
         async move {
-            let p = provider(rt, &c, "zero-ttl").await;
+            let p = c.provider(rt, "zero-ttl").await;
             let cache = string_ns(&p, &ns("zttl", rt, "a"));
             let o =
                 NamespaceOptions::<String, String> {

@@ -1,5 +1,5 @@
 //! The three runtime crates export the same API: every name `slotcache-rt` exports at its root,
-//! plus `connect` and `provider`. The list below is checked against `adapters/rt/src/lib.rs`
+//! plus `connect`, `provider`, `memory_provider` and `memory_provider_on`. The list below is checked against `adapters/rt/src/lib.rs`
 //! (so a new export of `slotcache-rt` must be added here), and each crate must export every
 //! name on it, or this file does not compile.
 
@@ -15,6 +15,7 @@ macro_rules! shared_api {
             BytesKeys,
             Cache,
             CacheError,
+            CacheProvider,
             CacheStats,
             Client,
             ClientConfig,
@@ -53,6 +54,8 @@ macro_rules! shared_api {
             KeyMarshal,
             Knn,
             Limits,
+            MemoryRuntime,
+            MemoryServer,
             Mode,
             NamespaceOptions,
             NodeAddr,
@@ -63,10 +66,12 @@ macro_rules! shared_api {
             Protocol,
             Provider,
             ProviderConfig,
+            ProviderRegistry,
             QueryOptions,
             Raw,
             ReadFrom,
             RefreshConfig,
+            RegistryError,
             Reply,
             Request,
             RequestError,
@@ -98,6 +103,8 @@ macro_rules! shared_api {
             cache,
             connect,
             key_slot,
+            memory_provider,
+            memory_provider_on,
             parse_duration,
             provider,
         );
@@ -126,7 +133,8 @@ fn rt_exports() -> std::collections::BTreeSet<String> {
     let src = include_str!("../../adapters/rt/src/lib.rs");
     let code: String =
         src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-    let mut names: std::collections::BTreeSet<String> = ["connect", "provider"].map(String::from).into();
+    let mut names: std::collections::BTreeSet<String> =
+        ["connect", "provider", "memory_provider", "memory_provider_on"].map(String::from).into();
     for stmt in code.split(';') {
         let stmt = stmt.trim();
         if let Some(m) = stmt.strip_prefix("pub mod ") {

@@ -1,9 +1,10 @@
-//! The simulator's native twins of the tag scripts (`sim::tag_scripts`) do what the Lua does on
-//! a real Valkey: one sequence of `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST`,
-//! `TAG_TOUCH` (sliding expiry's renewal of memberships) runs
-//! by raw `EVAL` on a real master and on a simulated node, and the two transcripts (each reply,
-//! then the tag key's `PTTL` and members) must be equal. Times are relative to each node's own
-//! clock and rounded up to the second, so the few milliseconds the real run takes do not count.
+//! The native twins of the tag scripts (`slotcache_memory::tag_scripts`, the simulator's and
+//! the in-memory provider's) do what the Lua does on a real Valkey: one sequence of
+//! `TAG_WRITE`, `TAG_LEAVE`, `TAG_INVALIDATE`, `TAG_RELIST`, `TAG_TOUCH` (sliding expiry's
+//! renewal of memberships) runs by raw `EVAL` on a real master, on a simulated node and on the
+//! in-memory provider's node, and the three transcripts (each reply, then the tag key's `PTTL`
+//! and members) must be equal. Times are relative to each node's own clock and rounded up to
+//! the second, so the few milliseconds the real run takes do not count.
 //!
 //! The sequence walks the expiry rule of A5 (see `tags_never_member_leaves.rs`): a member
 //! without expiry makes the key persistent, the last one leaving gives the key back the expiry
@@ -14,7 +15,7 @@ mod cache_support;
 
 use bytes::Bytes;
 use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_TOUCH, TAG_WRITE};
-use slotcache_rt::Value;
+use slotcache_rt::{MemoryServer, Value};
 use slotcache_tests::Cluster;
 use slotcache_tests::sim::{Session, SimCluster, addr};
 
@@ -47,6 +48,15 @@ impl Node for Simulated {
     fn call(&mut self, args: &[&[u8]]) -> Value {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         self.c.execute(&addr(0), &args, &mut self.s)
+    }
+}
+
+/// The in-memory provider's node (the same twins, run through `slotcache_memory::Node`).
+struct InMemory(MemoryServer);
+
+impl Node for InMemory {
+    fn call(&mut self, args: &[&[u8]]) -> Value {
+        self.0.command(args)
     }
 }
 
@@ -137,6 +147,8 @@ fn the_twins_do_what_the_lua_does_on_valkey() {
         eprintln!("valkey: {r}\n   sim: {s}");
     }
     assert_eq!(real, sim);
+    let memory = transcript(&mut InMemory(MemoryServer::new()), tag.as_bytes());
+    assert_eq!(real, memory, "the in-memory provider's node");
     // The transcript says what the rule is (a few landmarks).
     assert!(real[1].contains("pttl -1"), "{}", real[1]);
     assert!(real[3].contains("pttl +9s"), "{}", real[3]);

@@ -5,6 +5,9 @@
 //! [`Client`] handle. A runtime crate supplies a [`Runtime`] (spawn, timers, TCP); TLS
 //! ([`TlsConfig`], rustls) and everything else are shared.
 //!
+//! [`Provider::in_memory`] gives the same cache over an in-process node (`slotcache-memory`),
+//! and [`ProviderRegistry`] names providers, with a default.
+//!
 //! Users depend on `slotcache-tokio`, `slotcache-smol` or `slotcache-async-std`, which
 //! re-export this crate's API with their runtime plugged in.
 
@@ -14,7 +17,9 @@ mod dial;
 mod driver;
 mod error;
 mod handle;
+mod memory;
 mod observe;
+mod registry;
 mod runtime;
 mod tls;
 
@@ -26,6 +31,8 @@ pub use cache::{
 pub use credentials::{Credentials, CredentialsProvider};
 pub use error::{Error, TlsError};
 pub use handle::{Client, Config};
+pub use memory::{MemoryRuntime, MemoryServer};
+pub use registry::{CacheProvider, ProviderRegistry, RegistryError};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
 /// Search schema, filters and sorting (see [`Cache::query`]).
 pub use slotcache_core::cache::search::{
@@ -51,7 +58,7 @@ pub use slotcache_core::retry::Jitter;
 pub use slotcache_core::{NodeAddr, Protocol, RefreshConfig, RetryConfig, Slot, Value, key_slot};
 pub use tls::TlsConfig;
 
-/// Defines a runtime crate's entry points, `connect` and `provider`, on `$runtime` (an
+/// Defines a runtime crate's entry points, `connect`, `provider` and `memory_provider`, on `$runtime` (an
 /// expression building the crate's [`Runtime`]), so every runtime crate has the same ones.
 /// Used by `slotcache-tokio`, `slotcache-smol` and `slotcache-async-std` after
 /// `pub use slotcache_rt::*;`.
@@ -97,6 +104,30 @@ macro_rules! runtime_entry_points {
                 interval,
             )
             .await
+        }
+
+        /// A cache [`Provider`] on this runtime over a new in-process node of its own: the
+        /// same API and semantics with no cluster (unit tests, one machine). See
+        /// [`Provider::in_memory`].
+        ///
+        /// # Errors
+        /// See [`Provider::in_memory`].
+        pub async fn memory_provider(
+            config: $crate::ProviderConfig,
+        ) -> ::core::result::Result<$crate::Provider, $crate::CacheError> {
+            $crate::Provider::in_memory(::std::sync::Arc::new($runtime), config).await
+        }
+
+        /// [`memory_provider`] on a node several providers share. See
+        /// [`Provider::connect_memory`].
+        ///
+        /// # Errors
+        /// See [`Provider::connect_memory`].
+        pub async fn memory_provider_on(
+            server: &$crate::MemoryServer,
+            config: $crate::ProviderConfig,
+        ) -> ::core::result::Result<$crate::Provider, $crate::CacheError> {
+            $crate::Provider::connect_memory(::std::sync::Arc::new($runtime), server, config).await
         }
     };
 }

@@ -16,7 +16,7 @@ use super::commands::{self, is_module_command, spec_of};
 use super::eviction::{self, EvictionPolicy};
 use super::repl_state::Repl;
 use super::routing::View;
-use super::script_host::{Registry, ScriptCtx, script_error};
+use super::script_host::{Registry, ScriptCtx, run_script, script_command, script_keys};
 use super::scripts;
 use super::store::Store;
 
@@ -461,7 +461,7 @@ impl SimCluster {
             let primary = node.replica_of.clone().unwrap_or_else(|| at.clone());
             let now = self.now_ms(at);
             let view = View {
-                owner: &self.owner,
+                owner: Some(&self.owner),
                 migrating: &self.migrating,
                 primary: &primary,
                 is_replica,
@@ -515,14 +515,16 @@ impl SimCluster {
             if is_script {
                 let primary = node.replica_of.clone().unwrap_or_else(|| at.clone());
                 let view = View {
-                    owner,
+                    owner: Some(owner),
                     migrating,
                     primary: &primary,
                     is_replica: !is_primary,
                     readonly: session.readonly,
                     asking: session.asking,
                 };
-                run_script(scripts, node, view, args, keys, now_us, oom)
+                let modules = node.modules;
+                let cx = ScriptCtx::new(view, &mut node.data, now_us, oom, is_primary, modules);
+                run_script(scripts, &mut node.script_cache, cx, args, keys)
             } else {
                 commands::exec(&mut Ctx { store: &mut node.data, now_us, resp3: session.resp3 }, args)
             }
@@ -561,90 +563,7 @@ impl SimCluster {
 
     fn script_command(&mut self, at: &NodeAddr, args: &[Bytes]) -> Value {
         let Some(node) = self.nodes.get_mut(at) else { return err("ERR no such node") };
-        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
-        match sub.as_slice() {
-            b"LOAD" if args.len() == 3 => {
-                let sha = slotcache_core::cache::scripts::sha1_hex(&args[2]);
-                node.script_cache.insert(sha.clone());
-                Value::Bulk(Bytes::from(sha))
-            }
-            b"EXISTS" if args.len() >= 3 => Value::Array(
-                args[2..]
-                    .iter()
-                    .map(|s| {
-                        let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
-                        Value::Int(i64::from(node.script_cache.contains(&sha)))
-                    })
-                    .collect(),
-            ),
-            b"FLUSH" if args.len() <= 3 => {
-                if let Some(m) = args.get(2)
-                    && !m.eq_ignore_ascii_case(b"ASYNC")
-                    && !m.eq_ignore_ascii_case(b"SYNC")
-                {
-                    return err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-                }
-                node.script_cache.clear();
-                ok()
-            }
-            _ => commands::arity_error(&format!("script|{}", String::from_utf8_lossy(&sub).to_lowercase())),
-        }
-    }
-}
-
-/// The indexes of an `EVAL`/`EVALSHA`'s keys.
-fn script_keys(args: &[Bytes]) -> Result<Vec<usize>, Value> {
-    if args.len() < 3 {
-        return Err(commands::arity_error(&String::from_utf8_lossy(&args[0])));
-    }
-    let Some(n) = parse_int(&args[2]) else {
-        return Err(err("ERR value is not an integer or out of range"));
-    };
-    if n < 0 {
-        return Err(err("ERR Number of keys can't be negative"));
-    }
-    if n as usize > args.len() - 3 {
-        return Err(err("ERR Number of keys can't be greater than number of args"));
-    }
-    Ok((3..3 + n as usize).collect())
-}
-
-/// `EVAL` / `EVALSHA` on a node that serves the script's keys.
-fn run_script(
-    registry: &Registry,
-    node: &mut SimNode,
-    view: View<'_>,
-    args: &[Bytes],
-    keys: &[usize],
-    now_us: u64,
-    oom: bool,
-) -> Value {
-    let by_sha = args[0].eq_ignore_ascii_case(b"EVALSHA");
-    let sha = if by_sha {
-        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        if !node.script_cache.contains(&sha) {
-            return err("NOSCRIPT No matching script. Please use EVAL.");
-        }
-        sha
-    } else {
-        let sha = slotcache_core::cache::scripts::sha1_hex(&args[1]);
-        node.script_cache.insert(sha.clone());
-        sha
-    };
-    let Some(script) = registry.get(&sha) else {
-        return err(&format!(
-            "ERR the simulator has no native version of script {sha} (register one in sim::scripts::Registry)"
-        ));
-    };
-    let key_args: Vec<Bytes> = keys.iter().map(|i| args[*i].clone()).collect();
-    let argv = &args[3 + keys.len()..];
-    let is_primary = node.replica_of.is_none();
-    let modules = node.modules;
-    let mut cx =
-        ScriptCtx { view, store: &mut node.data, now_us, oom, wrote: false, slot: None, is_primary, modules };
-    match (script.run)(&mut cx, &key_args, argv) {
-        Ok(v) => v,
-        Err(msg) => script_error(&msg, &sha),
+        script_command(&mut node.script_cache, args)
     }
 }
 

@@ -9,7 +9,8 @@
 //! `READONLY`, `CLUSTER SHARDS` describing their current view.
 //!
 //! What it models:
-//! - **Data** ([`store`], [`commands`]): strings, sorted sets and JSON documents ([`json`])
+//! - **Data** ([`store`], [`commands`], from the `slotcache-memory` crate, which the
+//!   in-memory provider runs too): strings, sorted sets and JSON documents ([`json`])
 //!   with expiry on each node's clock (virtual time plus [`SimNode::clock_skew_ms`]); lazy and
 //!   active expiry. What every command runs with is [`command_ctx`].
 //! - **Search** ([`search`]): per-node RediSearch indexes ([`index_def`]) over the node's JSON
@@ -54,27 +55,19 @@
 
 mod admin;
 mod cluster;
-pub mod command_ctx;
-pub mod commands;
 mod drive;
-pub mod eviction;
-pub mod glob;
-pub mod index_def;
-pub mod json;
-pub mod json_scripts;
 mod migration;
 mod net;
-#[cfg(test)]
-mod one_node;
 pub mod repl_state;
 pub mod replication;
-pub mod routing;
-pub mod script_host;
-pub mod scripts;
-pub mod search;
-pub mod store;
-pub mod tag_scripts;
 pub mod trace;
+
+// One node's model (keyspace, commands, scripts, JSON, search, eviction) is the
+// `slotcache-memory` crate, shared with the in-memory provider: one model, not two.
+pub use slotcache_memory::{
+    command_ctx, commands, config, eviction, glob, index_def, json, json_scripts, routing, script_host,
+    scripts, search, store, tag_scripts,
+};
 
 pub use cluster::{ClusterEv, EPOCH_US, Outcome, SWEEP_EVERY, Session, SimCluster, SimNode, addr};
 pub use eviction::EvictionPolicy;

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::future::{Either, select};
-use slotcache_rt::{Cache, CacheError, NamespaceOptions, Provider, ProviderConfig, RequestError, Value};
+use slotcache_rt::{
+    Cache, CacheError, MemoryServer, NamespaceOptions, Provider, ProviderConfig, RequestError, Value,
+};
 use slotcache_tests::conformance::{ALL, Rt, cmdstat_calls};
 use slotcache_tests::{Cluster, ClusterBuilder, Role};
 
@@ -134,6 +136,97 @@ pub(crate) async fn provider_with(rt: Rt, cfg: ProviderConfig) -> Provider {
     Provider::connect(rt.runtime(), cfg).await.expect("provider")
 }
 
+/// Where a scenario's providers connect: the binary's real cluster, or an in-process node (the
+/// in-memory provider). Scenarios written against it run on both, so the two providers
+/// cannot drift apart.
+pub(crate) trait Backend: Clone {
+    /// The default configuration, named after the test.
+    fn config(&self, test: &str) -> ProviderConfig;
+    /// A provider on `rt` with this configuration.
+    async fn provider_with(&self, rt: Rt, cfg: ProviderConfig) -> Provider;
+    /// The reply of the node holding `key` to one command (a raw look at what is stored).
+    fn raw(&self, key: &[u8], args: &[&[u8]]) -> Value;
+    /// The keys matching `pattern` on every primary (`SCAN`).
+    fn scan_keys(&self, pattern: &str) -> Vec<Bytes>;
+
+    /// A provider on `rt` with the default configuration, named after the test.
+    async fn provider(&self, rt: Rt, test: &str) -> Provider {
+        self.provider_with(rt, self.config(test)).await
+    }
+}
+
+impl Backend for Arc<Cluster> {
+    fn config(&self, test: &str) -> ProviderConfig {
+        config(self, test)
+    }
+
+    async fn provider_with(&self, rt: Rt, cfg: ProviderConfig) -> Provider {
+        provider_with(rt, cfg).await
+    }
+
+    fn raw(&self, key: &[u8], args: &[&[u8]]) -> Value {
+        raw(self, key, args)
+    }
+
+    fn scan_keys(&self, pattern: &str) -> Vec<Bytes> {
+        scan_keys(self, &roles(self).0, pattern)
+    }
+}
+
+impl Backend for MemoryServer {
+    fn config(&self, test: &str) -> ProviderConfig {
+        let mut cfg = ProviderConfig::default();
+        cfg.client_name = format!("slotcache-{test}");
+        cfg
+    }
+
+    async fn provider_with(&self, rt: Rt, cfg: ProviderConfig) -> Provider {
+        Provider::connect_memory(rt.runtime(), self, cfg).await.expect("in-memory provider")
+    }
+
+    fn raw(&self, _key: &[u8], args: &[&[u8]]) -> Value {
+        self.command(args)
+    }
+
+    fn scan_keys(&self, pattern: &str) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut cursor = s("0");
+        for _ in 0..10_000 {
+            let v =
+                self.command(&[b"SCAN", cursor.as_bytes(), b"MATCH", pattern.as_bytes(), b"COUNT", b"1000"]);
+            let Value::Array(parts) = v else { panic!("SCAN: {v:?}") };
+            let [Value::Bulk(next), Value::Array(keys)] = parts.as_slice() else { panic!("SCAN: {parts:?}") };
+            out.extend(keys.iter().filter_map(|k| k.as_bytes().cloned()));
+            cursor = String::from_utf8(next.to_vec()).expect("cursor");
+            if cursor == "0" {
+                return out;
+            }
+        }
+        panic!("SCAN did not finish");
+    }
+}
+
+#[allow(unused_macros)] // not every test binary runs scenarios on both providers
+/// Defines two tests running scenario `$scenario` (a `fn(impl Backend)`): `$cluster` on the
+/// binary's cluster (holding the counters shared), `$memory` on a new in-process node.
+macro_rules! on_both_providers {
+    ($scenario:ident, $label:expr, $cluster:ident, $memory:ident) => {
+        #[test]
+        fn $cluster() {
+            let c = cache_support::cluster($label);
+            let _g = cache_support::shared();
+            $scenario(c);
+        }
+
+        #[test]
+        fn $memory() {
+            $scenario(slotcache_rt::MemoryServer::new());
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_providers;
+
 /// A namespace name unique to this test and runtime.
 pub(crate) fn ns(test: &str, rt: Rt, what: &str) -> String {
     format!("{test}-{}-{what}", rt.name())
@@ -225,8 +318,8 @@ pub(crate) fn scan_keys(c: &Cluster, masters: &[usize], pattern: &str) -> Vec<By
 }
 
 /// The members of the tag's sorted set at `tag_key` (raw `ZRANGEBYSCORE`).
-pub(crate) fn members(c: &Cluster, tag_key: &str) -> Vec<Bytes> {
-    match raw(c, tag_key.as_bytes(), &[b"ZRANGEBYSCORE", tag_key.as_bytes(), b"0", b"+inf"]) {
+pub(crate) fn members(c: &impl Backend, tag_key: &str) -> Vec<Bytes> {
+    match c.raw(tag_key.as_bytes(), &[b"ZRANGEBYSCORE", tag_key.as_bytes(), b"0", b"+inf"]) {
         Value::Array(v) => v.into_iter().filter_map(|m| m.as_bytes().cloned()).collect(),
         other => panic!("{tag_key}: {other:?}"),
     }

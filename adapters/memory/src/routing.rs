@@ -60,8 +60,8 @@ impl Redirect {
 /// What a node knows when it routes one command.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
-    /// Owner of each slot.
-    pub owner: &'a [Option<NodeAddr>],
+    /// Owner of each slot; `None`: this node owns every slot (one node, no cluster).
+    pub owner: Option<&'a [Option<NodeAddr>]>,
     /// Slots migrating: slot → (source, target).
     pub migrating: &'a BTreeMap<u16, (NodeAddr, NodeAddr)>,
     /// The node's primary (itself for a primary).
@@ -91,7 +91,10 @@ impl View<'_> {
         if keys.iter().any(|k| key_slot(k) != slot) {
             return Err(Redirect::CrossSlot);
         }
-        let owner = self.owner.get(slot.index()).cloned().flatten();
+        let owner = match self.owner {
+            Some(table) => table.get(slot.index()).cloned().flatten(),
+            None => Some(self.primary.clone()),
+        };
         let migration = self.migrating.get(&slot.get());
         let me = self.primary;
         let owned = owner.as_ref() == Some(me) && (!self.is_replica || (self.readonly && !write));
@@ -107,9 +110,7 @@ impl View<'_> {
             // The target, after ASKING: a multi-key command needs all its keys there.
             return if keys.len() > 1 { Err(Redirect::TryAgain) } else { Ok(slot) };
         }
-        if let Some((src, dst)) = migration
-            && src == me
-        {
+        if let Some((_, dst)) = migration.filter(|(src, _)| src == me) {
             if keys.len() > 1 && missing < keys.len() {
                 return Err(Redirect::TryAgain);
             }

@@ -34,7 +34,7 @@ impl Path {
     /// Parses `$`, `$.a.b`, `.`, `.a.b` or `a.b`.
     ///
     /// # Errors
-    /// The `ERR` reply for a path the simulator does not model.
+    /// The `ERR` reply for a path the node model does not have.
     pub fn parse(p: &[u8]) -> Result<Self, Value> {
         let s = std::str::from_utf8(p).map_err(|_| err("ERR invalid path"))?;
         let (legacy, rest) = if s == "$" {
@@ -53,7 +53,7 @@ impl Path {
         let ok_name = |m: &String| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !members.iter().all(ok_name) {
             return Err(err(&format!(
-                "ERR invalid JSONPath '{s}' (the simulator models $, $.a.b and .a.b paths only)"
+                "ERR invalid JSONPath '{s}' (the node model reads $, $.a.b and .a.b paths only)"
             )));
         }
         Ok(Self { legacy, members })
@@ -104,7 +104,7 @@ fn one_path(a: &[Bytes], at: usize) -> Result<Path, Value> {
     match a.len().saturating_sub(at) {
         0 => Ok(Path { legacy: true, members: Vec::new() }),
         1 => Path::parse(&a[at]),
-        _ => Err(err("ERR the simulator models JSON.GET with one path only")),
+        _ => Err(err("ERR the node model reads JSON.GET with one path only")),
     }
 }
 
@@ -249,8 +249,8 @@ fn json_type(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::commands::exec as run_cmd;
-    use crate::sim::store::Store;
+    use crate::commands::exec as run_cmd;
+    use crate::store::Store;
 
     struct T {
         store: Store,

@@ -170,7 +170,7 @@ mod tests {
 
     use super::*;
 
-    use crate::sim::one_node::{OneNode as M, b};
+    use crate::one_node::{OneNode as M, b};
 
     /// `JSON.GET k $`.
     fn get(m: &mut M, k: &[u8]) -> Value {

@@ -98,7 +98,7 @@ fn create(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
                 i += 1;
                 break;
             }
-            other => return err(&format!("Unknown argument `{other}` (not modelled by the simulator)")),
+            other => return err(&format!("Unknown argument `{other}` (not modelled)")),
         }
     }
     let mut fields: Vec<Field> = Vec::new();
@@ -318,7 +318,7 @@ fn options(a: &[Bytes]) -> Result<Options, Value> {
             "RETURN" => {
                 let n = num(i + 1).ok_or_else(|| err("Bad arguments for RETURN: Value is not an integer"))?;
                 if n != 0 {
-                    return Err(err("RETURN with fields is not modelled by the simulator"));
+                    return Err(err("RETURN with fields is not modelled"));
                 }
                 o.return_none = true;
                 i += 1;
@@ -759,8 +759,8 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::commands::exec as run_cmd;
-    use crate::sim::store::Store;
+    use crate::commands::exec as run_cmd;
+    use crate::store::Store;
 
     struct T {
         store: Store,

@@ -99,7 +99,7 @@ pub fn make_room(store: &mut Store, maxmemory: usize, policy: EvictionPolicy, rn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::store::{Entry, Val};
+    use crate::store::{Entry, Val};
 
     fn fill(store: &mut Store, n: usize, ttl_every: usize) {
         for i in 0..n {

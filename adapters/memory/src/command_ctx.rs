@@ -35,7 +35,8 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The node's clock in milliseconds.
-    pub(crate) const fn now_ms(&self) -> u64 {
+    #[must_use]
+    pub const fn now_ms(&self) -> u64 {
         self.now_us / 1000
     }
 }

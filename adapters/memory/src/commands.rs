@@ -1,7 +1,8 @@
 //! The data commands on one node's [`Store`](super::store::Store), with Valkey's reply shapes and error texts.
 //!
-//! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the cluster's
-//! business ([`super::SimCluster`]); this module only runs a command that reached its node.
+//! Routing (MOVED/ASK), authentication, replication, eviction and scripts are the caller's
+//! business (a [`Node`](crate::Node), or the simulation's cluster); this module only runs a
+//! command that reached its node.
 
 use bytes::Bytes;
 use slotcache_core::Value;
@@ -45,7 +46,7 @@ const ONE: (usize, i32, usize) = (1, 1, 1);
 const ALL: (usize, i32, usize) = (1, -1, 1);
 const NONE: (usize, i32, usize) = (0, 0, 0);
 
-/// The data commands the simulator runs.
+/// The data commands the node model runs.
 pub static SPECS: &[Spec] = &[
     spec("DBSIZE", 1, NONE, false, false),
     spec("DEL", -2, ALL, true, false),
@@ -114,7 +115,7 @@ impl Spec {
     pub fn keys(&self, args: &[Bytes]) -> Result<Vec<usize>, Value> {
         let n = args.len() as i32;
         let arity_ok = if self.arity >= 0 { n == self.arity } else { n >= -self.arity };
-        if !arity_ok || (self.step == 2 && !(args.len() - 1).is_multiple_of(2)) {
+        if !arity_ok || (self.step == 2 && (args.len() - 1) % 2 != 0) {
             return Err(arity_error(self.name));
         }
         if self.first_key == 0 {
@@ -494,7 +495,7 @@ fn zadd(cx: &mut Ctx<'_>, a: &[Bytes]) -> Value {
         i += 1;
     }
     let rest = &a[i..];
-    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+    if rest.is_empty() || rest.len() % 2 != 0 {
         return err(SYNTAX);
     }
     if nx && xx {
@@ -688,7 +689,7 @@ fn scan(cx: &Ctx<'_>, a: &[Bytes]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::store::Store;
+    use crate::store::Store;
 
     struct T {
         store: Store,

@@ -1,8 +1,9 @@
-//! Scripts: the simulator cannot run Lua, so each script the cache sends has a native twin here,
-//! found by the SHA-1 of its source, that does what the Lua does, command by command, through
-//! [`ScriptCtx::call`] (Lua's `redis.call`): each command is checked against the cluster state
-//! like Valkey checks a script's commands (a key that is not local in a migrating slot fails the
-//! script half-way, keeping what it already wrote), and `OOM` applies to the first write.
+//! Scripts: the node model (the simulator's and the in-memory provider's) cannot run Lua, so
+//! each script the cache sends has a native twin here, found by the SHA-1 of its source, that
+//! does what the Lua does, command by command, through [`ScriptCtx::call`] (Lua's
+//! `redis.call`): each command is checked against the cluster state like Valkey checks a
+//! script's commands (a key that is not local in a migrating slot fails the script half-way,
+//! keeping what it already wrote), and `OOM` applies to the first write.
 //!
 //! To simulate a new script, add a native function and one [`Registry::register`] line in
 //! [`standard`] (or register it on a cluster's `scripts` in a test). A script the registry
@@ -153,7 +154,7 @@ mod tests {
 
     use super::*;
 
-    use crate::sim::one_node::{OneNode as M, b};
+    use crate::one_node::{OneNode as M, b};
 
     fn stored(tags: &[(&[u8], &[u8])], refresh: Option<u64>, transforms: Vec<TransformId>) -> Vec<u8> {
         let e = Entry {
@@ -257,7 +258,7 @@ mod tests {
             matches!(m.run(&[b"EVALSHA", sha, b"1", b"k", b"x"]), Value::Error(e) if e.starts_with(b"NOSCRIPT"))
         );
         let Value::Error(e) = m.run(&[b"EVAL", b"return 1", b"0"]) else { panic!() };
-        assert!(e.starts_with(b"ERR the simulator has no native version"), "{e:?}");
+        assert!(e.starts_with(b"ERR the node model has no native version"), "{e:?}");
         let Value::Error(e) = m.run(&[b"EVAL", UNLOCK.source.as_bytes(), b"2", b"a", b"b", b"x"]) else {
             panic!()
         };

@@ -346,8 +346,15 @@ impl Store {
         self.flushed = false;
     }
 
+    /// What `MEMORY USAGE` reports for `key`: its approximate bytes (key, value and
+    /// metadata), if live.
+    #[must_use]
+    pub fn usage(&self, key: &[u8], now_ms: u64) -> Option<usize> {
+        self.peek(key, now_ms).map(|e| e.size(key))
+    }
+
     /// Raw iteration over entries (for eviction sampling and `INFO`).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
     }
 

@@ -37,12 +37,14 @@ pub struct IndexDef {
 
 impl IndexDef {
     /// The field queries call `alias`.
-    pub(crate) fn field(&self, alias: &str) -> Option<&Field> {
+    #[must_use]
+    pub fn field(&self, alias: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.alias == alias)
     }
 
     /// Whether the index covers `key` (one of its prefixes, or none).
-    pub(crate) fn covers(&self, key: &[u8]) -> bool {
+    #[must_use]
+    pub fn covers(&self, key: &[u8]) -> bool {
         self.prefixes.is_empty() || self.prefixes.iter().any(|p| key.starts_with(p))
     }
 }

@@ -179,7 +179,7 @@ mod tests {
     use slotcache_core::Value;
     use slotcache_core::cache::scripts::{TAG_INVALIDATE, TAG_LEAVE, TAG_RELIST, TAG_TOUCH, TAG_WRITE};
 
-    use crate::sim::one_node::{OneNode as M, b};
+    use crate::one_node::{OneNode as M, b};
 
     #[test]
     fn tag_write_creates_the_token_adds_the_member_and_keeps_the_key_alive() {
