@@ -4,6 +4,7 @@
 //! touches the world. It never opens a socket, never reads a clock, never sleeps and never
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
 pub mod client;
