@@ -10,7 +10,6 @@ pub mod cache;
 pub mod client;
 pub mod command;
 pub mod config;
-mod fast_hasher;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
