@@ -1,6 +1,8 @@
-//! The hasher of the client's internal maps (`HashMap<NodeAddr, _>`: the connections per node
-//! and the node ids of `client::node_stats`), on the keys it actually hashes: node addresses,
-//! IPv4-shaped (`10.0.3.17:7004`) and name-shaped (`cache-node-17.internal:6379`).
+//! The hasher of the core's internal maps, on the keys they actually hash: the client's maps by
+//! node address (`HashMap<NodeAddr, _>`: the connections per node and the node ids of
+//! `client::node_stats`), IPv4-shaped (`10.0.3.17:7004`) and name-shaped
+//! (`cache-node-17.internal:6379`); and the near cache's maps by cache key (`Bytes`,
+//! `ns:user:00042`).
 //!
 //! Compares the hand-written multiply-rotate hasher the core had until it took `foldhash`
 //! (`HandWritten`, a verbatim copy of `core/src/fast_hasher.rs`), `foldhash::fast::FixedState`
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hint::black_box;
 
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use slotcache_core::NodeAddr;
 
@@ -126,11 +129,54 @@ fn bench_one<S: BuildHasher + Clone>(c: &mut Criterion, hasher: &str, state: &S)
     }
 }
 
+/// `n` cache keys as the near cache holds them (`Bytes`, `ns:user:<i>`, 12 to 16 bytes).
+fn cache_keys(n: usize) -> Vec<Bytes> {
+    (0..n).map(|i| Bytes::from(format!("ns:user:{i:05}"))).collect()
+}
+
+/// The near cache's maps (`near::cache`, keyed by the cache keys): one `hash_one`, then building
+/// and looking up maps of 64 and 1024 keys.
+fn bench_keys<S: BuildHasher + Clone>(c: &mut Criterion, hasher: &str, state: &S) {
+    let one = cache_keys(1).remove(0);
+    c.bench_function(&format!("hash_one/cache_key/{hasher}"), |b| {
+        b.iter(|| black_box(state.hash_one(black_box(&one))));
+    });
+    for n in [64, 1024] {
+        let keys = cache_keys(n);
+        c.bench_function(&format!("map_insert/cache_key/{n}/{hasher}"), |b| {
+            b.iter(|| {
+                let mut map: HashMap<Bytes, usize, S> = HashMap::with_hasher(state.clone());
+                for (i, k) in keys.iter().enumerate() {
+                    map.insert(k.clone(), i);
+                }
+                black_box(map)
+            });
+        });
+        let mut map: HashMap<Bytes, usize, S> = HashMap::with_hasher(state.clone());
+        for (i, k) in keys.iter().enumerate() {
+            map.insert(k.clone(), i);
+        }
+        c.bench_function(&format!("map_lookup/cache_key/{n}/{hasher}"), |b| {
+            b.iter(|| {
+                let mut sum = 0;
+                for k in &keys {
+                    sum += map.get(black_box(k)).copied().unwrap_or(0);
+                }
+                black_box(sum)
+            });
+        });
+    }
+}
+
 fn hashers(c: &mut Criterion) {
     bench_one(c, "hand_written", &BuildHasherDefault::<HandWritten>::default());
     bench_one(c, "foldhash_fixed", &foldhash::fast::FixedState::default());
     bench_one(c, "rustc_hash", &rustc_hash::FxBuildHasher);
     bench_one(c, "siphash", &RandomState::new());
+    bench_keys(c, "hand_written", &BuildHasherDefault::<HandWritten>::default());
+    bench_keys(c, "foldhash_fixed", &foldhash::fast::FixedState::default());
+    bench_keys(c, "rustc_hash", &rustc_hash::FxBuildHasher);
+    bench_keys(c, "siphash", &RandomState::new());
 }
 
 criterion_group!(benches, hashers);
