@@ -9,7 +9,7 @@ use super::runner::{BIN, RunResult};
 const W: f64 = 960.0;
 const ML: f64 = 70.0;
 const MR: f64 = 20.0;
-const TOP: f64 = 60.0;
+const TOP: f64 = 75.0;
 const PH: f64 = 160.0;
 const GAP: f64 = 40.0;
 const COLORS: [&str; 8] =
@@ -42,8 +42,9 @@ pub(crate) fn svg(r: &RunResult) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{ML}" y="18" font-size="14">{} — run {} (faulty shard {}): successful requests/s per shard; errors/s as bars</text>"#,
+        r#"<text x="{ML}" y="16" font-size="13">{}</text><text x="{ML}" y="{}" font-size="11">run {}, faulty shard {}: successful requests per second per shard (lines), errors per second (bars)</text>"#,
         esc(r.drill.title()),
+        16.0 + 13.0,
         r.run + 1,
         r.faulty
     );
@@ -53,7 +54,7 @@ pub(crate) fn svg(r: &RunResult) -> String {
         let label = if sh == r.faulty { format!("shard {sh} (faulty)") } else { format!("shard {sh}") };
         let _ = writeln!(
             s,
-            r#"<line x1="{lx}" y1="34" x2="{}" y2="34" stroke="{}" stroke-width="2"/><text x="{}" y="38">{label}</text>"#,
+            r#"<line x1="{lx}" y1="44" x2="{}" y2="44" stroke="{}" stroke-width="2"/><text x="{}" y="48">{label}</text>"#,
             lx + 16.0,
             COLORS[sh % COLORS.len()],
             lx + 20.0
@@ -62,7 +63,7 @@ pub(crate) fn svg(r: &RunResult) -> String {
     let ex = ML + shards as f64 * 110.0;
     let _ = writeln!(
         s,
-        r##"<rect x="{ex}" y="29" width="10" height="10" fill="#d62728"/><text x="{}" y="38">errors, faulty shard</text><rect x="{}" y="29" width="10" height="10" fill="#ff7f0e"/><text x="{}" y="38">errors, healthy shards</text>"##,
+        r##"<rect x="{ex}" y="39" width="10" height="10" fill="#d62728"/><text x="{}" y="48">errors, faulty shard</text><rect x="{}" y="39" width="10" height="10" fill="#ff7f0e"/><text x="{}" y="48">errors, healthy shards</text>"##,
         ex + 14.0,
         ex + 140.0,
         ex + 154.0
@@ -106,7 +107,7 @@ pub(crate) fn svg(r: &RunResult) -> String {
         // Error bars, stacked: faulty shard (red) then healthy shards (orange).
         let n = c.bins.first().map_or(0, Vec::len);
         let bw = pw * BIN.as_secs_f64() / end_s;
-        for b in 0..n {
+        for b in 0..n.min((r.end.as_micros() / BIN.as_micros()) as usize + 1) {
             let faulty = c.bins.get(r.faulty).map_or(0, |v| v[b][1]);
             let healthy: u32 =
                 c.bins.iter().enumerate().filter(|(sh, _)| *sh != r.faulty).map(|(_, v)| v[b][1]).sum();
@@ -127,8 +128,11 @@ pub(crate) fn svg(r: &RunResult) -> String {
             }
         }
         for (sh, bins) in c.bins.iter().enumerate() {
+            // Whole bins only: the last one is cut short by the end of the load.
+            let whole = (r.end.as_micros() / BIN.as_micros()) as usize;
             let pts: Vec<String> = bins
                 .iter()
+                .take(whole)
                 .enumerate()
                 .map(|(b, v)| {
                     let t = (b as f64 + 0.5) * BIN.as_secs_f64();

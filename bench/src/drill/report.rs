@@ -161,6 +161,9 @@ fn goals(results: &[RunResult], drills: &[Drill]) -> String {
             a.iter().filter(|(d, _)| d.promotes()).flat_map(|(_, g)| g.served.iter().copied()).collect();
         let never: usize = a.iter().filter(|(d, _)| d.promotes()).map(|(_, g)| g.served_never).sum();
         let over = v.iter().filter(|x| **x > SERVED_GOAL_MS).count() + never;
+        if v.len() + never == 0 {
+            return "not run".to_owned();
+        }
         format!(
             "{}: median {}, worst {}, {over} of {} over",
             yes(over == 0),
@@ -174,7 +177,7 @@ fn goals(results: &[RunResult], drills: &[Drill]) -> String {
             .iter()
             .filter(|(d, _)| d.number() == 1)
             .fold((0, 0), |(n, r), (_, g)| (n + g.never, r + g.runs));
-        format!("{}: {n} of {runs}", yes(n == 0 && runs > 0))
+        if runs == 0 { "not run".to_owned() } else { format!("{}: {n} of {runs}", yes(n == 0)) }
     });
     row("0 runs never recovering (every drill)", &|a| {
         let (n, runs) = a.iter().fold((0, 0), |(n, r), (_, g)| (n + g.never, r + g.runs));
