@@ -18,8 +18,8 @@ pub(crate) struct DrillArgs {
     #[arg(long, default_value_t = 3)]
     repeat_others: usize,
     /// Which drills: 1 (SIGKILL), 2 (SIGSTOP short and past the node timeout), 3 (two failovers
-    /// of one shard).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3])]
+    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
     drills: Vec<u8>,
     /// Primaries (each with one replica).
     #[arg(long, default_value_t = 3)]
@@ -34,7 +34,8 @@ pub(crate) struct DrillArgs {
 }
 
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let cli = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    cli.parent().unwrap_or(cli).to_path_buf()
 }
 
 pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {

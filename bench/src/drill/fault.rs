@@ -29,6 +29,10 @@ pub(crate) struct Events {
     pub(crate) paused: Vec<usize>,
     /// Whether the node timeout was raised (to set back after the run).
     pub(crate) raised_timeout: bool,
+    /// Slots moved by an atomic migration (from, to, first, last), to move back after the run.
+    pub(crate) moved_range: Option<(usize, usize, u16, u16)>,
+    /// Slots moved by legacy migrations (from, to, slots), to move back after the run.
+    pub(crate) moved_slots: Option<(usize, usize, Vec<u16>)>,
 }
 
 impl Events {
@@ -97,15 +101,52 @@ fn kill_and_promote(
     Ok(())
 }
 
-/// Does `drill` to shard whose primary is `victim` and replica `replica`.
+/// Where a drill strikes.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// The shard's primary and its replica.
+    pub(crate) victim: usize,
+    pub(crate) replica: usize,
+    /// Another shard's primary (where migrations go).
+    pub(crate) other: usize,
+    /// The shard's slots, first and last (a contiguous range).
+    pub(crate) range: (u16, u16),
+    /// The shard's slots that the load uses (legacy migration moves these).
+    pub(crate) hot_slots: Vec<u16>,
+    /// Every shard's (primary, replica), for the rolling restart.
+    pub(crate) all: Vec<(usize, usize)>,
+}
+
+/// Legacy migrations move at most this many slots per run.
+pub(crate) const LEGACY_SLOTS: usize = 24;
+
+/// Restarts node `n` gracefully (`SIGTERM`) and waits until it replicates `m` again and the
+/// cluster is healthy.
+fn restart_replica(
+    cluster: &mut Cluster,
+    ev: &mut Events,
+    n: usize,
+    m: usize,
+    t0: Instant,
+) -> anyhow::Result<()> {
+    ev.step(t0, format!("restart node {n}"));
+    cluster.stop_node(n)?;
+    cluster.restart(n)?;
+    cluster.wait_replica_of(n, m, DRILL_TIMEOUT)?;
+    cluster.wait_healthy(DRILL_TIMEOUT)?;
+    ev.step(t0, format!("node {n} back"));
+    Ok(())
+}
+
+/// Does `drill` to the shard of `tg`.
 pub(crate) fn inject(
     cluster: &mut Cluster,
     drill: Drill,
-    victim: usize,
-    replica: usize,
+    tg: &Target,
     t0: Instant,
     ev: &mut Events,
 ) -> anyhow::Result<()> {
+    let (victim, replica) = (tg.victim, tg.replica);
     match drill {
         Drill::KillPinned | Drill::KillRandom => kill_and_promote(cluster, ev, victim, replica, t0),
         Drill::PauseShort => {
@@ -147,6 +188,49 @@ pub(crate) fn inject(
             ev.step(t0, format!("node {victim} replicates node {replica}"));
             kill_and_promote(cluster, ev, replica, victim, t0)
         }
+        Drill::MigrateAtomic => {
+            let (lo, hi) = tg.range;
+            let t = ev
+                .step(t0, format!("CLUSTER MIGRATESLOTS {lo}-{hi} from node {victim} to node {}", tg.other));
+            ev.moved_range = Some((victim, tg.other, lo, hi));
+            cluster.migrate_slots(victim, tg.other, lo, hi)?;
+            let e = ev.step(t0, "migration done, every node agrees");
+            ev.faults.push((t, e));
+            Ok(())
+        }
+        Drill::MigrateLegacy => {
+            let slots: Vec<u16> = tg.hot_slots.iter().copied().take(LEGACY_SLOTS).collect();
+            let t = ev.step(
+                t0,
+                format!("legacy migration of {} slots from node {victim} to node {}", slots.len(), tg.other),
+            );
+            ev.moved_slots = Some((victim, tg.other, Vec::new()));
+            for &slot in &slots {
+                cluster.migrate_slot_legacy(slot, victim, tg.other)?;
+                if let Some((_, _, moved)) = ev.moved_slots.as_mut() {
+                    moved.push(slot);
+                }
+            }
+            let e = ev.step(t0, "every slot moved, every node agrees");
+            ev.faults.push((t, e));
+            Ok(())
+        }
+        Drill::RollingRestart => {
+            let t = ev.step(t0, "rolling restart begins");
+            for &(m, r) in &tg.all {
+                restart_replica(cluster, ev, r, m, t0)?;
+                let f = ev.step(t0, format!("CLUSTER FAILOVER to node {r}"));
+                cluster.failover(r, slotcache_tests::FailoverMode::Default)?;
+                let p = ev.step(t0, format!("node {r} is the primary, node {m} its replica"));
+                ev.faults.push((f, p));
+                restart_replica(cluster, ev, m, r, t0)?;
+            }
+            ev.step(t0, "every node restarted");
+            if ev.faults.is_empty() {
+                ev.faults.push((t, t0.elapsed()));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -161,6 +245,21 @@ pub(crate) fn heal(cluster: &mut Cluster, ev: &Events, node_timeout: Duration) -
     }
     if ev.raised_timeout {
         set_node_timeout(cluster, node_timeout)?;
+    }
+    if let Some((from, to, lo, hi)) = ev.moved_range {
+        // Back where it was (the drill's shards are fixed slot ranges). A half-done job is
+        // cancelled first.
+        let _ = cluster.cmd(from, ["CLUSTER", "CANCELSLOTMIGRATIONS", "ALL"]);
+        if cluster.slot_owner(lo)? == Some(to) {
+            cluster.migrate_slots(to, from, lo, hi).context("moving the slots back")?;
+        }
+    }
+    if let Some((from, to, moved)) = &ev.moved_slots {
+        for &slot in moved {
+            cluster
+                .migrate_slot_legacy(slot, *to, *from)
+                .with_context(|| format!("moving slot {slot} back"))?;
+        }
     }
     cluster.wait_healthy(DRILL_TIMEOUT).context("waiting for a healthy cluster after the run")?;
     Ok(())

@@ -15,12 +15,29 @@ pub enum Drill {
     /// 3: `SIGKILL` of a primary, and as soon as its replica is promoted and the old primary is
     /// back as its replica, `SIGKILL` of the new primary (a second failover of the same shard).
     DoubleFailover,
+    /// 4: atomic slot migration (`CLUSTER MIGRATESLOTS`) of the whole shard to another primary
+    /// (and back after the run).
+    MigrateAtomic,
+    /// 4: legacy migration (`SETSLOT MIGRATING/IMPORTING`, `MIGRATE`, `ASK`) of the slots the
+    /// load uses on the shard, one by one (and back after the run).
+    MigrateLegacy,
+    /// 5: every node restarted, one at a time: per shard the replica, then `CLUSTER FAILOVER` to
+    /// it, then the old primary.
+    RollingRestart,
 }
 
 impl Drill {
     /// Every drill, in run order.
-    pub const ALL: [Self; 5] =
-        [Self::KillPinned, Self::KillRandom, Self::PauseShort, Self::PauseLong, Self::DoubleFailover];
+    pub const ALL: [Self; 8] = [
+        Self::KillPinned,
+        Self::KillRandom,
+        Self::PauseShort,
+        Self::PauseLong,
+        Self::DoubleFailover,
+        Self::MigrateAtomic,
+        Self::MigrateLegacy,
+        Self::RollingRestart,
+    ];
 
     /// The drill's number in issue 18.
     #[must_use]
@@ -29,6 +46,8 @@ impl Drill {
             Self::KillPinned | Self::KillRandom => 1,
             Self::PauseShort | Self::PauseLong => 2,
             Self::DoubleFailover => 3,
+            Self::MigrateAtomic | Self::MigrateLegacy => 4,
+            Self::RollingRestart => 5,
         }
     }
 
@@ -41,6 +60,9 @@ impl Drill {
             Self::PauseShort => "pause-5s",
             Self::PauseLong => "pause-failover",
             Self::DoubleFailover => "double-failover",
+            Self::MigrateAtomic => "migrate-atomic",
+            Self::MigrateLegacy => "migrate-legacy",
+            Self::RollingRestart => "rolling-restart",
         }
     }
 
@@ -57,6 +79,13 @@ impl Drill {
             Self::DoubleFailover => {
                 "3. Two failovers of one shard in a row (SIGKILL, promotion, SIGKILL again)"
             }
+            Self::MigrateAtomic => {
+                "4a. Atomic slot migration (CLUSTER MIGRATESLOTS) of a whole shard under load"
+            }
+            Self::MigrateLegacy => "4b. Legacy migration (MIGRATE, ASK) of the slots under load, one by one",
+            Self::RollingRestart => {
+                "5. Rolling restart of every node, one at a time (replica, CLUSTER FAILOVER, old primary)"
+            }
         }
     }
 
@@ -69,7 +98,18 @@ impl Drill {
     /// Whether the drill promotes a replica (and so measures serving again after a promotion).
     #[must_use]
     pub const fn promotes(self) -> bool {
-        !matches!(self, Self::PauseShort)
+        matches!(self, Self::KillPinned | Self::KillRandom | Self::PauseLong | Self::DoubleFailover)
+    }
+
+    /// What ends the fault for the cluster (the point "serving again" is measured from).
+    #[must_use]
+    pub const fn back(self) -> &'static str {
+        match self {
+            Self::PauseShort => "SIGCONT",
+            Self::MigrateAtomic | Self::MigrateLegacy => "end of the migration",
+            Self::RollingRestart => "end of each failover",
+            _ => "promotion",
+        }
     }
 
     /// The drills with these numbers (1, 2, 3), in run order.
@@ -78,7 +118,7 @@ impl Drill {
     /// A number with no drill.
     pub fn by_numbers(numbers: &[u8]) -> Result<Vec<Self>, String> {
         if let Some(n) = numbers.iter().find(|n| !Self::ALL.iter().any(|d| d.number() == **n)) {
-            return Err(format!("no drill {n} (there are drills 1, 2 and 3)"));
+            return Err(format!("no drill {n} (there are drills 1 to 5)"));
         }
         Ok(Self::ALL.into_iter().filter(|d| numbers.contains(&d.number())).collect())
     }
@@ -92,6 +132,7 @@ mod tests {
     fn numbers_select_variants() {
         assert_eq!(Drill::by_numbers(&[1]).unwrap(), vec![Drill::KillPinned, Drill::KillRandom]);
         assert_eq!(Drill::by_numbers(&[3, 2]).unwrap().len(), 3);
-        assert!(Drill::by_numbers(&[4]).is_err());
+        assert_eq!(Drill::by_numbers(&[4]).unwrap(), vec![Drill::MigrateAtomic, Drill::MigrateLegacy]);
+        assert!(Drill::by_numbers(&[6]).is_err());
     }
 }

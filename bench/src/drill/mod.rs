@@ -1,5 +1,6 @@
 //! Failure drills (issue 18): slotcache, redis-rs and fred under the same paced load on one
-//! local cluster, in the same run, while a primary is killed, paused or failed over twice.
+//! local cluster, in the same run, while a primary is killed, paused or failed over twice, while
+//! slots migrate, and while every node restarts in turn.
 //!
 //! - [`kind`]: which drill;
 //! - `shards`: the shards' slots and keys pinned to them;
@@ -62,7 +63,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults: drills 1–3, drill 1 repeated 20 times, the others 3 times, 3 shards.
+    /// The defaults: every drill, drill 1 repeated 20 times, the others 3 times, 3 shards.
     #[must_use]
     pub fn new(out: PathBuf) -> Self {
         Self {

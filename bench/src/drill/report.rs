@@ -95,7 +95,7 @@ fn aggregate(results: &[RunResult], d: Drill, who: Who) -> Agg {
 }
 
 fn drill_table(results: &[RunResult], d: Drill) -> String {
-    let back = if d.promotes() { "promotion" } else { "SIGCONT" };
+    let back = d.back();
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use slotcache_tests::{Cluster, ClusterBuilder};
 
-use super::fault::{self, Events};
+use super::fault::{self, Events, Target};
 use super::kind::Drill;
 use super::load::{self, Outcome as ReqOutcome, Pace, Recorded};
 use super::measure::{self, Metrics};
@@ -172,6 +172,21 @@ fn run_once(
         .collect();
     let all: Vec<&Key> = plans.iter().flat_map(|(_, ts)| ts.iter().flatten()).collect();
     preload(cluster, layout, &all)?;
+    let mut hot_slots: Vec<u16> = Vec::new();
+    for k in all.iter().filter(|k| usize::from(k.shard) == faulty) {
+        let slot = slotcache_core::key_slot(&k.name).get();
+        if !hot_slots.contains(&slot) {
+            hot_slots.push(slot);
+        }
+    }
+    let target = Target {
+        victim,
+        replica,
+        other: layout.primary_and_replica(cluster, (faulty + 1) % shards)?.0,
+        range: layout.range(faulty).with_context(|| format!("shard {faulty}'s slots are not one range"))?,
+        hot_slots,
+        all: (0..shards).map(|s| layout.primary_and_replica(cluster, s)).collect::<anyhow::Result<_>>()?,
+    };
 
     let seeds = cluster.seeds();
     let b = Budgets { request: o.request_timeout, connect: o.connect_timeout };
@@ -211,7 +226,7 @@ fn run_once(
     // The load runs on its own before the fault (a timed phase of the experiment).
     std::thread::sleep(o.warmup);
     let mut ev = Events::default();
-    let injected = fault::inject(cluster, drill, victim, replica, t0, &mut ev);
+    let injected = fault::inject(cluster, drill, &target, t0, &mut ev);
     if injected.is_ok() {
         std::thread::sleep(o.after);
     }

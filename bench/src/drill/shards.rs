@@ -66,6 +66,13 @@ impl Layout {
         self.slots[s][0]
     }
 
+    /// Shard `s`'s slots as one range, if they are contiguous.
+    pub(crate) fn range(&self, s: usize) -> Option<(u16, u16)> {
+        let v = &self.slots[s];
+        let (lo, hi) = (*v.first()?, *v.last()?);
+        (usize::from(hi - lo) + 1 == v.len()).then_some((lo, hi))
+    }
+
     /// `n` keys named after `prefix`: all on shard `pin`, or with `None` on random slots of
     /// every shard. Each on a slot of its own (drawn at random).
     pub(crate) fn keys(&self, prefix: &str, pin: Option<usize>, n: usize, rng: &mut Rng) -> Vec<Key> {
