@@ -236,8 +236,9 @@ fn run_once(
         let (whos, hs): (Vec<Who>, Vec<_>) = handles.into_iter().unzip();
         let bound = pace.guard + Duration::from_secs(5);
         let rs = tokio::time::timeout(bound, join_all(hs)).await.context("the load did not stop")?;
-        sc.close().await;
-        fr.quit().await;
+        // Closing is bounded too: a client stuck on a dead node must not hold the drill.
+        let _ = tokio::time::timeout(Duration::from_secs(5), sc.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), fr.quit()).await;
         drop(rr);
         anyhow::Ok(whos.into_iter().zip(rs).collect::<Vec<_>>())
     });
