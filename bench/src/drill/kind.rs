@@ -89,6 +89,45 @@ impl Drill {
         }
     }
 
+    /// What the reader of this drill's table should know.
+    #[must_use]
+    pub const fn note(self) -> &'static str {
+        match self {
+            Self::KillPinned => {
+                "Every task's keys are on one shard: whatever the healthy shards see is the client's doing."
+            }
+            Self::KillRandom => {
+                "Every task's keys are spread over every shard and a task waits for each request: a \
+                 client that holds requests to the dead shard for long holds its tasks, and the \
+                 healthy shards' traffic stalls with them."
+            }
+            Self::PauseShort => {
+                "The node timeout is raised to 15 s on every node for this drill (and set back after): \
+                 the primary is stopped for 5 s and nobody fails it over."
+            }
+            Self::PauseLong => {
+                "The primary is stopped until its replica is promoted, then woken: it comes back as a \
+                 replica. Writes it acknowledges between waking and learning of its demotion are lost."
+            }
+            Self::DoubleFailover => {
+                "The killed primary is restarted, becomes the new primary's replica, and as soon as its \
+                 link is up the new primary is killed: writes not yet replicated to it are lost (stale \
+                 reads, the same for every client). Times to full service run from the first kill."
+            }
+            Self::MigrateAtomic | Self::MigrateLegacy => {
+                "The faulty shard's slots move to the next shard's primary (and back after the run): \
+                 the clients must follow `MOVED` (and `ASK`). \"Serving again\" is negative when a \
+                 client served the shard's keys throughout."
+            }
+            Self::RollingRestart => {
+                "Every shard goes through it in turn, so the \"healthy\" shards are restarted too (one \
+                 at a time, replica first, then a `CLUSTER FAILOVER` and the old primary); the \
+                 \"faulty\" shard is the run's first. Time to full service runs from the first \
+                 failover to the first success after the last."
+            }
+        }
+    }
+
     /// Whether each task spreads its keys over every shard (instead of one).
     #[must_use]
     pub const fn random_keys(self) -> bool {

@@ -272,6 +272,8 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
     let started = SystemTime::now();
     let t_start = Instant::now();
     let load_start = crate::run::loadavg();
+    // The commit the run starts from (the worktree may change while it runs).
+    let commit = crate::run::command_line(std::path::Path::new("git"), &["describe", "--always", "--dirty"]);
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let i = interrupted.clone();
@@ -344,7 +346,7 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
         load_start,
         load_end: crate::run::loadavg(),
         server_version,
-        commit: crate::run::command_line(std::path::Path::new("git"), &["describe", "--always", "--dirty"]),
+        commit,
         clusters_formed,
     };
     let (table, files) = report::write(o, &meta, &results, &failures)?;
