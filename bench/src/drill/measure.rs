@@ -113,6 +113,22 @@ pub(crate) fn measure(recs: &[Rec], shards: usize, faulty: usize, ev: &Events, e
     m
 }
 
+/// The longest time, from the first fault to the end of the load, in which no client had a
+/// success on any healthy shard: a stall of the machine or of the servers, not of one client.
+pub(crate) fn common_gap(clients: &[&[Rec]], faulty: usize, ev: &Events, end: Duration) -> f64 {
+    let us = |d: Duration| d.as_micros() as u64;
+    let end = us(end);
+    let fault = ev.first_fault().map_or(end, us);
+    let mut ends: Vec<u64> = clients
+        .iter()
+        .flat_map(|recs| recs.iter())
+        .filter(|r| usize::from(r.shard) != faulty && r.outcome == Outcome::Ok)
+        .map(Rec::end_us)
+        .collect();
+    ends.sort_unstable();
+    ms(longest_gap(&ends, fault, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +170,20 @@ mod tests {
         // The first success on shard 1 started after the fault ends at 1601: 51 ms after 1550.
         assert!((m.served_after_ms[0].unwrap() - 51.0).abs() < 1.0, "{m:?}");
         assert!(!m.never_recovered());
+    }
+
+    #[test]
+    fn a_stall_of_every_client_at_once_is_common() {
+        let a: Vec<Rec> =
+            (0..30).filter(|t| !(10..20).contains(t)).map(|t| rec(t * 100, 1, 0, Outcome::Ok)).collect();
+        let b: Vec<Rec> =
+            (0..30).filter(|t| !(12..16).contains(t)).map(|t| rec(t * 100, 1, 0, Outcome::Ok)).collect();
+        let ev = events(500, 600);
+        // a stalls 1.1 s, b 0.5 s: at once only from 1.2 s to 1.6 s.
+        let g = common_gap(&[&a, &b], 1, &ev, Duration::from_millis(3000));
+        assert!((g - 500.0).abs() < 1.0, "{g}");
+        // The faulty shard's successes do not count.
+        assert!(common_gap(&[&a, &b], 0, &ev, Duration::from_millis(3000)) >= 2499.0);
     }
 
     #[test]

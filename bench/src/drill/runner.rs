@@ -74,6 +74,9 @@ pub(crate) struct RunResult {
     pub(crate) events: Events,
     pub(crate) end: Duration,
     pub(crate) clients: Vec<ClientRun>,
+    /// The longest time after the fault with no success on any healthy shard for any client
+    /// (the machine's or the servers' stall, not one client's), ms.
+    pub(crate) common_stall_ms: f64,
 }
 
 /// Everything the report needs besides the runs.
@@ -250,6 +253,8 @@ fn run_once(
         let r = r.context("a load task panicked")?;
         per[who as usize].1.merge(r);
     }
+    let all: Vec<&[load::Rec]> = per.iter().map(|(_, r)| r.recs.as_slice()).collect();
+    let common_stall_ms = measure::common_gap(&all, faulty, &ev, end);
     let clients = per
         .into_iter()
         .map(|(who, rec)| ClientRun {
@@ -260,7 +265,7 @@ fn run_once(
             samples: rec.samples,
         })
         .collect();
-    Ok(RunResult { drill, run, faulty, events: ev, end, clients })
+    Ok(RunResult { drill, run, faulty, events: ev, end, clients, common_stall_ms })
 }
 
 /// Runs the drills `o` asks for and writes the report to `o.out`.
