@@ -360,6 +360,7 @@ impl CacheOps {
                     Ret::Done
                 }))
             }
+            Op::BulkRefresh { .. } | Op::Entries | Op::Keys => return None,
             Op::DropIndex => {
                 let search = self.search.as_ref()?;
                 search.known.borrow_mut().clear();
