@@ -23,11 +23,14 @@ use slotcache_core::cache::Storage;
 use slotcache_core::cache::op::compute::{self, ComputeEntry, ComputeOutcome, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::flights::{Flights, Role};
+use slotcache_core::cache::op::iterate::NextPage;
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
 use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::search_drop::DropIndex;
 use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
 use slotcache_core::cache::op::search_query::{self, Query, SearchQuery};
+use slotcache_core::cache::op::walk::{Ahead, Walk};
+use slotcache_core::cache::op::{Ctx, Input, Machine, Step};
 use slotcache_core::cache::search::{Filter, FilterOp, SearchSchema, SortBy, SortOrder};
 
 use crate::history::{Op, Ret};
@@ -360,7 +363,20 @@ impl CacheOps {
                     Ret::Done
                 }))
             }
-            Op::BulkRefresh { .. } | Op::Entries | Op::Keys => return None,
+            Op::Entries | Op::Keys => {
+                let entries = matches!(op, Op::Entries);
+                let walk =
+                    if entries { Walk::entries(scope, self.budget) } else { Walk::keys(scope, self.budget) };
+                Box::new(Walking {
+                    walk,
+                    page: None,
+                    items: Vec::new(),
+                    ns: self.scope.ns.clone(),
+                    doc,
+                    entries,
+                })
+            }
+            Op::BulkRefresh { .. } => return None,
             Op::DropIndex => {
                 let search = self.search.as_ref()?;
                 search.known.borrow_mut().clear();
@@ -408,6 +424,59 @@ impl CacheOps {
         let load = Answering::new(m, answer, map).loader(self.loader_latency(value));
         let key = fk.bytes().clone();
         Box::new(Led { load: Box::new(load), shared, table: self.flights.clone(), key, ticket })
+    }
+}
+
+/// `entries()` or `keys()`: the core's walk, page by page, each page's machine run in turn
+/// (as the async layer's stream does), every item kept; an error fails the whole operation.
+struct Walking {
+    walk: Walk<(String, Option<String>)>,
+    page: Option<Box<NextPage>>,
+    items: Vec<(String, Option<String>)>,
+    ns: slotcache_core::Namespace,
+    doc: bool,
+    entries: bool,
+}
+
+impl SimOp for Walking {
+    fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<Result<Ret, String>> {
+        let mut input = input;
+        loop {
+            if let Some(page) = self.page.as_mut() {
+                match page.resume(cx, std::mem::replace(&mut input, Input::Start)) {
+                    Step::Done(paged) => {
+                        self.page = None;
+                        let (ns, doc) = (&self.ns, self.doc);
+                        self.walk.paged(paged, |p| {
+                            let keys = p.keys.iter().map(|k| text(ns.user_key(k).unwrap_or(k)));
+                            Ok(if p.entries.is_empty() {
+                                keys.map(|k| Ok((k, None))).collect()
+                            } else {
+                                keys.zip(p.entries)
+                                    .filter_map(|(k, e)| e.map(|e| Ok((k, Some(value_of(doc, &e.payload))))))
+                                    .collect()
+                            })
+                        });
+                    }
+                    Step::Send(r) => return Step::Send(r),
+                    Step::Sleep(at) => return Step::Sleep(at),
+                    Step::Call(never) => match never {},
+                }
+            }
+            match self.walk.ahead() {
+                Ahead::Item(Ok(item)) => self.items.push(item),
+                Ahead::Item(Err(e)) => return Step::Done(Ok(Err(e.to_string()))),
+                Ahead::Fetch(m) => self.page = Some(m),
+                Ahead::End => {
+                    let items = std::mem::take(&mut self.items);
+                    return Step::Done(Ok(Ok(if self.entries {
+                        Ret::Found(items.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+                    } else {
+                        Ret::Keys(items.into_iter().map(|(k, _)| k).collect())
+                    })));
+                }
+            }
+        }
     }
 }
 
