@@ -310,6 +310,10 @@ pub enum Ret {
         /// The tags its value kept.
         tags: Vec<String>,
     },
+    /// A reload's value (its loader's, or that of the load it joined) when the tags it kept
+    /// are not reported (`refresh` through the public API, which may share a load in flight):
+    /// [`Record::tags_known`] is false.
+    Reloaded(String),
     /// `compute` (of any outcome): the tags the value it wrote kept (the replaced entry's).
     Computed(Vec<String>),
     /// A query's page, or what `entries()` yielded: each key and value, in order.
@@ -349,7 +353,7 @@ impl Record {
             (Op::Query { .. } | Op::Entries, Ret::Found(items)) => {
                 items.iter().map(|(k, v)| (k.as_str(), v.as_str(), None)).collect()
             }
-            (Op::Refresh { key, .. }, Ret::Refreshed { value, .. }) => {
+            (Op::Refresh { key, .. }, Ret::Refreshed { value, .. } | Ret::Reloaded(value)) => {
                 vec![(key.as_str(), value.as_str(), None)]
             }
             _ => Vec::new(),

@@ -703,6 +703,7 @@ mod tests {
                 rec(3, Op::Load { key: "k".into(), value: "v3".into() }, Ok(Ret::Read(Some("v3".into())))),
                 rec(4, Op::BulkRefresh { items: vec![("k".into(), "v4".into())] }, Ok(Ret::Count(1))),
                 rec(5, Op::Compute { key: "k".into(), value: "v5".into() }, Err("timeout".into())),
+                rec(6, Op::Refresh { key: "k".into(), value: "v6".into() }, Ok(Ret::Reloaded("v6".into()))),
             ],
         };
         let writes = writes_by_value(&h);
@@ -713,6 +714,7 @@ mod tests {
         assert_eq!(stored_tags(&h, &writes, "v3"), Some(BTreeSet::new()), "a load on a miss: none");
         assert_eq!(stored_tags(&h, &writes, "v4"), None, "bulk_refresh: unknown");
         assert_eq!(stored_tags(&h, &writes, "v5"), None, "a failed compute: unknown");
+        assert_eq!(stored_tags(&h, &writes, "v6"), None, "a refresh through the API: unknown");
         assert_eq!(stored_tags(&h, &writes, "zz"), None);
     }
 }

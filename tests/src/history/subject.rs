@@ -64,6 +64,12 @@ pub trait Subject: Send + Sync + 'static {
         let _ = (key, value, called);
         unsupported(self.name())
     }
+    /// `refresh` through the public API (it may join a load of the key in flight, or be
+    /// joined): the value it returned (its loader's, or that of the load it joined).
+    fn refresh_shared<'a>(&'a self, key: &'a str, value: &'a str, called: LoaderCalled) -> Fut<'a, String> {
+        let _ = (key, value, called);
+        unsupported(self.name())
+    }
     /// `bulk_refresh` of the keys of `items`, whose loader calls `called` then gives `items`;
     /// how many values it stored.
     fn bulk_refresh<'a>(&'a self, items: &'a [(String, String)], called: LoaderCalled) -> Fut<'a, u64> {
@@ -244,6 +250,15 @@ impl Subject for SlotcacheSubject {
                 .map_err(|e| e.to_string())
         }
         .boxed()
+    }
+
+    fn refresh_shared<'a>(&'a self, key: &'a str, value: &'a str, called: LoaderCalled) -> Fut<'a, String> {
+        let value = value.to_owned();
+        let loader = move |_key: String| async move {
+            called();
+            Ok(value)
+        };
+        self.cache.refresh(&key.to_owned(), loader).map(|r| r.map_err(|e| e.to_string())).boxed()
     }
 
     fn bulk_refresh<'a>(&'a self, items: &'a [(String, String)], called: LoaderCalled) -> Fut<'a, u64> {
