@@ -25,7 +25,8 @@
 use std::time::Instant;
 
 use slotcache_core::cache::op::invalidate_tags::Variant;
-use slotcache_core::cache::op::{compute, flights, load};
+use slotcache_core::cache::op::{compute, flights, iterate, load};
+use slotcache_tests::history::Op;
 use slotcache_tests::simcache::scenario::{Options, run};
 use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
@@ -76,7 +77,6 @@ fn no_stale_hit_after_an_invalidation_in_any_seed() {
 /// `keys()` and `entries()` walks of a run that completed (each yielded item checked: an entry
 /// like a read, a key as written).
 fn iterations(out: &slotcache_tests::simcache::scenario::Outcome) -> usize {
-    use slotcache_tests::history::Op;
     out.history.records.iter().filter(|r| matches!(r.op, Op::Keys | Op::Entries) && r.ok()).count()
 }
 
@@ -176,4 +176,19 @@ fn a_compute_that_errs_after_its_write_is_caught() {
         .unwrap_or_else(|| panic!("the error after a compute's write not caught in {} seeds", seeds.len()));
     let v = out.violations.iter().find(|v| v.property == "C").expect("found");
     eprintln!("[figure] sim_cache_history: compute erring after its write caught at seed {}: {v}", out.seed);
+}
+
+/// An iteration that does not check its entries' tokens yields entries a tag invalidation
+/// made stale but did not delete (a write that raced it): caught as a stale hit.
+#[test]
+fn entries_yielding_stale_entries_are_caught() {
+    let options = Options { iterate_variant: iterate::Variant::NoTokenCheck, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let by_walk = |v: &&slotcache_tests::history::Violation| {
+        v.property == "P1" && v.ops.last().is_some_and(|r| r.op == Op::Entries)
+    };
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| by_walk(&v)));
+    let out = caught.unwrap_or_else(|| panic!("the unchecked iteration not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(by_walk).expect("found");
+    eprintln!("[figure] sim_cache_history: entries() without token check caught at seed {}: {v}", out.seed);
 }

@@ -23,7 +23,7 @@ use slotcache_core::cache::Storage;
 use slotcache_core::cache::op::compute::{self, ComputeEntry, ComputeOutcome, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::flights::{Flights, Role};
-use slotcache_core::cache::op::iterate::NextPage;
+use slotcache_core::cache::op::iterate::{self, NextPage};
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
 use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::search_drop::DropIndex;
@@ -53,6 +53,8 @@ pub struct CacheOps {
     pub load_variant: load::Variant,
     /// The compute bug variant (test-only).
     pub compute_variant: compute::Variant,
+    /// The iteration bug variant (test-only).
+    pub iterate_variant: iterate::Variant,
     /// Loads take the cluster lock for at most this long (`None`: no lock).
     pub lock_hold: Option<Duration>,
     /// A loader takes up to this long (each its own latency, drawn from its value), as one
@@ -202,6 +204,7 @@ impl CacheOps {
             invalidate_tags_variant: Variant::Correct,
             load_variant: load::Variant::Correct,
             compute_variant: compute::Variant::Correct,
+            iterate_variant: iterate::Variant::Correct,
             lock_hold: None,
             loader_ms: 0,
             flights: Rc::new(RefCell::new(Flights::default())),
@@ -366,7 +369,8 @@ impl CacheOps {
             Op::Entries | Op::Keys => {
                 let entries = matches!(op, Op::Entries);
                 let walk =
-                    if entries { Walk::entries(scope, self.budget) } else { Walk::keys(scope, self.budget) };
+                    if entries { Walk::entries(scope, self.budget) } else { Walk::keys(scope, self.budget) }
+                        .with_variant(self.iterate_variant);
                 Box::new(Walking {
                     walk,
                     page: None,
