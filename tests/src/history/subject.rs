@@ -5,6 +5,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, TryStreamExt};
 use slotcache_core::Namespace;
+use slotcache_core::cache::op::iterate;
 use slotcache_rt::cache::testing;
 use slotcache_rt::{Cache, Compute, NamespaceOptions, Provider, ProviderConfig, Ttl};
 
@@ -111,6 +112,7 @@ pub struct SlotcacheSubject {
     provider: Provider,
     cache: Cache<String, String>,
     ns: Namespace,
+    iterate: iterate::Variant,
 }
 
 impl SlotcacheSubject {
@@ -128,7 +130,14 @@ impl SlotcacheSubject {
             .create_namespace::<String, String>(name, NamespaceOptions::default())
             .map_err(|e| e.to_string())?;
         let ns = Namespace::new(name).map_err(|e| e.to_string())?;
-        Ok(Self { provider, cache, ns })
+        Ok(Self { provider, cache, ns, iterate: iterate::Variant::Correct })
+    }
+
+    /// The same subject, its `entries()` with a test-only bug variant.
+    #[must_use]
+    pub fn with_iterate_variant(mut self, variant: iterate::Variant) -> Self {
+        self.iterate = variant;
+        self
     }
 
     /// The cache.
@@ -285,7 +294,14 @@ impl Subject for SlotcacheSubject {
     }
 
     fn entries(&self) -> Fut<'_, Vec<(String, String)>> {
-        async move { self.cache.entries().try_collect().await.map_err(|e| e.to_string()) }.boxed()
+        async move {
+            let stream = match self.iterate {
+                iterate::Variant::Correct => self.cache.entries(),
+                v => testing::entries_with(&self.cache, v),
+            };
+            stream.try_collect().await.map_err(|e| e.to_string())
+        }
+        .boxed()
     }
 
     fn keys(&self) -> Fut<'_, Vec<String>> {

@@ -148,6 +148,24 @@ pub mod testing {
     use super::Cache;
     use crate::observe::Op;
 
+    /// `entries()` whose pages run with the machine's bug `variant` (e.g. entries not checked
+    /// against their tags' tokens).
+    pub fn entries_with<K, V>(
+        cache: &Cache<K, V>,
+        variant: slotcache_core::cache::op::iterate::Variant,
+    ) -> futures_util::stream::BoxStream<'static, Result<(K, V), CacheError>>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        let walk = slotcache_core::cache::op::walk::Walk::entries(
+            cache.inner.typed.scope(),
+            cache.inner.config.operation_timeout,
+        )
+        .with_variant(variant);
+        cache.walk(Op::Entries, walk, slotcache_core::cache::Typed::page_entries)
+    }
+
     fn text(tags: Vec<bytes::Bytes>) -> Vec<String> {
         tags.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
     }
