@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use slotcache_core::client::{Cmd, Request};
+use slotcache_core::client::{ClientConfig, Cmd, Request};
 use slotcache_tests::sim::{Sim, SimCluster, addr};
 
 /// 10 ms buckets over the 4 s after the kill.
@@ -30,8 +30,8 @@ const NODE_TIMEOUT: Duration = Duration::from_millis(1_500);
 const READS: usize = 2;
 
 /// `CLUSTER SHARDS` received by the cluster from one client, per bucket after the kill.
-fn one_client(seed: u64) -> Vec<u64> {
-    let mut sim = Sim::new(SimCluster::new(3, 1), Sim::config(), seed);
+fn one_client(cfg: ClientConfig, seed: u64) -> Vec<u64> {
+    let mut sim = Sim::new(SimCluster::new(3, 1), cfg, seed);
     let mut key = 0u64;
     let mut load = |sim: &mut Sim| {
         for _ in 0..READS {
@@ -60,43 +60,76 @@ fn one_client(seed: u64) -> Vec<u64> {
     buckets
 }
 
+/// `n` clients (seeds 1..=n), on two threads: they are independent simulations.
+fn fleet(n: u64, cfg: &ClientConfig) -> Vec<Vec<u64>> {
+    std::thread::scope(|s| {
+        let odd =
+            s.spawn(|| (1..=n).step_by(2).map(|seed| one_client(cfg.clone(), seed)).collect::<Vec<_>>());
+        let even: Vec<Vec<u64>> = (2..=n).step_by(2).map(|seed| one_client(cfg.clone(), seed)).collect();
+        let odd = odd.join().expect("the other half");
+        let mut all = Vec::with_capacity(odd.len() + even.len());
+        let mut even = even.into_iter();
+        for a in odd {
+            all.push(a);
+            all.extend(even.next());
+        }
+        all
+    })
+}
+
+/// The most refreshes `client` sent in any 100 ms.
+fn peak_window(client: &[u64]) -> u64 {
+    client.windows(10).map(|w| w.iter().sum::<u64>()).max().unwrap_or(0)
+}
+
 /// Per-client bound over the run and per 100 ms window (see the module docs).
 const PER_CLIENT_RUN: u64 = 48;
 const PER_CLIENT_WINDOW: u64 = 3;
 
 #[test]
 fn a_failover_seen_by_a_fleet_stays_within_the_bound() {
-    // Two threads (the clients are independent simulations): half the seeds each.
-    let fleet: Vec<Vec<u64>> = std::thread::scope(|s| {
-        let odd = s.spawn(|| (1..=1_000).step_by(2).map(one_client).collect::<Vec<_>>());
-        let even: Vec<Vec<u64>> = (2..=1_000).step_by(2).map(one_client).collect();
-        let odd = odd.join().expect("the other half");
-        odd.into_iter().zip(even).flat_map(|(a, b)| [a, b]).collect()
-    });
+    let fleet = fleet(1_000, &Sim::config());
     for n in [10usize, 100, 1_000] {
         let clients = &fleet[..n];
         let per_client: Vec<u64> = clients.iter().map(|b| b.iter().sum()).collect();
         let total: u64 = per_client.iter().sum();
         let most = per_client.iter().copied().max().unwrap_or(0);
         let summed: Vec<u64> = (0..BUCKETS).map(|i| clients.iter().map(|b| b[i]).sum()).collect();
-        let peak_window = summed.windows(10).map(|w| w.iter().sum::<u64>()).max().unwrap_or(0);
+        let fleet_peak = summed.windows(10).map(|w| w.iter().sum::<u64>()).max().unwrap_or(0);
         let peak_bucket = summed.iter().copied().max().unwrap_or(0);
         eprintln!(
             "[figure] fleet of {n}: {total} CLUSTER SHARDS in the 4 s after the kill ({:.1} per client, \
-             at most {most}); peak {peak_window} in 100 ms, {peak_bucket} in 10 ms (bound {} per run, {} per 100 ms)",
+             at most {most}); peak {fleet_peak} in 100 ms, {peak_bucket} in 10 ms (bound {} per run, {} per 100 ms)",
             total as f64 / n as f64,
             PER_CLIENT_RUN * n as u64,
             PER_CLIENT_WINDOW * n as u64,
         );
         assert!(most <= PER_CLIENT_RUN, "a client sent {most} refreshes in 4 s");
         assert!(
-            peak_window <= PER_CLIENT_WINDOW * n as u64,
-            "{peak_window} refreshes in 100 ms from {n} clients"
+            fleet_peak <= PER_CLIENT_WINDOW * n as u64,
+            "{fleet_peak} refreshes in 100 ms from {n} clients"
         );
         for (c, b) in clients.iter().enumerate() {
-            let window = b.windows(10).map(|w| w.iter().sum::<u64>()).max().unwrap_or(0);
+            let window = peak_window(b);
             assert!(window <= PER_CLIENT_WINDOW, "client {c} sent {window} refreshes in 100 ms");
         }
     }
     assert!(fleet.iter().all(|b| b.iter().sum::<u64>() >= 1), "every client refreshed after the kill");
+}
+
+/// The control: with a minimum interval of 10 ms (and no jitter) the same failover makes every
+/// client refresh far more often, over the per-window bound the test above holds clients to. A
+/// policy that lost its minimum interval would fail that test.
+#[test]
+fn without_the_minimum_interval_the_bound_breaks() {
+    let mut cfg = Sim::config();
+    cfg.refresh.min_interval = Duration::from_millis(10);
+    cfg.refresh.jitter_per_node = Duration::ZERO;
+    let fleet = fleet(10, &cfg);
+    let per_client: Vec<u64> = fleet.iter().map(|b| b.iter().sum()).collect();
+    let peaks: Vec<u64> = fleet.iter().map(|b| peak_window(b)).collect();
+    eprintln!(
+        "[figure] control (min_interval 10 ms): refreshes per client {per_client:?}, peaks per 100 ms {peaks:?}"
+    );
+    assert!(peaks.iter().all(|p| *p > PER_CLIENT_WINDOW), "every client over the bound: {peaks:?}");
 }
