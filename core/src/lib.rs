@@ -14,6 +14,7 @@ mod fast_hasher;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod near;
 pub mod node_addr;
 mod password;
 pub mod resp;

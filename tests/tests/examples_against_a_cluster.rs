@@ -1,7 +1,9 @@
 //! The examples do what their docs say, on a real cluster (3 masters + 1 replica each): the
 //! axum service (`adapters/tokio/examples/axum_service.rs`) answers HTTP requests with one
 //! database query for a burst of concurrent reads of one user and drops the rosters a write
-//! changes; the custom transport (`core/examples/custom_transport.rs`, the core's client over
+//! changes; the OpenTelemetry example (`adapters/tokio/examples/opentelemetry.rs`) hands the
+//! SDK the cache metrics and one span per cache operation with its database attributes; the
+//! custom transport (`core/examples/custom_transport.rs`, the core's client over
 //! blocking sockets) stores, reads across slots and sees `MOVED` from every primary but the owner.
 //!
 //! The examples' own code is compiled into this test (`#[path]` modules), not a copy of it.
@@ -11,6 +13,10 @@ mod cache_support;
 #[path = "../../adapters/tokio/examples/axum_service.rs"]
 #[allow(dead_code)] // its `main` and what only `main` uses
 mod axum_service;
+
+#[path = "../../adapters/tokio/examples/opentelemetry.rs"]
+#[allow(dead_code)]
+mod opentelemetry_example;
 
 #[path = "../../core/examples/custom_transport.rs"]
 #[allow(dead_code)]
@@ -141,4 +147,39 @@ fn custom_transport_routes_splits_and_sees_moved() {
     assert_eq!(gets.iter().filter(|l| l.ends_with(" value 0")).count(), 1, "only the owner answers: {text}");
     assert_eq!(gets.len(), 3, "one answer per primary: {text}");
     assert_eq!(gets.iter().filter(|l| l.contains("MOVED 10778 ")).count(), 2, "{text}");
+}
+
+#[test]
+fn opentelemetry_sdk_receives_the_metrics_and_the_spans() {
+    let c = cluster(LABEL);
+    let _g = shared();
+    let pipelines = opentelemetry_example::Pipelines::install().expect("the recorder and the subscriber");
+    let removed = Rt::Tokio
+        .block_on(async move {
+            opentelemetry_example::operate(config(&c, "example-otel")).await.map_err(|e| e.to_string())
+        })
+        .expect("the operations");
+    assert_eq!(removed, 2, "two entries tagged team:red");
+    let exported = pipelines.exported().expect("flushed");
+    let text = format!("{:#?}", exported);
+    let metric = |line: &str| exported.metrics.iter().any(|m| m == line);
+    assert!(metric("slotcache_cache_hits_total{namespace=otel-users,operation=get_if_present} 1"), "{text}");
+    assert!(
+        metric("slotcache_cache_misses_total{namespace=otel-users,operation=get_if_present} 1"),
+        "{text}"
+    );
+    assert!(metric("slotcache_cache_loads_total{namespace=otel-users,operation=get,outcome=ok} 1"), "{text}");
+    assert!(exported.metrics.iter().any(|m| m.starts_with("slotcache_node_requests_total{node=")), "{text}");
+    let spans = |op: &str| {
+        exported
+            .spans
+            .iter()
+            .filter(|s| s.starts_with(&format!("{op} ")) && s.contains("slotcache.namespace=otel-users"))
+            .count()
+    };
+    assert_eq!(spans("set"), 2, "{text}");
+    assert_eq!(spans("invalidate_by_tags"), 1, "{text}");
+    let request =
+        |s: &&String| s.starts_with("SET ") && s.contains("slotcache.slot=") && s.contains("server.port=");
+    assert!(exported.spans.iter().any(|s| request(&s)), "a request span per SET: {text}");
 }
