@@ -5,6 +5,7 @@ use core::future::Future;
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 
 use slotcache_core::cache::codec::Raw;
 use slotcache_rt::cache::{Cache, NamespaceOptions, Provider, ProviderConfig};
@@ -14,6 +15,8 @@ use slotcache_rt::{Cmd, NodeAddr, Value};
 pub(crate) trait BenchClient: Clone + Send + Sync + 'static {
     /// `GET key`; whether it found a value.
     fn get(&mut self, key: &Bytes) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// `GET key`: the value itself (the drills check every value they read).
+    fn get_value(&mut self, key: &Bytes) -> impl Future<Output = anyhow::Result<Option<Bytes>>> + Send;
     /// `SET key value`.
     fn set(&mut self, key: &Bytes, value: &Bytes) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// `MGET keys...` across slots, values in the caller's order; how many were found.
@@ -123,6 +126,14 @@ impl BenchClient for Slotcache {
         Ok(!matches!(v, Value::Nil))
     }
 
+    async fn get_value(&mut self, key: &Bytes) -> anyhow::Result<Option<Bytes>> {
+        match self.client.send(Cmd::new(GET.clone()).arg(key.clone())).await? {
+            Value::Nil => Ok(None),
+            Value::Bulk(b) => Ok(Some(b)),
+            other => bail!("GET answered {other:?}"),
+        }
+    }
+
     async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
         self.client.send(Cmd::new(SET.clone()).arg(key.clone()).arg(value.clone())).await?;
         Ok(())
@@ -199,6 +210,11 @@ impl BenchClient for RedisRs {
         Ok(!matches!(v, redis::Value::Nil))
     }
 
+    async fn get_value(&mut self, key: &Bytes) -> anyhow::Result<Option<Bytes>> {
+        let v: Option<Vec<u8>> = redis::cmd("GET").arg(key.as_ref()).query_async(&mut self.0).await?;
+        Ok(v.map(Bytes::from))
+    }
+
     async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
         redis::cmd("SET").arg(key.as_ref()).arg(value.as_ref()).exec_async(&mut self.0).await?;
         Ok(())
@@ -236,6 +252,11 @@ impl BenchClient for Fred {
         use fred::interfaces::KeysInterface as _;
         let v: Option<Bytes> = self.0.get(key.clone()).await?;
         Ok(v.is_some())
+    }
+
+    async fn get_value(&mut self, key: &Bytes) -> anyhow::Result<Option<Bytes>> {
+        use fred::interfaces::KeysInterface as _;
+        Ok(self.0.get(key.clone()).await?)
     }
 
     async fn set(&mut self, key: &Bytes, value: &Bytes) -> anyhow::Result<()> {
@@ -289,4 +310,74 @@ pub(crate) async fn fred(seeds: &[NodeAddr]) -> anyhow::Result<Fred> {
     let client = fred::types::Builder::from_config(config).build().context("fred client")?;
     client.init().await.context("connecting fred")?;
     Ok(Fred(client))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The drills' settings: the same budgets for all three clients
+
+/// The budgets every client gets in the drills ([`crate::drill`]), each in its own terms.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budgets {
+    /// A request's whole budget, retries and redirects included.
+    pub(crate) request: Duration,
+    /// Opening a connection (and its handshake).
+    pub(crate) connect: Duration,
+}
+
+/// slotcache, bare client: `request_timeout` and `connect_timeout` from `b`, the rest default.
+pub(crate) async fn slotcache_budgets(
+    rt: Arc<dyn slotcache_rt::Runtime>,
+    seeds: &[NodeAddr],
+    name: &str,
+    b: Budgets,
+) -> anyhow::Result<Slotcache> {
+    let mut cfg = slotcache_rt::Config::new(seeds.to_vec());
+    cfg.client.client_name = Some(name.into());
+    cfg.client.request_timeout = b.request;
+    cfg.client.connect_timeout = b.connect;
+    let client = slotcache_rt::Client::connect(rt, cfg).await.context("connecting slotcache")?;
+    Ok(Slotcache { client, cache: None })
+}
+
+/// redis-rs: `response_timeout` (which is also its overall budget, retries included) and
+/// `connection_timeout` from `b`; retries and their waits at redis-rs's defaults.
+pub(crate) async fn redis_rs_budgets(seeds: &[NodeAddr], b: Budgets) -> anyhow::Result<RedisRs> {
+    let urls: Vec<String> = seeds.iter().map(|s| format!("redis://{}:{}/", s.host(), s.port())).collect();
+    let client = redis::cluster::ClusterClientBuilder::new(urls)
+        .response_timeout(b.request)
+        .connection_timeout(b.connect)
+        .build()
+        .context("redis-rs client")?;
+    Ok(RedisRs(client.get_async_connection().await.context("connecting redis-rs")?))
+}
+
+/// fred: `default_command_timeout` from `b.request`, `connection_timeout` and
+/// `internal_command_timeout` from `b.connect`, and the reconnect policy of fred's own examples
+/// (exponential, 100 ms to 30 s, no attempt limit; without a policy fred never reconnects).
+pub(crate) async fn fred_budgets(seeds: &[NodeAddr], b: Budgets) -> anyhow::Result<Fred> {
+    use fred::interfaces::ClientLike as _;
+    let hosts = seeds.iter().map(|s| (s.host().to_owned(), s.port())).collect();
+    let config = fred::types::config::Config {
+        server: fred::types::config::ServerConfig::new_clustered(hosts),
+        ..Default::default()
+    };
+    let client = fred::types::Builder::from_config(config)
+        .with_performance_config(|p| p.default_command_timeout = b.request)
+        .with_connection_config(|c| {
+            c.connection_timeout = b.connect;
+            c.internal_command_timeout = b.connect;
+        })
+        .set_policy(fred::types::config::ReconnectPolicy::new_exponential(0, 100, 30_000, 2))
+        .build()
+        .context("fred client")?;
+    client.init().await.context("connecting fred")?;
+    Ok(Fred(client))
+}
+
+impl Fred {
+    /// Closes fred's connections.
+    pub(crate) async fn quit(&self) {
+        use fred::interfaces::ClientLike as _;
+        let _ = self.0.quit().await;
+    }
 }

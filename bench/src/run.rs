@@ -314,7 +314,7 @@ fn run_worker(
 }
 
 /// The first line a program prints, or `?`.
-fn command_line(program: &std::path::Path, args: &[&str]) -> String {
+pub(crate) fn command_line(program: &std::path::Path, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

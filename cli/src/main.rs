@@ -1,10 +1,12 @@
 //! `slotcache`: a local Valkey Cluster for development (`dev up`/`dev down`), key slots and
-//! their owners (`slot`), and the demo of slotcache at work (`demo`).
+//! their owners (`slot`), the demo of slotcache at work (`demo`), and the failure drills against
+//! redis-rs and fred (`drill`).
 
 #![forbid(unsafe_code)]
 
 mod demo;
 mod dev;
+mod drill;
 mod seeds;
 mod slot;
 
@@ -44,6 +46,9 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         keys: usize,
     },
+    /// Failure drills on a cluster it starts: slotcache, redis-rs and fred under the same load
+    /// while a primary is killed, paused or failed over twice; writes tables, CSVs and plots.
+    Drill(drill::DrillArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Dev(DevCommand::Check) => dev::check(),
         Command::Slot { keys, seeds } => slot::run(&keys, &seeds),
         Command::Demo { seeds, keys } => demo::run(&seeds, keys),
+        Command::Drill(a) => drill::run(&a, &std::env::args().skip(1).collect::<Vec<_>>()),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,8 @@
 //! The whole cache under deterministic fault simulation: many seeds of concurrent cache
 //! operations (tagged and untagged writes, bulk writes, reads, entry reads, invalidations by
 //! key and by tag, `compute`, loads and reloads whose loaders take time, sharing loads in
-//! flight) over a simulated 3+3 cluster with asynchronous replication, a lossy
+//! flight, `set_expires_after`, `keys()` and `entries()` walks, `estimated_size`,
+//! `invalidate_all`) over a simulated 3+3 cluster with asynchronous replication, a lossy
 //! failover episode (frozen replica, lost script cache, promotion of the stale replica),
 //! second failovers, migrations (legacy and atomic), slow, paused and disconnected nodes.
 //! The tag history checker must find no violation of guarantee 1 (no stale hit after an
@@ -24,7 +25,8 @@
 use std::time::Instant;
 
 use slotcache_core::cache::op::invalidate_tags::Variant;
-use slotcache_core::cache::op::{compute, flights, load};
+use slotcache_core::cache::op::{compute, flights, iterate, load};
+use slotcache_tests::history::Op;
 use slotcache_tests::simcache::scenario::{Options, run};
 use slotcache_tests::simcache::seeds::{first_caught, from_env, totals};
 
@@ -49,22 +51,33 @@ fn no_stale_hit_after_an_invalidation_in_any_seed() {
             out.figures.hits_checked,
             oom(&out),
             usize::try_from(out.evicted).unwrap_or(usize::MAX),
+            iterations(&out),
         ]
     });
-    let [ops, hits, invalidations, errors, faults, checked, ooms, evicted] = totals;
+    let [ops, hits, invalidations, errors, faults, checked, ooms, evicted, iterations] = totals;
     assert_eq!(hits, checked, "every value read is checked");
     eprintln!(
         "[figure] sim_cache_history: {} seeds, {ops} operations ({checked} values read and checked, \
-         {invalidations} Ok invalidations, {errors} failed operations, {ooms} of them OOM), {faults} \
-         faults, {evicted} keys evicted, 0 violations, in {:?}",
+         {invalidations} Ok invalidations, {errors} failed operations, {ooms} of them OOM, \
+         {iterations} whole keys()/entries() walks), {faults} faults, {evicted} keys evicted, 0 violations, \
+         in {:?}",
         seeds.len(),
         started.elapsed()
     );
     assert!(hits > 0 && invalidations > 0 && faults > 0, "the runs exercised nothing");
     if seeds.len() >= 100 {
+        assert!(iterations > 0, "no keys() or entries() walk completed");
+    }
+    if seeds.len() >= 100 {
         assert!(evicted > 0, "no run evicted anything");
         assert!(ooms > 0, "no run filled a node that refuses writes (noeviction, volatile-*)");
     }
+}
+
+/// `keys()` and `entries()` walks of a run that completed (each yielded item checked: an entry
+/// like a read, a key as written).
+fn iterations(out: &slotcache_tests::simcache::scenario::Outcome) -> usize {
+    out.history.records.iter().filter(|r| matches!(r.op, Op::Keys | Op::Entries) && r.ok()).count()
 }
 
 /// Operations of a run that failed with the server's `OOM` (a node at `maxmemory` under
@@ -163,4 +176,19 @@ fn a_compute_that_errs_after_its_write_is_caught() {
         .unwrap_or_else(|| panic!("the error after a compute's write not caught in {} seeds", seeds.len()));
     let v = out.violations.iter().find(|v| v.property == "C").expect("found");
     eprintln!("[figure] sim_cache_history: compute erring after its write caught at seed {}: {v}", out.seed);
+}
+
+/// An iteration that does not check its entries' tokens yields entries a tag invalidation
+/// made stale but did not delete (a write that raced it): caught as a stale hit.
+#[test]
+fn entries_yielding_stale_entries_are_caught() {
+    let options = Options { iterate_variant: iterate::Variant::NoTokenCheck, ..Options::default() };
+    let seeds = from_env(VARIANT_SEEDS);
+    let by_walk = |v: &&slotcache_tests::history::Violation| {
+        v.property == "P1" && v.ops.last().is_some_and(|r| r.op == Op::Entries)
+    };
+    let caught = first_caught(&seeds, options, |out| out.violations.iter().any(|v| by_walk(&v)));
+    let out = caught.unwrap_or_else(|| panic!("the unchecked iteration not caught in {} seeds", seeds.len()));
+    let v = out.violations.iter().find(by_walk).expect("found");
+    eprintln!("[figure] sim_cache_history: entries() without token check caught at seed {}: {v}", out.seed);
 }

@@ -16,14 +16,18 @@
 //! - (here) reads from replicas: the tag rule holds for them, the key rule is waived (lag);
 //! - (here) short TTLs: the workers' entries expire during the run;
 //! - `tags_history_script_flush_restart`: `SCRIPT FLUSH` on every node, then a primary
-//!   restarted empty (scripts lost both ways).
+//!   restarted empty (scripts lost both ways);
+//! - `tags_history_failover_atomic_migration`: the source primary of an atomic migration
+//!   (`CLUSTER MIGRATESLOTS`) killed while the job is under way.
 //!
 //! Runtimes: the plain run on tokio, smol and async-std in turn; the failover on smol; the
 //! atomic migration on async-std; the legacy migration and the rest on tokio.
 //!
 //! Each run: workers (tasks of its runtime) for a few seconds over a few keys and tags, mixing
-//! reads (`get`, `get_entry`, `bulk_get`, `get` with a loader), writes (`set`, `bulk_set`) and
-//! invalidations (see `slotcache_tests::history::workload`); then the quiescent checks
+//! reads (`get`, `get_entry`, `bulk_get`, `get` with a loader, `entries()`, `keys()`), writes
+//! (`set`, `bulk_set`, `compute`, `refresh`, `bulk_refresh`, `set_expires_after`) and
+//! invalidations (by key, by tags, rarely `invalidate_all`; see
+//! `slotcache_tests::history::workload`); then the quiescent checks
 //! (guarantees 2–5, exact counts), then the history check (guarantee 1) and the in-run count
 //! check (guarantee 3's bound: never more than could have been deleted) over everything
 //! recorded. Each prints a `[figure]` line. The tests take turns (one cluster and one workload

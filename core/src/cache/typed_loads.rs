@@ -65,6 +65,53 @@ impl<K: Clone, V: 'static> Machine for TypedLoad<'_, K, V> {
     }
 }
 
+/// [`TypedLoad`] that also reports the tags the loaded value kept (a reload's: the entry's tags
+/// when it read them; none for a load on a miss or a value found stored). Test-only: the
+/// real-cluster history checker must know which tags a `refresh` stored.
+#[doc(hidden)]
+pub struct TypedLoadReportingTags<'t, K, V> {
+    inner: TypedLoad<'t, K, V>,
+}
+
+impl<K, V> core::fmt::Debug for TypedLoadReportingTags<'_, K, V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<'t, K, V: 'static> TypedLoadReportingTags<'t, K, V> {
+    /// As [`TypedLoad::new`].
+    #[must_use]
+    pub fn new(
+        typed: &'t Typed<K, V>,
+        key: K,
+        data_key: EncodedKey,
+        kind: LoadKind,
+        op_timeout: Duration,
+    ) -> Self {
+        Self { inner: TypedLoad::new(typed, key, data_key, kind, op_timeout) }
+    }
+}
+
+impl<K: Clone, V: 'static> Machine for TypedLoadReportingTags<'_, K, V> {
+    type Output = (V, Vec<bytes::Bytes>);
+    type Call = K;
+    type Answer = Result<V, CacheError>;
+
+    fn resume(&mut self, cx: &mut Ctx<'_>, input: Input<Self::Answer>) -> Step<Self::Output, K> {
+        let (typed, key) = (self.inner.typed, &self.inner.key);
+        let input =
+            input.map_answer(|loaded| typed.answer(key, loaded, cx.wall_ms, &mut |b| cx.entropy.fill(b)));
+        self.inner.load.resume(cx, input).map(
+            |CallLoader| key.clone(),
+            |mut outcome| {
+                let kept = core::mem::take(&mut outcome.kept_tags);
+                typed.loaded(outcome).map(|v| (v, kept))
+            },
+        )
+    }
+}
+
 /// `bulk_get_with`: reads the keys, calls the loader with the misses, and ends with every
 /// value found or loaded.
 pub struct TypedBulkLoad<'t, K, V> {

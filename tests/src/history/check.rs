@@ -68,6 +68,7 @@ fn check_read(
     writes: &HashMap<&str, usize>,
     by_tag: &HashMap<&str, Vec<&Record>>,
     by_key: &HashMap<&str, Vec<&Record>>,
+    reported_tags: &HashMap<&str, &[String]>,
     r: &Record,
     key: &str,
     v: &str,
@@ -118,7 +119,14 @@ fn check_read(
     let done = w.ok().then_some(w.completed);
     let (tag_since, key_since) = (w.loaded.or(done), done);
     let after = |since: Option<u64>| move |i: &&&Record| since.is_some_and(|s| s < i.invoked);
-    let covering = distinct(w.written_tags())
+    // The tags the value carries: its write's, when known; else (a `bulk_refresh`, a `compute`
+    // or reload that failed) those a `get_entry` of the value reported, if any did.
+    let tags = if w.tags_known() || matches!(w.op, Op::Load { .. }) {
+        w.written_tags()
+    } else {
+        reported_tags.get(v).copied().unwrap_or_default()
+    };
+    let covering = distinct(tags)
         .into_iter()
         .flat_map(|t| by_tag.get(t).into_iter().flatten())
         .filter(after(tag_since))
@@ -176,15 +184,68 @@ pub fn check_p1_with(h: &History, key_rule: impl Fn(&Record) -> bool) -> (Vec<Vi
             _ => {}
         }
     }
+    let reported_tags = reported_tags(h);
     let mut out = Vec::new();
     let mut fig = Figures::default();
     for r in &h.records {
         for (key, v, reported) in r.reads() {
             let by_key_too = key_rule(r);
-            check_read(h, &writes, &by_tag, &by_key, r, key, v, reported, by_key_too, &mut out, &mut fig);
+            check_read(
+                h,
+                &writes,
+                &by_tag,
+                &by_key,
+                &reported_tags,
+                r,
+                key,
+                v,
+                reported,
+                by_key_too,
+                &mut out,
+                &mut fig,
+            );
         }
     }
+    out.extend(check_keys(h));
     (out, fig)
+}
+
+/// The tags `get_entry` reported for each value it read (the first report of each).
+#[must_use]
+pub fn reported_tags(h: &History) -> HashMap<&str, &[String]> {
+    let mut out = HashMap::new();
+    for r in &h.records {
+        if let (Op::GetEntry { .. }, Ok(Ret::Entry(Some((v, Some(tags)))))) = (&r.op, &r.result) {
+            out.entry(v.as_str()).or_insert(tags.as_slice());
+        }
+    }
+    out
+}
+
+/// `keys()`: every key it yielded must have been written by a write invoked before it
+/// completed (an iteration names only keys that exist).
+fn check_keys(h: &History) -> Vec<Violation> {
+    let mut first: HashMap<&str, u64> = HashMap::new();
+    for r in &h.records {
+        for (k, _) in r.op.writes() {
+            let at = first.entry(k).or_insert(r.invoked);
+            *at = (*at).min(r.invoked);
+        }
+    }
+    let mut out = Vec::new();
+    for r in &h.records {
+        let (Op::Keys, Ok(Ret::Keys(keys))) = (&r.op, &r.result) else { continue };
+        for k in keys {
+            if first.get(k.as_str()).is_none_or(|&at| at > r.completed) {
+                out.push(Violation {
+                    property: "P1",
+                    what: format!("keys() yielded {k}, which no write invoked before it completed wrote"),
+                    ops: vec![r.clone()],
+                });
+            }
+        }
+    }
+    out
 }
 
 /// What the in-run count check looked at.
@@ -202,12 +263,12 @@ pub struct CountFigures {
 type Span = (u64, u64, usize);
 
 /// Whether the write `r` may have carried tag `t`: a write with it, or one whose tags are
-/// unknown (a `compute` or reload that failed).
+/// unknown (a `compute` or reload that failed, a `bulk_refresh`).
 fn may_tag(r: &Record, t: &str) -> bool {
     if r.tags_known() || matches!(r.op, Op::Load { .. }) {
         r.written_tags().iter().any(|x| x == t)
     } else {
-        matches!(r.op, Op::Compute { .. } | Op::Refresh { .. })
+        matches!(r.op, Op::Compute { .. } | Op::Refresh { .. } | Op::BulkRefresh { .. })
     }
 }
 
@@ -464,5 +525,50 @@ mod tests {
         // A failed invalidation of the tag before it may have listed k1 again.
         h.records.insert(3, rec(3, 35, 45, inv(&["a"]), Err("cleanup failed".into())));
         assert!(check_counts(&h).0.is_empty());
+    }
+
+    /// `keys()` names only keys some write wrote before it completed.
+    #[test]
+    fn keys_yields_only_written_keys() {
+        let h = History {
+            records: vec![
+                rec(0, 0, 10, set("k", "v1", &[]), Ok(Ret::Done)),
+                rec(1, 20, 30, Op::Keys, Ok(Ret::Keys(vec!["k".into()]))),
+                rec(2, 40, 50, Op::Keys, Ok(Ret::Keys(vec!["k".into(), "j".into()]))),
+            ],
+        };
+        let (v, _) = check_p1(&h);
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert!(v[0].what.contains("yielded j"), "{v:#?}");
+    }
+
+    /// A value whose write does not report its tags (`bulk_refresh`) is held to the tags a
+    /// `get_entry` reported for it; an entry yielded by `entries()` is a read like any other.
+    #[test]
+    fn unknown_tags_are_taken_from_get_entry_reports() {
+        let mut refresh =
+            rec(0, 0, 10, Op::BulkRefresh { items: vec![("k".into(), "v1".into())] }, Ok(Ret::Count(1)));
+        refresh.loaded = Some(5);
+        let h = History {
+            records: vec![
+                refresh,
+                rec(
+                    1,
+                    12,
+                    14,
+                    Op::GetEntry { key: "k".into() },
+                    Ok(Ret::Entry(Some(("v1".into(), Some(vec!["a".into()]))))),
+                ),
+                rec(2, 20, 30, Op::InvalidateTags { tags: vec!["a".into()] }, Ok(Ret::Count(1))),
+                rec(3, 40, 50, Op::Entries, Ok(Ret::Found(vec![("k".into(), "v1".into())]))),
+            ],
+        };
+        let (v, _) = check_p1(&h);
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].ops[2].op, Op::Entries);
+        // Without the report, nothing is known to cover it.
+        let mut h2 = h;
+        h2.records.remove(1);
+        assert!(check_p1(&h2).0.is_empty());
     }
 }

@@ -158,6 +158,18 @@ pub enum Op {
         /// The value the loader produces.
         value: String,
     },
+    /// `bulk_refresh` of several keys, whose loader (one call) gives these (unique) values; each
+    /// keeps the tags its entry had (not reported by the API: [`Record::tags_known`] is false,
+    /// the checks take them from `get_entry`'s reports of the value).
+    BulkRefresh {
+        /// Keys and the values the loader gives them.
+        items: Vec<(String, String)>,
+    },
+    /// `entries()`: the whole stream; every entry it yields is checked like a read
+    /// ([`Ret::Found`]).
+    Entries,
+    /// `keys()`: the whole stream ([`Ret::Keys`]); every key it yields must have been written.
+    Keys,
     /// `set_expires_after` of one key.
     Expire {
         /// The key.
@@ -191,7 +203,9 @@ impl Op {
             | Self::Compute { key, value }
             | Self::Load { key, value }
             | Self::Refresh { key, value } => vec![(key.as_str(), value.as_str())],
-            Self::BulkSet { items, .. } => items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            Self::BulkSet { items, .. } | Self::BulkRefresh { items } => {
+                items.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -202,6 +216,35 @@ impl Op {
         match self {
             Self::Set { tags, .. } | Self::BulkSet { tags, .. } => tags,
             _ => &[],
+        }
+    }
+}
+
+impl Op {
+    /// The operation's name (the API call), for counts per kind.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Set { tags, .. } if tags.is_empty() => "set_untagged",
+            Self::Set { .. } => "set",
+            Self::BulkSet { .. } => "bulk_set",
+            Self::Get { .. } => "get",
+            Self::GetEntry { .. } => "get_entry",
+            Self::Invalidate { .. } => "invalidate",
+            Self::InvalidateTags { .. } => "invalidate_by_tags",
+            Self::BulkGet { .. } => "bulk_get",
+            Self::Compute { .. } => "compute",
+            Self::Load { .. } => "get_with_loader",
+            Self::Refresh { .. } => "refresh",
+            Self::BulkRefresh { .. } => "bulk_refresh",
+            Self::Entries => "entries",
+            Self::Keys => "keys",
+            Self::Expire { .. } => "set_expires_after",
+            Self::InvalidateAll => "invalidate_all",
+            Self::EstimatedSize => "estimated_size",
+            Self::Query { .. } => "query",
+            Self::EnsureIndex => "ensure_search_index",
+            Self::DropIndex => "drop_search_index",
         }
     }
 }
@@ -225,6 +268,15 @@ impl fmt::Display for Op {
             Self::Compute { key, value } => write!(f, "compute({key} = {value})"),
             Self::Load { key, value } => write!(f, "get_or_load({key}, loader gives {value})"),
             Self::Refresh { key, value } => write!(f, "refresh({key}, loader gives {value})"),
+            Self::BulkRefresh { items } => {
+                write!(f, "bulk_refresh(")?;
+                for (i, (k, v)) in items.iter().enumerate() {
+                    write!(f, "{}{k}, loader gives {v}", if i == 0 { "" } else { "; " })?;
+                }
+                write!(f, ")")
+            }
+            Self::Entries => write!(f, "entries()"),
+            Self::Keys => write!(f, "keys()"),
             Self::Expire { key, ms } => write!(f, "set_expires_after({key}, {ms} ms)"),
             Self::InvalidateAll => write!(f, "invalidate_all()"),
             Self::EstimatedSize => write!(f, "estimated_size()"),
@@ -258,10 +310,16 @@ pub enum Ret {
         /// The tags its value kept.
         tags: Vec<String>,
     },
+    /// A reload's value (its loader's, or that of the load it joined) when the tags it kept
+    /// are not reported (`refresh` through the public API, which may share a load in flight):
+    /// [`Record::tags_known`] is false.
+    Reloaded(String),
     /// `compute` (of any outcome): the tags the value it wrote kept (the replaced entry's).
     Computed(Vec<String>),
-    /// A query's page: each document's key and value, in order.
+    /// A query's page, or what `entries()` yielded: each key and value, in order.
     Found(Vec<(String, String)>),
+    /// What `keys()` yielded, in order.
+    Keys(Vec<String>),
 }
 
 impl Ret {
@@ -292,10 +350,10 @@ impl Record {
                 .zip(values)
                 .filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v, None)))
                 .collect(),
-            (Op::Query { .. }, Ret::Found(items)) => {
+            (Op::Query { .. } | Op::Entries, Ret::Found(items)) => {
                 items.iter().map(|(k, v)| (k.as_str(), v.as_str(), None)).collect()
             }
-            (Op::Refresh { key, .. }, Ret::Refreshed { value, .. }) => {
+            (Op::Refresh { key, .. }, Ret::Refreshed { value, .. } | Ret::Reloaded(value)) => {
                 vec![(key.as_str(), value.as_str(), None)]
             }
             _ => Vec::new(),
@@ -484,6 +542,18 @@ impl History {
                     && r.ok()
             })
             .count()
+    }
+
+    /// Operations per kind ([`Op::kind`]): how many, and how many of them failed.
+    #[must_use]
+    pub fn per_kind(&self) -> std::collections::BTreeMap<&'static str, (usize, usize)> {
+        let mut out = std::collections::BTreeMap::new();
+        for r in &self.records {
+            let e: &mut (usize, usize) = out.entry(r.op.kind()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(!r.ok());
+        }
+        out
     }
 
     /// Reads that returned a value.

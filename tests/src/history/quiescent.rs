@@ -25,7 +25,7 @@
 //!    - `invalidate_all` leaves no tag key (and no data key) of the namespace (`SCAN` of every
 //!      master).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use slotcache_core::Value;
@@ -36,6 +36,9 @@ use super::workload::Spec;
 use super::{Clock, History, Op, Record, Recorder, Ret, Subject, Violation};
 use crate::conformance::Rt;
 use crate::{Cluster, resp};
+
+/// The longest TTL the workers' `set_expires_after` sets.
+const EXPIRE_MAX: Duration = Duration::from_millis(super::workload::EXPIRE_MAX_MS);
 
 /// The worker id of the quiescent checks' own operations.
 pub const CHECKER: usize = 1000;
@@ -282,7 +285,9 @@ pub async fn run(
 ) -> Report {
     let mut cx =
         Ctx { rt, subject, cluster, rec: Recorder::new(clock, CHECKER), seq: 0, report: Report::default() };
-    if let Some(ttl) = spec.ttl
+    // Entries with a short TTL: the workers' (`spec.ttl`), or set by `set_expires_after`.
+    let short = spec.ttl.into_iter().chain(subject.full_mix().then_some(EXPIRE_MAX)).max();
+    if let Some(ttl) = short
         && !short_lived_expired(&cx, ttl).await
     {
         cx.report
@@ -311,26 +316,50 @@ async fn short_lived_expired(cx: &Ctx<'_>, ttl: Duration) -> bool {
     .await
 }
 
+/// The tags the write of value `v` stored, when the history knows them: a write's own, and
+/// those a `compute` or a reload reported keeping ([`Record::written_tags`]; not the
+/// operation's arguments, which name no tags for them: taking those made every `compute` and
+/// `refresh` that kept tags look untagged, and their entries' deletion by a tag invalidation
+/// look like P3 and P4 violations); none for a load on a miss. `None` when unknown (a
+/// `bulk_refresh`, a `compute` or reload that failed) or never written.
+#[must_use]
+pub fn stored_tags(workload: &History, writes: &HashMap<&str, usize>, v: &str) -> Option<BTreeSet<String>> {
+    let w = &workload.records[*writes.get(v)?];
+    (w.tags_known() || matches!(w.op, Op::Load { .. })).then(|| w.written_tags().iter().cloned().collect())
+}
+
 /// P3 then P2 on the workload's keys.
 async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
     let writes = writes_by_value(workload);
-    let tags_of = |v: &str| -> Option<BTreeSet<String>> {
-        writes.get(v).map(|&i| workload.records[i].op.write_tags().iter().cloned().collect())
-    };
+    let tags_of = |v: &str| stored_tags(workload, &writes, v);
     // key -> (value, tags of its write, the get_entry record)
     let mut live: BTreeMap<String, (String, BTreeSet<String>, Record)> = BTreeMap::new();
+    let mut from_reports = 0;
     for key in spec.key_names() {
         let Some((ret, r)) = cx.read(Op::GetEntry { key: key.clone() }).await else { return };
         let Some(v) = ret.value_read() else { continue };
-        // A value nobody wrote is reported by the P1 check; it has no tags to count.
-        let tags = tags_of(v).unwrap_or_default();
+        // A value nobody wrote is reported by the P1 check; it has no tags to count. A value
+        // whose write's tags are unknown: those `get_entry` reports.
+        let tags = tags_of(v).unwrap_or_else(|| {
+            from_reports += 1;
+            match &ret {
+                Ret::Entry(Some((_, Some(tags)))) => tags.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            }
+        });
         live.insert(key, (v.to_owned(), tags, r));
+    }
+    if from_reports > 0 {
+        eprintln!(
+            "[figure] tags_history P3: {from_reports} fresh entries whose tags are taken from get_entry (write's tags unknown)"
+        );
     }
     // Keys holding a stored value, fresh or not: to name what each invalidation deleted.
     let Some(mut stored) = cx.stored(&spec.key_names().into_iter().collect()) else { return };
-    let stale: Vec<String> = stored.iter().filter(|k| !live.contains_key(*k)).cloned().collect();
-    let stale_described: BTreeMap<String, String> =
-        stale.iter().map(|k| (k.clone(), cx.describe_stored(k))).collect();
+    // What each stored entry carries (its envelope's tags and tokens, each tag's current token),
+    // to explain a count.
+    let described: BTreeMap<String, String> =
+        stored.iter().map(|k| (k.clone(), cx.describe_stored(k))).collect();
     for tag in spec.tag_names() {
         let carrying: Vec<String> =
             live.iter().filter(|(_, (_, tags, _))| tags.contains(&tag)).map(|(k, _)| k.clone()).collect();
@@ -355,16 +384,24 @@ async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
         let not_fresh: Vec<&str> = deleted
             .iter()
             .filter(|k| !expected.contains(k))
-            .map(|k| stale_described.get(*k).map_or(k.as_str(), String::as_str))
+            .map(|k| described.get(*k).map_or(k.as_str(), String::as_str))
             .collect();
         let mut ops: Vec<Record> = expected.iter().map(|k| live[k].2.clone()).collect();
+        // The fresh entries it deleted although the model says they do not carry the tag: their
+        // read and the write of their value, in full.
+        for k in deleted.iter().filter(|k| !expected.contains(k)) {
+            if let Some((_, _, seen)) = live.get(*k) {
+                ops.push(seen.clone());
+                ops.extend(last_writes(workload, k));
+            }
+        }
         if n != expected.len() as u64 {
             ops.push(inv);
             cx.violation(
                 "P3",
                 format!(
                     "invalidate_by_tags([{tag}]) returned {n}; the fresh entries carrying {tag} were {expected:?}; \
-                     it deleted {deleted:?}, of which not fresh (tag: stored token, current token): {not_fresh:?}"
+                     it deleted {deleted:?}, of which not expected (tag: stored token, current token): {not_fresh:?}"
                 ),
                 ops,
             );
@@ -379,7 +416,11 @@ async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
         let Some((v, r)) = cx.get(&key).await else { return };
         let before = live.get(&key);
         match (v, before) {
-            (Some(v), _) if tags_of(&v).is_some_and(|t| !t.is_empty()) => {
+            (Some(v), before)
+                if tags_of(&v)
+                    .or_else(|| before.filter(|b| b.0 == v).map(|b| b.1.clone()))
+                    .is_some_and(|t| !t.is_empty()) =>
+            {
                 let w = writes.get(v.as_str()).map(|&i| workload.records[i].clone());
                 cx.violation(
                     "P2",
@@ -403,12 +444,31 @@ async fn counts_and_orphans(cx: &mut Ctx<'_>, spec: &Spec, workload: &History) {
                 cx.violation(
                     "P4",
                     format!("{key} = {was} was written without tags, and a tag invalidation removed it"),
-                    vec![seen, r],
+                    last_writes(workload, &key).into_iter().chain([seen, r]).collect(),
                 );
             }
             _ => {}
         }
     }
+}
+
+/// The last writes (and key invalidations) of `key` in the workload, oldest first: the record
+/// that explains what its entry carries.
+fn last_writes(workload: &History, key: &str) -> Vec<Record> {
+    let mut out: Vec<Record> = workload
+        .records
+        .iter()
+        .rev()
+        .filter(|r| {
+            r.op.writes().iter().any(|(k, _)| *k == key)
+                || matches!(&r.op, Op::Invalidate { key: k } if k == key)
+                || matches!(r.op, Op::InvalidateAll)
+        })
+        .take(6)
+        .cloned()
+        .collect();
+    out.reverse();
+    out
 }
 
 /// P4 on a key of its own.
@@ -606,5 +666,55 @@ async fn metadata(cx: &mut Ctx<'_>) {
             }
             Err(e) => cx.report.unchecked.push(format!("SCAN {}: {e}", String::from_utf8_lossy(&pattern))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: usize, op: Op, result: Result<Ret, String>) -> Record {
+        Record {
+            id,
+            worker: 0,
+            invoked: id as u64 * 10,
+            completed: id as u64 * 10 + 5,
+            loaded: None,
+            op,
+            result,
+        }
+    }
+
+    /// The model of what an entry carries: a `compute` and a `refresh` store the tags they
+    /// report keeping, not the (absent) tags of their arguments; a load on a miss stores none;
+    /// a `bulk_refresh`'s and a failed `compute`'s tags are unknown.
+    #[test]
+    fn a_compute_or_refresh_stores_the_tags_it_kept() {
+        let t = |s: &str| vec![s.to_owned()];
+        let h = History {
+            records: vec![
+                rec(0, Op::Set { key: "k".into(), value: "v0".into(), tags: t("a") }, Ok(Ret::Done)),
+                rec(1, Op::Compute { key: "k".into(), value: "v1".into() }, Ok(Ret::Computed(t("a")))),
+                rec(
+                    2,
+                    Op::Refresh { key: "k".into(), value: "v2".into() },
+                    Ok(Ret::Refreshed { value: "v2".into(), tags: t("a") }),
+                ),
+                rec(3, Op::Load { key: "k".into(), value: "v3".into() }, Ok(Ret::Read(Some("v3".into())))),
+                rec(4, Op::BulkRefresh { items: vec![("k".into(), "v4".into())] }, Ok(Ret::Count(1))),
+                rec(5, Op::Compute { key: "k".into(), value: "v5".into() }, Err("timeout".into())),
+                rec(6, Op::Refresh { key: "k".into(), value: "v6".into() }, Ok(Ret::Reloaded("v6".into()))),
+            ],
+        };
+        let writes = writes_by_value(&h);
+        let a: BTreeSet<String> = ["a".to_owned()].into();
+        assert_eq!(stored_tags(&h, &writes, "v0"), Some(a.clone()));
+        assert_eq!(stored_tags(&h, &writes, "v1"), Some(a.clone()), "the compute kept a");
+        assert_eq!(stored_tags(&h, &writes, "v2"), Some(a), "the refresh kept a");
+        assert_eq!(stored_tags(&h, &writes, "v3"), Some(BTreeSet::new()), "a load on a miss: none");
+        assert_eq!(stored_tags(&h, &writes, "v4"), None, "bulk_refresh: unknown");
+        assert_eq!(stored_tags(&h, &writes, "v5"), None, "a failed compute: unknown");
+        assert_eq!(stored_tags(&h, &writes, "v6"), None, "a refresh through the API: unknown");
+        assert_eq!(stored_tags(&h, &writes, "zz"), None);
     }
 }

@@ -190,6 +190,9 @@ impl Outcome {
             all.len(),
             self.quiescent.unchecked.len(),
         );
+        let kinds: Vec<String> =
+            h.per_kind().iter().map(|(k, (n, failed))| format!("{k} {n} ({failed} failed)")).collect();
+        eprintln!("[figure] tags_history run={run} ops by kind: {}", kinds.join(", "));
         eprintln!("[figure] tags_history run={run} disruption: {}", self.disruption.what);
         for w in &self.disruption.windows {
             eprintln!(

@@ -1,18 +1,30 @@
 //! The concurrent workload: time-boxed workers over a small key space and a few tags.
 //!
-//! Each worker loops until the run stops, picking one operation at random:
+//! Each worker loops until the run stops, picking one operation at random (per mille):
 //!
 //! | share | operation |
 //! |---|---|
-//! | 20 % | `get` (`get_if_present`) |
-//! | 8 % | `get_entry` |
+//! | 18 % | `get` (`get_if_present`) |
+//! | 7 % | `get_entry` |
 //! | 5 % | `bulk_get` of 2–4 keys |
-//! | 5 % | `get` with a loader (its value stored untagged on a miss; when it was called is recorded) |
-//! | 20 % | `set` with 1–2 random tags |
-//! | 7 % | `set` without tags |
-//! | 9 % | `invalidate` of one key |
+//! | 4.5 % | `get` with a loader (its value stored untagged on a miss; when it was called is recorded) |
+//! | 18.5 % | `set` with 1–2 random tags |
+//! | 6.5 % | `set` without tags |
+//! | 8.5 % | `invalidate` of one key |
 //! | 13 % | `invalidate_by_tags` of 1–2 tags |
-//! | 13 % | `bulk_set` of 2–4 keys with one tag |
+//! | 10 % | `bulk_set` of 2–4 keys with one tag |
+//! | 3.5 % | `compute` setting a new value (the tags it kept reported by a test-only hook) |
+//! | 1.3 % | `refresh` (in the caller's task, reporting the tags it kept: test-only hook) |
+//! | 1.2 % | `refresh` through the API (sharing loads in flight; the tags kept not reported) |
+//! | 1 % | `bulk_refresh` of 2–3 keys (the tags kept not reported) |
+//! | 1 % | `set_expires_after` of 20–400 ms |
+//! | 0.4 % | `entries()`, the whole stream |
+//! | 0.2 % | `keys()`, the whole stream |
+//! | 0.2 % | `estimated_size` |
+//! | 0.2 % | `invalidate_all` |
+//!
+//! A subject without the whole mix ([`Subject::full_mix`]: the naive protocol) draws from the
+//! first nine only.
 //!
 //! Every value is `w<worker>.<seq>`, unique in the run (worker ids are unique across the client
 //! processes of a run, [`Spec::first_worker`]). Between operations a worker yields, and
@@ -137,6 +149,13 @@ impl Rng {
     }
 }
 
+/// Where the operations of the whole mix begin on the per-mille dice ([`Subject::full_mix`]).
+const FULL_FROM: usize = 910;
+
+/// The longest TTL `set_expires_after` sets (from 20 ms): the quiescent checks wait until
+/// entries that short-lived expired.
+pub const EXPIRE_MAX_MS: u64 = 400;
+
 /// Tells the workers when to stop: the disruption (if any) reports it is done with
 /// [`Stop::disruption_done`]; the run then lasts [`Spec::tail`] more, and at least
 /// [`Spec::min`], at most [`Spec::max`].
@@ -252,64 +271,115 @@ async fn worker(
         format!("w{w}.{seq}")
     };
     let s = subject.as_ref();
+    let full = subject.full_mix();
     while !halt.load(Ordering::Acquire) {
-        let dice = rng.below(100);
+        // Per mille; a subject without the whole mix draws from the first part only.
+        let dice = if full { rng.below(1000) } else { rng.below(FULL_FROM) };
         let max_ms = ttl.map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
         let ttl = ttl.map(|_| Duration::from_millis(1 + rng.next() % max_ms));
         let key = keys[rng.below(keys.len())].clone();
+        let at = Arc::new(AtomicU64::new(NOT_CALLED));
+        let mark = at.clone();
+        let called: LoaderCalled = Arc::new(move || mark.store(clock.now(), Ordering::Release));
         match dice {
-            0..20 => {
+            0..180 => {
                 let op = Op::Get { key: key.clone() };
                 let _ = rec.record(op, async { s.get(&key).await.map(Ret::Read) }).await;
             }
-            20..28 => {
+            180..250 => {
                 let op = Op::GetEntry { key: key.clone() };
                 let _ = rec.record(op, async { s.get_entry(&key).await.map(Ret::Entry) }).await;
             }
-            28..33 => {
+            250..300 => {
                 let n = 2 + rng.below(3);
                 let ks = rng.pick(&keys, n);
                 let op = Op::BulkGet { keys: ks.clone() };
                 let _ = rec.record(op, async { s.bulk_get(&ks).await.map(Ret::Values) }).await;
             }
-            33..38 => {
+            300..345 => {
                 let v = value();
                 let op = Op::Load { key: key.clone(), value: v.clone() };
-                let at = Arc::new(AtomicU64::new(NOT_CALLED));
-                let mark = at.clone();
-                let called: LoaderCalled = Arc::new(move || mark.store(clock.now(), Ordering::Release));
                 let load = async { s.get_or_load(&key, &v, called).await.map(|v| Ret::Read(Some(v))) };
                 let _ = rec.record_load(op, &at, load).await;
             }
-            38..58 => {
+            345..530 => {
                 let n = 1 + rng.below(2);
                 let t = rng.pick(&tags, n);
                 let v = value();
                 let op = Op::Set { key: key.clone(), value: v.clone(), tags: t.clone() };
                 let _ = rec.record(op, async { s.set(&key, &v, &t, ttl).await.map(|()| Ret::Done) }).await;
             }
-            58..65 => {
+            530..595 => {
                 let v = value();
                 let op = Op::Set { key: key.clone(), value: v.clone(), tags: Vec::new() };
                 let _ = rec.record(op, async { s.set(&key, &v, &[], ttl).await.map(|()| Ret::Done) }).await;
             }
-            65..74 => {
+            595..680 => {
                 let op = Op::Invalidate { key: key.clone() };
                 let _ = rec.record(op, async { s.invalidate(&key).await.map(Ret::Existed) }).await;
             }
-            74..87 => {
+            680..810 => {
                 let n = 1 + rng.below(2);
                 let t = rng.pick(&tags, n);
                 let op = Op::InvalidateTags { tags: t.clone() };
                 let _ = rec.record(op, async { s.invalidate_by_tags(&t).await.map(Ret::Count) }).await;
             }
-            _ => {
+            810..FULL_FROM => {
                 let n = 2 + rng.below(3);
                 let ks = rng.pick(&keys, n);
                 let items: Vec<(String, String)> = ks.into_iter().map(|k| (k, value())).collect();
                 let t = rng.pick(&tags, 1);
                 let op = Op::BulkSet { items: items.clone(), tags: t.clone() };
                 let _ = rec.record(op, async { s.bulk_set(&items, &t).await.map(|()| Ret::Done) }).await;
+            }
+            // The whole mix from here.
+            FULL_FROM..945 => {
+                let v = value();
+                let op = Op::Compute { key: key.clone(), value: v.clone() };
+                let _ = rec.record(op, async { s.compute(&key, &v).await.map(Ret::Computed) }).await;
+            }
+            945..958 => {
+                let v = value();
+                let op = Op::Refresh { key: key.clone(), value: v.clone() };
+                let reload = async {
+                    s.refresh(&key, &v, called).await.map(|(value, tags)| Ret::Refreshed { value, tags })
+                };
+                let _ = rec.record_load(op, &at, reload).await;
+            }
+            958..970 => {
+                let v = value();
+                let op = Op::Refresh { key: key.clone(), value: v.clone() };
+                let reload = async { s.refresh_shared(&key, &v, called).await.map(Ret::Reloaded) };
+                let _ = rec.record_load(op, &at, reload).await;
+            }
+            970..980 => {
+                let n = 2 + rng.below(2);
+                let ks = rng.pick(&keys, n);
+                let items: Vec<(String, String)> = ks.into_iter().map(|k| (k, value())).collect();
+                let op = Op::BulkRefresh { items: items.clone() };
+                let reload = async { s.bulk_refresh(&items, called).await.map(Ret::Count) };
+                let _ = rec.record_load(op, &at, reload).await;
+            }
+            980..990 => {
+                let ms = 20 + rng.next() % (EXPIRE_MAX_MS - 19);
+                let op = Op::Expire { key: key.clone(), ms };
+                let expire =
+                    async { s.set_expires_after(&key, Duration::from_millis(ms)).await.map(Ret::Existed) };
+                let _ = rec.record(op, expire).await;
+            }
+            990..994 => {
+                let _ = rec.record(Op::Entries, async { s.entries().await.map(Ret::Found) }).await;
+            }
+            994..996 => {
+                let _ = rec.record(Op::Keys, async { s.keys().await.map(Ret::Keys) }).await;
+            }
+            996..998 => {
+                let _ =
+                    rec.record(Op::EstimatedSize, async { s.estimated_size().await.map(Ret::Count) }).await;
+            }
+            _ => {
+                let _ =
+                    rec.record(Op::InvalidateAll, async { s.invalidate_all().await.map(Ret::Count) }).await;
             }
         }
         if rng.below(4) == 0 {

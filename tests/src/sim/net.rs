@@ -538,9 +538,16 @@ impl Sim {
         let r = self.cluster.best_replica(primary)?;
         let (had, of) = (self.cluster.repl_offset(&r), self.cluster.repl_offset(primary));
         self.log(TraceKind::Fault, || format!("promote {r} (applied {had} of {of})"));
-        self.cluster.failover(&r);
-        self.pump();
+        self.promote(&r);
         Some(r)
+    }
+
+    /// Promotes `replica` now (the election once its primary has been unreachable for the node
+    /// timeout; see [`SimCluster::failover`]): the slot map changes and replication follows.
+    pub fn promote(&mut self, replica: &NodeAddr) {
+        self.log(TraceKind::Fault, || format!("promoted {replica}"));
+        self.cluster.failover(replica);
+        self.pump();
     }
 
     /// Restarts a node (stopped or not): its connections drop, its script cache empties, and its

@@ -23,11 +23,14 @@ use slotcache_core::cache::Storage;
 use slotcache_core::cache::op::compute::{self, ComputeEntry, ComputeOutcome, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::flights::{Flights, Role};
+use slotcache_core::cache::op::iterate::{self, NextPage};
 use slotcache_core::cache::op::load::{self, Load, LoadConfig, LoadKind, LoadResult, Loaded, Prepared};
 use slotcache_core::cache::op::scan::ScanAll;
 use slotcache_core::cache::op::search_drop::DropIndex;
 use slotcache_core::cache::op::search_index::{EnsureIndex, IndexSpec, KnownIndexes};
 use slotcache_core::cache::op::search_query::{self, Query, SearchQuery};
+use slotcache_core::cache::op::walk::{Ahead, Walk};
+use slotcache_core::cache::op::{Ctx, Input, Machine, Step};
 use slotcache_core::cache::search::{Filter, FilterOp, SearchSchema, SortBy, SortOrder};
 
 use crate::history::{Op, Ret};
@@ -50,6 +53,8 @@ pub struct CacheOps {
     pub load_variant: load::Variant,
     /// The compute bug variant (test-only).
     pub compute_variant: compute::Variant,
+    /// The iteration bug variant (test-only).
+    pub iterate_variant: iterate::Variant,
     /// Loads take the cluster lock for at most this long (`None`: no lock).
     pub lock_hold: Option<Duration>,
     /// A loader takes up to this long (each its own latency, drawn from its value), as one
@@ -199,6 +204,7 @@ impl CacheOps {
             invalidate_tags_variant: Variant::Correct,
             load_variant: load::Variant::Correct,
             compute_variant: compute::Variant::Correct,
+            iterate_variant: iterate::Variant::Correct,
             lock_hold: None,
             loader_ms: 0,
             flights: Rc::new(RefCell::new(Flights::default())),
@@ -360,6 +366,21 @@ impl CacheOps {
                     Ret::Done
                 }))
             }
+            Op::Entries | Op::Keys => {
+                let entries = matches!(op, Op::Entries);
+                let walk =
+                    if entries { Walk::entries(scope, self.budget) } else { Walk::keys(scope, self.budget) }
+                        .with_variant(self.iterate_variant);
+                Box::new(Walking {
+                    walk,
+                    page: None,
+                    items: Vec::new(),
+                    ns: self.scope.ns.clone(),
+                    doc,
+                    entries,
+                })
+            }
+            Op::BulkRefresh { .. } => return None,
             Op::DropIndex => {
                 let search = self.search.as_ref()?;
                 search.known.borrow_mut().clear();
@@ -407,6 +428,59 @@ impl CacheOps {
         let load = Answering::new(m, answer, map).loader(self.loader_latency(value));
         let key = fk.bytes().clone();
         Box::new(Led { load: Box::new(load), shared, table: self.flights.clone(), key, ticket })
+    }
+}
+
+/// `entries()` or `keys()`: the core's walk, page by page, each page's machine run in turn
+/// (as the async layer's stream does), every item kept; an error fails the whole operation.
+struct Walking {
+    walk: Walk<(String, Option<String>)>,
+    page: Option<Box<NextPage>>,
+    items: Vec<(String, Option<String>)>,
+    ns: slotcache_core::Namespace,
+    doc: bool,
+    entries: bool,
+}
+
+impl SimOp for Walking {
+    fn resume(&mut self, cx: &mut Ctx<'_>, input: Input) -> Step<Result<Ret, String>> {
+        let mut input = input;
+        loop {
+            if let Some(page) = self.page.as_mut() {
+                match page.resume(cx, std::mem::replace(&mut input, Input::Start)) {
+                    Step::Done(paged) => {
+                        self.page = None;
+                        let (ns, doc) = (&self.ns, self.doc);
+                        self.walk.paged(paged, |p| {
+                            let keys = p.keys.iter().map(|k| text(ns.user_key(k).unwrap_or(k)));
+                            Ok(if p.entries.is_empty() {
+                                keys.map(|k| Ok((k, None))).collect()
+                            } else {
+                                keys.zip(p.entries)
+                                    .filter_map(|(k, e)| e.map(|e| Ok((k, Some(value_of(doc, &e.payload))))))
+                                    .collect()
+                            })
+                        });
+                    }
+                    Step::Send(r) => return Step::Send(r),
+                    Step::Sleep(at) => return Step::Sleep(at),
+                    Step::Call(never) => match never {},
+                }
+            }
+            match self.walk.ahead() {
+                Ahead::Item(Ok(item)) => self.items.push(item),
+                Ahead::Item(Err(e)) => return Step::Done(Ok(Err(e.to_string()))),
+                Ahead::Fetch(m) => self.page = Some(m),
+                Ahead::End => {
+                    let items = std::mem::take(&mut self.items);
+                    return Step::Done(Ok(Ok(if self.entries {
+                        Ret::Found(items.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+                    } else {
+                        Ret::Keys(items.into_iter().map(|(k, _)| k).collect())
+                    })));
+                }
+            }
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Options {
     pub flights_variant: flights::Variant,
     /// The compute bug variant (test-only).
     pub compute_variant: compute::Variant,
+    /// The iteration bug variant (test-only).
+    pub iterate_variant: slotcache_core::cache::op::iterate::Variant,
     /// The fault schedule's horizon (virtual time).
     pub horizon: Duration,
     /// A searchable namespace (JSON documents, queries mixed in) instead of envelopes.
@@ -60,6 +62,7 @@ impl Default for Options {
             load_variant: load::Variant::Correct,
             flights_variant: flights::Variant::Correct,
             compute_variant: compute::Variant::Correct,
+            iterate_variant: slotcache_core::cache::op::iterate::Variant::Correct,
             horizon: Duration::from_secs(2),
             documents: false,
             search_variant: search_query::Variant::Correct,
@@ -184,6 +187,7 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     ops.invalidate_tags_variant = options.variant;
     ops.load_variant = options.load_variant;
     ops.compute_variant = options.compute_variant;
+    ops.iterate_variant = options.iterate_variant;
     ops.flights = std::rc::Rc::new(std::cell::RefCell::new(
         flights::Flights::default().with_variant(options.flights_variant),
     ));

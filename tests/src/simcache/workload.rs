@@ -131,7 +131,11 @@ impl Ops {
             68..=72 => Op::Refresh { value: self.value(worker), key },
             73..=75 => Op::Expire { key, ms: 20 + self.rng.next() % 400 },
             76..=84 => Op::Invalidate { key },
-            85 => Op::EstimatedSize,
+            85 => match self.rng.below(3) {
+                0 => Op::EstimatedSize,
+                1 => Op::Keys,
+                _ => Op::Entries,
+            },
             86 if self.rng.below(4) == 0 => Op::InvalidateAll,
             _ => {
                 let n = 1 + self.rng.below(2);

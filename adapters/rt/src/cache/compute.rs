@@ -8,6 +8,7 @@
 //! `atomic_operation_timeout`). The value returned is the one computed and written, never a
 //! re-read.
 
+use bytes::Bytes;
 use slotcache_core::cache::op::compute::ComputeEntry;
 use slotcache_core::cache::{CacheError, Compute, IfAbsent, Ttl};
 
@@ -19,14 +20,30 @@ use crate::observe::Op;
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// Runs the compute machine of operation `op`; `f` is called once per attempt (`None`
     /// from it: leave the entry, used by compute_if_absent/present).
-    async fn compute_inner<F>(&self, op: Op, key: &K, mut f: F) -> Result<Option<V>, CacheError>
+    async fn compute_inner<F>(&self, op: Op, key: &K, f: F) -> Result<Option<V>, CacheError>
+    where
+        F: FnMut(Option<&V>) -> Option<Compute<V>>,
+    {
+        self.compute_kept(op, key, f).await.map(|(v, _)| v)
+    }
+
+    /// [`Cache::compute_inner`], with the tags the written value kept (the replaced entry's;
+    /// empty when nothing was written).
+    pub(super) async fn compute_kept<F>(
+        &self,
+        op: Op,
+        key: &K,
+        mut f: F,
+    ) -> Result<(Option<V>, Vec<Bytes>), CacheError>
     where
         F: FnMut(Option<&V>) -> Option<Compute<V>>,
     {
         let (typed, retries) = (&self.inner.typed, self.inner.config.max_compute_retries);
         let machine = ComputeEntry::new(typed.scope(), typed.key(key)?, retries, self.deadline_for(op));
         let apply = |call| std::future::ready(typed.apply(key, call, &mut f, wall_ms(), &mut random::fill));
-        Ok(typed.computed(self.inner.exec.drive_with(machine, apply).await?))
+        let mut outcome = self.inner.exec.drive_with(machine, apply).await?;
+        let kept = std::mem::take(&mut outcome.kept_tags);
+        Ok((typed.computed(outcome), kept))
     }
 
     /// Reads the entry, calls `f` with it (`None` when absent or invalidated), and applies its

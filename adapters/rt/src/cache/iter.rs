@@ -20,7 +20,7 @@ use crate::observe::Op;
 impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
     /// A stream of `walk`'s items, made of each page by `items`; each page fetched is one
     /// observed `op`.
-    fn walk<T: Send + 'static>(
+    pub(super) fn walk<T: Send + 'static>(
         &self,
         op: Op,
         walk: Walk<T>,

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use slotcache_core::cache::CacheError;
@@ -23,7 +24,9 @@ use slotcache_core::cache::op::Machine;
 use slotcache_core::cache::op::flights::{Barrier, Role};
 use slotcache_core::cache::op::load::{LoadKind, aborted};
 use slotcache_core::cache::op::lookup::LookUp;
-use slotcache_core::cache::typed_loads::{TypedBulkLoad, TypedBulkRefresh, TypedLoad};
+use slotcache_core::cache::typed_loads::{
+    TypedBulkLoad, TypedBulkRefresh, TypedLoad, TypedLoadReportingTags,
+};
 
 use super::namespace::{Cache, Flight, OnDrop};
 use crate::observe::Op;
@@ -179,6 +182,24 @@ impl<K: Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Cache<K
         let (this, barrier) = (self.clone(), self.flights().barrier());
         let flight = self.load_shared(key.clone(), loader, LoadKind::Refresh, barrier);
         async move { this.observed(Op::Refresh, flight).await }
+    }
+
+    /// A reload of `key` run at once in this task, outside the table of loads in flight (it
+    /// neither joins nor is joined), ending with the value and the tags it kept. Test-only
+    /// (see [`super::testing::refresh_reporting_tags`]).
+    pub(super) async fn refresh_kept<F, Fut>(&self, key: &K, loader: F) -> Result<(V, Vec<Bytes>), CacheError>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = Result<V, CacheError>>,
+    {
+        self.observed(Op::Refresh, async move {
+            let fk = self.inner.typed.key(key)?;
+            let budget = Op::Refresh.timeout(&self.inner.config);
+            let machine =
+                TypedLoadReportingTags::new(&self.inner.typed, key.clone(), fk, LoadKind::Refresh, budget);
+            self.drive_loader(machine, loader, Some(Op::Refresh)).await
+        })
+        .await
     }
 
     /// Reloads `keys` in the background with one call of `loader`, and stores every value it

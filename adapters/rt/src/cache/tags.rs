@@ -140,10 +140,76 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Cache<K, V> {
 /// the real-cluster tests can show that what they check would catch it. Not part of the API.
 #[doc(hidden)]
 pub mod testing {
-    use slotcache_core::cache::CacheError;
+    use core::future::Future;
+
     use slotcache_core::cache::op::invalidate_tags::Variant;
+    use slotcache_core::cache::{CacheError, Compute};
 
     use super::Cache;
+    use crate::observe::Op;
+
+    /// `entries()` whose pages run with the machine's bug `variant` (e.g. entries not checked
+    /// against their tags' tokens).
+    pub fn entries_with<K, V>(
+        cache: &Cache<K, V>,
+        variant: slotcache_core::cache::op::iterate::Variant,
+    ) -> futures_util::stream::BoxStream<'static, Result<(K, V), CacheError>>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        let walk = slotcache_core::cache::op::walk::Walk::entries(
+            cache.inner.typed.scope(),
+            cache.inner.config.operation_timeout,
+        )
+        .with_variant(variant);
+        cache.walk(Op::Entries, walk, slotcache_core::cache::Typed::page_entries)
+    }
+
+    fn text(tags: Vec<bytes::Bytes>) -> Vec<String> {
+        tags.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
+    }
+
+    /// `compute`, also returning the tags the value it wrote kept (those of the entry its
+    /// compare-and-set replaced, fresh or stale; none when it wrote nothing): the real-cluster
+    /// history checker cannot know them otherwise (which entry a compute replaced depends on
+    /// the races it won).
+    ///
+    /// # Errors
+    /// As `compute`.
+    pub async fn compute_reporting_tags<K, V, F>(
+        cache: &Cache<K, V>,
+        key: &K,
+        mut f: F,
+    ) -> Result<(Option<V>, Vec<String>), CacheError>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        F: FnMut(Option<&V>) -> Compute<V>,
+    {
+        let run = cache.compute_kept(Op::Compute, key, |cur| Some(f(cur)));
+        cache.observed(Op::Compute, run).await.map(|(v, tags)| (v, text(tags)))
+    }
+
+    /// A `refresh` of `key` that runs in the calling task, outside the table of loads in
+    /// flight (it neither joins another load nor is joined), returning the value and the tags
+    /// it kept (the entry's when it read them, if it was fresh; none otherwise).
+    ///
+    /// # Errors
+    /// As `refresh`.
+    pub async fn refresh_reporting_tags<K, V, F, Fut>(
+        cache: &Cache<K, V>,
+        key: &K,
+        loader: F,
+    ) -> Result<(V, Vec<String>), CacheError>
+    where
+        K: Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = Result<V, CacheError>>,
+    {
+        cache.refresh_kept(key, loader).await.map(|(v, tags)| (v, text(tags)))
+    }
 
     /// `invalidate_by_tags` with bug A6 reintroduced ([`Variant::EraseBeforeEarlyReturn`]): a
     /// delete round that fails returns at once, and the entries it did not delete are no

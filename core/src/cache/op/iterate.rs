@@ -101,6 +101,19 @@ enum State {
     Over,
 }
 
+/// Test-only variants of real bugs, to show that the history checkers catch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Variant {
+    /// As documented.
+    #[default]
+    Correct,
+    /// A page's entries are not checked against their tags' current tokens: an entry a tag
+    /// invalidation made stale (and did not delete: a write that raced it, a clean-up that
+    /// failed) is yielded, a stale hit.
+    NoTokenCheck,
+}
+
 /// Takes a walk one page further.
 #[derive(Debug)]
 pub struct NextPage {
@@ -112,19 +125,46 @@ pub struct NextPage {
     /// The wait for a first topology, bounded by one budget from the start.
     wait: Option<Deadline>,
     state: State,
+    variant: Variant,
 }
 
 impl NextPage {
     /// The next page of keys; each request bounded by `budget` (reported as operation `op`).
     #[must_use]
     pub const fn keys(scope: Arc<Scope>, cursor: KeyCursor, op: &'static str, budget: Duration) -> Self {
-        Self { scope, cursor, fetch: false, op, budget, wait: None, state: State::Idle }
+        Self {
+            scope,
+            cursor,
+            fetch: false,
+            op,
+            budget,
+            wait: None,
+            state: State::Idle,
+            variant: Variant::Correct,
+        }
     }
 
     /// The next page of keys with their entries.
     #[must_use]
     pub const fn entries(scope: Arc<Scope>, cursor: KeyCursor, op: &'static str, budget: Duration) -> Self {
-        Self { scope, cursor, fetch: true, op, budget, wait: None, state: State::Idle }
+        Self {
+            scope,
+            cursor,
+            fetch: true,
+            op,
+            budget,
+            wait: None,
+            state: State::Idle,
+            variant: Variant::Correct,
+        }
+    }
+
+    /// The same page with a test-only bug variant.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
 
     fn done(&mut self, page: Option<Page>) -> Step<Paged> {
@@ -225,7 +265,7 @@ impl NextPage {
             Err(e) => return self.fail(e),
         };
         let check = TokenCheck::of(entries.iter().flatten());
-        if check.is_empty() {
+        if check.is_empty() || self.variant == Variant::NoTokenCheck {
             return self.done(Some(Page { keys, entries, stale: 0 }));
         }
         let mut round = match check.round(&self.scope.ns) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::cache::error::CacheError;
 
-use super::iterate::{KeyCursor, NextPage, Page, Paged};
+use super::iterate::{KeyCursor, NextPage, Page, Paged, Variant};
 use super::scope::Scope;
 
 /// The items of one page, or the error that fails the whole page.
@@ -35,6 +35,7 @@ pub struct Walk<T> {
     /// `None` once the walk ended or failed.
     cursor: Option<KeyCursor>,
     items: VecDeque<Result<T, CacheError>>,
+    variant: Variant,
 }
 
 impl<T> Walk<T> {
@@ -53,7 +54,15 @@ impl<T> Walk<T> {
 
     fn new(scope: Arc<Scope>, fetch: bool, budget: Duration) -> Self {
         let cursor = Some(KeyCursor::new(scope.ns.scan_pattern()));
-        Self { scope, fetch, budget, cursor, items: VecDeque::new() }
+        Self { scope, fetch, budget, cursor, items: VecDeque::new(), variant: Variant::Correct }
+    }
+
+    /// The same walk, its pages with a test-only bug variant.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
     }
 
     /// What comes next: an item held, else the next page to fetch, else the end.
@@ -63,11 +72,14 @@ impl<T> Walk<T> {
         }
         let Some(cursor) = self.cursor.take() else { return Ahead::End };
         let scope = self.scope.clone();
-        Ahead::Fetch(Box::new(if self.fetch {
-            NextPage::entries(scope, cursor, "scan", self.budget)
-        } else {
-            NextPage::keys(scope, cursor, "scan", self.budget)
-        }))
+        Ahead::Fetch(Box::new(
+            if self.fetch {
+                NextPage::entries(scope, cursor, "scan", self.budget)
+            } else {
+                NextPage::keys(scope, cursor, "scan", self.budget)
+            }
+            .with_variant(self.variant),
+        ))
     }
 
     /// Takes the outcome of the machine [`Walk::ahead`] asked for; `items` makes a page's

@@ -1,0 +1,79 @@
+//! `slotcache drill`: the failure drills of `slotcache-bench` (slotcache, redis-rs and fred under
+//! the same load on a cluster it starts and stops), with a progress bar, the results table on
+//! standard output and the full report in `--out`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use slotcache_bench::drill::{self, Drill, Options};
+
+/// The command line's choices.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DrillArgs {
+    /// Runs of each variant of drill 1 (SIGKILL, pinned and random keys).
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+    /// Runs of each variant of the other drills.
+    #[arg(long, default_value_t = 3)]
+    repeat_others: usize,
+    /// Which drills: 1 (SIGKILL), 2 (SIGSTOP short and past the node timeout), 3 (two failovers
+    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
+    drills: Vec<u8>,
+    /// Primaries (each with one replica).
+    #[arg(long, default_value_t = 3)]
+    shards: usize,
+    /// A short smoke run: drill 1 once per variant, short windows (unless --drills or
+    /// --repeat say otherwise); results in target/drill-quick unless --out says otherwise.
+    #[arg(long)]
+    quick: bool,
+    /// Where the README, CSVs and plots go (default: drills/results in the workspace).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn workspace() -> PathBuf {
+    let cli = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    cli.parent().unwrap_or(cli).to_path_buf()
+}
+
+pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
+    if a.shards == 0 {
+        anyhow::bail!("--shards must be at least 1");
+    }
+    let mut o = if a.quick {
+        let out = a.out.clone().unwrap_or_else(|| workspace().join("target/drill-quick"));
+        let mut o = Options::quick(out);
+        if argv.iter().any(|x| x.starts_with("--drills")) {
+            o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+        }
+        if argv.iter().any(|x| x.starts_with("--repeat")) {
+            o.repeat = a.repeat.max(1);
+            o.repeat_others = a.repeat_others.max(1);
+        }
+        o
+    } else {
+        let out = a.out.clone().unwrap_or_else(|| workspace().join("drills/results"));
+        let mut o = Options::new(out);
+        o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+        o.repeat = a.repeat.max(1);
+        o.repeat_others = a.repeat_others.max(1);
+        o
+    };
+    o.shards = a.shards;
+    o.command = format!("slotcache {}", argv.join(" "));
+    eprintln!(
+        "slotcache drill: {} primaries + 1 replica each; drills {}; results in {}",
+        o.shards,
+        o.drills.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+        o.out.display()
+    );
+    let outcome = drill::run(&o).context("running the drills")?;
+    println!("{}", outcome.table);
+    for f in &outcome.failures {
+        eprintln!("not done: {}", f.lines().next().unwrap_or_default());
+    }
+    println!("report: {}", o.out.join("README.md").display());
+    Ok(if outcome.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,84 @@
+//! `slotcache drill --quick` end to end: it forms its own cluster, runs drill 1 (SIGKILL, tasks
+//! pinned and on random keys) against slotcache, redis-rs and fred, writes the report, and
+//! leaves no server running.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use slotcache_tests::{procs, wait_until};
+
+const BIN: &str = env!("CARGO_BIN_EXE_slotcache");
+const CLIENTS: [&str; 3] = ["slotcache", "redis-rs 1.8.1", "fred 10.1.0"];
+
+#[test]
+fn drill_quick_writes_every_file_for_every_client_and_cleans_up() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drill-quick-test");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut child = Command::new(BIN)
+        .args(["drill", "--quick", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // About 20 s on an idle machine; bounded generously for a loaded one.
+    let done =
+        wait_until(Duration::from_secs(180), "slotcache drill to exit", || Ok(child.try_wait()?.is_some()));
+    if done.is_err() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(done.is_ok(), "slotcache drill did not exit within 180 s");
+    assert!(output.status.success(), "drill failed:\n{stdout}\n{stderr}");
+
+    // No server of this run is left, whatever the drill did to them.
+    let left: Vec<_> = procs::servers(None)
+        .into_iter()
+        .filter(|s| procs::read_owner(&s.cluster_dir).is_some_and(|(owner, _, _)| owner == pid))
+        .collect();
+    assert!(left.is_empty(), "servers left running: {left:?}");
+
+    for f in [
+        "README.md",
+        "summary.csv",
+        "timeline.csv",
+        "errors.csv",
+        "events.csv",
+        "kill-pinned.svg",
+        "kill-random.svg",
+    ] {
+        let p = out.join(f);
+        assert!(p.is_file(), "missing {}", p.display());
+    }
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    for c in CLIENTS {
+        assert!(stdout.contains(&format!("| {c} | 1 |")), "no row for {c} in the printed table:\n{stdout}");
+        assert!(readme.contains(&format!("| {c} | 1 |")), "no row for {c} in README.md");
+    }
+    assert!(readme.contains("at commit `"), "README.md names no commit");
+    assert!(readme.contains("load average"), "README.md gives no load average");
+
+    // Every client served requests in both runs, and each run had a promotion.
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for drill in ["kill-pinned", "kill-random"] {
+        for c in CLIENTS {
+            let line = summary
+                .lines()
+                .find(|l| l.starts_with(&format!("{drill},1,{c},")))
+                .unwrap_or_else(|| panic!("no summary line for {drill} / {c}:\n{summary}"));
+            let ok: u64 = line.split(',').nth(5).unwrap().parse().unwrap();
+            assert!(ok > 100, "{c} served only {ok} requests in {drill}: {line}");
+        }
+    }
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(events.lines().filter(|l| l.contains("promoted")).count(), 2, "{events}");
+    let svg = std::fs::read_to_string(out.join("kill-pinned.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() >= 9,
+        "a panel per client, a line per shard"
+    );
+}
