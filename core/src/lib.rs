@@ -4,12 +4,12 @@
 //! touches the world. It never opens a socket, never reads a clock, never sleeps and never
 //! spawns: time, randomness and bytes come in as arguments, and what to do comes out as values.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
 pub mod client;
 pub mod command;
 pub mod config;
-mod fast_hasher;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -127,12 +127,16 @@ macro_rules! import_everywhere {
 
 shared_api!(import_everywhere);
 
-/// The names `pub use` and `pub mod` put at the root of `slotcache-rt`, plus the entry points
+/// The names `pub use` and `pub mod` put at the root of `slotcache-rt` (with every feature on:
+/// attribute lines such as `#[cfg(feature = "search")]` are skipped), plus the entry points
 /// every runtime crate defines.
 fn rt_exports() -> std::collections::BTreeSet<String> {
     let src = include_str!("../../adapters/rt/src/lib.rs");
-    let code: String =
-        src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let code: String = src
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//") && !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut names: std::collections::BTreeSet<String> =
         ["connect", "provider", "memory_provider", "memory_provider_on"].map(String::from).into();
     for stmt in code.split(';') {

@@ -140,9 +140,11 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
     }
     let now = cx.now_ms();
     let a = &args[1..];
+    #[cfg(feature = "search")]
     if name.starts_with("JSON.") {
         return super::json::exec(cx, &name, a);
     }
+    #[cfg(feature = "search")]
     if name.starts_with("FT.") {
         return super::search::exec(cx, &name, a);
     }
@@ -202,7 +204,9 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
                 cx.store
                     .get_mut(&a[0], now, |e| match &mut e.val {
                         Val::ZSet(m) => a[1..].iter().filter(|x| m.remove(*x).is_some()).count() as i64,
-                        Val::Str(_) | Val::Json(_) => 0,
+                        Val::Str(_) => 0,
+                        #[cfg(feature = "search")]
+                        Val::Json(_) => 0,
                     })
                     .unwrap_or(0),
             ),
@@ -224,7 +228,9 @@ pub fn exec(cx: &mut Ctx<'_>, args: &[Bytes]) -> Value {
                                 m.retain(|_, s| !(min.below(*s) && max.above(*s)));
                                 (before - m.len()) as i64
                             }
-                            Val::Str(_) | Val::Json(_) => 0,
+                            Val::Str(_) => 0,
+                            #[cfg(feature = "search")]
+                            Val::Json(_) => 0,
                         })
                         .unwrap_or(0),
                 ),

@@ -2,7 +2,7 @@
 //!
 //! A model of one Valkey node, in memory and sans-IO: strings, sorted sets and JSON documents
 //! with expiry (lazy and active) on the clock the caller passes in, eviction under `maxmemory`,
-//! a RediSearch model over the JSON documents, and native twins of every Lua script the cache
+//! a RediSearch model over the JSON documents (feature `search`, on by default), and native twins of every Lua script the cache
 //! sends (checked against the Lua on a real server by the test `tags_scripts_match_twins`).
 //!
 //! It serves two users, so that they cannot drift apart:
@@ -29,6 +29,7 @@
 //! assert_eq!(node.execute(now_us, &args(&["GET", "k"]), &mut session), Value::Bulk("v".into()));
 //! assert_eq!(node.execute(now_us + 100_000, &args(&["GET", "k"]), &mut session), Value::Nil);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod command_ctx;
 pub mod commands;
@@ -37,7 +38,11 @@ mod conn;
 pub mod eviction;
 pub mod glob;
 pub mod index_def;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod json;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod json_scripts;
 mod node;
 #[cfg(test)]
@@ -47,6 +52,8 @@ mod one_node;
 pub mod routing;
 pub mod script_host;
 pub mod scripts;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod search;
 pub mod store;
 pub mod tag_scripts;

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use slotcache_core::Value;
 use slotcache_core::cache::scripts::{self as core_scripts, sha1_hex};
 
+#[cfg(feature = "search")]
 use super::json_scripts;
 use super::script_host::{Registry, ScriptCtx, arg};
 
@@ -29,6 +30,7 @@ pub fn standard() -> Registry {
     r.register("cas", core_scripts::CAS.source, cas);
     r.register("unlock", core_scripts::UNLOCK.source, unlock);
     r.register("set_by_age", core_scripts::SET_BY_AGE.source, set_by_age);
+    #[cfg(feature = "search")]
     json_scripts::register_standard(&mut r);
     r
 }

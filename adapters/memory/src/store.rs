@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::index_def::IndexDef;
 
 /// A document as RedisJSON prints it (compact).
+#[cfg(feature = "search")]
 #[must_use]
 pub fn json_text(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -27,7 +28,8 @@ pub enum Val {
     ZSet(BTreeMap<Bytes, f64>),
     /// A JSON document (RedisJSON's `ReJSON-RL` type). Objects keep their members in key
     /// order (the workspace's `serde_json` has no `preserve_order`), unlike RedisJSON, which
-    /// keeps insertion order: replies are still deterministic.
+    /// keeps insertion order: replies are still deterministic. Feature `search`.
+    #[cfg(feature = "search")]
     Json(serde_json::Value),
 }
 
@@ -38,6 +40,7 @@ impl Val {
         match self {
             Self::Str(_) => "string",
             Self::ZSet(_) => "zset",
+            #[cfg(feature = "search")]
             Self::Json(_) => "ReJSON-RL",
         }
     }
@@ -46,6 +49,7 @@ impl Val {
         match self {
             Self::Str(b) => 16 + b.len(),
             Self::ZSet(m) => 64 + m.keys().map(|k| k.len() + 40).sum::<usize>(),
+            #[cfg(feature = "search")]
             Self::Json(v) => 64 + json_text(v).len(),
         }
     }
@@ -73,6 +77,7 @@ impl Effect {
         let n = match self {
             Self::Put(k, Val::Str(v), _) => 40 + k.len() + v.len(),
             Self::Put(k, Val::ZSet(m), _) => 40 + k.len() + m.keys().map(|m| m.len() + 24).sum::<usize>(),
+            #[cfg(feature = "search")]
             Self::Put(k, Val::Json(v), _) => 40 + k.len() + json_text(v).len(),
             Self::Index(k, _) => 60 + k.len(),
             Self::Del(k) => 20 + k.len(),

@@ -10,6 +10,11 @@
 //!
 //! Users depend on `slotcache-tokio`, `slotcache-smol` or `slotcache-async-std`, which
 //! re-export this crate's API with their runtime plugged in.
+//!
+//! Cargo features (forwarded by the runtime crates; see the README's "Features"): `json` (on by
+//! default), `search`, `zstd`, `encryption`, `serde`, `metrics`, `platform-verifier`,
+//! `webpki-roots`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
 mod credentials;
@@ -26,23 +31,38 @@ mod tls;
 pub use cache::{
     Cache, CacheStats, Compute, DefaultKey, Durability, EntryInfo, EvictionClass, EvictionPolicy,
     EvictionReport, EvictionSource, EvictionWarning, NamespaceOptions, PrimaryEviction, Provider,
-    ProviderConfig, QueryOptions, SearchResults,
+    ProviderConfig,
 };
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
+pub use cache::{QueryOptions, SearchResults};
 pub use credentials::{Credentials, CredentialsProvider};
 pub use error::{Error, TlsError};
 pub use handle::{Client, Config};
 pub use memory::{MemoryRuntime, MemoryServer};
 pub use registry::{CacheProvider, ProviderRegistry, RegistryError};
 pub use runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
-/// Search schema, filters and sorting (see [`Cache::query`]).
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use slotcache_core::cache::Json;
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub use slotcache_core::cache::XChaCha20Poly1305;
+#[cfg(feature = "zstd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zstd")))]
+pub use slotcache_core::cache::Zstd;
+/// Search errors (the type exists without the `search` feature: [`CacheError::Search`]).
+#[cfg(not(feature = "search"))]
+pub use slotcache_core::cache::error::SearchError;
+/// Search schema, filters and sorting (see `Cache::query`).
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub use slotcache_core::cache::search::{
     Distance, FieldKind, Filter, FilterOp, FilterValue, GeoUnit, Knn, SearchError, SearchField, SearchSchema,
     SortBy, SortOrder, VectorAlgorithm,
 };
 /// Value codecs and transformers (compression, encryption), for [`NamespaceOptions`].
-pub use slotcache_core::cache::{
-    Binary, Codec, Json, Raw, Transform, ValuePipeline, XChaCha20Poly1305, Zstd,
-};
+pub use slotcache_core::cache::{Binary, Codec, Raw, Transform, ValuePipeline};
 pub use slotcache_core::cache::{CacheError, SharedError, Ttl};
 pub use slotcache_core::client::{
     ClientConfig, Cmd, ConfigError, ConnError, ConnErrorKind, Event, Mode, NodeId, NodeStats, Password,

@@ -24,6 +24,7 @@ use tracing::field::Empty;
 /// A cache operation, as spans and metrics name it (`db.operation.name`, label `operation`),
 /// with the provider's timeout that bounds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "search"), allow(dead_code, reason = "the search operations need `search`"))]
 pub(crate) enum Op {
     Get,
     GetIfPresent,

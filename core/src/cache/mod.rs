@@ -14,8 +14,12 @@ pub mod namespaces;
 pub mod op;
 pub mod options;
 pub mod plan;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod query;
 pub mod scripts;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod search;
 pub mod stats;
 pub mod storage;
@@ -24,7 +28,10 @@ pub mod ttl;
 pub mod typed;
 pub mod typed_loads;
 
-pub use codec::{Binary, Codec, Json, Raw};
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use codec::Json;
+pub use codec::{Binary, Codec, Raw};
 pub use compute::{Compute, IfAbsent};
 pub use config::ProviderConfig;
 pub use durability::Durability;
@@ -34,9 +41,17 @@ pub use eviction::{
     EvictionClass, EvictionPolicy, EvictionReport, EvictionSource, EvictionWarning, PrimaryEviction,
 };
 pub use options::{DefaultKey, ExpiryFn, NamespaceOptions, SharedKeyEncoder};
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub use query::{QueryOptions, SearchResults};
 pub use stats::{CacheStats, Counters, Read};
 pub use storage::Storage;
-pub use transform::{Transform, ValuePipeline, XChaCha20Poly1305, Zstd};
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub use transform::XChaCha20Poly1305;
+#[cfg(feature = "zstd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zstd")))]
+pub use transform::Zstd;
+pub use transform::{Transform, ValuePipeline};
 pub use ttl::Ttl;
 pub use typed::{EntryInfo, Typed};

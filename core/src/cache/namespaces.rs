@@ -87,10 +87,7 @@ impl Namespaces {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::cache::search::SearchSchema;
 
     fn make<K: 'static, V: 'static>(
         n: &mut Namespaces,
@@ -111,16 +108,31 @@ mod tests {
             make::<String, u64>(&mut n, "users", NamespaceOptions::default(), "c"),
             Err(CacheError::NamespaceConflict { what: "other key or value types", .. })
         ));
-        let other = NamespaceOptions::default().with_search(SearchSchema::new().tag("t", false));
+        let other = NamespaceOptions {
+            cluster_lock: Some(core::time::Duration::from_secs(1)),
+            ..NamespaceOptions::default()
+        };
         assert!(matches!(
-            make::<String, u32>(&mut n, "users", other.clone(), "c"),
+            make::<String, u32>(&mut n, "users", other, "c"),
             Err(CacheError::NamespaceConflict { what: "other options", .. })
         ));
+        #[cfg(feature = "search")]
+        {
+            let searchable = NamespaceOptions::default()
+                .with_search(crate::cache::search::SearchSchema::new().tag("t", false));
+            assert!(matches!(
+                make::<String, u32>(&mut n, "users", searchable.clone(), "c"),
+                Err(CacheError::NamespaceConflict { what: "other options", .. })
+            ));
+            let mut binary = searchable;
+            binary.codec = std::sync::Arc::new(crate::cache::Binary);
+            assert!(
+                matches!(make(&mut n, "docs", binary, "c"), Err(CacheError::Config(_))),
+                "search needs JSON"
+            );
+        }
         let overlapping = make::<String, u32>(&mut n, "users:admin", NamespaceOptions::default(), "c");
         assert!(matches!(overlapping, Err(CacheError::Config(_))), "{overlapping:?}");
-        let mut binary = other;
-        binary.codec = Arc::new(crate::cache::Binary);
-        assert!(matches!(make(&mut n, "docs", binary, "c"), Err(CacheError::Config(_))), "search needs JSON");
         assert!(matches!(
             make::<String, u32>(&mut n, "", NamespaceOptions::default(), "c"),
             Err(CacheError::Namespace(_))

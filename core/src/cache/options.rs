@@ -6,13 +6,18 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use bytes::Bytes;
+#[cfg(feature = "json")]
 use serde::Serialize;
+#[cfg(feature = "json")]
 use serde::de::DeserializeOwned;
 
 use crate::keys::{BytesKeys, DecimalKeys, KeyEncoder, StringKeys};
 
-use super::codec::{Codec, Json};
+use super::codec::Codec;
+#[cfg(feature = "json")]
+use super::codec::Json;
 use super::error::CacheError;
+#[cfg(feature = "search")]
 use super::search::SearchSchema;
 use super::transform::Transform;
 use super::ttl::Ttl;
@@ -56,7 +61,8 @@ decimal_key!(u32, u64, i32, i64, usize);
 pub struct NamespaceOptions<K, V> {
     /// How user keys become bytes (and back, for iteration).
     pub key_encoder: SharedKeyEncoder<K>,
-    /// How values become bytes. Default: JSON, byte-compatible with the reference.
+    /// How values become bytes. Default: JSON, byte-compatible with the reference (feature
+    /// `json`; without it, name a codec with [`NamespaceOptions::with_codec`]).
     pub codec: Arc<dyn Codec<V>>,
     /// Transformers applied to the codec's bytes, in order (compression, encryption).
     pub transforms: Vec<Arc<dyn Transform>>,
@@ -94,6 +100,8 @@ pub struct NamespaceOptions<K, V> {
     pub cluster_lock: Option<Duration>,
     /// Makes the namespace searchable (see `Cache::query`): entries are stored as JSON
     /// documents (the codec must be JSON, with no transformers) and indexed on every primary.
+    #[cfg(feature = "search")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "search")))]
     pub search: Option<SearchSchema>,
 }
 
@@ -108,6 +116,7 @@ impl<K, V> Clone for NamespaceOptions<K, V> {
             expire_after_read: self.expire_after_read,
             refresh_after: self.refresh_after,
             cluster_lock: self.cluster_lock,
+            #[cfg(feature = "search")]
             search: self.search.clone(),
         }
     }
@@ -115,19 +124,22 @@ impl<K, V> Clone for NamespaceOptions<K, V> {
 
 impl<K, V: 'static> fmt::Debug for NamespaceOptions<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NamespaceOptions")
-            .field("codec", &self.codec.name())
+        let mut d = f.debug_struct("NamespaceOptions");
+        d.field("codec", &self.codec.name())
             .field("transforms", &self.transforms.iter().map(|t| t.name()).collect::<Vec<_>>())
             .field("expiry", &self.expiry.is_some())
             .field("expire_after_update", &self.expire_after_update.is_some())
             .field("expire_after_read", &self.expire_after_read)
             .field("refresh_after", &self.refresh_after)
-            .field("cluster_lock", &self.cluster_lock)
-            .field("search", &self.search)
-            .finish_non_exhaustive()
+            .field("cluster_lock", &self.cluster_lock);
+        #[cfg(feature = "search")]
+        d.field("search", &self.search);
+        d.finish_non_exhaustive()
     }
 }
 
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 impl<K: DefaultKey, V: Serialize + DeserializeOwned + Send + Sync + 'static> Default
     for NamespaceOptions<K, V>
 {
@@ -136,27 +148,38 @@ impl<K: DefaultKey, V: Serialize + DeserializeOwned + Send + Sync + 'static> Def
     }
 }
 
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 impl<K, V: Serialize + DeserializeOwned + Send + Sync + 'static> NamespaceOptions<K, V> {
     /// JSON values, no transformers, default TTL, this key encoder.
     #[must_use]
     pub fn with_key_encoder(key_encoder: SharedKeyEncoder<K>) -> Self {
+        Self::with_codec(key_encoder, Arc::new(Json))
+    }
+}
+
+impl<K, V> NamespaceOptions<K, V> {
+    /// Values in `codec`, no transformers, default TTL, this key encoder (with or without the
+    /// `json` feature: `Arc::new(Binary)` or `Arc::new(Raw)` are codecs too).
+    #[must_use]
+    pub fn with_codec(key_encoder: SharedKeyEncoder<K>, codec: Arc<dyn Codec<V>>) -> Self {
         Self {
             key_encoder,
-            codec: Arc::new(Json),
+            codec,
             transforms: Vec::new(),
             expiry: None,
             expire_after_update: None,
             expire_after_read: None,
             refresh_after: None,
             cluster_lock: None,
+            #[cfg(feature = "search")]
             search: None,
         }
     }
-}
-
-impl<K, V> NamespaceOptions<K, V> {
     /// These options with a search schema: the namespace stores JSON documents and can be
     /// searched (see `Cache::query`).
+    #[cfg(feature = "search")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "search")))]
     #[must_use]
     pub fn with_search(mut self, schema: SearchSchema) -> Self {
         self.search = Some(schema);
@@ -171,6 +194,10 @@ impl<K, V: 'static> NamespaceOptions<K, V> {
     pub fn fingerprint(&self) -> String {
         let t: Vec<&str> = self.transforms.iter().map(|t| t.name()).collect();
         // search hook: the schema is part of what is stored.
+        #[cfg(feature = "search")]
+        let search = &self.search;
+        #[cfg(not(feature = "search"))]
+        let search: &Option<()> = &None;
         format!(
             "{}|{t:?}|{:?}|{}|{}|{:?}|{:?}|{:?}",
             self.codec.name(),
@@ -179,7 +206,7 @@ impl<K, V: 'static> NamespaceOptions<K, V> {
             self.expire_after_update.is_some(),
             self.expire_after_read,
             self.cluster_lock,
-            self.search
+            search
         )
     }
 
@@ -194,14 +221,16 @@ impl<K, V: 'static> NamespaceOptions<K, V> {
         if self.expire_after_read.is_some_and(|d| d.is_zero()) {
             return Err(CacheError::InvalidTtl { reason: "expire_after_read must be at least 1 ms" });
         }
-        match &self.search {
-            Some(schema) => check_searchable(schema, self.codec.name(), self.transforms.len()),
-            None => Ok(()),
+        #[cfg(feature = "search")]
+        if let Some(schema) = &self.search {
+            return check_searchable(schema, self.codec.name(), self.transforms.len());
         }
+        Ok(())
     }
 }
 
 /// Checks a searchable namespace's schema, codec name and number of transformers.
+#[cfg(feature = "search")]
 fn check_searchable(schema: &SearchSchema, codec: &str, transforms: usize) -> Result<(), CacheError> {
     schema.validate()?;
     if codec != "json" {
@@ -215,7 +244,7 @@ fn check_searchable(schema: &SearchSchema, codec: &str, transforms: usize) -> Re
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "search"))]
 mod tests {
     use super::*;
 

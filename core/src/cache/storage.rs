@@ -11,7 +11,9 @@ use super::envelope::Entry;
 use super::error::CacheError;
 use super::plan::{self, Command};
 use super::scripts::{self, Script};
+#[cfg(feature = "search")]
 use super::search::doc::{self, CAS_JSON, DEL_IF_STALE_JSON, JSON_GET_TOUCH, JSON_GETDEL, JSON_WRITE};
+#[cfg(feature = "search")]
 use super::search::refusal::is_unknown_command;
 
 /// A namespace's storage mode.
@@ -20,7 +22,8 @@ pub enum Storage {
     /// Each entry is a string holding its envelope (bare codec bytes when untagged).
     Envelope,
     /// Each entry is a JSON document (`JSON.SET k $ doc`), with the tag tokens and refresh
-    /// time in a reserved member (see `docs/search.md`).
+    /// time in a reserved member (see `docs/search.md`). Feature `search`.
+    #[cfg(feature = "search")]
     Document,
 }
 
@@ -30,6 +33,7 @@ impl Storage {
     #[must_use]
     pub fn read(self, key: &EncodedKey, primary: bool) -> Cmd {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => {
                 let c = Cmd::new("JSON.GET").arg(key.bytes().clone()).arg("$").with_slot(key.slot());
                 if primary { c.with_read_only(false) } else { c }
@@ -45,6 +49,7 @@ impl Storage {
     #[must_use]
     pub fn read_touching(self, key: &EncodedKey, ttl_ms: u64) -> Command {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => {
                 let ttl = vec![Bytes::from(ttl_ms.to_string())];
                 Command::script(plan::script(&JSON_GET_TOUCH, key, ttl, true, true), &JSON_GET_TOUCH)
@@ -58,13 +63,18 @@ impl Storage {
     #[must_use]
     pub fn read_many(self, keys: impl IntoIterator<Item = Bytes>) -> Cmd {
         let mut c = Cmd::new(match self {
+            #[cfg(feature = "search")]
             Self::Document => "JSON.MGET",
             Self::Envelope => "MGET",
         });
         for k in keys {
             c.push_arg(k);
         }
-        if self == Self::Document { c.arg("$") } else { c }
+        #[cfg(feature = "search")]
+        if self == Self::Document {
+            return c.arg("$");
+        }
+        c
     }
 
     /// The entry in stored bytes (an envelope, or a `JSON.GET k $` reply).
@@ -73,6 +83,7 @@ impl Storage {
     /// Bytes that are not an entry of this storage.
     pub fn decode(self, stored: &Bytes) -> Result<Entry, CacheError> {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => doc::from_stored(stored),
             Self::Envelope => Entry::decode(stored),
         }
@@ -84,6 +95,7 @@ impl Storage {
     /// An entry that cannot be encoded, or is too large.
     pub fn encode(self, entry: &Entry, max_len: usize) -> Result<Bytes, CacheError> {
         let b = match self {
+            #[cfg(feature = "search")]
             Self::Document => doc::to_document(entry)?,
             Self::Envelope => entry.encode()?,
         };
@@ -109,6 +121,7 @@ impl Storage {
         let mut args = vec![stored, arg(ttl_ms)];
         args.extend(on_update.map(arg));
         match (self, on_update) {
+            #[cfg(feature = "search")]
             (Self::Document, _) => {
                 Command::script(plan::script(&JSON_WRITE, key, args, true, true), &JSON_WRITE)
             }
@@ -124,6 +137,7 @@ impl Storage {
     #[must_use]
     pub fn take(self, key: &EncodedKey) -> Command {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => {
                 Command::script(plan::script(&JSON_GETDEL, key, Vec::new(), true, true), &JSON_GETDEL)
             }
@@ -135,6 +149,7 @@ impl Storage {
     #[must_use]
     pub fn cas_script(self) -> &'static Script {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => &CAS_JSON,
             Self::Envelope => &scripts::CAS,
         }
@@ -146,6 +161,7 @@ impl Storage {
     #[must_use]
     pub fn delete_if_stale(self, member: &Bytes, tag: &Bytes, current: &Bytes) -> Command {
         match self {
+            #[cfg(feature = "search")]
             Self::Document => {
                 let key = EncodedKey::new(member.clone());
                 Command::script(
@@ -163,6 +179,9 @@ impl Storage {
     /// the JSON module gets [`CacheError::SearchNotSupported`].
     #[must_use]
     pub fn error(self, namespace: &str, e: CacheError) -> CacheError {
+        #[cfg(not(feature = "search"))]
+        let _ = namespace;
+        #[cfg(feature = "search")]
         if self == Self::Document && is_unknown_command(&e.to_string()) {
             return CacheError::SearchNotSupported(format!(
                 "namespace {namespace} stores JSON documents but the cluster has no JSON module: {e}"

@@ -42,6 +42,7 @@ mod timers;
 mod tls_failure;
 
 use bytes::Bytes;
+use foldhash::fast::FixedState;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
@@ -285,7 +286,9 @@ pub struct Client {
     /// typed error.
     seed_refusals: Vec<(NodeAddr, RequestError)>,
     conns: Arena<Conn>,
-    nodes: HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
+    /// Keyed by the cluster's own addresses, nothing an outsider chooses: foldhash with a fixed
+    /// seed (fast, the same order in every run; `core/benches/hasher.rs`), not SipHash.
+    nodes: HashMap<NodeAddr, NodeConns, FixedState>,
     /// Nodes whose last connection attempt failed: no new attempt before the instant, so a
     /// dead node costs one connect per backoff, not one per request.
     down: HashMap<NodeAddr, Down>,
@@ -578,11 +581,7 @@ impl Client {
 }
 
 /// Commands written or queued on `addr`'s connections and not answered yet.
-fn pending_on(
-    nodes: &HashMap<NodeAddr, NodeConns, crate::fast_hasher::Fast>,
-    conns: &Arena<Conn>,
-    addr: &NodeAddr,
-) -> u64 {
+fn pending_on(nodes: &HashMap<NodeAddr, NodeConns, FixedState>, conns: &Arena<Conn>, addr: &NodeAddr) -> u64 {
     nodes.get(addr).map_or(0, |n| {
         n.conns.iter().chain(n.blocking.iter()).filter_map(|c| conns.get(*c)).map(|c| c.load() as u64).sum()
     })

@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 
-use crate::fast_hasher::Fast;
+use foldhash::fast::FixedState;
+
 use crate::node_addr::NodeAddr;
 
 /// A node's stable number in this client (see [`Client::changed_nodes`](super::Client::changed_nodes)).
@@ -66,7 +67,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct NodeTable {
     entries: Vec<Entry>,
-    ids: HashMap<NodeAddr, NodeId, Fast>,
+    /// foldhash with a fixed seed, as the client's node map (see `Client::nodes`).
+    ids: HashMap<NodeAddr, NodeId, FixedState>,
     changed: Vec<NodeId>,
 }
 

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use foldhash::fast::FixedState;
 use hashlink::LinkedHashMap;
 
 use super::config::NearConfig;
 use super::link::{Link, NodeState};
 use super::read::{Commit, Dep, Flight, Pttl, Read, Ticket};
-use crate::fast_hasher::Fast;
 use crate::slot::{SLOT_COUNT, Slot};
 use crate::topology::SlotRange;
 
@@ -94,14 +94,14 @@ pub struct NearCache<V> {
     config: NearConfig,
     variant: Variant,
     /// In least recently used order.
-    entries: LinkedHashMap<Bytes, Entry<V>, Fast>,
+    entries: LinkedHashMap<Bytes, Entry<V>, FixedState>,
     bytes: usize,
-    flights: HashMap<u64, Flight, Fast>,
+    flights: HashMap<u64, Flight, FixedState>,
     next_ticket: u64,
     /// Tracked key -> the reads in flight that depend on it.
-    watching: HashMap<Bytes, Vec<u64>, Fast>,
+    watching: HashMap<Bytes, Vec<u64>, FixedState>,
     /// Dependency key -> the entries that depend on it.
-    dependents: HashMap<Bytes, Vec<Bytes>, Fast>,
+    dependents: HashMap<Bytes, Vec<Bytes>, FixedState>,
     /// The node that owns each slot, as the topology last said.
     owners: Vec<Option<u32>>,
     nodes: Vec<NodeState>,
@@ -116,7 +116,7 @@ impl<V> NearCache<V> {
         Self {
             config,
             variant: Variant::Correct,
-            entries: LinkedHashMap::with_hasher(Fast::default()),
+            entries: LinkedHashMap::with_hasher(FixedState::default()),
             bytes: 0,
             flights: HashMap::default(),
             next_ticket: 0,

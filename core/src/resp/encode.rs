@@ -1,8 +1,8 @@
-//! Encoding: commands (hand-written, the hot path) and whole values (through redis-protocol).
+//! Encoding: commands (the hot path) and whole values (replies, for test servers and the
+//! in-memory node). Both are written here; the property tests check them byte for byte
+//! against redis-protocol, an independent implementation.
 
 use bytes::BytesMut;
-use redis_protocol::resp2::types::BorrowedFrame as Frame2;
-use redis_protocol::resp3::types::{BorrowedFrame as Frame3, VerbatimStringFormat};
 
 use super::Protocol;
 use super::error::EncodeError;
@@ -40,9 +40,7 @@ pub fn encode_command<A: AsRef<[u8]>>(buf: &mut BytesMut, args: &[A]) {
 
 /// Appends `value` to `buf` as `protocol` writes it, the way a server would send it.
 ///
-/// Scalars are written by redis-protocol's encoders; aggregate headers (`*3\r\n`, `%2\r\n`) are
-/// written here, because redis-protocol keeps maps and sets in hash containers and would lose
-/// their order. A RESP3 [`Value::Error`] is written as a simple error (`-`) when it is one UTF-8
+/// Maps and sets keep their order. A RESP3 [`Value::Error`] is written as a simple error (`-`) when it is one UTF-8
 /// line, otherwise as a blob error (`!`). [`Value::Nil`] is `$-1` in RESP2 and `_` in RESP3.
 ///
 /// RESP2 has no maps, sets, doubles, booleans, big numbers, verbatim strings or pushes: those
@@ -63,46 +61,47 @@ pub fn encode_value(buf: &mut BytesMut, value: &Value, protocol: Protocol) -> Re
 }
 
 fn resp2(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
-    let frame = match value {
-        Value::Nil => Frame2::Null,
-        Value::Simple(s) => Frame2::SimpleString(one_line(s, "simple string")?),
+    match value {
+        Value::Nil => buf.extend_from_slice(b"$-1\r\n"),
+        Value::Simple(s) => put_line(buf, b'+', one_line(s, "simple string")?),
         Value::Error(e) => {
             let text = one_line(e, "error")?;
-            Frame2::Error(core::str::from_utf8(text).map_err(|_| EncodeError::ErrorNotUtf8)?)
+            core::str::from_utf8(text).map_err(|_| EncodeError::ErrorNotUtf8)?;
+            put_line(buf, b'-', text);
         }
-        Value::Int(n) => Frame2::Integer(*n),
-        Value::Bulk(b) => Frame2::BulkString(b),
+        Value::Int(n) => put_number(buf, b':', n.is_negative(), n.unsigned_abs()),
+        Value::Bulk(b) => put_blob(buf, b'$', b),
         Value::Array(items) => {
             put_header(buf, b'*', items.len());
             return items.iter().try_for_each(|item| resp2(buf, item));
         }
         other => return Err(EncodeError::NotInResp2 { kind: kind(other) }),
-    };
-    let end = redis_protocol::resp2::encode::extend_encode_borrowed(buf, &frame, false);
-    trim_to(buf, end)
+    }
+    Ok(())
 }
 
 fn resp3(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
-    let frame = match value {
-        Value::Nil => Frame3::Null,
-        Value::Simple(s) => Frame3::SimpleString { data: one_line(s, "simple string")?, attributes: None },
-        Value::Error(e) => match core::str::from_utf8(e) {
-            Ok(text) if !has_line_break(e) => Frame3::SimpleError { data: text, attributes: None },
-            _ => Frame3::BlobError { data: e, attributes: None },
-        },
-        Value::Int(n) => Frame3::Number { data: *n, attributes: None },
-        Value::Bulk(b) => Frame3::BlobString { data: b, attributes: None },
-        Value::Double(d) => Frame3::Double { data: *d, attributes: None },
-        Value::Bool(b) => Frame3::Boolean { data: *b, attributes: None },
-        Value::BigNumber(n) if is_big_number(n) => Frame3::BigNumber { data: n, attributes: None },
+    match value {
+        Value::Nil => buf.extend_from_slice(b"_\r\n"),
+        Value::Simple(s) => put_line(buf, b'+', one_line(s, "simple string")?),
+        Value::Error(e) if core::str::from_utf8(e).is_ok() && !has_line_break(e) => put_line(buf, b'-', e),
+        Value::Error(e) => put_blob(buf, b'!', e),
+        Value::Int(n) => put_number(buf, b':', n.is_negative(), n.unsigned_abs()),
+        Value::Bulk(b) => put_blob(buf, b'$', b),
+        Value::Double(d) => put_line(buf, b',', double(*d).as_bytes()),
+        Value::Bool(b) => buf.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+        Value::BigNumber(n) if is_big_number(n) => put_line(buf, b'(', n),
         Value::BigNumber(_) => return Err(EncodeError::BadBigNumber),
         Value::Verbatim { format, text } => {
-            let format = match format.as_ref() {
-                b"txt" => VerbatimStringFormat::Text,
-                b"mkd" => VerbatimStringFormat::Markdown,
-                _ => return Err(EncodeError::VerbatimFormat),
-            };
-            Frame3::VerbatimString { data: text, format, attributes: None }
+            if !matches!(format.as_ref(), b"txt" | b"mkd") {
+                return Err(EncodeError::VerbatimFormat);
+            }
+            // `=<len>\r\n<fmt>:<text>\r\n`, the length counting the format and its colon.
+            put_header(buf, b'=', format.len() + 1 + text.len());
+            buf.extend_from_slice(format);
+            buf.extend_from_slice(b":");
+            buf.extend_from_slice(text);
+            buf.extend_from_slice(b"\r\n");
         }
         Value::Array(items) | Value::Set(items) | Value::Push(items) => {
             let prefix = match value {
@@ -120,26 +119,37 @@ fn resp3(buf: &mut BytesMut, value: &Value) -> Result<(), EncodeError> {
                 resp3(buf, v)
             });
         }
-    };
-    let end = redis_protocol::resp3::encode::complete::extend_encode_borrowed(buf, &frame, false);
-    trim_to(buf, end)
+    }
+    Ok(())
 }
 
-/// Cuts `buf` at the end offset redis-protocol's `extend_encode*` returns. It extends the
-/// buffer by its `encode_len` estimate first, which counts digits with a floating-point
-/// `log10` and so over-counts for integers such as 999999999999999 (`10^k - 1`, `k >= 15`):
-/// without this, a NUL byte would follow the frame.
-fn trim_to(
-    buf: &mut BytesMut,
-    end: Result<usize, redis_protocol::error::RedisProtocolError>,
-) -> Result<(), EncodeError> {
-    match end {
-        Ok(end) if end <= buf.len() => {
-            buf.truncate(end);
-            Ok(())
-        }
-        _ => Err(EncodeError::Encoder),
+/// A RESP3 double's text: `inf`, `-inf`, `nan`, or Rust's shortest round-trip decimal
+/// (`1.5`, `-0`, `100`, `0.000001`; never an exponent), which a server's `strtod` reads back
+/// exactly.
+fn double(d: f64) -> String {
+    if d.is_nan() {
+        "nan".to_owned()
+    } else if d.is_infinite() {
+        if d.is_sign_negative() { "-inf" } else { "inf" }.to_owned()
+    } else {
+        d.to_string()
     }
+}
+
+/// Writes `<prefix><text>\r\n` (`text` has no line break).
+fn put_line(buf: &mut BytesMut, prefix: u8, text: &[u8]) {
+    buf.reserve(text.len() + 3);
+    buf.extend_from_slice(&[prefix]);
+    buf.extend_from_slice(text);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// Writes `<prefix><len>\r\n<data>\r\n` (a bulk string or a blob error).
+fn put_blob(buf: &mut BytesMut, prefix: u8, data: &[u8]) {
+    buf.reserve(header_len(data.len()) + data.len() + 2);
+    put_header(buf, prefix, data.len());
+    buf.extend_from_slice(data);
+    buf.extend_from_slice(b"\r\n");
 }
 
 /// The name of a value's kind, for errors.
@@ -182,12 +192,17 @@ const fn header_len(n: usize) -> usize {
 
 /// Writes `<prefix><n>\r\n` with a single copy.
 fn put_header(buf: &mut BytesMut, prefix: u8, n: usize) {
-    // u64::MAX has 20 digits: prefix + 20 digits + CRLF fits in 23 bytes.
+    put_number(buf, prefix, false, n as u64);
+}
+
+/// Writes `<prefix>[-]<magnitude>\r\n` with a single copy.
+fn put_number(buf: &mut BytesMut, prefix: u8, negative: bool, magnitude: u64) {
+    // u64::MAX has 20 digits: prefix + sign + 20 digits + CRLF fits in 24 bytes.
     let mut tmp = [0u8; 24];
     tmp[22] = b'\r';
     tmp[23] = b'\n';
     let mut i = 22;
-    let mut rest = n as u64;
+    let mut rest = magnitude;
     loop {
         i -= 1;
         tmp[i] = b'0' + (rest % 10) as u8;
@@ -195,6 +210,10 @@ fn put_header(buf: &mut BytesMut, prefix: u8, n: usize) {
         if rest == 0 {
             break;
         }
+    }
+    if negative {
+        i -= 1;
+        tmp[i] = b'-';
     }
     i -= 1;
     tmp[i] = prefix;

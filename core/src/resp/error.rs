@@ -181,16 +181,13 @@ pub enum EncodeError {
         /// The kind of value, such as `"simple string"`.
         kind: &'static str,
     },
-    /// A RESP2 error text is not UTF-8 (redis-protocol's RESP2 errors are strings).
+    /// A RESP2 error text is not UTF-8 (RESP2 clients read errors as text).
     #[error("RESP2 error text is not UTF-8")]
     ErrorNotUtf8,
     /// A big number's text is not an optionally signed decimal integer.
     #[error("big number text is not a decimal integer")]
     BadBigNumber,
-    /// A verbatim string format other than `txt` or `mkd`, the two redis-protocol encodes.
+    /// A verbatim string format other than `txt` or `mkd`, the two RESP3 defines.
     #[error("verbatim string format is neither `txt` nor `mkd`")]
     VerbatimFormat,
-    /// redis-protocol's encoder refused the frame.
-    #[error("redis-protocol failed to encode a frame")]
-    Encoder,
 }

@@ -29,6 +29,8 @@ mod value;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
 
 pub use decode::{decode, decode_slice};

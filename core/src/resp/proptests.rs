@@ -1,5 +1,5 @@
 //! Property tests: arbitrary values survive `encode_value` + `decode` under any chunking, and
-//! `encode_command` matches redis-protocol byte for byte.
+//! `encode_command` and `encode_value` match redis-protocol byte for byte.
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
@@ -176,6 +176,18 @@ proptest! {
             let mut buf = ours.clone();
             prop_assert_eq!(decode(&mut buf, protocol, &Limits::default()), Ok(Some(expected.clone())));
             prop_assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn encode_value_matches_redis_protocol(value in resp3_value(), small in resp2_value()) {
+        for (value, protocol) in [(&value, Protocol::Resp3), (&small, Protocol::Resp2)] {
+            let mut ours = BytesMut::from(&b"old"[..]);
+            encode_value(&mut ours, value, protocol).expect("generated values are representable");
+            prop_assert_eq!(&ours[..3], b"old");
+            let mut theirs = BytesMut::from(&b"old"[..]);
+            reference::encode(&mut theirs, value, protocol).expect("redis-protocol encodes it");
+            prop_assert_eq!(&ours[..], &theirs[..], "{:?} over {:?}", value, protocol);
         }
     }
 

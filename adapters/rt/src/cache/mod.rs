@@ -24,6 +24,7 @@ mod namespace;
 mod provider;
 mod random;
 mod read;
+#[cfg(feature = "search")]
 mod search;
 mod tags;
 mod write;
@@ -33,8 +34,9 @@ pub use namespace::Cache;
 pub use provider::Provider;
 pub use slotcache_core::cache::{
     CacheStats, Compute, DefaultKey, Durability, EntryInfo, EvictionClass, EvictionPolicy, EvictionReport,
-    EvictionSource, EvictionWarning, ExpiryFn, NamespaceOptions, PrimaryEviction, QueryOptions,
-    SearchResults, SharedKeyEncoder,
+    EvictionSource, EvictionWarning, ExpiryFn, NamespaceOptions, PrimaryEviction, SharedKeyEncoder,
 };
+#[cfg(feature = "search")]
+pub use slotcache_core::cache::{QueryOptions, SearchResults};
 #[doc(hidden)]
 pub use tags::testing;

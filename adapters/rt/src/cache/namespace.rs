@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures_util::future::{BoxFuture, Shared};
 use slotcache_core::cache::op::Machine;
 use slotcache_core::cache::op::flights::Flights;
+#[cfg(feature = "search")]
 use slotcache_core::cache::op::search_index::KnownIndexes;
 use slotcache_core::cache::{CacheError, CacheStats, Typed};
 
@@ -27,6 +28,7 @@ pub(crate) struct Inner<K, V> {
     /// The loads in flight.
     pub(crate) flights: Mutex<Flights<Flight<V>>>,
     /// search hook: the search indexes known to exist.
+    #[cfg(feature = "search")]
     pub(crate) known: Mutex<KnownIndexes>,
     /// Spans and metrics.
     pub(crate) obs: crate::observe::NamespaceObs,

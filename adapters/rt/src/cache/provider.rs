@@ -219,8 +219,15 @@ impl Provider {
         namespaces.get_or_make(&self.config, name, options, |typed| {
             let (exec, config) = (self.exec.clone(), self.config.clone());
             let obs = crate::observe::NamespaceObs::new(typed.name());
-            let inner =
-                Inner { exec, config, typed, flights: Mutex::default(), known: Mutex::default(), obs };
+            let inner = Inner {
+                exec,
+                config,
+                typed,
+                flights: Mutex::default(),
+                #[cfg(feature = "search")]
+                known: Mutex::default(),
+                obs,
+            };
             Cache { inner: Arc::new(inner) }
         })
     }

@@ -337,6 +337,7 @@ mod tests {
     use crate::cache::op::fresh::tests::{scope, timed_out, token};
     use crate::cache::op::scan::tests::{Driver, page, requests, topology};
     use crate::cache::op::testing::{bulk, server_error};
+    #[cfg(feature = "search")]
     use crate::cache::storage::Storage;
 
     const BUDGET: Duration = Duration::from_secs(1);
@@ -415,6 +416,7 @@ mod tests {
         assert!(p.cursor.is_done());
     }
 
+    #[cfg(feature = "search")]
     #[test]
     fn documents_are_read_with_json_mget() {
         let mut s = (*scope()).clone();

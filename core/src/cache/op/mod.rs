@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod eviction;
 pub mod exchange;
 pub mod expiry;
+#[cfg(feature = "search")]
 pub mod fan_out;
 pub mod flights;
 pub mod flush;
@@ -28,8 +29,14 @@ pub mod refresh_mark;
 pub mod rounds;
 pub mod scan;
 pub mod scope;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod search_drop;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod search_index;
+#[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod search_query;
 #[cfg(test)]
 pub(crate) mod testing;

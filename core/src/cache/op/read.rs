@@ -304,7 +304,11 @@ mod tests {
         assert_eq!(words(&pipeline(&m.start())[0]), ["GET", "ns:a"]);
         let check = pipeline(&m.reply(vec![Ok(bulk(&tagged(b"1", b"x"))), Ok(Value::Int(100))]));
         assert_eq!(words(&check[0])[0], "ZRANGEBYSCORE");
-        // Documents: the JSON_GET_TOUCH script.
+    }
+
+    #[cfg(feature = "search")]
+    #[test]
+    fn sliding_expiry_of_documents_uses_the_json_get_touch_script() {
         let mut m = Hand::new(ReadEntries::machine(sliding(Storage::Document), vec![key("a")], deadline()));
         let w = words(&pipeline(&m.start())[0]);
         assert_eq!(w[1], crate::cache::search::doc::JSON_GET_TOUCH.sha1());
@@ -319,6 +323,7 @@ mod tests {
         assert!(matches!(step, Step::Done(Err(CacheError::Request(_)))), "{step:?}");
     }
 
+    #[cfg(feature = "search")]
     #[test]
     fn a_document_namespace_without_the_json_module_says_so() {
         let mut s = (*scope()).clone();

@@ -70,6 +70,7 @@ impl<M: Machine> Hand<M> {
 }
 
 /// A topology of three shards without replicas: slots 0–5460, 5461–10922 and 10923–16383.
+#[cfg_attr(not(feature = "search"), allow(dead_code, reason = "used by the search machines' tests"))]
 pub(crate) fn three_shards() -> Topology {
     let slot = |n| Slot::new(n).expect("slot");
     let shard = |start, end, port| Shard {
@@ -83,6 +84,7 @@ pub(crate) fn three_shards() -> Topology {
 
 /// The single commands of a step that must be one request per command.
 #[track_caller]
+#[cfg_attr(not(feature = "search"), allow(dead_code, reason = "used by the search machines' tests"))]
 pub(crate) fn commands<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Vec<Cmd> {
     match step {
         Step::Send(reqs) => reqs
@@ -98,6 +100,7 @@ pub(crate) fn commands<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, 
 
 /// The node each request of a step is addressed to (`None` for one routed by its keys).
 #[track_caller]
+#[cfg_attr(not(feature = "search"), allow(dead_code, reason = "used by the search machines' tests"))]
 pub(crate) fn addressed<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T, C>) -> Vec<Option<u16>> {
     match step {
         Step::Send(reqs) => reqs
@@ -112,6 +115,7 @@ pub(crate) fn addressed<T: core::fmt::Debug, C: core::fmt::Debug>(step: &Step<T,
 }
 
 /// One reply per request: a value, or a server error with this text.
+#[cfg_attr(not(feature = "search"), allow(dead_code, reason = "used by the search machines' tests"))]
 pub(crate) fn values(replies: Vec<Result<Value, &str>>) -> Input<core::convert::Infallible> {
     Input::Replies(replies.into_iter().map(|r| r.map(Reply::Value).map_err(server_error)).collect())
 }

@@ -15,8 +15,10 @@ use crate::cache::op::iterate::Page;
 use crate::cache::op::load::{LoadOutcome, LoadResult};
 use crate::cache::op::lookup::Lookup;
 use crate::cache::op::read::{Found, Reads};
+#[cfg(feature = "search")]
 use crate::cache::op::search_query;
 use crate::cache::op::walk::PageItems;
+#[cfg(feature = "search")]
 use crate::cache::query::SearchResults;
 use crate::cache::stats::Read;
 
@@ -204,6 +206,7 @@ impl<K, V: 'static> Typed<K, V> {
     ///
     /// # Errors
     /// A key or value that does not decode.
+    #[cfg(feature = "search")]
     pub fn search_results(&self, found: search_query::Found) -> Result<SearchResults<K, V>, CacheError> {
         self.counters.stale(found.stale);
         let mut items = Vec::with_capacity(found.items.len());

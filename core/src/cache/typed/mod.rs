@@ -20,6 +20,7 @@ use super::op::bulk_load::Item;
 use super::op::compute::{Apply, Decision};
 use super::op::load::{Loaded, Prepared};
 use super::op::scope::distinct_tags;
+#[cfg(feature = "search")]
 use super::op::search_index::IndexSpec;
 use super::op::write::Write;
 use super::options::NamespaceOptions;
@@ -38,6 +39,7 @@ pub struct Typed<K, V> {
     ns: Namespace,
     name: String,
     scope: Arc<Scope>,
+    #[cfg(feature = "search")]
     index: Option<Arc<IndexSpec>>,
     opts: NamespaceOptions<K, V>,
     values: ValuePipeline,
@@ -64,22 +66,37 @@ impl<K, V: 'static> Typed<K, V> {
     ) -> Result<Self, CacheError> {
         let name = String::from_utf8_lossy(ns.data_prefix()).into_owned();
         let default_ttl_ms = check_default(config.default_ttl)?;
+        #[cfg(feature = "search")]
         let index = opts.search.clone().map(|schema| {
             let (index_prefix, data_prefix) = (config.index_prefix.clone(), ns.data_prefix().to_vec());
             Arc::new(IndexSpec { schema, index_prefix, data_prefix })
         });
+        #[cfg(feature = "search")]
+        let storage = if index.is_some() { Storage::Document } else { Storage::Envelope };
+        #[cfg(not(feature = "search"))]
+        let storage = Storage::Envelope;
         let expire_after_read_ms =
             opts.expire_after_read.map(|d| Ttl::After(d).resolve(0)).transpose()?.flatten();
         let scope = Arc::new(Scope {
             ns: ns.clone(),
             name: name.clone(),
-            storage: if index.is_some() { Storage::Document } else { Storage::Envelope },
+            storage,
             max_value_size: config.max_value_size,
             durability: config.durability,
             expire_after_read_ms,
         });
         let values = ValuePipeline::new(opts.transforms.clone()).with_max_value_size(config.max_value_size);
-        Ok(Self { ns, name, scope, index, opts, values, default_ttl_ms, counters: Counters::default() })
+        Ok(Self {
+            ns,
+            name,
+            scope,
+            #[cfg(feature = "search")]
+            index,
+            opts,
+            values,
+            default_ttl_ms,
+            counters: Counters::default(),
+        })
     }
 
     /// The namespace as the core's operations see it.
@@ -89,6 +106,7 @@ impl<K, V: 'static> Typed<K, V> {
     }
 
     /// The search index of a searchable namespace.
+    #[cfg(feature = "search")]
     #[must_use]
     pub const fn index(&self) -> Option<&Arc<IndexSpec>> {
         self.index.as_ref()
@@ -98,6 +116,7 @@ impl<K, V: 'static> Typed<K, V> {
     ///
     /// # Errors
     /// [`CacheError::SearchNotSupported`] for a namespace without a search schema.
+    #[cfg(feature = "search")]
     pub fn searchable(&self, what: &str) -> Result<&Arc<IndexSpec>, CacheError> {
         self.index.as_ref().ok_or_else(|| {
             CacheError::SearchNotSupported(format!(
@@ -322,6 +341,7 @@ mod tests {
     use core::time::Duration;
 
     use super::*;
+    #[cfg(feature = "search")]
     use crate::cache::search::SearchSchema;
     use crate::keys::StringKeys;
 
@@ -330,6 +350,7 @@ mod tests {
         Typed::new(&config, Namespace::new("ns").expect("valid"), opts).expect("valid")
     }
 
+    #[cfg(feature = "search")]
     #[test]
     fn only_a_namespace_with_a_schema_is_searchable() {
         let e = typed(NamespaceOptions::default()).searchable("query").expect_err("no schema");
