@@ -7,6 +7,7 @@
 //! - `load`: one load generator per client, every request recorded;
 //! - `fault`: the faults, through the test harness, and the repair after each run;
 //! - `measure`: per client and run, errors per shard, stalls, recovery times, wrong values;
+//! - `runs`: what a run produced (per client: metrics, timeline bins, errors);
 //! - `report`: the markdown tables, raw CSVs and a timeline plot per drill.
 //!
 //! `slotcache drill` (the `slotcache` command) runs [`run`].
@@ -19,6 +20,7 @@ mod measure;
 mod plot;
 mod report;
 mod runner;
+mod runs;
 mod shards;
 
 use std::path::PathBuf;

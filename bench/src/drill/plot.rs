@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::runner::{BIN, RunResult};
+use super::runs::{BIN, RunResult};
 
 const W: f64 = 960.0;
 const ML: f64 = 70.0;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::Options;
 use super::kind::Drill;
 use super::plot;
-use super::runner::{BIN, Meta, RunResult, Who};
+use super::runs::{BIN, Meta, RunResult, Who};
 
 /// A healthy shard without a success for longer than this counts as stalled.
 pub(crate) const STALL_LIMIT_MS: f64 = 250.0;

@@ -13,83 +13,13 @@ use slotcache_tests::{Cluster, ClusterBuilder};
 use super::fault::{self, Events, Target};
 use super::kind::Drill;
 use super::load::{self, Outcome as ReqOutcome, Pace, Recorded};
-use super::measure::{self, Metrics};
+use super::measure;
 use super::report;
+use super::runs::{BIN, Bins, ClientRun, Meta, RunResult, Who};
 use super::shards::{Key, Layout};
 use super::{Options, Outcome};
 use crate::clients::{self, Budgets};
 use crate::workloads::Rng;
-
-/// The clients, in report order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Who {
-    Slotcache,
-    RedisRs,
-    Fred,
-}
-
-impl Who {
-    pub(crate) const ALL: [Self; 3] = [Self::Slotcache, Self::RedisRs, Self::Fred];
-
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Self::Slotcache => "slotcache",
-            Self::RedisRs => "redis-rs 1.8.1",
-            Self::Fred => "fred 10.1.0",
-        }
-    }
-
-    const fn tag(self) -> &'static str {
-        match self {
-            Self::Slotcache => "sc",
-            Self::RedisRs => "rr",
-            Self::Fred => "fr",
-        }
-    }
-}
-
-/// Width of a timeline bin.
-pub(crate) const BIN: Duration = Duration::from_millis(100);
-
-/// Per bin: successes, errors, wrong values, stale reads (by the request's end).
-pub(crate) type Bins = Vec<[u32; 4]>;
-
-/// One client in one run.
-#[derive(Clone, Debug)]
-pub(crate) struct ClientRun {
-    pub(crate) who: Who,
-    pub(crate) metrics: Metrics,
-    /// Per shard.
-    pub(crate) bins: Vec<Bins>,
-    pub(crate) errors: std::collections::BTreeMap<String, u64>,
-    pub(crate) samples: Vec<(u64, u64, u8, String)>,
-}
-
-/// One run of one drill.
-#[derive(Clone, Debug)]
-pub(crate) struct RunResult {
-    pub(crate) drill: Drill,
-    pub(crate) run: usize,
-    pub(crate) faulty: usize,
-    pub(crate) events: Events,
-    pub(crate) end: Duration,
-    pub(crate) clients: Vec<ClientRun>,
-    /// The longest time after the fault with no success on any healthy shard for any client
-    /// (the machine's or the servers' stall, not one client's), ms.
-    pub(crate) common_stall_ms: f64,
-}
-
-/// Everything the report needs besides the runs.
-#[derive(Clone, Debug)]
-pub(crate) struct Meta {
-    pub(crate) started: SystemTime,
-    pub(crate) elapsed: Duration,
-    pub(crate) load_start: [f64; 3],
-    pub(crate) load_end: [f64; 3],
-    pub(crate) server_version: String,
-    pub(crate) commit: String,
-    pub(crate) clusters_formed: usize,
-}
 
 fn form(o: &Options) -> anyhow::Result<(Cluster, Layout)> {
     let cluster = ClusterBuilder::new()
