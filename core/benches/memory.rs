@@ -101,8 +101,9 @@ fn client_with_connections(shards: usize, per_node: usize, k: usize, tags: &[Str
     let now = Instant::now();
     let mut cfg = ClientConfig::new(Vec::new());
     cfg.connections_per_node = per_node;
+    let reply = common::shards_reply(shards);
     let region = Region::new(GLOBAL);
-    let mut server = common::Server::new(shards, cfg, now);
+    let mut server = common::Server::new(shards, reply, cfg, now);
     let topo = server.client.topology().expect("known").clone();
     for shard in topo.shards().iter().take(k) {
         let slot = shard.slots[0].start();
@@ -147,7 +148,7 @@ fn connections(tags: &[String]) {
 fn client_with_pending(m: usize, make: &dyn Fn(usize) -> Request) -> i64 {
     #[allow(clippy::disallowed_methods)] // the epoch of the virtual clock
     let now = Instant::now();
-    let mut server = common::Server::new(3, ClientConfig::new(Vec::new()), now);
+    let mut server = common::Server::new(3, common::shards_reply(3), ClientConfig::new(Vec::new()), now);
     for i in 0..64 {
         server.submit(make(m + i));
     }
@@ -164,19 +165,25 @@ fn client_with_pending(m: usize, make: &dyn Fn(usize) -> Request) -> i64 {
     held(&s)
 }
 
+/// Makes the `i`-th request of a measurement.
+type MakeRequest = Box<dyn Fn(usize) -> Request>;
+
 /// Pending requests measured: powers of two fill the client's growable tables (vectors
 /// double) exactly; 10,000 shows a table two thirds full.
 const PENDING: [usize; 4] = [1_024, 10_000, 16_384, 131_072];
 
 fn pending() {
     println!("## Client memory per pending request (sans-IO core, 3-shard cluster, 1 connection per node)\n");
-    println!("| command | bytes per pending request, at {} pending |", PENDING.map(|m| m.to_string()).join(" / "));
+    println!(
+        "| command | bytes per pending request, at {} pending |",
+        PENDING.map(|m| m.to_string()).join(" / ")
+    );
     println!("|---|---|");
     let value = |n: usize| Bytes::from(vec![b'v'; n]);
     let key = |i: usize| format!("key:{i:012}"); // 16 bytes
     let v100 = value(100);
     let v1000 = value(1000);
-    let cases: [(&str, Box<dyn Fn(usize) -> Request>); 3] = [
+    let cases: [(&str, MakeRequest); 3] = [
         ("GET, 16-byte key", Box::new(move |i| Request::command(Cmd::new("GET").arg(key(i))))),
         (
             "SET, 16-byte key, 100-byte value",
@@ -206,7 +213,8 @@ fn pending() {
 fn after_refreshes(shards: usize, refreshes: usize, tags: &[String]) -> i64 {
     #[allow(clippy::disallowed_methods)] // the epoch of the virtual clock
     let now = Instant::now();
-    let mut server = common::Server::new(shards, ClientConfig::new(Vec::new()), now);
+    let mut server =
+        common::Server::new(shards, common::shards_reply(shards), ClientConfig::new(Vec::new()), now);
     let topo = server.client.topology().expect("known").clone();
     for shard in topo.shards() {
         let slot = shard.slots[0].start();
@@ -226,7 +234,7 @@ fn refreshes(tags: &[String]) {
     println!("## Client memory after topology refreshes (each asked of another primary)\n");
     println!("| shards | reply bytes | refreshes | client holds afterwards (bytes) | per refresh |");
     println!("|---|---|---|---|---|");
-    for shards in [30usize, 100, 500] {
+    for shards in [30usize, 100, 500, 1000] {
         let reply = common::shards_reply(shards).len();
         let n = 20.min(shards);
         let bytes = after_refreshes(shards, n, tags);

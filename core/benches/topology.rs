@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use slotcache_core::{Protocol, Value};
 use slotcache_core::resp::{Limits, decode};
 use slotcache_core::topology::Topology;
+use slotcache_core::{Protocol, Value};
 
 #[allow(dead_code)] // the in-memory server is for memory.rs
 mod common;

@@ -98,14 +98,16 @@ pub(crate) struct Server {
 
 impl Server {
     /// A client (configured by `cfg`, whose seeds are replaced by node 0) of a cluster of
-    /// `shards` shards with one replica each, driven until it has its topology.
-    pub(crate) fn new(shards: usize, mut cfg: ClientConfig, now: Instant) -> Self {
+    /// `shards` shards with one replica each, driven until it has its topology. `reply` is that
+    /// cluster's [`shards_reply`], made by the caller (so that it can leave it out of what it
+    /// measures).
+    pub(crate) fn new(shards: usize, reply: Bytes, mut cfg: ClientConfig, now: Instant) -> Self {
         cfg.seeds = vec![node_addr(0)];
         let client = Client::new(cfg, now).expect("a valid configuration");
         let mut s = Self {
             client,
             now,
-            reply: shards_reply(shards),
+            reply,
             hold: false,
             held: 0,
             completed: 0,
@@ -113,7 +115,10 @@ impl Server {
             addrs: HashMap::new(),
         };
         s.pump();
-        assert!(s.client.topology().is_some_and(|t| t.shards().len() == shards), "the client has its topology");
+        assert!(
+            s.client.topology().is_some_and(|t| t.shards().len() == shards),
+            "the client has its topology"
+        );
         s
     }
 
