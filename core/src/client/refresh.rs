@@ -63,7 +63,9 @@ impl Client {
     /// Without a topology: the seeds in turn, from a random one.
     ///
     /// With one: after a successful refresh, a known primary, a different one each time (so
-    /// refreshes spread over the primaries). After `k` consecutive failed refreshes, the `k`-th
+    /// refreshes spread over the primaries), from a random one: clients with the same seeds
+    /// and history would otherwise ask the same primary in step, and a fleet's refreshes
+    /// would all land on one node (docs/performance.md). After `k` consecutive failed refreshes, the `k`-th
     /// next node of [`refresh_candidates`](Self::refresh_candidates), wrapping round: a run of
     /// failures asks every known primary (from the one that failed), then every known replica,
     /// then every seed the topology does not list, before asking any node twice. So when every
