@@ -5,25 +5,29 @@
 //! system allocator): a figure is the bytes the code asked for and still holds (allocated minus
 //! freed over the measured span), not what the allocator adds per block (glibc's malloc adds
 //! 8 to 16 bytes a block and rounds up to 16). Bytes do not depend on the machine's load. The
-//! counts are exact, so the program also checks what it claims: a topology holds its 32 KiB
-//! slot map plus a cost per node, and that cost does not grow with the slot count per shard.
+//! counts are exact, so the program also checks what it claims (the cost per node of a topology
+//! does not grow with the cluster; connections and pending requests cost memory).
 //!
 //! 1. **Topology**: a cluster of N shards with one replica each, as its `CLUSTER SHARDS` reply
 //!    (RESP3 bytes, as a server sends them), decoded and parsed the way the client does a
 //!    refresh; measured: the reply's size, what the parsed [`Topology`] holds once the reply is
 //!    gone, and what one refresh allocates on the way (churn).
-//! 2. **Client, per connection**: the sans-IO [`Client`] of a 500-shard cluster, driven with no
-//!    socket (`common::Server`), one request sent to each of K primaries (answered, so nothing
-//!    stays pending); the client then holds K + 1 connections (the seed's, which also carried
-//!    the refresh). Bytes per connection: the slope between K = 100 and K = 500. Then 4
-//!    connections per node (`connections_per_node`) on 100 nodes: the cost of a connection to
-//!    a node already connected.
+//! 2. **Client, per connection**: the sans-IO [`Client`](slotcache_core::client::Client) of a
+//!    600-shard cluster, driven with no socket (`common::Server`), one request sent to each of
+//!    K primaries (answered, so nothing stays pending); the client then holds K connections
+//!    (the seed, node 0, is the first primary). Bytes per connection: the slope between
+//!    K = 128 and K = 512 (powers of two, so that the client's doubling tables are as full at
+//!    both ends). Then 4 connections per node (`connections_per_node`) on 128 nodes: the cost
+//!    of a connection to a node already connected.
 //! 3. **Client, per pending request**: on a 3-shard cluster with its connections open (and
-//!    warmed by 64 answered requests), M requests submitted, written and left unanswered (a slow server); bytes per pending request: the
-//!    slope between M = 1,000 and M = 10,000, for `GET` of a 16-byte key and `SET` of values of
-//!    100 and 1,000 bytes. The value's own bytes are not counted: the caller hands them over as
-//!    [`Bytes`] and the client keeps that buffer (for retries) without copying it; the key's are
-//!    (the request is built inside the measured span).
+//!    warmed by 64 answered requests), M requests submitted, written and left unanswered (a
+//!    slow server); bytes per pending request at several M, for `GET` of a 16-byte key and
+//!    `SET` of values of 100 and 1,000 bytes. The value's own bytes are not counted: the caller
+//!    hands them over as [`Bytes`] and the client keeps that buffer (for retries) without
+//!    copying it; the key's are (the request is built inside the measured span).
+//! 4. **Client, after refreshes**: every primary connected, then 20 topology refreshes (each
+//!    asked of another primary, as the refresh policy rotates): what the client holds more
+//!    afterwards (the read buffers the replies left on their connections).
 
 use std::alloc::System;
 use std::time::Instant;
