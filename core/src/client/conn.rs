@@ -72,6 +72,13 @@ impl TopologyQuery {
     }
 }
 
+/// The largest frame after which a connection keeps its read buffer's allocation (one read of
+/// the adapters, `adapters/rt`'s `READ_CHUNK`). A longer reply (a `CLUSTER SHARDS` of a large
+/// cluster, a large value) grows the buffer to its size; without letting it go, every
+/// connection that ever carried such a reply would hold that much for good (the periodic
+/// refresh asks a different primary each time: measured in docs/performance.md).
+pub(crate) const READ_BUF_KEEP: usize = 64 * 1024;
+
 /// One connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -81,6 +88,9 @@ pub(crate) struct Conn {
     pub(crate) state: ConnState,
     pub(crate) protocol: Protocol,
     pub(crate) read_buf: BytesMut,
+    /// Whether a frame longer than [`READ_BUF_KEEP`] went through `read_buf` since it was last
+    /// emptied: its allocation is that large, and is let go once the buffer is empty.
+    pub(crate) read_buf_grown: bool,
     pub(crate) write_buf: BytesMut,
     pub(crate) inflight: VecDeque<Expect>,
     /// Sub-requests waiting for the handshake to finish.
@@ -103,6 +113,7 @@ impl Conn {
             state: ConnState::Connecting,
             protocol: Protocol::Resp2,
             read_buf: BytesMut::new(),
+            read_buf_grown: false,
             write_buf: BytesMut::new(),
             inflight: VecDeque::new(),
             queued: VecDeque::new(),

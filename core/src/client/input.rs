@@ -1,6 +1,7 @@
 //! Inputs from connections: handshake replies, command replies, server errors, lost
 //! connections; and completing requests.
 
+use bytes::BytesMut;
 use core::time::Duration;
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use crate::server_error::{ErrorAction, ServerError, ServerErrorKind};
 use crate::topology::{RefreshReason, Topology};
 
 use super::arena::Id;
-use super::conn::{ConnState, Expect};
+use super::conn::{ConnState, Expect, READ_BUF_KEEP};
 use super::error::{ConnError, ConnErrorKind, RequestError, TimeoutStage};
 use super::merge;
 use super::timers::Timer;
@@ -45,9 +46,20 @@ impl Client {
         conn.read_buf.extend_from_slice(data);
         loop {
             let Some(conn) = self.conns.get_mut(cid) else { return };
+            let buffered = conn.read_buf.len();
             let frame = match decode(&mut conn.read_buf, conn.protocol, &limits) {
-                Ok(Some(v)) => v,
-                Ok(None) => return,
+                Ok(Some(v)) => {
+                    conn.read_buf_grown |= buffered.saturating_sub(conn.read_buf.len()) > READ_BUF_KEEP;
+                    v
+                }
+                Ok(None) => {
+                    if conn.read_buf_grown && conn.read_buf.is_empty() {
+                        // Let the large allocation go (the frame's values may still share it).
+                        conn.read_buf = BytesMut::new();
+                        conn.read_buf_grown = false;
+                    }
+                    return;
+                }
                 Err(e) => {
                     self.protocol_error(now, cid, e);
                     return;

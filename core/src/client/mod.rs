@@ -341,7 +341,9 @@ impl Client {
             closed: false,
             cfg,
         };
-        client.refresh_cursor = client.rng.below(client.cfg.seeds.len() as u64) as usize;
+        // A random start (the seeds in turn from a random one; then the primaries from a random
+        // one), so that a fleet's clients do not ask the same node in step (one draw, as before).
+        client.refresh_cursor = client.rng.next_u64() as usize;
         client.maybe_start_refresh(now);
         Ok(client)
     }

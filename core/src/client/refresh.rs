@@ -63,15 +63,18 @@ impl Client {
     /// Without a topology: the seeds in turn, from a random one.
     ///
     /// With one: after a successful refresh, a known primary, a different one each time (so
-    /// refreshes spread over the primaries). After `k` consecutive failed refreshes, the `k`-th
-    /// next node of [`refresh_candidates`](Self::refresh_candidates), wrapping round: a run of
-    /// failures asks every known primary (from the one that failed), then every known replica,
-    /// then every seed the topology does not list, before asking any node twice. So when every
-    /// primary the client knows is dead (a one-shard cluster, or all of them at once), the next
-    /// refresh asks a replica, which knows of its own promotion; and if the whole topology is
-    /// stale, the seeds. Only the choice of node changes with failures: when a refresh starts
-    /// stays the [`RefreshPolicy`](crate::topology::RefreshPolicy)'s (minimum interval, jitter,
-    /// failure backoff).
+    /// refreshes spread over the primaries), from a random one: clients with the same seeds
+    /// and history would otherwise ask the same primary in step, and a fleet's refreshes
+    /// would all land on one node (docs/performance.md). After `k` consecutive failed
+    /// refreshes, the `k`-th next node of [`refresh_candidates`](Self::refresh_candidates),
+    /// wrapping round: a run of failures asks every known primary (from the one that failed),
+    /// then every known replica, then every seed the topology does not list, before asking any
+    /// node twice. So when every primary the client knows is dead (a one-shard cluster, or all
+    /// of them at once), the next refresh asks a replica, which knows of its own promotion; and
+    /// if the whole topology is stale, the seeds. Only the choice of node changes with
+    /// failures: when a refresh starts stays the
+    /// [`RefreshPolicy`](crate::topology::RefreshPolicy)'s (minimum interval, jitter, failure
+    /// backoff).
     fn refresh_target(&self) -> Option<NodeAddr> {
         let cursor = self.refresh_cursor;
         if self.topology.is_none() {
@@ -83,7 +86,7 @@ impl Client {
         }
         let failures = usize::try_from(self.refresh.consecutive_failures()).unwrap_or(usize::MAX);
         let k = failures % candidates.len();
-        let i = if k < primaries { (cursor + k) % primaries } else { k };
+        let i = if k < primaries { cursor.wrapping_add(k) % primaries } else { k };
         candidates.get(i).cloned()
     }
 

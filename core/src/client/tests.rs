@@ -268,3 +268,119 @@ fn a_tls_refusal_fails_at_once_with_its_cause() {
         "a plain refusal is retried until the deadline"
     );
 }
+
+/// A reply longer than [`conn::READ_BUF_KEEP`] (here a `CLUSTER SHARDS` of 400 shards, fed in
+/// the adapters' 64 KiB reads) grows the connection's read buffer to its size. Kept, that
+/// allocation stayed with the connection for good, and the periodic refresh asks a different
+/// primary each time: a client of a 500-shard cluster held about 260 KB more per connection
+/// that had carried a refresh (docs/performance.md). The buffer is let go once it is empty.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn a_large_reply_does_not_leave_its_buffer_on_the_connection() {
+    use crate::topology::{Node, Role, Shard};
+    use crate::{Protocol, SLOT_COUNT, Slot};
+
+    let t0 = Instant::now();
+    let (mut c, conn) = client(t0);
+    let shards = 400u16;
+    let bound =
+        |s: u16| u16::try_from(u32::from(s) * u32::from(SLOT_COUNT) / u32::from(shards)).expect("a slot");
+    let node = |i: u16, role| {
+        let mut n = Node::from_addr(NodeAddr::new("127.0.0.1", 7000 + i));
+        n.id = Some(format!("{i:040}").into());
+        n.role = role;
+        n
+    };
+    let list = (0..shards)
+        .map(|s| {
+            let (lo, hi) = (bound(s), bound(s + 1) - 1);
+            let range = SlotRange::new(Slot::new(lo).expect("a slot"), Slot::new(hi).expect("a slot"));
+            Shard {
+                slots: range.into_iter().collect(),
+                primary: node(s, Role::Primary),
+                replicas: vec![node(shards + s, Role::Replica)],
+            }
+        })
+        .collect();
+    let topology = Topology::from_shards(list).expect("valid");
+    let mut reply = bytes::BytesMut::new();
+    crate::resp::encode_value(&mut reply, &topology.to_shards_reply(Protocol::Resp3, false), Protocol::Resp3)
+        .expect("encodable");
+    assert!(reply.len() > 2 * conn::READ_BUF_KEEP, "a large reply: {} bytes", reply.len());
+
+    c.handle_input(t0, Input::Connected(conn));
+    c.handle_input(t0, Input::Received(conn, b"%1\r\n$5\r\nproto\r\n:3\r\n"));
+    let _ = drain(&mut c);
+    for chunk in reply.chunks(64 * 1024) {
+        c.handle_input(t0, Input::Received(conn, chunk));
+    }
+    let _ = drain(&mut c);
+    assert_eq!(c.topology(), Some(&topology), "the reply was applied");
+    let conn = c.conns.get(conn.id()).expect("the seed's connection stays open");
+    assert!(conn.read_buf.is_empty());
+    assert_eq!(conn.read_buf.capacity(), 0, "the large buffer was let go");
+}
+
+/// The node a fleet's refreshes go to: clients with the same seeds (and different random
+/// generators) asked the same primaries in the same order, because the rotation over the
+/// primaries started from the seed's index (0 with one seed); a fleet started together then
+/// sent every refresh to one primary at a time. The rotation now starts at a random primary.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test needs one real instant as its epoch
+fn clients_with_the_same_seeds_ask_different_primaries() {
+    use crate::topology::{Node, Shard};
+    use crate::{Protocol, SLOT_COUNT, Slot};
+
+    let t0 = Instant::now();
+    let shards = 30u16;
+    let bound =
+        |s: u16| u16::try_from(u32::from(s) * u32::from(SLOT_COUNT) / u32::from(shards)).expect("a slot");
+    let list = (0..shards)
+        .map(|s| {
+            let range = SlotRange::new(
+                Slot::new(bound(s)).expect("a slot"),
+                Slot::new(bound(s + 1) - 1).expect("a slot"),
+            );
+            Shard {
+                slots: range.into_iter().collect(),
+                primary: Node::from_addr(NodeAddr::new("127.0.0.1", 7001 + s)),
+                replicas: Vec::new(),
+            }
+        })
+        .collect();
+    let topology = Topology::from_shards(list).expect("valid");
+    let mut reply = bytes::BytesMut::from(&b"%1\r\n$5\r\nproto\r\n:3\r\n"[..]);
+    crate::resp::encode_value(&mut reply, &topology.to_shards_reply(Protocol::Resp3, false), Protocol::Resp3)
+        .expect("encodable");
+    let first_asked = |rng_seed: u64| {
+        let mut cfg = ClientConfig::new(vec![NodeAddr::new("127.0.0.1", 7000)]);
+        cfg.rng_seed = rng_seed;
+        let mut c = Client::new(cfg, t0).expect("valid");
+        let (out, _) = drain(&mut c);
+        let conn = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Connect { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .expect("the client dials its seed");
+        c.handle_input(t0, Input::Connected(conn));
+        c.handle_input(t0, Input::Received(conn, &reply));
+        drain(&mut c);
+        assert!(c.topology().is_some(), "the seed's topology is applied");
+        let mut now = t0 + Duration::from_millis(200);
+        c.request_refresh(now, RefreshReason::Manual);
+        for _ in 0..10 {
+            if let Some((cid, _)) = c.refresh_conn {
+                return c.conns.get(cid).map(|x| x.addr.clone()).expect("its connection");
+            }
+            now = drain(&mut c).1.expect("a refresh is pending");
+            c.handle_input(now, Input::Timeout);
+        }
+        panic!("no refresh started");
+    };
+    let mut asked: Vec<NodeAddr> = (1..=8).map(first_asked).collect();
+    asked.sort();
+    asked.dedup();
+    assert!(asked.len() >= 4, "8 clients asked only {asked:?}");
+}
