@@ -18,8 +18,9 @@ pub(crate) struct DrillArgs {
     #[arg(long, default_value_t = 3)]
     repeat_others: usize,
     /// Which drills: 1 (SIGKILL), 2 (SIGSTOP short and past the node timeout), 3 (two failovers
-    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
+    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node),
+    /// 6 (network faults through a TCP fault proxy), 7 (a node down for 60 s, peak RSS).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7])]
     drills: Vec<u8>,
     /// Primaries (each with one replica).
     #[arg(long, default_value_t = 3)]
@@ -36,6 +37,41 @@ pub(crate) struct DrillArgs {
 fn workspace() -> PathBuf {
     let cli = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     cli.parent().unwrap_or(cli).to_path_buf()
+}
+
+/// `slotcache drill-worker`: one client of drill 7 (its arguments come from `slotcache drill`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct WorkerArgs {
+    #[arg(long)]
+    client: String,
+    #[arg(long, value_delimiter = ',', value_parser = crate::parse_addr)]
+    seeds: Vec<slotcache_core::NodeAddr>,
+    #[arg(long)]
+    keys: PathBuf,
+    #[arg(long)]
+    every_us: u64,
+    #[arg(long)]
+    guard_ms: u64,
+    #[arg(long)]
+    request_ms: u64,
+    #[arg(long)]
+    connect_ms: u64,
+    #[arg(long)]
+    max_ms: u64,
+}
+
+pub(crate) fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    drill::child_main(&drill::ChildArgs {
+        client: w.client.clone(),
+        seeds: w.seeds.clone(),
+        keys: w.keys.clone(),
+        every_us: w.every_us,
+        guard_ms: w.guard_ms,
+        request_ms: w.request_ms,
+        connect_ms: w.connect_ms,
+        max_ms: w.max_ms,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
@@ -62,6 +98,7 @@ pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
         o
     };
     o.shards = a.shards;
+    o.worker_exe = std::env::current_exe().ok();
     o.command = format!("slotcache {}", argv.join(" "));
     eprintln!(
         "slotcache drill: {} primaries + 1 replica each; drills {}; results in {}",

@@ -232,6 +232,34 @@ fn error_kinds(results: &[RunResult], d: Drill) -> String {
     s
 }
 
+/// Drill 7: each worker process's memory.
+fn memory_table(results: &[RunResult], d: Drill) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| client | run | RSS before the fault | highest RSS sample after it | RSS at the end | peak RSS of the process (`VmHWM`) | most requests in flight at once |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+    for r in results.iter().filter(|r| r.drill == d) {
+        for c in &r.clients {
+            let Some(m) = c.memory else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | **{}** | {} |",
+                c.who.name(),
+                r.run + 1,
+                mib(m.before_kib),
+                mib(m.peak_kib),
+                mib(m.end_kib),
+                mib(m.hwm_kib),
+                m.inflight_peak
+            );
+        }
+    }
+    s
+}
+
 fn events_line(r: &RunResult) -> String {
     r.events.steps.iter().map(|(t, l)| format!("{:.3} s {l}", t.as_secs_f64())).collect::<Vec<_>>().join("; ")
 }
@@ -349,6 +377,10 @@ fn tables(o: &Options, results: &[RunResult]) -> String {
         let _ = writeln!(s, "**{}**\n", d.title());
         s.push_str(&drill_table(results, d));
         s.push('\n');
+        if d == Drill::NodeDown {
+            s.push_str(&memory_table(results, d));
+            s.push('\n');
+        }
     }
     s
 }
@@ -449,6 +481,16 @@ fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) 
         let _ = writeln!(s, "### {}\n", d.title());
         let _ = writeln!(s, "{}\n", d.note());
         s.push_str(&drill_table(results, d));
+        if d == Drill::NodeDown {
+            let _ = writeln!(
+                s,
+                "\nMemory of each worker process (`/proc/self/statm` sampled every 100 ms; the \
+                 worker's own counters are of fixed size, and the requests in flight are bounded \
+                 by the drill's guard of {} ms whatever the client does):\n",
+                (o.request_timeout * 2).as_millis()
+            );
+            s.push_str(&memory_table(results, d));
+        }
         let _ = writeln!(s, "\nErrors by kind (digits replaced by `#`):\n");
         s.push_str(&error_kinds(results, d));
         if let Some(r) = results.iter().find(|r| r.drill == d) {

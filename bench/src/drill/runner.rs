@@ -14,6 +14,7 @@ use super::fault::{self, Events, Target};
 use super::kind::Drill;
 use super::load::{self, Outcome as ReqOutcome, Pace, Recorded};
 use super::measure::{self, Metrics};
+use super::net;
 use super::report;
 use super::shards::{Key, Layout};
 use super::{Options, Outcome};
@@ -63,6 +64,8 @@ pub(crate) struct ClientRun {
     pub(crate) bins: Vec<Bins>,
     pub(crate) errors: std::collections::BTreeMap<String, u64>,
     pub(crate) samples: Vec<(u64, u64, u8, String)>,
+    /// Drill 7: the worker process's memory.
+    pub(crate) memory: Option<super::down::Memory>,
 }
 
 /// One run of one drill.
@@ -106,7 +109,7 @@ fn form(o: &Options) -> anyhow::Result<(Cluster, Layout)> {
 
 /// Writes sequence 0 of every key through each shard's primary, and waits until a replica has
 /// it: a read that finds nothing is then a wrong value, whatever fails over.
-fn preload(cluster: &Cluster, layout: &Layout, keys: &[&Key]) -> anyhow::Result<()> {
+pub(crate) fn preload(cluster: &Cluster, layout: &Layout, keys: &[&Key]) -> anyhow::Result<()> {
     for s in 0..layout.len() {
         let (m, _) = layout.primary_and_replica(cluster, s)?;
         let mut conn = cluster.conn(m)?;
@@ -131,7 +134,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn bins(recs: &[load::Rec], shards: usize, end: Duration) -> Vec<Bins> {
+pub(crate) fn bins(recs: &[load::Rec], shards: usize, end: Duration) -> Vec<Bins> {
     let n = (end.as_micros() / BIN.as_micros()) as usize + 2;
     let mut out = vec![vec![[0u32; 4]; n]; shards];
     for r in recs {
@@ -182,7 +185,16 @@ fn run_once(
             hot_slots.push(slot);
         }
     }
+    let mut ev = Events::default();
+    let proxy = if drill.proxied() {
+        ev.announced = Some(victim);
+        Some(net::put_in_front(cluster, victim)?)
+    } else {
+        None
+    };
     let target = Target {
+        proxy,
+        hold: o.hold(drill),
         victim,
         replica,
         other: layout.primary_and_replica(cluster, (faulty + 1) % shards)?.0,
@@ -191,7 +203,10 @@ fn run_once(
         all: (0..shards).map(|s| layout.primary_and_replica(cluster, s)).collect::<anyhow::Result<_>>()?,
     };
 
-    let seeds = cluster.seeds();
+    // The proxied node is reached through the topology only, never as a seed.
+    let victim_addr = cluster.node(victim).addr();
+    let seeds: Vec<_> =
+        cluster.seeds().into_iter().filter(|a| !(drill.proxied() && *a == victim_addr)).collect();
     let b = Budgets { request: o.request_timeout, connect: o.connect_timeout };
     let (sc, rr, fr) = rt.block_on(async {
         let bound = Duration::from_secs(15);
@@ -228,7 +243,6 @@ fn run_once(
     }
     // The load runs on its own before the fault (a timed phase of the experiment).
     std::thread::sleep(o.warmup);
-    let mut ev = Events::default();
     let injected = fault::inject(cluster, drill, &target, t0, &mut ev);
     if injected.is_ok() {
         std::thread::sleep(o.after);
@@ -246,6 +260,7 @@ fn run_once(
         anyhow::Ok(whos.into_iter().zip(rs).collect::<Vec<_>>())
     });
     let healed = fault::heal(cluster, &ev, o.node_timeout);
+    drop(target);
     injected.with_context(|| format!("{} run {}: the fault", drill.name(), run + 1))?;
     healed.with_context(|| format!("{} run {}: the repair", drill.name(), run + 1))?;
     let mut per: Vec<(Who, Recorded)> = Who::ALL.into_iter().map(|w| (w, Recorded::default())).collect();
@@ -263,6 +278,7 @@ fn run_once(
             bins: bins(&rec.recs, shards, end),
             errors: rec.errors,
             samples: rec.samples,
+            memory: None,
         })
         .collect();
     Ok(RunResult { drill, run, faulty, events: ev, end, clients, common_stall_ms })
@@ -322,7 +338,12 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
                     clusters_formed += 1;
                 }
                 let (cluster, layout) = current.as_mut().context("no cluster")?;
-                match run_once(cluster, layout, d, r, o, &rt) {
+                let res = if d == Drill::NodeDown {
+                    super::down::run_once(cluster, layout, r, o)
+                } else {
+                    run_once(cluster, layout, d, r, o, &rt)
+                };
+                match res {
                     Ok(res) => {
                         results.push(res);
                         break;
