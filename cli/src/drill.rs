@@ -19,9 +19,10 @@ pub(crate) struct DrillArgs {
     repeat_others: usize,
     /// Which drills: 1 (SIGKILL), 2 (SIGSTOP short and past the node timeout), 3 (two failovers
     /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node),
-    /// 6 (network faults through a TCP fault proxy), 7 (a node down for 60 s, peak RSS).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7])]
-    drills: Vec<u8>,
+    /// 6 (network faults through a TCP fault proxy), 7 (a node down for 60 s, peak RSS), and
+    /// `durability` (the cost of the replica `WAIT` on slotcache's invalidations).
+    #[arg(long, value_delimiter = ',', default_values_t = ["1", "2", "3", "4", "5", "6", "7", "durability"].map(String::from))]
+    drills: Vec<String>,
     /// Primaries (each with one replica).
     #[arg(long, default_value_t = 3)]
     shards: usize,
@@ -74,15 +75,30 @@ pub(crate) fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The drill numbers asked for, and whether `durability` is among them.
+fn selection(words: &[String]) -> anyhow::Result<(Vec<Drill>, bool)> {
+    let mut numbers = Vec::new();
+    let mut durability = false;
+    for w in words {
+        match w.trim() {
+            "durability" => durability = true,
+            n => numbers.push(n.parse::<u8>().map_err(|_| anyhow::anyhow!("no drill {n:?} (1 to 7, durability)"))?),
+        }
+    }
+    Ok((Drill::by_numbers(&numbers).map_err(anyhow::Error::msg)?, durability))
+}
+
 pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
     if a.shards == 0 {
         anyhow::bail!("--shards must be at least 1");
     }
+    let (drills, durability) = selection(&a.drills)?;
     let mut o = if a.quick {
         let out = a.out.clone().unwrap_or_else(|| workspace().join("target/drill-quick"));
         let mut o = Options::quick(out);
         if argv.iter().any(|x| x.starts_with("--drills")) {
-            o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+            o.drills = drills;
+            o.durability = durability;
         }
         if argv.iter().any(|x| x.starts_with("--repeat")) {
             o.repeat = a.repeat.max(1);
@@ -92,7 +108,8 @@ pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         let out = a.out.clone().unwrap_or_else(|| workspace().join("drills/results"));
         let mut o = Options::new(out);
-        o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+        o.drills = drills;
+        o.durability = durability;
         o.repeat = a.repeat.max(1);
         o.repeat_others = a.repeat_others.max(1);
         o

@@ -15,6 +15,7 @@ pub mod kind;
 
 mod child;
 mod down;
+mod durability;
 mod fault;
 mod load;
 mod measure;
@@ -71,6 +72,11 @@ pub struct Options {
     /// The executable whose `drill-worker` subcommand runs one client of drill 7 (the
     /// `slotcache` binary); drill 7 cannot run without it.
     pub worker_exe: Option<PathBuf>,
+    /// Whether to measure the durability cost (slotcache's invalidations with and without the
+    /// replica `WAIT`), after the drills.
+    pub durability: bool,
+    /// The window of each durability cell.
+    pub durability_window: Duration,
 }
 
 impl Options {
@@ -96,6 +102,8 @@ impl Options {
             net_hold: Duration::from_secs(5),
             down_for: Duration::from_secs(60),
             worker_exe: None,
+            durability: true,
+            durability_window: Duration::from_secs(5),
         }
     }
 
@@ -111,6 +119,8 @@ impl Options {
             quick: true,
             net_hold: Duration::from_secs(2),
             down_for: Duration::from_secs(5),
+            durability: false,
+            durability_window: Duration::from_secs(1),
             ..Self::new(out)
         }
     }

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use super::Options;
 use super::kind::Drill;
+use super::durability::{self, Cell};
 use super::plot;
 use super::runner::{BIN, Meta, RunResult, Who};
 
@@ -385,7 +386,32 @@ fn tables(o: &Options, results: &[RunResult]) -> String {
     s
 }
 
-fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) -> String {
+fn durability_section(o: &Options, meta: &Meta, cells: &[Cell]) -> String {
+    let mut s = String::new();
+    if cells.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "## Durability cost (slotcache only)\n");
+    let _ = writeln!(
+        s,
+        "`invalidate` and `invalidate_by_tags` with `Durability::Primary` (no wait) and with the \
+         default `Durability::Replicas` (a `WAIT` for one replica, at most 250 ms, after the \
+         change, on the node's blocking lane), on this run's cluster ({} primaries with 1 replica \
+         each, on the same machine), measured by `{}` at commit `{}`. Per row: a provider of its \
+         own, {} tasks for {:.0} s, each writing what it then invalidates (untimed) and timing \
+         the invalidation alone. redis-rs and fred have no cache layer, so nothing to compare.\n",
+        o.shards,
+        o.command,
+        meta.commit,
+        durability::TASKS,
+        o.durability_window.as_secs_f64(),
+    );
+    s.push_str(&durability::table(cells));
+    s.push('\n');
+    s
+}
+
+fn readme(o: &Options, meta: &Meta, results: &[RunResult], cells: &[Cell], failures: &[String]) -> String {
     let mut s = String::new();
     let ts = crate::report::timestamp(meta.started);
     let la = |l: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", l[0], l[1], l[2]);
@@ -505,6 +531,7 @@ fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) 
             );
         }
     }
+    s.push_str(&durability_section(o, meta, cells));
     if !failures.is_empty() {
         let _ = writeln!(s, "## Runs that could not be done\n");
         for f in failures {
@@ -535,11 +562,12 @@ pub(crate) fn write(
     o: &Options,
     meta: &Meta,
     results: &[RunResult],
+    cells: &[Cell],
     failures: &[String],
 ) -> anyhow::Result<(String, Vec<PathBuf>)> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     let mut files = Vec::new();
-    write_file(&o.out, "README.md", &readme(o, meta, results, failures), &mut files)?;
+    write_file(&o.out, "README.md", &readme(o, meta, results, cells, failures), &mut files)?;
     write_file(&o.out, "summary.csv", &summary_csv(results), &mut files)?;
     write_file(&o.out, "timeline.csv", &timeline_csv(results), &mut files)?;
     write_file(&o.out, "errors.csv", &errors_csv(results), &mut files)?;
@@ -552,6 +580,10 @@ pub(crate) fn write(
     let mut table = tables(o, results);
     let _ = writeln!(table, "**Goals**\n");
     table.push_str(&goals(results, &o.drills));
+    if !cells.is_empty() {
+        let _ = writeln!(table, "\n**Durability cost**\n");
+        table.push_str(&durability::table(cells));
+    }
     Ok((table, files))
 }
 

@@ -364,6 +364,19 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
             pb.inc(1);
         }
     }
+    let mut durability = Vec::new();
+    if o.durability && !interrupted.load(Ordering::Relaxed) {
+        pb.set_message("durability cost");
+        if current.is_none() {
+            current = Some(form(o)?);
+            clusters_formed += 1;
+        }
+        let (cluster, _) = current.as_ref().context("no cluster")?;
+        match super::durability::measure(cluster, o.durability_window, &rt) {
+            Ok(c) => durability = c,
+            Err(e) => failures.push(format!("durability cost: {e:#}")),
+        }
+    }
     pb.finish_and_clear();
     drop(current);
     let meta = Meta {
@@ -375,7 +388,7 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
         commit,
         clusters_formed,
     };
-    let (table, files) = report::write(o, &meta, &results, &failures)?;
+    let (table, files) = report::write(o, &meta, &results, &durability, &failures)?;
     Ok(Outcome { table, files, failures })
 }
 
