@@ -82,7 +82,8 @@ fn selection(words: &[String]) -> anyhow::Result<(Vec<Drill>, bool)> {
     for w in words {
         match w.trim() {
             "durability" => durability = true,
-            n => numbers.push(n.parse::<u8>().map_err(|_| anyhow::anyhow!("no drill {n:?} (1 to 7, durability)"))?),
+            n => numbers
+                .push(n.parse::<u8>().map_err(|_| anyhow::anyhow!("no drill {n:?} (1 to 7, durability)"))?),
         }
     }
     Ok((Drill::by_numbers(&numbers).map_err(anyhow::Error::msg)?, durability))

@@ -106,8 +106,16 @@ fn read_keys(path: &PathBuf) -> anyhow::Result<Vec<(u8, Bytes)>> {
 }
 
 /// One request, counted.
-async fn one<C: BenchClient>(mut c: C, shard: u8, key: Bytes, seq: u64, guard: Duration, t0: Instant, n: Arc<Counts>) {
-    let res = if seq % 2 == 0 {
+async fn one<C: BenchClient>(
+    mut c: C,
+    shard: u8,
+    key: Bytes,
+    seq: u64,
+    guard: Duration,
+    t0: Instant,
+    n: Arc<Counts>,
+) {
+    let res = if seq.is_multiple_of(2) {
         let v = load::value(&key, seq);
         tokio::time::timeout(guard, c.set(&key, &v)).await.map(|r| r.map(|()| true))
     } else {
@@ -141,7 +149,14 @@ async fn one<C: BenchClient>(mut c: C, shard: u8, key: Bytes, seq: u64, guard: D
 }
 
 /// The open loop, from `GO` to `stop`.
-async fn drive<C: BenchClient>(c: C, keys: Vec<(u8, Bytes)>, a: &ChildArgs, stop: Arc<AtomicBool>, n: Arc<Counts>, t0: Instant) {
+async fn drive<C: BenchClient>(
+    c: C,
+    keys: Vec<(u8, Bytes)>,
+    a: &ChildArgs,
+    stop: Arc<AtomicBool>,
+    n: Arc<Counts>,
+    t0: Instant,
+) {
     let guard = Duration::from_millis(a.guard_ms);
     let mut tick = tokio::time::interval(Duration::from_micros(a.every_us.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -243,15 +258,21 @@ pub fn child_main(a: &ChildArgs) -> anyhow::Result<()> {
         bail!("no keys in {}", a.keys.display());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let b = Budgets { request: Duration::from_millis(a.request_ms), connect: Duration::from_millis(a.connect_ms) };
+    let b = Budgets {
+        request: Duration::from_millis(a.request_ms),
+        connect: Duration::from_millis(a.connect_ms),
+    };
     rt.block_on(async {
         let bound = Duration::from_secs(15);
         match a.client.as_str() {
             "slotcache" => {
                 let rt = Arc::new(slotcache_tokio::TokioRuntime);
-                let c = tokio::time::timeout(bound, clients::slotcache_budgets(rt, &a.seeds, "slotcache-drill", b))
-                    .await
-                    .context("connect timed out")??;
+                let c = tokio::time::timeout(
+                    bound,
+                    clients::slotcache_budgets(rt, &a.seeds, "slotcache-drill", b),
+                )
+                .await
+                .context("connect timed out")??;
                 serve(c, keys, a).await
             }
             "redis-rs" => {

@@ -74,7 +74,12 @@ fn lines_of(c: &mut Child) -> anyhow::Result<Receiver<String>> {
 }
 
 /// Waits (bounded by `deadline`) for a line equal to `want`, keeping the others.
-fn wait_line(rx: &Receiver<String>, want: &str, deadline: Instant, kept: &mut Vec<String>) -> anyhow::Result<()> {
+fn wait_line(
+    rx: &Receiver<String>,
+    want: &str,
+    deadline: Instant,
+    kept: &mut Vec<String>,
+) -> anyhow::Result<()> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
@@ -100,7 +105,14 @@ fn write_keys(path: &Path, keys: &[Key]) -> anyhow::Result<()> {
 }
 
 /// Turns a worker's lines into the figures of a client run.
-fn parse(who: Who, lines: &[String], shards: usize, faulty: usize, ev: &Events, end: Duration) -> anyhow::Result<(ClientRun, Memory)> {
+fn parse(
+    who: Who,
+    lines: &[String],
+    shards: usize,
+    faulty: usize,
+    ev: &Events,
+    end: Duration,
+) -> anyhow::Result<(ClientRun, Memory)> {
     let mut recs = Vec::new();
     let (mut ok, mut err_h, mut err_f) = (0u64, 0u64, 0u64);
     let mut mem = Memory::default();
@@ -163,7 +175,12 @@ fn parse(who: Who, lines: &[String], shards: usize, faulty: usize, ev: &Events, 
 }
 
 /// One run of drill 7.
-pub(crate) fn run_once(cluster: &mut Cluster, layout: &Layout, run: usize, o: &Options) -> anyhow::Result<RunResult> {
+pub(crate) fn run_once(
+    cluster: &mut Cluster,
+    layout: &Layout,
+    run: usize,
+    o: &Options,
+) -> anyhow::Result<RunResult> {
     let drill = Drill::NodeDown;
     let exe = o.worker_exe.clone().context("drill 7 needs the slotcache binary (drill-worker)")?;
     let shards = layout.len();
@@ -177,7 +194,14 @@ pub(crate) fn run_once(cluster: &mut Cluster, layout: &Layout, run: usize, o: &O
     let mut all = Vec::new();
     for who in Who::ALL {
         let keys: Vec<Key> = (0..shards)
-            .flat_map(|s| layout.keys(&format!("drill:node-down:{run}:{}:{s}", arg_name(who)), Some(s), per_shard, &mut rng))
+            .flat_map(|s| {
+                layout.keys(
+                    &format!("drill:node-down:{run}:{}:{s}", arg_name(who)),
+                    Some(s),
+                    per_shard,
+                    &mut rng,
+                )
+            })
             .collect();
         let path = dir.join(format!("{}.keys", arg_name(who)));
         write_keys(&path, &keys)?;
@@ -222,8 +246,11 @@ pub(crate) fn run_once(cluster: &mut Cluster, layout: &Layout, run: usize, o: &O
         wait_line(&rx, "READY", ready_by, &mut Vec::new())?;
         outs.push(rx);
     }
-    let mut stdins: Vec<ChildStdin> =
-        workers.0.iter_mut().map(|(_, c)| c.stdin.take().context("worker stdin")).collect::<anyhow::Result<_>>()?;
+    let mut stdins: Vec<ChildStdin> = workers
+        .0
+        .iter_mut()
+        .map(|(_, c)| c.stdin.take().context("worker stdin"))
+        .collect::<anyhow::Result<_>>()?;
     let t0 = Instant::now();
     for s in &mut stdins {
         say(s, "GO")?;

@@ -60,7 +60,14 @@ fn settings() -> [(&'static str, Durability); 2] {
     ]
 }
 
-async fn cell(seeds: &[String], op: Op, name: &'static str, d: Durability, window: Duration, tag: usize) -> anyhow::Result<Cell> {
+async fn cell(
+    seeds: &[String],
+    op: Op,
+    name: &'static str,
+    d: Durability,
+    window: Duration,
+    tag: usize,
+) -> anyhow::Result<Cell> {
     let mut cfg = ProviderConfig::new(seeds.iter().cloned());
     cfg.client_name = "slotcache-drill-durability".into();
     cfg.durability = d;
@@ -79,12 +86,12 @@ async fn cell(seeds: &[String], op: Op, name: &'static str, d: Durability, windo
             while Instant::now() < deadline {
                 i += 1;
                 let tagname = format!("t{t}:{i}");
-                let keys: Vec<Bytes> =
-                    (0..PER_TAG).map(|k| Bytes::from(format!("k{t}:{i}:{k}"))).collect();
+                let keys: Vec<Bytes> = (0..PER_TAG).map(|k| Bytes::from(format!("k{t}:{i}:{k}"))).collect();
                 let setup = match op {
                     Op::Invalidate => ns.set(&keys[0], &b"v".to_vec(), &[]).await,
                     Op::InvalidateByTags => {
-                        let items: Vec<(Bytes, Vec<u8>)> = keys.iter().map(|k| (k.clone(), b"v".to_vec())).collect();
+                        let items: Vec<(Bytes, Vec<u8>)> =
+                            keys.iter().map(|k| (k.clone(), b"v".to_vec())).collect();
                         ns.bulk_set(&items, &[tagname.as_str()]).await
                     }
                 };
@@ -127,7 +134,11 @@ async fn cell(seeds: &[String], op: Op, name: &'static str, d: Durability, windo
 }
 
 /// Measures every operation with both settings, `window` each, on `cluster`.
-pub(crate) fn measure(cluster: &Cluster, window: Duration, rt: &tokio::runtime::Runtime) -> anyhow::Result<Vec<Cell>> {
+pub(crate) fn measure(
+    cluster: &Cluster,
+    window: Duration,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<Cell>> {
     let seeds: Vec<String> = cluster.seeds().iter().map(|a| format!("{}:{}", a.host(), a.port())).collect();
     let mut out = Vec::new();
     let mut n = 0;

@@ -226,7 +226,11 @@ pub(crate) fn inject(
             ev.faults.push((t, e));
             Ok(())
         }
-        Drill::NetLatency | Drill::NetBandwidth | Drill::NetDrop | Drill::NetHalfOpen | Drill::NetBlackhole => {
+        Drill::NetLatency
+        | Drill::NetBandwidth
+        | Drill::NetDrop
+        | Drill::NetHalfOpen
+        | Drill::NetBlackhole => {
             let proxy = tg.proxy.as_ref().context("no fault proxy in front of the victim")?;
             let fault = net::fault_of(drill).context("not a network drill")?;
             let t = ev.step(t0, format!("proxy of node {victim}: {fault:?}"));

@@ -67,7 +67,11 @@ impl Drill {
             Self::DoubleFailover => 3,
             Self::MigrateAtomic | Self::MigrateLegacy => 4,
             Self::RollingRestart => 5,
-            Self::NetLatency | Self::NetBandwidth | Self::NetDrop | Self::NetHalfOpen | Self::NetBlackhole => 6,
+            Self::NetLatency
+            | Self::NetBandwidth
+            | Self::NetDrop
+            | Self::NetHalfOpen
+            | Self::NetBlackhole => 6,
             Self::NodeDown => 7,
         }
     }
@@ -114,7 +118,9 @@ impl Drill {
                 "5. Rolling restart of every node, one at a time (replica, CLUSTER FAILOVER, old primary)"
             }
             Self::NetLatency => "6a. Network: 200 ms added to every reply of a primary (fault proxy)",
-            Self::NetBandwidth => "6b. Network: a primary's connections capped at 16 KiB/s each way (fault proxy)",
+            Self::NetBandwidth => {
+                "6b. Network: a primary's connections capped at 16 KiB/s each way (fault proxy)"
+            }
             Self::NetDrop => "6c. Network: every connection to a primary dropped, new ones too (fault proxy)",
             Self::NetHalfOpen => {
                 "6d. Network: a primary's open connections turn half-open, new ones work (fault proxy)"
@@ -216,9 +222,11 @@ impl Drill {
             Self::PauseShort => "SIGCONT",
             Self::MigrateAtomic | Self::MigrateLegacy => "end of the migration",
             Self::RollingRestart => "end of each failover",
-            Self::NetLatency | Self::NetBandwidth | Self::NetDrop | Self::NetHalfOpen | Self::NetBlackhole => {
-                "lift of the fault"
-            }
+            Self::NetLatency
+            | Self::NetBandwidth
+            | Self::NetDrop
+            | Self::NetHalfOpen
+            | Self::NetBlackhole => "lift of the fault",
             _ => "promotion",
         }
     }

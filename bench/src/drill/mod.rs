@@ -117,10 +117,10 @@ impl Options {
             warmup: Duration::from_millis(500),
             after: Duration::from_millis(1000),
             quick: true,
-            net_hold: Duration::from_secs(2),
-            down_for: Duration::from_secs(5),
+            net_hold: Duration::from_secs(1),
+            down_for: Duration::from_secs(3),
             durability: false,
-            durability_window: Duration::from_secs(1),
+            durability_window: Duration::from_millis(500),
             ..Self::new(out)
         }
     }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::Options;
-use super::kind::Drill;
 use super::durability::{self, Cell};
+use super::kind::Drill;
 use super::plot;
 use super::runner::{BIN, Meta, RunResult, Who};
 
@@ -399,7 +399,9 @@ fn durability_section(o: &Options, meta: &Meta, cells: &[Cell]) -> String {
          change, on the node's blocking lane), on this run's cluster ({} primaries with 1 replica \
          each, on the same machine), measured by `{}` at commit `{}`. Per row: a provider of its \
          own, {} tasks for {:.0} s, each writing what it then invalidates (untimed) and timing \
-         the invalidation alone. redis-rs and fred have no cache layer, so nothing to compare.\n",
+         the invalidation alone: the percentiles are the invalidation's, the throughput is \
+         invalidations per second of the whole loop (its untimed writes included). redis-rs and \
+         fred have no cache layer, so nothing to compare.\n",
         o.shards,
         o.command,
         meta.commit,
