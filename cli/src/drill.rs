@@ -18,9 +18,11 @@ pub(crate) struct DrillArgs {
     #[arg(long, default_value_t = 3)]
     repeat_others: usize,
     /// Which drills: 1 (SIGKILL), 2 (SIGSTOP short and past the node timeout), 3 (two failovers
-    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
-    drills: Vec<u8>,
+    /// of one shard), 4 (atomic and legacy slot migration), 5 (rolling restart of every node),
+    /// 6 (network faults through a TCP fault proxy), 7 (a node down for 60 s, peak RSS), and
+    /// `durability` (the cost of the replica `WAIT` on slotcache's invalidations).
+    #[arg(long, value_delimiter = ',', default_values_t = ["1", "2", "3", "4", "5", "6", "7", "durability"].map(String::from))]
+    drills: Vec<String>,
     /// Primaries (each with one replica).
     #[arg(long, default_value_t = 3)]
     shards: usize,
@@ -38,15 +40,66 @@ fn workspace() -> PathBuf {
     cli.parent().unwrap_or(cli).to_path_buf()
 }
 
+/// `slotcache drill-worker`: one client of drill 7 (its arguments come from `slotcache drill`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct WorkerArgs {
+    #[arg(long)]
+    client: String,
+    #[arg(long, value_delimiter = ',', value_parser = crate::parse_addr)]
+    seeds: Vec<slotcache_core::NodeAddr>,
+    #[arg(long)]
+    keys: PathBuf,
+    #[arg(long)]
+    every_us: u64,
+    #[arg(long)]
+    guard_ms: u64,
+    #[arg(long)]
+    request_ms: u64,
+    #[arg(long)]
+    connect_ms: u64,
+    #[arg(long)]
+    max_ms: u64,
+}
+
+pub(crate) fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    drill::child_main(&drill::ChildArgs {
+        client: w.client.clone(),
+        seeds: w.seeds.clone(),
+        keys: w.keys.clone(),
+        every_us: w.every_us,
+        guard_ms: w.guard_ms,
+        request_ms: w.request_ms,
+        connect_ms: w.connect_ms,
+        max_ms: w.max_ms,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The drill numbers asked for, and whether `durability` is among them.
+fn selection(words: &[String]) -> anyhow::Result<(Vec<Drill>, bool)> {
+    let mut numbers = Vec::new();
+    let mut durability = false;
+    for w in words {
+        match w.trim() {
+            "durability" => durability = true,
+            n => numbers
+                .push(n.parse::<u8>().map_err(|_| anyhow::anyhow!("no drill {n:?} (1 to 7, durability)"))?),
+        }
+    }
+    Ok((Drill::by_numbers(&numbers).map_err(anyhow::Error::msg)?, durability))
+}
+
 pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
     if a.shards == 0 {
         anyhow::bail!("--shards must be at least 1");
     }
+    let (drills, durability) = selection(&a.drills)?;
     let mut o = if a.quick {
         let out = a.out.clone().unwrap_or_else(|| workspace().join("target/drill-quick"));
         let mut o = Options::quick(out);
         if argv.iter().any(|x| x.starts_with("--drills")) {
-            o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+            o.drills = drills;
+            o.durability = durability;
         }
         if argv.iter().any(|x| x.starts_with("--repeat")) {
             o.repeat = a.repeat.max(1);
@@ -56,12 +109,14 @@ pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         let out = a.out.clone().unwrap_or_else(|| workspace().join("drills/results"));
         let mut o = Options::new(out);
-        o.drills = Drill::by_numbers(&a.drills).map_err(anyhow::Error::msg)?;
+        o.drills = drills;
+        o.durability = durability;
         o.repeat = a.repeat.max(1);
         o.repeat_others = a.repeat_others.max(1);
         o
     };
     o.shards = a.shards;
+    o.worker_exe = std::env::current_exe().ok();
     o.command = format!("slotcache {}", argv.join(" "));
     eprintln!(
         "slotcache drill: {} primaries + 1 replica each; drills {}; results in {}",

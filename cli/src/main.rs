@@ -49,6 +49,9 @@ enum Command {
     /// Failure drills on a cluster it starts: slotcache, redis-rs and fred under the same load
     /// while a primary is killed, paused or failed over twice; writes tables, CSVs and plots.
     Drill(drill::DrillArgs),
+    /// One client of drill 7 in a process of its own (started by `slotcache drill`).
+    #[command(hide = true)]
+    DrillWorker(drill::WorkerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Slot { keys, seeds } => slot::run(&keys, &seeds),
         Command::Demo { seeds, keys } => demo::run(&seeds, keys),
         Command::Drill(a) => drill::run(&a, &std::env::args().skip(1).collect::<Vec<_>>()),
+        Command::DrillWorker(w) => drill::worker(&w),
     };
     match result {
         Ok(code) => code,

@@ -229,6 +229,35 @@ impl Cluster {
         Ok(t0.elapsed())
     }
 
+    /// Makes node `i` announce `port` as its client port (`CONFIG SET cluster-announce-port`,
+    /// the bus port pinned to its own so the cluster bus is not moved), or its own port again
+    /// with `None`; waits until every live node's `CLUSTER NODES` shows it there. Clients that
+    /// follow `CLUSTER SHARDS`, `CLUSTER SLOTS` and redirects then reach it through `port` (a
+    /// [`FaultProxy`](crate::proxy::FaultProxy)); so does its replica, which replicates from
+    /// the announced address.
+    pub fn announce_port(&self, i: usize, port: Option<u16>) -> Result<Duration> {
+        let own = self.nodes[i].port();
+        let (announce, bus) = match port {
+            Some(p) => (p.to_string(), (u32::from(own) + 10_000).to_string()),
+            None => ("0".to_owned(), "0".to_owned()),
+        };
+        let mut c = self.conn(i)?;
+        c.cmd_ok(["CONFIG", "SET", "cluster-announce-bus-port", &bus])?;
+        c.cmd_ok(["CONFIG", "SET", "cluster-announce-port", &announce])?;
+        let want = port.unwrap_or(own);
+        let id = self.nodes[i].id().to_owned();
+        wait_until(scaled(DRILL_TIMEOUT), &format!("every node to see node {i} at port {want}"), || {
+            for v in self.live() {
+                let seen = self.cluster_nodes(v)?.into_iter().find(|e| e.id == id).and_then(|e| e.addr);
+                if seen.map(|a| a.port()) != Some(want) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .map_err(|e| Error::new(format!("{e}\n{}", self.log_tails(15))))
+    }
+
     /// Adds an empty master: starts a node, `CLUSTER MEET`s it and waits until every live node
     /// knows it. Give it slots with [`Cluster::migrate_slots`] or a legacy migration.
     pub fn add_master(&mut self) -> Result<usize> {

@@ -13,6 +13,8 @@
 //!   ([`Cluster::begin_legacy_migration`]), atomic migration ([`Cluster::migrate_slots`]),
 //!   [`Cluster::add_master`], [`Cluster::remove_node`], and waits
 //!   ([`Cluster::wait_healthy`], [`Cluster::wait_slot_owner`], [`Cluster::wait_promoted`]).
+//! - [`proxy::FaultProxy`]: a TCP fault proxy (latency, bandwidth, dropped, half-open and
+//!   silent connections) to put in front of a node ([`Cluster::announce_port`]).
 //! - [`Standalone`]: a standalone (non-cluster) primary with replicas attached by
 //!   `--replicaof`, same cleanup as a cluster.
 //! - [`history`]: recorded concurrent histories of the cache and a checker of the tag
@@ -34,6 +36,7 @@ pub mod locks;
 pub mod modules;
 pub mod paths;
 pub mod procs;
+pub mod proxy;
 pub mod resp;
 pub mod sim;
 pub mod simcache;

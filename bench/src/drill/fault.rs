@@ -1,12 +1,15 @@
 //! The faults, done to the cluster through the test harness, each step timed against the run's
 //! clock, and the repairs after a run.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use slotcache_tests::proxy::{Fault, FaultProxy};
 use slotcache_tests::{Cluster, DRILL_TIMEOUT};
 
 use super::kind::Drill;
+use super::net;
 
 /// How long the short pause lasts.
 pub(crate) const SHORT_PAUSE: Duration = Duration::from_secs(5);
@@ -33,6 +36,10 @@ pub(crate) struct Events {
     pub(crate) moved_range: Option<(usize, usize, u16, u16)>,
     /// Slots moved by legacy migrations (from, to, slots), to move back after the run.
     pub(crate) moved_slots: Option<(usize, usize, Vec<u16>)>,
+    /// The node announcing the fault proxy's port (announces its own again after the run).
+    pub(crate) announced: Option<usize>,
+    /// The replica told not to fail over (told it may again after the run).
+    pub(crate) no_failover: Option<usize>,
 }
 
 impl Events {
@@ -115,6 +122,10 @@ pub(crate) struct Target {
     pub(crate) hot_slots: Vec<u16>,
     /// Every shard's (primary, replica), for the rolling restart.
     pub(crate) all: Vec<(usize, usize)>,
+    /// The fault proxy in front of the victim (drill 6).
+    pub(crate) proxy: Option<Arc<FaultProxy>>,
+    /// How long a network fault (drill 6) or the node's absence (drill 7) lasts.
+    pub(crate) hold: Duration,
 }
 
 /// Legacy migrations move at most this many slots per run.
@@ -215,6 +226,39 @@ pub(crate) fn inject(
             ev.faults.push((t, e));
             Ok(())
         }
+        Drill::NetLatency
+        | Drill::NetBandwidth
+        | Drill::NetDrop
+        | Drill::NetHalfOpen
+        | Drill::NetBlackhole => {
+            let proxy = tg.proxy.as_ref().context("no fault proxy in front of the victim")?;
+            let fault = net::fault_of(drill).context("not a network drill")?;
+            let t = ev.step(t0, format!("proxy of node {victim}: {fault:?}"));
+            proxy.set(fault);
+            // The fault's length is the point of the drill: a timed fault, not a wait.
+            std::thread::sleep(tg.hold);
+            let l = ev.step(t0, "fault lifted");
+            proxy.set(Fault::None);
+            ev.faults.push((t, l));
+            Ok(())
+        }
+        Drill::NodeDown => {
+            cluster.conn(replica)?.cmd_ok(["CONFIG", "SET", "cluster-replica-no-failover", "yes"])?;
+            ev.no_failover = Some(replica);
+            let t = ev.step(t0, format!("SIGKILL node {victim} (node {replica} may not fail over)"));
+            cluster.kill(victim)?;
+            ev.killed.push(victim);
+            // The node's absence is the point of the drill: a timed fault, not a wait.
+            std::thread::sleep(tg.hold.saturating_sub(t0.elapsed() - t));
+            ev.step(t0, format!("CLUSTER FAILOVER FORCE to node {replica}"));
+            cluster.conn(replica)?.cmd_ok(["CLUSTER", "FAILOVER", "FORCE"])?;
+            let p = wait_role_master(cluster, replica, t0)?;
+            ev.steps.push((p, format!("node {replica} promoted")));
+            ev.faults.push((t, p));
+            cluster.wait_promoted(replica, DRILL_TIMEOUT)?;
+            ev.step(t0, "every node agrees");
+            Ok(())
+        }
         Drill::RollingRestart => {
             let t = ev.step(t0, "rolling restart begins");
             for &(m, r) in &tg.all {
@@ -245,6 +289,12 @@ pub(crate) fn heal(cluster: &mut Cluster, ev: &Events, node_timeout: Duration) -
     }
     if ev.raised_timeout {
         set_node_timeout(cluster, node_timeout)?;
+    }
+    if let Some(n) = ev.announced {
+        cluster.announce_port(n, None).with_context(|| format!("node {n} announcing its own port"))?;
+    }
+    if let Some(r) = ev.no_failover {
+        cluster.conn(r)?.cmd_ok(["CONFIG", "SET", "cluster-replica-no-failover", "no"])?;
     }
     if let Some((from, to, lo, hi)) = ev.moved_range {
         // Back where it was (the drill's shards are fixed slot ranges). A half-done job is

@@ -24,11 +24,24 @@ pub enum Drill {
     /// 5: every node restarted, one at a time: per shard the replica, then `CLUSTER FAILOVER` to
     /// it, then the old primary.
     RollingRestart,
+    /// 6: 200 ms added to every reply of one primary (through the fault proxy).
+    NetLatency,
+    /// 6: the primary's connections capped at 16 KiB/s each way.
+    NetBandwidth,
+    /// 6: every connection to the primary closed, and new ones at once, while the fault lasts.
+    NetDrop,
+    /// 6: the primary's open connections go silent for good (half-open); new ones work.
+    NetHalfOpen,
+    /// 6: the primary accepts and never replies (nothing moves on any connection).
+    NetBlackhole,
+    /// 7: a primary killed and its shard left without one for 60 s (no failover), under
+    /// open-loop load, each client in a process of its own (peak RSS).
+    NodeDown,
 }
 
 impl Drill {
     /// Every drill, in run order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 14] = [
         Self::KillPinned,
         Self::KillRandom,
         Self::PauseShort,
@@ -37,6 +50,12 @@ impl Drill {
         Self::MigrateAtomic,
         Self::MigrateLegacy,
         Self::RollingRestart,
+        Self::NetLatency,
+        Self::NetBandwidth,
+        Self::NetDrop,
+        Self::NetHalfOpen,
+        Self::NetBlackhole,
+        Self::NodeDown,
     ];
 
     /// The drill's number in issue 18.
@@ -48,6 +67,12 @@ impl Drill {
             Self::DoubleFailover => 3,
             Self::MigrateAtomic | Self::MigrateLegacy => 4,
             Self::RollingRestart => 5,
+            Self::NetLatency
+            | Self::NetBandwidth
+            | Self::NetDrop
+            | Self::NetHalfOpen
+            | Self::NetBlackhole => 6,
+            Self::NodeDown => 7,
         }
     }
 
@@ -63,6 +88,12 @@ impl Drill {
             Self::MigrateAtomic => "migrate-atomic",
             Self::MigrateLegacy => "migrate-legacy",
             Self::RollingRestart => "rolling-restart",
+            Self::NetLatency => "net-latency",
+            Self::NetBandwidth => "net-bandwidth",
+            Self::NetDrop => "net-drop",
+            Self::NetHalfOpen => "net-half-open",
+            Self::NetBlackhole => "net-blackhole",
+            Self::NodeDown => "node-down",
         }
     }
 
@@ -85,6 +116,18 @@ impl Drill {
             Self::MigrateLegacy => "4b. Legacy migration (MIGRATE, ASK) of the slots under load, one by one",
             Self::RollingRestart => {
                 "5. Rolling restart of every node, one at a time (replica, CLUSTER FAILOVER, old primary)"
+            }
+            Self::NetLatency => "6a. Network: 200 ms added to every reply of a primary (fault proxy)",
+            Self::NetBandwidth => {
+                "6b. Network: a primary's connections capped at 16 KiB/s each way (fault proxy)"
+            }
+            Self::NetDrop => "6c. Network: every connection to a primary dropped, new ones too (fault proxy)",
+            Self::NetHalfOpen => {
+                "6d. Network: a primary's open connections turn half-open, new ones work (fault proxy)"
+            }
+            Self::NetBlackhole => "6e. Network: a primary accepts and never replies (fault proxy)",
+            Self::NodeDown => {
+                "7. A primary down for 60 s under open-loop load, no failover (each client in its own process)"
             }
         }
     }
@@ -125,7 +168,36 @@ impl Drill {
                  \"faulty\" shard is the run's first. Time to full service runs from the first \
                  failover to the first success after the last."
             }
+            Self::NetLatency
+            | Self::NetBandwidth
+            | Self::NetDrop
+            | Self::NetHalfOpen
+            | Self::NetBlackhole => {
+                "The clients reach the faulty shard's primary through the drill's TCP fault proxy \
+                 (`slotcache_tests::proxy`, on loopback): the node announces the proxy's port \
+                 (`CONFIG SET cluster-announce-port`), so `CLUSTER SHARDS`, `CLUSTER SLOTS` and \
+                 `MOVED` point there, and its replica replicates through it too. The fault lasts \
+                 the time given in the setup, then is lifted (a half-open connection is then \
+                 closed, as the peer's kernel finally would). The cluster bus is not proxied: no \
+                 failover. \"Serving again\" runs from the lift (negative: served during the \
+                 fault); time to full service from the fault."
+            }
+            Self::NodeDown => {
+                "The primary is killed and its replica may not fail over (`cluster-replica-no-failover \
+                 yes`) until the time is up; then `CLUSTER FAILOVER FORCE` promotes it and the old \
+                 primary is restarted as its replica. Each client runs in a process of its own \
+                 (`slotcache drill-worker`) under an open-loop load: a request started every period \
+                 whatever the ones before are doing, so requests to the dead shard pile up as far as \
+                 the client lets them. Requests are counted in 10 ms bins (stalls and times to the \
+                 bin); the RSS table below gives each process's memory."
+            }
         }
+    }
+
+    /// Whether the clients reach the faulty primary through the fault proxy (drill 6).
+    #[must_use]
+    pub const fn proxied(self) -> bool {
+        self.number() == 6
     }
 
     /// Whether each task spreads its keys over every shard (instead of one).
@@ -137,7 +209,10 @@ impl Drill {
     /// Whether the drill promotes a replica (and so measures serving again after a promotion).
     #[must_use]
     pub const fn promotes(self) -> bool {
-        matches!(self, Self::KillPinned | Self::KillRandom | Self::PauseLong | Self::DoubleFailover)
+        matches!(
+            self,
+            Self::KillPinned | Self::KillRandom | Self::PauseLong | Self::DoubleFailover | Self::NodeDown
+        )
     }
 
     /// What ends the fault for the cluster (the point "serving again" is measured from).
@@ -147,6 +222,11 @@ impl Drill {
             Self::PauseShort => "SIGCONT",
             Self::MigrateAtomic | Self::MigrateLegacy => "end of the migration",
             Self::RollingRestart => "end of each failover",
+            Self::NetLatency
+            | Self::NetBandwidth
+            | Self::NetDrop
+            | Self::NetHalfOpen
+            | Self::NetBlackhole => "lift of the fault",
             _ => "promotion",
         }
     }
@@ -157,7 +237,7 @@ impl Drill {
     /// A number with no drill.
     pub fn by_numbers(numbers: &[u8]) -> Result<Vec<Self>, String> {
         if let Some(n) = numbers.iter().find(|n| !Self::ALL.iter().any(|d| d.number() == **n)) {
-            return Err(format!("no drill {n} (there are drills 1 to 5)"));
+            return Err(format!("no drill {n} (there are drills 1 to 7)"));
         }
         Ok(Self::ALL.into_iter().filter(|d| numbers.contains(&d.number())).collect())
     }
@@ -172,6 +252,8 @@ mod tests {
         assert_eq!(Drill::by_numbers(&[1]).unwrap(), vec![Drill::KillPinned, Drill::KillRandom]);
         assert_eq!(Drill::by_numbers(&[3, 2]).unwrap().len(), 3);
         assert_eq!(Drill::by_numbers(&[4]).unwrap(), vec![Drill::MigrateAtomic, Drill::MigrateLegacy]);
-        assert!(Drill::by_numbers(&[6]).is_err());
+        assert_eq!(Drill::by_numbers(&[6]).unwrap().len(), 5);
+        assert_eq!(Drill::by_numbers(&[7]).unwrap(), vec![Drill::NodeDown]);
+        assert!(Drill::by_numbers(&[8]).is_err());
     }
 }

@@ -98,12 +98,12 @@ pub(crate) fn value(key: &Bytes, seq: u64) -> Bytes {
 }
 
 /// The sequence number in `v` if it is a value of `key`.
-fn seq_of(key: &Bytes, v: &[u8]) -> Option<u64> {
+pub(crate) fn seq_of(key: &Bytes, v: &[u8]) -> Option<u64> {
     let rest = v.strip_prefix(key.as_ref())?.strip_prefix(b"|")?;
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
-fn short(e: &anyhow::Error) -> String {
+pub(crate) fn short(e: &anyhow::Error) -> String {
     let s = format!("{e}");
     // Strip addresses and numbers so the same kind of error is counted once.
     let s: String = s.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();

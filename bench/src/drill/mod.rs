@@ -14,10 +14,15 @@
 
 pub mod kind;
 
+mod child;
+mod down;
+mod durability;
 mod fault;
 mod load;
 mod measure;
+mod net;
 mod plot;
+mod preload;
 mod report;
 mod runner;
 mod runs;
@@ -26,6 +31,7 @@ mod shards;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use child::{ChildArgs, child_main};
 pub use kind::Drill;
 pub use runner::run;
 
@@ -62,6 +68,18 @@ pub struct Options {
     pub command: String,
     /// Whether this is the short smoke run.
     pub quick: bool,
+    /// How long a network fault lasts (drill 6).
+    pub net_hold: Duration,
+    /// How long the node stays down (drill 7).
+    pub down_for: Duration,
+    /// The executable whose `drill-worker` subcommand runs one client of drill 7 (the
+    /// `slotcache` binary); drill 7 cannot run without it.
+    pub worker_exe: Option<PathBuf>,
+    /// Whether to measure the durability cost (slotcache's invalidations with and without the
+    /// replica `WAIT`), after the drills.
+    pub durability: bool,
+    /// The window of each durability cell.
+    pub durability_window: Duration,
 }
 
 impl Options {
@@ -84,6 +102,11 @@ impl Options {
             node_timeout: Duration::from_millis(1000),
             command: "slotcache drill".into(),
             quick: false,
+            net_hold: Duration::from_secs(5),
+            down_for: Duration::from_secs(60),
+            worker_exe: None,
+            durability: true,
+            durability_window: Duration::from_secs(5),
         }
     }
 
@@ -97,6 +120,10 @@ impl Options {
             warmup: Duration::from_millis(500),
             after: Duration::from_millis(1000),
             quick: true,
+            net_hold: Duration::from_secs(1),
+            down_for: Duration::from_secs(3),
+            durability: false,
+            durability_window: Duration::from_millis(500),
             ..Self::new(out)
         }
     }
@@ -104,7 +131,22 @@ impl Options {
     /// Runs of `d`.
     #[must_use]
     pub fn runs_of(&self, d: Drill) -> usize {
-        if d.number() == 1 { self.repeat } else { self.repeat_others }
+        match d.number() {
+            1 => self.repeat,
+            // One minute down per run: once.
+            7 => 1,
+            _ => self.repeat_others,
+        }
+    }
+
+    /// How long the fault of `d` is held (drills 6 and 7; zero for the others).
+    #[must_use]
+    pub fn hold(&self, d: Drill) -> Duration {
+        match d.number() {
+            6 => self.net_hold,
+            7 => self.down_for,
+            _ => Duration::ZERO,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::Options;
+use super::durability::{self, Cell};
 use super::kind::Drill;
 use super::plot;
 use super::runs::{BIN, Meta, RunResult, Who};
@@ -232,6 +233,34 @@ fn error_kinds(results: &[RunResult], d: Drill) -> String {
     s
 }
 
+/// Drill 7: each worker process's memory.
+fn memory_table(results: &[RunResult], d: Drill) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| client | run | RSS before the fault | highest RSS sample after it | RSS at the end | peak RSS of the process (`VmHWM`) | most requests in flight at once |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+    for r in results.iter().filter(|r| r.drill == d) {
+        for c in &r.clients {
+            let Some(m) = c.memory else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | **{}** | {} |",
+                c.who.name(),
+                r.run + 1,
+                mib(m.before_kib),
+                mib(m.peak_kib),
+                mib(m.end_kib),
+                mib(m.hwm_kib),
+                m.inflight_peak
+            );
+        }
+    }
+    s
+}
+
 fn events_line(r: &RunResult) -> String {
     r.events.steps.iter().map(|(t, l)| format!("{:.3} s {l}", t.as_secs_f64())).collect::<Vec<_>>().join("; ")
 }
@@ -349,11 +378,42 @@ fn tables(o: &Options, results: &[RunResult]) -> String {
         let _ = writeln!(s, "**{}**\n", d.title());
         s.push_str(&drill_table(results, d));
         s.push('\n');
+        if d == Drill::NodeDown {
+            s.push_str(&memory_table(results, d));
+            s.push('\n');
+        }
     }
     s
 }
 
-fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) -> String {
+fn durability_section(o: &Options, meta: &Meta, cells: &[Cell]) -> String {
+    let mut s = String::new();
+    if cells.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "## Durability cost (slotcache only)\n");
+    let _ = writeln!(
+        s,
+        "`invalidate` and `invalidate_by_tags` with `Durability::Primary` (no wait) and with the \
+         default `Durability::Replicas` (a `WAIT` for one replica, at most 250 ms, after the \
+         change, on the node's blocking lane), on this run's cluster ({} primaries with 1 replica \
+         each, on the same machine), measured by `{}` at commit `{}`. Per row: a provider of its \
+         own, {} tasks for {:.0} s, each writing what it then invalidates (untimed) and timing \
+         the invalidation alone: the percentiles are the invalidation's, the throughput is \
+         invalidations per second of the whole loop (its untimed writes included). redis-rs and \
+         fred have no cache layer, so nothing to compare.\n",
+        o.shards,
+        o.command,
+        meta.commit,
+        durability::TASKS,
+        o.durability_window.as_secs_f64(),
+    );
+    s.push_str(&durability::table(cells));
+    s.push('\n');
+    s
+}
+
+fn readme(o: &Options, meta: &Meta, results: &[RunResult], cells: &[Cell], failures: &[String]) -> String {
     let mut s = String::new();
     let ts = crate::report::timestamp(meta.started);
     let la = |l: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", l[0], l[1], l[2]);
@@ -449,6 +509,16 @@ fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) 
         let _ = writeln!(s, "### {}\n", d.title());
         let _ = writeln!(s, "{}\n", d.note());
         s.push_str(&drill_table(results, d));
+        if d == Drill::NodeDown {
+            let _ = writeln!(
+                s,
+                "\nMemory of each worker process (`/proc/self/statm` sampled every 100 ms; the \
+                 worker's own counters are of fixed size, and the requests in flight are bounded \
+                 by the drill's guard of {} ms whatever the client does):\n",
+                (o.request_timeout * 2).as_millis()
+            );
+            s.push_str(&memory_table(results, d));
+        }
         let _ = writeln!(s, "\nErrors by kind (digits replaced by `#`):\n");
         s.push_str(&error_kinds(results, d));
         if let Some(r) = results.iter().find(|r| r.drill == d) {
@@ -463,6 +533,7 @@ fn readme(o: &Options, meta: &Meta, results: &[RunResult], failures: &[String]) 
             );
         }
     }
+    s.push_str(&durability_section(o, meta, cells));
     if !failures.is_empty() {
         let _ = writeln!(s, "## Runs that could not be done\n");
         for f in failures {
@@ -493,11 +564,12 @@ pub(crate) fn write(
     o: &Options,
     meta: &Meta,
     results: &[RunResult],
+    cells: &[Cell],
     failures: &[String],
 ) -> anyhow::Result<(String, Vec<PathBuf>)> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     let mut files = Vec::new();
-    write_file(&o.out, "README.md", &readme(o, meta, results, failures), &mut files)?;
+    write_file(&o.out, "README.md", &readme(o, meta, results, cells, failures), &mut files)?;
     write_file(&o.out, "summary.csv", &summary_csv(results), &mut files)?;
     write_file(&o.out, "timeline.csv", &timeline_csv(results), &mut files)?;
     write_file(&o.out, "errors.csv", &errors_csv(results), &mut files)?;
@@ -510,6 +582,10 @@ pub(crate) fn write(
     let mut table = tables(o, results);
     let _ = writeln!(table, "**Goals**\n");
     table.push_str(&goals(results, &o.drills));
+    if !cells.is_empty() {
+        let _ = writeln!(table, "\n**Durability cost**\n");
+        table.push_str(&durability::table(cells));
+    }
     Ok((table, files))
 }
 

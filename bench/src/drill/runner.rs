@@ -5,17 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use futures_util::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use slotcache_tests::{Cluster, ClusterBuilder};
 
 use super::fault::{self, Events, Target};
 use super::kind::Drill;
-use super::load::{self, Outcome as ReqOutcome, Pace, Recorded};
+use super::load::{self, Pace, Recorded};
 use super::measure;
+use super::net;
+use super::preload::preload;
 use super::report;
-use super::runs::{BIN, Bins, ClientRun, Meta, RunResult, Who};
+use super::runs::{ClientRun, Meta, RunResult, Who, bins};
 use super::shards::{Key, Layout};
 use super::{Options, Outcome};
 use crate::clients::{self, Budgets};
@@ -34,24 +36,6 @@ fn form(o: &Options) -> anyhow::Result<(Cluster, Layout)> {
     Ok((cluster, layout))
 }
 
-/// Writes sequence 0 of every key through each shard's primary, and waits until a replica has
-/// it: a read that finds nothing is then a wrong value, whatever fails over.
-fn preload(cluster: &Cluster, layout: &Layout, keys: &[&Key]) -> anyhow::Result<()> {
-    for s in 0..layout.len() {
-        let (m, _) = layout.primary_and_replica(cluster, s)?;
-        let mut conn = cluster.conn(m)?;
-        for k in keys.iter().filter(|k| usize::from(k.shard) == s) {
-            let v = load::value(&k.name, 0);
-            conn.cmd_ok([b"SET".as_slice(), k.name.as_ref(), v.as_ref()])?;
-        }
-        let acks = conn.cmd(["WAIT", "1", "5000"])?;
-        if acks.as_int() != Some(1) {
-            bail!("shard {s}: the replica did not acknowledge the preload ({acks:?})");
-        }
-    }
-    Ok(())
-}
-
 /// Sets the flag when dropped: the load stops on every way out.
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -59,22 +43,6 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
-}
-
-fn bins(recs: &[load::Rec], shards: usize, end: Duration) -> Vec<Bins> {
-    let n = (end.as_micros() / BIN.as_micros()) as usize + 2;
-    let mut out = vec![vec![[0u32; 4]; n]; shards];
-    for r in recs {
-        let b = ((r.end_us() as u128 / BIN.as_micros()) as usize).min(n - 1);
-        let i = match r.outcome {
-            ReqOutcome::Ok => 0,
-            ReqOutcome::Error => 1,
-            ReqOutcome::Wrong => 2,
-            ReqOutcome::Stale => 3,
-        };
-        out[usize::from(r.shard)][b][i] += 1;
-    }
-    out
 }
 
 fn run_once(
@@ -112,7 +80,16 @@ fn run_once(
             hot_slots.push(slot);
         }
     }
+    let mut ev = Events::default();
+    let proxy = if drill.proxied() {
+        ev.announced = Some(victim);
+        Some(net::put_in_front(cluster, victim)?)
+    } else {
+        None
+    };
     let target = Target {
+        proxy,
+        hold: o.hold(drill),
         victim,
         replica,
         other: layout.primary_and_replica(cluster, (faulty + 1) % shards)?.0,
@@ -121,7 +98,10 @@ fn run_once(
         all: (0..shards).map(|s| layout.primary_and_replica(cluster, s)).collect::<anyhow::Result<_>>()?,
     };
 
-    let seeds = cluster.seeds();
+    // The proxied node is reached through the topology only, never as a seed.
+    let victim_addr = cluster.node(victim).addr();
+    let seeds: Vec<_> =
+        cluster.seeds().into_iter().filter(|a| !(drill.proxied() && *a == victim_addr)).collect();
     let b = Budgets { request: o.request_timeout, connect: o.connect_timeout };
     let (sc, rr, fr) = rt.block_on(async {
         let bound = Duration::from_secs(15);
@@ -158,7 +138,6 @@ fn run_once(
     }
     // The load runs on its own before the fault (a timed phase of the experiment).
     std::thread::sleep(o.warmup);
-    let mut ev = Events::default();
     let injected = fault::inject(cluster, drill, &target, t0, &mut ev);
     if injected.is_ok() {
         std::thread::sleep(o.after);
@@ -176,6 +155,7 @@ fn run_once(
         anyhow::Ok(whos.into_iter().zip(rs).collect::<Vec<_>>())
     });
     let healed = fault::heal(cluster, &ev, o.node_timeout);
+    drop(target);
     injected.with_context(|| format!("{} run {}: the fault", drill.name(), run + 1))?;
     healed.with_context(|| format!("{} run {}: the repair", drill.name(), run + 1))?;
     let mut per: Vec<(Who, Recorded)> = Who::ALL.into_iter().map(|w| (w, Recorded::default())).collect();
@@ -193,6 +173,7 @@ fn run_once(
             bins: bins(&rec.recs, shards, end),
             errors: rec.errors,
             samples: rec.samples,
+            memory: None,
         })
         .collect();
     Ok(RunResult { drill, run, faulty, events: ev, end, clients, common_stall_ms })
@@ -252,7 +233,12 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
                     clusters_formed += 1;
                 }
                 let (cluster, layout) = current.as_mut().context("no cluster")?;
-                match run_once(cluster, layout, d, r, o, &rt) {
+                let res = if d == Drill::NodeDown {
+                    super::down::run_once(cluster, layout, r, o)
+                } else {
+                    run_once(cluster, layout, d, r, o, &rt)
+                };
+                match res {
                     Ok(res) => {
                         results.push(res);
                         break;
@@ -273,6 +259,19 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
             pb.inc(1);
         }
     }
+    let mut durability = Vec::new();
+    if o.durability && !interrupted.load(Ordering::Relaxed) {
+        pb.set_message("durability cost");
+        if current.is_none() {
+            current = Some(form(o)?);
+            clusters_formed += 1;
+        }
+        let (cluster, _) = current.as_ref().context("no cluster")?;
+        match super::durability::measure(cluster, o.durability_window, &rt) {
+            Ok(c) => durability = c,
+            Err(e) => failures.push(format!("durability cost: {e:#}")),
+        }
+    }
     pb.finish_and_clear();
     drop(current);
     let meta = Meta {
@@ -284,7 +283,7 @@ pub fn run(o: &Options) -> anyhow::Result<Outcome> {
         commit,
         clusters_formed,
     };
-    let (table, files) = report::write(o, &meta, &results, &failures)?;
+    let (table, files) = report::write(o, &meta, &results, &durability, &failures)?;
     Ok(Outcome { table, files, failures })
 }
 

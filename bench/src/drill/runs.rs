@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::fault::Events;
 use super::kind::Drill;
+use super::load::{Outcome as ReqOutcome, Rec};
 use super::measure::Metrics;
 
 /// The clients, in report order.
@@ -51,6 +52,8 @@ pub(crate) struct ClientRun {
     pub(crate) bins: Vec<Bins>,
     pub(crate) errors: std::collections::BTreeMap<String, u64>,
     pub(crate) samples: Vec<(u64, u64, u8, String)>,
+    /// Drill 7: the worker process's memory.
+    pub(crate) memory: Option<Memory>,
 }
 
 /// One run of one drill.
@@ -77,4 +80,36 @@ pub(crate) struct Meta {
     pub(crate) server_version: String,
     pub(crate) commit: String,
     pub(crate) clusters_formed: usize,
+}
+
+/// The timeline bins of one client's records: per shard, per [`BIN`] by the request's end.
+pub(crate) fn bins(recs: &[Rec], shards: usize, end: Duration) -> Vec<Bins> {
+    let n = (end.as_micros() / BIN.as_micros()) as usize + 2;
+    let mut out = vec![vec![[0u32; 4]; n]; shards];
+    for r in recs {
+        let b = ((r.end_us() as u128 / BIN.as_micros()) as usize).min(n - 1);
+        let i = match r.outcome {
+            ReqOutcome::Ok => 0,
+            ReqOutcome::Error => 1,
+            ReqOutcome::Wrong => 2,
+            ReqOutcome::Stale => 3,
+        };
+        out[usize::from(r.shard)][b][i] += 1;
+    }
+    out
+}
+
+/// One client's memory in drill 7, KiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Memory {
+    /// The last RSS sample before the fault (load running, client connected).
+    pub(crate) before_kib: u64,
+    /// The highest RSS sample from the fault to the end.
+    pub(crate) peak_kib: u64,
+    /// The last sample.
+    pub(crate) end_kib: u64,
+    /// The process's peak RSS (`VmHWM`), the whole run.
+    pub(crate) hwm_kib: u64,
+    /// The most requests in flight at once.
+    pub(crate) inflight_peak: u64,
 }

@@ -1,0 +1,84 @@
+//! `slotcache drill --quick --drills 6,7,durability` end to end: the network faults through the
+//! fault proxy (every variant once), a node down with each client in a worker process of its
+//! own, and the durability cost; every client has its rows, the workers report memory, and no
+//! server (nor worker) is left.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use slotcache_tests::{procs, wait_until};
+
+const BIN: &str = env!("CARGO_BIN_EXE_slotcache");
+const CLIENTS: [&str; 3] = ["slotcache", "redis-rs 1.8.1", "fred 10.1.0"];
+const NET: [&str; 5] = ["net-latency", "net-bandwidth", "net-drop", "net-half-open", "net-blackhole"];
+
+#[test]
+fn network_faults_node_down_and_durability_quick() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drill-net-down-quick-test");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut child = Command::new(BIN)
+        .args(["drill", "--quick", "--drills", "6,7,durability", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // About 35 s on an idle machine; bounded generously for a loaded one.
+    let done =
+        wait_until(Duration::from_secs(240), "slotcache drill to exit", || Ok(child.try_wait()?.is_some()));
+    if done.is_err() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(done.is_ok(), "slotcache drill did not exit within 240 s");
+    assert!(output.status.success(), "drill failed:\n{stdout}\n{stderr}");
+
+    let left: Vec<_> = procs::servers(None)
+        .into_iter()
+        .filter(|s| procs::read_owner(&s.cluster_dir).is_some_and(|(owner, _, _)| owner == pid))
+        .collect();
+    assert!(left.is_empty(), "servers left running: {left:?}");
+
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for drill in NET.iter().chain(&["node-down"]) {
+        for c in CLIENTS {
+            let line = summary
+                .lines()
+                .find(|l| l.starts_with(&format!("{drill},1,{c},")))
+                .unwrap_or_else(|| panic!("no summary line for {drill} / {c}:\n{summary}"));
+            let ok: u64 = line.split(',').nth(5).unwrap().parse().unwrap();
+            assert!(ok > 100, "{c} served only {ok} requests in {drill}: {line}");
+        }
+        assert!(out.join(format!("{drill}.svg")).is_file(), "no plot for {drill}");
+    }
+    // Every network fault was switched on and lifted; the node-down run ended in a promotion.
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(events.lines().filter(|l| l.contains("fault lifted")).count(), 5, "{events}");
+    for f in ["Latency", "Bandwidth", "Drop", "HalfOpen", "Blackhole"] {
+        assert!(events.contains(f), "no {f} step: {events}");
+    }
+    assert_eq!(events.lines().filter(|l| l.starts_with("node-down") && l.contains("promoted")).count(), 1);
+
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    // The memory table: a row per client with a peak RSS of some MiB.
+    for c in CLIENTS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {c} | 1 | ")) && l.contains("MiB"))
+            .unwrap_or_else(|| panic!("no memory row for {c}"));
+        let peak: f64 = row.split("**").nth(1).unwrap().trim_end_matches(" MiB").parse().unwrap();
+        assert!(peak > 1.0, "{c}: peak RSS {peak} MiB: {row}");
+    }
+    // The durability cost: four rows, each with invalidations done and no error.
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `invalidate")).collect();
+    assert_eq!(rows.len(), 4, "{readme}");
+    for r in rows {
+        let cells: Vec<&str> = r.split('|').map(str::trim).collect();
+        assert!(cells[3].parse::<u64>().unwrap() > 10, "{r}");
+        assert_eq!(cells[7], "0", "errors: {r}");
+    }
+}
