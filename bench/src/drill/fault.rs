@@ -60,6 +60,23 @@ impl Events {
     }
 }
 
+/// After a fault started at `t`: waits until `replica` reports the master role (the end of the
+/// fault's window), then until every node agrees, recording both steps.
+fn promoted(
+    cluster: &Cluster,
+    ev: &mut Events,
+    replica: usize,
+    t: Duration,
+    t0: Instant,
+) -> anyhow::Result<()> {
+    let p = wait_role_master(cluster, replica, t0)?;
+    ev.steps.push((p, format!("node {replica} promoted")));
+    ev.faults.push((t, p));
+    cluster.wait_promoted(replica, DRILL_TIMEOUT)?;
+    ev.step(t0, "every node agrees");
+    Ok(())
+}
+
 /// Waits (bounded) until replica `r` itself reports the master role: the earliest moment a
 /// client can be served by it.
 fn wait_role_master(cluster: &Cluster, r: usize, t0: Instant) -> anyhow::Result<Duration> {
@@ -100,11 +117,7 @@ fn kill_and_promote(
     let t = ev.step(t0, format!("SIGKILL node {victim}"));
     cluster.kill(victim)?;
     ev.killed.push(victim);
-    let p = wait_role_master(cluster, replica, t0)?;
-    ev.steps.push((p, format!("node {replica} promoted")));
-    ev.faults.push((t, p));
-    cluster.wait_promoted(replica, DRILL_TIMEOUT)?;
-    ev.step(t0, "every node agrees");
+    promoted(cluster, ev, replica, t, t0)?;
     Ok(())
 }
 
@@ -178,11 +191,7 @@ pub(crate) fn inject(
             let t = ev.step(t0, format!("SIGSTOP node {victim}"));
             cluster.pause(victim)?;
             ev.paused.push(victim);
-            let p = wait_role_master(cluster, replica, t0)?;
-            ev.steps.push((p, format!("node {replica} promoted")));
-            ev.faults.push((t, p));
-            cluster.wait_promoted(replica, DRILL_TIMEOUT)?;
-            ev.step(t0, "every node agrees");
+            promoted(cluster, ev, replica, t, t0)?;
             ev.step(t0, format!("SIGCONT node {victim}"));
             cluster.resume(victim)?;
             ev.paused.retain(|&n| n != victim);
@@ -252,11 +261,7 @@ pub(crate) fn inject(
             std::thread::sleep(tg.hold.saturating_sub(t0.elapsed() - t));
             ev.step(t0, format!("CLUSTER FAILOVER FORCE to node {replica}"));
             cluster.conn(replica)?.cmd_ok(["CLUSTER", "FAILOVER", "FORCE"])?;
-            let p = wait_role_master(cluster, replica, t0)?;
-            ev.steps.push((p, format!("node {replica} promoted")));
-            ev.faults.push((t, p));
-            cluster.wait_promoted(replica, DRILL_TIMEOUT)?;
-            ev.step(t0, "every node agrees");
+            promoted(cluster, ev, replica, t, t0)?;
             Ok(())
         }
         Drill::RollingRestart => {
