@@ -3,45 +3,22 @@
 //! own, and the durability cost; every client has its rows, the workers report memory, and no
 //! server (nor worker) is left.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod drill_support;
+
 use std::time::Duration;
 
-use slotcache_tests::{procs, wait_until};
+use drill_support::{CLIENTS, run_drill};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slotcache");
-const CLIENTS: [&str; 3] = ["slotcache", "redis-rs 1.8.1", "fred 10.1.0"];
 const NET: [&str; 5] = ["net-latency", "net-bandwidth", "net-drop", "net-half-open", "net-blackhole"];
 
 #[test]
 fn network_faults_node_down_and_durability_quick() {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drill-net-down-quick-test");
-    let _ = std::fs::remove_dir_all(&out);
-    let mut child = Command::new(BIN)
-        .args(["drill", "--quick", "--drills", "6,7,durability", "--out"])
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
     // About 35 s on an idle machine; bounded generously for a loaded one.
-    let done =
-        wait_until(Duration::from_secs(240), "slotcache drill to exit", || Ok(child.try_wait()?.is_some()));
-    if done.is_err() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(done.is_ok(), "slotcache drill did not exit within 240 s");
-    assert!(output.status.success(), "drill failed:\n{stdout}\n{stderr}");
-
-    let left: Vec<_> = procs::servers(None)
-        .into_iter()
-        .filter(|s| procs::read_owner(&s.cluster_dir).is_some_and(|(owner, _, _)| owner == pid))
-        .collect();
-    assert!(left.is_empty(), "servers left running: {left:?}");
+    let (out, _printed) = run_drill(
+        &["--quick", "--drills", "6,7,durability"],
+        "drill-net-down-quick-test",
+        Duration::from_secs(240),
+    );
 
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     for drill in NET.iter().chain(&["node-down"]) {

@@ -2,45 +2,16 @@
 //! pinned and on random keys) against slotcache, redis-rs and fred, writes the report, and
 //! leaves no server running.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod drill_support;
+
 use std::time::Duration;
 
-use slotcache_tests::{procs, wait_until};
-
-const BIN: &str = env!("CARGO_BIN_EXE_slotcache");
-const CLIENTS: [&str; 3] = ["slotcache", "redis-rs 1.8.1", "fred 10.1.0"];
+use drill_support::{CLIENTS, run_drill};
 
 #[test]
 fn drill_quick_writes_every_file_for_every_client_and_cleans_up() {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drill-quick-test");
-    let _ = std::fs::remove_dir_all(&out);
-    let mut child = Command::new(BIN)
-        .args(["drill", "--quick", "--out"])
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
     // About 20 s on an idle machine; bounded generously for a loaded one.
-    let done =
-        wait_until(Duration::from_secs(180), "slotcache drill to exit", || Ok(child.try_wait()?.is_some()));
-    if done.is_err() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(done.is_ok(), "slotcache drill did not exit within 180 s");
-    assert!(output.status.success(), "drill failed:\n{stdout}\n{stderr}");
-
-    // No server of this run is left, whatever the drill did to them.
-    let left: Vec<_> = procs::servers(None)
-        .into_iter()
-        .filter(|s| procs::read_owner(&s.cluster_dir).is_some_and(|(owner, _, _)| owner == pid))
-        .collect();
-    assert!(left.is_empty(), "servers left running: {left:?}");
+    let (out, stdout) = run_drill(&["--quick"], "drill-quick-test", Duration::from_secs(180));
 
     for f in [
         "README.md",
