@@ -30,9 +30,76 @@ pub(crate) struct DrillArgs {
     /// --repeat say otherwise); results in target/drill-quick unless --out says otherwise.
     #[arg(long)]
     quick: bool,
-    /// Where the README, CSVs and plots go (default: drills/results in the workspace).
+    /// Where the README, CSVs and plots go (default: drills/results in the workspace, or
+    /// drills/results/soak with --soak).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A soak instead of the drills: the tag history workload from client processes for this
+    /// long (`90s`, `2m`, `30m`) under random faults, RSS sampled; exits 1 if a criterion fails.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<std::time::Duration>,
+    /// The soak's seed (default: from the clock; printed either way).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The soak's client processes.
+    #[arg(long, default_value_t = 3)]
+    soak_processes: usize,
+    /// How often the soak samples the clients' RSS, in seconds.
+    #[arg(long, default_value_t = 10)]
+    soak_rss_every: u64,
+    /// Test only: the soak's clients run the naive tag protocol (the checker must fail it).
+    #[arg(long, hide = true)]
+    soak_naive: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration (90s, 2m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// `slotcache history-client`: one client process of the soak (its `name=value` arguments
+/// come from `slotcache drill --soak`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryClientArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub(crate) fn history_client(a: &HistoryClientArgs) -> anyhow::Result<ExitCode> {
+    slotcache_tests::history::process::client_main(a.args.clone()).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn soak(a: &DrillArgs, duration: std::time::Duration, argv: &[String]) -> anyhow::Result<ExitCode> {
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::from(d.subsec_nanos()) ^ d.as_secs())
+    });
+    let o = drill::SoakOptions {
+        duration,
+        seed,
+        processes: a.soak_processes.max(1),
+        workers: 4,
+        pace: std::time::Duration::from_millis(80),
+        rss_every: std::time::Duration::from_secs(a.soak_rss_every.max(1)),
+        naive: a.soak_naive,
+        out: a.out.clone().unwrap_or_else(|| workspace().join("drills/results/soak")),
+        exe: std::env::current_exe().context("the slotcache executable")?,
+        command: format!("slotcache {}", argv.join(" ")),
+    };
+    let outcome = drill::run_soak(&o).context("running the soak")?;
+    println!("{}", outcome.summary);
+    println!("report: {}", o.out.join("README.md").display());
+    Ok(if outcome.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn workspace() -> PathBuf {
@@ -92,6 +159,9 @@ fn selection(words: &[String]) -> anyhow::Result<(Vec<Drill>, bool)> {
 pub(crate) fn run(a: &DrillArgs, argv: &[String]) -> anyhow::Result<ExitCode> {
     if a.shards == 0 {
         anyhow::bail!("--shards must be at least 1");
+    }
+    if let Some(d) = a.soak {
+        return soak(a, d, argv);
     }
     let (drills, durability) = selection(&a.drills)?;
     let mut o = if a.quick {

@@ -52,6 +52,9 @@ enum Command {
     /// One client of drill 7 in a process of its own (started by `slotcache drill`).
     #[command(hide = true)]
     DrillWorker(drill::WorkerArgs),
+    /// One client process of the soak (started by `slotcache drill --soak`).
+    #[command(hide = true)]
+    HistoryClient(drill::HistoryClientArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Demo { seeds, keys } => demo::run(&seeds, keys),
         Command::Drill(a) => drill::run(&a, &std::env::args().skip(1).collect::<Vec<_>>()),
         Command::DrillWorker(w) => drill::worker(&w),
+        Command::HistoryClient(a) => drill::history_client(&a),
     };
     match result {
         Ok(code) => code,

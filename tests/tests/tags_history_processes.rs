@@ -70,6 +70,8 @@ fn run_in_processes(
             seed: spec.seed.wrapping_add(p as u64),
             run_for: spec.min,
             out: cluster.dir().join(format!("history-{ns}-client-{p}.jsonl")),
+            pace_us: 0,
+            report_ms: 0,
         })
         .collect();
     let exe = Path::new(env!("CARGO_BIN_EXE_history_client"));

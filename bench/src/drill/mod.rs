@@ -10,7 +10,9 @@
 //! - `runs`: what a run produced (per client: metrics, timeline bins, errors);
 //! - `report`: the markdown tables, raw CSVs and a timeline plot per drill.
 //!
-//! `slotcache drill` (the `slotcache` command) runs [`run`].
+//! - `soak`: `--soak DURATION`, the history workload from client processes under random faults.
+//!
+//! `slotcache drill` (the `slotcache` command) runs [`run`] (and [`run_soak`]).
 
 pub mod kind;
 
@@ -27,6 +29,7 @@ mod report;
 mod runner;
 mod runs;
 mod shards;
+mod soak;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +37,7 @@ use std::time::Duration;
 pub use child::{ChildArgs, child_main};
 pub use kind::Drill;
 pub use runner::run;
+pub use soak::{SoakOptions, SoakOutcome, run_soak};
 
 /// What a drill run does.
 #[derive(Clone, Debug)]

@@ -9,12 +9,24 @@ use slotcache_tests::{procs, wait_until};
 const BIN: &str = env!("CARGO_BIN_EXE_slotcache");
 
 /// The three clients, as the report names them.
+#[allow(dead_code)]
 pub(crate) const CLIENTS: [&str; 3] = ["slotcache", "redis-rs 1.8.1", "fred 10.1.0"];
 
 /// Runs `slotcache drill <args> --out <dir>` (a fresh `dir` under the test's temporary directory),
 /// waits at most `limit` for it to exit successfully, asserts that no server it started is
 /// still running, and returns the output directory and what it printed.
+#[allow(dead_code)]
 pub(crate) fn run_drill(args: &[&str], dir: &str, limit: Duration) -> (PathBuf, String) {
+    let (out, stdout, stderr, ok) = run_drill_status(args, dir, limit);
+    assert!(ok, "drill failed:\n{stdout}\n{stderr}");
+    (out, stdout)
+}
+
+/// [`run_drill`] without requiring success: the output directory, what it printed on standard
+/// output and error, and whether it exited successfully (it must exit within `limit` and leave
+/// no server either way).
+#[allow(dead_code)]
+pub(crate) fn run_drill_status(args: &[&str], dir: &str, limit: Duration) -> (PathBuf, String, String, bool) {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
     let _ = std::fs::remove_dir_all(&out);
     let mut child = Command::new(BIN)
@@ -33,9 +45,8 @@ pub(crate) fn run_drill(args: &[&str], dir: &str, limit: Duration) -> (PathBuf, 
     }
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(done.is_ok(), "slotcache drill did not exit within {limit:?}");
-    assert!(output.status.success(), "drill failed:\n{stdout}\n{stderr}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(done.is_ok(), "slotcache drill did not exit within {limit:?}:\n{stdout}\n{stderr}");
 
     // No server of this run is left, whatever the drill did to them.
     let left: Vec<_> = procs::servers(None)
@@ -43,5 +54,5 @@ pub(crate) fn run_drill(args: &[&str], dir: &str, limit: Duration) -> (PathBuf, 
         .filter(|s| procs::read_owner(&s.cluster_dir).is_some_and(|(owner, _, _)| owner == pid))
         .collect();
     assert!(left.is_empty(), "servers left running: {left:?}");
-    (out, stdout)
+    (out, stdout, stderr, output.status.success())
 }

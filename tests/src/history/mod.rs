@@ -210,6 +210,26 @@ impl Op {
         }
     }
 
+    /// The keys this operation names (empty for whole-namespace operations and tags).
+    #[must_use]
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Self::Set { key, .. }
+            | Self::Get { key }
+            | Self::GetEntry { key }
+            | Self::Invalidate { key }
+            | Self::Compute { key, .. }
+            | Self::Load { key, .. }
+            | Self::Refresh { key, .. }
+            | Self::Expire { key, .. } => vec![key.as_str()],
+            Self::BulkSet { items, .. } | Self::BulkRefresh { items } => {
+                items.iter().map(|(k, _)| k.as_str()).collect()
+            }
+            Self::BulkGet { keys } => keys.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The tags a write attaches (empty for other operations and untagged writes).
     #[must_use]
     pub fn write_tags(&self) -> &[String] {
@@ -492,6 +512,23 @@ impl Recorder {
     #[must_use]
     pub fn last(&self) -> Option<&Record> {
         self.records.last()
+    }
+
+    /// How many records it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records so far, leaving it empty.
+    pub fn take(&mut self) -> Vec<Record> {
+        core::mem::take(&mut self.records)
     }
 
     /// The records so far.

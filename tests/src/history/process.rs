@@ -18,6 +18,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,11 @@ pub struct ClientArgs {
     pub run_for: Duration,
     /// Where it writes its records.
     pub out: PathBuf,
+    /// Each worker starts at most one operation per this many microseconds (0: unpaced).
+    pub pace_us: u64,
+    /// Every this many milliseconds it prints `served <ns> ...`: when an operation on each key
+    /// last succeeded ([`Spec::served`]; 0: never).
+    pub report_ms: u64,
 }
 
 fn rt_named(s: &str) -> Option<Rt> {
@@ -95,6 +101,8 @@ impl ClientArgs {
             format!("seed={}", self.seed),
             format!("run_ms={}", self.run_for.as_millis()),
             format!("out={}", self.out.display()),
+            format!("pace_us={}", self.pace_us),
+            format!("report_ms={}", self.report_ms),
         ]
     }
 
@@ -106,6 +114,7 @@ impl ClientArgs {
         let mut seeds = None;
         let (mut ns, mut kind, mut rt, mut clock, mut first, mut workers, mut seed, mut run, mut out) =
             (None, None, None, None, None, None, None, None, None);
+        let (mut pace_us, mut report_ms) = (0, 0);
         for a in args {
             let (k, v) = a.split_once('=').ok_or_else(|| format!("not name=value: {a:?}"))?;
             let num = |v: &str| v.parse::<u64>().map_err(|e| format!("{k}: {e}"));
@@ -127,6 +136,8 @@ impl ClientArgs {
                 "seed" => seed = Some(num(v)?),
                 "run_ms" => run = Some(Duration::from_millis(num(v)?)),
                 "out" => out = Some(PathBuf::from(v)),
+                "pace_us" => pace_us = num(v)?,
+                "report_ms" => report_ms = num(v)?,
                 _ => return Err(format!("unknown argument {k:?}")),
             }
         }
@@ -142,6 +153,8 @@ impl ClientArgs {
             seed: seed.ok_or_else(|| need("seed"))?,
             run_for: run.ok_or_else(|| need("run_ms"))?,
             out: out.ok_or_else(|| need("out"))?,
+            pace_us,
+            report_ms,
         })
     }
 
@@ -153,6 +166,7 @@ impl ClientArgs {
             seed: self.seed,
             first_worker: self.first_worker,
             tail: Duration::ZERO,
+            pace: (self.pace_us > 0).then(|| Duration::from_micros(self.pace_us)),
             ..Spec::new(self.run_for)
         }
     }
@@ -194,13 +208,77 @@ pub fn client_main(args: impl IntoIterator<Item = String>) -> core::result::Resu
     if line.trim() != "go" {
         return Err(format!("expected go, got {line:?} (the test went away?)"));
     }
-    let spec = a.spec();
+    let mut spec = a.spec();
     let clock = Clock::from_reference(a.clock);
-    let parts = runner.block_on(workload::run(a.rt, subject.clone(), &spec, clock, Stop::undisturbed()))?;
-    let records: Vec<Record> = parts.into_iter().flatten().collect();
-    write_records(&a.out, &records)?;
-    writeln!(stdout, "done {}", records.len()).and_then(|()| stdout.flush()).map_err(|e| e.to_string())?;
-    Ok(records.len())
+    let (sink, handed) = channel::<Vec<Record>>();
+    spec.sink = Some(sink);
+    let writer = RecordWriter::create(&a.out)?;
+    let writing = std::thread::spawn(move || writer.write_all(&handed));
+    let served: Arc<Vec<AtomicU64>> = Arc::new((0..spec.keys).map(|_| AtomicU64::new(0)).collect());
+    spec.served = Some(served.clone());
+    let halt = Arc::new(AtomicBool::new(false));
+    let reporter = (a.report_ms > 0).then(|| {
+        let (halt, every) = (halt.clone(), Duration::from_millis(a.report_ms));
+        std::thread::spawn(move || report_served(&served, &halt, every))
+    });
+    let parts = runner.block_on(workload::run(a.rt, subject.clone(), &spec, clock, Stop::undisturbed()));
+    halt.store(true, Ordering::Release);
+    if let Some(r) = reporter {
+        let _ = r.join();
+    }
+    let sink = spec.sink.take().ok_or("no sink")?;
+    for part in parts? {
+        let _ = sink.send(part);
+    }
+    drop(sink);
+    drop(spec);
+    let n = writing.join().map_err(|_| "the record writer panicked".to_owned())??;
+    writeln!(stdout, "done {n}").and_then(|()| stdout.flush()).map_err(|e| e.to_string())?;
+    Ok(n)
+}
+
+/// Prints `served <ns> ...` (one instant per key) every `every` until `halt`.
+fn report_served(served: &[AtomicU64], halt: &AtomicBool, every: Duration) {
+    while !halt.load(Ordering::Acquire) {
+        // A reporting period, not a wait for a condition.
+        std::thread::sleep(every);
+        let line: Vec<String> = served.iter().map(|s| s.load(Ordering::Relaxed).to_string()).collect();
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "served {}", line.join(" ")).and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes records as JSON lines to a temporary file as they come, renamed at the end.
+struct RecordWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    f: std::io::BufWriter<std::fs::File>,
+}
+
+impl RecordWriter {
+    fn create(path: &Path) -> core::result::Result<Self, String> {
+        let tmp = path.with_extension("partial");
+        let f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        Ok(Self { tmp, path: path.to_path_buf(), f: std::io::BufWriter::new(f) })
+    }
+
+    /// Writes every batch until the senders are gone; returns how many records it wrote.
+    fn write_all(mut self, batches: &Receiver<Vec<Record>>) -> core::result::Result<usize, String> {
+        let mut n = 0;
+        for batch in batches {
+            for r in &batch {
+                serde_json::to_writer(&mut self.f, r).map_err(|e| e.to_string())?;
+                self.f.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+            n += batch.len();
+        }
+        self.f.flush().map_err(|e| e.to_string())?;
+        drop(self.f);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(n)
+    }
 }
 
 /// Writes `records` as JSON lines to `path` (through a temporary file, renamed at the end).
@@ -250,10 +328,20 @@ impl Clients {
     /// # Errors
     /// A client that cannot be started (those already started are stopped).
     pub fn spawn(exe: &Path, args: &[ClientArgs]) -> Result<Self> {
+        Self::spawn_with(exe, &[], args)
+    }
+
+    /// Starts one client per `args` from `exe` with `prefix` before the arguments (e.g. the
+    /// subcommand of a binary that is also other things).
+    ///
+    /// # Errors
+    /// A client that cannot be started (those already started are stopped).
+    pub fn spawn_with(exe: &Path, prefix: &[&str], args: &[ClientArgs]) -> Result<Self> {
         let (tx, lines) = channel();
         let mut me = Self { children: Vec::new(), stdins: Vec::new(), lines, pids: Vec::new() };
         for (i, a) in args.iter().enumerate() {
             let mut child = Command::new(exe)
+                .args(prefix)
                 .args(a.to_args())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -308,6 +396,23 @@ impl Clients {
         }
         self.pids = pids.into_iter().flatten().collect();
         Ok(self.pids.clone())
+    }
+
+    /// The lines the clients printed since the last call (client index, line), without waiting.
+    pub fn lines(&mut self) -> Vec<(usize, String)> {
+        self.lines.try_iter().collect()
+    }
+
+    /// Whether every client exited.
+    ///
+    /// # Errors
+    /// A client whose state cannot be read.
+    pub fn all_exited(&mut self) -> Result<bool> {
+        let mut all = true;
+        for c in &mut self.children {
+            all &= c.try_wait().map_err(|e| Error::new(e.to_string()))?.is_some();
+        }
+        Ok(all)
     }
 
     /// Tells every client to start its workload.

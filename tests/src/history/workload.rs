@@ -32,6 +32,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
@@ -66,7 +67,19 @@ pub struct Spec {
     /// The workers' subject reads values from replicas (`send_to_replicas`): the checker then
     /// does not hold their reads to the rule for `invalidate` of the key (replication lag).
     pub replica_reads: bool,
+    /// Each worker starts at most one operation per this (`None`: the pacing above only), so a
+    /// long run's history stays a known size.
+    pub pace: Option<Duration>,
+    /// Where the workers hand their records, [`HAND_OVER_EVERY`] at a time (`None`: each keeps
+    /// its records to the end): a long run's records then leave the workers' process as it goes.
+    pub sink: Option<Sender<Vec<Record>>>,
+    /// Watched keys: when an operation on key `i` last succeeded ([`Clock`] nanoseconds, 0:
+    /// never), so whoever runs the workload can tell a shard is served again.
+    pub served: Option<Arc<Vec<AtomicU64>>>,
 }
+
+/// How many records a worker with a [`Spec::sink`] keeps before handing them over.
+pub const HAND_OVER_EVERY: usize = 256;
 
 impl Spec {
     /// 16 workers, 32 keys, 4 tags, `min` long, seed from the clock (or
@@ -90,6 +103,9 @@ impl Spec {
             first_worker: 0,
             ttl: None,
             replica_reads: false,
+            pace: None,
+            sink: None,
+            served: None,
         }
     }
 
@@ -211,7 +227,7 @@ pub async fn run(
         let (subject, keys, tags, halt) = (subject.clone(), keys.clone(), tags.clone(), halt.clone());
         let rng = Rng::new(spec.seed ^ (w as u64).wrapping_mul(0xA24B_AED4_963E_E407));
         let id = spec.first_worker + w;
-        tasks.push(rt.spawn(worker(rt, id, subject, keys, tags, rng, clock, halt, spec.ttl)));
+        tasks.push(rt.spawn(worker(rt, id, subject, keys, tags, rng, clock, halt, spec.clone())));
     }
     // The controller: ends the run once min has passed and the disruption is over (plus its
     // tail), or when max has passed.
@@ -262,8 +278,10 @@ async fn worker(
     mut rng: Rng,
     clock: Clock,
     halt: Arc<AtomicBool>,
-    ttl: Option<Duration>,
+    spec: Spec,
 ) -> Vec<Record> {
+    let ttl = spec.ttl;
+    let mut next = Instant::now();
     let mut rec = Recorder::new(clock, w);
     let mut seq = 0u64;
     let mut value = || {
@@ -382,11 +400,37 @@ async fn worker(
                     rec.record(Op::InvalidateAll, async { s.invalidate_all().await.map(Ret::Count) }).await;
             }
         }
-        if rng.below(4) == 0 {
+        note_served(&spec, &rec);
+        if let Some(sink) = &spec.sink
+            && rec.len() >= HAND_OVER_EVERY
+        {
+            // The receiver gone means the run is over: the records are dropped with it.
+            let _ = sink.send(rec.take());
+        }
+        if let Some(pace) = spec.pace {
+            next += pace;
+            let now = Instant::now();
+            next = next.max(now);
+            rt.sleep(next - now).await;
+        } else if rng.below(4) == 0 {
             rt.sleep(Duration::from_millis(1)).await;
         } else {
             yield_now().await;
         }
     }
     rec.into_records()
+}
+
+/// Marks the keys of the worker's last operation served, if it succeeded and keys are watched.
+fn note_served(spec: &Spec, rec: &Recorder) {
+    let (Some(served), Some(r)) = (&spec.served, rec.last()) else { return };
+    if !r.ok() {
+        return;
+    }
+    for key in r.op.keys() {
+        let i = key.strip_prefix('k').and_then(|n| n.parse::<usize>().ok());
+        if let Some(slot) = i.and_then(|i| served.get(i)) {
+            slot.fetch_max(r.completed, Ordering::Relaxed);
+        }
+    }
 }
