@@ -9,7 +9,8 @@
 //!   run it too and it can reach `pub(crate)` items;
 //! - it is re-exported below, one `pub use` per subsystem, in alphabetical order.
 
-pub use crate::client::fuzz::client_ops;
+pub use crate::cache::op::fuzz::cache_ops;
+pub use crate::client::fuzz::{client_ops, client_topology};
 pub use crate::resp::fuzz::{resp_chunked, resp_decode};
 pub use crate::server_error::fuzz::redirect_parse;
 pub use crate::topology::fuzz::topology_parse;

@@ -204,7 +204,7 @@ pub fn client_ops(data: &[u8]) {
 
 /// Plays `ops` and runs the end-of-input checks.
 pub(crate) fn run(setup: &Setup, ops: &[Op]) -> Harness {
-    let mut h = Harness::new(setup);
+    let mut h = Harness::new(setup, None);
     for op in ops {
         h.apply(op);
     }
@@ -252,6 +252,10 @@ pub(crate) struct Harness {
     /// The latest deadline of any request.
     horizon: Instant,
     epoch: u64,
+    /// The generated cluster (`client_topology`); `None`: the fixed three shards.
+    cluster: Option<Cluster>,
+    /// Every address a reply or the configuration named: the only ones the client may dial.
+    named: HashSet<NodeAddr>,
     /// Counters, for tests that check a scenario went where it meant to.
     pub(crate) completions: usize,
     pub(crate) failures: usize,
@@ -260,7 +264,7 @@ pub(crate) struct Harness {
 }
 
 impl Harness {
-    fn new(setup: &Setup) -> Self {
+    fn new(setup: &Setup, cluster: Option<Cluster>) -> Self {
         // The one real instant: the origin of virtual time. Nothing below reads a clock.
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
@@ -291,6 +295,9 @@ impl Harness {
             done: HashSet::new(),
             horizon: now,
             epoch: 0,
+            cluster,
+            // The seeds, and every node of the fixed layouts (0 to 6).
+            named: (0..7).map(|i| NodeAddr::new("127.0.0.1", 7000 + i)).collect(),
             completions: 0,
             failures: 0,
             topology_changes: 0,
@@ -474,7 +481,7 @@ impl Harness {
                 out.extend_from_slice(b"\r\n");
                 continue;
             }
-            let value = reply(&cmd, answer, peer);
+            let value = reply(&cmd, answer, peer, self.cluster.as_ref(), &mut self.named);
             if is_hello(&cmd) && !matches!(value, Value::Error(_)) {
                 peer.resp3 = true;
             }
@@ -524,6 +531,7 @@ impl Harness {
                         !addr.host().is_empty() && addr.port() != 0,
                         "Connect to an unusable address {addr}"
                     );
+                    assert!(self.named.contains(&addr), "Connect to {addr}, which no reply named");
                     let peer =
                         Peer { addr, state: State::Dialing, resp3: false, unanswered: VecDeque::new() };
                     self.peers.insert(conn, peer);
@@ -639,21 +647,48 @@ fn object(resp3: bool, pairs: Vec<(&str, Value)>) -> Value {
 }
 
 /// The reply to `cmd` from `peer`'s node.
-fn reply(cmd: &[Bytes], answer: &Answer, peer: &Peer) -> Value {
+fn reply(
+    cmd: &[Bytes],
+    answer: &Answer,
+    peer: &Peer,
+    cluster: Option<&Cluster>,
+    named: &mut HashSet<NodeAddr>,
+) -> Value {
     let arg =
         |i: usize| cmd.get(i).map(|a| String::from_utf8_lossy(a).to_ascii_uppercase()).unwrap_or_default();
     let slot = || cmd.get(1).map_or(0, |k| key_slot(k).get());
     let redirect = |word: &str, target: &Target, slot_override: &Option<u16>| {
         let slot = slot_override.unwrap_or_else(slot);
-        let to = match target {
-            Target::Known(i) => node(*i).to_string(),
-            Target::New(i) => format!("10.9.9.9:{}", 8000 + u16::from(i % 3)),
-            Target::Empty(i) => format!(":{}", 7000 + u16::from(i % 6)),
-            Target::Itself => peer.addr.to_string(),
+        let (to, addr) = match target {
+            Target::Known(i) => (node(*i).to_string(), node(*i)),
+            Target::New(i) => {
+                let addr = NodeAddr::new("10.9.9.9", 8000 + u16::from(i % 3));
+                (addr.to_string(), addr)
+            }
+            Target::Empty(i) => {
+                let port = 7000 + u16::from(i % 6);
+                (format!(":{port}"), NodeAddr::new(peer.addr.host(), port))
+            }
+            Target::Itself => (peer.addr.to_string(), peer.addr.clone()),
         };
-        error(&format!("{word} {slot} {to}"))
+        (error(&format!("{word} {slot} {to}")), addr)
     };
     let topology_query = arg(0) == "CLUSTER" && (arg(1) == "SHARDS" || arg(1) == "SLOTS");
+    if let Some(cluster) = cluster.filter(|_| topology_query) {
+        let next = match answer {
+            Answer::Natural => Some(0),
+            Answer::AltTopology => Some(1),
+            _ => None,
+        };
+        if let Some(next) = next {
+            let layout = &cluster.layouts[(cluster.current + next) % cluster.layouts.len()];
+            return if arg(1) == "SHARDS" {
+                render_shards(layout, peer, named)
+            } else {
+                render_slots(layout, peer, named)
+            };
+        }
+    }
     match answer {
         Answer::Natural => natural(cmd, peer.resp3, false),
         Answer::AltTopology => natural(cmd, peer.resp3, topology_query),
@@ -662,8 +697,12 @@ fn reply(cmd: &[Bytes], answer: &Answer, peer: &Peer) -> Value {
         Answer::Nil => Value::Nil,
         Answer::Int => Value::Int(1),
         Answer::Array(n) => Value::Array((0..n % 5).map(|_| bulk("v")).collect()),
-        Answer::Moved(target, slot) => redirect("MOVED", target, slot),
-        Answer::Ask(target, slot) => redirect("ASK", target, slot),
+        Answer::Moved(target, slot) | Answer::Ask(target, slot) => {
+            let word = if matches!(answer, Answer::Moved(..)) { "MOVED" } else { "ASK" };
+            let (value, addr) = redirect(word, target, slot);
+            named.insert(addr);
+            value
+        }
         Answer::TryAgain => error("TRYAGAIN Multiple keys request during rehashing of slot"),
         Answer::ClusterDown => error("CLUSTERDOWN Hash slot not served"),
         Answer::Loading => error("LOADING Valkey is loading the dataset in memory"),
@@ -772,6 +811,240 @@ fn slots(alt: bool) -> Value {
                     Value::Int(7000 + i64::from(s.i)),
                     bulk(&node_id(s.i)),
                 ]));
+            }
+            entries.push(Value::Array(entry));
+        }
+    }
+    Value::Array(entries)
+}
+
+/// Most topologies one `client_topology` input generates.
+const MAX_LAYOUTS: usize = 4;
+
+/// How many nodes the generated cluster draws from: `127.0.0.1:7000..=7009`, also known as
+/// `node<i>.fuzz`.
+const POOL: u8 = 10;
+
+/// A cluster that moves between generated topologies (`client_topology`): the replies to
+/// `CLUSTER SHARDS` and `CLUSTER SLOTS` render the current one ([`Answer::AltTopology`]: the
+/// next one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cluster {
+    pub(crate) layouts: Vec<Vec<GenShard>>,
+    pub(crate) current: usize,
+}
+
+/// A generated shard: up to three slot ranges (gaps, overlaps with other shards, the odd
+/// reversed or out-of-range pair) and up to four nodes (none, no primary or two primaries
+/// included).
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GenShard {
+    /// `(start, span)`: slots `start % 16384` to `start % 16384 + span % 8192`, cut at 16383;
+    /// a span of `u16::MAX` makes the pair reversed, `u16::MAX - 1` out of range.
+    pub(crate) ranges: [(u16, u16); 3],
+    /// How many of `ranges` (`n % 4`).
+    pub(crate) n_ranges: u8,
+    pub(crate) nodes: [GenNode; 4],
+    /// How many of `nodes` (`n % 5`).
+    pub(crate) n_nodes: u8,
+}
+
+/// A generated node of a shard.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GenNode {
+    /// Which node of the pool (`i % POOL`).
+    pub(crate) who: u8,
+    pub(crate) primary: bool,
+    /// `online` (twice as likely), `loading`, `fail` (`n % 4`).
+    pub(crate) health: u8,
+    pub(crate) endpoint: Endpoint,
+    /// Whether the reply announces the node's hostname.
+    pub(crate) hostname: bool,
+}
+
+/// What a topology reply gives as a node's endpoint.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// Its IP address.
+    Ip,
+    /// Its hostname (`node<i>.fuzz`).
+    Hostname,
+    /// Empty: the answering node's host.
+    Empty,
+    /// `?` (an unknown endpoint).
+    Unknown,
+    /// Nil.
+    Nil,
+}
+
+/// One step of `client_topology`.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TopoOp {
+    /// Any step of `client_ops`.
+    Base(Op),
+    /// The cluster's topology becomes generated layout `i` (a failover, a resharding, nodes
+    /// joining or leaving), as later topology replies will say.
+    Change(u8),
+    /// `MOVED` (or `ASK`) for the command's slot (or this one) to pool node `who`, by IP address
+    /// or hostname, answering the oldest command of an open connection.
+    Redirect(u8, bool, u8, Option<u16>, bool),
+}
+
+/// `client_topology`: like [`client_ops`], against a cluster whose topology the input
+/// generates (one to four layouts of one to five shards over ten nodes) and changes.
+pub fn client_topology(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::arbitrary(&mut u) else { return };
+    let Ok(n) = u8::arbitrary(&mut u) else { return };
+    let mut layouts = Vec::new();
+    for _ in 0..=usize::from(n) % MAX_LAYOUTS {
+        let Ok(shards) = u8::arbitrary(&mut u) else { return };
+        let mut layout = Vec::new();
+        for _ in 0..=shards % 5 {
+            match GenShard::arbitrary(&mut u) {
+                Ok(shard) => layout.push(shard),
+                Err(_) => return,
+            }
+        }
+        layouts.push(layout);
+    }
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < MAX_OPS {
+        match TopoOp::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    run_topology(&setup, Cluster { layouts, current: 0 }, &ops);
+}
+
+/// Plays `ops` against `cluster` and runs the end-of-input checks.
+pub(crate) fn run_topology(setup: &Setup, cluster: Cluster, ops: &[TopoOp]) -> Harness {
+    let mut h = Harness::new(setup, Some(cluster));
+    for op in ops {
+        match op {
+            TopoOp::Base(op) => h.apply(op),
+            TopoOp::Change(i) => {
+                if let Some(c) = h.cluster.as_mut() {
+                    c.current = usize::from(*i) % c.layouts.len();
+                }
+            }
+            TopoOp::Redirect(conn, ask, who, slot, by_name) => {
+                if let Some(id) = h.pick_where(*conn, |p| p.state == State::Open && !p.unanswered.is_empty())
+                {
+                    let cmd = h.peers.get_mut(&id).and_then(|p| p.unanswered.pop_front()).unwrap_or_default();
+                    let slot = slot.unwrap_or_else(|| cmd.get(1).map_or(0, |k| key_slot(k).get()));
+                    let (ip, host, port) = pool(*who);
+                    h.named.insert(NodeAddr::new(ip, port));
+                    h.named.insert(NodeAddr::new(host.as_str(), port));
+                    let to = if *by_name { host } else { ip.to_owned() };
+                    let word = if *ask { "ASK" } else { "MOVED" };
+                    let resp3 = h.peers.get(&id).is_some_and(|p| p.resp3);
+                    let mut out = BytesMut::new();
+                    let protocol = if resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
+                    encode_value(&mut out, &error(&format!("{word} {slot} {to}:{port}")), protocol)
+                        .expect("an error reply encodes");
+                    h.deliver(id, &out, [0, 0]);
+                }
+                h.drain();
+            }
+        }
+    }
+    h.finish();
+    h
+}
+
+/// Pool node `who`: its IP address, hostname and port.
+fn pool(who: u8) -> (&'static str, String, u16) {
+    let who = who % POOL;
+    ("127.0.0.1", format!("node{who}.fuzz"), 7000 + u16::from(who))
+}
+
+impl GenShard {
+    /// The slot ranges as the reply gives them.
+    fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        self.ranges.iter().take(usize::from(self.n_ranges % 4)).map(|&(start, span)| {
+            let start = start % 16384;
+            match span {
+                u16::MAX => (start, start.wrapping_sub(1)),
+                0xFFFE => (start, 16384),
+                _ => (start, start.saturating_add(span % 8192).min(16383)),
+            }
+        })
+    }
+
+    /// The nodes, primaries first (the order `CLUSTER SLOTS` needs).
+    fn nodes(&self) -> Vec<&GenNode> {
+        let mut nodes: Vec<&GenNode> = self.nodes.iter().take(usize::from(self.n_nodes % 5)).collect();
+        nodes.sort_by_key(|n| !n.primary);
+        nodes
+    }
+}
+
+impl GenNode {
+    fn health(&self) -> &'static str {
+        ["online", "online", "loading", "fail"][usize::from(self.health % 4)]
+    }
+
+    /// The endpoint value, naming every address the client may take from it.
+    fn endpoint(&self, peer: &Peer, named: &mut HashSet<NodeAddr>) -> Value {
+        let (ip, host, port) = pool(self.who);
+        named.insert(NodeAddr::new(ip, port));
+        named.insert(NodeAddr::new(host.as_str(), port));
+        named.insert(NodeAddr::new(peer.addr.host(), port));
+        match self.endpoint {
+            Endpoint::Ip => bulk(ip),
+            Endpoint::Hostname => bulk(&host),
+            Endpoint::Empty => bulk(""),
+            Endpoint::Unknown => bulk("?"),
+            Endpoint::Nil => Value::Nil,
+        }
+    }
+}
+
+/// The `CLUSTER SHARDS` reply for a generated layout.
+fn render_shards(layout: &[GenShard], peer: &Peer, named: &mut HashSet<NodeAddr>) -> Value {
+    let shards = layout.iter().map(|shard| {
+        let slots = shard.ranges().flat_map(|(a, b)| [Value::Int(i64::from(a)), Value::Int(i64::from(b))]);
+        let nodes = shard.nodes().into_iter().map(|n| {
+            let (ip, host, port) = pool(n.who);
+            let mut fields = vec![
+                ("id", bulk(&node_id(n.who % POOL))),
+                ("port", Value::Int(i64::from(port))),
+                ("ip", bulk(ip)),
+                ("endpoint", n.endpoint(peer, named)),
+            ];
+            if n.hostname {
+                fields.push(("hostname", bulk(&host)));
+            }
+            fields.push(("role", bulk(if n.primary { "master" } else { "replica" })));
+            fields.push(("replication-offset", Value::Int(100)));
+            fields.push(("health", bulk(n.health())));
+            object(peer.resp3, fields)
+        });
+        object(
+            peer.resp3,
+            vec![("slots", Value::Array(slots.collect())), ("nodes", Value::Array(nodes.collect()))],
+        )
+    });
+    Value::Array(shards.collect())
+}
+
+/// The `CLUSTER SLOTS` reply for a generated layout (nodes that are not online left out, as
+/// servers do; the first node listed is the primary).
+fn render_slots(layout: &[GenShard], peer: &Peer, named: &mut HashSet<NodeAddr>) -> Value {
+    let mut entries = Vec::new();
+    for shard in layout {
+        for (a, b) in shard.ranges() {
+            let mut entry = vec![Value::Int(i64::from(a)), Value::Int(i64::from(b))];
+            for n in shard.nodes().into_iter().filter(|n| n.health() == "online") {
+                let (_, host, port) = pool(n.who);
+                let mut node =
+                    vec![n.endpoint(peer, named), Value::Int(i64::from(port)), bulk(&node_id(n.who % POOL))];
+                if n.hostname {
+                    node.push(object(peer.resp3, vec![("hostname", bulk(&host))]));
+                }
+                entry.push(Value::Array(node));
             }
             entries.push(Value::Array(entry));
         }
@@ -1193,5 +1466,84 @@ mod tests {
             let hex: String = encode(&setup, &ops).iter().map(|b| format!("{b:02x}")).collect();
             println!("seed {name} {hex}");
         }
+    }
+
+    fn gen_node(who: u8, primary: bool, endpoint: Endpoint) -> GenNode {
+        GenNode { who, primary, health: 0, endpoint, hostname: who % 2 == 0 }
+    }
+
+    /// A shard over `ranges` with a primary and a replica.
+    fn gen_shard(ranges: &[(u16, u16)], primary: u8, replica: u8, endpoint: Endpoint) -> GenShard {
+        let mut r = [(0, 0); 3];
+        r[..ranges.len()].copy_from_slice(ranges);
+        let n = gen_node(0, false, Endpoint::Ip);
+        GenShard {
+            ranges: r,
+            n_ranges: u8::try_from(ranges.len()).expect("at most three"),
+            nodes: [gen_node(primary, true, endpoint), gen_node(replica, false, endpoint), n.clone(), n],
+            n_nodes: 2,
+        }
+    }
+
+    /// The generated cluster: one shard over every slot, then a failover into three shards with
+    /// new nodes and hostnames, then five shards with gaps, overlaps and empty endpoints.
+    fn gen_cluster() -> Cluster {
+        Cluster {
+            layouts: vec![
+                vec![gen_shard(&[(0, 8191), (8192, 8191)], 0, 1, Endpoint::Ip)],
+                vec![
+                    gen_shard(&[(0, 5460)], 1, 0, Endpoint::Hostname),
+                    gen_shard(&[(5461, 5461)], 7, 8, Endpoint::Ip),
+                    gen_shard(&[(10923, 5460)], 9, 2, Endpoint::Empty),
+                ],
+                vec![
+                    gen_shard(&[(0, 3000)], 3, 4, Endpoint::Unknown),
+                    gen_shard(&[(2000, 3000)], 5, 6, Endpoint::Nil),
+                    gen_shard(&[(9000, u16::MAX)], 7, 8, Endpoint::Ip),
+                    gen_shard(&[(12000, 0xFFFE)], 9, 0, Endpoint::Empty),
+                    gen_shard(&[(13000, 3383)], 1, 2, Endpoint::Hostname),
+                ],
+            ],
+            current: 0,
+        }
+    }
+
+    #[test]
+    fn generated_topologies_hold() {
+        let base = |ops: Vec<Op>| ops.into_iter().map(TopoOp::Base).collect::<Vec<_>>();
+        let ops: Vec<TopoOp> = [
+            base(settle()),
+            base(vec![get(0), get(1)]),
+            base(open(2)),
+            vec![TopoOp::Redirect(0, false, 7, None, true), TopoOp::Redirect(0, true, 9, None, false)],
+            base(settle()),
+            vec![TopoOp::Change(1), TopoOp::Base(Op::Refresh), TopoOp::Base(Op::Advance(200))],
+            base(settle()),
+            base(vec![get(2), get(3), get(5)]),
+            base(settle()),
+            vec![TopoOp::Change(2), TopoOp::Base(Op::Refresh), TopoOp::Base(Op::Advance(200))],
+            base(settle()),
+            base(vec![get(0), Op::Submit(Req::MGet([0, 1, 2, 5], 3), None)]),
+            base(settle()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for setup in [RESP3, Setup { resp3: false, replicas: true, two_conns: true, ..RESP3 }] {
+            let h = run_topology(&setup, gen_cluster(), &ops);
+            assert!(h.completions >= 7, "{h:?}");
+            assert!(h.topology_changes >= 2, "the generated topologies were applied: {h:?}");
+        }
+    }
+
+    #[test]
+    fn client_topology_takes_any_bytes() {
+        client_topology(b"");
+        client_topology(&[0xff; 64]);
+        client_topology(&[0; 300]);
+        let mut data: Vec<u8> = (0..=255).collect();
+        data.extend((0..=255u8).rev());
+        client_topology(&data);
+        client_topology(include_bytes!("../../../fuzz/corpus/client_ops/happy_resp3"));
     }
 }

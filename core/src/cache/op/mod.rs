@@ -16,6 +16,8 @@ pub mod fan_out;
 pub mod flights;
 pub mod flush;
 pub mod fresh;
+#[cfg(any(test, feature = "_fuzz"))]
+pub mod fuzz;
 pub mod invalidate;
 pub mod invalidate_tags;
 pub mod iterate;
