@@ -125,28 +125,18 @@ pub(crate) fn write(o: &SoakOptions, m: &Measured) -> anyhow::Result<SoakOutcome
     let mut csv = "n,at_s,fault,shard,healthy_after_s,served_after_s,recovered,error\n".to_owned();
     for (i, f) in m.faults.iter().enumerate() {
         let err = f.error.clone().unwrap_or_default().replace(['\n', '|', ','], " ");
-        let _ = writeln!(
-            s,
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {err} |",
-            i + 1,
-            f.at.as_secs_f64(),
-            f.kind.name(),
-            f.shard,
+        let cells = [
+            (i + 1).to_string(),
+            format!("{:.1}", f.at.as_secs_f64()),
+            f.kind.name().to_string(),
+            f.shard.to_string(),
             secs(f.healthy_after),
             secs(f.served_after),
-            f.recovered()
-        );
-        let _ = writeln!(
-            csv,
-            "{},{:.1},{},{},{},{},{},{err}",
-            i + 1,
-            f.at.as_secs_f64(),
-            f.kind.name(),
-            f.shard,
-            secs(f.healthy_after),
-            secs(f.served_after),
-            f.recovered()
-        );
+            f.recovered().to_string(),
+            err,
+        ];
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+        let _ = writeln!(csv, "{}", cells.join(","));
     }
     let mut kinds: Vec<(&str, usize)> = Vec::new();
     for f in &m.faults {
