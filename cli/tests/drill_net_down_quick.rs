@@ -7,7 +7,7 @@ mod drill_support;
 
 use std::time::Duration;
 
-use drill_support::{CLIENTS, run_drill};
+use drill_support::{CLIENTS, assert_every_client_served, run_drill};
 
 const NET: [&str; 5] = ["net-latency", "net-bandwidth", "net-drop", "net-half-open", "net-blackhole"];
 
@@ -20,16 +20,9 @@ fn network_faults_node_down_and_durability_quick() {
         Duration::from_secs(240),
     );
 
-    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    for drill in NET.iter().chain(&["node-down"]) {
-        for c in CLIENTS {
-            let line = summary
-                .lines()
-                .find(|l| l.starts_with(&format!("{drill},1,{c},")))
-                .unwrap_or_else(|| panic!("no summary line for {drill} / {c}:\n{summary}"));
-            let ok: u64 = line.split(',').nth(5).unwrap().parse().unwrap();
-            assert!(ok > 100, "{c} served only {ok} requests in {drill}: {line}");
-        }
+    let drills: Vec<&str> = NET.iter().copied().chain(["node-down"]).collect();
+    assert_every_client_served(&out, &drills);
+    for drill in drills {
         assert!(out.join(format!("{drill}.svg")).is_file(), "no plot for {drill}");
     }
     // Every network fault was switched on and lifted; the node-down run ended in a promotion.

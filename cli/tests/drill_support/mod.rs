@@ -1,6 +1,6 @@
 //! Runs `slotcache drill` as a user would, bounded, and checks that it left no server running.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -55,4 +55,21 @@ pub(crate) fn run_drill_status(args: &[&str], dir: &str, limit: Duration) -> (Pa
         .collect();
     assert!(left.is_empty(), "servers left running: {left:?}");
     (out, stdout, stderr, output.status.success())
+}
+
+/// Asserts that `summary.csv` in `out` has a line for the first run of each drill and client,
+/// and that every client served more than 100 requests in it.
+#[allow(dead_code)] // not every test that includes this module uses it
+pub(crate) fn assert_every_client_served(out: &Path, drills: &[&str]) {
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for drill in drills {
+        for c in CLIENTS {
+            let line = summary
+                .lines()
+                .find(|l| l.starts_with(&format!("{drill},1,{c},")))
+                .unwrap_or_else(|| panic!("no summary line for {drill} / {c}:\n{summary}"));
+            let ok: u64 = line.split(',').nth(5).unwrap().parse().unwrap();
+            assert!(ok > 100, "{c} served only {ok} requests in {drill}: {line}");
+        }
+    }
 }
