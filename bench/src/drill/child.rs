@@ -7,7 +7,8 @@
 //!
 //! Protocol on standard output, one item a line: `READY`; then `BIN shard bin ok errors` for
 //! every bin with something in it, `RSS ms KiB`, `HWM KiB`, `WRONG n`, `INFLIGHT n` (the most
-//! requests in flight at once), `ERR n message`, and `END`.
+//! requests in flight at once), `ERR n message`, `UNSCHED start_us len_us` for every time the
+//! process did not run (see `ticker`), and `END`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, Write as _};
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use slotcache_core::NodeAddr;
 
 use super::load;
+use super::ticker::{Gap, Ticker};
 use crate::clients::{self, BenchClient, Budgets};
 
 /// Width of a bin.
@@ -178,7 +180,12 @@ async fn drive<C: BenchClient>(
     }
 }
 
-fn print_results(out: &mut impl std::io::Write, n: &Counts, rss: &[(u64, u64)]) -> std::io::Result<()> {
+fn print_results(
+    out: &mut impl std::io::Write,
+    n: &Counts,
+    rss: &[(u64, u64)],
+    unscheduled: &[Gap],
+) -> std::io::Result<()> {
     for (s, (oks, errs)) in n.ok.iter().zip(&n.err).enumerate() {
         for (b, (ok, err)) in oks.iter().zip(errs).enumerate() {
             let (ok, err) = (ok.load(Ordering::Relaxed), err.load(Ordering::Relaxed));
@@ -195,6 +202,9 @@ fn print_results(out: &mut impl std::io::Write, n: &Counts, rss: &[(u64, u64)]) 
     writeln!(out, "INFLIGHT {}", n.inflight_peak.load(Ordering::Relaxed))?;
     for (m, c) in n.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {
         writeln!(out, "ERR {c} {}", m.replace('\n', " "))?;
+    }
+    for g in unscheduled {
+        writeln!(out, "UNSCHED {} {}", g.start_us, g.len_us)?;
     }
     writeln!(out, "END")?;
     out.flush()
@@ -231,6 +241,7 @@ async fn serve<C: BenchClient>(c: C, keys: Vec<(u8, Bytes)>, a: &ChildArgs) -> a
         bail!("standard input closed before GO");
     }
     let t0 = Instant::now();
+    let ticker = Ticker::start(t0);
     let rss = Arc::new(Mutex::new(Vec::with_capacity(usize::try_from(a.max_ms / 100 + 2)?)));
     let (r2, s2) = (rss.clone(), stop.clone());
     let sampler = tokio::spawn(async move {
@@ -243,8 +254,9 @@ async fn serve<C: BenchClient>(c: C, keys: Vec<(u8, Bytes)>, a: &ChildArgs) -> a
     });
     drive(c, keys, a, stop, n.clone(), t0).await;
     let _ = sampler.await;
+    let unscheduled = ticker.stop();
     let rss = rss.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    print_results(&mut std::io::stdout().lock(), &n, &rss)?;
+    print_results(&mut std::io::stdout().lock(), &n, &rss, &unscheduled)?;
     Ok(())
 }
 

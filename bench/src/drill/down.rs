@@ -18,6 +18,7 @@ use super::load::{Outcome as ReqOutcome, Rec};
 use super::preload::preload;
 use super::runs::{ClientRun, Memory, RunResult, Who, bins};
 use super::shards::{Key, Layout};
+use super::ticker::Gap;
 use super::{Options, measure};
 use crate::workloads::Rng;
 
@@ -106,6 +107,7 @@ fn parse(
     let mut errors = std::collections::BTreeMap::new();
     let fault_ms = ev.first_fault().map_or(u64::MAX, |f| f.as_millis() as u64);
     let mut last_rss = 0;
+    let mut unscheduled = Vec::new();
     for l in lines {
         let f: Vec<&str> = l.splitn(6, ' ').collect();
         let num = |i: usize| -> anyhow::Result<u64> { Ok(f.get(i).context("short line")?.parse()?) };
@@ -138,6 +140,7 @@ fn parse(
                 last_rss = k;
             }
             "HWM" => mem.hwm_kib = num(1)?,
+            "UNSCHED" => unscheduled.push(Gap { start_us: num(1)?, len_us: num(2)? }),
             "WRONG" => wrong = num(1)?,
             "INFLIGHT" => mem.inflight_peak = num(1)?,
             "ERR" => {
@@ -150,7 +153,7 @@ fn parse(
     }
     mem.end_kib = last_rss;
     recs.sort_by_key(|r| r.start_us);
-    let mut metrics = measure::measure(&recs, shards, faulty, ev, end);
+    let mut metrics = measure::measure(&recs, shards, faulty, ev, end, &unscheduled);
     metrics.ok = ok;
     metrics.err_healthy = err_h;
     metrics.err_faulty = err_f;

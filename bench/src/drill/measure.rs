@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::fault::Events;
 use super::load::{Outcome, Rec};
+use super::ticker::{self, Gap};
 
 /// One client's figures in one run.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +20,11 @@ pub(crate) struct Metrics {
     /// Per shard: the longest time without a successful request, from the first fault to the
     /// end of the load, ms.
     pub(crate) stall_ms: Vec<f64>,
+    /// Per shard: the same, less the time within it in which the drill's process did not run
+    /// (see `ticker`): what is left is the client's own doing, ms.
+    pub(crate) stall_scheduled_ms: Vec<f64>,
+    /// The longest time after the fault in which the drill's process did not run, ms.
+    pub(crate) unscheduled_ms: f64,
     /// The longest such time before the fault (the machine's own noise), ms, over every shard.
     pub(crate) baseline_gap_ms: f64,
     /// From the first fault until every shard serves again for good: the end of the first
@@ -34,6 +40,12 @@ impl Metrics {
     /// The longest stall on a healthy shard, ms.
     pub(crate) fn stall_healthy_ms(&self, faulty: usize) -> f64 {
         self.stall_ms.iter().enumerate().filter(|(s, _)| *s != faulty).map(|(_, v)| *v).fold(0.0, f64::max)
+    }
+
+    /// The longest stall on a healthy shard less the time its process did not run, ms.
+    pub(crate) fn stall_healthy_scheduled_ms(&self, faulty: usize) -> f64 {
+        let v = self.stall_scheduled_ms.iter().enumerate().filter(|(s, _)| *s != faulty);
+        v.map(|(_, v)| *v).fold(0.0, f64::max)
     }
 
     /// The longest stall on the faulty shard, ms.
@@ -53,23 +65,42 @@ fn ms(us: u64) -> f64 {
 
 /// The longest time in `[from, to]` without a success ending, given sorted success ends.
 fn longest_gap(ends: &[u64], from: u64, to: u64) -> u64 {
+    longest_gap_less(ends, from, to, &[])
+}
+
+/// The same, each gap less the time `unscheduled` covers within it.
+fn longest_gap_less(ends: &[u64], from: u64, to: u64, unscheduled: &[Gap]) -> u64 {
+    let len = |a: u64, b: u64| (b - a).saturating_sub(ticker::covered(unscheduled, a, b));
     let mut last = from;
     let mut gap = 0;
     for &e in ends.iter().filter(|&&e| e > from && e <= to) {
-        gap = gap.max(e - last);
+        gap = gap.max(len(last, e));
         last = e;
     }
-    gap.max(to.saturating_sub(last))
+    gap.max(len(last.min(to), to))
 }
 
 /// The figures of one client's run: `recs` its requests, `shards` how many, `faulty` the shard
-/// hit, `ev` what was done, `end` when the load stopped.
-pub(crate) fn measure(recs: &[Rec], shards: usize, faulty: usize, ev: &Events, end: Duration) -> Metrics {
+/// hit, `ev` what was done, `end` when the load stopped, `unscheduled` when the client's
+/// process did not run.
+pub(crate) fn measure(
+    recs: &[Rec],
+    shards: usize,
+    faulty: usize,
+    ev: &Events,
+    end: Duration,
+    unscheduled: &[Gap],
+) -> Metrics {
     let us = |d: Duration| d.as_micros() as u64;
     let end = us(end);
     let fault = ev.first_fault().map_or(end, us);
     let last_fault = ev.last_fault().map_or(end, us);
-    let mut m = Metrics { stall_ms: vec![0.0; shards], ..Metrics::default() };
+    let mut m = Metrics {
+        stall_ms: vec![0.0; shards],
+        stall_scheduled_ms: vec![0.0; shards],
+        unscheduled_ms: ms(ticker::longest_after(unscheduled, fault)),
+        ..Metrics::default()
+    };
     let mut ends: Vec<Vec<u64>> = vec![Vec::new(); shards];
     let mut last_error_end = 0;
     for r in recs {
@@ -98,6 +129,7 @@ pub(crate) fn measure(recs: &[Rec], shards: usize, faulty: usize, ev: &Events, e
     let start = recs.iter().map(|r| r.start_us).min().unwrap_or(0);
     for (s, e) in ends.iter().enumerate() {
         m.stall_ms[s] = ms(longest_gap(e, fault, end));
+        m.stall_scheduled_ms[s] = ms(longest_gap_less(e, fault, end, unscheduled));
         m.baseline_gap_ms = m.baseline_gap_ms.max(ms(longest_gap(e, start, fault)));
     }
     let faulty_ok = |after: u64| {
@@ -160,7 +192,7 @@ mod tests {
             recs.push(rec(t, 1, 1, o));
         }
         recs.push(rec(2000, 1, 1, Outcome::Stale));
-        let m = measure(&recs, 2, 1, &events(1000, 1550), Duration::from_millis(3000));
+        let m = measure(&recs, 2, 1, &events(1000, 1550), Duration::from_millis(3000), &[]);
         assert_eq!(m.err_faulty, 50);
         assert_eq!(m.err_healthy, 0);
         assert_eq!(m.stale, 1);
@@ -192,9 +224,26 @@ mod tests {
         for t in (1000..3000).step_by(100) {
             recs.push(rec(t, 1000, 0, Outcome::Error));
         }
-        let m = measure(&recs, 1, 0, &events(1000, 1500), Duration::from_millis(3000));
+        let m = measure(&recs, 1, 0, &events(1000, 1500), Duration::from_millis(3000), &[]);
         assert!(m.never_recovered());
         assert_eq!(m.served_after_ms, vec![None]);
         assert!(m.stall_ms[0] >= 2000.0);
+    }
+
+    #[test]
+    fn time_the_process_did_not_run_is_taken_out_of_a_stall() {
+        // Shard 0 serves every 10 ms but not from 1200 to 1500 ms; the process did not run from
+        // 1250 to 1450 ms.
+        let recs: Vec<Rec> =
+            (0..300).filter(|t| !(120..150).contains(t)).map(|t| rec(t * 10, 1, 0, Outcome::Ok)).collect();
+        let gap = [Gap { start_us: 1_250_000, len_us: 200_000 }];
+        let m = measure(&recs, 2, 1, &events(1000, 1100), Duration::from_millis(3000), &gap);
+        assert!((m.stall_ms[0] - 310.0).abs() < 1.0, "{m:?}");
+        assert!((m.stall_scheduled_ms[0] - 110.0).abs() < 1.0, "{m:?}");
+        assert!((m.stall_healthy_scheduled_ms(1) - 110.0).abs() < 1.0, "{m:?}");
+        assert!((m.unscheduled_ms - 200.0).abs() < 1.0, "{m:?}");
+        // Without the gap, nothing is taken out.
+        let m = measure(&recs, 2, 1, &events(1000, 1100), Duration::from_millis(3000), &[]);
+        assert!((m.stall_scheduled_ms[0] - m.stall_ms[0]).abs() < 0.001, "{m:?}");
     }
 }

@@ -30,6 +30,7 @@ mod runner;
 mod runs;
 mod shards;
 mod soak;
+mod ticker;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,6 +19,7 @@ use super::preload::preload;
 use super::report;
 use super::runs::{ClientRun, Meta, RunResult, Who, bins};
 use super::shards::{Key, Layout};
+use super::ticker::Ticker;
 use super::{Options, Outcome};
 use crate::clients::{self, Budgets};
 use crate::workloads::Rng;
@@ -123,6 +124,8 @@ fn run_once(
     let stop = Arc::new(AtomicBool::new(false));
     let stopper = StopOnDrop(stop.clone());
     let t0 = Instant::now();
+    // When this process did not run: a stall then is the machine's, and the report says so.
+    let ticker = Ticker::start(t0);
     let mut handles = Vec::new();
     for (who, per_task) in plans {
         for (t, keys) in per_task.into_iter().enumerate() {
@@ -154,6 +157,7 @@ fn run_once(
         drop(rr);
         anyhow::Ok(whos.into_iter().zip(rs).collect::<Vec<_>>())
     });
+    let unscheduled = ticker.stop();
     let healed = fault::heal(cluster, &ev, o.node_timeout);
     drop(target);
     injected.with_context(|| format!("{} run {}: the fault", drill.name(), run + 1))?;
@@ -169,7 +173,7 @@ fn run_once(
         .into_iter()
         .map(|(who, rec)| ClientRun {
             who,
-            metrics: measure::measure(&rec.recs, shards, faulty, &ev, end),
+            metrics: measure::measure(&rec.recs, shards, faulty, &ev, end, &unscheduled),
             bins: bins(&rec.recs, shards, end),
             errors: rec.errors,
             samples: rec.samples,
