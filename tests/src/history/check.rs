@@ -106,11 +106,14 @@ fn check_read(
     }
     if let Some(reported) = reported
         && w.tags_known()
-        && distinct(reported) != distinct(w.written_tags())
+        && distinct(reported) != distinct(w.written_tags_of(v))
     {
         out.push(Violation {
             property: "P4",
-            what: format!("get_entry({key}) reports tags {reported:?}, its write had {:?}", w.written_tags()),
+            what: format!(
+                "get_entry({key}) reports tags {reported:?}, its write had {:?}",
+                w.written_tags_of(v)
+            ),
             ops: vec![w.clone(), r.clone()],
         });
     }
@@ -122,7 +125,7 @@ fn check_read(
     // The tags the value carries: its write's, when known; else (a `bulk_refresh`, a `compute`
     // or reload that failed) those a `get_entry` of the value reported, if any did.
     let tags = if w.tags_known() || matches!(w.op, Op::Load { .. }) {
-        w.written_tags()
+        w.written_tags_of(v)
     } else {
         reported_tags.get(v).copied().unwrap_or_default()
     };
@@ -266,7 +269,7 @@ type Span = (u64, u64, usize);
 /// unknown (a `compute` or reload that failed, a `bulk_refresh`).
 fn may_tag(r: &Record, t: &str) -> bool {
     if r.tags_known() || matches!(r.op, Op::Load { .. }) {
-        r.written_tags().iter().any(|x| x == t)
+        r.writes_tag(t)
     } else {
         matches!(r.op, Op::Compute { .. } | Op::Refresh { .. } | Op::BulkRefresh { .. })
     }

@@ -159,8 +159,9 @@ pub enum Op {
         value: String,
     },
     /// `bulk_refresh` of several keys, whose loader (one call) gives these (unique) values; each
-    /// keeps the tags its entry had (not reported by the API: [`Record::tags_known`] is false,
-    /// the checks take them from `get_entry`'s reports of the value).
+    /// keeps the tags its entry had. The API reports only a count ([`Ret::Count`]:
+    /// [`Record::tags_known`] is false, the checks take the tags from `get_entry`'s reports of
+    /// the value); the simulation reports each value's tags ([`Ret::BulkRefreshed`]).
     BulkRefresh {
         /// Keys and the values the loader gives them.
         items: Vec<(String, String)>,
@@ -336,6 +337,14 @@ pub enum Ret {
     Reloaded(String),
     /// `compute` (of any outcome): the tags the value it wrote kept (the replaced entry's).
     Computed(Vec<String>),
+    /// `bulk_refresh` with the tags each value kept (its entry's when read): the values
+    /// stored, and per value given to store, that value and its tags.
+    BulkRefreshed {
+        /// What the API returns: the values stored.
+        stored: u64,
+        /// Each value and the tags it kept.
+        tags: Vec<(String, Vec<String>)>,
+    },
     /// A query's page, or what `entries()` yielded: each key and value, in order.
     Found(Vec<(String, String)>),
     /// What `keys()` yielded, in order.
@@ -392,6 +401,29 @@ impl Record {
         }
     }
 
+    /// The tags value `v` of this write carries: [`Record::written_tags`], or for a
+    /// `bulk_refresh` that reported them, that value's own.
+    #[must_use]
+    pub fn written_tags_of(&self, v: &str) -> &[String] {
+        match (&self.op, &self.result) {
+            (Op::BulkRefresh { .. }, Ok(Ret::BulkRefreshed { tags, .. })) => {
+                tags.iter().find(|(value, _)| value == v).map_or(&[], |(_, t)| t.as_slice())
+            }
+            _ => self.written_tags(),
+        }
+    }
+
+    /// Whether some value this write stored may carry `t`, when the tags are known.
+    #[must_use]
+    pub fn writes_tag(&self, t: &str) -> bool {
+        match (&self.op, &self.result) {
+            (Op::BulkRefresh { .. }, Ok(Ret::BulkRefreshed { tags, .. })) => {
+                tags.iter().any(|(_, ts)| ts.iter().any(|x| x == t))
+            }
+            _ => self.written_tags().iter().any(|x| x == t),
+        }
+    }
+
     /// Whether the stored entry of this write must carry exactly [`Record::written_tags`]
     /// (guarantee 4): a `set` or `bulk_set` (whatever it returned), a reload or a `compute`
     /// that returned `Ok` (they report the tags they kept).
@@ -402,6 +434,7 @@ impl Record {
             (Op::Set { .. } | Op::BulkSet { .. }, _)
                 | (Op::Refresh { .. }, Ok(Ret::Refreshed { .. }))
                 | (Op::Compute { .. }, Ok(Ret::Computed(_)))
+                | (Op::BulkRefresh { .. }, Ok(Ret::BulkRefreshed { .. }))
         )
     }
 }

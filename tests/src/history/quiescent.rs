@@ -325,7 +325,8 @@ async fn short_lived_expired(cx: &Ctx<'_>, ttl: Duration) -> bool {
 #[must_use]
 pub fn stored_tags(workload: &History, writes: &HashMap<&str, usize>, v: &str) -> Option<BTreeSet<String>> {
     let w = &workload.records[*writes.get(v)?];
-    (w.tags_known() || matches!(w.op, Op::Load { .. })).then(|| w.written_tags().iter().cloned().collect())
+    (w.tags_known() || matches!(w.op, Op::Load { .. }))
+        .then(|| w.written_tags_of(v).iter().cloned().collect())
 }
 
 /// P3 then P2 on the workload's keys.

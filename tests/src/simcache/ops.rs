@@ -20,6 +20,8 @@ use slotcache_core::cache::op::write::{Write, WriteEntries};
 use slotcache_core::keys::EncodedKey;
 
 use slotcache_core::cache::Storage;
+use slotcache_core::cache::op::bulk_load::Item;
+use slotcache_core::cache::op::bulk_refresh::{BulkRefresh, Refreshed};
 use slotcache_core::cache::op::compute::{self, ComputeEntry, ComputeOutcome, Decision};
 use slotcache_core::cache::op::expiry::ExpireEntry;
 use slotcache_core::cache::op::flights::{Flights, Role};
@@ -51,6 +53,8 @@ pub struct CacheOps {
     pub invalidate_tags_variant: Variant,
     /// The reload bug variant (test-only).
     pub load_variant: load::Variant,
+    /// A test-only bug in `bulk_refresh` (the reload's variants).
+    pub bulk_refresh_variant: load::Variant,
     /// The compute bug variant (test-only).
     pub compute_variant: compute::Variant,
     /// The iteration bug variant (test-only).
@@ -203,6 +207,7 @@ impl CacheOps {
             ttl_ms: None,
             invalidate_tags_variant: Variant::Correct,
             load_variant: load::Variant::Correct,
+            bulk_refresh_variant: load::Variant::Correct,
             compute_variant: compute::Variant::Correct,
             iterate_variant: iterate::Variant::Correct,
             lock_hold: None,
@@ -380,7 +385,39 @@ impl CacheOps {
                     entries,
                 })
             }
-            Op::BulkRefresh { .. } => return None,
+            Op::BulkRefresh { items } => {
+                // One loader call for every key (as the async layer's `bulk_refresh`), no
+                // single-flight table; each value kept under its entry's lease.
+                let keys = items.iter().map(|(k, _)| self.key(k)).collect();
+                let m = BulkRefresh::new(scope, keys, self.budget).with_variant(self.bulk_refresh_variant);
+                let prepared: Vec<Item> = items
+                    .iter()
+                    .map(|(k, v)| Item {
+                        key: self.key(k),
+                        prepared: Prepared { entry: self.entry(v), ttl_ms: self.ttl_ms, on_update: None },
+                    })
+                    .collect();
+                let n = prepared.len();
+                let answer = move |_keys| Ok((n, prepared.clone()));
+                let values: Vec<(Bytes, String)> =
+                    items.iter().map(|(k, v)| (self.key(k).bytes().clone(), v.clone())).collect();
+                // What the API returns, the values stored (not those an invalidation
+                // superseded), and the tags each value kept.
+                let map = move |r: Refreshed<usize>| {
+                    let tags = r
+                        .kept_tags
+                        .iter()
+                        .filter_map(|(k, ts)| {
+                            let (_, v) = values.iter().find(|(key, _)| key == k)?;
+                            Some((v.clone(), ts.iter().map(|t| text(t)).collect()))
+                        })
+                        .collect();
+                    let stored = r.loaded.saturating_sub(r.superseded) as u64;
+                    Ok(Ret::BulkRefreshed { stored, tags })
+                };
+                let latency = items.first().map_or(Duration::ZERO, |(_, v)| self.loader_latency(v));
+                Box::new(Answering::new(m, answer, map).loader(latency))
+            }
             Op::DropIndex => {
                 let search = self.search.as_ref()?;
                 search.known.borrow_mut().clear();

@@ -40,6 +40,8 @@ pub struct Options {
     pub variant: Variant,
     /// The reload bug variant (test-only).
     pub load_variant: load::Variant,
+    /// The `bulk_refresh` bug variant (test-only; the reload's variants).
+    pub bulk_refresh_variant: load::Variant,
     /// The single-flight bug variant (test-only).
     pub flights_variant: flights::Variant,
     /// The compute bug variant (test-only).
@@ -60,6 +62,7 @@ impl Default for Options {
             mix: Mix::default(),
             variant: Variant::Correct,
             load_variant: load::Variant::Correct,
+            bulk_refresh_variant: load::Variant::Correct,
             flights_variant: flights::Variant::Correct,
             compute_variant: compute::Variant::Correct,
             iterate_variant: slotcache_core::cache::op::iterate::Variant::Correct,
@@ -186,6 +189,7 @@ pub fn run(seed: u64, options: Options) -> Outcome {
     }
     ops.invalidate_tags_variant = options.variant;
     ops.load_variant = options.load_variant;
+    ops.bulk_refresh_variant = options.bulk_refresh_variant;
     ops.compute_variant = options.compute_variant;
     ops.iterate_variant = options.iterate_variant;
     ops.flights = std::rc::Rc::new(std::cell::RefCell::new(

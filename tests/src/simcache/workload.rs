@@ -128,7 +128,12 @@ impl Ops {
             }
             57..=61 => Op::Compute { value: self.value(worker), key },
             62..=67 => Op::Load { value: self.value(worker), key },
-            68..=72 => Op::Refresh { value: self.value(worker), key },
+            68..=70 => Op::Refresh { value: self.value(worker), key },
+            71..=72 => {
+                let n = 2 + self.rng.below(2);
+                let keys = self.rng.pick(&self.keys, n);
+                Op::BulkRefresh { items: keys.into_iter().map(|k| (k, self.value(worker))).collect() }
+            }
             73..=75 => Op::Expire { key, ms: 20 + self.rng.next() % 400 },
             76..=84 => Op::Invalidate { key },
             85 => match self.rng.below(3) {

@@ -20,7 +20,7 @@ use crate::keys::EncodedKey;
 use super::bulk_load::Item;
 use super::child::{self, Turn};
 use super::deadline::Deadline;
-use super::load::CallLoader;
+use super::load::{CallLoader, Variant};
 use super::machine::{Ctx, Input, Machine, Step, unexpected_input};
 use super::read_fresh::{ReadFresh, ReadFreshMachine, ReadMode, stale_count};
 use super::scope::Scope;
@@ -35,12 +35,16 @@ pub struct Refreshed<P> {
     pub superseded: usize,
     /// Reads that met an entry a tag invalidation had made stale.
     pub stale: u64,
+    /// Per value given to store, by encoded key: the tags it was to keep (its entry's when
+    /// read; none for a key that was absent or stale), for checkers (a test-only variant may
+    /// store otherwise).
+    pub kept_tags: Vec<(Bytes, Vec<Bytes>)>,
 }
 
 enum State<P> {
     Read(ReadFreshMachine),
     Calling(HashMap<Bytes, Vec<TagToken>>),
-    Store(WriteMachine, P),
+    Store(WriteMachine, P, Vec<(Bytes, Vec<Bytes>)>),
     Over,
 }
 
@@ -51,6 +55,7 @@ pub struct BulkRefresh<P> {
     budget: Duration,
     stale: u64,
     state: State<P>,
+    variant: Variant,
 }
 
 impl<P> core::fmt::Debug for BulkRefresh<P> {
@@ -63,11 +68,25 @@ impl<P> BulkRefresh<P> {
     /// Reloads `keys` of `scope`'s namespace; the read and the write each have `budget`.
     #[must_use]
     pub const fn new(scope: Arc<Scope>, keys: Vec<EncodedKey>, budget: Duration) -> Self {
-        Self { scope, keys, budget, stale: 0, state: State::Over }
+        Self { scope, keys, budget, stale: 0, state: State::Over, variant: Variant::Correct }
     }
 
-    fn done(&self, loaded: P, superseded: usize) -> Step<Refreshed<P>, CallLoader> {
-        Step::Done(Ok(Refreshed { loaded, superseded, stale: self.stale }))
+    /// The same reload with a test-only bug variant (the reload's: untagged, or stored
+    /// with the tokens current at its store instead of its lease).
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
+    }
+
+    fn done(
+        &self,
+        loaded: P,
+        superseded: usize,
+        kept_tags: Vec<(Bytes, Vec<Bytes>)>,
+    ) -> Step<Refreshed<P>, CallLoader> {
+        Step::Done(Ok(Refreshed { loaded, superseded, stale: self.stale, kept_tags }))
     }
 }
 
@@ -112,14 +131,22 @@ impl<P> Machine for BulkRefresh<P> {
                         Ok(a) => a,
                     };
                     if items.is_empty() {
-                        return self.done(kept, 0);
+                        return self.done(kept, 0, Vec::new());
                     }
+                    let variant = self.variant;
+                    let mut kept_tags = Vec::with_capacity(items.len());
                     let writes = items
                         .into_iter()
                         .map(|i| {
                             let lease = tags_of.get(i.key.bytes()).cloned();
-                            let tags = lease.iter().flatten().map(|t| t.tag.clone()).collect();
+                            let tags: Vec<Bytes> = lease.iter().flatten().map(|t| t.tag.clone()).collect();
+                            kept_tags.push((i.key.bytes().clone(), tags.clone()));
                             let lease = lease.map(|l| l.into_iter().map(|t| t.token).collect());
+                            let (tags, lease) = match variant {
+                                Variant::ReloadUntagged => (Vec::new(), None),
+                                Variant::TokensAtStore => (tags, None),
+                                Variant::Correct => (tags, lease),
+                            };
                             let p = i.prepared;
                             let (entry, ttl_ms, on_update) = (p.entry, p.ttl_ms, p.on_update);
                             Write { key: i.key, entry, ttl_ms, on_update, tags, lease }
@@ -128,19 +155,19 @@ impl<P> Machine for BulkRefresh<P> {
                     let d = Deadline::new(cx.now, "bulk_set", self.budget);
                     match WriteEntries::machine(self.scope.clone(), writes, d) {
                         Ok(m) => {
-                            self.state = State::Store(m, kept);
+                            self.state = State::Store(m, kept, kept_tags);
                             input = Input::Start;
                         }
                         Err(e) => return Step::Done(Err(e)),
                     }
                 }
-                (State::Store(mut m, kept), i) => match child::resume(&mut m, cx, i) {
+                (State::Store(mut m, kept, kept_tags), i) => match child::resume(&mut m, cx, i) {
                     Turn::Pass(step) => {
-                        self.state = State::Store(m, kept);
+                        self.state = State::Store(m, kept, kept_tags);
                         return step;
                     }
                     Turn::Over(Err(e)) => return Step::Done(Err(e)),
-                    Turn::Over(Ok(stored)) => return self.done(kept, stored.superseded),
+                    Turn::Over(Ok(stored)) => return self.done(kept, stored.superseded, kept_tags),
                 },
                 (state, i) => {
                     self.state = state;
@@ -184,7 +211,14 @@ mod tests {
         let store = pipeline(&m.reply(vec![Ok(bulk(b"a"))]));
         assert_eq!(store.len(), 3);
         let done = m.reply(vec![Ok(ok()), Ok(ok()), Ok(ok())]);
-        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 3, superseded: 0, stale: 0 }))), "{done:?}");
+        let Step::Done(Ok(out)) = done else { panic!("{done:?}") };
+        assert_eq!((out.loaded, out.superseded, out.stale), (3, 0, 0));
+        let b = Bytes::from_static;
+        assert_eq!(
+            out.kept_tags,
+            vec![(b(b"ns:a"), vec![b(b"t")]), (b(b"ns:b"), vec![]), (b(b"ns:extra"), vec![])],
+            "the tags each value was to keep"
+        );
     }
 
     /// A value whose tag was invalidated while the loader ran is not stored; the others are.
@@ -211,7 +245,10 @@ mod tests {
         let written = Entry::decode(&store[0].args()[2]).expect("an envelope");
         assert_eq!(written.tags[0].token.as_ref(), b"x", "the lease");
         let done = m.reply(vec![Ok(ok())]);
-        assert!(matches!(done, Step::Done(Ok(Refreshed { loaded: 2, superseded: 1, stale: 0 }))), "{done:?}");
+        assert!(
+            matches!(done, Step::Done(Ok(Refreshed { loaded: 2, superseded: 1, stale: 0, .. }))),
+            "{done:?}"
+        );
     }
 
     /// The loader's error is the operation's.
