@@ -34,6 +34,8 @@ pub(crate) struct Metrics {
     /// Per fault: from its end for the cluster (promotion, or `SIGCONT`) to the end of the first
     /// success on the faulty shard among requests started after the fault. `None`: never.
     pub(crate) served_after_ms: Vec<Option<f64>>,
+    /// The same, less the time in between in which the drill's process did not run.
+    pub(crate) served_after_scheduled_ms: Vec<Option<f64>>,
 }
 
 impl Metrics {
@@ -142,6 +144,13 @@ pub(crate) fn measure(
     m.full_service_ms = faulty_ok(from).map(|e| ms(e.saturating_sub(fault)));
     m.served_after_ms =
         ev.faults.iter().map(|&(f, back)| faulty_ok(us(f)).map(|e| ms(e) - ms(us(back)))).collect();
+    m.served_after_scheduled_ms = ev
+        .faults
+        .iter()
+        .map(|&(f, back)| {
+            faulty_ok(us(f)).map(|e| ms(e) - ms(us(back)) - ms(ticker::covered(unscheduled, us(back), e)))
+        })
+        .collect();
     m
 }
 
@@ -234,14 +243,20 @@ mod tests {
     fn time_the_process_did_not_run_is_taken_out_of_a_stall() {
         // Shard 0 serves every 10 ms but not from 1200 to 1500 ms; the process did not run from
         // 1250 to 1450 ms.
-        let recs: Vec<Rec> =
+        let mut recs: Vec<Rec> =
             (0..300).filter(|t| !(120..150).contains(t)).map(|t| rec(t * 10, 1, 0, Outcome::Ok)).collect();
+        // Shard 1, the faulty one, is served again from 1400 ms (ends at 1401).
+        recs.extend((140..300).map(|t| rec(t * 10, 1, 1, Outcome::Ok)));
+        recs.sort_by_key(|r| r.start_us);
         let gap = [Gap { start_us: 1_250_000, len_us: 200_000 }];
         let m = measure(&recs, 2, 1, &events(1000, 1100), Duration::from_millis(3000), &gap);
         assert!((m.stall_ms[0] - 310.0).abs() < 1.0, "{m:?}");
         assert!((m.stall_scheduled_ms[0] - 110.0).abs() < 1.0, "{m:?}");
         assert!((m.stall_healthy_scheduled_ms(1) - 110.0).abs() < 1.0, "{m:?}");
         assert!((m.unscheduled_ms - 200.0).abs() < 1.0, "{m:?}");
+        // Served 301 ms after the fault's end at 1100 ms, 151 ms of it unscheduled.
+        assert!((m.served_after_ms[0].unwrap() - 301.0).abs() < 1.0, "{m:?}");
+        assert!((m.served_after_scheduled_ms[0].unwrap() - 150.0).abs() < 1.0, "{m:?}");
         // Without the gap, nothing is taken out.
         let m = measure(&recs, 2, 1, &events(1000, 1100), Duration::from_millis(3000), &[]);
         assert!((m.stall_scheduled_ms[0] - m.stall_ms[0]).abs() < 0.001, "{m:?}");
