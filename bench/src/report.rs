@@ -404,7 +404,7 @@ write (a SET with the entry's tag tokens and the two tag memberships). The inval
 task writes 4 entries of its own under a tag of its own with one `bulk_set` (untimed), then \
 `invalidate_by_tags` of that tag (timed); a count other than 4 would show as misses. The bench \
 cluster has no replicas, so the durability `WAIT` is skipped (what it costs with a replica: \
-`slotcache drill --drills durability`, in drills/results/network-down/README.md).\n\
+`slotcache drill --drills durability`, in drills/results/README.md).\n\
 - redis-rs shares one `ClusterConnection` (multiplexed connection per node) among the tasks; fred \
 uses one client (auto-pipelining, as it ships); slotcache uses one `Client` (1 connection per node).\n\
 - redis-benchmark: `--cluster -t get|set -c CONNS -d 64 -r KEYS --csv`, with `-P 16` and \
