@@ -738,6 +738,8 @@ impl Cluster {
     }
 
     /// The node that node `i` replicates (from its `INFO replication`), `None` for a master.
+    /// A master that announces another port than its own (a fault proxy's) is found by the id
+    /// node `i` lists as its master.
     pub fn master_of(&self, i: usize) -> Result<Option<usize>> {
         let info = self.info(i, "replication")?;
         if topo::info_field(&info, "role") != Some("slave") {
@@ -746,7 +748,11 @@ impl Cluster {
         let port: u16 = topo::info_field(&info, "master_port")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| Error::new(format!("node {i}: no master_port")))?;
-        Ok(self.index_of_port(port))
+        if let Some(m) = self.index_of_port(port) {
+            return Ok(Some(m));
+        }
+        let me = self.cluster_nodes(i)?.into_iter().find(|e| e.has_flag("myself"));
+        Ok(me.and_then(|e| e.master_id).and_then(|id| self.index_of_id(&id)))
     }
 
     /// `CLUSTER NODES` as seen by node `i`.

@@ -147,10 +147,9 @@ impl Cluster {
     pub fn wait_replica_of(&self, r: usize, m: usize, timeout: Duration) -> Result<Duration> {
         wait_until(scaled(timeout), &format!("node {r} to replicate node {m}"), || {
             let info = self.info(r, "replication")?;
-            let f = |k| crate::topo::info_field(&info, k);
-            Ok(f("role") == Some("slave")
-                && f("master_port") == Some(self.nodes[m].port().to_string().as_str())
-                && f("master_link_status") == Some("up"))
+            let up = crate::topo::info_field(&info, "master_link_status") == Some("up");
+            // Its master found by port, or by id when it announces a fault proxy's port.
+            Ok(up && self.master_of(r)? == Some(m))
         })
         .map_err(|e| Error::new(format!("{e}\n{}", self.log_tails(15))))
     }

@@ -10,12 +10,14 @@ use slotcache_tests::{Cluster, DRILL_TIMEOUT, FailoverMode};
 use super::super::fault::{self, Events, Target};
 use super::super::kind::Drill;
 use super::super::shards::Layout;
+use super::proxies::Proxies;
 use crate::workloads::Rng;
 
 /// One fault of the soak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SoakFault {
-    /// A fault of the drills (`SIGKILL`, `SIGSTOP`, two failovers, migrations).
+    /// A fault of the drills (`SIGKILL`, `SIGSTOP`, two failovers, migrations, and the network
+    /// faults of the fault proxy in front of the shard's primary, each held [`NET_HOLD`]).
     Drill(Drill),
     /// `CLUSTER FAILOVER` to a shard's replica.
     ClusterFailover,
@@ -25,8 +27,11 @@ pub(crate) enum SoakFault {
     RestartNode,
 }
 
+/// How long a network fault lasts (as in drill 6).
+pub(crate) const NET_HOLD: Duration = Duration::from_secs(5);
+
 /// The faults the soak draws from (equally likely).
-pub(crate) const ALL: [SoakFault; 9] = [
+pub(crate) const ALL: [SoakFault; 14] = [
     SoakFault::Drill(Drill::KillPinned),
     SoakFault::Drill(Drill::PauseShort),
     SoakFault::Drill(Drill::PauseLong),
@@ -36,6 +41,11 @@ pub(crate) const ALL: [SoakFault; 9] = [
     SoakFault::ClusterFailover,
     SoakFault::ScriptFlush,
     SoakFault::RestartNode,
+    SoakFault::Drill(Drill::NetLatency),
+    SoakFault::Drill(Drill::NetBandwidth),
+    SoakFault::Drill(Drill::NetDrop),
+    SoakFault::Drill(Drill::NetHalfOpen),
+    SoakFault::Drill(Drill::NetBlackhole),
 ];
 
 impl SoakFault {
@@ -57,10 +67,12 @@ pub(crate) fn draw(rng: &mut Rng, shards: usize) -> (SoakFault, usize) {
 }
 
 /// Does `f` to shard `shard` and undoes what it left (restarts, slots moved back, timeouts
-/// set back); returns the steps it took. The cluster is healthy when it returns `Ok`.
+/// set back, every node announcing its proxy again); returns the steps it took. The cluster is
+/// healthy when it returns `Ok`.
 pub(crate) fn inject_and_heal(
     cluster: &mut Cluster,
     layout: &Layout,
+    proxies: &Proxies,
     f: SoakFault,
     shard: usize,
     hot_slots: Vec<u16>,
@@ -73,8 +85,8 @@ pub(crate) fn inject_and_heal(
         SoakFault::Drill(d) => {
             let shards = layout.len();
             let target = Target {
-                proxy: None,
-                hold: Duration::ZERO,
+                proxy: proxies.of(victim),
+                hold: NET_HOLD,
                 victim,
                 replica,
                 other: layout.primary_and_replica(cluster, (shard + 1) % shards)?.0,
@@ -110,7 +122,8 @@ pub(crate) fn inject_and_heal(
         })()
         .with_context(|| format!("restarting node {replica}")),
     };
-    let healed = fault::heal(cluster, &ev, node_timeout);
+    let healed = fault::heal(cluster, &ev, node_timeout)
+        .and_then(|()| proxies.reannounce(cluster).context("the proxies announced again"));
     injected?;
     healed?;
     Ok(ev)

@@ -5,11 +5,13 @@
 //! process sampled, and at the end the history checks and the quiescent checks.
 //!
 //! - `faults`: the faults and their repair;
+//! - `proxies`: a fault proxy in front of every node, for the network faults;
 //! - `served`: which shards each process served since when;
 //! - `rss`: the RSS samples and their slope;
 //! - `report`: the pass criteria, the README and CSVs.
 
 mod faults;
+mod proxies;
 mod report;
 mod rss;
 mod served;
@@ -132,6 +134,8 @@ pub fn run_soak(o: &SoakOptions) -> anyhow::Result<SoakOutcome> {
         .start()
         .context("forming the soak cluster")?;
     let layout = Layout::read(&cluster)?;
+    // Before any client connects: every node reached through its proxy.
+    let proxies = proxies::Proxies::start(&cluster)?;
     let runner = Runner::new(Rt::Tokio);
     let ns = "soak";
     let subject: Arc<dyn Subject> = if o.naive {
@@ -203,8 +207,16 @@ pub fn run_soak(o: &SoakOptions) -> anyhow::Result<SoakOutcome> {
             let f0 = Instant::now();
             eprintln!("soak: {:>6.1}s {} on shard {shard}", at.as_secs_f64(), kind.name());
             let mut fr = FaultRun { kind, shard, at, healthy_after: None, served_after: None, error: None };
-            match faults::inject_and_heal(&mut cluster, &layout, kind, shard, hot_of(shard), NODE_TIMEOUT)
-                .and_then(|_| cluster.wait_healthy(DRILL_TIMEOUT).map_err(anyhow::Error::from).map(|_| ()))
+            match faults::inject_and_heal(
+                &mut cluster,
+                &layout,
+                &proxies,
+                kind,
+                shard,
+                hot_of(shard),
+                NODE_TIMEOUT,
+            )
+            .and_then(|_| cluster.wait_healthy(DRILL_TIMEOUT).map_err(anyhow::Error::from).map(|_| ()))
             {
                 Ok(()) => {
                     fr.healthy_after = Some(f0.elapsed());

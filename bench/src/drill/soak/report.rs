@@ -147,9 +147,11 @@ pub(crate) fn write(o: &SoakOptions, m: &Measured) -> anyhow::Result<SoakOutcome
     }
     let _ = writeln!(
         s,
-        "\nBy kind: {}. Network faults through the fault proxy are not part of the soak (the proxy must be \
-         put in front of a node before its clients connect).\n",
-        kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+        "\nBy kind: {}. Every node is reached through a TCP fault proxy of its own (it announces the \
+         proxy's port), so the network faults (`net-*`, as in drill 6, each held {} s) hit the \
+         shard's primary for the clients and for its replica.\n",
+        kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+        super::faults::NET_HOLD.as_secs()
     );
     let per_kind: Vec<String> =
         h.per_kind().iter().map(|(k, (n, failed))| format!("{k} {n} ({failed} failed)")).collect();
