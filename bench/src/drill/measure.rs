@@ -142,14 +142,13 @@ pub(crate) fn measure(
     };
     let from = last_error_end.max(last_fault);
     m.full_service_ms = faulty_ok(from).map(|e| ms(e.saturating_sub(fault)));
-    m.served_after_ms =
-        ev.faults.iter().map(|&(f, back)| faulty_ok(us(f)).map(|e| ms(e) - ms(us(back)))).collect();
-    m.served_after_scheduled_ms = ev
-        .faults
+    // Per fault: its end for the cluster and the end of the first success after it.
+    let served: Vec<Option<(u64, u64)>> =
+        ev.faults.iter().map(|&(f, back)| faulty_ok(us(f)).map(|e| (us(back), e))).collect();
+    m.served_after_ms = served.iter().map(|s| s.map(|(back, e)| ms(e) - ms(back))).collect();
+    m.served_after_scheduled_ms = served
         .iter()
-        .map(|&(f, back)| {
-            faulty_ok(us(f)).map(|e| ms(e) - ms(us(back)) - ms(ticker::covered(unscheduled, us(back), e)))
-        })
+        .map(|s| s.map(|(back, e)| ms(e) - ms(back) - ms(ticker::covered(unscheduled, back, e))))
         .collect();
     m
 }

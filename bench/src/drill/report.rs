@@ -291,6 +291,11 @@ fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\"").replace('\n', " "))
 }
 
+/// A time for a CSV cell, ms; `never` for none.
+fn csv_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "never".into(), |v| format!("{v:.1}"))
+}
+
 fn summary_csv(results: &[RunResult]) -> String {
     let mut s = String::from(
         "drill,run,client,faulty_shard,requests,ok,errors_healthy,errors_faulty,wrong,stale,stall_healthy_ms,stall_faulty_ms,baseline_gap_ms,full_service_ms,served_after_ms,never_recovered,end_ms,stall_healthy_scheduled_ms,unscheduled_ms,served_after_scheduled_ms\n",
@@ -298,16 +303,7 @@ fn summary_csv(results: &[RunResult]) -> String {
     for r in results {
         for c in &r.clients {
             let m = &c.metrics;
-            let served: Vec<String> = m
-                .served_after_ms
-                .iter()
-                .map(|v| v.map_or_else(|| "never".into(), |v| format!("{v:.1}")))
-                .collect();
-            let served_sched: Vec<String> = m
-                .served_after_scheduled_ms
-                .iter()
-                .map(|v| v.map_or_else(|| "never".into(), |v| format!("{v:.1}")))
-                .collect();
+            let served = |v: &[Option<f64>]| v.iter().map(|&v| csv_ms(v)).collect::<Vec<_>>().join(";");
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.1},{},{},{},{},{:.1},{:.1},{}",
@@ -324,13 +320,13 @@ fn summary_csv(results: &[RunResult]) -> String {
                 m.stall_healthy_ms(r.faulty),
                 m.stall_faulty_ms(r.faulty),
                 m.baseline_gap_ms,
-                m.full_service_ms.map_or_else(|| "never".into(), |v| format!("{v:.1}")),
-                served.join(";"),
+                csv_ms(m.full_service_ms),
+                served(&m.served_after_ms),
                 m.never_recovered(),
                 r.end.as_millis(),
                 m.stall_healthy_scheduled_ms(r.faulty),
                 m.unscheduled_ms,
-                served_sched.join(";"),
+                served(&m.served_after_scheduled_ms),
             );
         }
     }

@@ -71,7 +71,7 @@ pub(crate) fn covered(gaps: &[Gap], from: u64, to: u64) -> u64 {
     gaps.iter().map(|g| g.end_us().min(to).saturating_sub(g.start_us.max(from))).sum()
 }
 
-/// The longest gap that starts at or after `from`, µs.
+/// The longest gap that ends after `from` (the whole gap, also a part before `from`), µs.
 pub(crate) fn longest_after(gaps: &[Gap], from: u64) -> u64 {
     gaps.iter().filter(|g| g.end_us() > from).map(|g| g.len_us).max().unwrap_or(0)
 }

@@ -30,19 +30,17 @@ impl Proxies {
     }
 
     /// Makes every node that announces another port (restarted since) announce its proxy's
-    /// again; returns how many did.
-    pub(crate) fn reannounce(&self, cluster: &Cluster) -> anyhow::Result<usize> {
-        let mut n_set = 0;
+    /// again.
+    pub(crate) fn reannounce(&self, cluster: &Cluster) -> anyhow::Result<()> {
         for (n, proxy) in self.0.iter().enumerate() {
             let reply = cluster.cmd(n, ["CONFIG", "GET", "cluster-announce-port"])?;
             if announced(&reply) != Some(proxy.port()) {
                 cluster
                     .announce_port(n, Some(proxy.port()))
                     .with_context(|| format!("node {n} announcing its proxy's port again"))?;
-                n_set += 1;
             }
         }
-        Ok(n_set)
+        Ok(())
     }
 }
 
