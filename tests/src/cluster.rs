@@ -742,10 +742,15 @@ impl Cluster {
     /// node `i` lists as its master.
     pub fn master_of(&self, i: usize) -> Result<Option<usize>> {
         let info = self.info(i, "replication")?;
-        if topo::info_field(&info, "role") != Some("slave") {
+        self.master_in(i, &info)
+    }
+
+    /// [`Cluster::master_of`] from node `i`'s `INFO replication` text, already read.
+    pub(crate) fn master_in(&self, i: usize, info: &str) -> Result<Option<usize>> {
+        if topo::info_field(info, "role") != Some("slave") {
             return Ok(None);
         }
-        let port: u16 = topo::info_field(&info, "master_port")
+        let port: u16 = topo::info_field(info, "master_port")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| Error::new(format!("node {i}: no master_port")))?;
         if let Some(m) = self.index_of_port(port) {

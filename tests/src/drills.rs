@@ -149,7 +149,7 @@ impl Cluster {
             let info = self.info(r, "replication")?;
             let up = crate::topo::info_field(&info, "master_link_status") == Some("up");
             // Its master found by port, or by id when it announces a fault proxy's port.
-            Ok(up && self.master_of(r)? == Some(m))
+            Ok(up && self.master_in(r, &info)? == Some(m))
         })
         .map_err(|e| Error::new(format!("{e}\n{}", self.log_tails(15))))
     }

@@ -142,11 +142,7 @@ impl<P> Machine for BulkRefresh<P> {
                             let tags: Vec<Bytes> = lease.iter().flatten().map(|t| t.tag.clone()).collect();
                             kept_tags.push((i.key.bytes().clone(), tags.clone()));
                             let lease = lease.map(|l| l.into_iter().map(|t| t.token).collect());
-                            let (tags, lease) = match variant {
-                                Variant::ReloadUntagged => (Vec::new(), None),
-                                Variant::TokensAtStore => (tags, None),
-                                Variant::Correct => (tags, lease),
-                            };
+                            let (tags, lease) = variant.store(tags, lease);
                             let p = i.prepared;
                             let (entry, ttl_ms, on_update) = (p.entry, p.ttl_ms, p.on_update);
                             Write { key: i.key, entry, ttl_ms, on_update, tags, lease }

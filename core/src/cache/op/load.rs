@@ -127,6 +127,18 @@ pub enum Variant {
     TokensAtStore,
 }
 
+impl Variant {
+    /// What a reload under this variant stores: its `tags` and its `lease` (the tokens it
+    /// started under), or the bug's version of them.
+    pub(crate) fn store<T, L>(self, tags: Vec<T>, lease: Option<L>) -> (Vec<T>, Option<L>) {
+        match self {
+            Self::ReloadUntagged => (Vec::new(), None),
+            Self::TokensAtStore => (tags, None),
+            Self::Correct => (tags, lease),
+        }
+    }
+}
+
 /// A load's outcome.
 #[derive(Debug)]
 pub struct LoadOutcome<P> {
@@ -256,11 +268,7 @@ impl<P> Load<P> {
         };
         let (tags, tokens): (Vec<Bytes>, Vec<Bytes>) = lease.into_iter().map(|t| (t.tag, t.token)).unzip();
         self.kept_tags.clone_from(&tags);
-        let (tags, lease) = match self.variant {
-            Variant::ReloadUntagged => (Vec::new(), None),
-            Variant::TokensAtStore => (tags, None),
-            Variant::Correct => (tags, Some(tokens)),
-        };
+        let (tags, lease) = self.variant.store(tags, Some(tokens));
         let write = store.and_then(|p| {
             let (key, entry, ttl_ms, on_update) = (self.key.clone(), p.entry, p.ttl_ms, p.on_update);
             let w = Write { key, entry, ttl_ms, on_update, tags, lease };
